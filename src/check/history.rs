@@ -1,0 +1,83 @@
+//! The history: a plain record of every client operation, written by the
+//! clients themselves (what they asked, when, and what they were told).
+//! The checker reads it; nodes never do.
+
+use crate::node::vclock::VectorClock;
+use crate::protocol::{Failure, WriteId};
+use crate::types::{ClientId, NodeId, Time};
+use serde::Serialize;
+
+/// Read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// A get.
+    Read,
+    /// A put.
+    Write,
+}
+
+/// How an operation ended, as the client saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Succeeded.
+    Ok,
+    /// A coordinator answered failure.
+    Failed(Failure),
+    /// No answer before the client's timeout. A write that timed out is
+    /// indeterminate: it may or may not have taken effect.
+    TimedOut,
+    /// Still outstanding when the run ended (indeterminate, like a timeout).
+    InFlight,
+}
+
+/// One client operation.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpRecord {
+    /// Who issued it.
+    pub client: ClientId,
+    /// The client's request number.
+    pub sequence: u64,
+    /// Read or write.
+    pub kind: OpKind,
+    /// The key's index.
+    pub key: u64,
+    /// When the client sent it.
+    pub invoke: Time,
+    /// When the client learned the outcome (None while in flight).
+    pub complete: Option<Time>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Writes: the id of the value written.
+    pub write: Option<WriteId>,
+    /// Writes: sent with an empty context.
+    pub blind: bool,
+    /// Writes: a client-side reconciliation of siblings it read.
+    pub reconcile: bool,
+    /// Writes: the clock the value was stored with, when acknowledged.
+    pub clock: Option<VectorClock>,
+    /// Writes: the versions returned by the read whose context this write carries.
+    pub context_writes: Vec<WriteId>,
+    /// Reads: the versions returned (value id and clock).
+    pub returned: Vec<(WriteId, VectorClock)>,
+    /// The node the client sent it to (None when the client coordinated it).
+    pub target: Option<NodeId>,
+}
+
+impl OpRecord {
+    /// Latency in µs, for completed operations.
+    pub fn latency_us(&self) -> Option<u64> {
+        self.complete.map(|c| c.since(self.invoke))
+    }
+
+    /// True for a write acknowledged as successful.
+    pub fn is_acknowledged_write(&self) -> bool {
+        self.kind == OpKind::Write && self.outcome == Outcome::Ok
+    }
+
+    /// True for a write that timed out or was in flight at the end.
+    pub fn is_indeterminate_write(&self) -> bool {
+        self.kind == OpKind::Write && matches!(self.outcome, Outcome::TimedOut | Outcome::InFlight)
+    }
+}

@@ -1,0 +1,133 @@
+//! Checker tests on hand-written histories.
+
+use super::history::{OpKind, OpRecord, Outcome};
+use super::*;
+use crate::types::{ClientId, NodeId, Time};
+
+fn clock(pairs: &[(u32, u64)]) -> VectorClock {
+    let mut c = VectorClock::new();
+    for &(n, counter) in pairs {
+        c.set(NodeId(n), counter, Time(0));
+    }
+    c
+}
+
+fn op(kind: OpKind, key: u64, invoke: u64, complete: u64) -> OpRecord {
+    OpRecord {
+        client: ClientId(0),
+        sequence: invoke,
+        kind,
+        key,
+        invoke: Time(invoke),
+        complete: Some(Time(complete)),
+        outcome: Outcome::Ok,
+        write: None,
+        blind: false,
+        reconcile: false,
+        clock: None,
+        context_writes: Vec::new(),
+        returned: Vec::new(),
+        target: None,
+    }
+}
+
+fn write(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)]) -> OpRecord {
+    OpRecord {
+        write: Some(WriteId(id)),
+        clock: Some(clock(c)),
+        ..op(OpKind::Write, key, invoke, complete)
+    }
+}
+
+fn read(key: u64, invoke: u64, complete: u64, returned: &[(u64, &[(u32, u64)])]) -> OpRecord {
+    OpRecord {
+        returned: returned
+            .iter()
+            .map(|(id, c)| (WriteId(*id), clock(c)))
+            .collect(),
+        ..op(OpKind::Read, key, invoke, complete)
+    }
+}
+
+#[test]
+fn a_clean_history_has_no_findings() {
+    let history = vec![
+        write(1, 0, 10, 1, &[(0, 1)]),
+        read(1, 20, 30, &[(1, &[(0, 1)])]),
+        write(1, 40, 50, 2, &[(0, 2)]),
+        read(1, 60, 70, &[(2, &[(0, 2)])]),
+    ];
+    let report = check(&history);
+    assert_eq!(report.stale_reads, 0);
+    assert_eq!(report.reads_of_written_keys, 2);
+    assert_eq!(report.causal_sibling_violations, 0);
+    assert_eq!(report.acknowledged_writes, 2);
+}
+
+#[test]
+fn a_read_missing_an_acknowledged_write_is_stale() {
+    let history = vec![
+        write(1, 0, 10, 1, &[(0, 1)]),
+        write(1, 20, 30, 2, &[(0, 2)]),
+        read(1, 40, 50, &[(1, &[(0, 1)])]),
+    ];
+    assert_eq!(check(&history).stale_reads, 1);
+}
+
+#[test]
+fn a_superseding_version_satisfies_the_read() {
+    // The read returns write 3, whose clock descends from write 1's.
+    let history = vec![
+        write(1, 0, 10, 1, &[(0, 1)]),
+        read(1, 40, 50, &[(3, &[(0, 1), (1, 1)])]),
+    ];
+    assert_eq!(check(&history).stale_reads, 0);
+}
+
+#[test]
+fn writes_acknowledged_after_the_read_began_do_not_make_it_stale() {
+    let history = vec![write(1, 0, 45, 1, &[(0, 1)]), read(1, 40, 50, &[])];
+    let report = check(&history);
+    assert_eq!(report.stale_reads, 0);
+    assert_eq!(report.reads_of_written_keys, 0);
+}
+
+#[test]
+fn concurrent_writes_must_both_be_returned() {
+    let history = vec![
+        write(1, 0, 10, 1, &[(0, 1)]),
+        write(1, 0, 10, 2, &[(1, 1)]),
+        read(1, 20, 30, &[(1, &[(0, 1)])]),
+        read(1, 20, 30, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
+    ];
+    let report = check(&history);
+    assert_eq!(report.stale_reads, 1);
+    assert_eq!(report.siblings_per_read.get("2"), Some(&1));
+}
+
+#[test]
+fn a_non_concurrent_sibling_pair_is_flagged() {
+    let history = vec![read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(0, 2)])])];
+    assert_eq!(check(&history).causal_sibling_violations, 1);
+}
+
+#[test]
+fn a_write_that_does_not_supersede_its_context_is_flagged() {
+    let r = read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(1, 1)])]);
+    let mut w = write(1, 20, 30, 3, &[(0, 1), (2, 1)]); // lost node 1's entry
+    w.context_writes = vec![WriteId(1), WriteId(2)];
+    assert_eq!(check(&[r, w]).causal_sibling_violations, 1);
+}
+
+#[test]
+fn indeterminate_writes_are_counted_apart() {
+    let mut w = write(1, 0, 10, 1, &[(0, 1)]);
+    w.outcome = Outcome::TimedOut;
+    let report = check(&[w, read(1, 20, 30, &[])]);
+    assert_eq!(report.indeterminate_writes, 1);
+    assert_eq!(report.acknowledged_writes, 0);
+    assert_eq!(
+        report.stale_reads, 0,
+        "an indeterminate write may legitimately be missing"
+    );
+}

@@ -1,0 +1,509 @@
+//! A client process: generates the workload, routes requests, reconciles
+//! siblings and records every operation in its history.
+//!
+//! Like a node, a client is sans-IO: it reacts to replies and timers and
+//! learns about the cluster only from replies, timeouts and membership polls.
+
+pub mod workload;
+
+use crate::check::history::{OpKind, OpRecord, Outcome};
+use crate::dist::Dist;
+use crate::engine::rng::{unit_f64, SimRng};
+use crate::node::quorum::ReadQuorum;
+use crate::node::vclock::VectorClock;
+use crate::node::Outbox;
+use crate::protocol::{Coordination, Failure, Key, Message, ReadResult, RequestId, Value, WriteId};
+use crate::ring::Ring;
+use crate::scenario::{LoadMode, Reconcile, RoutingMode};
+use crate::types::{ClientId, Endpoint, NodeId, Time};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use workload::KeyChooser;
+
+/// Settings every client shares (fixed for a run).
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Open or closed loop.
+    pub mode: LoadMode,
+    /// Open loop: mean gap between one client's requests, µs.
+    pub mean_interarrival_us: f64,
+    /// Closed loop: think time between a reply and the next request.
+    pub think: Dist,
+    /// Fraction of requests that are reads.
+    pub read_fraction: f64,
+    /// Fraction of writes sent blind (empty context).
+    pub blind_write_fraction: f64,
+    /// Size of written values.
+    pub value_bytes: u32,
+    /// Client-side request timeout, µs.
+    pub timeout_us: u64,
+    /// What to do with siblings.
+    pub reconcile: Reconcile,
+    /// How requests are routed.
+    pub routing: RoutingMode,
+    /// Send writes to the fastest replica of the preceding read (§5).
+    pub write_to_fastest_replica: bool,
+    /// Membership poll interval, µs.
+    pub membership_poll_us: u64,
+    /// How long to avoid a node after a timeout, µs.
+    pub avoid_after_timeout_us: u64,
+    /// Replicas per key (N) and reads needed (R), for client-coordinated reads.
+    pub n: usize,
+    /// Reads needed (R).
+    pub r: usize,
+    /// Number of nodes at start (load-balancer targets).
+    pub nodes: u32,
+    /// No new request is issued at or after this time.
+    pub workload_end: Time,
+    /// Which keys to ask for.
+    pub keys: Arc<KeyChooser>,
+}
+
+/// Timers a client sets for itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientTimer {
+    /// Time to issue the next request.
+    NextRequest,
+    /// A request's deadline.
+    RequestTimeout {
+        /// The request.
+        sequence: u64,
+    },
+    /// Time to ask a node for its ring view.
+    MembershipPoll,
+}
+
+impl ClientTimer {
+    /// Stable code for the digest.
+    pub fn code(&self) -> u8 {
+        match self {
+            ClientTimer::NextRequest => 1,
+            ClientTimer::RequestTimeout { .. } => 2,
+            ClientTimer::MembershipPoll => 3,
+        }
+    }
+}
+
+/// What a client remembers from its last read of a key.
+#[derive(Clone, Debug)]
+struct ReadContext {
+    clock: VectorClock,
+    fastest: Option<NodeId>,
+    writes: Vec<WriteId>,
+}
+
+/// An outstanding request.
+#[derive(Clone, Debug)]
+struct Pending {
+    record: usize,
+    /// Reads this client coordinates itself (client-driven routing).
+    quorum: Option<ReadQuorum>,
+    /// True when its completion starts the next closed-loop request.
+    drives_loop: bool,
+}
+
+/// One client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    id: ClientId,
+    config: Arc<ClientConfig>,
+    rng: SimRng,
+    ring: Arc<Ring>,
+    contexts: BTreeMap<u64, ReadContext>,
+    pending: BTreeMap<u64, Pending>,
+    avoid_until: BTreeMap<NodeId, Time>,
+    next_sequence: u64,
+    next_write: u64,
+    history: Vec<OpRecord>,
+    preference: Vec<NodeId>,
+}
+
+impl Client {
+    /// A client knowing `ring` at start (as a client library is configured), with its own stream.
+    pub fn new(id: ClientId, config: Arc<ClientConfig>, ring: Arc<Ring>, rng: SimRng) -> Self {
+        Client {
+            id,
+            config,
+            rng,
+            ring,
+            contexts: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            avoid_until: BTreeMap::new(),
+            next_sequence: 0,
+            next_write: 0,
+            history: Vec::new(),
+            preference: Vec::new(),
+        }
+    }
+
+    /// This client's id.
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// Every operation this client issued, in issue order. Those still
+    /// outstanding are marked in flight.
+    pub fn history(&self) -> &[OpRecord] {
+        &self.history
+    }
+
+    /// Starts the workload at time zero.
+    pub fn on_start(&mut self, now: Time, out: &mut Outbox<ClientTimer>) {
+        let first = match self.config.mode {
+            LoadMode::Open => self.interarrival_us(),
+            LoadMode::Closed => self.config.think.sample_us(&mut self.rng),
+        };
+        out.set_timer(now.plus(first), ClientTimer::NextRequest);
+        if self.config.routing != RoutingMode::LoadBalancer {
+            let jitter = (unit_f64(&mut self.rng) * self.config.membership_poll_us as f64) as u64;
+            out.set_timer(now.plus(jitter + 1), ClientTimer::MembershipPoll);
+        }
+    }
+
+    /// Handles a timer firing at `now`.
+    pub fn on_timer(&mut self, now: Time, timer: ClientTimer, out: &mut Outbox<ClientTimer>) {
+        match timer {
+            ClientTimer::NextRequest => {
+                if now >= self.config.workload_end {
+                    return;
+                }
+                self.issue_request(now, out);
+                if self.config.mode == LoadMode::Open {
+                    let gap = self.interarrival_us();
+                    out.set_timer(now.plus(gap), ClientTimer::NextRequest);
+                }
+            }
+            ClientTimer::RequestTimeout { sequence } => {
+                if let Some(pending) = self.pending.remove(&sequence) {
+                    let record = &mut self.history[pending.record];
+                    record.outcome = Outcome::TimedOut;
+                    record.complete = Some(now);
+                    if let Some(target) = record.target {
+                        self.avoid_until
+                            .insert(target, now.plus(self.config.avoid_after_timeout_us));
+                    }
+                    self.after_completion(now, pending.drives_loop, out);
+                }
+            }
+            ClientTimer::MembershipPoll => {
+                if now < self.config.workload_end {
+                    let node = NodeId(self.rng.gen_range(0..self.config.nodes));
+                    out.send(Endpoint::Node(node), Message::MembershipRequest);
+                    out.set_timer(
+                        now.plus(self.config.membership_poll_us),
+                        ClientTimer::MembershipPoll,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Handles a message delivered at `now` from `from`.
+    pub fn on_message(
+        &mut self,
+        now: Time,
+        from: Endpoint,
+        message: Message,
+        out: &mut Outbox<ClientTimer>,
+    ) {
+        match message {
+            Message::GetReply { request, outcome } => {
+                self.finish_read(now, request.sequence, outcome, out)
+            }
+            Message::PutReply { request, outcome } => {
+                self.finish_write(now, request.sequence, outcome, out)
+            }
+            Message::ReplicaReadReply {
+                coordination,
+                versions,
+            } => {
+                let Endpoint::Node(replica) = from else {
+                    return;
+                };
+                let Some(pending) = self.pending.get_mut(&coordination.id) else {
+                    return;
+                };
+                let result = pending
+                    .quorum
+                    .as_mut()
+                    .and_then(|q| q.record(replica, versions));
+                if let Some(result) = result {
+                    self.finish_read(now, coordination.id, Ok(result), out);
+                }
+            }
+            Message::MembershipReply { ring } => self.ring = ring,
+            // Requests are for nodes; a client ignores them.
+            Message::Get { .. }
+            | Message::Put { .. }
+            | Message::ReplicaRead { .. }
+            | Message::ReplicaWrite { .. }
+            | Message::ReplicaWriteAck { .. }
+            | Message::MembershipRequest => {}
+        }
+    }
+
+    /// Marks outstanding requests as in flight at the end of the run.
+    pub fn finish(&mut self) {
+        for pending in self.pending.values() {
+            self.history[pending.record].outcome = Outcome::InFlight;
+        }
+    }
+
+    fn interarrival_us(&mut self) -> u64 {
+        let u = unit_f64(&mut self.rng);
+        (-libm::log(1.0 - u) * self.config.mean_interarrival_us) as u64 + 1
+    }
+
+    fn issue_request(&mut self, now: Time, out: &mut Outbox<ClientTimer>) {
+        let key = Key::new(self.config.keys.choose(&mut self.rng));
+        if unit_f64(&mut self.rng) < self.config.read_fraction {
+            self.issue_read(now, key, out);
+        } else {
+            let blind = unit_f64(&mut self.rng) < self.config.blind_write_fraction;
+            let context = if blind {
+                None
+            } else {
+                self.contexts.get(&key.id).cloned()
+            };
+            self.issue_write(now, key, context, false, true, out);
+        }
+    }
+
+    fn new_record(&mut self, now: Time, kind: OpKind, key: Key) -> (u64, OpRecord) {
+        self.next_sequence += 1;
+        let record = OpRecord {
+            client: self.id,
+            sequence: self.next_sequence,
+            kind,
+            key: key.id,
+            invoke: now,
+            complete: None,
+            outcome: Outcome::InFlight,
+            write: None,
+            blind: false,
+            reconcile: false,
+            clock: None,
+            context_writes: Vec::new(),
+            returned: Vec::new(),
+            target: None,
+        };
+        (self.next_sequence, record)
+    }
+
+    fn track(
+        &mut self,
+        now: Time,
+        sequence: u64,
+        record: OpRecord,
+        quorum: Option<ReadQuorum>,
+        drives_loop: bool,
+        out: &mut Outbox<ClientTimer>,
+    ) {
+        self.pending.insert(
+            sequence,
+            Pending {
+                record: self.history.len(),
+                quorum,
+                drives_loop,
+            },
+        );
+        self.history.push(record);
+        out.set_timer(
+            now.plus(self.config.timeout_us),
+            ClientTimer::RequestTimeout { sequence },
+        );
+    }
+
+    fn issue_read(&mut self, now: Time, key: Key, out: &mut Outbox<ClientTimer>) {
+        let (sequence, mut record) = self.new_record(now, OpKind::Read, key);
+        let request = RequestId {
+            client: self.id,
+            sequence,
+        };
+        let quorum = if self.config.routing == RoutingMode::ClientDriven {
+            // Dynamo §6.4: the client coordinates the read itself.
+            self.ring
+                .preference_list_into(key.position, self.config.n, &mut self.preference);
+            let coordination = Coordination {
+                coordinator: Endpoint::Client(self.id),
+                id: sequence,
+            };
+            for &replica in &self.preference {
+                out.send(
+                    Endpoint::Node(replica),
+                    Message::ReplicaRead { coordination, key },
+                );
+            }
+            Some(ReadQuorum::new(
+                self.config.r.min(self.preference.len()),
+                self.preference.len(),
+            ))
+        } else {
+            let target = self.route(now, key, None);
+            record.target = Some(target);
+            out.send(
+                Endpoint::Node(target),
+                Message::Get {
+                    request,
+                    key,
+                    forwarded: false,
+                },
+            );
+            None
+        };
+        self.track(now, sequence, record, quorum, true, out);
+    }
+
+    fn issue_write(
+        &mut self,
+        now: Time,
+        key: Key,
+        context: Option<ReadContext>,
+        reconcile: bool,
+        drives_loop: bool,
+        out: &mut Outbox<ClientTimer>,
+    ) {
+        let (sequence, mut record) = self.new_record(now, OpKind::Write, key);
+        self.next_write += 1;
+        let write = WriteId::new(self.id, self.next_write);
+        let fastest = context
+            .as_ref()
+            .and_then(|c| c.fastest)
+            .filter(|_| self.config.write_to_fastest_replica);
+        let target = self.route(now, key, fastest);
+        record.write = Some(write);
+        record.blind = context.is_none();
+        record.reconcile = reconcile;
+        record.target = Some(target);
+        let (clock, writes) = context.map(|c| (c.clock, c.writes)).unwrap_or_default();
+        record.context_writes = writes;
+        let request = RequestId {
+            client: self.id,
+            sequence,
+        };
+        let value = Value {
+            write,
+            bytes: self.config.value_bytes,
+        };
+        out.send(
+            Endpoint::Node(target),
+            Message::Put {
+                request,
+                key,
+                context: clock,
+                value,
+                forwarded: false,
+            },
+        );
+        self.track(now, sequence, record, None, drives_loop, out);
+    }
+
+    /// The node to send a request for `key` to.
+    fn route(&mut self, now: Time, key: Key, preferred: Option<NodeId>) -> NodeId {
+        let avoided = |avoid: &BTreeMap<NodeId, Time>, node: NodeId| {
+            avoid.get(&node).is_some_and(|&until| until > now)
+        };
+        if let Some(node) = preferred.filter(|&n| !avoided(&self.avoid_until, n)) {
+            return node;
+        }
+        match self.config.routing {
+            RoutingMode::LoadBalancer => {
+                // A first uniform pick that is not avoided is uniform over
+                // the nodes not avoided; only otherwise list them.
+                let pick = NodeId(self.rng.gen_range(0..self.config.nodes));
+                if !avoided(&self.avoid_until, pick) {
+                    return pick;
+                }
+                let candidates: Vec<NodeId> = (0..self.config.nodes)
+                    .map(NodeId)
+                    .filter(|&n| !avoided(&self.avoid_until, n))
+                    .collect();
+                if candidates.is_empty() {
+                    pick
+                } else {
+                    candidates[self.rng.gen_range(0..candidates.len())]
+                }
+            }
+            RoutingMode::PartitionAware | RoutingMode::ClientDriven => {
+                self.ring
+                    .preference_list_into(key.position, self.config.n, &mut self.preference);
+                let first = self.preference[0];
+                self.preference
+                    .iter()
+                    .copied()
+                    .find(|&n| !avoided(&self.avoid_until, n))
+                    .unwrap_or(first)
+            }
+        }
+    }
+
+    fn finish_read(
+        &mut self,
+        now: Time,
+        sequence: u64,
+        outcome: Result<ReadResult, Failure>,
+        out: &mut Outbox<ClientTimer>,
+    ) {
+        let Some(pending) = self.pending.remove(&sequence) else {
+            return;
+        };
+        let record = &mut self.history[pending.record];
+        record.complete = Some(now);
+        let key = Key::new(record.key);
+        match outcome {
+            Ok(result) => {
+                record.outcome = Outcome::Ok;
+                record.returned = result
+                    .versions
+                    .iter()
+                    .map(|v| (v.value.write, v.clock.clone()))
+                    .collect();
+                let context = ReadContext {
+                    clock: result.context,
+                    fastest: result.fastest,
+                    writes: result.versions.iter().map(|v| v.value.write).collect(),
+                };
+                let siblings = result.versions.len();
+                self.contexts.insert(key.id, context.clone());
+                if siblings > 1
+                    && self.config.reconcile == Reconcile::WriteBack
+                    && now < self.config.workload_end
+                {
+                    self.issue_write(now, key, Some(context), true, false, out);
+                }
+            }
+            Err(failure) => record.outcome = Outcome::Failed(failure),
+        }
+        self.after_completion(now, pending.drives_loop, out);
+    }
+
+    fn finish_write(
+        &mut self,
+        now: Time,
+        sequence: u64,
+        outcome: Result<VectorClock, Failure>,
+        out: &mut Outbox<ClientTimer>,
+    ) {
+        let Some(pending) = self.pending.remove(&sequence) else {
+            return;
+        };
+        let record = &mut self.history[pending.record];
+        record.complete = Some(now);
+        match outcome {
+            Ok(clock) => {
+                record.outcome = Outcome::Ok;
+                record.clock = Some(clock);
+            }
+            Err(failure) => record.outcome = Outcome::Failed(failure),
+        }
+        self.after_completion(now, pending.drives_loop, out);
+    }
+
+    fn after_completion(&mut self, now: Time, drives_loop: bool, out: &mut Outbox<ClientTimer>) {
+        if drives_loop && self.config.mode == LoadMode::Closed {
+            let think = self.config.think.sample_us(&mut self.rng);
+            out.set_timer(now.plus(think), ClientTimer::NextRequest);
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The engine's parts: virtual-time event queue, random streams, run digest.
+
+pub mod digest;
+pub mod queue;
+pub mod rng;

@@ -1,0 +1,110 @@
+//! Quorum bookkeeping for one read, shared by node coordinators and by
+//! clients that coordinate their own reads (Dynamo §6.4).
+
+use super::store::reconcile;
+use crate::node::vclock::VectorClock;
+use crate::protocol::{ReadResult, Version};
+use crate::types::NodeId;
+
+/// Collects replica replies until R have answered.
+#[derive(Clone, Debug)]
+pub struct ReadQuorum {
+    needed: usize,
+    asked: usize,
+    replies: Vec<(NodeId, Vec<Version>)>,
+    answered: bool,
+}
+
+impl ReadQuorum {
+    /// A read that asked `asked` replicas and needs `needed` (R) replies.
+    pub fn new(needed: usize, asked: usize) -> Self {
+        assert!(
+            needed >= 1 && needed <= asked,
+            "R must be between 1 and the replicas asked"
+        );
+        ReadQuorum {
+            needed,
+            asked,
+            replies: Vec::with_capacity(asked),
+            answered: false,
+        }
+    }
+
+    /// Records one replica's versions. Returns the read's result when this is
+    /// the R-th reply: the syntactically reconciled siblings and their merged
+    /// clock as context; the fastest replica is the first that replied.
+    pub fn record(&mut self, from: NodeId, versions: Vec<Version>) -> Option<ReadResult> {
+        if self.replies.iter().any(|(n, _)| *n == from) {
+            return None; // a duplicate reply counts once
+        }
+        self.replies.push((from, versions));
+        if self.answered || self.replies.len() < self.needed {
+            return None;
+        }
+        self.answered = true;
+        let versions = reconcile(self.replies.iter().flat_map(|(_, vs)| vs.iter()));
+        let context = versions
+            .iter()
+            .fold(VectorClock::new(), |acc, v| acc.merge(&v.clock));
+        Some(ReadResult {
+            versions,
+            context,
+            fastest: self.replies.first().map(|(n, _)| *n),
+        })
+    }
+
+    /// True once every asked replica has replied.
+    pub fn all_replied(&self) -> bool {
+        self.replies.len() >= self.asked
+    }
+
+    /// True once the result was produced.
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+
+    /// The replies so far (for read repair).
+    pub fn replies(&self) -> &[(NodeId, Vec<Version>)] {
+        &self.replies
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Value, WriteId};
+    use crate::types::Time;
+
+    fn version(write: u64, node: u32, counter: u64) -> Version {
+        let mut clock = VectorClock::new();
+        clock.set(NodeId(node), counter, Time(0));
+        Version {
+            clock,
+            value: Value {
+                write: WriteId(write),
+                bytes: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn answers_at_the_rth_reply_with_reconciled_siblings() {
+        let mut q = ReadQuorum::new(2, 3);
+        assert!(q.record(NodeId(4), vec![version(1, 0, 1)]).is_none());
+        assert!(
+            q.record(NodeId(4), vec![]).is_none(),
+            "duplicates do not count"
+        );
+        let result = q
+            .record(NodeId(5), vec![version(2, 0, 2), version(3, 1, 1)])
+            .expect("R reached");
+        let writes: Vec<u64> = result.versions.iter().map(|v| v.value.write.0).collect();
+        assert_eq!(writes, vec![2, 3], "version 1 is an ancestor of version 2");
+        assert_eq!(result.context.counter(NodeId(0)), 2);
+        assert_eq!(result.context.counter(NodeId(1)), 1);
+        assert_eq!(result.fastest, Some(NodeId(4)));
+        assert!(!q.all_replied());
+        assert!(q.record(NodeId(6), vec![]).is_none(), "answers once");
+        assert!(q.all_replied());
+    }
+}

@@ -1,0 +1,317 @@
+//! Vector clocks (Dynamo §4.4): causality between versions of one key.
+//!
+//! A clock is a short list of (node, counter) entries sorted by node id, each
+//! with the physical time it was last incremented — the timestamp Dynamo's
+//! truncation uses to drop the oldest entry.
+
+use crate::types::{NodeId, Time};
+use serde::Serialize;
+use std::cmp::Ordering;
+
+/// How two clocks relate causally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Causality {
+    /// The first clock happened before the second (the second descends from it).
+    Before,
+    /// The first clock descends from the second.
+    After,
+    /// The clocks are identical.
+    Equal,
+    /// Neither descends from the other: the versions are siblings.
+    Concurrent,
+}
+
+/// One node's counter in a clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ClockEntry {
+    /// The node that coordinated the writes counted here.
+    pub node: NodeId,
+    /// How many writes that node has coordinated in this version's history.
+    pub counter: u64,
+    /// When the node last incremented this entry (used to pick the oldest
+    /// entry on truncation; not part of causality).
+    pub timestamp: Time,
+}
+
+/// A vector clock: entries sorted by node id, no zero counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VectorClock {
+    entries: Vec<ClockEntry>,
+}
+
+impl VectorClock {
+    /// The empty clock (the context of a blind write).
+    pub fn new() -> Self {
+        VectorClock::default()
+    }
+
+    /// The entries, sorted by node id.
+    pub fn entries(&self) -> &[ClockEntry] {
+        &self.entries
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True for the empty clock.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The counter for `node` (0 when absent).
+    pub fn counter(&self, node: NodeId) -> u64 {
+        match self.entries.binary_search_by_key(&node, |e| e.node) {
+            Ok(i) => self.entries[i].counter,
+            Err(_) => 0,
+        }
+    }
+
+    /// Sets `node`'s counter (must not decrease it) and stamps the entry with `now`.
+    pub fn set(&mut self, node: NodeId, counter: u64, now: Time) {
+        assert!(counter > 0, "clock counters start at 1");
+        match self.entries.binary_search_by_key(&node, |e| e.node) {
+            Ok(i) => {
+                assert!(
+                    counter >= self.entries[i].counter,
+                    "a clock entry never decreases"
+                );
+                self.entries[i].counter = counter;
+                self.entries[i].timestamp = now;
+            }
+            Err(i) => self.entries.insert(
+                i,
+                ClockEntry {
+                    node,
+                    counter,
+                    timestamp: now,
+                },
+            ),
+        }
+    }
+
+    /// Adds one to `node`'s counter.
+    pub fn increment(&mut self, node: NodeId, now: Time) {
+        let next = self.counter(node) + 1;
+        self.set(node, next, now);
+    }
+
+    /// The least clock that descends from both: entry-wise maximum (the
+    /// timestamp of the larger counter; the later one on a tie).
+    pub fn merge(&self, other: &VectorClock) -> VectorClock {
+        let (a, b) = (&self.entries, &other.entries);
+        let mut entries = Vec::with_capacity(a.len().max(b.len()));
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let pick = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) if x.node == y.node => {
+                    i += 1;
+                    j += 1;
+                    match x.counter.cmp(&y.counter) {
+                        Ordering::Greater => *x,
+                        Ordering::Less => *y,
+                        Ordering::Equal => {
+                            if x.timestamp >= y.timestamp {
+                                *x
+                            } else {
+                                *y
+                            }
+                        }
+                    }
+                }
+                (Some(x), Some(y)) if x.node < y.node => {
+                    i += 1;
+                    *x
+                }
+                (Some(_), Some(y)) => {
+                    j += 1;
+                    *y
+                }
+                (Some(x), None) => {
+                    i += 1;
+                    *x
+                }
+                (None, Some(y)) => {
+                    j += 1;
+                    *y
+                }
+                (None, None) => unreachable!("loop condition"),
+            };
+            entries.push(pick);
+        }
+        VectorClock { entries }
+    }
+
+    /// How `self` relates to `other`.
+    pub fn compare(&self, other: &VectorClock) -> Causality {
+        let (a, b) = (&self.entries, &other.entries);
+        let (mut self_greater, mut other_greater) = (false, false);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let (x, y) = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) if x.node == y.node => {
+                    i += 1;
+                    j += 1;
+                    (x.counter, y.counter)
+                }
+                (Some(x), Some(y)) if x.node < y.node => {
+                    i += 1;
+                    (x.counter, 0)
+                }
+                (Some(_), Some(y)) => {
+                    j += 1;
+                    (0, y.counter)
+                }
+                (Some(x), None) => {
+                    i += 1;
+                    (x.counter, 0)
+                }
+                (None, Some(y)) => {
+                    j += 1;
+                    (0, y.counter)
+                }
+                (None, None) => unreachable!("loop condition"),
+            };
+            self_greater |= x > y;
+            other_greater |= y > x;
+            if self_greater && other_greater {
+                return Causality::Concurrent;
+            }
+        }
+        match (self_greater, other_greater) {
+            (false, false) => Causality::Equal,
+            (true, false) => Causality::After,
+            (false, true) => Causality::Before,
+            (true, true) => Causality::Concurrent,
+        }
+    }
+
+    /// True when `self` descends from (or equals) `other`: every entry of
+    /// `other` is ≤ the same entry of `self`.
+    pub fn descends(&self, other: &VectorClock) -> bool {
+        matches!(self.compare(other), Causality::After | Causality::Equal)
+    }
+
+    /// Drops the oldest entries (by timestamp, then node id) until at most
+    /// `max_entries` remain, as Dynamo §4.4 does. Returns how many were dropped.
+    pub fn truncate(&mut self, max_entries: usize) -> usize {
+        let mut dropped = 0;
+        while self.entries.len() > max_entries.max(1) {
+            let oldest = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| (e.timestamp, e.node))
+                .map(|(i, _)| i)
+                .expect("non-empty clock");
+            self.entries.remove(oldest);
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Bytes this clock takes on the wire: 4 (node id) + 8 (counter) + 8 (timestamp) per entry.
+    pub fn wire_bytes(&self) -> u64 {
+        20 * self.entries.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn clock(pairs: &[(u32, u64)]) -> VectorClock {
+        let mut c = VectorClock::new();
+        for &(node, counter) in pairs {
+            c.set(NodeId(node), counter, Time(counter));
+        }
+        c
+    }
+
+    #[test]
+    fn compare_orders_descendants_and_detects_siblings() {
+        let a = clock(&[(1, 2)]);
+        let b = clock(&[(1, 2), (2, 1)]);
+        let c = clock(&[(1, 2), (3, 1)]);
+        assert_eq!(a.compare(&b), Causality::Before);
+        assert_eq!(b.compare(&a), Causality::After);
+        assert_eq!(b.compare(&c), Causality::Concurrent);
+        assert_eq!(b.compare(&b.clone()), Causality::Equal);
+        assert_eq!(VectorClock::new().compare(&a), Causality::Before);
+    }
+
+    #[test]
+    fn truncation_drops_the_oldest_entries() {
+        let mut c = VectorClock::new();
+        for node in 0..12u32 {
+            c.set(NodeId(node), 1, Time(100 - u64::from(node)));
+        }
+        assert_eq!(c.truncate(10), 2);
+        assert_eq!(c.len(), 10);
+        // nodes 11 and 10 had the oldest timestamps
+        assert_eq!(c.counter(NodeId(11)), 0);
+        assert_eq!(c.counter(NodeId(10)), 0);
+        assert_eq!(c.counter(NodeId(0)), 1);
+    }
+
+    fn arb_clock() -> impl Strategy<Value = VectorClock> {
+        proptest::collection::btree_map(0u32..6, 1u64..5, 0..6).prop_map(|m| {
+            let mut c = VectorClock::new();
+            for (node, counter) in m {
+                c.set(NodeId(node), counter, Time(counter * 7 + u64::from(node)));
+            }
+            c
+        })
+    }
+
+    fn counters(c: &VectorClock) -> Vec<(NodeId, u64)> {
+        c.entries().iter().map(|e| (e.node, e.counter)).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_commutative(a in arb_clock(), b in arb_clock()) {
+            prop_assert_eq!(counters(&a.merge(&b)), counters(&b.merge(&a)));
+        }
+
+        #[test]
+        fn merge_is_associative(a in arb_clock(), b in arb_clock(), c in arb_clock()) {
+            prop_assert_eq!(counters(&a.merge(&b).merge(&c)), counters(&a.merge(&b.merge(&c))));
+        }
+
+        #[test]
+        fn merge_is_idempotent(a in arb_clock()) {
+            prop_assert_eq!(a.merge(&a), a);
+        }
+
+        #[test]
+        fn merged_clock_dominates_its_inputs(a in arb_clock(), b in arb_clock()) {
+            let m = a.merge(&b);
+            prop_assert!(m.descends(&a));
+            prop_assert!(m.descends(&b));
+        }
+
+        #[test]
+        fn compare_agrees_with_merge(a in arb_clock(), b in arb_clock()) {
+            // a ≤ b exactly when merging a into b changes nothing.
+            let b_absorbs_a = counters(&a.merge(&b)) == counters(&b);
+            let a_absorbs_b = counters(&a.merge(&b)) == counters(&a);
+            let expected = match (a_absorbs_b, b_absorbs_a) {
+                (true, true) => Causality::Equal,
+                (true, false) => Causality::After,
+                (false, true) => Causality::Before,
+                (false, false) => Causality::Concurrent,
+            };
+            prop_assert_eq!(a.compare(&b), expected);
+        }
+
+        #[test]
+        fn increment_strictly_advances(a in arb_clock(), node in 0u32..8) {
+            let mut next = a.clone();
+            next.increment(NodeId(node), Time(1_000));
+            prop_assert_eq!(next.compare(&a), Causality::After);
+        }
+    }
+}

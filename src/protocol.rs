@@ -1,0 +1,312 @@
+//! The messages nodes and clients exchange, and what they carry.
+//!
+//! Messages are a closed enum so adding one makes the compiler list every
+//! place that must handle it. Every message knows its wire size, from which
+//! all "bytes" figures are computed.
+
+use crate::node::vclock::VectorClock;
+use crate::ring::{key_position, Ring};
+use crate::types::{ClientId, Endpoint, NodeId, Token};
+use std::sync::Arc;
+
+/// Identifies one write's value across the whole run (client id in the top 24
+/// bits, the client's own counter below), so the checker can follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct WriteId(pub u64);
+
+impl WriteId {
+    /// The `sequence`-th write of `client`.
+    pub fn new(client: ClientId, sequence: u64) -> WriteId {
+        WriteId((u64::from(client.0) << 40) | (sequence & ((1 << 40) - 1)))
+    }
+}
+
+/// A key: its number in the workload's key space and its ring position,
+/// the MD5 of its name `key-<id>` (computed once, as a client library would).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    /// Index in the key space.
+    pub id: u64,
+    /// MD5 of the key's name on the 128-bit ring.
+    pub position: Token,
+}
+
+impl Key {
+    /// The key with index `id`.
+    pub fn new(id: u64) -> Key {
+        Key {
+            id,
+            position: key_position(Key::name(id).as_bytes()),
+        }
+    }
+
+    /// The key's bytes as stored: `key-<id>`.
+    pub fn name(id: u64) -> String {
+        format!("key-{id}")
+    }
+
+    /// Bytes of the key on the wire.
+    pub fn wire_bytes(&self) -> u64 {
+        4 + (self.id.max(1).ilog10() as u64 + 1)
+    }
+}
+
+/// A stored value. Its content is modelled by its size; `write` names the
+/// client write that produced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value {
+    /// The write that produced this value.
+    pub write: WriteId,
+    /// The value's size in bytes.
+    pub bytes: u32,
+}
+
+/// One version of a key: a value and the vector clock that orders it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// Causal history of this version.
+    pub clock: VectorClock,
+    /// The value.
+    pub value: Value,
+}
+
+impl Version {
+    /// Bytes of this version on the wire: value plus clock.
+    pub fn wire_bytes(&self) -> u64 {
+        u64::from(self.value.bytes) + self.clock.wire_bytes()
+    }
+}
+
+/// One client request: which client, and the client's own request number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestId {
+    /// The client that asked and gets the reply.
+    pub client: ClientId,
+    /// The client's request number.
+    pub sequence: u64,
+}
+
+/// Names one coordination (a quorum read or write) at its coordinator, so
+/// replica replies find their way back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coordination {
+    /// Who coordinates: a node, or a client under client-driven routing.
+    pub coordinator: Endpoint,
+    /// The coordinator's own number for it.
+    pub id: u64,
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// The quorum did not answer before the coordinator's timeout.
+    Timeout,
+    /// Fewer than the needed replicas could be asked.
+    NotEnoughReplicas,
+}
+
+/// A successful read: the siblings left after syntactic reconciliation and
+/// the context (their merged clock) a following write should carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Pairwise concurrent versions.
+    pub versions: Vec<Version>,
+    /// Merge of their clocks.
+    pub context: VectorClock,
+    /// The replica that answered first (Dynamo §5: coordinates the next write).
+    pub fastest: Option<NodeId>,
+}
+
+/// Every message of the protocol.
+#[derive(Clone, Debug)]
+pub enum Message {
+    /// Client → node (or node → node when forwarded): read a key.
+    Get {
+        /// The client request.
+        request: RequestId,
+        /// The key.
+        key: Key,
+        /// True once a node has forwarded it (it is never forwarded twice).
+        forwarded: bool,
+    },
+    /// Client → node (or forwarded): write a key.
+    Put {
+        /// The client request.
+        request: RequestId,
+        /// The key.
+        key: Key,
+        /// The context of the client's last read (empty for a blind write).
+        context: VectorClock,
+        /// The value written.
+        value: Value,
+        /// True once a node has forwarded it.
+        forwarded: bool,
+    },
+    /// Coordinator → client: result of a get.
+    GetReply {
+        /// The request answered.
+        request: RequestId,
+        /// The versions, or why it failed.
+        outcome: Result<ReadResult, Failure>,
+    },
+    /// Coordinator → client: result of a put, with the new version's clock.
+    PutReply {
+        /// The request answered.
+        request: RequestId,
+        /// The clock the write was stored with, or why it failed.
+        outcome: Result<VectorClock, Failure>,
+    },
+    /// Coordinator → replica: send me your versions of `key`.
+    ReplicaRead {
+        /// Where to reply.
+        coordination: Coordination,
+        /// The key.
+        key: Key,
+    },
+    /// Replica → coordinator: my versions of `key`.
+    ReplicaReadReply {
+        /// The coordination answered.
+        coordination: Coordination,
+        /// The replica's versions (possibly none).
+        versions: Vec<Version>,
+    },
+    /// Coordinator → replica: store this version.
+    ReplicaWrite {
+        /// Where to acknowledge.
+        coordination: Coordination,
+        /// The key.
+        key: Key,
+        /// The version to store.
+        version: Version,
+    },
+    /// Replica → coordinator: stored.
+    ReplicaWriteAck {
+        /// The coordination acknowledged.
+        coordination: Coordination,
+    },
+    /// Client → node: which ring do you see? (Dynamo §6.4)
+    MembershipRequest,
+    /// Node → client: my ring view.
+    MembershipReply {
+        /// The node's current ring.
+        ring: Arc<Ring>,
+    },
+}
+
+/// Message kinds with their own latency distribution (scenario `network.by_kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Get/Put from a client or forwarded.
+    ClientRequest = 0,
+    /// GetReply/PutReply.
+    ClientResponse = 1,
+    /// ReplicaWrite.
+    WriteRequest = 2,
+    /// ReplicaWriteAck.
+    WriteAck = 3,
+    /// ReplicaRead.
+    ReadRequest = 4,
+    /// ReplicaReadReply.
+    ReadResponse = 5,
+    /// MembershipRequest/Reply.
+    Membership = 6,
+}
+
+/// Number of message kinds (for per-kind tables).
+pub const MESSAGE_KINDS: usize = 7;
+
+/// Fixed per-message overhead on the wire: ids, type tag, addressing.
+const HEADER_BYTES: u64 = 24;
+
+impl Message {
+    /// The latency class of this message.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Get { .. } | Message::Put { .. } => MessageKind::ClientRequest,
+            Message::GetReply { .. } | Message::PutReply { .. } => MessageKind::ClientResponse,
+            Message::ReplicaWrite { .. } => MessageKind::WriteRequest,
+            Message::ReplicaWriteAck { .. } => MessageKind::WriteAck,
+            Message::ReplicaRead { .. } => MessageKind::ReadRequest,
+            Message::ReplicaReadReply { .. } => MessageKind::ReadResponse,
+            Message::MembershipRequest | Message::MembershipReply { .. } => MessageKind::Membership,
+        }
+    }
+
+    /// A stable code per variant, hashed into the run digest.
+    pub fn code(&self) -> u8 {
+        match self {
+            Message::Get { .. } => 1,
+            Message::Put { .. } => 2,
+            Message::GetReply { .. } => 3,
+            Message::PutReply { .. } => 4,
+            Message::ReplicaRead { .. } => 5,
+            Message::ReplicaReadReply { .. } => 6,
+            Message::ReplicaWrite { .. } => 7,
+            Message::ReplicaWriteAck { .. } => 8,
+            Message::MembershipRequest => 9,
+            Message::MembershipReply { .. } => 10,
+        }
+    }
+
+    /// The key the message is about, if any (for the digest and traces).
+    pub fn key_id(&self) -> Option<u64> {
+        match self {
+            Message::Get { key, .. }
+            | Message::Put { key, .. }
+            | Message::ReplicaRead { key, .. }
+            | Message::ReplicaWrite { key, .. } => Some(key.id),
+            _ => None,
+        }
+    }
+
+    /// Size on the wire in bytes: header, key, values and clocks.
+    pub fn wire_bytes(&self) -> u64 {
+        let versions = |vs: &[Version]| vs.iter().map(Version::wire_bytes).sum::<u64>();
+        HEADER_BYTES
+            + match self {
+                Message::Get { key, .. } | Message::ReplicaRead { key, .. } => key.wire_bytes(),
+                Message::Put {
+                    key,
+                    context,
+                    value,
+                    ..
+                } => key.wire_bytes() + context.wire_bytes() + u64::from(value.bytes),
+                Message::GetReply {
+                    outcome: Ok(read), ..
+                } => versions(&read.versions) + read.context.wire_bytes(),
+                Message::PutReply {
+                    outcome: Ok(clock), ..
+                } => clock.wire_bytes(),
+                Message::GetReply { .. }
+                | Message::PutReply { .. }
+                | Message::ReplicaWriteAck { .. }
+                | Message::MembershipRequest => 0,
+                Message::ReplicaReadReply { versions: vs, .. } => versions(vs),
+                Message::ReplicaWrite { key, version, .. } => {
+                    key.wire_bytes() + version.wire_bytes()
+                }
+                Message::MembershipReply { ring } => ring.metadata_bytes(),
+            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_ids_keep_client_and_sequence_apart() {
+        assert_ne!(
+            WriteId::new(ClientId(1), 0),
+            WriteId::new(ClientId(0), 1 << 40)
+        );
+        assert_ne!(WriteId::new(ClientId(1), 5), WriteId::new(ClientId(2), 5));
+    }
+
+    #[test]
+    fn key_wire_size_counts_its_name() {
+        assert_eq!(Key::new(0).wire_bytes(), "key-0".len() as u64);
+        assert_eq!(Key::new(12345).wire_bytes(), "key-12345".len() as u64);
+    }
+}

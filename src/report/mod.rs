@@ -1,0 +1,95 @@
+//! Run outputs: the summary, its JSON file and the human-readable digest of it.
+
+pub mod summary;
+
+use std::io::Write;
+use std::path::Path;
+use summary::RunSummary;
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// crash or error never leaves a half-written output behind.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("output");
+    let temporary = path.with_file_name(format!(".{file_name}.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Writes `summary.json` into `directory` (created if needed).
+pub fn write_summary(directory: &Path, summary: &RunSummary) -> std::io::Result<()> {
+    std::fs::create_dir_all(directory)?;
+    let mut json = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    write_atomically(&directory.join("summary.json"), &json)
+}
+
+/// A short human summary for the terminal.
+pub fn render_text(summary: &RunSummary) -> String {
+    let c = &summary.config;
+    let o = &summary.ops;
+    let read = summary.latency_us.get("read").cloned().unwrap_or_default();
+    let write = summary.latency_us.get("write").cloned().unwrap_or_default();
+    let siblings: Vec<String> = summary
+        .consistency
+        .siblings_per_read
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
+    let mut text = format!(
+        "{} seed {}  digest {}\n\
+         cluster   {} nodes, strategy {}, N={} R={} W={}, {:?} routing, {} clients\n\
+         ops       {} issued ({} reads, {} writes), {} ok, {} failed, {} timed out, {} in flight\n\
+         latency   read  p50 {} p99 {} p99.9 {} max {} µs\n\
+         \x20         write p50 {} p99 {} p99.9 {} max {} µs\n\
+         consistency  {} stale of {} reads of written keys; siblings per read {}; {} indeterminate writes\n\
+         network   {} messages ({} dropped), {} bytes\n\
+         engine    {} events, {:.3} s simulated, {:.3} s wall, {:.0} events/s\n",
+        summary.scenario,
+        summary.seed,
+        summary.digest,
+        c.nodes,
+        c.strategy,
+        c.n,
+        c.r,
+        c.w,
+        c.routing,
+        c.clients,
+        o.total,
+        o.reads,
+        o.writes,
+        o.succeeded,
+        o.failed.values().sum::<u64>(),
+        o.timed_out,
+        o.in_flight,
+        read.p50,
+        read.p99,
+        read.p999,
+        read.max,
+        write.p50,
+        write.p99,
+        write.p999,
+        write.max,
+        summary.consistency.stale_reads,
+        summary.consistency.reads_of_written_keys,
+        siblings.join(" "),
+        summary.consistency.indeterminate_writes,
+        summary.network.messages_sent,
+        summary.network.messages_dropped,
+        summary.network.bytes_sent,
+        summary.engine.events,
+        summary.engine.simulated_time_us as f64 / 1e6,
+        summary.wall.seconds,
+        summary.wall.events_per_s,
+    );
+    for (name, verdict) in &summary.invariants {
+        if !verdict.starts_with("not-checked") {
+            text.push_str(&format!("invariant {name}: {verdict}\n"));
+        }
+    }
+    text
+}

@@ -1,0 +1,373 @@
+//! `summary.json`: every figure of one run, with stable keys.
+//!
+//! Everything except the `wall` section is a function of (scenario, seed),
+//! so two runs give byte-identical files once `wall` is set aside.
+
+use crate::check::history::{OpKind, OpRecord, Outcome};
+use crate::check::ConsistencyReport;
+use crate::node::NodeStats;
+use crate::protocol::Failure;
+use crate::scenario::Scenario;
+use crate::sim::RunOutcome;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The summary of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Master seed used.
+    pub seed: u64,
+    /// xxh3-64 of the ordered event trace (hex).
+    pub digest: String,
+    /// The configuration that matters when comparing runs.
+    pub config: ConfigSummary,
+    /// Client operation counts and availability.
+    pub ops: OpsSummary,
+    /// Latency percentiles per op type, µs.
+    pub latency_us: BTreeMap<String, LatencySummary>,
+    /// Successful ops per second of simulated workload time.
+    pub throughput_ops_per_s: f64,
+    /// Checker figures.
+    pub consistency: ConsistencyReport,
+    /// Invariant verdicts: held, violated, not-applicable (with why) or not-checked.
+    pub invariants: BTreeMap<String, String>,
+    /// Network counters.
+    pub network: crate::net::NetworkStats,
+    /// Node counters summed over the cluster.
+    pub nodes: NodeStats,
+    /// Keys and requests per node, and load-balancing efficiency.
+    pub load: LoadSummary,
+    /// Engine figures that do not depend on the machine.
+    pub engine: EngineSummary,
+    /// Wall-clock figures: the only part that differs between identical runs.
+    pub wall: WallSummary,
+}
+
+/// Configuration echoed into the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigSummary {
+    /// Nodes (S).
+    pub nodes: u32,
+    /// Partitioning strategy.
+    pub strategy: u8,
+    /// N, R, W.
+    pub n: u32,
+    /// R.
+    pub r: u32,
+    /// W.
+    pub w: u32,
+    /// Routing mode.
+    pub routing: crate::scenario::RoutingMode,
+    /// Clients.
+    pub clients: u32,
+    /// Workload duration, µs.
+    pub duration_us: u64,
+}
+
+/// Operation counts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OpsSummary {
+    /// Operations issued.
+    pub total: u64,
+    /// Reads issued.
+    pub reads: u64,
+    /// Writes issued (client-side reconciliation writes included).
+    pub writes: u64,
+    /// Reconciliation writes issued after reading siblings.
+    pub reconcile_writes: u64,
+    /// Operations that succeeded.
+    pub succeeded: u64,
+    /// Failures answered by a coordinator, by cause.
+    pub failed: BTreeMap<String, u64>,
+    /// Operations the client gave up on.
+    pub timed_out: u64,
+    /// Operations still outstanding at the end.
+    pub in_flight: u64,
+    /// Succeeded / issued, per op type and overall.
+    pub availability: BTreeMap<String, f64>,
+}
+
+/// Latency percentiles of successful operations, µs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencySummary {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+/// Per-node load.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadSummary {
+    /// Keys stored per node, by node id.
+    pub keys_per_node: Vec<u64>,
+    /// Replica reads + writes served per node, by node id.
+    pub requests_per_node: Vec<u64>,
+    /// Mean / max requests per node (Dynamo §6.2's measure).
+    pub efficiency: f64,
+}
+
+/// Engine figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineSummary {
+    /// Events processed.
+    pub events: u64,
+    /// Simulated time at the end, µs.
+    pub simulated_time_us: u64,
+}
+
+/// Machine-dependent figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WallSummary {
+    /// Wall-clock time of the run, seconds.
+    pub seconds: f64,
+    /// Events processed per wall-clock second.
+    pub events_per_s: f64,
+    /// Client operations simulated per wall-clock second.
+    pub ops_per_s: f64,
+}
+
+/// Builds the summary from a finished run; `wall_seconds` is measured by the caller.
+pub fn summarize(
+    scenario: &Scenario,
+    seed: u64,
+    outcome: &RunOutcome,
+    consistency: ConsistencyReport,
+    wall_seconds: f64,
+) -> RunSummary {
+    let spec = &scenario.spec;
+    let ops = count_ops(&outcome.history);
+    let mut latency_us = BTreeMap::new();
+    latency_us.insert(
+        "read".to_string(),
+        latency_of(&outcome.history, OpKind::Read),
+    );
+    latency_us.insert(
+        "write".to_string(),
+        latency_of(&outcome.history, OpKind::Write),
+    );
+    let duration_s = outcome.workload_end.0 as f64 / 1e6;
+    let nodes = sum_stats(outcome.nodes.iter().map(|n| n.stats()));
+    let invariants = verdicts(scenario, &consistency, &nodes);
+    let requests_per_node: Vec<u64> = outcome
+        .nodes
+        .iter()
+        .map(|n| n.stats().replica_reads + n.stats().replica_writes)
+        .collect();
+    let events = outcome.events;
+    RunSummary {
+        scenario: scenario.name.clone(),
+        seed,
+        digest: outcome.digest.clone(),
+        config: ConfigSummary {
+            nodes: spec.cluster.nodes,
+            strategy: spec.cluster.strategy,
+            n: spec.quorum.n,
+            r: spec.quorum.r,
+            w: spec.quorum.w,
+            routing: spec.routing.mode,
+            clients: spec.workload.clients,
+            duration_us: outcome.workload_end.0,
+        },
+        throughput_ops_per_s: if duration_s > 0.0 {
+            ops.succeeded as f64 / duration_s
+        } else {
+            0.0
+        },
+        ops,
+        latency_us,
+        consistency,
+        invariants,
+        network: outcome.network.clone(),
+        nodes,
+        load: LoadSummary {
+            keys_per_node: outcome
+                .nodes
+                .iter()
+                .map(|n| n.store().key_count() as u64)
+                .collect(),
+            efficiency: efficiency(&requests_per_node),
+            requests_per_node,
+        },
+        engine: EngineSummary {
+            events,
+            simulated_time_us: outcome.end.0,
+        },
+        wall: WallSummary {
+            seconds: wall_seconds,
+            events_per_s: if wall_seconds > 0.0 {
+                events as f64 / wall_seconds
+            } else {
+                0.0
+            },
+            ops_per_s: if wall_seconds > 0.0 {
+                outcome.history.len() as f64 / wall_seconds
+            } else {
+                0.0
+            },
+        },
+    }
+}
+
+fn count_ops(history: &[OpRecord]) -> OpsSummary {
+    let mut ops = OpsSummary::default();
+    let mut issued: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for op in history {
+        ops.total += 1;
+        let kind = match op.kind {
+            OpKind::Read => "read",
+            OpKind::Write => "write",
+        };
+        match op.kind {
+            OpKind::Read => ops.reads += 1,
+            OpKind::Write => ops.writes += 1,
+        }
+        ops.reconcile_writes += u64::from(op.reconcile);
+        let entry = issued.entry(kind).or_default();
+        entry.0 += 1;
+        match op.outcome {
+            Outcome::Ok => {
+                ops.succeeded += 1;
+                entry.1 += 1;
+            }
+            Outcome::Failed(failure) => {
+                *ops.failed
+                    .entry(failure_name(failure).to_string())
+                    .or_default() += 1
+            }
+            Outcome::TimedOut => ops.timed_out += 1,
+            Outcome::InFlight => ops.in_flight += 1,
+        }
+    }
+    for (kind, (total, ok)) in issued {
+        ops.availability
+            .insert(kind.to_string(), ok as f64 / total as f64);
+    }
+    if ops.total > 0 {
+        ops.availability
+            .insert("all".to_string(), ops.succeeded as f64 / ops.total as f64);
+    }
+    ops
+}
+
+fn failure_name(failure: Failure) -> &'static str {
+    match failure {
+        Failure::Timeout => "timeout",
+        Failure::NotEnoughReplicas => "not_enough_replicas",
+    }
+}
+
+fn latency_of(history: &[OpRecord], kind: OpKind) -> LatencySummary {
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 1_000_000_000_000, 3).expect("valid histogram bounds");
+    let mut sum: u128 = 0;
+    for op in history
+        .iter()
+        .filter(|op| op.kind == kind && op.outcome == Outcome::Ok)
+    {
+        let latency = op.latency_us().unwrap_or(0).max(1);
+        histogram.saturating_record(latency);
+        sum += u128::from(latency);
+    }
+    let count = histogram.len();
+    if count == 0 {
+        return LatencySummary::default();
+    }
+    LatencySummary {
+        count,
+        mean: sum as f64 / count as f64,
+        p50: histogram.value_at_quantile(0.50),
+        p95: histogram.value_at_quantile(0.95),
+        p99: histogram.value_at_quantile(0.99),
+        p999: histogram.value_at_quantile(0.999),
+        max: histogram.max(),
+    }
+}
+
+fn sum_stats<'a>(stats: impl Iterator<Item = &'a NodeStats>) -> NodeStats {
+    stats.fold(NodeStats::default(), |mut total, s| {
+        total.reads_coordinated += s.reads_coordinated;
+        total.writes_coordinated += s.writes_coordinated;
+        total.requests_forwarded += s.requests_forwarded;
+        total.replica_reads += s.replica_reads;
+        total.replica_writes += s.replica_writes;
+        total.obsolete_writes += s.obsolete_writes;
+        total.clock_truncations += s.clock_truncations;
+        total.coordinations_timed_out += s.coordinations_timed_out;
+        total
+    })
+}
+
+/// Mean load / max load; 1.0 is perfect balance.
+pub fn efficiency(loads: &[u64]) -> f64 {
+    let max = loads.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        return 1.0;
+    }
+    let mean = loads.iter().sum::<u64>() as f64 / loads.len() as f64;
+    mean / max as f64
+}
+
+/// Verdicts for the invariants this build can check. Strict mode
+/// (`no-stale-reads`) applies only under DESIGN.md's conditions.
+fn verdicts(
+    scenario: &Scenario,
+    consistency: &ConsistencyReport,
+    nodes: &NodeStats,
+) -> BTreeMap<String, String> {
+    let q = scenario.spec.quorum;
+    let mut verdicts = BTreeMap::new();
+    let held = |ok: bool| {
+        if ok {
+            "held".to_string()
+        } else {
+            "violated".to_string()
+        }
+    };
+    let strict = if q.r + q.w <= q.n {
+        Some(format!(
+            "not-applicable: R + W = {} <= N = {}",
+            q.r + q.w,
+            q.n
+        ))
+    } else if nodes.clock_truncations > 0 {
+        Some(format!(
+            "not-applicable: {} vector clock truncations",
+            nodes.clock_truncations
+        ))
+    } else {
+        None
+    };
+    verdicts.insert(
+        "no-stale-reads".to_string(),
+        strict.unwrap_or_else(|| held(consistency.stale_reads == 0)),
+    );
+    verdicts.insert(
+        "causal-siblings".to_string(),
+        held(consistency.causal_sibling_violations == 0),
+    );
+    for name in ["no-lost-writes", "converges"] {
+        verdicts.insert(
+            name.to_string(),
+            "not-checked: needs the failure checker (final stores)".to_string(),
+        );
+    }
+    verdicts.insert(
+        "deterministic".to_string(),
+        "not-checked: run twice and compare digests".to_string(),
+    );
+    verdicts
+}

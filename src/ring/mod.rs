@@ -1,0 +1,679 @@
+//! The consistent-hashing ring and Dynamo's three partitioning strategies (§4.2, §6.2).
+//!
+//! Placement rule (DESIGN.md "Ring and placement"): a key hashes (MD5, §4.3)
+//! to a position on the 128-bit ring and belongs to the first token clockwise
+//! *at or after* that position, wrapping past the top. Its preference list is
+//! the first N *distinct physical* nodes met walking clockwise from there.
+//!
+//! - Strategy 1: each node draws T random tokens; the ranges between
+//!   consecutive tokens are the partitions.
+//! - Strategy 2: each node draws T random tokens, which decide placement only;
+//!   the ring is cut into Q equal partitions, and every key of a partition
+//!   uses the preference list of the partition's *end* position.
+//! - Strategy 3: Q equal partitions, each owned by one node (`floor(Q/S)` or
+//!   `ceil(Q/S)` each); the partition's end is stored as a token owned by its
+//!   owner, so the same "first token at or after" walk applies.
+//!
+//! The ring is an immutable value: joins and leaves build a new ring
+//! ([`Ring::with_node_added`], [`Ring::with_node_removed`]), so a node's ring
+//! view can be swapped atomically and old views stay valid for comparison.
+
+mod claim;
+mod error;
+mod partition;
+mod preference;
+
+pub use error::RingError;
+pub use partition::{partition_end, partition_start};
+pub use preference::ExtendedPreference;
+
+use crate::types::{NodeId, Token};
+use md5::{Digest, Md5};
+use std::collections::BTreeMap;
+
+/// Window within which strategy 3 avoids placing one node twice, when the
+/// caller does not say (Dynamo's usual N = 3).
+pub const DEFAULT_TARGET_N: usize = 3;
+
+/// Zone given to a node added to a zone-aware ring without a zone: all such
+/// nodes share this one zone.
+pub const UNKNOWN_ZONE: u32 = u32::MAX;
+
+/// Partitioning strategy (Dynamo §6.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Strategy 1: T random tokens per node; partitions are the ranges between tokens.
+    RandomTokens {
+        /// Tokens each node draws (T ≥ 1).
+        tokens_per_node: u32,
+    },
+    /// Strategy 2: T random tokens per node decide placement; ring cut into Q equal partitions.
+    RandomTokensEqualPartitions {
+        /// Tokens each node draws (T ≥ 1).
+        tokens_per_node: u32,
+        /// Equal partitions the ring is cut into (Q ≥ 1).
+        partitions: u32,
+    },
+    /// Strategy 3: Q equal partitions, each node holds Q/S of them.
+    EqualPartitions {
+        /// Equal partitions the ring is cut into (Q ≥ S).
+        partitions: u32,
+    },
+}
+
+impl Strategy {
+    /// The paper's number for this strategy (1, 2 or 3), used in tables and plots.
+    pub fn number(&self) -> u8 {
+        match self {
+            Strategy::RandomTokens { .. } => 1,
+            Strategy::RandomTokensEqualPartitions { .. } => 2,
+            Strategy::EqualPartitions { .. } => 3,
+        }
+    }
+
+    /// Tokens per node T (strategies 1 and 2), or `None` where T does not apply.
+    pub fn tokens_per_node(&self) -> Option<u32> {
+        match self {
+            Strategy::RandomTokens { tokens_per_node }
+            | Strategy::RandomTokensEqualPartitions {
+                tokens_per_node, ..
+            } => Some(*tokens_per_node),
+            Strategy::EqualPartitions { .. } => None,
+        }
+    }
+
+    /// Equal partitions Q (strategies 2 and 3), or `None` where Q does not apply.
+    pub fn partitions(&self) -> Option<u32> {
+        match self {
+            Strategy::RandomTokens { .. } => None,
+            Strategy::RandomTokensEqualPartitions { partitions, .. }
+            | Strategy::EqualPartitions { partitions } => Some(*partitions),
+        }
+    }
+
+    /// Checks that a ring of `node_count` nodes can be built with this
+    /// strategy. [`Ring::build`] asserts the same conditions, so callers
+    /// holding user input validate here first and report the error.
+    pub fn validate(&self, node_count: usize) -> Result<(), RingError> {
+        if self.tokens_per_node() == Some(0) {
+            return Err(RingError::InvalidStrategy {
+                strategy: self.clone(),
+                reason: "tokens_per_node must be at least 1".into(),
+            });
+        }
+        if self.partitions() == Some(0) {
+            return Err(RingError::InvalidStrategy {
+                strategy: self.clone(),
+                reason: "partitions must be at least 1".into(),
+            });
+        }
+        if let Strategy::EqualPartitions { partitions } = self {
+            if (*partitions as usize) < node_count {
+                return Err(RingError::InvalidStrategy {
+                    strategy: self.clone(),
+                    reason: format!("strategy 3 needs partitions >= nodes, got {partitions} partitions for {node_count} nodes"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// MD5 of the key bytes, read big-endian, as a ring position (Dynamo §4.3).
+///
+/// Why MD5: it is what the paper uses, it spreads keys uniformly, and it is
+/// a fixed, named function, so positions are the same on every machine.
+pub fn key_position(key: &[u8]) -> Token {
+    let digest = Md5::digest(key);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest);
+    Token(u128::from_be_bytes(bytes))
+}
+
+/// A contiguous run of ring positions that share one preference list.
+///
+/// Why: load and data movement are computed exactly from these ranges
+/// (issue 6) rather than by sampling keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlacementRange {
+    /// First position in the range.
+    pub first: Token,
+    /// Last position in the range (inclusive; the range wraps when `last < first`).
+    pub last: Token,
+    /// Token index the preference walk starts from.
+    walk_start: usize,
+}
+
+impl PlacementRange {
+    /// The range's share of the whole ring, in (0, 1].
+    pub fn fraction(&self) -> f64 {
+        (self.last.0.wrapping_sub(self.first.0) as f64 + 1.0) / 2f64.powi(128)
+    }
+}
+
+/// Zone of each node, kept both raw (as configured) and densely renumbered.
+#[derive(Clone, Debug)]
+struct Zones {
+    /// Raw zone id per node, indexed by `NodeId.0`.
+    raw: Vec<u32>,
+    /// Dense zone index per node (0..count), indexed by `NodeId.0`.
+    dense: Vec<u32>,
+    /// Distinct zones among the ring's nodes.
+    count: usize,
+}
+
+impl Zones {
+    fn new(raw: Vec<u32>, nodes: &[NodeId]) -> Zones {
+        let mut numbering: BTreeMap<u32, u32> = BTreeMap::new();
+        for node in nodes {
+            let zone = raw[node.0 as usize];
+            let next = numbering.len() as u32;
+            numbering.entry(zone).or_insert(next);
+        }
+        let dense = raw
+            .iter()
+            .map(|zone| numbering.get(zone).copied().unwrap_or(u32::MAX))
+            .collect();
+        Zones {
+            raw,
+            dense,
+            count: numbering.len(),
+        }
+    }
+
+    fn dense(&self, node: NodeId) -> u32 {
+        self.dense[node.0 as usize]
+    }
+}
+
+/// The consistent-hashing ring: tokens, their owners, and how to walk them.
+#[derive(Clone, Debug)]
+pub struct Ring {
+    strategy: Strategy,
+    /// Strategy 3 avoids repeating a node within this many consecutive partitions.
+    target_n: usize,
+    /// Members, sorted by id.
+    nodes: Vec<NodeId>,
+    /// (token, owner), sorted by token then owner.
+    tokens: Vec<(Token, NodeId)>,
+    /// Strategies 2 and 3: the end position of each equal partition.
+    partition_ends: Vec<Token>,
+    /// Strategy 2: token index where each partition's preference walk starts.
+    partition_walk_start: Vec<u32>,
+    /// Strategy 3: owner of each partition.
+    partition_owners: Vec<NodeId>,
+    zones: Option<Zones>,
+}
+
+impl Ring {
+    /// Builds the ring for `nodes` (dense ids, any order). `token_rng(node)`
+    /// returns that node's own random stream (used by strategies 1 and 2
+    /// only). `zones`: optional zone id per node, indexed by `NodeId.0`;
+    /// when `Some` and #distinct zones >= n, preference lists never repeat a
+    /// zone. Strategy 3 avoids repeats within [`DEFAULT_TARGET_N`] partitions.
+    ///
+    /// Panics if the strategy is invalid for this many nodes (see
+    /// [`Strategy::validate`]), a node is listed twice, or `zones` is too short.
+    pub fn build<R: rand::RngCore>(
+        strategy: &Strategy,
+        nodes: &[NodeId],
+        zones: Option<&[u32]>,
+        token_rng: impl FnMut(NodeId) -> R,
+    ) -> Ring {
+        Ring::build_with_target_n(strategy, nodes, zones, DEFAULT_TARGET_N, token_rng)
+    }
+
+    /// As [`Ring::build`], with strategy 3 avoiding repeats of a node within
+    /// any `target_n` consecutive partitions (where Q and S allow it).
+    pub fn build_with_target_n<R: rand::RngCore>(
+        strategy: &Strategy,
+        nodes: &[NodeId],
+        zones: Option<&[u32]>,
+        target_n: usize,
+        mut token_rng: impl FnMut(NodeId) -> R,
+    ) -> Ring {
+        if let Err(error) = strategy.validate(nodes.len()) {
+            panic!("{error}");
+        }
+        let mut sorted = nodes.to_vec();
+        sorted.sort_unstable();
+        assert!(
+            sorted.windows(2).all(|w| w[0] != w[1]),
+            "a node is listed twice"
+        );
+        let zones = zones.map(|raw| {
+            assert!(
+                sorted.iter().all(|n| (n.0 as usize) < raw.len()),
+                "zones must have an entry for every node id"
+            );
+            Zones::new(raw.to_vec(), &sorted)
+        });
+        let mut tokens = Vec::new();
+        let mut owners = Vec::new();
+        match strategy {
+            Strategy::RandomTokens { tokens_per_node }
+            | Strategy::RandomTokensEqualPartitions {
+                tokens_per_node, ..
+            } => {
+                for &node in &sorted {
+                    draw_tokens(node, *tokens_per_node, &mut token_rng(node), &mut tokens);
+                }
+            }
+            Strategy::EqualPartitions { partitions } => {
+                if !sorted.is_empty() {
+                    owners = claim::initial(
+                        &striping_order(&sorted, zones.as_ref()),
+                        *partitions,
+                        target_n,
+                    );
+                }
+            }
+        }
+        Ring::from_parts(strategy.clone(), target_n, sorted, tokens, owners, zones)
+    }
+
+    /// Assembles a ring and its derived lookup tables.
+    fn from_parts(
+        strategy: Strategy,
+        target_n: usize,
+        nodes: Vec<NodeId>,
+        mut tokens: Vec<(Token, NodeId)>,
+        partition_owners: Vec<NodeId>,
+        zones: Option<Zones>,
+    ) -> Ring {
+        let partition_ends = strategy
+            .partitions()
+            .map(partition::partition_ends)
+            .unwrap_or_default();
+        if let Strategy::EqualPartitions { .. } = strategy {
+            assert!(
+                tokens.is_empty(),
+                "strategy 3 tokens come from its partitions"
+            );
+            tokens = partition_ends
+                .iter()
+                .copied()
+                .zip(partition_owners.iter().copied())
+                .collect();
+        }
+        tokens.sort_unstable();
+        let zones = zones.map(|z| Zones::new(z.raw, &nodes));
+        let mut ring = Ring {
+            strategy,
+            target_n,
+            nodes,
+            tokens,
+            partition_ends,
+            partition_walk_start: Vec::new(),
+            partition_owners,
+            zones,
+        };
+        if let Strategy::RandomTokensEqualPartitions { .. } = ring.strategy {
+            ring.partition_walk_start = ring
+                .partition_ends
+                .iter()
+                .map(|&end| ring.first_token_at_or_after(end) as u32)
+                .collect();
+        }
+        ring.assert_invariants();
+        ring
+    }
+
+    fn assert_invariants(&self) {
+        assert!(
+            self.nodes.windows(2).all(|w| w[0] < w[1]),
+            "nodes sorted and distinct"
+        );
+        assert!(
+            self.tokens.windows(2).all(|w| w[0] <= w[1]),
+            "tokens sorted"
+        );
+        if let Some(t) = self.strategy.tokens_per_node() {
+            assert_eq!(
+                self.tokens.len(),
+                self.nodes.len() * t as usize,
+                "every node holds T tokens"
+            );
+        }
+        if let Strategy::EqualPartitions { partitions } = self.strategy {
+            if !self.nodes.is_empty() {
+                assert_eq!(
+                    self.partition_owners.len(),
+                    partitions as usize,
+                    "every partition has an owner"
+                );
+            }
+        }
+    }
+
+    /// Index of the first token at or after `position`, wrapping to 0.
+    fn first_token_at_or_after(&self, position: Token) -> usize {
+        let index = self
+            .tokens
+            .partition_point(|(token, _)| token.0 < position.0);
+        if index == self.tokens.len() {
+            0
+        } else {
+            index
+        }
+    }
+
+    /// Token index the preference walk for `position` starts from.
+    fn walk_start(&self, position: Token) -> usize {
+        match self.strategy {
+            Strategy::RandomTokensEqualPartitions { .. } => {
+                self.partition_walk_start[partition::partition_of(&self.partition_ends, position)]
+                    as usize
+            }
+            Strategy::RandomTokens { .. } | Strategy::EqualPartitions { .. } => {
+                self.first_token_at_or_after(position)
+            }
+        }
+    }
+
+    /// Fills `out` (cleared first) with the first `n` distinct physical nodes
+    /// for a key at `position` (fewer if the ring has fewer nodes). Hot path:
+    /// no allocation beyond `out`'s growth; O(log tokens + walk).
+    pub fn preference_list_into(&self, position: Token, n: usize, out: &mut Vec<NodeId>) {
+        out.clear();
+        if self.tokens.is_empty() {
+            return;
+        }
+        let want = n.min(self.nodes.len());
+        self.walk_into(self.walk_start(position), want, out);
+        assert_eq!(out.len(), want, "n <= S gives exactly n nodes");
+        if out.len() <= 16 {
+            for (i, node) in out.iter().enumerate() {
+                assert!(
+                    !out[..i].contains(node),
+                    "a preference list never repeats a physical node"
+                );
+            }
+        }
+    }
+
+    /// Convenience: allocating version of [`Ring::preference_list_into`].
+    pub fn preference_list(&self, position: Token, n: usize) -> Vec<NodeId> {
+        let mut out = Vec::with_capacity(n.min(self.nodes.len()));
+        self.preference_list_into(position, n, &mut out);
+        out
+    }
+
+    /// All distinct physical nodes in preference order for `position` (the
+    /// "extended preference list" used by sloppy quorum: the first n are the
+    /// preference list, the rest are fallbacks in ring order).
+    pub fn extended_preference_list(&self, position: Token) -> impl Iterator<Item = NodeId> + '_ {
+        let start = if self.tokens.is_empty() {
+            0
+        } else {
+            self.walk_start(position)
+        };
+        ExtendedPreference::new(self, start)
+    }
+
+    /// The nodes on the ring, sorted by id.
+    pub fn nodes(&self) -> &[NodeId] {
+        &self.nodes
+    }
+
+    /// The partitioning strategy this ring follows.
+    pub fn strategy(&self) -> &Strategy {
+        &self.strategy
+    }
+
+    /// (token, owner) pairs sorted by token. For strategy 3 these are the
+    /// partition ends and their owners.
+    pub fn tokens(&self) -> &[(Token, NodeId)] {
+        &self.tokens
+    }
+
+    /// The window within which strategy 3 avoids repeating a node.
+    pub fn target_n(&self) -> usize {
+        self.target_n
+    }
+
+    /// Strategy 3: the owner of each partition in ring order (empty otherwise).
+    pub fn partition_owners(&self) -> &[NodeId] {
+        &self.partition_owners
+    }
+
+    /// The raw zone of `node`, when the ring is zone-aware.
+    pub fn zone_of(&self, node: NodeId) -> Option<u32> {
+        self.zones
+            .as_ref()
+            .and_then(|z| z.raw.get(node.0 as usize).copied())
+    }
+
+    /// Number of pairs of same-owner tokens fewer than `window` places apart
+    /// in ring order. For strategy 3 this counts partitions where one node
+    /// appears twice among `window` consecutive partitions (Riak's claim
+    /// target: zero for Q = 1024, S = 30, N = 3).
+    pub fn window_violations(&self, window: usize) -> usize {
+        let owners: Vec<NodeId> = self.tokens.iter().map(|(_, owner)| *owner).collect();
+        claim::violations(&owners, window)
+    }
+
+    /// The ranges of positions that share a preference list, in ring order:
+    /// the spans between tokens (strategy 1) or the equal partitions
+    /// (strategies 2, 3). Empty ring: no ranges. Why: exact load and
+    /// movement accounting.
+    pub fn placement_ranges(&self) -> Vec<PlacementRange> {
+        if self.tokens.is_empty() {
+            return Vec::new();
+        }
+        match self.strategy {
+            Strategy::RandomTokens { .. } => self.token_ranges(),
+            Strategy::RandomTokensEqualPartitions { .. } | Strategy::EqualPartitions { .. } => {
+                self.partition_ranges()
+            }
+        }
+    }
+
+    fn token_ranges(&self) -> Vec<PlacementRange> {
+        let count = self.tokens.len();
+        let mut ranges = Vec::with_capacity(count);
+        for index in 0..count {
+            let previous = self.tokens[(index + count - 1) % count].0;
+            let token = self.tokens[index].0;
+            if count > 1 && previous == token {
+                continue; // a duplicate token owns nothing: the first one at this position wins
+            }
+            ranges.push(PlacementRange {
+                first: Token(previous.0.wrapping_add(1)),
+                last: token,
+                walk_start: index,
+            });
+        }
+        if ranges.is_empty() {
+            // Every token at one position: the first one owns the whole ring.
+            let token = self.tokens[0].0;
+            ranges.push(PlacementRange {
+                first: Token(token.0.wrapping_add(1)),
+                last: token,
+                walk_start: 0,
+            });
+        }
+        ranges
+    }
+
+    fn partition_ranges(&self) -> Vec<PlacementRange> {
+        let count = self.partition_ends.len();
+        (0..count)
+            .map(|index| {
+                let first = Token(if index == 0 {
+                    0
+                } else {
+                    self.partition_ends[index - 1].0 + 1
+                });
+                let last = self.partition_ends[index];
+                PlacementRange {
+                    first,
+                    last,
+                    walk_start: self.walk_start(last),
+                }
+            })
+            .collect()
+    }
+
+    /// Preference list (first `n` distinct nodes) shared by every key in `range`.
+    pub fn range_preference_list_into(
+        &self,
+        range: &PlacementRange,
+        n: usize,
+        out: &mut Vec<NodeId>,
+    ) {
+        out.clear();
+        let want = n.min(self.nodes.len());
+        self.walk_into(range.walk_start, want, out);
+        assert_eq!(out.len(), want, "n <= S gives exactly n nodes");
+    }
+
+    /// Ring with one more node, following the strategy's rules (1, 2: the
+    /// joiner draws T random tokens from `token_rng`, others keep theirs; 3:
+    /// the joiner steals `floor(Q/S')` partitions from the most loaded nodes,
+    /// avoiding repeats within `target_n`). `zone` is ignored on a ring
+    /// without zones; on a zone-aware ring `None` means [`UNKNOWN_ZONE`].
+    /// Adding a member returns an unchanged copy. Panics if strategy 3 would
+    /// have fewer partitions than nodes.
+    pub fn with_node_added<R: rand::RngCore>(
+        &self,
+        node: NodeId,
+        zone: Option<u32>,
+        mut token_rng: R,
+    ) -> Ring {
+        if self.nodes.binary_search(&node).is_ok() {
+            return self.clone();
+        }
+        let mut nodes = self.nodes.clone();
+        nodes.push(node);
+        nodes.sort_unstable();
+        if let Err(error) = self.strategy.validate(nodes.len()) {
+            panic!("{error}");
+        }
+        let zones = self.zones.as_ref().map(|z| {
+            let mut raw = z.raw.clone();
+            if raw.len() <= node.0 as usize {
+                raw.resize(node.0 as usize + 1, UNKNOWN_ZONE);
+            }
+            raw[node.0 as usize] = zone.unwrap_or(UNKNOWN_ZONE);
+            Zones::new(raw, &nodes)
+        });
+        let mut tokens = Vec::new();
+        let mut owners = Vec::new();
+        match self.strategy {
+            Strategy::RandomTokens { tokens_per_node }
+            | Strategy::RandomTokensEqualPartitions {
+                tokens_per_node, ..
+            } => {
+                tokens = self.tokens.clone();
+                draw_tokens(node, tokens_per_node, &mut token_rng, &mut tokens);
+            }
+            Strategy::EqualPartitions { partitions } => {
+                owners = if self.nodes.is_empty() {
+                    claim::initial(&[node], partitions, self.target_n)
+                } else {
+                    claim::join(&self.partition_owners, &self.nodes, node, self.target_n)
+                };
+            }
+        }
+        Ring::from_parts(
+            self.strategy.clone(),
+            self.target_n,
+            nodes,
+            tokens,
+            owners,
+            zones,
+        )
+    }
+
+    /// Ring with one fewer node (1, 2: its tokens disappear; 3: each of its
+    /// partitions goes to a least-loaded node, avoiding repeats within
+    /// `target_n`). Removing a non-member returns an unchanged copy.
+    pub fn with_node_removed(&self, node: NodeId) -> Ring {
+        if self.nodes.binary_search(&node).is_err() {
+            return self.clone();
+        }
+        let nodes: Vec<NodeId> = self.nodes.iter().copied().filter(|&n| n != node).collect();
+        let mut tokens = Vec::new();
+        let mut owners = Vec::new();
+        match self.strategy {
+            Strategy::RandomTokens { .. } | Strategy::RandomTokensEqualPartitions { .. } => {
+                tokens = self
+                    .tokens
+                    .iter()
+                    .copied()
+                    .filter(|(_, owner)| *owner != node)
+                    .collect();
+            }
+            Strategy::EqualPartitions { .. } => {
+                if !nodes.is_empty() {
+                    owners = claim::leave(&self.partition_owners, &self.nodes, node, self.target_n);
+                }
+            }
+        }
+        Ring::from_parts(
+            self.strategy.clone(),
+            self.target_n,
+            nodes,
+            tokens,
+            owners,
+            self.zones.clone(),
+        )
+    }
+
+    /// Bytes of membership metadata per node: strategies 1-2: S·T·20 (16-byte
+    /// token + 4-byte node id per token, every node's token list), strategy 3:
+    /// Q·4 (the partition → node table). Why: Figure 8's x-axis.
+    pub fn metadata_bytes(&self) -> u64 {
+        match self.strategy {
+            Strategy::RandomTokens { tokens_per_node }
+            | Strategy::RandomTokensEqualPartitions {
+                tokens_per_node, ..
+            } => self.nodes.len() as u64 * u64::from(tokens_per_node) * 20,
+            Strategy::EqualPartitions { partitions } => u64::from(partitions) * 4,
+        }
+    }
+}
+
+/// Draws `count` uniform u128 tokens for `node` (high 64 bits first) and appends them.
+fn draw_tokens(
+    node: NodeId,
+    count: u32,
+    rng: &mut impl rand::RngCore,
+    tokens: &mut Vec<(Token, NodeId)>,
+) {
+    for _ in 0..count {
+        let high = u128::from(rng.next_u64());
+        let low = u128::from(rng.next_u64());
+        tokens.push((Token((high << 64) | low), node));
+    }
+}
+
+/// Strategy 3's striping order: node ids in order, or with zones one node
+/// per zone in turn (zones in id order), so neighbouring partitions sit in
+/// different zones and zone-aware walks stay short.
+fn striping_order(sorted: &[NodeId], zones: Option<&Zones>) -> Vec<NodeId> {
+    let Some(zones) = zones else {
+        return sorted.to_vec();
+    };
+    let mut by_zone: BTreeMap<u32, Vec<NodeId>> = BTreeMap::new();
+    for &node in sorted {
+        by_zone
+            .entry(zones.raw[node.0 as usize])
+            .or_default()
+            .push(node);
+    }
+    let longest = by_zone.values().map(Vec::len).max().unwrap_or(0);
+    let mut order = Vec::with_capacity(sorted.len());
+    for round in 0..longest {
+        order.extend(
+            by_zone
+                .values()
+                .filter_map(|members| members.get(round).copied()),
+        );
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! Placement tests for the ring: hand-built rings for the exact rules, and
+//! property tests over random rings for the laws every strategy must keep.
+
+use super::*;
+use crate::engine::rng::{Purpose, Streams};
+use proptest::prelude::{any, prop_assert, prop_assert_eq, prop_oneof, proptest, Just};
+use proptest::strategy::Strategy as Gen;
+use rand::RngCore;
+
+/// An rng that returns preset tokens (each as two u64 draws, high first).
+struct FixedTokens {
+    draws: Vec<u64>,
+    next: usize,
+}
+
+impl FixedTokens {
+    fn new(tokens: &[u128]) -> FixedTokens {
+        let draws = tokens
+            .iter()
+            .flat_map(|t| [(t >> 64) as u64, *t as u64])
+            .collect();
+        FixedTokens { draws, next: 0 }
+    }
+}
+
+impl RngCore for FixedTokens {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        let value = self.draws[self.next];
+        self.next += 1;
+        value
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(0);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        dest.fill(0);
+        Ok(())
+    }
+}
+
+fn ids(count: u32) -> Vec<NodeId> {
+    (0..count).map(NodeId).collect()
+}
+
+/// A ring whose node `i` holds exactly `tokens[i]`.
+fn fixed_ring(strategy: &Strategy, tokens: &[&[u128]]) -> Ring {
+    let nodes = ids(tokens.len() as u32);
+    Ring::build(strategy, &nodes, None, |node| {
+        FixedTokens::new(tokens[node.0 as usize])
+    })
+}
+
+fn seeded_ring(strategy: &Strategy, node_count: u32, seed: u64, zones: Option<&[u32]>) -> Ring {
+    let streams = Streams::new(seed);
+    Ring::build(strategy, &ids(node_count), zones, |node| {
+        streams.stream(Purpose::RingTokens, u64::from(node.0))
+    })
+}
+
+const ONE_TOKEN: Strategy = Strategy::RandomTokens { tokens_per_node: 1 };
+
+#[test]
+fn key_position_is_md5_read_big_endian() {
+    // MD5("") = d41d8cd98f00b204e9800998ecf8427e (RFC 1321 test suite).
+    assert_eq!(key_position(b""), Token(0xd41d8cd98f00b204e9800998ecf8427e));
+}
+
+#[test]
+fn strategies_carry_the_papers_numbers() {
+    assert_eq!(ONE_TOKEN.number(), 1);
+    assert_eq!(
+        Strategy::RandomTokensEqualPartitions {
+            tokens_per_node: 1,
+            partitions: 4
+        }
+        .number(),
+        2
+    );
+    assert_eq!(Strategy::EqualPartitions { partitions: 4 }.number(), 3);
+}
+
+#[test]
+fn a_key_exactly_at_a_token_belongs_to_that_token() {
+    let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[200], &[300]]);
+    assert_eq!(ring.preference_list(Token(200), 1), vec![NodeId(1)]);
+    assert_eq!(ring.preference_list(Token(199), 1), vec![NodeId(1)]);
+    assert_eq!(ring.preference_list(Token(201), 1), vec![NodeId(2)]);
+}
+
+#[test]
+fn a_key_past_the_last_token_wraps_to_the_first() {
+    let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[200], &[300]]);
+    assert_eq!(
+        ring.preference_list(Token(301), 3),
+        vec![NodeId(0), NodeId(1), NodeId(2)]
+    );
+    assert_eq!(
+        ring.preference_list(Token(u128::MAX), 2),
+        vec![NodeId(0), NodeId(1)]
+    );
+    assert_eq!(ring.preference_list(Token(0), 1), vec![NodeId(0)]);
+}
+
+#[test]
+fn the_walk_skips_tokens_of_nodes_already_chosen() {
+    let two = Strategy::RandomTokens { tokens_per_node: 2 };
+    let ring = fixed_ring(&two, &[&[100, 150], &[200, 400], &[300, 350]]);
+    assert_eq!(
+        ring.preference_list(Token(120), 3),
+        vec![NodeId(0), NodeId(1), NodeId(2)]
+    );
+    assert_eq!(
+        ring.preference_list(Token(210), 3),
+        vec![NodeId(2), NodeId(1), NodeId(0)]
+    );
+}
+
+#[test]
+fn asking_for_more_nodes_than_the_ring_has_returns_them_all() {
+    let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[200]]);
+    assert_eq!(
+        ring.preference_list(Token(150), 5),
+        vec![NodeId(1), NodeId(0)]
+    );
+}
+
+#[test]
+fn strategy_two_keys_of_one_partition_share_the_list_of_its_end() {
+    let quarter = 1u128 << 126;
+    let strategy = Strategy::RandomTokensEqualPartitions {
+        tokens_per_node: 1,
+        partitions: 4,
+    };
+    // Tokens inside partition 0 (at 10) and partition 1 (at quarter + 10).
+    let ring = fixed_ring(&strategy, &[&[10], &[quarter + 10], &[3 * quarter]]);
+    // Partition 0 ends at quarter - 1: the first token at or after it is node 1's.
+    assert_eq!(
+        ring.preference_list(Token(0), 3),
+        vec![NodeId(1), NodeId(2), NodeId(0)]
+    );
+    assert_eq!(
+        ring.preference_list(Token(5), 3),
+        vec![NodeId(1), NodeId(2), NodeId(0)]
+    );
+    assert_eq!(ring.preference_list(Token(quarter - 1), 1), vec![NodeId(1)]);
+    // Partition 1 ends at 2·quarter - 1: next token is node 2's at 3·quarter.
+    assert_eq!(ring.preference_list(Token(quarter), 1), vec![NodeId(2)]);
+    // Partition 3 ends at the top of the ring and wraps to node 0.
+    assert_eq!(ring.preference_list(Token(3 * quarter), 1), vec![NodeId(0)]);
+}
+
+#[test]
+fn strategy_three_stripes_partitions_and_walks_partition_owners() {
+    let ring = seeded_ring(&Strategy::EqualPartitions { partitions: 6 }, 3, 1, None);
+    assert_eq!(ring.partition_owners(), &ids(3).repeat(2)[..]);
+    let end0 = partition_end(0, 6);
+    assert_eq!(
+        ring.preference_list(Token(0), 3),
+        vec![NodeId(0), NodeId(1), NodeId(2)]
+    );
+    assert_eq!(ring.preference_list(end0, 1), vec![NodeId(0)]);
+    assert_eq!(ring.preference_list(Token(end0.0 + 1), 1), vec![NodeId(1)]);
+    assert_eq!(
+        ring.preference_list(Token(u128::MAX), 3),
+        vec![NodeId(2), NodeId(0), NodeId(1)]
+    );
+}
+
+#[test]
+fn metadata_is_tokens_times_twenty_or_partitions_times_four() {
+    let ring = seeded_ring(&Strategy::RandomTokens { tokens_per_node: 8 }, 30, 1, None);
+    assert_eq!(ring.metadata_bytes(), 30 * 8 * 20);
+    let ring = seeded_ring(&Strategy::EqualPartitions { partitions: 1024 }, 30, 1, None);
+    assert_eq!(ring.metadata_bytes(), 4096);
+}
+
+#[test]
+fn a_joiner_adds_its_own_tokens_and_others_keep_theirs() {
+    let strategy = Strategy::RandomTokens { tokens_per_node: 4 };
+    let ring = seeded_ring(&strategy, 5, 3, None);
+    let joined = ring.with_node_added(
+        NodeId(5),
+        None,
+        Streams::new(3).stream(Purpose::RingTokens, 5),
+    );
+    assert_eq!(joined.tokens().len(), 24);
+    assert!(ring.tokens().iter().all(|t| joined.tokens().contains(t)));
+    assert_eq!(joined.with_node_removed(NodeId(5)).tokens(), ring.tokens());
+    // Joining all six at once draws the same tokens.
+    assert_eq!(seeded_ring(&strategy, 6, 3, None).tokens(), joined.tokens());
+}
+
+#[test]
+fn adding_a_member_or_removing_a_stranger_changes_nothing() {
+    let ring = seeded_ring(&ONE_TOKEN, 4, 1, None);
+    assert_eq!(
+        ring.with_node_added(NodeId(2), None, FixedTokens::new(&[]))
+            .tokens(),
+        ring.tokens()
+    );
+    assert_eq!(ring.with_node_removed(NodeId(9)).tokens(), ring.tokens());
+}
+
+#[test]
+fn zone_aware_lists_take_one_node_per_zone_first() {
+    // Ring order: n0 (zone 0), n1 (zone 0), n2 (zone 1), n3 (zone 1).
+    let zones = [0, 0, 1, 1];
+    let ring = Ring::build(&ONE_TOKEN, &ids(4), Some(&zones), |node| {
+        FixedTokens::new(&[u128::from(node.0 + 1) * 100])
+    });
+    assert_eq!(
+        ring.preference_list(Token(0), 2),
+        vec![NodeId(0), NodeId(2)]
+    );
+    assert_eq!(
+        ring.preference_list(Token(0), 4),
+        vec![NodeId(0), NodeId(2), NodeId(1), NodeId(3)]
+    );
+    let extended: Vec<NodeId> = ring.extended_preference_list(Token(150)).collect();
+    assert_eq!(extended, vec![NodeId(1), NodeId(2), NodeId(3), NodeId(0)]);
+}
+
+#[test]
+fn an_empty_ring_has_empty_preference_lists() {
+    let ring = seeded_ring(&ONE_TOKEN, 0, 1, None);
+    assert!(ring.preference_list(Token(5), 3).is_empty());
+    assert_eq!(ring.extended_preference_list(Token(5)).count(), 0);
+    assert!(ring.placement_ranges().is_empty());
+}
+
+#[test]
+fn placement_ranges_tile_the_ring() {
+    for strategy in [
+        Strategy::RandomTokens { tokens_per_node: 3 },
+        Strategy::RandomTokensEqualPartitions {
+            tokens_per_node: 3,
+            partitions: 16,
+        },
+        Strategy::EqualPartitions { partitions: 16 },
+    ] {
+        let ring = seeded_ring(&strategy, 5, 7, None);
+        let ranges = ring.placement_ranges();
+        let total: f64 = ranges.iter().map(PlacementRange::fraction).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{strategy:?}: {total}");
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[0].last.0.wrapping_add(1), pair[1].first.0);
+        }
+        let mut by_range = Vec::new();
+        for range in &ranges {
+            ring.range_preference_list_into(range, 3, &mut by_range);
+            assert_eq!(by_range, ring.preference_list(range.first, 3));
+            assert_eq!(by_range, ring.preference_list(range.last, 3));
+        }
+    }
+}
+
+fn any_strategy(node_count: u32) -> impl Gen<Value = Strategy> {
+    prop_oneof![
+        (1u32..6).prop_map(|t| Strategy::RandomTokens { tokens_per_node: t }),
+        (1u32..6, 1u32..40).prop_map(|(t, q)| Strategy::RandomTokensEqualPartitions {
+            tokens_per_node: t,
+            partitions: q
+        }),
+        (0u32..40).prop_map(move |extra| Strategy::EqualPartitions {
+            partitions: node_count.max(1) + extra
+        }),
+    ]
+}
+
+fn ring_case() -> impl Gen<Value = (Strategy, u32, u64)> {
+    (1u32..16).prop_flat_map(|s| (any_strategy(s), Just(s), any::<u64>()))
+}
+
+proptest! {
+    #[test]
+    fn preference_lists_hold_min_n_s_distinct_nodes((strategy, s, seed) in ring_case(), position in any::<u128>(), n in 1usize..8) {
+        let ring = seeded_ring(&strategy, s, seed, None);
+        let list = ring.preference_list(Token(position), n);
+        prop_assert_eq!(list.len(), n.min(s as usize));
+        for (i, node) in list.iter().enumerate() {
+            prop_assert!(!list[..i].contains(node));
+        }
+    }
+
+    #[test]
+    fn the_extended_list_starts_with_the_preference_list_and_names_every_node_once(
+        (strategy, s, seed) in ring_case(), position in any::<u128>(), n in 1usize..8, zone_count in 0u32..4,
+    ) {
+        let zones: Vec<u32> = (0..s).map(|i| i % zone_count.max(1)).collect();
+        let ring = seeded_ring(&strategy, s, seed, (zone_count > 0).then_some(&zones[..]));
+        let extended: Vec<NodeId> = ring.extended_preference_list(Token(position)).collect();
+        let mut sorted = extended.clone();
+        sorted.sort_unstable();
+        prop_assert_eq!(&sorted[..], ring.nodes());
+        let list = ring.preference_list(Token(position), n);
+        prop_assert_eq!(&extended[..list.len()], &list[..]);
+    }
+
+    #[test]
+    fn zone_aware_lists_never_repeat_a_zone_when_zones_suffice(
+        (strategy, s, seed) in ring_case(), position in any::<u128>(), n in 1usize..5, zone_seed in any::<u64>(),
+    ) {
+        let mut rng = Streams::new(zone_seed).stream(Purpose::Faults, 0);
+        let zones: Vec<u32> = (0..s).map(|_| rng.next_u32() % 5).collect();
+        let ring = seeded_ring(&strategy, s, seed, Some(&zones));
+        let distinct = zones.iter().collect::<std::collections::BTreeSet<_>>().len();
+        let list = ring.preference_list(Token(position), n);
+        if distinct >= n {
+            let mut seen: Vec<u32> = list.iter().map(|node| zones[node.0 as usize]).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), list.len());
+        }
+    }
+
+    #[test]
+    fn strategy_three_shares_stay_within_one_after_joins_and_leaves(
+        start in 1u32..12, extra in 0u32..60, steps in proptest::collection::vec((any::<bool>(), any::<u32>()), 0..12),
+    ) {
+        let partitions = start + 12 + extra;
+        let strategy = Strategy::EqualPartitions { partitions };
+        let mut ring = seeded_ring(&strategy, start, 1, None);
+        let mut next_id = start;
+        for (join, pick) in steps {
+            let members = ring.nodes().to_vec();
+            let before = ring.partition_owners().to_vec();
+            if join && members.len() < partitions as usize {
+                ring = ring.with_node_added(NodeId(next_id), None, FixedTokens::new(&[]));
+                next_id += 1;
+                let moved = before.iter().zip(ring.partition_owners()).filter(|(a, b)| a != b).count();
+                prop_assert_eq!(moved, partitions as usize / (members.len() + 1));
+            } else if members.len() > 1 {
+                let leaver = members[pick as usize % members.len()];
+                ring = ring.with_node_removed(leaver);
+                let moved = before.iter().zip(ring.partition_owners()).filter(|(a, b)| a != b).count();
+                prop_assert_eq!(moved, before.iter().filter(|&&o| o == leaver).count());
+            }
+            let mut counts = std::collections::BTreeMap::new();
+            for owner in ring.partition_owners() {
+                *counts.entry(*owner).or_insert(0usize) += 1;
+            }
+            prop_assert_eq!(counts.len(), ring.nodes().len());
+            let min = counts.values().min().copied().unwrap_or(0);
+            let max = counts.values().max().copied().unwrap_or(0);
+            prop_assert!(max - min <= 1, "counts {:?}", counts);
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! Scenario files: loading, and validation into a checked experiment.
+//!
+//! Errors name the file, the line where it can be found, the field and what
+//! is allowed, because a user fixing a scenario has only the message to go on.
+
+pub mod schema;
+
+use crate::ring::Strategy;
+pub use schema::*;
+use std::fmt;
+use std::path::Path;
+
+/// The invariants a scenario may list in `expect` (DESIGN.md, canonical names).
+pub const INVARIANT_NAMES: [&str; 5] = [
+    "deterministic",
+    "causal-siblings",
+    "no-lost-writes",
+    "converges",
+    "no-stale-reads",
+];
+
+/// A scenario that parsed and passed every semantic check.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The scenario's name (the `name` field, else the file stem).
+    pub name: String,
+    /// Where it was read from (for messages and the repro line).
+    pub origin: String,
+    /// The checked contents.
+    pub spec: ScenarioSpec,
+}
+
+/// Why a scenario could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{file}: cannot read scenario: {reason}")]
+    Unreadable {
+        /// The path as given.
+        file: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// TOML syntax, an unknown field or a wrong type.
+    #[error("{file}:{location}: {message}")]
+    Syntax {
+        /// The path as given.
+        file: String,
+        /// `line:column`, or `?` when unknown.
+        location: String,
+        /// What the parser said, with the offending line.
+        message: String,
+    },
+    /// A value outside what is allowed.
+    #[error("{file}{}: field `{field}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        /// The path as given.
+        file: String,
+        /// The line that sets the field, when it is set explicitly.
+        line: Option<usize>,
+        /// Dotted path of the field, e.g. `quorum.r`.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Unreadable {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario");
+        Scenario::parse(&text, &file, stem)
+    }
+
+    /// Parses and validates scenario text; `origin` names it in messages,
+    /// `default_name` is used when the text sets no `name`.
+    pub fn parse(text: &str, origin: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
+        let spec: ScenarioSpec =
+            toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+        validate(&spec).map_err(|invalid| ScenarioError::Invalid {
+            file: origin.to_string(),
+            line: locate(text, &invalid.field),
+            field: invalid.field,
+            message: invalid.message,
+        })?;
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name.to_string());
+        Ok(Scenario {
+            name,
+            origin: origin.to_string(),
+            spec,
+        })
+    }
+
+    /// The partitioning strategy with its defaults filled in.
+    pub fn strategy(&self) -> Strategy {
+        strategy_of(&self.spec.cluster)
+    }
+}
+
+const DEFAULT_TOKENS_PER_NODE: u32 = 8;
+const DEFAULT_PARTITIONS: u32 = 64;
+
+fn strategy_of(cluster: &ClusterSpec) -> Strategy {
+    let tokens_per_node = cluster.tokens_per_node.unwrap_or(DEFAULT_TOKENS_PER_NODE);
+    let partitions = cluster
+        .partitions
+        .unwrap_or(DEFAULT_PARTITIONS.max(cluster.nodes));
+    match cluster.strategy {
+        1 => Strategy::RandomTokens { tokens_per_node },
+        2 => Strategy::RandomTokensEqualPartitions {
+            tokens_per_node,
+            partitions,
+        },
+        _ => Strategy::EqualPartitions { partitions },
+    }
+}
+
+/// A failed semantic check before its line is looked up.
+struct Invalid {
+    field: String,
+    message: String,
+}
+
+fn invalid(field: &str, message: impl fmt::Display) -> Invalid {
+    Invalid {
+        field: field.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn check(ok: bool, field: &str, message: impl fmt::Display) -> Result<(), Invalid> {
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, message))
+    }
+}
+
+fn check_dist(field: &str, dist: &crate::dist::Dist) -> Result<(), Invalid> {
+    dist.validate().map_err(|m| invalid(field, m))
+}
+
+fn check_ms(field: &str, ms: f64, allow_zero: bool) -> Result<(), Invalid> {
+    let ok = ms.is_finite() && (ms > 0.0 || (allow_zero && ms == 0.0)) && ms <= 1e12;
+    let bound = if allow_zero { ">= 0" } else { "> 0" };
+    check(
+        ok,
+        field,
+        format!("must be a finite number of milliseconds {bound} (and at most 1e12), got {ms}"),
+    )
+}
+
+fn check_fraction(field: &str, value: f64) -> Result<(), Invalid> {
+    check(
+        (0.0..=1.0).contains(&value),
+        field,
+        format!("must be a fraction in [0, 1], got {value}"),
+    )
+}
+
+fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    check_ms("duration_ms", spec.duration_ms, false)?;
+    check_ms("quiesce_ms", spec.quiesce_ms, true)?;
+    for name in &spec.expect {
+        check(
+            INVARIANT_NAMES.contains(&name.as_str()),
+            "expect",
+            format!(
+                "unknown invariant {name:?}; allowed: {}",
+                INVARIANT_NAMES.join(", ")
+            ),
+        )?;
+    }
+    validate_cluster(&spec.cluster)?;
+    let q = &spec.quorum;
+    check(q.n >= 1, "quorum.n", "N must be at least 1")?;
+    check(
+        q.n <= spec.cluster.nodes,
+        "quorum.n",
+        format!(
+            "N = {} exceeds the number of nodes ({})",
+            q.n, spec.cluster.nodes
+        ),
+    )?;
+    check(
+        (1..=q.n).contains(&q.r),
+        "quorum.r",
+        format!("R must be between 1 and N = {}, got {}", q.n, q.r),
+    )?;
+    check(
+        (1..=q.n).contains(&q.w),
+        "quorum.w",
+        format!("W must be between 1 and N = {}, got {}", q.n, q.w),
+    )?;
+    let net = &spec.network;
+    check_dist("network.latency", &net.latency)?;
+    check(
+        net.loss.is_finite() && (0.0..1.0).contains(&net.loss),
+        "network.loss",
+        format!("must be a probability in [0, 1), got {}", net.loss),
+    )?;
+    for (kind, dist) in net.by_kind.iter() {
+        if let Some(dist) = dist {
+            check_dist(&format!("network.by_kind.{kind}"), dist)?;
+        }
+    }
+    check_dist("storage.read_service", &spec.storage.read_service)?;
+    check_dist("storage.write_service", &spec.storage.write_service)?;
+    check(
+        (1..=1024).contains(&spec.storage.servers),
+        "storage.servers",
+        "must be between 1 and 1024",
+    )?;
+    check_ms(
+        "node.request_timeout_ms",
+        spec.node.request_timeout_ms,
+        false,
+    )?;
+    check(
+        spec.node.clock_max_entries >= 1,
+        "node.clock_max_entries",
+        "must be at least 1 (Dynamo uses 10)",
+    )?;
+    validate_workload(&spec.workload)?;
+    check_ms(
+        "routing.membership_poll_ms",
+        spec.routing.membership_poll_ms,
+        false,
+    )?;
+    check_ms(
+        "routing.avoid_after_timeout_ms",
+        spec.routing.avoid_after_timeout_ms,
+        true,
+    )?;
+    Ok(())
+}
+
+fn validate_cluster(cluster: &ClusterSpec) -> Result<(), Invalid> {
+    check(
+        (1..=100_000).contains(&cluster.nodes),
+        "cluster.nodes",
+        format!("must be between 1 and 100000, got {}", cluster.nodes),
+    )?;
+    check(
+        (1..=3).contains(&cluster.strategy),
+        "cluster.strategy",
+        format!("must be 1, 2 or 3 (Dynamo §6.2), got {}", cluster.strategy),
+    )?;
+    match (cluster.strategy, cluster.tokens_per_node, cluster.partitions) {
+        (1, _, Some(_)) => Err(invalid(
+            "cluster.partitions",
+            "strategy 1 partitions the ring by token value; Q (partitions) applies only to strategies 2 and 3",
+        )),
+        (3, Some(_), _) => Err(invalid(
+            "cluster.tokens_per_node",
+            "strategy 3 gives each node Q/S partitions; T (tokens_per_node) applies only to strategies 1 and 2",
+        )),
+        _ => Ok(()),
+    }?;
+    if let Some(t) = cluster.tokens_per_node {
+        check(
+            (1..=4096).contains(&t),
+            "cluster.tokens_per_node",
+            format!("must be between 1 and 4096, got {t}"),
+        )?;
+    }
+    if let Strategy::EqualPartitions { partitions }
+    | Strategy::RandomTokensEqualPartitions { partitions, .. } = strategy_of(cluster)
+    {
+        check(
+            (1..=1 << 20).contains(&partitions),
+            "cluster.partitions",
+            format!("must be between 1 and 1048576, got {partitions}"),
+        )?;
+        if cluster.strategy == 3 {
+            check(
+                partitions >= cluster.nodes,
+                "cluster.partitions",
+                format!("strategy 3 needs Q >= S so every node holds a partition: Q = {partitions}, S = {}", cluster.nodes),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_workload(w: &WorkloadSpec) -> Result<(), Invalid> {
+    check(
+        (1..=100_000).contains(&w.clients),
+        "workload.clients",
+        format!("must be between 1 and 100000, got {}", w.clients),
+    )?;
+    check(
+        w.rate_per_s.is_finite() && w.rate_per_s > 0.0,
+        "workload.rate_per_s",
+        format!("must be a number > 0, got {}", w.rate_per_s),
+    )?;
+    check_dist("workload.think", &w.think)?;
+    check(
+        (1..=1 << 32).contains(&w.keys),
+        "workload.keys",
+        format!("must be between 1 and 2^32, got {}", w.keys),
+    )?;
+    if let Popularity::Zipf(s) = w.popularity {
+        check(
+            s.is_finite() && s > 0.0,
+            "workload.popularity",
+            format!("zipf exponent must be a number > 0, got {s}"),
+        )?;
+        check(
+            w.keys <= 10_000_000,
+            "workload.keys",
+            "a zipf popularity supports at most 10000000 keys",
+        )?;
+    }
+    check_fraction("workload.read_fraction", w.read_fraction)?;
+    check_fraction("workload.blind_write_fraction", w.blind_write_fraction)?;
+    check(
+        w.value_bytes <= 1 << 30,
+        "workload.value_bytes",
+        "must be at most 1 GiB",
+    )?;
+    check_ms("workload.timeout_ms", w.timeout_ms, false)
+}
+
+impl LatencyByKind {
+    /// (scenario name of the kind, override) for every message kind, in a fixed order.
+    pub fn iter(&self) -> [(&'static str, &Option<crate::dist::Dist>); 7] {
+        [
+            ("client_request", &self.client_request),
+            ("client_response", &self.client_response),
+            ("write_request", &self.write_request),
+            ("write_ack", &self.write_ack),
+            ("read_request", &self.read_request),
+            ("read_response", &self.read_response),
+            ("membership", &self.membership),
+        ]
+    }
+}
+
+/// Turns a TOML error into a message with the file, line, column and the offending line.
+fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ScenarioError {
+    let (location, snippet) = match error.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            let line_text = text.lines().nth(line - 1).unwrap_or("");
+            (
+                format!("{line}:{column}"),
+                format!("\n  {line} | {line_text}"),
+            )
+        }
+        None => ("?".to_string(), String::new()),
+    };
+    ScenarioError::Syntax {
+        file: origin.to_string(),
+        location,
+        message: format!("{}{snippet}", error.message().trim_end()),
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+/// The 1-based line that sets dotted `field` (e.g. `quorum.r`), if written explicitly.
+fn locate(text: &str, field: &str) -> Option<usize> {
+    let (table, key) = field.rsplit_once('.').unwrap_or(("", field));
+    let mut current = String::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            current = header.trim_matches('[').trim().to_string();
+            continue;
+        }
+        let Some((lhs, _)) = line.split_once('=') else {
+            continue;
+        };
+        let lhs = lhs.trim();
+        let full = if current.is_empty() {
+            lhs.to_string()
+        } else {
+            format!("{current}.{lhs}")
+        };
+        if full == field || (current.is_empty() && lhs == format!("{table}.{key}")) {
+            return Some(index + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        Scenario::parse(text, "bad.toml", "bad")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn an_empty_file_is_a_valid_scenario_with_defaults() {
+        let s = Scenario::parse("", "empty.toml", "empty").expect("defaults are valid");
+        assert_eq!(s.name, "empty");
+        assert_eq!(
+            (s.spec.quorum.n, s.spec.quorum.r, s.spec.quorum.w),
+            (3, 2, 2)
+        );
+        assert_eq!(s.strategy(), Strategy::EqualPartitions { partitions: 64 });
+    }
+
+    #[test]
+    fn unknown_fields_name_the_field_the_line_and_the_allowed_ones() {
+        let e = error_of("seed = 3\n[quorum]\nn = 3\nx = 1\n");
+        assert!(e.starts_with("bad.toml:4:1:"), "{e}");
+        assert!(e.contains("unknown field `x`"), "{e}");
+        assert!(e.contains("`r`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_line() {
+        let e = error_of("[quorum]\nr = \"two\"\n");
+        assert!(e.starts_with("bad.toml:2:"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn quorum_larger_than_n_is_rejected_with_the_rule() {
+        let e = error_of("[quorum]\nn = 3\nr = 4\n");
+        assert_eq!(
+            e,
+            "bad.toml:3: field `quorum.r`: R must be between 1 and N = 3, got 4"
+        );
+    }
+
+    #[test]
+    fn strategy_parameters_are_checked_per_strategy() {
+        assert!(error_of("[cluster]\nstrategy = 1\npartitions = 16\n")
+            .contains("Q (partitions) applies only to strategies 2 and 3"));
+        assert!(error_of("[cluster]\nstrategy = 3\ntokens_per_node = 4\n")
+            .contains("T (tokens_per_node) applies only"));
+        assert!(error_of("[cluster]\nnodes = 8\npartitions = 4\n").contains("Q >= S"));
+        assert!(error_of("[cluster]\nstrategy = 4\n").contains("must be 1, 2 or 3"));
+        assert!(error_of("[cluster]\nnodes = 2\n").contains("exceeds the number of nodes"));
+    }
+
+    #[test]
+    fn unknown_invariants_list_the_allowed_names() {
+        assert!(error_of("expect = [\"linearizable\"]\n")
+            .contains("allowed: deterministic, causal-siblings"));
+    }
+}

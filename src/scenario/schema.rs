@@ -1,0 +1,408 @@
+//! The scenario file format: one TOML file is one experiment.
+//!
+//! Every field has a default, so a scenario names only what it changes.
+//! Unknown fields are errors (a typo must never silently fall back to a
+//! default). Times are in milliseconds; `crate::types::ms_to_us` converts.
+
+use crate::dist::Dist;
+use serde::{Deserialize, Serialize};
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Name used for the default output directory. Default: the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Master seed; `--seed` overrides it. Default 1.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How long clients issue requests, in ms of simulated time. Default 5000.
+    #[serde(default = "default_duration_ms")]
+    pub duration_ms: f64,
+    /// Extra simulated time after the workload stops, so in-flight requests
+    /// finish and background work settles, in ms. Default 2000.
+    #[serde(default = "default_quiesce_ms")]
+    pub quiesce_ms: f64,
+    /// Invariants this scenario expects to hold (canonical names, DESIGN.md);
+    /// `dynasim run` exits 1 when one is violated. Default: none.
+    #[serde(default)]
+    pub expect: Vec<String>,
+    /// Cluster size and partitioning.
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    /// Replication and quorum sizes.
+    #[serde(default)]
+    pub quorum: QuorumSpec,
+    /// Message latency and loss.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// The storage engine's service times.
+    #[serde(default)]
+    pub storage: StorageSpec,
+    /// Node-side settings (timeouts, clocks).
+    #[serde(default)]
+    pub node: NodeSpec,
+    /// The client workload.
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    /// How clients reach the cluster.
+    #[serde(default)]
+    pub routing: RoutingSpec,
+}
+
+/// `[cluster]`: how many nodes and how the ring is partitioned (Dynamo §6.2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Number of storage nodes (S). Default 8.
+    #[serde(default = "default_nodes")]
+    pub nodes: u32,
+    /// Partitioning strategy 1, 2 or 3. Default 3.
+    #[serde(default = "default_strategy")]
+    pub strategy: u8,
+    /// Tokens per node (T), strategies 1 and 2 only. Default 8 there.
+    #[serde(default)]
+    pub tokens_per_node: Option<u32>,
+    /// Number of equal partitions (Q), strategies 2 and 3 only. Default 64 there.
+    #[serde(default)]
+    pub partitions: Option<u32>,
+}
+
+/// `[quorum]`: N replicas, R reads and W writes needed (Dynamo §4.5).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuorumSpec {
+    /// Replicas per key. Default 3.
+    #[serde(default = "default_n")]
+    pub n: u32,
+    /// Replies a read waits for. Default 2.
+    #[serde(default = "default_rw")]
+    pub r: u32,
+    /// Acknowledgements a write waits for, the coordinator included. Default 2.
+    #[serde(default = "default_rw")]
+    pub w: u32,
+}
+
+/// `[network]`: one-way message delay and loss.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// One-way delay of every message, unless `by_kind` overrides it.
+    /// Default `{ lognormal = { mu = -1.2, sigma = 0.5 } }` (median ≈ 0.3 ms).
+    #[serde(default = "default_latency")]
+    pub latency: Dist,
+    /// Probability that a message is lost, in [0, 1). Default 0.
+    #[serde(default)]
+    pub loss: f64,
+    /// Per-message-kind overrides of `latency`.
+    #[serde(default)]
+    pub by_kind: LatencyByKind,
+}
+
+/// `[network.by_kind]`: latency per message kind; unset kinds use `network.latency`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyByKind {
+    /// Client → node requests (and a node forwarding one).
+    pub client_request: Option<Dist>,
+    /// Node → client replies.
+    pub client_response: Option<Dist>,
+    /// Coordinator → replica write.
+    pub write_request: Option<Dist>,
+    /// Replica → coordinator write acknowledgement.
+    pub write_ack: Option<Dist>,
+    /// Coordinator → replica read.
+    pub read_request: Option<Dist>,
+    /// Replica → coordinator read reply.
+    pub read_response: Option<Dist>,
+    /// Membership polls and replies.
+    pub membership: Option<Dist>,
+}
+
+/// `[storage]`: each node's storage engine, a FIFO service queue.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSpec {
+    /// Time to serve one local read. Default `{ constant = 0.05 }`.
+    #[serde(default = "default_read_service")]
+    pub read_service: Dist,
+    /// Time to serve one local write. Default `{ constant = 0.1 }`.
+    #[serde(default = "default_write_service")]
+    pub write_service: Dist,
+    /// Requests served at once (disks/threads). Default 4.
+    #[serde(default = "default_servers")]
+    pub servers: u32,
+}
+
+/// `[node]`: node-side settings.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// A coordinator answers failure if its quorum has not answered by then, ms. Default 300.
+    #[serde(default = "default_node_timeout_ms")]
+    pub request_timeout_ms: f64,
+    /// Vector clock entries kept before the oldest is dropped (Dynamo: 10). Default 10.
+    #[serde(default = "default_clock_entries")]
+    pub clock_max_entries: u32,
+}
+
+/// `[workload]`: what clients ask for and how often.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// `open` (Poisson arrivals at `rate_per_s`) or `closed` (each client
+    /// waits for its reply, then thinks). Default open.
+    #[serde(default)]
+    pub mode: LoadMode,
+    /// Number of client processes. Default 16.
+    #[serde(default = "default_clients")]
+    pub clients: u32,
+    /// Open loop: total requests per second across all clients. Default 2000.
+    #[serde(default = "default_rate")]
+    pub rate_per_s: f64,
+    /// Closed loop: pause between a reply and the next request. Default `{ constant = 1.0 }`.
+    #[serde(default = "default_think")]
+    pub think: Dist,
+    /// Number of distinct keys. Default 1000.
+    #[serde(default = "default_keys")]
+    pub keys: u64,
+    /// Key popularity: `"uniform"` or `{ zipf = s }`. Default uniform.
+    #[serde(default)]
+    pub popularity: Popularity,
+    /// Fraction of requests that are reads, in [0, 1]. Default 0.5.
+    #[serde(default = "default_read_fraction")]
+    pub read_fraction: f64,
+    /// Fraction of writes sent with an empty context (blind), in [0, 1];
+    /// the others carry the context of the client's last read of the key. Default 0.1.
+    #[serde(default = "default_blind")]
+    pub blind_write_fraction: f64,
+    /// Size of each written value in bytes. Default 1024.
+    #[serde(default = "default_value_bytes")]
+    pub value_bytes: u32,
+    /// A client gives up on a request after this long, ms. Default 1000.
+    #[serde(default = "default_client_timeout_ms")]
+    pub timeout_ms: f64,
+    /// What a client does when a read returns siblings: `write-back`
+    /// (merge them and write the result with the read's context) or `none`.
+    /// Default write-back.
+    #[serde(default)]
+    pub reconcile: Reconcile,
+}
+
+/// Open or closed loop load generation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadMode {
+    /// Poisson arrivals independent of replies.
+    #[default]
+    Open,
+    /// One outstanding request per client, then a think time.
+    Closed,
+}
+
+/// Which keys requests go to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Popularity {
+    /// Every key equally likely.
+    #[default]
+    Uniform,
+    /// Key of rank k has weight 1/k^s.
+    Zipf(f64),
+}
+
+/// Client-side handling of siblings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reconcile {
+    /// Merge siblings and write the result back with the read's context.
+    #[default]
+    WriteBack,
+    /// Leave siblings in place.
+    None,
+}
+
+/// `[routing]`: how a client picks the node it talks to (Dynamo §4.5, §6.4).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSpec {
+    /// `load-balancer`, `partition-aware` or `client-driven`. Default load-balancer.
+    #[serde(default)]
+    pub mode: RoutingMode,
+    /// Send a write to the replica that answered the preceding read fastest (§5). Default false.
+    #[serde(default)]
+    pub write_to_fastest_replica: bool,
+    /// How often partition-aware and client-driven clients poll a random node
+    /// for membership, ms (Dynamo §6.4: 10 s). Default 10000.
+    #[serde(default = "default_poll_ms")]
+    pub membership_poll_ms: f64,
+    /// How long a client avoids a node after a request to it timed out, ms. Default 5000.
+    #[serde(default = "default_avoid_ms")]
+    pub avoid_after_timeout_ms: f64,
+}
+
+/// Client routing modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoutingMode {
+    /// A random node the client has not seen time out; it forwards if not in the top N.
+    #[default]
+    LoadBalancer,
+    /// Straight to the first of the key's top N (the next one after a timeout).
+    PartitionAware,
+    /// The client coordinates reads itself and sends writes to a preference-list node.
+    ClientDriven,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_duration_ms() -> f64 {
+    5_000.0
+}
+fn default_quiesce_ms() -> f64 {
+    2_000.0
+}
+fn default_nodes() -> u32 {
+    8
+}
+fn default_strategy() -> u8 {
+    3
+}
+fn default_n() -> u32 {
+    3
+}
+fn default_rw() -> u32 {
+    2
+}
+fn default_latency() -> Dist {
+    Dist::Lognormal {
+        mu: -1.2,
+        sigma: 0.5,
+    }
+}
+fn default_read_service() -> Dist {
+    Dist::Constant(0.05)
+}
+fn default_write_service() -> Dist {
+    Dist::Constant(0.1)
+}
+fn default_servers() -> u32 {
+    4
+}
+fn default_node_timeout_ms() -> f64 {
+    300.0
+}
+fn default_clock_entries() -> u32 {
+    10
+}
+fn default_clients() -> u32 {
+    16
+}
+fn default_rate() -> f64 {
+    2_000.0
+}
+fn default_think() -> Dist {
+    Dist::Constant(1.0)
+}
+fn default_keys() -> u64 {
+    1_000
+}
+fn default_read_fraction() -> f64 {
+    0.5
+}
+fn default_blind() -> f64 {
+    0.1
+}
+fn default_value_bytes() -> u32 {
+    1_024
+}
+fn default_client_timeout_ms() -> f64 {
+    1_000.0
+}
+fn default_poll_ms() -> f64 {
+    10_000.0
+}
+fn default_avoid_ms() -> f64 {
+    5_000.0
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec {
+            nodes: default_nodes(),
+            strategy: default_strategy(),
+            tokens_per_node: None,
+            partitions: None,
+        }
+    }
+}
+
+impl Default for QuorumSpec {
+    fn default() -> Self {
+        QuorumSpec {
+            n: default_n(),
+            r: default_rw(),
+            w: default_rw(),
+        }
+    }
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency: default_latency(),
+            loss: 0.0,
+            by_kind: LatencyByKind::default(),
+        }
+    }
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        StorageSpec {
+            read_service: default_read_service(),
+            write_service: default_write_service(),
+            servers: default_servers(),
+        }
+    }
+}
+
+impl Default for NodeSpec {
+    fn default() -> Self {
+        NodeSpec {
+            request_timeout_ms: default_node_timeout_ms(),
+            clock_max_entries: default_clock_entries(),
+        }
+    }
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            mode: LoadMode::default(),
+            clients: default_clients(),
+            rate_per_s: default_rate(),
+            think: default_think(),
+            keys: default_keys(),
+            popularity: Popularity::default(),
+            read_fraction: default_read_fraction(),
+            blind_write_fraction: default_blind(),
+            value_bytes: default_value_bytes(),
+            timeout_ms: default_client_timeout_ms(),
+            reconcile: Reconcile::default(),
+        }
+    }
+}
+
+impl Default for RoutingSpec {
+    fn default() -> Self {
+        RoutingSpec {
+            mode: RoutingMode::default(),
+            write_to_fastest_replica: false,
+            membership_poll_ms: default_poll_ms(),
+            avoid_after_timeout_ms: default_avoid_ms(),
+        }
+    }
+}
