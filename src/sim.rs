@@ -76,9 +76,15 @@ impl Simulation {
         let spec = &scenario.spec;
         let streams = Streams::new(seed);
         let node_ids: Vec<NodeId> = (0..spec.cluster.nodes).map(NodeId).collect();
-        let ring = Arc::new(Ring::build(&scenario.strategy(), &node_ids, None, |node| {
-            streams.stream(Purpose::RingTokens, u64::from(node.0))
-        }));
+        // Strategy 3 spreads each node's partitions at least N apart.
+        let target_n = spec.quorum.n as usize;
+        let ring = Arc::new(Ring::build_with_target_n(
+            &scenario.strategy(),
+            &node_ids,
+            None,
+            target_n,
+            |node| streams.stream(Purpose::RingTokens, u64::from(node.0)),
+        ));
         let node_config = Arc::new(NodeConfig {
             n: spec.quorum.n as usize,
             r: spec.quorum.r as usize,
@@ -108,6 +114,7 @@ impl Simulation {
             think: w.think.clone(),
             read_fraction: w.read_fraction,
             blind_write_fraction: w.blind_write_fraction,
+            read_modify_write: w.read_modify_write,
             value_bytes: w.value_bytes,
             timeout_us: ms_to_us(w.timeout_ms),
             reconcile: w.reconcile,

@@ -34,6 +34,8 @@ pub struct ClientConfig {
     pub read_fraction: f64,
     /// Fraction of writes sent blind (empty context).
     pub blind_write_fraction: f64,
+    /// Non-blind writes read the key first and use that read's context.
+    pub read_modify_write: bool,
     /// Size of written values.
     pub value_bytes: u32,
     /// Client-side request timeout, µs.
@@ -93,14 +95,24 @@ struct ReadContext {
     writes: Vec<WriteId>,
 }
 
+/// Why an operation was issued, which decides what follows its completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A workload request: its completion paces a closed loop.
+    Request,
+    /// The read of a read-modify-write: on success the write follows.
+    ReadForWrite,
+    /// A write-back of siblings the client merged: nothing follows.
+    Reconcile,
+}
+
 /// An outstanding request.
 #[derive(Clone, Debug)]
 struct Pending {
     record: usize,
     /// Reads this client coordinates itself (client-driven routing).
     quorum: Option<ReadQuorum>,
-    /// True when its completion starts the next closed-loop request.
-    drives_loop: bool,
+    role: Role,
 }
 
 /// One client.
@@ -183,7 +195,7 @@ impl Client {
                         self.avoid_until
                             .insert(target, now.plus(self.config.avoid_after_timeout_us));
                     }
-                    self.after_completion(now, pending.drives_loop, out);
+                    self.after_completion(now, pending.role, out);
                 }
             }
             ClientTimer::MembershipPoll => {
@@ -258,15 +270,14 @@ impl Client {
     fn issue_request(&mut self, now: Time, out: &mut Outbox<ClientTimer>) {
         let key = Key::new(self.config.keys.choose(&mut self.rng));
         if unit_f64(&mut self.rng) < self.config.read_fraction {
-            self.issue_read(now, key, out);
+            self.issue_read(now, key, Role::Request, out);
+        } else if unit_f64(&mut self.rng) < self.config.blind_write_fraction {
+            self.issue_write(now, key, None, Role::Request, out);
+        } else if self.config.read_modify_write {
+            self.issue_read(now, key, Role::ReadForWrite, out);
         } else {
-            let blind = unit_f64(&mut self.rng) < self.config.blind_write_fraction;
-            let context = if blind {
-                None
-            } else {
-                self.contexts.get(&key.id).cloned()
-            };
-            self.issue_write(now, key, context, false, true, out);
+            let context = self.contexts.get(&key.id).cloned();
+            self.issue_write(now, key, context, Role::Request, out);
         }
     }
 
@@ -297,15 +308,16 @@ impl Client {
         sequence: u64,
         record: OpRecord,
         quorum: Option<ReadQuorum>,
-        drives_loop: bool,
+        role: Role,
         out: &mut Outbox<ClientTimer>,
     ) {
+        let record_index = self.history.len();
         self.pending.insert(
             sequence,
             Pending {
-                record: self.history.len(),
+                record: record_index,
                 quorum,
-                drives_loop,
+                role,
             },
         );
         self.history.push(record);
@@ -315,7 +327,7 @@ impl Client {
         );
     }
 
-    fn issue_read(&mut self, now: Time, key: Key, out: &mut Outbox<ClientTimer>) {
+    fn issue_read(&mut self, now: Time, key: Key, role: Role, out: &mut Outbox<ClientTimer>) {
         let (sequence, mut record) = self.new_record(now, OpKind::Read, key);
         let request = RequestId {
             client: self.id,
@@ -352,7 +364,7 @@ impl Client {
             );
             None
         };
-        self.track(now, sequence, record, quorum, true, out);
+        self.track(now, sequence, record, quorum, role, out);
     }
 
     fn issue_write(
@@ -360,8 +372,7 @@ impl Client {
         now: Time,
         key: Key,
         context: Option<ReadContext>,
-        reconcile: bool,
-        drives_loop: bool,
+        role: Role,
         out: &mut Outbox<ClientTimer>,
     ) {
         let (sequence, mut record) = self.new_record(now, OpKind::Write, key);
@@ -374,7 +385,7 @@ impl Client {
         let target = self.route(now, key, fastest);
         record.write = Some(write);
         record.blind = context.is_none();
-        record.reconcile = reconcile;
+        record.reconcile = role == Role::Reconcile;
         record.target = Some(target);
         let (clock, writes) = context.map(|c| (c.clock, c.writes)).unwrap_or_default();
         record.context_writes = writes;
@@ -396,7 +407,7 @@ impl Client {
                 forwarded: false,
             },
         );
-        self.track(now, sequence, record, None, drives_loop, out);
+        self.track(now, sequence, record, None, role, out);
     }
 
     /// The node to send a request for `key` to.
@@ -466,16 +477,21 @@ impl Client {
                 };
                 let siblings = result.versions.len();
                 self.contexts.insert(key.id, context.clone());
+                if pending.role == Role::ReadForWrite {
+                    // The write merges what it read: it is the reconciliation too.
+                    self.issue_write(now, key, Some(context), Role::Request, out);
+                    return;
+                }
                 if siblings > 1
                     && self.config.reconcile == Reconcile::WriteBack
                     && now < self.config.workload_end
                 {
-                    self.issue_write(now, key, Some(context), true, false, out);
+                    self.issue_write(now, key, Some(context), Role::Reconcile, out);
                 }
             }
             Err(failure) => record.outcome = Outcome::Failed(failure),
         }
-        self.after_completion(now, pending.drives_loop, out);
+        self.after_completion(now, pending.role, out);
     }
 
     fn finish_write(
@@ -497,11 +513,13 @@ impl Client {
             }
             Err(failure) => record.outcome = Outcome::Failed(failure),
         }
-        self.after_completion(now, pending.drives_loop, out);
+        self.after_completion(now, pending.role, out);
     }
 
-    fn after_completion(&mut self, now: Time, drives_loop: bool, out: &mut Outbox<ClientTimer>) {
-        if drives_loop && self.config.mode == LoadMode::Closed {
+    /// Paces a closed loop: a finished request (or a read-for-write that
+    /// failed, so no write follows) is followed by a think time.
+    fn after_completion(&mut self, now: Time, role: Role, out: &mut Outbox<ClientTimer>) {
+        if role != Role::Reconcile && self.config.mode == LoadMode::Closed {
             let think = self.config.think.sample_us(&mut self.rng);
             out.set_timer(now.plus(think), ClientTimer::NextRequest);
         }

@@ -583,3 +583,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -177,6 +177,12 @@ pub struct WorkloadSpec {
     /// the others carry the context of the client's last read of the key. Default 0.1.
     #[serde(default = "default_blind")]
     pub blind_write_fraction: f64,
+    /// Non-blind writes first read the key and write with the context that
+    /// read returned (a read-modify-write, as Dynamo's applications do; the
+    /// read is an operation of its own). When false, a write carries the
+    /// context of the client's last read of the key, however old. Default true.
+    #[serde(default = "default_true")]
+    pub read_modify_write: bool,
     /// Size of each written value in bytes. Default 1024.
     #[serde(default = "default_value_bytes")]
     pub value_bytes: u32,
@@ -315,6 +321,9 @@ fn default_read_fraction() -> f64 {
 fn default_blind() -> f64 {
     0.1
 }
+fn default_true() -> bool {
+    true
+}
 fn default_value_bytes() -> u32 {
     1_024
 }
@@ -389,6 +398,7 @@ impl Default for WorkloadSpec {
             popularity: Popularity::default(),
             read_fraction: default_read_fraction(),
             blind_write_fraction: default_blind(),
+            read_modify_write: true,
             value_bytes: default_value_bytes(),
             timeout_ms: default_client_timeout_ms(),
             reconcile: Reconcile::default(),
