@@ -110,3 +110,31 @@ fn writes_go_to_the_fastest_read_replica_when_asked() {
     assert!(s.nodes.requests_forwarded < baseline.summary.nodes.requests_forwarded);
     assert_eq!(s.consistency.stale_reads, 0);
 }
+
+#[test]
+fn truncating_clocks_to_one_entry_causes_false_conflicts() {
+    // Load-balanced writes through many coordinators build long clocks; keeping
+    // one entry forgets causality, so ordered versions come back as siblings.
+    let text = ROUTING
+        .replace("MODE", "load-balancer")
+        .replace("keys = 500", "keys = 20")
+        + "[node]\nclock_max_entries = 1\n";
+    let report = run_twice(&inline(&text), 5);
+    let s = &report.summary;
+    assert!(s.nodes.clock_truncations > 0);
+    assert!(s.consistency.false_conflicts > 0);
+    assert!(
+        s.invariants["no-stale-reads"].starts_with("not-applicable"),
+        "truncation leaves strict mode"
+    );
+    let untruncated = run_twice(
+        &inline(
+            &ROUTING
+                .replace("MODE", "load-balancer")
+                .replace("keys = 500", "keys = 20"),
+        ),
+        5,
+    );
+    assert_eq!(untruncated.summary.nodes.clock_truncations, 0);
+    assert_eq!(untruncated.summary.consistency.false_conflicts, 0);
+}

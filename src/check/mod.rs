@@ -32,6 +32,10 @@ pub struct ConsistencyReport {
     /// not concurrent, or an acknowledged write made with a read's context
     /// does not supersede a version that read returned.
     pub causal_sibling_violations: u64,
+    /// Sibling pairs a read returned although one was written with a
+    /// context that (through a chain of read-modify-writes) included the
+    /// other: the clocks forgot the order, as vector clock truncation does.
+    pub false_conflicts: u64,
 }
 
 /// Checks a history (ordered by invoke time or not; it sorts what it needs).
@@ -39,7 +43,11 @@ pub fn check(history: &[OpRecord]) -> ConsistencyReport {
     let mut report = ConsistencyReport::default();
     let mut clocks: BTreeMap<WriteId, &VectorClock> = BTreeMap::new();
     let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
+    let mut parents: BTreeMap<WriteId, &[WriteId]> = BTreeMap::new();
     for op in history {
+        if let Some(write) = op.write {
+            parents.insert(write, &op.context_writes);
+        }
         by_key.entry(op.key).or_default().push(op);
         if let (Some(write), Some(clock)) = (op.write, op.clock.as_ref()) {
             clocks.insert(write, clock);
@@ -73,6 +81,12 @@ pub fn check(history: &[OpRecord]) -> ConsistencyReport {
             .filter(|w| clocks.get(w).is_some_and(|c| !clock.descends(c)));
         report.causal_sibling_violations += unsuperseded.count() as u64;
     }
+    for op in history
+        .iter()
+        .filter(|op| op.kind == OpKind::Read && op.returned.len() > 1)
+    {
+        report.false_conflicts += ordered_sibling_pairs(&op.returned, &parents);
+    }
     for ops in by_key.values() {
         let (checked, stale) = stale_reads_of_key(ops);
         report.reads_of_written_keys += checked;
@@ -87,6 +101,38 @@ fn non_concurrent_pairs(returned: &[(WriteId, VectorClock)]) -> u64 {
     for (i, (_, a)) in returned.iter().enumerate() {
         for (_, b) in &returned[i + 1..] {
             if a.compare(b) != Causality::Concurrent {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// Sibling pairs where one write is an ancestor of the other through
+/// the contexts writes were made with.
+fn ordered_sibling_pairs(
+    returned: &[(WriteId, VectorClock)],
+    parents: &BTreeMap<WriteId, &[WriteId]>,
+) -> u64 {
+    let is_ancestor = |ancestor: WriteId, of: WriteId| {
+        let mut stack = vec![of];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(write) = stack.pop() {
+            for &parent in parents.get(&write).copied().unwrap_or(&[]) {
+                if parent == ancestor {
+                    return true;
+                }
+                if seen.insert(parent) {
+                    stack.push(parent);
+                }
+            }
+        }
+        false
+    };
+    let mut count = 0;
+    for (i, (a, _)) in returned.iter().enumerate() {
+        for (b, _) in &returned[i + 1..] {
+            if is_ancestor(*a, *b) || is_ancestor(*b, *a) {
                 count += 1;
             }
         }

@@ -131,3 +131,25 @@ fn indeterminate_writes_are_counted_apart() {
         "an indeterminate write may legitimately be missing"
     );
 }
+
+#[test]
+fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
+    // Write 2 was made with a context that included write 1, yet a read
+    // returns both as siblings (its clock lost write 1's entry).
+    let mut w2 = write(1, 20, 30, 2, &[(1, 1)]);
+    w2.context_writes = vec![WriteId(1)];
+    let history = vec![
+        write(1, 0, 10, 1, &[(0, 1)]),
+        w2,
+        read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
+    ];
+    let report = check(&history);
+    assert_eq!(report.false_conflicts, 1);
+    // Truly concurrent siblings are not false conflicts.
+    let clean = vec![
+        write(1, 0, 10, 1, &[(0, 1)]),
+        write(1, 0, 10, 2, &[(1, 1)]),
+        read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
+    ];
+    assert_eq!(check(&clean).false_conflicts, 0);
+}
