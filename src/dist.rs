@@ -74,9 +74,9 @@ impl Dist {
             }
         };
         match self {
-            Dist::Constant(v) if !(v.is_finite() && *v >= 0.0) => Err(format!(
-                "constant delay must be a finite number >= 0 ms, got {v}"
-            )),
+            Dist::Constant(v) if !(v.is_finite() && *v >= 0.0) => {
+                Err(format!("constant delay must be a finite number >= 0 ms, got {v}"))
+            }
             Dist::Constant(_) => Ok(()),
             Dist::Uniform { low, high } => {
                 if !(low.is_finite() && high.is_finite() && *low >= 0.0 && low <= high) {
@@ -93,9 +93,7 @@ impl Dist {
                     return Err(format!("lognormal mu must be finite, got {mu}"));
                 }
                 if !(sigma.is_finite() && *sigma >= 0.0) {
-                    return Err(format!(
-                        "lognormal sigma must be a finite number >= 0, got {sigma}"
-                    ));
+                    return Err(format!("lognormal sigma must be a finite number >= 0, got {sigma}"));
                 }
                 Ok(())
             }
@@ -134,9 +132,7 @@ impl Dist {
             Dist::Uniform { low, high } => low + (high - low) * unit_f64(rng),
             Dist::Exponential { rate } => -libm::log(1.0 - unit_f64(rng)) / rate,
             Dist::Lognormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(rng)),
-            Dist::Pareto { scale, shape } => {
-                scale * libm::exp(-libm::log(1.0 - unit_f64(rng)) / shape)
-            }
+            Dist::Pareto { scale, shape } => scale * libm::exp(-libm::log(1.0 - unit_f64(rng)) / shape),
             Dist::Mixture(parts) => {
                 let total: f64 = parts.iter().map(|p| p.weight).sum();
                 let mut pick = unit_f64(rng) * total;
@@ -163,10 +159,7 @@ impl Dist {
             Dist::Pareto { .. } => f64::INFINITY,
             Dist::Mixture(parts) => {
                 let total: f64 = parts.iter().map(|p| p.weight).sum();
-                parts
-                    .iter()
-                    .map(|p| p.weight / total * p.dist.mean_ms())
-                    .sum()
+                parts.iter().map(|p| p.weight / total * p.dist.mean_ms()).sum()
             }
         }
     }
@@ -194,15 +187,9 @@ mod tests {
     fn sample_means_match_the_analytic_means() {
         let cases = [
             Dist::Constant(2.5),
-            Dist::Uniform {
-                low: 1.0,
-                high: 3.0,
-            },
+            Dist::Uniform { low: 1.0, high: 3.0 },
             Dist::Exponential { rate: 1.66 },
-            Dist::Lognormal {
-                mu: 0.0,
-                sigma: 0.5,
-            },
+            Dist::Lognormal { mu: 0.0, sigma: 0.5 },
             Dist::Pareto {
                 scale: 0.235,
                 shape: 10.0,
@@ -234,39 +221,23 @@ mod tests {
 
     #[test]
     fn samples_are_reproducible_for_a_seed() {
-        let dist = Dist::Lognormal {
-            mu: 1.0,
-            sigma: 1.0,
-        };
+        let dist = Dist::Lognormal { mu: 1.0, sigma: 1.0 };
         let draw = || {
             let mut rng = Streams::new(11).stream(Purpose::Link, 5);
-            (0..100)
-                .map(|_| dist.sample_us(&mut rng))
-                .collect::<Vec<_>>()
+            (0..100).map(|_| dist.sample_us(&mut rng)).collect::<Vec<_>>()
         };
         assert_eq!(draw(), draw());
     }
 
     #[test]
     fn invalid_parameters_are_rejected_with_the_rule() {
-        assert!(Dist::Exponential { rate: 0.0 }
+        assert!(Dist::Exponential { rate: 0.0 }.validate().unwrap_err().contains("> 0"));
+        assert!(Dist::Uniform { low: 3.0, high: 1.0 }
             .validate()
             .unwrap_err()
-            .contains("> 0"));
-        assert!(Dist::Uniform {
-            low: 3.0,
-            high: 1.0
-        }
-        .validate()
-        .unwrap_err()
-        .contains("low <= high"));
+            .contains("low <= high"));
         assert!(Dist::Mixture(vec![]).validate().is_err());
-        assert!(Dist::Pareto {
-            scale: 1.0,
-            shape: 2.0
-        }
-        .validate()
-        .is_ok());
+        assert!(Dist::Pareto { scale: 1.0, shape: 2.0 }.validate().is_ok());
     }
 
     #[test]

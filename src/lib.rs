@@ -9,6 +9,7 @@ pub mod check;
 pub mod client;
 pub mod dist;
 pub mod engine;
+pub mod fault;
 pub mod net;
 pub mod node;
 pub mod protocol;
@@ -36,7 +37,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
     // Wall time is measured only for the `wall` section of the summary.
     let started = std::time::Instant::now();
     let outcome = Simulation::new(scenario, seed).run();
-    let consistency = check::check(&outcome.history);
+    let mut consistency = check::check(&outcome.history, outcome.lww);
+    check::durability::check_end_state(
+        &mut consistency,
+        &outcome.history,
+        &outcome.final_versions,
+        &outcome.wiped_writes,
+        outcome.lww,
+    );
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = report::summary::summarize(scenario, seed, &outcome, consistency, wall_seconds);
     RunReport { summary, outcome }
@@ -48,12 +56,7 @@ pub fn violated_expectations(scenario: &Scenario, summary: &RunSummary) -> Vec<S
         .spec
         .expect
         .iter()
-        .filter(|name| {
-            summary
-                .invariants
-                .get(name.as_str())
-                .is_some_and(|v| v == "violated")
-        })
+        .filter(|name| summary.invariants.get(name.as_str()).is_some_and(|v| v == "violated"))
         .cloned()
         .collect()
 }

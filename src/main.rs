@@ -38,6 +38,8 @@ enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
     },
+    /// Static analysis of partitioning strategies 1-3 (Dynamo §6.2, Figure 8).
+    Ring(dynasim::ring::RingArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,16 @@ fn main() -> ExitCode {
             quiet,
         } => run(&scenario, seed, out, quiet),
         Command::Validate { scenario } => validate(&scenario),
+        Command::Ring(args) => match dynasim::ring::ring_command(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
@@ -87,10 +99,7 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
     if violated.is_empty() {
         ExitCode::SUCCESS
     } else {
-        eprintln!(
-            "error: expected invariant(s) violated: {}",
-            violated.join(", ")
-        );
+        eprintln!("error: expected invariant(s) violated: {}", violated.join(", "));
         eprintln!("repro: dynasim run {} --seed {seed}", path.display());
         ExitCode::from(1)
     }

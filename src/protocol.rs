@@ -52,29 +52,56 @@ impl Key {
 }
 
 /// A stored value. Its content is modelled by its size; `write` names the
-/// client write that produced it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// client write that produced it. Shopping-cart values (the `merge` policy)
+/// also carry their item set.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Value {
     /// The write that produced this value.
     pub write: WriteId,
     /// The value's size in bytes.
     pub bytes: u32,
+    /// Cart items, sorted and distinct (None for opaque values).
+    pub items: Option<Arc<[u32]>>,
 }
 
-/// One version of a key: a value and the vector clock that orders it.
+/// The writer's physical timestamp and node id: what last-write-wins
+/// orders versions by (ties broken by node id). Taken from the
+/// coordinator's own, possibly skewed, clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Stamp {
+    /// The writer's clock reading, µs (skew included).
+    pub time_us: u64,
+    /// The writer: a node id, or 2^31 + client id for a client-coordinated write.
+    pub writer: u32,
+}
+
+/// One version of a key: a value, the vector clock that orders it, and the
+/// writer's timestamp (used by last-write-wins).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
     /// Causal history of this version.
     pub clock: VectorClock,
+    /// The writer's timestamp.
+    pub stamp: Stamp,
     /// The value.
     pub value: Value,
 }
 
 impl Version {
-    /// Bytes of this version on the wire: value plus clock.
+    /// Bytes of this version on the wire: value, clock and timestamp.
     pub fn wire_bytes(&self) -> u64 {
-        u64::from(self.value.bytes) + self.clock.wire_bytes()
+        u64::from(self.value.bytes) + self.clock.wire_bytes() + 12
     }
+}
+
+/// What an acknowledged write was stored as, returned to the client so its
+/// history can name the version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteAck {
+    /// The version's clock.
+    pub clock: VectorClock,
+    /// The version's timestamp.
+    pub stamp: Stamp,
 }
 
 /// One client request: which client, and the client's own request number.
@@ -154,8 +181,8 @@ pub enum Message {
     PutReply {
         /// The request answered.
         request: RequestId,
-        /// The clock the write was stored with, or why it failed.
-        outcome: Result<VectorClock, Failure>,
+        /// What the write was stored as, or why it failed.
+        outcome: Result<WriteAck, Failure>,
     },
     /// Coordinator → replica: send me your versions of `key`.
     ReplicaRead {
@@ -179,12 +206,42 @@ pub enum Message {
         key: Key,
         /// The version to store.
         version: Version,
+        /// Sloppy quorum: the unreachable node this replica stands in for;
+        /// the version is kept apart and handed back to it later.
+        hint: Option<NodeId>,
+        /// Buffered writes: this replica must write to disk before acking.
+        durable: bool,
     },
     /// Replica → coordinator: stored.
     ReplicaWriteAck {
         /// The coordination acknowledged.
         coordination: Coordination,
     },
+    /// Coordinator → replica after a read: versions you lack (never new ones).
+    ReadRepair {
+        /// The key.
+        key: Key,
+        /// The versions the replica did not return, with their original clocks.
+        versions: Vec<Version>,
+    },
+    /// Hint holder → intended node: versions written on your behalf.
+    Handoff {
+        /// The key.
+        key: Key,
+        /// The hinted versions.
+        versions: Vec<Version>,
+    },
+    /// Intended node → hint holder: stored; drop these hints.
+    HandoffAck {
+        /// The key.
+        key: Key,
+        /// The writes of the versions stored.
+        writes: Vec<WriteId>,
+    },
+    /// Failure detector probe of a peer believed unreachable.
+    Ping,
+    /// Answer to a probe.
+    Pong,
     /// Client → node: which ring do you see? (Dynamo §6.4)
     MembershipRequest,
     /// Node → client: my ring view.
@@ -209,12 +266,14 @@ pub enum MessageKind {
     ReadRequest = 4,
     /// ReplicaReadReply.
     ReadResponse = 5,
-    /// MembershipRequest/Reply.
+    /// MembershipRequest/Reply, failure-detector probes.
     Membership = 6,
+    /// Read repair and hinted handoff.
+    Background = 7,
 }
 
 /// Number of message kinds (for per-kind tables).
-pub const MESSAGE_KINDS: usize = 7;
+pub const MESSAGE_KINDS: usize = 8;
 
 /// Fixed per-message overhead on the wire: ids, type tag, addressing.
 const HEADER_BYTES: u64 = 24;
@@ -230,6 +289,10 @@ impl Message {
             Message::ReplicaRead { .. } => MessageKind::ReadRequest,
             Message::ReplicaReadReply { .. } => MessageKind::ReadResponse,
             Message::MembershipRequest | Message::MembershipReply { .. } => MessageKind::Membership,
+            Message::ReadRepair { .. } | Message::Handoff { .. } | Message::HandoffAck { .. } => {
+                MessageKind::Background
+            }
+            Message::Ping | Message::Pong => MessageKind::Membership,
         }
     }
 
@@ -246,6 +309,11 @@ impl Message {
             Message::ReplicaWriteAck { .. } => 8,
             Message::MembershipRequest => 9,
             Message::MembershipReply { .. } => 10,
+            Message::ReadRepair { .. } => 11,
+            Message::Handoff { .. } => 12,
+            Message::HandoffAck { .. } => 13,
+            Message::Ping => 14,
+            Message::Pong => 15,
         }
     }
 
@@ -255,7 +323,10 @@ impl Message {
             Message::Get { key, .. }
             | Message::Put { key, .. }
             | Message::ReplicaRead { key, .. }
-            | Message::ReplicaWrite { key, .. } => Some(key.id),
+            | Message::ReplicaWrite { key, .. }
+            | Message::ReadRepair { key, .. }
+            | Message::Handoff { key, .. }
+            | Message::HandoffAck { key, .. } => Some(key.id),
             _ => None,
         }
     }
@@ -267,25 +338,22 @@ impl Message {
             + match self {
                 Message::Get { key, .. } | Message::ReplicaRead { key, .. } => key.wire_bytes(),
                 Message::Put {
-                    key,
-                    context,
-                    value,
-                    ..
+                    key, context, value, ..
                 } => key.wire_bytes() + context.wire_bytes() + u64::from(value.bytes),
-                Message::GetReply {
-                    outcome: Ok(read), ..
-                } => versions(&read.versions) + read.context.wire_bytes(),
-                Message::PutReply {
-                    outcome: Ok(clock), ..
-                } => clock.wire_bytes(),
+                Message::GetReply { outcome: Ok(read), .. } => versions(&read.versions) + read.context.wire_bytes(),
+                Message::PutReply { outcome: Ok(ack), .. } => ack.clock.wire_bytes() + 12,
                 Message::GetReply { .. }
                 | Message::PutReply { .. }
                 | Message::ReplicaWriteAck { .. }
-                | Message::MembershipRequest => 0,
-                Message::ReplicaReadReply { versions: vs, .. } => versions(vs),
-                Message::ReplicaWrite { key, version, .. } => {
-                    key.wire_bytes() + version.wire_bytes()
+                | Message::MembershipRequest
+                | Message::Ping
+                | Message::Pong => 0,
+                Message::ReadRepair { key, versions: vs } | Message::Handoff { key, versions: vs } => {
+                    key.wire_bytes() + versions(vs)
                 }
+                Message::HandoffAck { key, writes } => key.wire_bytes() + 8 * writes.len() as u64,
+                Message::ReplicaReadReply { versions: vs, .. } => versions(vs),
+                Message::ReplicaWrite { key, version, .. } => key.wire_bytes() + version.wire_bytes(),
                 Message::MembershipReply { ring } => ring.metadata_bytes(),
             }
     }
@@ -297,10 +365,7 @@ mod tests {
 
     #[test]
     fn write_ids_keep_client_and_sequence_apart() {
-        assert_ne!(
-            WriteId::new(ClientId(1), 0),
-            WriteId::new(ClientId(0), 1 << 40)
-        );
+        assert_ne!(WriteId::new(ClientId(1), 0), WriteId::new(ClientId(0), 1 << 40));
         assert_ne!(WriteId::new(ClientId(1), 5), WriteId::new(ClientId(2), 5));
     }
 

@@ -2,21 +2,25 @@
 //!
 //! The loop pops the earliest event, hands it to the node or client it
 //! concerns, and schedules what that handler put in its outbox: messages
-//! through the network, timers as they are. Every processed event enters
-//! the run digest.
+//! through the network, timers as they are. Faults change the world (the
+//! network, which nodes run), never a node's logic. Every processed event
+//! enters the run digest.
 
-use crate::check::history::OpRecord;
+use crate::check::history::{Observed, OpRecord};
 use crate::client::workload::KeyChooser;
 use crate::client::{Client, ClientConfig, ClientTimer};
 use crate::engine::digest::{TraceDigest, TraceEvent};
 use crate::engine::queue::EventQueue;
 use crate::engine::rng::{Purpose, Streams};
+use crate::fault::{FaultEffect, TimedFault};
 use crate::net::{Network, NetworkStats};
+use crate::node::store::StoreRules;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
-use crate::protocol::Message;
+use crate::protocol::{Key, Message, WriteId};
 use crate::ring::Ring;
-use crate::scenario::Scenario;
+use crate::scenario::{Policy, Scenario};
 use crate::types::{ms_to_us, ClientId, Endpoint, NodeId, Time};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Something that happens at a virtual time.
@@ -31,10 +35,18 @@ enum Event {
     /// A node's timer fires.
     NodeTimer { node: NodeId, timer: NodeTimer },
     /// A client's timer fires.
-    ClientTimer {
-        client: ClientId,
-        timer: ClientTimer,
-    },
+    ClientTimer { client: ClientId, timer: ClientTimer },
+    /// A scheduled fault takes effect.
+    Fault { index: usize },
+}
+
+/// A fault as it was applied.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AppliedFault {
+    /// When, µs.
+    pub at_us: u64,
+    /// What.
+    pub label: String,
 }
 
 /// Everything a finished run leaves behind, for the checker and the report.
@@ -44,6 +56,17 @@ pub struct RunOutcome {
     pub history: Vec<OpRecord>,
     /// The nodes in their final state (stores, counters).
     pub nodes: Vec<Node>,
+    /// For every key written, the versions held in the main stores of its
+    /// final preference list at the end (what the lost-write check reads).
+    pub final_versions: BTreeMap<u64, Vec<Observed>>,
+    /// Writes some node lost to a crash (unflushed buffer) or disk loss.
+    pub wiped_writes: BTreeSet<WriteId>,
+    /// Faults in the order applied (the end-of-workload heal included).
+    pub faults: Vec<AppliedFault>,
+    /// Time of the last heal (restart, partition end, heal) before the end, if any.
+    pub last_heal: Option<Time>,
+    /// First time after the last heal at which no node held a hint.
+    pub hints_drained_at: Option<Time>,
     /// Network counters.
     pub network: NetworkStats,
     /// The digest of the event trace.
@@ -54,24 +77,38 @@ pub struct RunOutcome {
     pub end: Time,
     /// When clients stopped issuing requests.
     pub workload_end: Time,
+    /// Versioning was last-write-wins.
+    pub lww: bool,
 }
 
 /// One run of a scenario with one seed.
 #[derive(Debug)]
 pub struct Simulation {
     queue: EventQueue<Event>,
+    ring: Arc<Ring>,
+    replicas: usize,
     nodes: Vec<Node>,
+    alive: Vec<bool>,
     clients: Vec<Client>,
     network: Network,
+    faults: Vec<TimedFault>,
     digest: TraceDigest,
     node_out: Outbox<NodeTimer>,
     client_out: Outbox<ClientTimer>,
+    applied: Vec<AppliedFault>,
+    wiped: BTreeSet<WriteId>,
+    hints_by_node: Vec<u64>,
+    hints_total: u64,
+    last_heal: Option<Time>,
+    hints_drained_at: Option<Time>,
     workload_end: Time,
     end: Time,
+    lww: bool,
 }
 
 impl Simulation {
-    /// Builds the cluster, network and clients for `scenario` with master `seed`.
+    /// Builds the cluster, network, clients and fault schedule for
+    /// `scenario` with master `seed`.
     pub fn new(scenario: &Scenario, seed: u64) -> Simulation {
         let spec = &scenario.spec;
         let streams = Streams::new(seed);
@@ -85,17 +122,9 @@ impl Simulation {
             target_n,
             |node| streams.stream(Purpose::RingTokens, u64::from(node.0)),
         ));
-        let node_config = Arc::new(NodeConfig {
-            n: spec.quorum.n as usize,
-            r: spec.quorum.r as usize,
-            w: spec.quorum.w as usize,
-            request_timeout_us: ms_to_us(spec.node.request_timeout_ms),
-            clock_max_entries: spec.node.clock_max_entries as usize,
-            read_service: spec.storage.read_service.clone(),
-            write_service: spec.storage.write_service.clone(),
-            servers: spec.storage.servers as usize,
-        });
-        let nodes = node_ids
+        let lww = spec.reconciliation.policy == Policy::Lww;
+        let node_config = Arc::new(node_config(scenario, lww));
+        let nodes: Vec<Node> = node_ids
             .iter()
             .map(|&id| {
                 Node::new(
@@ -107,28 +136,8 @@ impl Simulation {
             })
             .collect();
         let workload_end = Time::from_ms(spec.duration_ms);
-        let w = &spec.workload;
-        let client_config = Arc::new(ClientConfig {
-            mode: w.mode,
-            mean_interarrival_us: 1e6 * f64::from(w.clients) / w.rate_per_s,
-            think: w.think.clone(),
-            read_fraction: w.read_fraction,
-            blind_write_fraction: w.blind_write_fraction,
-            read_modify_write: w.read_modify_write,
-            value_bytes: w.value_bytes,
-            timeout_us: ms_to_us(w.timeout_ms),
-            reconcile: w.reconcile,
-            routing: spec.routing.mode,
-            write_to_fastest_replica: spec.routing.write_to_fastest_replica,
-            membership_poll_us: ms_to_us(spec.routing.membership_poll_ms),
-            avoid_after_timeout_us: ms_to_us(spec.routing.avoid_after_timeout_ms),
-            n: spec.quorum.n as usize,
-            r: spec.quorum.r as usize,
-            nodes: spec.cluster.nodes,
-            workload_end,
-            keys: Arc::new(KeyChooser::new(w.keys, w.popularity)),
-        });
-        let clients = (0..w.clients)
+        let client_config = Arc::new(client_config(scenario, workload_end));
+        let clients = (0..spec.workload.clients)
             .map(|c| {
                 Client::new(
                     ClientId(c),
@@ -138,24 +147,49 @@ impl Simulation {
                 )
             })
             .collect();
+        let mut faults = scenario.faults();
+        faults.push(TimedFault {
+            at: workload_end,
+            effect: FaultEffect::HealAll { restart: true },
+            label: "end of workload: heal all".into(),
+        });
         Simulation {
             queue: EventQueue::new(),
+            ring,
+            replicas: spec.quorum.n as usize,
+            alive: vec![true; nodes.len()],
+            hints_by_node: vec![0; nodes.len()],
             nodes,
             clients,
             network: Network::new(&spec.network, streams),
+            faults,
             digest: TraceDigest::new(),
             node_out: Outbox::default(),
             client_out: Outbox::default(),
+            applied: Vec::new(),
+            wiped: BTreeSet::new(),
+            hints_total: 0,
+            last_heal: None,
+            hints_drained_at: None,
             workload_end,
             end: workload_end.plus(ms_to_us(spec.quiesce_ms)),
+            lww,
         }
     }
 
     /// Runs to the end (workload, then the quiesce period) and returns what happened.
     pub fn run(mut self) -> RunOutcome {
+        for index in 0..self.faults.len() {
+            let at = self.faults[index].at;
+            self.queue.schedule(at, Event::Fault { index });
+        }
+        for index in 0..self.nodes.len() {
+            self.nodes[index].start(Time::ZERO, &mut self.node_out);
+            self.drain_node(NodeId(index as u32));
+        }
         for index in 0..self.clients.len() {
             self.clients[index].on_start(Time::ZERO, &mut self.client_out);
-            self.drain_client(Endpoint::Client(ClientId(index as u32)));
+            self.drain_client(ClientId(index as u32));
         }
         while let Some(next) = self.queue.pop_until(self.end) {
             self.process(next.time, next.sequence, next.event);
@@ -163,21 +197,45 @@ impl Simulation {
         for client in &mut self.clients {
             client.finish();
         }
-        let mut history: Vec<OpRecord> = self
-            .clients
-            .iter()
-            .flat_map(|c| c.history().iter().cloned())
-            .collect();
+        let mut history: Vec<OpRecord> = self.clients.iter().flat_map(|c| c.history().iter().cloned()).collect();
         history.sort_by_key(|op| (op.invoke, op.client, op.sequence));
+        let final_versions = self.final_versions(&history);
         RunOutcome {
             history,
+            final_versions,
             nodes: self.nodes,
+            wiped_writes: self.wiped,
+            faults: self.applied,
+            last_heal: self.last_heal,
+            hints_drained_at: self.hints_drained_at,
             network: self.network.stats().clone(),
             digest: self.digest.hex(),
             events: self.digest.events(),
             end: self.end,
             workload_end: self.workload_end,
+            lww: self.lww,
         }
+    }
+
+    /// The versions each written key's final preference list holds.
+    fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Observed>> {
+        let keys: BTreeSet<u64> = history
+            .iter()
+            .filter(|op| op.write.is_some())
+            .map(|op| op.key)
+            .collect();
+        let mut preference = Vec::new();
+        keys.into_iter()
+            .map(|key| {
+                self.ring
+                    .preference_list_into(Key::new(key).position, self.replicas, &mut preference);
+                let held = preference
+                    .iter()
+                    .flat_map(|n| self.nodes[n.0 as usize].main_versions(key))
+                    .map(|v| Observed::of(&v));
+                (key, held.collect())
+            })
+            .collect()
     }
 
     fn process(&mut self, now: Time, sequence: u64, event: Event) {
@@ -192,52 +250,113 @@ impl Simulation {
                     message.key_id(),
                 );
                 match to {
-                    Endpoint::Node(node) => {
-                        self.nodes[node.0 as usize].on_message(
-                            now,
-                            from,
-                            message,
-                            &mut self.node_out,
-                        );
-                        self.drain_node(to);
+                    Endpoint::Node(node) if self.alive[node.0 as usize] => {
+                        self.nodes[node.0 as usize].on_message(now, from, message, &mut self.node_out);
+                        self.drain_node(node);
                     }
+                    Endpoint::Node(_) => self.network.count_undeliverable(),
                     Endpoint::Client(client) => {
-                        self.clients[client.0 as usize].on_message(
-                            now,
-                            from,
-                            message,
-                            &mut self.client_out,
-                        );
-                        self.drain_client(to);
+                        self.clients[client.0 as usize].on_message(now, from, message, &mut self.client_out);
+                        self.drain_client(client);
                     }
                 }
             }
             Event::NodeTimer { node, timer } => {
                 let owner = Endpoint::Node(node);
-                self.trace(
-                    now,
-                    sequence,
-                    0x200 | u16::from(timer.code()),
-                    owner,
-                    owner,
-                    None,
-                );
-                self.nodes[node.0 as usize].on_timer(now, timer, &mut self.node_out);
-                self.drain_node(owner);
+                self.trace(now, sequence, 0x200 | u16::from(timer.code()), owner, owner, None);
+                if self.alive[node.0 as usize] {
+                    self.nodes[node.0 as usize].on_timer(now, timer, &mut self.node_out);
+                    self.drain_node(node);
+                }
             }
             Event::ClientTimer { client, timer } => {
                 let owner = Endpoint::Client(client);
-                self.trace(
-                    now,
-                    sequence,
-                    0x300 | u16::from(timer.code()),
-                    owner,
-                    owner,
-                    None,
-                );
+                self.trace(now, sequence, 0x300 | u16::from(timer.code()), owner, owner, None);
                 self.clients[client.0 as usize].on_timer(now, timer, &mut self.client_out);
-                self.drain_client(owner);
+                self.drain_client(client);
             }
+            Event::Fault { index } => {
+                let engine = Endpoint::Node(NodeId(u32::MAX));
+                self.trace(now, sequence, 0x400, engine, engine, Some(index as u64));
+                self.apply_fault(now, index);
+            }
+        }
+    }
+
+    fn apply_fault(&mut self, now: Time, index: usize) {
+        let fault = self.faults[index].clone();
+        self.applied.push(AppliedFault {
+            at_us: now.0,
+            label: fault.label,
+        });
+        match fault.effect {
+            FaultEffect::Crash { nodes, disk_loss } => {
+                for node in nodes {
+                    if std::mem::replace(&mut self.alive[node.0 as usize], false) {
+                        let lost = self.nodes[node.0 as usize].crash(now, disk_loss);
+                        self.wiped.extend(lost);
+                        self.update_hints(node, now);
+                    }
+                }
+            }
+            FaultEffect::Restart { nodes } => {
+                for node in nodes {
+                    self.restart(now, node);
+                }
+                self.healed(now);
+            }
+            FaultEffect::Partition { id, rules } => self.network.add_partition(id, rules),
+            FaultEffect::EndPartition { id } => {
+                self.network.remove_partition(id);
+                self.healed(now);
+            }
+            FaultEffect::Loss { rate } => self.network.set_loss(Some(rate)),
+            FaultEffect::RestoreLoss => self.network.set_loss(None),
+            FaultEffect::Slow {
+                id,
+                rules,
+                multiplier,
+                added_us,
+            } => self.network.add_slowdown(id, rules, multiplier, added_us),
+            FaultEffect::EndSlow { id } => self.network.remove_slowdown(id),
+            FaultEffect::ClockSkew { nodes, skew_us } => {
+                for node in nodes {
+                    self.nodes[node.0 as usize].set_clock_skew(skew_us);
+                }
+            }
+            FaultEffect::HealAll { restart } => {
+                self.network.heal();
+                if restart {
+                    for index in 0..self.nodes.len() {
+                        self.restart(now, NodeId(index as u32));
+                    }
+                }
+                self.healed(now);
+            }
+        }
+    }
+
+    fn restart(&mut self, now: Time, node: NodeId) {
+        if !std::mem::replace(&mut self.alive[node.0 as usize], true) {
+            self.nodes[node.0 as usize].start(now, &mut self.node_out);
+            self.drain_node(node);
+        }
+    }
+
+    fn healed(&mut self, now: Time) {
+        self.last_heal = Some(now);
+        self.hints_drained_at = (self.hints_total == 0).then_some(now);
+    }
+
+    /// Keeps the cluster-wide count of pending hints, noting when it drains.
+    fn update_hints(&mut self, node: NodeId, now: Time) {
+        let pending = self.nodes[node.0 as usize].hints_pending();
+        let previous = std::mem::replace(&mut self.hints_by_node[node.0 as usize], pending);
+        self.hints_total = self.hints_total + pending - previous;
+        if self.hints_total == 0 && self.hints_drained_at.is_none() && self.last_heal.is_some() {
+            self.hints_drained_at = Some(now);
+        } else if self.hints_total > 0 {
+            self.hints_drained_at = None;
         }
     }
 
@@ -260,29 +379,24 @@ impl Simulation {
         });
     }
 
-    fn drain_node(&mut self, from: Endpoint) {
-        let Endpoint::Node(node) = from else { return };
+    fn drain_node(&mut self, node: NodeId) {
         let now = self.queue.now();
         for (at, timer) in self.node_out.timers.drain(..) {
-            self.queue
-                .schedule(at.max(now), Event::NodeTimer { node, timer });
+            self.queue.schedule(at.max(now), Event::NodeTimer { node, timer });
         }
         let mut messages = std::mem::take(&mut self.node_out.messages);
-        self.send_all(from, &mut messages);
+        self.send_all(Endpoint::Node(node), &mut messages);
         self.node_out.messages = messages;
+        self.update_hints(node, now);
     }
 
-    fn drain_client(&mut self, from: Endpoint) {
-        let Endpoint::Client(client) = from else {
-            return;
-        };
+    fn drain_client(&mut self, client: ClientId) {
         let now = self.queue.now();
         for (at, timer) in self.client_out.timers.drain(..) {
-            self.queue
-                .schedule(at.max(now), Event::ClientTimer { client, timer });
+            self.queue.schedule(at.max(now), Event::ClientTimer { client, timer });
         }
         let mut messages = std::mem::take(&mut self.client_out.messages);
-        self.send_all(from, &mut messages);
+        self.send_all(Endpoint::Client(client), &mut messages);
         self.client_out.messages = messages;
     }
 
@@ -295,5 +409,59 @@ impl Simulation {
                     .schedule(now.plus(delay), Event::Deliver { from, to, message });
             }
         }
+    }
+}
+
+fn node_config(scenario: &Scenario, lww: bool) -> NodeConfig {
+    let spec = &scenario.spec;
+    NodeConfig {
+        n: spec.quorum.n as usize,
+        r: spec.quorum.r as usize,
+        w: spec.quorum.w as usize,
+        request_timeout_us: ms_to_us(spec.node.request_timeout_ms),
+        clock_max_entries: spec.node.clock_max_entries as usize,
+        read_service: spec.storage.read_service.clone(),
+        write_service: spec.storage.write_service.clone(),
+        servers: spec.storage.servers as usize,
+        sloppy_quorum: spec.node.sloppy_quorum,
+        replica_timeout_us: ms_to_us(spec.node.replica_timeout_ms),
+        probe_interval_us: ms_to_us(spec.node.probe_interval_ms),
+        handoff_interval_us: ms_to_us(spec.node.handoff_interval_ms),
+        handoff_batch: spec.node.handoff_batch as usize,
+        read_repair: spec.node.read_repair,
+        buffered_writes: spec.storage.buffered_writes,
+        flush_interval_us: ms_to_us(spec.storage.flush_interval_ms),
+        rules: StoreRules {
+            lww,
+            sibling_cap: spec.reconciliation.sibling_cap as usize,
+        },
+    }
+}
+
+fn client_config(scenario: &Scenario, workload_end: Time) -> ClientConfig {
+    let spec = &scenario.spec;
+    let w = &spec.workload;
+    ClientConfig {
+        mode: w.mode,
+        mean_interarrival_us: 1e6 * f64::from(w.clients) / w.rate_per_s,
+        think: w.think.clone(),
+        read_fraction: w.read_fraction,
+        blind_write_fraction: w.blind_write_fraction,
+        read_modify_write: w.read_modify_write,
+        value_bytes: w.value_bytes,
+        timeout_us: ms_to_us(w.timeout_ms),
+        policy: spec.reconciliation.policy,
+        cart_items: w.cart_items,
+        remove_fraction: w.remove_fraction,
+        routing: spec.routing.mode,
+        write_to_fastest_replica: spec.routing.write_to_fastest_replica,
+        membership_poll_us: ms_to_us(spec.routing.membership_poll_ms),
+        avoid_after_timeout_us: ms_to_us(spec.routing.avoid_after_timeout_ms),
+        n: spec.quorum.n as usize,
+        r: spec.quorum.r as usize,
+        w: spec.quorum.w as usize,
+        nodes: spec.cluster.nodes,
+        workload_end,
+        keys: Arc::new(KeyChooser::new(w.keys, w.popularity)),
     }
 }

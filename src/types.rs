@@ -6,9 +6,7 @@ use std::fmt;
 /// Virtual time in microseconds since the start of the run.
 ///
 /// Integer time keeps event ordering exact and identical on every machine.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Time(pub u64);
 
 impl Time {

@@ -27,19 +27,11 @@ fn scratch(name: &str, contents: &str) -> PathBuf {
 fn run_writes_a_summary_with_the_figures_users_need() {
     let out = std::env::temp_dir().join(format!("dynasim-cli-run-{}", std::process::id()));
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
-    let (code, stdout, stderr) = dynasim(&[
-        "run",
-        scenario,
-        "--seed",
-        "7",
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
+    let (code, stdout, stderr) = dynasim(&["run", scenario, "--seed", "7", "--out", out.to_str().expect("utf8")]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("digest"), "{stdout}");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
-            .expect("json");
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
     for key in [
         "digest",
         "latency_us",

@@ -8,12 +8,8 @@ use common::{bundled, deterministic_json, run_twice};
 fn quickstart_twice_with_one_seed_gives_identical_digest_and_summary() {
     let scenario = bundled("quickstart.toml");
     let report = run_twice(&scenario, 7);
-    assert!(
-        report.summary.engine.events > 10_000,
-        "the run did something"
-    );
-    let bytes =
-        |r: &dynasim::RunReport| serde_json::to_vec_pretty(&deterministic_json(r)).expect("json");
+    assert!(report.summary.engine.events > 10_000, "the run did something");
+    let bytes = |r: &dynasim::RunReport| serde_json::to_vec_pretty(&deterministic_json(r)).expect("json");
     assert_eq!(bytes(&report), bytes(&dynasim::run(&scenario, 7)));
 }
 

@@ -9,10 +9,7 @@ fn strict_quorums_without_faults_never_read_stale_and_every_op_succeeds() {
     for seed in 1..=5 {
         let report = run_twice(&bundled("balanced-n3r2w2.toml"), seed);
         let s = &report.summary;
-        assert!(
-            s.consistency.acknowledged_writes > 1_000,
-            "writes were acknowledged"
-        );
+        assert!(s.consistency.acknowledged_writes > 1_000, "writes were acknowledged");
         assert!(
             s.consistency.reads_of_written_keys > 1_000,
             "reads of written keys were served"
@@ -69,10 +66,7 @@ fn mean_read_latency(mode: &str) -> f64 {
     let report = run_twice(&inline(&ROUTING.replace("MODE", mode)), 5);
     let s = &report.summary;
     assert_eq!(s.ops.succeeded, s.ops.total, "{mode}: every op succeeds");
-    assert_eq!(
-        s.consistency.stale_reads, 0,
-        "{mode}: R + W > N stays fresh"
-    );
+    assert_eq!(s.consistency.stale_reads, 0, "{mode}: R + W > N stays fresh");
     s.latency_us["read"].mean
 }
 

@@ -3,9 +3,10 @@
 //! The checker reads it; nodes never do.
 
 use crate::node::vclock::VectorClock;
-use crate::protocol::{Failure, WriteId};
+use crate::protocol::{Failure, Stamp, WriteId};
 use crate::types::{ClientId, NodeId, Time};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -57,10 +58,14 @@ pub struct OpRecord {
     pub reconcile: bool,
     /// Writes: the clock the value was stored with, when acknowledged.
     pub clock: Option<VectorClock>,
+    /// Writes: the timestamp the value was stored with, when acknowledged.
+    pub stamp: Option<Stamp>,
+    /// Writes under the `merge` policy: the cart operation.
+    pub cart: Option<CartOp>,
     /// Writes: the versions returned by the read whose context this write carries.
     pub context_writes: Vec<WriteId>,
-    /// Reads: the versions returned (value id and clock).
-    pub returned: Vec<(WriteId, VectorClock)>,
+    /// Reads: the versions returned.
+    pub returned: Vec<Observed>,
     /// The node the client sent it to (None when the client coordinated it).
     pub target: Option<NodeId>,
 }
@@ -80,4 +85,39 @@ impl OpRecord {
     pub fn is_indeterminate_write(&self) -> bool {
         self.kind == OpKind::Write && matches!(self.outcome, Outcome::TimedOut | Outcome::InFlight)
     }
+}
+
+/// A version as a client saw it returned (or the checker found it stored).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Observed {
+    /// The write that produced it.
+    pub write: WriteId,
+    /// Its vector clock.
+    pub clock: VectorClock,
+    /// Its timestamp.
+    pub stamp: Stamp,
+    /// Cart items, under the `merge` policy.
+    pub items: Option<Arc<[u32]>>,
+}
+
+impl Observed {
+    /// What a client records of a version it was returned.
+    pub fn of(version: &crate::protocol::Version) -> Observed {
+        Observed {
+            write: version.value.write,
+            clock: version.clock.clone(),
+            stamp: version.stamp,
+            items: version.value.items.clone(),
+        }
+    }
+}
+
+/// A shopping-cart operation (a read-modify-write of the cart's item set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CartOp {
+    /// Put the item in the cart.
+    Add(u32),
+    /// Take the item out of the cart.
+    Remove(u32),
 }

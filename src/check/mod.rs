@@ -1,18 +1,20 @@
-//! The consistency checker: a pure function over the client history.
+//! The consistency checker: pure functions over the client history and,
+//! at the end of a run, the replicas' final stores.
 //!
 //! It is the only omniscient part of dynasim and uses exactly DESIGN.md's
 //! definitions ("Definitions the checker uses"), so a figure means the same
 //! thing in every output.
 
+pub mod durability;
 pub mod history;
 
-use crate::node::vclock::{Causality, VectorClock};
+use crate::node::vclock::Causality;
 use crate::protocol::WriteId;
-use history::{OpKind, OpRecord, Outcome};
+use history::{Observed, OpKind, OpRecord, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// What the checker found in one history.
+/// What the checker found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ConsistencyReport {
     /// Successful reads of keys that had an acknowledged write before the
@@ -36,24 +38,42 @@ pub struct ConsistencyReport {
     /// context that (through a chain of read-modify-writes) included the
     /// other: the clocks forgot the order, as vector clock truncation does.
     pub false_conflicts: u64,
+    /// Acknowledged writes present (themselves or a superseding version) in
+    /// none of the main stores of the key's final preference list.
+    pub lost_writes: u64,
+    /// Lost writes that no node lost to a crash or disk loss: bugs.
+    pub lost_writes_unexplained: u64,
+    /// Last-write-wins: acknowledged writes discarded because a write
+    /// invoked before them carries a higher timestamp.
+    pub lww_lost_updates: u64,
+    /// Cart removes acknowledged whose item a later read returned again
+    /// with no add of it invoked after the remove.
+    pub resurfaced_deletes: u64,
 }
 
-/// Checks a history (ordered by invoke time or not; it sorts what it needs).
-pub fn check(history: &[OpRecord]) -> ConsistencyReport {
+/// True when `newer` is `older` or supersedes it: by vector clock, or
+/// under last-write-wins by (timestamp, writer).
+pub fn supersedes_or_is(newer: &Observed, older_write: WriteId, older: Option<&Observed>, lww: bool) -> bool {
+    if newer.write == older_write {
+        return true;
+    }
+    match older {
+        Some(older) if lww => newer.stamp > older.stamp,
+        Some(older) => newer.clock.descends(&older.clock),
+        None => false,
+    }
+}
+
+/// Checks a finished run's history.
+pub fn check(history: &[OpRecord], lww: bool) -> ConsistencyReport {
     let mut report = ConsistencyReport::default();
-    let mut clocks: BTreeMap<WriteId, &VectorClock> = BTreeMap::new();
+    let versions = versions_by_write(history);
     let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
     let mut parents: BTreeMap<WriteId, &[WriteId]> = BTreeMap::new();
     for op in history {
+        by_key.entry(op.key).or_default().push(op);
         if let Some(write) = op.write {
             parents.insert(write, &op.context_writes);
-        }
-        by_key.entry(op.key).or_default().push(op);
-        if let (Some(write), Some(clock)) = (op.write, op.clock.as_ref()) {
-            clocks.insert(write, clock);
-        }
-        for (write, clock) in &op.returned {
-            clocks.entry(*write).or_insert(clock);
         }
         match (op.kind, op.outcome) {
             (OpKind::Read, Outcome::Ok) => {
@@ -61,46 +81,64 @@ pub fn check(history: &[OpRecord]) -> ConsistencyReport {
                     .siblings_per_read
                     .entry(op.returned.len().to_string())
                     .or_default() += 1;
-                report.causal_sibling_violations += non_concurrent_pairs(&op.returned);
+                if !lww {
+                    report.causal_sibling_violations += non_concurrent_pairs(&op.returned);
+                    report.false_conflicts += ordered_sibling_pairs(&op.returned, &parents);
+                }
             }
             (OpKind::Write, Outcome::Ok) => report.acknowledged_writes += 1,
-            (OpKind::Write, Outcome::TimedOut | Outcome::InFlight) => {
-                report.indeterminate_writes += 1
-            }
+            (OpKind::Write, Outcome::TimedOut | Outcome::InFlight) => report.indeterminate_writes += 1,
             _ => {}
         }
     }
-    for op in history.iter().filter(|op| op.is_acknowledged_write()) {
-        let clock = op
-            .clock
-            .as_ref()
-            .expect("acknowledged writes carry their clock");
-        let unsuperseded = op
-            .context_writes
-            .iter()
-            .filter(|w| clocks.get(w).is_some_and(|c| !clock.descends(c)));
-        report.causal_sibling_violations += unsuperseded.count() as u64;
-    }
-    for op in history
-        .iter()
-        .filter(|op| op.kind == OpKind::Read && op.returned.len() > 1)
-    {
-        report.false_conflicts += ordered_sibling_pairs(&op.returned, &parents);
+    if !lww {
+        for op in history.iter().filter(|op| op.is_acknowledged_write()) {
+            let Some(clock) = op.clock.as_ref() else { continue };
+            let unsuperseded = op
+                .context_writes
+                .iter()
+                .filter(|w| versions.get(w).is_some_and(|v| !clock.descends(&v.clock)));
+            report.causal_sibling_violations += unsuperseded.count() as u64;
+        }
     }
     for ops in by_key.values() {
-        let (checked, stale) = stale_reads_of_key(ops);
+        let (checked, stale) = stale_reads_of_key(ops, &versions, lww);
         report.reads_of_written_keys += checked;
         report.stale_reads += stale;
     }
     report
 }
 
+/// The version (clock, stamp) of every write the history names: from its
+/// acknowledgement, or from a read that returned it.
+pub fn versions_by_write(history: &[OpRecord]) -> BTreeMap<WriteId, Observed> {
+    let mut versions = BTreeMap::new();
+    for op in history {
+        if let (Some(write), Some(clock), Some(stamp)) = (op.write, op.clock.as_ref(), op.stamp) {
+            let items = None;
+            versions.insert(
+                write,
+                Observed {
+                    write,
+                    clock: clock.clone(),
+                    stamp,
+                    items,
+                },
+            );
+        }
+    }
+    for observed in history.iter().flat_map(|op| op.returned.iter()) {
+        versions.entry(observed.write).or_insert_with(|| observed.clone());
+    }
+    versions
+}
+
 /// Pairs of returned versions that are not concurrent (one descends from the other).
-fn non_concurrent_pairs(returned: &[(WriteId, VectorClock)]) -> u64 {
+fn non_concurrent_pairs(returned: &[Observed]) -> u64 {
     let mut count = 0;
-    for (i, (_, a)) in returned.iter().enumerate() {
-        for (_, b) in &returned[i + 1..] {
-            if a.compare(b) != Causality::Concurrent {
+    for (i, a) in returned.iter().enumerate() {
+        for b in &returned[i + 1..] {
+            if a.clock.compare(&b.clock) != Causality::Concurrent {
                 count += 1;
             }
         }
@@ -110,10 +148,7 @@ fn non_concurrent_pairs(returned: &[(WriteId, VectorClock)]) -> u64 {
 
 /// Sibling pairs where one write is an ancestor of the other through
 /// the contexts writes were made with.
-fn ordered_sibling_pairs(
-    returned: &[(WriteId, VectorClock)],
-    parents: &BTreeMap<WriteId, &[WriteId]>,
-) -> u64 {
+fn ordered_sibling_pairs(returned: &[Observed], parents: &BTreeMap<WriteId, &[WriteId]>) -> u64 {
     let is_ancestor = |ancestor: WriteId, of: WriteId| {
         let mut stack = vec![of];
         let mut seen = std::collections::BTreeSet::new();
@@ -130,9 +165,9 @@ fn ordered_sibling_pairs(
         false
     };
     let mut count = 0;
-    for (i, (a, _)) in returned.iter().enumerate() {
-        for (b, _) in &returned[i + 1..] {
-            if is_ancestor(*a, *b) || is_ancestor(*b, *a) {
+    for (i, a) in returned.iter().enumerate() {
+        for b in &returned[i + 1..] {
+            if is_ancestor(a.write, b.write) || is_ancestor(b.write, a.write) {
                 count += 1;
             }
         }
@@ -145,45 +180,38 @@ fn ordered_sibling_pairs(
 /// Sweeps reads in invoke order, keeping the frontier of writes acknowledged
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
-fn stale_reads_of_key(ops: &[&OpRecord]) -> (u64, u64) {
-    let mut acknowledged: Vec<(crate::types::Time, WriteId, &VectorClock)> = ops
+fn stale_reads_of_key(ops: &[&OpRecord], versions: &BTreeMap<WriteId, Observed>, lww: bool) -> (u64, u64) {
+    let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
-        .filter_map(|op| Some((op.complete?, op.write?, op.clock.as_ref()?)))
+        .filter_map(|op| Some((op.complete?, versions.get(&op.write?)?)))
         .collect();
-    acknowledged.sort_by_key(|(complete, write, _)| (*complete, *write));
+    acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
     let mut reads: Vec<&&OpRecord> = ops
         .iter()
         .filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok)
         .collect();
     reads.sort_by_key(|op| (op.invoke, op.client, op.sequence));
 
-    let mut frontier: Vec<(WriteId, &VectorClock)> = Vec::new();
+    let covers = |newer: &Observed, older: &Observed| supersedes_or_is(newer, older.write, Some(older), lww);
+    let mut frontier: Vec<&Observed> = Vec::new();
     let mut next_write = 0;
     let (mut checked, mut stale) = (0, 0);
     for read in reads {
         while next_write < acknowledged.len() && acknowledged[next_write].0 < read.invoke {
-            let (_, write, clock) = acknowledged[next_write];
+            let (_, write) = acknowledged[next_write];
             next_write += 1;
-            if frontier
-                .iter()
-                .any(|(_, c)| c.compare(clock) == Causality::After)
-            {
+            if frontier.iter().any(|f| covers(f, write)) {
                 continue; // superseded by a write already in the frontier
             }
-            frontier.retain(|(_, c)| clock.compare(c) != Causality::After);
-            frontier.push((write, clock));
+            frontier.retain(|f| !covers(write, f));
+            frontier.push(write);
         }
         if frontier.is_empty() {
             continue;
         }
         checked += 1;
-        let covers = |(write, clock): &(WriteId, &VectorClock)| {
-            read.returned
-                .iter()
-                .any(|(w, c)| w == write || c.descends(clock))
-        };
-        if !frontier.iter().all(covers) {
+        if !frontier.iter().all(|w| read.returned.iter().any(|r| covers(r, w))) {
             stale += 1;
         }
     }

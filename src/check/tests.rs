@@ -1,7 +1,9 @@
 //! Checker tests on hand-written histories.
 
-use super::history::{OpKind, OpRecord, Outcome};
+use super::history::{Observed, OpKind, OpRecord, Outcome};
 use super::*;
+use crate::node::vclock::VectorClock;
+use crate::protocol::Stamp;
 use crate::types::{ClientId, NodeId, Time};
 
 fn clock(pairs: &[(u32, u64)]) -> VectorClock {
@@ -25,6 +27,8 @@ fn op(kind: OpKind, key: u64, invoke: u64, complete: u64) -> OpRecord {
         blind: false,
         reconcile: false,
         clock: None,
+        stamp: None,
+        cart: None,
         context_writes: Vec::new(),
         returned: Vec::new(),
         target: None,
@@ -32,19 +36,31 @@ fn op(kind: OpKind, key: u64, invoke: u64, complete: u64) -> OpRecord {
 }
 
 fn write(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)]) -> OpRecord {
+    let stamp = Some(Stamp {
+        time_us: invoke,
+        writer: 0,
+    });
     OpRecord {
         write: Some(WriteId(id)),
         clock: Some(clock(c)),
+        stamp,
         ..op(OpKind::Write, key, invoke, complete)
     }
 }
 
+fn observed(id: u64, c: &[(u32, u64)]) -> Observed {
+    Observed {
+        write: WriteId(id),
+        clock: clock(c),
+        stamp: Stamp { time_us: id, writer: 0 },
+        items: None,
+    }
+}
+
 fn read(key: u64, invoke: u64, complete: u64, returned: &[(u64, &[(u32, u64)])]) -> OpRecord {
+    let returned = returned.iter().map(|(id, c)| observed(*id, c)).collect();
     OpRecord {
-        returned: returned
-            .iter()
-            .map(|(id, c)| (WriteId(*id), clock(c)))
-            .collect(),
+        returned,
         ..op(OpKind::Read, key, invoke, complete)
     }
 }
@@ -57,7 +73,7 @@ fn a_clean_history_has_no_findings() {
         write(1, 40, 50, 2, &[(0, 2)]),
         read(1, 60, 70, &[(2, &[(0, 2)])]),
     ];
-    let report = check(&history);
+    let report = check(&history, false);
     assert_eq!(report.stale_reads, 0);
     assert_eq!(report.reads_of_written_keys, 2);
     assert_eq!(report.causal_sibling_violations, 0);
@@ -71,7 +87,7 @@ fn a_read_missing_an_acknowledged_write_is_stale() {
         write(1, 20, 30, 2, &[(0, 2)]),
         read(1, 40, 50, &[(1, &[(0, 1)])]),
     ];
-    assert_eq!(check(&history).stale_reads, 1);
+    assert_eq!(check(&history, false).stale_reads, 1);
 }
 
 #[test]
@@ -81,13 +97,13 @@ fn a_superseding_version_satisfies_the_read() {
         write(1, 0, 10, 1, &[(0, 1)]),
         read(1, 40, 50, &[(3, &[(0, 1), (1, 1)])]),
     ];
-    assert_eq!(check(&history).stale_reads, 0);
+    assert_eq!(check(&history, false).stale_reads, 0);
 }
 
 #[test]
 fn writes_acknowledged_after_the_read_began_do_not_make_it_stale() {
     let history = vec![write(1, 0, 45, 1, &[(0, 1)]), read(1, 40, 50, &[])];
-    let report = check(&history);
+    let report = check(&history, false);
     assert_eq!(report.stale_reads, 0);
     assert_eq!(report.reads_of_written_keys, 0);
 }
@@ -100,7 +116,7 @@ fn concurrent_writes_must_both_be_returned() {
         read(1, 20, 30, &[(1, &[(0, 1)])]),
         read(1, 20, 30, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
     ];
-    let report = check(&history);
+    let report = check(&history, false);
     assert_eq!(report.stale_reads, 1);
     assert_eq!(report.siblings_per_read.get("2"), Some(&1));
 }
@@ -108,7 +124,7 @@ fn concurrent_writes_must_both_be_returned() {
 #[test]
 fn a_non_concurrent_sibling_pair_is_flagged() {
     let history = vec![read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(0, 2)])])];
-    assert_eq!(check(&history).causal_sibling_violations, 1);
+    assert_eq!(check(&history, false).causal_sibling_violations, 1);
 }
 
 #[test]
@@ -116,14 +132,14 @@ fn a_write_that_does_not_supersede_its_context_is_flagged() {
     let r = read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(1, 1)])]);
     let mut w = write(1, 20, 30, 3, &[(0, 1), (2, 1)]); // lost node 1's entry
     w.context_writes = vec![WriteId(1), WriteId(2)];
-    assert_eq!(check(&[r, w]).causal_sibling_violations, 1);
+    assert_eq!(check(&[r, w], false).causal_sibling_violations, 1);
 }
 
 #[test]
 fn indeterminate_writes_are_counted_apart() {
     let mut w = write(1, 0, 10, 1, &[(0, 1)]);
     w.outcome = Outcome::TimedOut;
-    let report = check(&[w, read(1, 20, 30, &[])]);
+    let report = check(&[w, read(1, 20, 30, &[])], false);
     assert_eq!(report.indeterminate_writes, 1);
     assert_eq!(report.acknowledged_writes, 0);
     assert_eq!(
@@ -143,7 +159,7 @@ fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
         w2,
         read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
     ];
-    let report = check(&history);
+    let report = check(&history, false);
     assert_eq!(report.false_conflicts, 1);
     // Truly concurrent siblings are not false conflicts.
     let clean = vec![
@@ -151,5 +167,5 @@ fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
         write(1, 0, 10, 2, &[(1, 1)]),
         read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
     ];
-    assert_eq!(check(&clean).false_conflicts, 0);
+    assert_eq!(check(&clean, false).false_conflicts, 0);
 }

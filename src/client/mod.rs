@@ -1,20 +1,24 @@
 //! A client process: generates the workload, routes requests, reconciles
-//! siblings and records every operation in its history.
+//! siblings by the scenario's policy and records every operation in its
+//! history.
 //!
 //! Like a node, a client is sans-IO: it reacts to replies and timers and
 //! learns about the cluster only from replies, timeouts and membership polls.
 
+pub mod cart;
 pub mod workload;
 
-use crate::check::history::{OpKind, OpRecord, Outcome};
+use crate::check::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
 use crate::dist::Dist;
 use crate::engine::rng::{unit_f64, SimRng};
 use crate::node::quorum::ReadQuorum;
 use crate::node::vclock::VectorClock;
 use crate::node::Outbox;
-use crate::protocol::{Coordination, Failure, Key, Message, ReadResult, RequestId, Value, WriteId};
+use crate::protocol::{
+    Coordination, Failure, Key, Message, ReadResult, RequestId, Stamp, Value, Version, WriteAck, WriteId,
+};
 use crate::ring::Ring;
-use crate::scenario::{LoadMode, Reconcile, RoutingMode};
+use crate::scenario::{LoadMode, Policy, RoutingMode};
 use crate::types::{ClientId, Endpoint, NodeId, Time};
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -40,8 +44,12 @@ pub struct ClientConfig {
     pub value_bytes: u32,
     /// Client-side request timeout, µs.
     pub timeout_us: u64,
-    /// What to do with siblings.
-    pub reconcile: Reconcile,
+    /// How siblings are resolved.
+    pub policy: Policy,
+    /// Shopping carts: number of distinct items.
+    pub cart_items: u32,
+    /// Shopping carts: fraction of cart writes that remove an item.
+    pub remove_fraction: f64,
     /// How requests are routed.
     pub routing: RoutingMode,
     /// Send writes to the fastest replica of the preceding read (§5).
@@ -50,10 +58,12 @@ pub struct ClientConfig {
     pub membership_poll_us: u64,
     /// How long to avoid a node after a timeout, µs.
     pub avoid_after_timeout_us: u64,
-    /// Replicas per key (N) and reads needed (R), for client-coordinated reads.
+    /// Replicas per key (N), for client-coordinated requests.
     pub n: usize,
     /// Reads needed (R).
     pub r: usize,
+    /// Writes needed (W), for client-coordinated last-write-wins writes.
+    pub w: usize,
     /// Number of nodes at start (load-balancer targets).
     pub nodes: u32,
     /// No new request is issued at or after this time.
@@ -87,12 +97,14 @@ impl ClientTimer {
     }
 }
 
-/// What a client remembers from its last read of a key.
-#[derive(Clone, Debug)]
+/// What a client remembers from a read of a key.
+#[derive(Clone, Debug, Default)]
 struct ReadContext {
     clock: VectorClock,
     fastest: Option<NodeId>,
     writes: Vec<WriteId>,
+    /// Merged cart items (merge policy).
+    items: Option<Arc<[u32]>>,
 }
 
 /// Why an operation was issued, which decides what follows its completion.
@@ -106,13 +118,23 @@ enum Role {
     Reconcile,
 }
 
+/// A write this client coordinates itself (last-write-wins under client-driven routing).
+#[derive(Clone, Debug)]
+struct ClientWrite {
+    ack: WriteAck,
+    asked: Vec<NodeId>,
+    acked: Vec<NodeId>,
+}
+
 /// An outstanding request.
 #[derive(Clone, Debug)]
 struct Pending {
     record: usize,
+    role: Role,
     /// Reads this client coordinates itself (client-driven routing).
     quorum: Option<ReadQuorum>,
-    role: Role,
+    /// Writes this client coordinates itself.
+    write: Option<ClientWrite>,
 }
 
 /// One client.
@@ -154,8 +176,7 @@ impl Client {
         self.id
     }
 
-    /// Every operation this client issued, in issue order. Those still
-    /// outstanding are marked in flight.
+    /// Every operation this client issued, in issue order.
     pub fn history(&self) -> &[OpRecord] {
         &self.history
     }
@@ -191,6 +212,7 @@ impl Client {
                     let record = &mut self.history[pending.record];
                     record.outcome = Outcome::TimedOut;
                     record.complete = Some(now);
+                    // Route around the node that did not answer (Dynamo §4.5, §6.4).
                     if let Some(target) = record.target {
                         self.avoid_until
                             .insert(target, now.plus(self.config.avoid_after_timeout_us));
@@ -202,55 +224,51 @@ impl Client {
                 if now < self.config.workload_end {
                     let node = NodeId(self.rng.gen_range(0..self.config.nodes));
                     out.send(Endpoint::Node(node), Message::MembershipRequest);
-                    out.set_timer(
-                        now.plus(self.config.membership_poll_us),
-                        ClientTimer::MembershipPoll,
-                    );
+                    out.set_timer(now.plus(self.config.membership_poll_us), ClientTimer::MembershipPoll);
                 }
             }
         }
     }
 
     /// Handles a message delivered at `now` from `from`.
-    pub fn on_message(
-        &mut self,
-        now: Time,
-        from: Endpoint,
-        message: Message,
-        out: &mut Outbox<ClientTimer>,
-    ) {
+    pub fn on_message(&mut self, now: Time, from: Endpoint, message: Message, out: &mut Outbox<ClientTimer>) {
         match message {
-            Message::GetReply { request, outcome } => {
-                self.finish_read(now, request.sequence, outcome, out)
-            }
-            Message::PutReply { request, outcome } => {
-                self.finish_write(now, request.sequence, outcome, out)
-            }
-            Message::ReplicaReadReply {
-                coordination,
-                versions,
-            } => {
-                let Endpoint::Node(replica) = from else {
-                    return;
-                };
+            Message::GetReply { request, outcome } => self.finish_read(now, request.sequence, outcome, out),
+            Message::PutReply { request, outcome } => self.finish_write(now, request.sequence, outcome, out),
+            Message::ReplicaReadReply { coordination, versions } => {
+                let Endpoint::Node(replica) = from else { return };
                 let Some(pending) = self.pending.get_mut(&coordination.id) else {
                     return;
                 };
-                let result = pending
-                    .quorum
-                    .as_mut()
-                    .and_then(|q| q.record(replica, versions));
+                let result = pending.quorum.as_mut().and_then(|q| q.record(replica, versions));
                 if let Some(result) = result {
                     self.finish_read(now, coordination.id, Ok(result), out);
                 }
             }
+            Message::ReplicaWriteAck { coordination } => {
+                let Endpoint::Node(replica) = from else { return };
+                let Some(write) = self.pending.get_mut(&coordination.id).and_then(|p| p.write.as_mut()) else {
+                    return;
+                };
+                if write.asked.contains(&replica) && !write.acked.contains(&replica) {
+                    write.acked.push(replica);
+                }
+                if write.acked.len() >= self.config.w {
+                    let ack = write.ack.clone();
+                    self.finish_write(now, coordination.id, Ok(ack), out);
+                }
+            }
             Message::MembershipReply { ring } => self.ring = ring,
-            // Requests are for nodes; a client ignores them.
+            // Requests and node-to-node traffic are for nodes; a client ignores them.
             Message::Get { .. }
             | Message::Put { .. }
             | Message::ReplicaRead { .. }
             | Message::ReplicaWrite { .. }
-            | Message::ReplicaWriteAck { .. }
+            | Message::ReadRepair { .. }
+            | Message::Handoff { .. }
+            | Message::HandoffAck { .. }
+            | Message::Ping
+            | Message::Pong
             | Message::MembershipRequest => {}
         }
     }
@@ -295,6 +313,8 @@ impl Client {
             blind: false,
             reconcile: false,
             clock: None,
+            stamp: None,
+            cart: None,
             context_writes: Vec::new(),
             returned: Vec::new(),
             target: None,
@@ -302,22 +322,12 @@ impl Client {
         (self.next_sequence, record)
     }
 
-    fn track(
-        &mut self,
-        now: Time,
-        sequence: u64,
-        record: OpRecord,
-        quorum: Option<ReadQuorum>,
-        role: Role,
-        out: &mut Outbox<ClientTimer>,
-    ) {
-        let record_index = self.history.len();
+    fn track(&mut self, now: Time, sequence: u64, record: OpRecord, pending: Pending, out: &mut Outbox<ClientTimer>) {
         self.pending.insert(
             sequence,
             Pending {
-                record: record_index,
-                quorum,
-                role,
+                record: self.history.len(),
+                ..pending
             },
         );
         self.history.push(record);
@@ -335,22 +345,16 @@ impl Client {
         };
         let quorum = if self.config.routing == RoutingMode::ClientDriven {
             // Dynamo §6.4: the client coordinates the read itself.
-            self.ring
-                .preference_list_into(key.position, self.config.n, &mut self.preference);
+            let asked = self.reachable_replicas(now, key);
             let coordination = Coordination {
                 coordinator: Endpoint::Client(self.id),
                 id: sequence,
             };
-            for &replica in &self.preference {
-                out.send(
-                    Endpoint::Node(replica),
-                    Message::ReplicaRead { coordination, key },
-                );
+            for &replica in &asked {
+                out.send(Endpoint::Node(replica), Message::ReplicaRead { coordination, key });
             }
-            Some(ReadQuorum::new(
-                self.config.r.min(self.preference.len()),
-                self.preference.len(),
-            ))
+            let needed = self.config.r.min(asked.len()).max(1);
+            (!asked.is_empty()).then(|| ReadQuorum::new(needed, asked, self.config.policy == Policy::Lww))
         } else {
             let target = self.route(now, key, None);
             record.target = Some(target);
@@ -364,7 +368,44 @@ impl Client {
             );
             None
         };
-        self.track(now, sequence, record, quorum, role, out);
+        self.track(
+            now,
+            sequence,
+            record,
+            Pending {
+                record: 0,
+                role,
+                quorum,
+                write: None,
+            },
+            out,
+        );
+    }
+
+    /// The value and cart operation a write carries under the scenario's policy.
+    fn next_value(&mut self, write: WriteId, context: Option<&ReadContext>, role: Role) -> (Value, Option<CartOp>) {
+        let mut value = Value {
+            write,
+            bytes: self.config.value_bytes,
+            items: None,
+        };
+        if self.config.policy != Policy::Merge {
+            return (value, None);
+        }
+        let items: Arc<[u32]> = context
+            .and_then(|c| c.items.clone())
+            .unwrap_or_else(|| Arc::from(Vec::new()));
+        if role == Role::Reconcile {
+            value.items = Some(items);
+            return (value, None);
+        }
+        let op = if !items.is_empty() && unit_f64(&mut self.rng) < self.config.remove_fraction {
+            CartOp::Remove(items[self.rng.gen_range(0..items.len())])
+        } else {
+            CartOp::Add(self.rng.gen_range(0..self.config.cart_items.max(1)))
+        };
+        value.items = Some(cart::apply(&items, op));
+        (value, Some(op))
     }
 
     fn issue_write(
@@ -378,44 +419,103 @@ impl Client {
         let (sequence, mut record) = self.new_record(now, OpKind::Write, key);
         self.next_write += 1;
         let write = WriteId::new(self.id, self.next_write);
-        let fastest = context
-            .as_ref()
-            .and_then(|c| c.fastest)
-            .filter(|_| self.config.write_to_fastest_replica);
-        let target = self.route(now, key, fastest);
+        let (value, cart_op) = self.next_value(write, context.as_ref(), role);
         record.write = Some(write);
         record.blind = context.is_none();
         record.reconcile = role == Role::Reconcile;
-        record.target = Some(target);
-        let (clock, writes) = context.map(|c| (c.clock, c.writes)).unwrap_or_default();
+        record.cart = cart_op;
+        let (clock, writes) = context
+            .as_ref()
+            .map(|c| (c.clock.clone(), c.writes.clone()))
+            .unwrap_or_default();
         record.context_writes = writes;
-        let request = RequestId {
-            client: self.id,
-            sequence,
+        let mut pending = Pending {
+            record: 0,
+            role,
+            quorum: None,
+            write: None,
         };
-        let value = Value {
-            write,
-            bytes: self.config.value_bytes,
-        };
-        out.send(
-            Endpoint::Node(target),
-            Message::Put {
-                request,
-                key,
-                context: clock,
+        if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
+            // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
+            let stamp = Stamp {
+                time_us: now.0,
+                writer: Endpoint::Client(self.id).code(),
+            };
+            let version = Version {
+                clock: VectorClock::new(),
+                stamp,
                 value,
-                forwarded: false,
-            },
-        );
-        self.track(now, sequence, record, None, role, out);
+            };
+            let asked = self.reachable_replicas(now, key);
+            let coordination = Coordination {
+                coordinator: Endpoint::Client(self.id),
+                id: sequence,
+            };
+            for &replica in &asked {
+                let message = Message::ReplicaWrite {
+                    coordination,
+                    key,
+                    version: version.clone(),
+                    hint: None,
+                    durable: true,
+                };
+                out.send(Endpoint::Node(replica), message);
+            }
+            let ack = WriteAck {
+                clock: version.clock,
+                stamp,
+            };
+            pending.write = Some(ClientWrite {
+                ack,
+                asked,
+                acked: Vec::new(),
+            });
+        } else {
+            let fastest = context
+                .as_ref()
+                .and_then(|c| c.fastest)
+                .filter(|_| self.config.write_to_fastest_replica);
+            let target = self.route(now, key, fastest);
+            record.target = Some(target);
+            let request = RequestId {
+                client: self.id,
+                sequence,
+            };
+            out.send(
+                Endpoint::Node(target),
+                Message::Put {
+                    request,
+                    key,
+                    context: clock,
+                    value,
+                    forwarded: false,
+                },
+            );
+        }
+        self.track(now, sequence, record, pending, out);
+    }
+
+    fn avoided(&self, now: Time, node: NodeId) -> bool {
+        self.avoid_until.get(&node).is_some_and(|&until| until > now)
+    }
+
+    /// The key's top N as this client's ring view has them, minus nodes it avoids.
+    fn reachable_replicas(&mut self, now: Time, key: Key) -> Vec<NodeId> {
+        self.ring
+            .preference_list_into(key.position, self.config.n, &mut self.preference);
+        let preference = std::mem::take(&mut self.preference);
+        let reachable: Vec<NodeId> = preference.iter().copied().filter(|&n| !self.avoided(now, n)).collect();
+        self.preference = preference;
+        if reachable.is_empty() {
+            self.preference.clone()
+        } else {
+            reachable
+        }
     }
 
     /// The node to send a request for `key` to.
     fn route(&mut self, now: Time, key: Key, preferred: Option<NodeId>) -> NodeId {
-        let avoided = |avoid: &BTreeMap<NodeId, Time>, node: NodeId| {
-            avoid.get(&node).is_some_and(|&until| until > now)
-        };
-        if let Some(node) = preferred.filter(|&n| !avoided(&self.avoid_until, n)) {
+        if let Some(node) = preferred.filter(|&n| !self.avoided(now, n)) {
             return node;
         }
         match self.config.routing {
@@ -423,12 +523,12 @@ impl Client {
                 // A first uniform pick that is not avoided is uniform over
                 // the nodes not avoided; only otherwise list them.
                 let pick = NodeId(self.rng.gen_range(0..self.config.nodes));
-                if !avoided(&self.avoid_until, pick) {
+                if !self.avoided(now, pick) {
                     return pick;
                 }
                 let candidates: Vec<NodeId> = (0..self.config.nodes)
                     .map(NodeId)
-                    .filter(|&n| !avoided(&self.avoid_until, n))
+                    .filter(|&n| !self.avoided(now, n))
                     .collect();
                 if candidates.is_empty() {
                     pick
@@ -436,16 +536,7 @@ impl Client {
                     candidates[self.rng.gen_range(0..candidates.len())]
                 }
             }
-            RoutingMode::PartitionAware | RoutingMode::ClientDriven => {
-                self.ring
-                    .preference_list_into(key.position, self.config.n, &mut self.preference);
-                let first = self.preference[0];
-                self.preference
-                    .iter()
-                    .copied()
-                    .find(|&n| !avoided(&self.avoid_until, n))
-                    .unwrap_or(first)
-            }
+            RoutingMode::PartitionAware | RoutingMode::ClientDriven => self.reachable_replicas(now, key)[0],
         }
     }
 
@@ -465,15 +556,13 @@ impl Client {
         match outcome {
             Ok(result) => {
                 record.outcome = Outcome::Ok;
-                record.returned = result
-                    .versions
-                    .iter()
-                    .map(|v| (v.value.write, v.clock.clone()))
-                    .collect();
+                record.returned = result.versions.iter().map(Observed::of).collect();
+                let items = (self.config.policy == Policy::Merge).then(|| cart::merge_items(&result.versions));
                 let context = ReadContext {
                     clock: result.context,
                     fastest: result.fastest,
                     writes: result.versions.iter().map(|v| v.value.write).collect(),
+                    items,
                 };
                 let siblings = result.versions.len();
                 self.contexts.insert(key.id, context.clone());
@@ -482,10 +571,7 @@ impl Client {
                     self.issue_write(now, key, Some(context), Role::Request, out);
                     return;
                 }
-                if siblings > 1
-                    && self.config.reconcile == Reconcile::WriteBack
-                    && now < self.config.workload_end
-                {
+                if siblings > 1 && self.config.policy == Policy::Merge && now < self.config.workload_end {
                     self.issue_write(now, key, Some(context), Role::Reconcile, out);
                 }
             }
@@ -498,7 +584,7 @@ impl Client {
         &mut self,
         now: Time,
         sequence: u64,
-        outcome: Result<VectorClock, Failure>,
+        outcome: Result<WriteAck, Failure>,
         out: &mut Outbox<ClientTimer>,
     ) {
         let Some(pending) = self.pending.remove(&sequence) else {
@@ -507,9 +593,10 @@ impl Client {
         let record = &mut self.history[pending.record];
         record.complete = Some(now);
         match outcome {
-            Ok(clock) => {
+            Ok(ack) => {
                 record.outcome = Outcome::Ok;
-                record.clock = Some(clock);
+                record.clock = Some(ack.clock);
+                record.stamp = Some(ack.stamp);
             }
             Err(failure) => record.outcome = Outcome::Failed(failure),
         }

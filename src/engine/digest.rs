@@ -23,12 +23,7 @@ impl Default for TraceDigest {
 
 impl std::fmt::Debug for TraceDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "TraceDigest({:016x}, {} events)",
-            self.hasher.digest(),
-            self.events
-        )
+        write!(f, "TraceDigest({:016x}, {} events)", self.hasher.digest(), self.events)
     }
 }
 

@@ -78,11 +78,7 @@ impl<E> EventQueue<E> {
         );
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        self.heap.push(Scheduled {
-            time,
-            sequence,
-            event,
-        });
+        self.heap.push(Scheduled { time, sequence, event });
     }
 
     /// Removes and returns the earliest event if it fires at or before `limit`.
@@ -118,8 +114,7 @@ mod tests {
         q.schedule(Time(1), 'b');
         q.schedule(Time(5), 'c');
         q.schedule(Time(1), 'd');
-        let order: Vec<char> =
-            std::iter::from_fn(|| q.pop_until(Time(10)).map(|s| s.event)).collect();
+        let order: Vec<char> = std::iter::from_fn(|| q.pop_until(Time(10)).map(|s| s.event)).collect();
         assert_eq!(order, vec!['b', 'd', 'a', 'c']);
     }
 

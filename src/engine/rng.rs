@@ -68,10 +68,7 @@ mod tests {
     #[test]
     fn same_purpose_and_index_give_the_same_stream() {
         let streams = Streams::new(42);
-        let (mut a, mut b) = (
-            streams.stream(Purpose::Client, 3),
-            streams.stream(Purpose::Client, 3),
-        );
+        let (mut a, mut b) = (streams.stream(Purpose::Client, 3), streams.stream(Purpose::Client, 3));
         for _ in 0..4 {
             assert_eq!(a.next_u64(), b.next_u64());
         }

@@ -1,8 +1,9 @@
-//! The simulated network: per-kind latency distributions and message loss,
-//! drawn from one random stream per directed link.
+//! The simulated network: per-kind latency distributions, message loss,
+//! partitions and slow links, drawn from one random stream per directed link.
 
 use crate::dist::Dist;
 use crate::engine::rng::{unit_f64, Purpose, SimRng, Streams};
+use crate::fault::LinkRule;
 use crate::protocol::{Message, MESSAGE_KINDS};
 use crate::scenario::NetworkSpec;
 use crate::types::Endpoint;
@@ -14,17 +15,33 @@ use std::collections::HashMap;
 pub struct NetworkStats {
     /// Messages handed to the network.
     pub messages_sent: u64,
-    /// Messages lost on the way.
+    /// Messages lost to random loss.
     pub messages_dropped: u64,
+    /// Messages dropped by a partition.
+    pub messages_partitioned: u64,
+    /// Messages that arrived at a crashed node and were dropped.
+    pub messages_to_crashed_nodes: u64,
     /// Bytes of all messages sent.
     pub bytes_sent: u64,
+}
+
+/// A slowdown on some links.
+#[derive(Clone, Debug)]
+struct Slowdown {
+    id: usize,
+    rules: Vec<LinkRule>,
+    multiplier: f64,
+    added_us: u64,
 }
 
 /// Delivers messages with sampled delays, or drops them.
 #[derive(Debug)]
 pub struct Network {
     latency: [Dist; MESSAGE_KINDS],
+    base_loss: f64,
     loss: f64,
+    partitions: Vec<(usize, Vec<LinkRule>)>,
+    slowdowns: Vec<Slowdown>,
     streams: Streams,
     // Looked up by key only, never iterated, so its order cannot reach results.
     links: HashMap<u64, SimRng>,
@@ -43,15 +60,21 @@ impl Network {
     /// A network as the scenario describes it; link streams derive from `streams`.
     pub fn new(spec: &NetworkSpec, streams: Streams) -> Self {
         let by_kind = spec.by_kind.iter();
+        let background = crate::protocol::MessageKind::Background as usize;
         let latency = std::array::from_fn(|kind| {
-            by_kind[kind]
-                .1
-                .clone()
-                .unwrap_or_else(|| spec.latency.clone())
+            let fallback = if kind == background {
+                spec.by_kind.write_request.as_ref()
+            } else {
+                None
+            };
+            by_kind[kind].1.as_ref().or(fallback).unwrap_or(&spec.latency).clone()
         });
         Network {
             latency,
+            base_loss: spec.loss,
             loss: spec.loss,
+            partitions: Vec::new(),
+            slowdowns: Vec::new(),
             streams,
             links: HashMap::new(),
             stats: NetworkStats::default(),
@@ -62,6 +85,14 @@ impl Network {
     pub fn transit(&mut self, from: Endpoint, to: Endpoint, message: &Message) -> Option<u64> {
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += message.wire_bytes();
+        if self
+            .partitions
+            .iter()
+            .any(|(_, rules)| rules.iter().any(|r| r.matches(from, to)))
+        {
+            self.stats.messages_partitioned += 1;
+            return None;
+        }
         let link = (endpoint_index(from) << 28) | endpoint_index(to);
         let streams = self.streams;
         let rng = self
@@ -72,7 +103,57 @@ impl Network {
             self.stats.messages_dropped += 1;
             return None;
         }
-        Some(self.latency[message.kind() as usize].sample_us(rng))
+        let mut delay = self.latency[message.kind() as usize].sample_us(rng);
+        for slow in self
+            .slowdowns
+            .iter()
+            .filter(|s| s.rules.iter().any(|r| r.matches(from, to)))
+        {
+            delay = libm::round(delay as f64 * slow.multiplier) as u64 + slow.added_us;
+        }
+        Some(delay)
+    }
+
+    /// Counts a message that reached a crashed node.
+    pub fn count_undeliverable(&mut self) {
+        self.stats.messages_to_crashed_nodes += 1;
+    }
+
+    /// Starts dropping messages on `rules`' links.
+    pub fn add_partition(&mut self, id: usize, rules: Vec<LinkRule>) {
+        self.partitions.push((id, rules));
+    }
+
+    /// Ends partition `id`.
+    pub fn remove_partition(&mut self, id: usize) {
+        self.partitions.retain(|(p, _)| *p != id);
+    }
+
+    /// Starts delaying messages on `rules`' links.
+    pub fn add_slowdown(&mut self, id: usize, rules: Vec<LinkRule>, multiplier: f64, added_us: u64) {
+        self.slowdowns.push(Slowdown {
+            id,
+            rules,
+            multiplier,
+            added_us,
+        });
+    }
+
+    /// Ends slowdown `id`.
+    pub fn remove_slowdown(&mut self, id: usize) {
+        self.slowdowns.retain(|s| s.id != id);
+    }
+
+    /// Sets the loss probability (None restores the scenario's).
+    pub fn set_loss(&mut self, rate: Option<f64>) {
+        self.loss = rate.unwrap_or(self.base_loss);
+    }
+
+    /// Removes every partition and slowdown and restores the loss rate.
+    pub fn heal(&mut self) {
+        self.partitions.clear();
+        self.slowdowns.clear();
+        self.loss = self.base_loss;
     }
 
     /// Counters so far.

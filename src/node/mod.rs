@@ -2,24 +2,26 @@
 //!
 //! A node reacts to a delivered message or a fired timer and pushes messages
 //! and timers into an [`Outbox`]. It never sees the engine, the network or
-//! another node's state, so the same logic could sit behind a socket.
+//! another node's state: it learns that a peer is down only when the peer
+//! stops answering, so the same logic could sit behind a socket.
 
+mod background;
+mod coordinator;
 pub mod quorum;
 pub mod service;
 pub mod store;
 pub mod vclock;
 
 use crate::dist::Dist;
-use crate::engine::rng::SimRng;
-use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version};
+use crate::engine::rng::{unit_f64, SimRng};
+use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, WriteAck, WriteId};
 use crate::ring::Ring;
 use crate::types::{Endpoint, NodeId, Time};
 use quorum::ReadQuorum;
 use service::ServiceQueue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use store::Store;
-use vclock::VectorClock;
+use store::{PutEffect, Store, StoreRules};
 
 /// Settings every node shares (fixed for a run).
 #[derive(Clone, Debug)]
@@ -40,6 +42,24 @@ pub struct NodeConfig {
     pub write_service: Dist,
     /// Parallel servers in the storage queue.
     pub servers: usize,
+    /// Use the first N healthy nodes of the extended preference list.
+    pub sloppy_quorum: bool,
+    /// A replica silent for this long is suspected, µs.
+    pub replica_timeout_us: u64,
+    /// Interval between probes of suspected peers, µs.
+    pub probe_interval_us: u64,
+    /// Interval between hinted-handoff rounds, µs.
+    pub handoff_interval_us: u64,
+    /// Keys handed back per peer per round.
+    pub handoff_batch: usize,
+    /// Repair replicas that returned old versions.
+    pub read_repair: bool,
+    /// Buffer writes in memory, flushed every `flush_interval_us` (Dynamo §6.1).
+    pub buffered_writes: bool,
+    /// Flush interval, µs.
+    pub flush_interval_us: u64,
+    /// How versions are ordered and capped.
+    pub rules: StoreRules,
 }
 
 /// Effects a handler produces: messages to send and timers to set.
@@ -72,7 +92,8 @@ impl<T> Outbox<T> {
     }
 }
 
-/// Timers a node sets for itself.
+/// Timers a node sets for itself. Periodic ones carry the incarnation that
+/// set them, so those set before a crash are ignored after the restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeTimer {
     /// A local storage operation finished.
@@ -85,6 +106,26 @@ pub enum NodeTimer {
         /// The coordination.
         id: u64,
     },
+    /// Replicas of a coordination that have not answered by now are suspected.
+    ReplicaTimeout {
+        /// The coordination.
+        id: u64,
+    },
+    /// Probe suspected peers.
+    Probe {
+        /// Incarnation that set it.
+        incarnation: u64,
+    },
+    /// Hand hinted replicas back.
+    Handoff {
+        /// Incarnation that set it.
+        incarnation: u64,
+    },
+    /// Flush the write buffer.
+    Flush {
+        /// Incarnation that set it.
+        incarnation: u64,
+    },
 }
 
 impl NodeTimer {
@@ -93,6 +134,10 @@ impl NodeTimer {
         match self {
             NodeTimer::StorageDone { .. } => 1,
             NodeTimer::CoordinationTimeout { .. } => 2,
+            NodeTimer::ReplicaTimeout { .. } => 3,
+            NodeTimer::Probe { .. } => 4,
+            NodeTimer::Handoff { .. } => 5,
+            NodeTimer::Flush { .. } => 6,
         }
     }
 }
@@ -114,8 +159,68 @@ pub struct NodeStats {
     pub obsolete_writes: u64,
     /// Vector clock entries dropped by truncation.
     pub clock_truncations: u64,
+    /// Siblings dropped by the sibling cap.
+    pub sibling_cap_hits: u64,
     /// Coordinations that timed out before their quorum answered.
     pub coordinations_timed_out: u64,
+    /// Coordinations refused because too few replicas were reachable.
+    pub coordinations_without_replicas: u64,
+    /// Times a peer was marked unreachable after a timeout.
+    pub peers_suspected: u64,
+    /// Replica requests sent to a fallback node in place of an unreachable one.
+    pub fallbacks_used: u64,
+    /// Hinted versions stored on behalf of another node.
+    pub hints_stored: u64,
+    /// Hinted versions handed back and acknowledged.
+    pub hints_delivered: u64,
+    /// Read-repair messages sent.
+    pub read_repairs: u64,
+    /// Versions stored by read repair that the replica lacked.
+    pub versions_repaired: u64,
+    /// Write-buffer flushes.
+    pub flushes: u64,
+}
+
+impl NodeStats {
+    /// Adds another node's counters to these (cluster-wide totals).
+    pub fn add(&mut self, other: &NodeStats) {
+        let NodeStats {
+            reads_coordinated,
+            writes_coordinated,
+            requests_forwarded,
+            replica_reads,
+            replica_writes,
+            obsolete_writes,
+            clock_truncations,
+            sibling_cap_hits,
+            coordinations_timed_out,
+            coordinations_without_replicas,
+            peers_suspected,
+            fallbacks_used,
+            hints_stored,
+            hints_delivered,
+            read_repairs,
+            versions_repaired,
+            flushes,
+        } = other;
+        self.reads_coordinated += reads_coordinated;
+        self.writes_coordinated += writes_coordinated;
+        self.requests_forwarded += requests_forwarded;
+        self.replica_reads += replica_reads;
+        self.replica_writes += replica_writes;
+        self.obsolete_writes += obsolete_writes;
+        self.clock_truncations += clock_truncations;
+        self.sibling_cap_hits += sibling_cap_hits;
+        self.coordinations_timed_out += coordinations_timed_out;
+        self.coordinations_without_replicas += coordinations_without_replicas;
+        self.peers_suspected += peers_suspected;
+        self.fallbacks_used += fallbacks_used;
+        self.hints_stored += hints_stored;
+        self.hints_delivered += hints_delivered;
+        self.read_repairs += read_repairs;
+        self.versions_repaired += versions_repaired;
+        self.flushes += flushes;
+    }
 }
 
 /// A local storage operation waiting in the service queue.
@@ -123,32 +228,56 @@ pub struct NodeStats {
 enum StorageOp {
     /// Read `key` and reply to the coordination.
     Read { key: Key, reply_to: Coordination },
-    /// Store `version` and acknowledge.
+    /// Store `version` (as a hint for `hint`, if set) and acknowledge.
     Write {
         key: Key,
         version: Version,
         reply_to: Coordination,
+        hint: Option<NodeId>,
     },
     /// The coordinator's own write was applied in memory at once; this
     /// completes its durable write and counts its acknowledgement.
     OwnWriteDurable { reply_to: Coordination },
+    /// Store versions handed back (or repaired), then ack the handoff sender if any.
+    Absorb {
+        key: Key,
+        versions: Vec<Version>,
+        handoff_from: Option<NodeId>,
+    },
+    /// Write the buffer to disk.
+    Flush,
+}
+
+/// One replica a write was sent to.
+#[derive(Clone, Copy, Debug)]
+struct WriteTarget {
+    node: NodeId,
+    /// The top-N node it stands in for, when it is a fallback.
+    hint: Option<NodeId>,
+    acked: bool,
+    /// Replaced by a fallback after it timed out.
+    abandoned: bool,
 }
 
 /// A write this node coordinates.
 #[derive(Clone, Debug)]
 struct WriteCoordination {
     request: RequestId,
-    clock: VectorClock,
+    key: Key,
+    version: Version,
+    targets: Vec<WriteTarget>,
     acks: usize,
-    asked: usize,
     answered: bool,
+    deadline: Time,
 }
 
 /// A read this node coordinates.
 #[derive(Clone, Debug)]
 struct ReadCoordination {
     request: RequestId,
+    key: Key,
     quorum: ReadQuorum,
+    deadline: Time,
 }
 
 /// One storage node.
@@ -157,13 +286,26 @@ pub struct Node {
     id: NodeId,
     config: Arc<NodeConfig>,
     ring: Arc<Ring>,
-    store: Store,
     rng: SimRng,
     service: ServiceQueue,
+    /// Durable main store.
+    store: Store,
+    /// Writes accepted in memory, not yet flushed (buffered mode).
+    buffer: Store,
+    /// Versions held for unreachable nodes, kept apart from `store`.
+    hints: BTreeMap<NodeId, Store>,
     next_id: u64,
     reads: BTreeMap<u64, ReadCoordination>,
     writes: BTreeMap<u64, WriteCoordination>,
     storage_ops: BTreeMap<u64, StorageOp>,
+    /// Peers this node believes unreachable, with when it decided so.
+    suspected: BTreeMap<NodeId, Time>,
+    /// Peers sent a handoff that has not been acknowledged yet.
+    handoff_unacked: BTreeMap<NodeId, Time>,
+    /// Hinted versions held, kept in step with `hints`.
+    hint_versions: u64,
+    clock_skew_us: i64,
+    incarnation: u64,
     stats: NodeStats,
     preference: Vec<NodeId>,
 }
@@ -176,13 +318,20 @@ impl Node {
             id,
             config,
             ring,
-            store: Store::new(),
             rng,
             service,
+            store: Store::new(),
+            buffer: Store::new(),
+            hints: BTreeMap::new(),
             next_id: 0,
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
             storage_ops: BTreeMap::new(),
+            suspected: BTreeMap::new(),
+            handoff_unacked: BTreeMap::new(),
+            hint_versions: 0,
+            clock_skew_us: 0,
+            incarnation: 0,
             stats: NodeStats::default(),
             preference: Vec::new(),
         }
@@ -193,9 +342,27 @@ impl Node {
         self.id
     }
 
-    /// The local store (read by the checker at the end of a run, and by tests).
+    /// The durable store (the checker reads it at the end of a run).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The versions this node holds for `key` as a replica: durable and
+    /// buffered, not hints.
+    pub fn main_versions(&self, key: u64) -> Vec<Version> {
+        store::reconcile(
+            self.store.get(key).iter().chain(self.buffer.get(key)),
+            self.config.rules.lww,
+        )
+    }
+
+    /// Hinted versions held for other nodes.
+    pub fn hints_pending(&self) -> u64 {
+        debug_assert_eq!(
+            self.hint_versions,
+            self.hints.values().map(|s| s.version_count() as u64).sum::<u64>()
+        );
+        self.hint_versions
     }
 
     /// This node's counters.
@@ -203,14 +370,68 @@ impl Node {
         &self.stats
     }
 
+    /// Arms the periodic timers; called at start and on every restart.
+    pub fn start(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        let incarnation = self.incarnation;
+        let jitter = |rng: &mut SimRng, interval: u64| (unit_f64(rng) * interval as f64) as u64 + 1;
+        let probe = jitter(&mut self.rng, self.config.probe_interval_us);
+        out.set_timer(now.plus(probe), NodeTimer::Probe { incarnation });
+        let handoff = jitter(&mut self.rng, self.config.handoff_interval_us);
+        out.set_timer(now.plus(handoff), NodeTimer::Handoff { incarnation });
+        if self.config.buffered_writes {
+            let flush = jitter(&mut self.rng, self.config.flush_interval_us);
+            out.set_timer(now.plus(flush), NodeTimer::Flush { incarnation });
+        }
+    }
+
+    /// The node stops: pending requests, timers, queued storage work and
+    /// the write buffer are lost; with `disk_loss` the store and hints too.
+    /// Returns the writes whose versions this node lost.
+    pub fn crash(&mut self, now: Time, disk_loss: bool) -> Vec<WriteId> {
+        let mut lost: Vec<WriteId> = self
+            .buffer
+            .take()
+            .iter()
+            .flat_map(|(_, vs)| vs.iter().map(|v| v.value.write))
+            .collect();
+        if disk_loss {
+            lost.extend(
+                self.store
+                    .take()
+                    .iter()
+                    .flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)),
+            );
+            for hints in std::mem::take(&mut self.hints).into_values() {
+                lost.extend(hints.iter().flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)));
+            }
+            self.hint_versions = 0;
+        }
+        self.reads.clear();
+        self.writes.clear();
+        self.storage_ops.clear();
+        self.suspected.clear();
+        self.handoff_unacked.clear();
+        self.service.reset(now);
+        self.incarnation += 1;
+        lost
+    }
+
+    /// Sets the offset of this node's physical clock (clock skew).
+    pub fn set_clock_skew(&mut self, skew_us: i64) {
+        self.clock_skew_us = skew_us;
+    }
+
+    /// This node's physical clock reading at virtual time `now`.
+    fn physical_time(&self, now: Time) -> Time {
+        Time(now.0.saturating_add_signed(self.clock_skew_us))
+    }
+
     /// Handles a message delivered at `now` from `from`.
-    pub fn on_message(
-        &mut self,
-        now: Time,
-        from: Endpoint,
-        message: Message,
-        out: &mut Outbox<NodeTimer>,
-    ) {
+    pub fn on_message(&mut self, now: Time, from: Endpoint, message: Message, out: &mut Outbox<NodeTimer>) {
+        if let Endpoint::Node(peer) = from {
+            // Any message from a peer shows it is reachable again.
+            self.suspected.remove(&peer);
+        }
         match message {
             Message::Get {
                 request,
@@ -268,26 +489,54 @@ impl Node {
                 coordination,
                 key,
                 version,
+                hint,
+                durable,
             } => {
+                self.replica_write(now, coordination, key, version, hint, durable, out);
+            }
+            Message::ReplicaReadReply { coordination, versions } => {
+                if let Endpoint::Node(replica) = from {
+                    self.on_read_reply(now, coordination.id, replica, versions, out);
+                }
+            }
+            Message::ReplicaWriteAck { coordination } => {
+                if let Endpoint::Node(replica) = from {
+                    self.on_write_ack(coordination.id, replica, out);
+                }
+            }
+            Message::ReadRepair { key, versions } => {
                 self.enqueue_storage(
                     now,
-                    StorageOp::Write {
+                    StorageOp::Absorb {
                         key,
-                        version,
-                        reply_to: coordination,
+                        versions,
+                        handoff_from: None,
                     },
                     out,
                 );
             }
-            Message::ReplicaReadReply {
-                coordination,
-                versions,
-            } => {
-                if let Endpoint::Node(replica) = from {
-                    self.on_read_reply(coordination.id, replica, versions, out);
+            Message::Handoff { key, versions } => {
+                let handoff_from = match from {
+                    Endpoint::Node(peer) => Some(peer),
+                    Endpoint::Client(_) => None,
+                };
+                self.enqueue_storage(
+                    now,
+                    StorageOp::Absorb {
+                        key,
+                        versions,
+                        handoff_from,
+                    },
+                    out,
+                );
+            }
+            Message::HandoffAck { key, writes } => {
+                if let Endpoint::Node(peer) = from {
+                    self.on_handoff_ack(peer, key, &writes);
                 }
             }
-            Message::ReplicaWriteAck { coordination } => self.on_write_ack(coordination.id, out),
+            Message::Ping => out.send(from, Message::Pong),
+            Message::Pong => {}
             Message::MembershipRequest => out.send(
                 from,
                 Message::MembershipReply {
@@ -295,9 +544,7 @@ impl Node {
                 },
             ),
             // Replies meant for clients never reach a node.
-            Message::GetReply { .. }
-            | Message::PutReply { .. }
-            | Message::MembershipReply { .. } => {}
+            Message::GetReply { .. } | Message::PutReply { .. } | Message::MembershipReply { .. } => {}
         }
     }
 
@@ -309,19 +556,12 @@ impl Node {
                     self.complete_storage(now, op, out);
                 }
             }
-            NodeTimer::CoordinationTimeout { id } => self.on_coordination_timeout(id, out),
-        }
-    }
-
-    /// Where to forward a client request for `key`, if this node is not in
-    /// its top N (Dynamo §4.5). A request is forwarded at most once.
-    fn forward_target(&mut self, key: Key, forwarded: bool) -> Option<NodeId> {
-        self.ring
-            .preference_list_into(key.position, self.config.n, &mut self.preference);
-        if forwarded || self.preference.contains(&self.id) {
-            None
-        } else {
-            self.preference.first().copied()
+            NodeTimer::CoordinationTimeout { id } => self.on_coordination_timeout(now, id, out),
+            NodeTimer::ReplicaTimeout { id } => self.on_replica_timeout(now, id, out),
+            NodeTimer::Probe { incarnation } if incarnation == self.incarnation => self.probe(now, out),
+            NodeTimer::Handoff { incarnation } if incarnation == self.incarnation => self.hand_off(now, out),
+            NodeTimer::Flush { incarnation } if incarnation == self.incarnation => self.flush(now, out),
+            NodeTimer::Probe { .. } | NodeTimer::Handoff { .. } | NodeTimer::Flush { .. } => {}
         }
     }
 
@@ -330,147 +570,53 @@ impl Node {
         self.next_id
     }
 
-    fn coordinate_read(
-        &mut self,
-        now: Time,
-        request: RequestId,
-        key: Key,
-        out: &mut Outbox<NodeTimer>,
-    ) {
-        self.stats.reads_coordinated += 1;
-        self.ring
-            .preference_list_into(key.position, self.config.n, &mut self.preference);
-        let id = self.next_id();
-        let coordination = Coordination {
-            coordinator: Endpoint::Node(self.id),
-            id,
-        };
-        let needed = self.config.r.min(self.preference.len());
-        self.reads.insert(
-            id,
-            ReadCoordination {
-                request,
-                quorum: ReadQuorum::new(needed, self.preference.len()),
-            },
-        );
-        for index in 0..self.preference.len() {
-            let replica = self.preference[index];
-            if replica == self.id {
-                self.enqueue_storage(
-                    now,
-                    StorageOp::Read {
-                        key,
-                        reply_to: coordination,
-                    },
-                    out,
-                );
-            } else {
-                out.send(
-                    Endpoint::Node(replica),
-                    Message::ReplicaRead { coordination, key },
-                );
-            }
+    /// True when this node believes `node` reachable (itself always).
+    fn healthy(&self, node: NodeId) -> bool {
+        node == self.id || !self.suspected.contains_key(&node)
+    }
+
+    fn suspect(&mut self, now: Time, node: NodeId) {
+        if node != self.id && !self.suspected.contains_key(&node) {
+            self.suspected.insert(node, now);
+            self.stats.peers_suspected += 1;
         }
-        out.set_timer(
-            now.plus(self.config.request_timeout_us),
-            NodeTimer::CoordinationTimeout { id },
-        );
     }
 
-    /// The new version's clock: the context with this node's counter set to
-    /// one more than the largest counter for this node in any version it
-    /// stores for the key or in the context, so two blind writes through one
-    /// node never share a clock.
-    fn next_clock(&mut self, now: Time, key: Key, context: &VectorClock) -> VectorClock {
-        let stored = self
-            .store
-            .get(key.id)
-            .iter()
-            .map(|v| v.clock.counter(self.id))
-            .max()
-            .unwrap_or(0);
-        let counter = 1 + stored.max(context.counter(self.id));
-        let mut clock = context.clone();
-        clock.set(self.id, counter, now);
-        self.stats.clock_truncations += clock.truncate(self.config.clock_max_entries) as u64;
-        clock
-    }
-
-    fn coordinate_write(
-        &mut self,
-        now: Time,
-        request: RequestId,
-        key: Key,
-        context: &VectorClock,
-        value: Value,
-        out: &mut Outbox<NodeTimer>,
-    ) {
-        self.stats.writes_coordinated += 1;
-        let clock = self.next_clock(now, key, context);
-        let version = Version {
-            clock: clock.clone(),
-            value,
-        };
-        self.ring
-            .preference_list_into(key.position, self.config.n, &mut self.preference);
-        let id = self.next_id();
-        let coordination = Coordination {
-            coordinator: Endpoint::Node(self.id),
-            id,
-        };
-        // The coordinator always stores the version itself (Dynamo: "writes locally").
-        let mut asked = 1;
-        self.apply(key, version.clone());
-        self.enqueue_storage(
-            now,
-            StorageOp::OwnWriteDurable {
-                reply_to: coordination,
-            },
-            out,
-        );
-        for index in 0..self.preference.len() {
-            let replica = self.preference[index];
-            if replica != self.id && asked < self.config.n {
-                asked += 1;
-                out.send(
-                    Endpoint::Node(replica),
-                    Message::ReplicaWrite {
-                        coordination,
-                        key,
-                        version: version.clone(),
-                    },
-                );
-            }
-        }
-        self.writes.insert(
-            id,
-            WriteCoordination {
-                request,
-                clock,
-                acks: 0,
-                asked,
-                answered: false,
-            },
-        );
-        out.set_timer(
-            now.plus(self.config.request_timeout_us),
-            NodeTimer::CoordinationTimeout { id },
-        );
-    }
-
-    fn apply(&mut self, key: Key, version: Version) {
+    /// Stores a version in this node's main data (buffer or disk) and counts it.
+    fn apply(&mut self, key: Key, version: Version, buffered: bool) {
         self.stats.replica_writes += 1;
-        if self.store.put(key.id, version) == store::PutEffect::Obsolete {
-            self.stats.obsolete_writes += 1;
+        let effect = if buffered {
+            if store::holds(self.store.get(key.id), &version, self.config.rules.lww) {
+                PutEffect::Obsolete
+            } else {
+                self.buffer.put(key.id, version, self.config.rules)
+            }
+        } else {
+            self.store.put(key.id, version, self.config.rules)
+        };
+        match effect {
+            PutEffect::Obsolete => self.stats.obsolete_writes += 1,
+            PutEffect::StoredOverCap => self.stats.sibling_cap_hits += 1,
+            PutEffect::Stored => {}
         }
+    }
+
+    /// Every version this node can serve for `key`: durable, buffered and hinted.
+    fn local_versions(&self, key: u64) -> Vec<Version> {
+        let hinted = self.hints.values().flat_map(|h| h.get(key));
+        store::reconcile(
+            self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted),
+            self.config.rules.lww,
+        )
     }
 
     fn enqueue_storage(&mut self, now: Time, op: StorageOp, out: &mut Outbox<NodeTimer>) {
         let service_us = match op {
             StorageOp::Read { .. } => self.config.read_service.sample_us(&mut self.rng),
-            StorageOp::Write { .. } | StorageOp::OwnWriteDurable { .. } => {
-                self.config.write_service.sample_us(&mut self.rng)
-            }
+            StorageOp::Write { .. }
+            | StorageOp::OwnWriteDurable { .. }
+            | StorageOp::Absorb { .. }
+            | StorageOp::Flush => self.config.write_service.sample_us(&mut self.rng),
         };
         let done = self.service.admit(now, service_us);
         let id = self.next_id();
@@ -478,13 +624,13 @@ impl Node {
         out.set_timer(done, NodeTimer::StorageDone { op: id });
     }
 
-    fn complete_storage(&mut self, _now: Time, op: StorageOp, out: &mut Outbox<NodeTimer>) {
+    fn complete_storage(&mut self, now: Time, op: StorageOp, out: &mut Outbox<NodeTimer>) {
         match op {
             StorageOp::Read { key, reply_to } => {
                 self.stats.replica_reads += 1;
-                let versions = self.store.get(key.id).to_vec();
+                let versions = self.local_versions(key.id);
                 if reply_to.coordinator == Endpoint::Node(self.id) {
-                    self.on_read_reply(reply_to.id, self.id, versions, out);
+                    self.on_read_reply(now, reply_to.id, self.id, versions, out);
                 } else {
                     out.send(
                         reply_to.coordinator,
@@ -499,87 +645,112 @@ impl Node {
                 key,
                 version,
                 reply_to,
+                hint,
             } => {
-                self.apply(key, version);
+                self.store_replica(key, version, hint, false);
                 out.send(
                     reply_to.coordinator,
-                    Message::ReplicaWriteAck {
-                        coordination: reply_to,
-                    },
+                    Message::ReplicaWriteAck { coordination: reply_to },
                 );
             }
-            StorageOp::OwnWriteDurable { reply_to } => self.on_write_ack(reply_to.id, out),
+            StorageOp::OwnWriteDurable { reply_to } => self.on_write_ack(reply_to.id, self.id, out),
+            StorageOp::Absorb {
+                key,
+                versions,
+                handoff_from,
+            } => self.absorb(key, versions, handoff_from, out),
+            StorageOp::Flush => {}
         }
     }
 
-    fn on_read_reply(
+    /// Stores a replica write: as a hint kept apart, or in the main data.
+    fn store_replica(&mut self, key: Key, version: Version, hint: Option<NodeId>, buffered: bool) {
+        match hint {
+            Some(intended) if intended != self.id => {
+                let rules = self.config.rules;
+                let hints = self.hints.entry(intended).or_default();
+                let before = hints.get(key.id).len() as u64;
+                if hints.put(key.id, version, rules) != PutEffect::Obsolete {
+                    self.stats.hints_stored += 1;
+                }
+                self.hint_versions = self.hint_versions + hints.get(key.id).len() as u64 - before;
+            }
+            _ => self.apply(key, version, buffered),
+        }
+    }
+
+    /// A replica write arriving from a coordinator.
+    #[allow(clippy::too_many_arguments)]
+    fn replica_write(
         &mut self,
-        id: u64,
-        replica: NodeId,
-        versions: Vec<Version>,
+        now: Time,
+        coordination: Coordination,
+        key: Key,
+        version: Version,
+        hint: Option<NodeId>,
+        durable: bool,
         out: &mut Outbox<NodeTimer>,
     ) {
-        let Some(read) = self.reads.get_mut(&id) else {
-            return;
-        };
-        if let Some(result) = read.quorum.record(replica, versions) {
-            let request = read.request;
-            out.send(
-                Endpoint::Client(request.client),
-                Message::GetReply {
-                    request,
-                    outcome: Ok(result),
-                },
-            );
-        }
-        if read.quorum.all_replied() {
-            self.reads.remove(&id);
-        }
-    }
-
-    fn on_write_ack(&mut self, id: u64, out: &mut Outbox<NodeTimer>) {
-        let Some(write) = self.writes.get_mut(&id) else {
-            return;
-        };
-        write.acks += 1;
-        if !write.answered && write.acks >= self.config.w.min(write.asked) {
-            write.answered = true;
-            let request = write.request;
-            out.send(
-                Endpoint::Client(request.client),
-                Message::PutReply {
-                    request,
-                    outcome: Ok(write.clock.clone()),
-                },
-            );
-        }
-        if write.acks >= write.asked {
-            self.writes.remove(&id);
-        }
-    }
-
-    fn on_coordination_timeout(&mut self, id: u64, out: &mut Outbox<NodeTimer>) {
-        let failed = if let Some(read) = self.reads.remove(&id) {
-            (!read.quorum.answered()).then_some((read.request, true))
-        } else if let Some(write) = self.writes.remove(&id) {
-            (!write.answered).then_some((write.request, false))
+        if self.config.buffered_writes && !durable && hint.is_none() {
+            // §6.1: accepted into memory and acknowledged at once.
+            self.apply(key, version, true);
+            out.send(coordination.coordinator, Message::ReplicaWriteAck { coordination });
         } else {
-            None
-        };
-        if let Some((request, is_read)) = failed {
-            self.stats.coordinations_timed_out += 1;
-            let reply = if is_read {
-                Message::GetReply {
-                    request,
-                    outcome: Err(Failure::Timeout),
-                }
-            } else {
-                Message::PutReply {
-                    request,
-                    outcome: Err(Failure::Timeout),
-                }
-            };
-            out.send(Endpoint::Client(request.client), reply);
+            self.enqueue_storage(
+                now,
+                StorageOp::Write {
+                    key,
+                    version,
+                    reply_to: coordination,
+                    hint,
+                },
+                out,
+            );
+        }
+    }
+
+    /// The version a coordinator creates for a write: see [`Node::next_clock`].
+    fn new_version(
+        &mut self,
+        now: Time,
+        key: Key,
+        context: &vclock::VectorClock,
+        value: crate::protocol::Value,
+    ) -> Version {
+        let physical = self.physical_time(now);
+        let clock = self.next_clock(physical, key, context);
+        Version {
+            clock,
+            stamp: Stamp {
+                time_us: physical.0,
+                writer: self.id.0,
+            },
+            value,
+        }
+    }
+
+    /// The new version's clock: the context with this node's counter set to
+    /// one more than the largest counter for this node in any version it
+    /// stores for the key or in the context, so two blind writes through one
+    /// node never share a clock.
+    fn next_clock(&mut self, physical: Time, key: Key, context: &vclock::VectorClock) -> vclock::VectorClock {
+        let stored = self
+            .local_versions(key.id)
+            .iter()
+            .map(|v| v.clock.counter(self.id))
+            .max()
+            .unwrap_or(0);
+        let counter = 1 + stored.max(context.counter(self.id));
+        let mut clock = context.clone();
+        clock.set(self.id, counter, physical);
+        self.stats.clock_truncations += clock.truncate(self.config.clock_max_entries) as u64;
+        clock
+    }
+
+    fn write_ack_of(version: &Version) -> WriteAck {
+        WriteAck {
+            clock: version.clock.clone(),
+            stamp: version.stamp,
         }
     }
 }

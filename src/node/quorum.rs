@@ -10,42 +10,60 @@ use crate::types::NodeId;
 #[derive(Clone, Debug)]
 pub struct ReadQuorum {
     needed: usize,
-    asked: usize,
+    asked: Vec<NodeId>,
     replies: Vec<(NodeId, Vec<Version>)>,
     answered: bool,
+    lww: bool,
 }
 
 impl ReadQuorum {
-    /// A read that asked `asked` replicas and needs `needed` (R) replies.
-    pub fn new(needed: usize, asked: usize) -> Self {
+    /// A read that asked `asked` and needs `needed` (R) replies; `lww`
+    /// reconciles by timestamp instead of vector clock.
+    pub fn new(needed: usize, asked: Vec<NodeId>, lww: bool) -> Self {
         assert!(
-            needed >= 1 && needed <= asked,
+            needed >= 1 && needed <= asked.len(),
             "R must be between 1 and the replicas asked"
         );
         ReadQuorum {
             needed,
+            replies: Vec::with_capacity(asked.len()),
             asked,
-            replies: Vec::with_capacity(asked),
             answered: false,
+            lww,
         }
+    }
+
+    /// Also waits for `node` (a fallback asked after a replica timed out).
+    pub fn ask(&mut self, node: NodeId) {
+        if !self.asked.contains(&node) {
+            self.asked.push(node);
+        }
+    }
+
+    /// The nodes asked so far.
+    pub fn asked(&self) -> &[NodeId] {
+        &self.asked
+    }
+
+    /// True when `node` has replied.
+    pub fn has_replied(&self, node: NodeId) -> bool {
+        self.replies.iter().any(|(n, _)| *n == node)
     }
 
     /// Records one replica's versions. Returns the read's result when this is
     /// the R-th reply: the syntactically reconciled siblings and their merged
     /// clock as context; the fastest replica is the first that replied.
     pub fn record(&mut self, from: NodeId, versions: Vec<Version>) -> Option<ReadResult> {
-        if self.replies.iter().any(|(n, _)| *n == from) {
-            return None; // a duplicate reply counts once
+        if self.has_replied(from) || !self.asked.contains(&from) {
+            return None; // a duplicate or unexpected reply counts once, or not at all
         }
         self.replies.push((from, versions));
         if self.answered || self.replies.len() < self.needed {
             return None;
         }
         self.answered = true;
-        let versions = reconcile(self.replies.iter().flat_map(|(_, vs)| vs.iter()));
-        let context = versions
-            .iter()
-            .fold(VectorClock::new(), |acc, v| acc.merge(&v.clock));
+        let versions = reconcile(self.replies.iter().flat_map(|(_, vs)| vs.iter()), self.lww);
+        let context = versions.iter().fold(VectorClock::new(), |acc, v| acc.merge(&v.clock));
         Some(ReadResult {
             versions,
             context,
@@ -55,7 +73,7 @@ impl ReadQuorum {
 
     /// True once every asked replica has replied.
     pub fn all_replied(&self) -> bool {
-        self.replies.len() >= self.asked
+        self.replies.len() >= self.asked.len()
     }
 
     /// True once the result was produced.
@@ -72,7 +90,7 @@ impl ReadQuorum {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Value, WriteId};
+    use crate::protocol::{Stamp, Value, WriteId};
     use crate::types::Time;
 
     fn version(write: u64, node: u32, counter: u64) -> Version {
@@ -80,21 +98,21 @@ mod tests {
         clock.set(NodeId(node), counter, Time(0));
         Version {
             clock,
+            stamp: Stamp::default(),
             value: Value {
                 write: WriteId(write),
                 bytes: 1,
+                items: None,
             },
         }
     }
 
     #[test]
     fn answers_at_the_rth_reply_with_reconciled_siblings() {
-        let mut q = ReadQuorum::new(2, 3);
+        let mut q = ReadQuorum::new(2, vec![NodeId(4), NodeId(5), NodeId(6)], false);
         assert!(q.record(NodeId(4), vec![version(1, 0, 1)]).is_none());
-        assert!(
-            q.record(NodeId(4), vec![]).is_none(),
-            "duplicates do not count"
-        );
+        assert!(q.record(NodeId(4), vec![]).is_none(), "duplicates do not count");
+        assert!(q.record(NodeId(9), vec![]).is_none(), "nodes not asked do not count");
         let result = q
             .record(NodeId(5), vec![version(2, 0, 2), version(3, 1, 1)])
             .expect("R reached");
@@ -106,5 +124,13 @@ mod tests {
         assert!(!q.all_replied());
         assert!(q.record(NodeId(6), vec![]).is_none(), "answers once");
         assert!(q.all_replied());
+    }
+
+    #[test]
+    fn a_fallback_asked_later_counts_toward_r() {
+        let mut q = ReadQuorum::new(2, vec![NodeId(1), NodeId(2)], false);
+        assert!(q.record(NodeId(1), vec![]).is_none());
+        q.ask(NodeId(3));
+        assert!(q.record(NodeId(3), vec![]).is_some());
     }
 }

@@ -1,12 +1,39 @@
 //! A node's local store: the versions it holds for each key.
 //!
-//! A key holds only versions that are pairwise concurrent: storing a version
-//! drops the ones it descends from, and a version that an existing one
-//! already descends from is ignored (it is old news).
+//! Under vector clocks a key holds only pairwise concurrent versions:
+//! storing a version drops the ones it descends from, and a version an
+//! existing one already covers is ignored. Under last-write-wins a key holds
+//! the one version with the greatest (timestamp, writer).
 
 use super::vclock::Causality;
-use crate::protocol::Version;
+use crate::protocol::{Version, WriteId};
 use std::collections::BTreeMap;
+
+/// How versions of one key are ordered and limited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreRules {
+    /// Last-write-wins instead of vector clocks.
+    pub lww: bool,
+    /// Most siblings kept per key (0 = no cap).
+    pub sibling_cap: usize,
+}
+
+impl StoreRules {
+    /// Vector clocks, no sibling cap.
+    pub const VECTOR_CLOCKS: StoreRules = StoreRules {
+        lww: false,
+        sibling_cap: 0,
+    };
+}
+
+/// True when `newer` covers `older`: it is `older` or supersedes it.
+pub fn covers(newer: &Version, older: &Version, lww: bool) -> bool {
+    if lww {
+        newer.stamp >= older.stamp
+    } else {
+        newer.clock.descends(&older.clock)
+    }
+}
 
 /// The versions of every key a node stores.
 #[derive(Clone, Debug, Default)]
@@ -17,9 +44,11 @@ pub struct Store {
 /// What storing a version did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutEffect {
-    /// The version was added (possibly replacing ancestors).
+    /// The version was added (possibly replacing versions it covers).
     Stored,
-    /// An equal or descendant version was already there.
+    /// The version was added and the sibling cap dropped the oldest sibling(s).
+    StoredOverCap,
+    /// An equal or newer version was already there.
     Obsolete,
 }
 
@@ -34,15 +63,34 @@ impl Store {
         self.keys.get(&key).map_or(&[], Vec::as_slice)
     }
 
-    /// Stores `version` for `key`, keeping only pairwise concurrent versions.
-    pub fn put(&mut self, key: u64, version: Version) -> PutEffect {
+    /// Stores `version` for `key` under `rules`.
+    pub fn put(&mut self, key: u64, version: Version, rules: StoreRules) -> PutEffect {
         let versions = self.keys.entry(key).or_default();
-        if versions.iter().any(|v| v.clock.descends(&version.clock)) {
+        if versions.iter().any(|v| covers(v, &version, rules.lww)) {
             return PutEffect::Obsolete;
         }
-        versions.retain(|v| version.clock.compare(&v.clock) != Causality::After);
+        versions.retain(|v| !covers(&version, v, rules.lww));
         versions.push(version);
+        if rules.sibling_cap > 0 && versions.len() > rules.sibling_cap {
+            versions.sort_by_key(|v| std::cmp::Reverse(v.stamp));
+            versions.truncate(rules.sibling_cap);
+            return PutEffect::StoredOverCap;
+        }
         PutEffect::Stored
+    }
+
+    /// Removes the versions of `key` written by `writes`; returns how many.
+    pub fn remove_writes(&mut self, key: u64, writes: &[WriteId]) -> usize {
+        let Some(versions) = self.keys.get_mut(&key) else {
+            return 0;
+        };
+        let before = versions.len();
+        versions.retain(|v| !writes.contains(&v.value.write));
+        let removed = before - versions.len();
+        if versions.is_empty() {
+            self.keys.remove(&key);
+        }
+        removed
     }
 
     /// Number of keys with at least one version.
@@ -50,31 +98,57 @@ impl Store {
         self.keys.len()
     }
 
+    /// Number of versions over all keys.
+    pub fn version_count(&self) -> usize {
+        self.keys.values().map(Vec::len).sum()
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     /// Every key with its versions, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &[Version])> {
         self.keys.iter().map(|(k, v)| (*k, v.as_slice()))
     }
+
+    /// Removes and returns everything (a flush or a wipe).
+    pub fn take(&mut self) -> Store {
+        std::mem::take(self)
+    }
 }
 
 /// Syntactic reconciliation (Dynamo §4.4): from versions gathered from
-/// several replicas, keep those no other version descends from, once each.
-pub fn reconcile<'a>(versions: impl IntoIterator<Item = &'a Version>) -> Vec<Version> {
+/// several replicas, keep those no other version covers, once each (under
+/// last-write-wins: the single greatest).
+pub fn reconcile<'a>(versions: impl IntoIterator<Item = &'a Version>, lww: bool) -> Vec<Version> {
     let mut kept: Vec<Version> = Vec::new();
     for candidate in versions {
-        if kept.iter().any(|k| k.clock.descends(&candidate.clock)) {
+        if kept.iter().any(|k| covers(k, candidate, lww)) {
             continue;
         }
-        kept.retain(|k| candidate.clock.compare(&k.clock) != Causality::After);
+        kept.retain(|k| !covers(candidate, k, lww));
         kept.push(candidate.clone());
     }
     kept
+}
+
+/// True when `versions` holds `wanted` or something covering it.
+pub fn holds(versions: &[Version], wanted: &Version, lww: bool) -> bool {
+    versions.iter().any(|v| covers(v, wanted, lww))
+}
+
+/// Whether the clocks of two versions are concurrent (siblings).
+pub fn concurrent(a: &Version, b: &Version) -> bool {
+    a.clock.compare(&b.clock) == Causality::Concurrent
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::node::vclock::VectorClock;
-    use crate::protocol::{Value, WriteId};
+    use crate::protocol::{Stamp, Value, WriteId};
     use crate::types::{NodeId, Time};
 
     fn version(write: u64, pairs: &[(u32, u64)]) -> Version {
@@ -82,20 +156,28 @@ mod tests {
         for &(n, c) in pairs {
             clock.set(NodeId(n), c, Time(0));
         }
+        let stamp = Stamp {
+            time_us: write,
+            writer: 0,
+        };
         Version {
             clock,
+            stamp,
             value: Value {
                 write: WriteId(write),
                 bytes: 10,
+                items: None,
             },
         }
     }
 
+    const VC: StoreRules = StoreRules::VECTOR_CLOCKS;
+
     #[test]
     fn a_descendant_replaces_its_ancestor() {
         let mut store = Store::new();
-        assert_eq!(store.put(1, version(1, &[(0, 1)])), PutEffect::Stored);
-        assert_eq!(store.put(1, version(2, &[(0, 2)])), PutEffect::Stored);
+        assert_eq!(store.put(1, version(1, &[(0, 1)]), VC), PutEffect::Stored);
+        assert_eq!(store.put(1, version(2, &[(0, 2)]), VC), PutEffect::Stored);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.get(1)[0].value.write, WriteId(2));
     }
@@ -103,13 +185,45 @@ mod tests {
     #[test]
     fn concurrent_versions_are_kept_as_siblings_and_old_ones_ignored() {
         let mut store = Store::new();
-        store.put(1, version(1, &[(0, 1)]));
-        store.put(1, version(2, &[(1, 1)]));
+        store.put(1, version(1, &[(0, 1)]), VC);
+        store.put(1, version(2, &[(1, 1)]), VC);
         assert_eq!(store.get(1).len(), 2);
-        assert_eq!(store.put(1, version(1, &[(0, 1)])), PutEffect::Obsolete);
+        assert_eq!(store.put(1, version(1, &[(0, 1)]), VC), PutEffect::Obsolete);
         // A version descending from both replaces both.
-        store.put(1, version(3, &[(0, 1), (1, 1), (2, 1)]));
+        store.put(1, version(3, &[(0, 1), (1, 1), (2, 1)]), VC);
         assert_eq!(store.get(1).len(), 1);
+    }
+
+    #[test]
+    fn last_write_wins_keeps_the_greatest_stamp_only() {
+        let lww = StoreRules {
+            lww: true,
+            sibling_cap: 0,
+        };
+        let mut store = Store::new();
+        store.put(1, version(5, &[(0, 1)]), lww);
+        assert_eq!(
+            store.put(1, version(3, &[(1, 1)]), lww),
+            PutEffect::Obsolete,
+            "older stamp loses"
+        );
+        store.put(1, version(9, &[(2, 1)]), lww);
+        assert_eq!(store.get(1).len(), 1);
+        assert_eq!(store.get(1)[0].value.write, WriteId(9));
+    }
+
+    #[test]
+    fn the_sibling_cap_drops_the_oldest_sibling() {
+        let capped = StoreRules {
+            lww: false,
+            sibling_cap: 2,
+        };
+        let mut store = Store::new();
+        store.put(1, version(1, &[(0, 1)]), capped);
+        store.put(1, version(2, &[(1, 1)]), capped);
+        assert_eq!(store.put(1, version(3, &[(2, 1)]), capped), PutEffect::StoredOverCap);
+        let writes: Vec<u64> = store.get(1).iter().map(|v| v.value.write.0).collect();
+        assert_eq!(writes, vec![3, 2]);
     }
 
     #[test]
@@ -117,8 +231,20 @@ mod tests {
         let a = version(1, &[(0, 1)]);
         let b = version(2, &[(0, 1), (1, 1)]);
         let c = version(3, &[(0, 1), (2, 1)]);
-        let kept = reconcile([&a, &b, &b.clone(), &c]);
+        let kept = reconcile([&a, &b, &b.clone(), &c], false);
         let writes: Vec<u64> = kept.iter().map(|v| v.value.write.0).collect();
         assert_eq!(writes, vec![2, 3]);
+        assert!(concurrent(&kept[0], &kept[1]));
+    }
+
+    #[test]
+    fn removing_handed_off_writes_leaves_the_rest() {
+        let mut store = Store::new();
+        store.put(1, version(1, &[(0, 1)]), VC);
+        store.put(1, version(2, &[(1, 1)]), VC);
+        assert_eq!(store.remove_writes(1, &[WriteId(1)]), 1);
+        assert_eq!(store.get(1).len(), 1);
+        assert_eq!(store.remove_writes(1, &[WriteId(2)]), 1);
+        assert!(store.is_empty());
     }
 }

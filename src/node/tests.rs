@@ -2,10 +2,11 @@
 
 use super::*;
 use crate::engine::rng::{Purpose, Streams};
-use crate::protocol::{ReadResult, WriteId};
+use crate::protocol::{Failure, ReadResult, Value, WriteId};
 use crate::ring::Strategy;
 use crate::types::ClientId;
 use vclock::Causality;
+use vclock::VectorClock;
 
 const CLIENT: ClientId = ClientId(0);
 
@@ -19,6 +20,15 @@ fn config() -> Arc<NodeConfig> {
         read_service: Dist::Constant(0.01),
         write_service: Dist::Constant(0.02),
         servers: 1,
+        sloppy_quorum: true,
+        replica_timeout_us: 200,
+        probe_interval_us: 10_000,
+        handoff_interval_us: 10_000,
+        handoff_batch: 16,
+        read_repair: true,
+        buffered_writes: false,
+        flush_interval_us: 10_000,
+        rules: store::StoreRules::VECTOR_CLOCKS,
     })
 }
 
@@ -60,6 +70,7 @@ fn put(sequence: u64, key: Key, context: VectorClock, write: u64) -> Message {
     let value = Value {
         write: WriteId(write),
         bytes: 8,
+        items: None,
     };
     Message::Put {
         request,
@@ -104,11 +115,7 @@ fn a_write_goes_to_the_other_replicas_and_is_acknowledged_after_w_acks() {
         .collect();
     assert_eq!(replicas, expected, "sent to the N-1 other replicas");
     assert!(matches!(out.messages[0].1, Message::ReplicaWrite { .. }));
-    assert_eq!(
-        nodes[0].store().get(key.id).len(),
-        1,
-        "the coordinator writes locally"
-    );
+    assert_eq!(nodes[0].store().get(key.id).len(), 1, "the coordinator writes locally");
     let coordination = match &out.messages[0].1 {
         Message::ReplicaWrite { coordination, .. } => *coordination,
         other => panic!("unexpected {other:?}"),
@@ -125,13 +132,8 @@ fn a_write_goes_to_the_other_replicas_and_is_acknowledged_after_w_acks() {
         &mut out,
     );
     match &out.messages[..] {
-        [(
-            Endpoint::Client(CLIENT),
-            Message::PutReply {
-                outcome: Ok(clock), ..
-            },
-        )] => {
-            assert_eq!(clock.counter(NodeId(0)), 1);
+        [(Endpoint::Client(CLIENT), Message::PutReply { outcome: Ok(ack), .. })] => {
+            assert_eq!(ack.clock.counter(NodeId(0)), 1);
         }
         other => panic!("expected one PutReply, got {other:?}"),
     }
@@ -149,12 +151,7 @@ fn a_node_outside_the_top_n_forwards_to_the_first_of_them() {
         &mut out,
     );
     match &out.messages[..] {
-        [(
-            to,
-            Message::Put {
-                forwarded: true, ..
-            },
-        )] => assert_eq!(*to, Endpoint::Node(list[0])),
+        [(to, Message::Put { forwarded: true, .. })] => assert_eq!(*to, Endpoint::Node(list[0])),
         other => panic!("expected a forwarded put, got {other:?}"),
     }
     assert_eq!(nodes[4].stats().requests_forwarded, 1);
@@ -273,18 +270,12 @@ fn blind_writes_through_two_coordinators_become_siblings_and_a_read_returns_both
         [(
             _,
             Message::GetReply {
-                outcome:
-                    Ok(ReadResult {
-                        versions, context, ..
-                    }),
+                outcome: Ok(ReadResult { versions, context, .. }),
                 ..
             },
         )] => {
             assert_eq!(versions.len(), 2);
-            assert_eq!(
-                versions[0].clock.compare(&versions[1].clock),
-                Causality::Concurrent
-            );
+            assert_eq!(versions[0].clock.compare(&versions[1].clock), Causality::Concurrent);
             assert!(context.descends(&versions[0].clock) && context.descends(&versions[1].clock));
         }
         other => panic!("expected a GetReply, got {other:?}"),

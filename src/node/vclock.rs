@@ -73,10 +73,7 @@ impl VectorClock {
         assert!(counter > 0, "clock counters start at 1");
         match self.entries.binary_search_by_key(&node, |e| e.node) {
             Ok(i) => {
-                assert!(
-                    counter >= self.entries[i].counter,
-                    "a clock entry never decreases"
-                );
+                assert!(counter >= self.entries[i].counter, "a clock entry never decreases");
                 self.entries[i].counter = counter;
                 self.entries[i].timestamp = now;
             }

@@ -1,6 +1,7 @@
 //! Run outputs: the summary, its JSON file and the human-readable digest of it.
 
 pub mod summary;
+pub mod windows;
 
 use std::io::Write;
 use std::path::Path;
@@ -9,10 +10,7 @@ use summary::RunSummary;
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// crash or error never leaves a half-written output behind.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let file_name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("output");
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
     let temporary = path.with_file_name(format!(".{file_name}.tmp"));
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(bytes)?;

@@ -40,6 +40,12 @@ pub struct RunSummary {
     pub nodes: NodeStats,
     /// Keys and requests per node, and load-balancing efficiency.
     pub load: LoadSummary,
+    /// Faults in the order applied (the end-of-workload heal included).
+    pub faults: Vec<crate::sim::AppliedFault>,
+    /// Availability between consecutive fault times.
+    pub windows: Vec<super::windows::WindowSummary>,
+    /// Hinted handoff.
+    pub hints: HintSummary,
     /// Engine figures that do not depend on the machine.
     pub engine: EngineSummary,
     /// Wall-clock figures: the only part that differs between identical runs.
@@ -120,6 +126,20 @@ pub struct LoadSummary {
     pub efficiency: f64,
 }
 
+/// Hinted handoff figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct HintSummary {
+    /// Hinted versions stored by fallback nodes.
+    pub stored: u64,
+    /// Hinted versions handed back and acknowledged.
+    pub delivered: u64,
+    /// Hinted versions still held at the end.
+    pub pending_at_end: u64,
+    /// From the last heal to the moment no node held a hint, µs (None if
+    /// hints were still pending at the end, or nothing was healed).
+    pub drained_after_last_heal_us: Option<u64>,
+}
+
 /// Engine figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct EngineSummary {
@@ -151,14 +171,8 @@ pub fn summarize(
     let spec = &scenario.spec;
     let ops = count_ops(&outcome.history);
     let mut latency_us = BTreeMap::new();
-    latency_us.insert(
-        "read".to_string(),
-        latency_of(&outcome.history, OpKind::Read),
-    );
-    latency_us.insert(
-        "write".to_string(),
-        latency_of(&outcome.history, OpKind::Write),
-    );
+    latency_us.insert("read".to_string(), latency_of(&outcome.history, OpKind::Read));
+    latency_us.insert("write".to_string(), latency_of(&outcome.history, OpKind::Write));
     let duration_s = outcome.workload_end.0 as f64 / 1e6;
     let nodes = sum_stats(outcome.nodes.iter().map(|n| n.stats()));
     let invariants = verdicts(scenario, &consistency, &nodes);
@@ -192,13 +206,20 @@ pub fn summarize(
         consistency,
         invariants,
         network: outcome.network.clone(),
+        hints: HintSummary {
+            stored: nodes.hints_stored,
+            delivered: nodes.hints_delivered,
+            pending_at_end: outcome.nodes.iter().map(|n| n.hints_pending()).sum(),
+            drained_after_last_heal_us: outcome
+                .last_heal
+                .zip(outcome.hints_drained_at)
+                .map(|(heal, drained)| drained.since(heal)),
+        },
+        faults: outcome.faults.clone(),
+        windows: super::windows::windows(&outcome.history, &outcome.faults, outcome.workload_end.0),
         nodes,
         load: LoadSummary {
-            keys_per_node: outcome
-                .nodes
-                .iter()
-                .map(|n| n.store().key_count() as u64)
-                .collect(),
+            keys_per_node: outcome.nodes.iter().map(|n| n.store().key_count() as u64).collect(),
             efficiency: efficiency(&requests_per_node),
             requests_per_node,
         },
@@ -243,18 +264,13 @@ fn count_ops(history: &[OpRecord]) -> OpsSummary {
                 ops.succeeded += 1;
                 entry.1 += 1;
             }
-            Outcome::Failed(failure) => {
-                *ops.failed
-                    .entry(failure_name(failure).to_string())
-                    .or_default() += 1
-            }
+            Outcome::Failed(failure) => *ops.failed.entry(failure_name(failure).to_string()).or_default() += 1,
             Outcome::TimedOut => ops.timed_out += 1,
             Outcome::InFlight => ops.in_flight += 1,
         }
     }
     for (kind, (total, ok)) in issued {
-        ops.availability
-            .insert(kind.to_string(), ok as f64 / total as f64);
+        ops.availability.insert(kind.to_string(), ok as f64 / total as f64);
     }
     if ops.total > 0 {
         ops.availability
@@ -271,13 +287,9 @@ fn failure_name(failure: Failure) -> &'static str {
 }
 
 fn latency_of(history: &[OpRecord], kind: OpKind) -> LatencySummary {
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 1_000_000_000_000, 3).expect("valid histogram bounds");
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 1_000_000_000_000, 3).expect("valid histogram bounds");
     let mut sum: u128 = 0;
-    for op in history
-        .iter()
-        .filter(|op| op.kind == kind && op.outcome == Outcome::Ok)
-    {
+    for op in history.iter().filter(|op| op.kind == kind && op.outcome == Outcome::Ok) {
         let latency = op.latency_us().unwrap_or(0).max(1);
         histogram.saturating_record(latency);
         sum += u128::from(latency);
@@ -299,14 +311,7 @@ fn latency_of(history: &[OpRecord], kind: OpKind) -> LatencySummary {
 
 fn sum_stats<'a>(stats: impl Iterator<Item = &'a NodeStats>) -> NodeStats {
     stats.fold(NodeStats::default(), |mut total, s| {
-        total.reads_coordinated += s.reads_coordinated;
-        total.writes_coordinated += s.writes_coordinated;
-        total.requests_forwarded += s.requests_forwarded;
-        total.replica_reads += s.replica_reads;
-        total.replica_writes += s.replica_writes;
-        total.obsolete_writes += s.obsolete_writes;
-        total.clock_truncations += s.clock_truncations;
-        total.coordinations_timed_out += s.coordinations_timed_out;
+        total.add(s);
         total
     })
 }
@@ -321,50 +326,58 @@ pub fn efficiency(loads: &[u64]) -> f64 {
     mean / max as f64
 }
 
-/// Verdicts for the invariants this build can check. Strict mode
-/// (`no-stale-reads`) applies only under DESIGN.md's conditions.
-fn verdicts(
-    scenario: &Scenario,
-    consistency: &ConsistencyReport,
-    nodes: &NodeStats,
-) -> BTreeMap<String, String> {
-    let q = scenario.spec.quorum;
-    let mut verdicts = BTreeMap::new();
-    let held = |ok: bool| {
-        if ok {
-            "held".to_string()
-        } else {
-            "violated".to_string()
-        }
-    };
-    let strict = if q.r + q.w <= q.n {
-        Some(format!(
-            "not-applicable: R + W = {} <= N = {}",
-            q.r + q.w,
-            q.n
-        ))
+/// Why strict mode (`no-stale-reads`) does not apply to this run, if it
+/// does not: DESIGN.md's conditions are sloppy quorums off, R + W > N,
+/// vector clocks, unbuffered writes, no disk loss, no membership change
+/// and no clock truncation.
+fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<String> {
+    let spec = &scenario.spec;
+    let q = spec.quorum;
+    let disk_loss = spec
+        .faults
+        .iter()
+        .any(|f| f.action == crate::fault::FaultAction::DiskLoss);
+    if q.r + q.w <= q.n {
+        Some(format!("R + W = {} <= N = {}", q.r + q.w, q.n))
+    } else if spec.node.sloppy_quorum {
+        Some("sloppy quorum is on".into())
+    } else if spec.reconciliation.policy == crate::scenario::Policy::Lww {
+        Some("last-write-wins versioning".into())
+    } else if spec.storage.buffered_writes {
+        Some("buffered writes".into())
+    } else if disk_loss {
+        Some("the scenario loses a disk".into())
     } else if nodes.clock_truncations > 0 {
-        Some(format!(
-            "not-applicable: {} vector clock truncations",
-            nodes.clock_truncations
-        ))
+        Some(format!("{} vector clock truncations", nodes.clock_truncations))
     } else {
         None
-    };
+    }
+}
+
+/// Verdicts for the invariants this build can check.
+fn verdicts(scenario: &Scenario, consistency: &ConsistencyReport, nodes: &NodeStats) -> BTreeMap<String, String> {
+    let held = |ok: bool| if ok { "held".to_string() } else { "violated".to_string() };
+    let lww = scenario.spec.reconciliation.policy == crate::scenario::Policy::Lww;
+    let mut verdicts = BTreeMap::new();
+    let stale = strict_mode_exclusion(scenario, nodes).map(|why| format!("not-applicable: {why}"));
     verdicts.insert(
         "no-stale-reads".to_string(),
-        strict.unwrap_or_else(|| held(consistency.stale_reads == 0)),
+        stale.unwrap_or_else(|| held(consistency.stale_reads == 0)),
+    );
+    let causal = if lww {
+        "not-applicable: last-write-wins keeps no siblings".to_string()
+    } else {
+        held(consistency.causal_sibling_violations == 0)
+    };
+    verdicts.insert("causal-siblings".to_string(), causal);
+    verdicts.insert(
+        "no-lost-writes".to_string(),
+        held(consistency.lost_writes_unexplained == 0),
     );
     verdicts.insert(
-        "causal-siblings".to_string(),
-        held(consistency.causal_sibling_violations == 0),
+        "converges".to_string(),
+        "not-checked: needs anti-entropy (Merkle trees)".to_string(),
     );
-    for name in ["no-lost-writes", "converges"] {
-        verdicts.insert(
-            name.to_string(),
-            "not-checked: needs the failure checker (final stores)".to_string(),
-        );
-    }
     verdicts.insert(
         "deterministic".to_string(),
         "not-checked: run twice and compare digests".to_string(),

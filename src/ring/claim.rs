@@ -45,9 +45,7 @@ pub fn violations(owners: &[NodeId], window: usize) -> usize {
 fn conflicts(owners: &[NodeId], position: usize, node: NodeId, window: usize) -> bool {
     let count = owners.len();
     let reach = window.saturating_sub(1).min(count.saturating_sub(1));
-    (1..=reach).any(|d| {
-        owners[(position + d) % count] == node || owners[(position + count - d) % count] == node
-    })
+    (1..=reach).any(|d| owners[(position + d) % count] == node || owners[(position + count - d) % count] == node)
 }
 
 /// The initial assignment of `partitions` partitions to `nodes` (already in
@@ -62,9 +60,7 @@ pub fn initial(nodes: &[NodeId], partitions: u32, window: usize) -> Vec<NodeId> 
         "strategy 3 needs partitions ({partitions}) >= nodes ({})",
         nodes.len()
     );
-    let mut owners: Vec<NodeId> = (0..partitions as usize)
-        .map(|p| nodes[p % nodes.len()])
-        .collect();
+    let mut owners: Vec<NodeId> = (0..partitions as usize).map(|p| nodes[p % nodes.len()]).collect();
     if nodes.len() >= window {
         // With fewer nodes than the window a repeat is unavoidable; do not search.
         repair(&mut owners, window);
@@ -90,9 +86,7 @@ fn repair(owners: &mut [NodeId], window: usize) {
                     continue;
                 }
                 owners.swap(p, q);
-                if !conflicts(owners, p, owners[p], window)
-                    && !conflicts(owners, q, owners[q], window)
-                {
+                if !conflicts(owners, p, owners[p], window) && !conflicts(owners, q, owners[q], window) {
                     improved = true;
                     break;
                 }
@@ -124,16 +118,10 @@ pub fn join(owners: &[NodeId], members: &[NodeId], joiner: NodeId, window: usize
     let mut counts = counts(&owners, members);
     for _ in 0..target {
         let max = counts.values().copied().max().unwrap_or(0);
-        let donors: Vec<NodeId> = counts
-            .iter()
-            .filter(|(_, &c)| c == max)
-            .map(|(&n, _)| n)
-            .collect();
+        let donors: Vec<NodeId> = counts.iter().filter(|(_, &c)| c == max).map(|(&n, _)| n).collect();
         let mut candidates = (0..owners.len()).filter(|&p| donors.contains(&owners[p]));
         let first = candidates.clone().next();
-        let chosen = candidates
-            .find(|&p| !conflicts(&owners, p, joiner, window))
-            .or(first);
+        let chosen = candidates.find(|&p| !conflicts(&owners, p, joiner, window)).or(first);
         let Some(p) = chosen else { break };
         *counts.entry(owners[p]).or_insert(1) -= 1;
         owners[p] = joiner;
@@ -197,9 +185,7 @@ fn repair_among(owners: &mut [NodeId], window: usize, positions: &[usize]) {
                     continue;
                 }
                 owners.swap(p, q);
-                if !conflicts(owners, p, owners[p], window)
-                    && !conflicts(owners, q, owners[q], window)
-                {
+                if !conflicts(owners, p, owners[p], window) && !conflicts(owners, q, owners[q], window) {
                     improved = true;
                     break;
                 }

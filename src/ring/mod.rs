@@ -18,14 +18,21 @@
 //! ([`Ring::with_node_added`], [`Ring::with_node_removed`]), so a node's ring
 //! view can be swapped atomically and old views stay valid for comparison.
 
+pub mod analysis;
 mod claim;
+pub mod config;
 mod error;
+mod figure;
 mod partition;
 mod preference;
+pub mod report;
+pub mod stats;
 
+pub use config::{RingAnalysisConfig, RingArgs};
 pub use error::RingError;
 pub use partition::{partition_end, partition_start};
 pub use preference::ExtendedPreference;
+pub use report::{render_table, ring_command, run_ring_analysis, RingAnalysisReport};
 
 use crate::types::{NodeId, Token};
 use md5::{Digest, Md5};
@@ -75,9 +82,7 @@ impl Strategy {
     pub fn tokens_per_node(&self) -> Option<u32> {
         match self {
             Strategy::RandomTokens { tokens_per_node }
-            | Strategy::RandomTokensEqualPartitions {
-                tokens_per_node, ..
-            } => Some(*tokens_per_node),
+            | Strategy::RandomTokensEqualPartitions { tokens_per_node, .. } => Some(*tokens_per_node),
             Strategy::EqualPartitions { .. } => None,
         }
     }
@@ -86,8 +91,9 @@ impl Strategy {
     pub fn partitions(&self) -> Option<u32> {
         match self {
             Strategy::RandomTokens { .. } => None,
-            Strategy::RandomTokensEqualPartitions { partitions, .. }
-            | Strategy::EqualPartitions { partitions } => Some(*partitions),
+            Strategy::RandomTokensEqualPartitions { partitions, .. } | Strategy::EqualPartitions { partitions } => {
+                Some(*partitions)
+            }
         }
     }
 
@@ -111,7 +117,9 @@ impl Strategy {
             if (*partitions as usize) < node_count {
                 return Err(RingError::InvalidStrategy {
                     strategy: self.clone(),
-                    reason: format!("strategy 3 needs partitions >= nodes, got {partitions} partitions for {node_count} nodes"),
+                    reason: format!(
+                        "strategy 3 needs partitions >= nodes, got {partitions} partitions for {node_count} nodes"
+                    ),
                 });
             }
         }
@@ -237,10 +245,7 @@ impl Ring {
         }
         let mut sorted = nodes.to_vec();
         sorted.sort_unstable();
-        assert!(
-            sorted.windows(2).all(|w| w[0] != w[1]),
-            "a node is listed twice"
-        );
+        assert!(sorted.windows(2).all(|w| w[0] != w[1]), "a node is listed twice");
         let zones = zones.map(|raw| {
             assert!(
                 sorted.iter().all(|n| (n.0 as usize) < raw.len()),
@@ -252,20 +257,14 @@ impl Ring {
         let mut owners = Vec::new();
         match strategy {
             Strategy::RandomTokens { tokens_per_node }
-            | Strategy::RandomTokensEqualPartitions {
-                tokens_per_node, ..
-            } => {
+            | Strategy::RandomTokensEqualPartitions { tokens_per_node, .. } => {
                 for &node in &sorted {
                     draw_tokens(node, *tokens_per_node, &mut token_rng(node), &mut tokens);
                 }
             }
             Strategy::EqualPartitions { partitions } => {
                 if !sorted.is_empty() {
-                    owners = claim::initial(
-                        &striping_order(&sorted, zones.as_ref()),
-                        *partitions,
-                        target_n,
-                    );
+                    owners = claim::initial(&striping_order(&sorted, zones.as_ref()), *partitions, target_n);
                 }
             }
         }
@@ -281,15 +280,9 @@ impl Ring {
         partition_owners: Vec<NodeId>,
         zones: Option<Zones>,
     ) -> Ring {
-        let partition_ends = strategy
-            .partitions()
-            .map(partition::partition_ends)
-            .unwrap_or_default();
+        let partition_ends = strategy.partitions().map(partition::partition_ends).unwrap_or_default();
         if let Strategy::EqualPartitions { .. } = strategy {
-            assert!(
-                tokens.is_empty(),
-                "strategy 3 tokens come from its partitions"
-            );
+            assert!(tokens.is_empty(), "strategy 3 tokens come from its partitions");
             tokens = partition_ends
                 .iter()
                 .copied()
@@ -320,14 +313,8 @@ impl Ring {
     }
 
     fn assert_invariants(&self) {
-        assert!(
-            self.nodes.windows(2).all(|w| w[0] < w[1]),
-            "nodes sorted and distinct"
-        );
-        assert!(
-            self.tokens.windows(2).all(|w| w[0] <= w[1]),
-            "tokens sorted"
-        );
+        assert!(self.nodes.windows(2).all(|w| w[0] < w[1]), "nodes sorted and distinct");
+        assert!(self.tokens.windows(2).all(|w| w[0] <= w[1]), "tokens sorted");
         if let Some(t) = self.strategy.tokens_per_node() {
             assert_eq!(
                 self.tokens.len(),
@@ -348,9 +335,7 @@ impl Ring {
 
     /// Index of the first token at or after `position`, wrapping to 0.
     fn first_token_at_or_after(&self, position: Token) -> usize {
-        let index = self
-            .tokens
-            .partition_point(|(token, _)| token.0 < position.0);
+        let index = self.tokens.partition_point(|(token, _)| token.0 < position.0);
         if index == self.tokens.len() {
             0
         } else {
@@ -362,12 +347,9 @@ impl Ring {
     fn walk_start(&self, position: Token) -> usize {
         match self.strategy {
             Strategy::RandomTokensEqualPartitions { .. } => {
-                self.partition_walk_start[partition::partition_of(&self.partition_ends, position)]
-                    as usize
+                self.partition_walk_start[partition::partition_of(&self.partition_ends, position)] as usize
             }
-            Strategy::RandomTokens { .. } | Strategy::EqualPartitions { .. } => {
-                self.first_token_at_or_after(position)
-            }
+            Strategy::RandomTokens { .. } | Strategy::EqualPartitions { .. } => self.first_token_at_or_after(position),
         }
     }
 
@@ -439,9 +421,7 @@ impl Ring {
 
     /// The raw zone of `node`, when the ring is zone-aware.
     pub fn zone_of(&self, node: NodeId) -> Option<u32> {
-        self.zones
-            .as_ref()
-            .and_then(|z| z.raw.get(node.0 as usize).copied())
+        self.zones.as_ref().and_then(|z| z.raw.get(node.0 as usize).copied())
     }
 
     /// Number of pairs of same-owner tokens fewer than `window` places apart
@@ -463,9 +443,7 @@ impl Ring {
         }
         match self.strategy {
             Strategy::RandomTokens { .. } => self.token_ranges(),
-            Strategy::RandomTokensEqualPartitions { .. } | Strategy::EqualPartitions { .. } => {
-                self.partition_ranges()
-            }
+            Strategy::RandomTokensEqualPartitions { .. } | Strategy::EqualPartitions { .. } => self.partition_ranges(),
         }
     }
 
@@ -516,12 +494,7 @@ impl Ring {
     }
 
     /// Preference list (first `n` distinct nodes) shared by every key in `range`.
-    pub fn range_preference_list_into(
-        &self,
-        range: &PlacementRange,
-        n: usize,
-        out: &mut Vec<NodeId>,
-    ) {
+    pub fn range_preference_list_into(&self, range: &PlacementRange, n: usize, out: &mut Vec<NodeId>) {
         out.clear();
         let want = n.min(self.nodes.len());
         self.walk_into(range.walk_start, want, out);
@@ -535,12 +508,7 @@ impl Ring {
     /// without zones; on a zone-aware ring `None` means [`UNKNOWN_ZONE`].
     /// Adding a member returns an unchanged copy. Panics if strategy 3 would
     /// have fewer partitions than nodes.
-    pub fn with_node_added<R: rand::RngCore>(
-        &self,
-        node: NodeId,
-        zone: Option<u32>,
-        mut token_rng: R,
-    ) -> Ring {
+    pub fn with_node_added<R: rand::RngCore>(&self, node: NodeId, zone: Option<u32>, mut token_rng: R) -> Ring {
         if self.nodes.binary_search(&node).is_ok() {
             return self.clone();
         }
@@ -562,9 +530,7 @@ impl Ring {
         let mut owners = Vec::new();
         match self.strategy {
             Strategy::RandomTokens { tokens_per_node }
-            | Strategy::RandomTokensEqualPartitions {
-                tokens_per_node, ..
-            } => {
+            | Strategy::RandomTokensEqualPartitions { tokens_per_node, .. } => {
                 tokens = self.tokens.clone();
                 draw_tokens(node, tokens_per_node, &mut token_rng, &mut tokens);
             }
@@ -576,14 +542,7 @@ impl Ring {
                 };
             }
         }
-        Ring::from_parts(
-            self.strategy.clone(),
-            self.target_n,
-            nodes,
-            tokens,
-            owners,
-            zones,
-        )
+        Ring::from_parts(self.strategy.clone(), self.target_n, nodes, tokens, owners, zones)
     }
 
     /// Ring with one fewer node (1, 2: its tokens disappear; 3: each of its
@@ -627,21 +586,16 @@ impl Ring {
     pub fn metadata_bytes(&self) -> u64 {
         match self.strategy {
             Strategy::RandomTokens { tokens_per_node }
-            | Strategy::RandomTokensEqualPartitions {
-                tokens_per_node, ..
-            } => self.nodes.len() as u64 * u64::from(tokens_per_node) * 20,
+            | Strategy::RandomTokensEqualPartitions { tokens_per_node, .. } => {
+                self.nodes.len() as u64 * u64::from(tokens_per_node) * 20
+            }
             Strategy::EqualPartitions { partitions } => u64::from(partitions) * 4,
         }
     }
 }
 
 /// Draws `count` uniform u128 tokens for `node` (high 64 bits first) and appends them.
-fn draw_tokens(
-    node: NodeId,
-    count: u32,
-    rng: &mut impl rand::RngCore,
-    tokens: &mut Vec<(Token, NodeId)>,
-) {
+fn draw_tokens(node: NodeId, count: u32, rng: &mut impl rand::RngCore, tokens: &mut Vec<(Token, NodeId)>) {
     for _ in 0..count {
         let high = u128::from(rng.next_u64());
         let low = u128::from(rng.next_u64());
@@ -653,24 +607,15 @@ fn draw_tokens(
 /// per zone in turn (zones in id order), so neighbouring partitions sit in
 /// different zones and zone-aware walks stay short.
 fn striping_order(sorted: &[NodeId], zones: Option<&Zones>) -> Vec<NodeId> {
-    let Some(zones) = zones else {
-        return sorted.to_vec();
-    };
+    let Some(zones) = zones else { return sorted.to_vec() };
     let mut by_zone: BTreeMap<u32, Vec<NodeId>> = BTreeMap::new();
     for &node in sorted {
-        by_zone
-            .entry(zones.raw[node.0 as usize])
-            .or_default()
-            .push(node);
+        by_zone.entry(zones.raw[node.0 as usize]).or_default().push(node);
     }
     let longest = by_zone.values().map(Vec::len).max().unwrap_or(0);
     let mut order = Vec::with_capacity(sorted.len());
     for round in 0..longest {
-        order.extend(
-            by_zone
-                .values()
-                .filter_map(|members| members.get(round).copied()),
-        );
+        order.extend(by_zone.values().filter_map(|members| members.get(round).copied()));
     }
     order
 }

@@ -50,17 +50,12 @@ pub fn partition_end(index: u32, partitions: u32) -> Token {
 ///
 /// Why a vector: a binary search over it maps a position to its partition.
 pub fn partition_ends(partitions: u32) -> Vec<Token> {
-    (0..partitions)
-        .map(|index| partition_end(index, partitions))
-        .collect()
+    (0..partitions).map(|index| partition_end(index, partitions)).collect()
 }
 
 /// The partition holding `position`, given the ends from [`partition_ends`].
 pub fn partition_of(partition_ends: &[Token], position: Token) -> usize {
-    assert!(
-        !partition_ends.is_empty(),
-        "a ring needs at least one partition"
-    );
+    assert!(!partition_ends.is_empty(), "a ring needs at least one partition");
     let index = partition_ends.partition_point(|end| end.0 < position.0);
     assert!(
         index < partition_ends.len(),
@@ -116,10 +111,7 @@ mod tests {
                 .collect();
             let min = sizes.iter().min().copied().unwrap_or(0);
             let max = sizes.iter().max().copied().unwrap_or(0);
-            assert!(
-                max - min <= 1,
-                "partitions {partitions}: sizes {min}..{max}"
-            );
+            assert!(max - min <= 1, "partitions {partitions}: sizes {min}..{max}");
         }
     }
 

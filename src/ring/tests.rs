@@ -15,10 +15,7 @@ struct FixedTokens {
 
 impl FixedTokens {
     fn new(tokens: &[u128]) -> FixedTokens {
-        let draws = tokens
-            .iter()
-            .flat_map(|t| [(t >> 64) as u64, *t as u64])
-            .collect();
+        let draws = tokens.iter().flat_map(|t| [(t >> 64) as u64, *t as u64]).collect();
         FixedTokens { draws, next: 0 }
     }
 }
@@ -48,9 +45,7 @@ fn ids(count: u32) -> Vec<NodeId> {
 /// A ring whose node `i` holds exactly `tokens[i]`.
 fn fixed_ring(strategy: &Strategy, tokens: &[&[u128]]) -> Ring {
     let nodes = ids(tokens.len() as u32);
-    Ring::build(strategy, &nodes, None, |node| {
-        FixedTokens::new(tokens[node.0 as usize])
-    })
+    Ring::build(strategy, &nodes, None, |node| FixedTokens::new(tokens[node.0 as usize]))
 }
 
 fn seeded_ring(strategy: &Strategy, node_count: u32, seed: u64, zones: Option<&[u32]>) -> Ring {
@@ -97,10 +92,7 @@ fn a_key_past_the_last_token_wraps_to_the_first() {
         ring.preference_list(Token(301), 3),
         vec![NodeId(0), NodeId(1), NodeId(2)]
     );
-    assert_eq!(
-        ring.preference_list(Token(u128::MAX), 2),
-        vec![NodeId(0), NodeId(1)]
-    );
+    assert_eq!(ring.preference_list(Token(u128::MAX), 2), vec![NodeId(0), NodeId(1)]);
     assert_eq!(ring.preference_list(Token(0), 1), vec![NodeId(0)]);
 }
 
@@ -121,10 +113,7 @@ fn the_walk_skips_tokens_of_nodes_already_chosen() {
 #[test]
 fn asking_for_more_nodes_than_the_ring_has_returns_them_all() {
     let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[200]]);
-    assert_eq!(
-        ring.preference_list(Token(150), 5),
-        vec![NodeId(1), NodeId(0)]
-    );
+    assert_eq!(ring.preference_list(Token(150), 5), vec![NodeId(1), NodeId(0)]);
 }
 
 #[test]
@@ -137,14 +126,8 @@ fn strategy_two_keys_of_one_partition_share_the_list_of_its_end() {
     // Tokens inside partition 0 (at 10) and partition 1 (at quarter + 10).
     let ring = fixed_ring(&strategy, &[&[10], &[quarter + 10], &[3 * quarter]]);
     // Partition 0 ends at quarter - 1: the first token at or after it is node 1's.
-    assert_eq!(
-        ring.preference_list(Token(0), 3),
-        vec![NodeId(1), NodeId(2), NodeId(0)]
-    );
-    assert_eq!(
-        ring.preference_list(Token(5), 3),
-        vec![NodeId(1), NodeId(2), NodeId(0)]
-    );
+    assert_eq!(ring.preference_list(Token(0), 3), vec![NodeId(1), NodeId(2), NodeId(0)]);
+    assert_eq!(ring.preference_list(Token(5), 3), vec![NodeId(1), NodeId(2), NodeId(0)]);
     assert_eq!(ring.preference_list(Token(quarter - 1), 1), vec![NodeId(1)]);
     // Partition 1 ends at 2·quarter - 1: next token is node 2's at 3·quarter.
     assert_eq!(ring.preference_list(Token(quarter), 1), vec![NodeId(2)]);
@@ -157,10 +140,7 @@ fn strategy_three_stripes_partitions_and_walks_partition_owners() {
     let ring = seeded_ring(&Strategy::EqualPartitions { partitions: 6 }, 3, 1, None);
     assert_eq!(ring.partition_owners(), &ids(3).repeat(2)[..]);
     let end0 = partition_end(0, 6);
-    assert_eq!(
-        ring.preference_list(Token(0), 3),
-        vec![NodeId(0), NodeId(1), NodeId(2)]
-    );
+    assert_eq!(ring.preference_list(Token(0), 3), vec![NodeId(0), NodeId(1), NodeId(2)]);
     assert_eq!(ring.preference_list(end0, 1), vec![NodeId(0)]);
     assert_eq!(ring.preference_list(Token(end0.0 + 1), 1), vec![NodeId(1)]);
     assert_eq!(
@@ -181,11 +161,7 @@ fn metadata_is_tokens_times_twenty_or_partitions_times_four() {
 fn a_joiner_adds_its_own_tokens_and_others_keep_theirs() {
     let strategy = Strategy::RandomTokens { tokens_per_node: 4 };
     let ring = seeded_ring(&strategy, 5, 3, None);
-    let joined = ring.with_node_added(
-        NodeId(5),
-        None,
-        Streams::new(3).stream(Purpose::RingTokens, 5),
-    );
+    let joined = ring.with_node_added(NodeId(5), None, Streams::new(3).stream(Purpose::RingTokens, 5));
     assert_eq!(joined.tokens().len(), 24);
     assert!(ring.tokens().iter().all(|t| joined.tokens().contains(t)));
     assert_eq!(joined.with_node_removed(NodeId(5)).tokens(), ring.tokens());
@@ -197,8 +173,7 @@ fn a_joiner_adds_its_own_tokens_and_others_keep_theirs() {
 fn adding_a_member_or_removing_a_stranger_changes_nothing() {
     let ring = seeded_ring(&ONE_TOKEN, 4, 1, None);
     assert_eq!(
-        ring.with_node_added(NodeId(2), None, FixedTokens::new(&[]))
-            .tokens(),
+        ring.with_node_added(NodeId(2), None, FixedTokens::new(&[])).tokens(),
         ring.tokens()
     );
     assert_eq!(ring.with_node_removed(NodeId(9)).tokens(), ring.tokens());
@@ -211,10 +186,7 @@ fn zone_aware_lists_take_one_node_per_zone_first() {
     let ring = Ring::build(&ONE_TOKEN, &ids(4), Some(&zones), |node| {
         FixedTokens::new(&[u128::from(node.0 + 1) * 100])
     });
-    assert_eq!(
-        ring.preference_list(Token(0), 2),
-        vec![NodeId(0), NodeId(2)]
-    );
+    assert_eq!(ring.preference_list(Token(0), 2), vec![NodeId(0), NodeId(2)]);
     assert_eq!(
         ring.preference_list(Token(0), 4),
         vec![NodeId(0), NodeId(2), NodeId(1), NodeId(3)]

@@ -73,33 +73,32 @@ impl Scenario {
             file: file.clone(),
             reason: e.to_string(),
         })?;
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("scenario");
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
         Scenario::parse(&text, &file, stem)
     }
 
     /// Parses and validates scenario text; `origin` names it in messages,
     /// `default_name` is used when the text sets no `name`.
     pub fn parse(text: &str, origin: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
-        let spec: ScenarioSpec =
-            toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+        let spec: ScenarioSpec = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
         validate(&spec).map_err(|invalid| ScenarioError::Invalid {
             file: origin.to_string(),
             line: locate(text, &invalid.field),
             field: invalid.field,
             message: invalid.message,
         })?;
-        let name = spec
-            .name
-            .clone()
-            .unwrap_or_else(|| default_name.to_string());
+        let name = spec.name.clone().unwrap_or_else(|| default_name.to_string());
         Ok(Scenario {
             name,
             origin: origin.to_string(),
             spec,
         })
+    }
+
+    /// The fault schedule (validated when the scenario was parsed), sorted by time.
+    pub fn faults(&self) -> Vec<crate::fault::TimedFault> {
+        let (nodes, clients) = (self.spec.cluster.nodes, self.spec.workload.clients);
+        crate::fault::schedule(&self.spec.faults, nodes, clients).expect("fault schedule validated at parse time")
     }
 
     /// The partitioning strategy with its defaults filled in.
@@ -113,9 +112,7 @@ const DEFAULT_PARTITIONS: u32 = 64;
 
 fn strategy_of(cluster: &ClusterSpec) -> Strategy {
     let tokens_per_node = cluster.tokens_per_node.unwrap_or(DEFAULT_TOKENS_PER_NODE);
-    let partitions = cluster
-        .partitions
-        .unwrap_or(DEFAULT_PARTITIONS.max(cluster.nodes));
+    let partitions = cluster.partitions.unwrap_or(DEFAULT_PARTITIONS.max(cluster.nodes));
     match cluster.strategy {
         1 => Strategy::RandomTokens { tokens_per_node },
         2 => Strategy::RandomTokensEqualPartitions {
@@ -176,10 +173,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
         check(
             INVARIANT_NAMES.contains(&name.as_str()),
             "expect",
-            format!(
-                "unknown invariant {name:?}; allowed: {}",
-                INVARIANT_NAMES.join(", ")
-            ),
+            format!("unknown invariant {name:?}; allowed: {}", INVARIANT_NAMES.join(", ")),
         )?;
     }
     validate_cluster(&spec.cluster)?;
@@ -188,10 +182,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     check(
         q.n <= spec.cluster.nodes,
         "quorum.n",
-        format!(
-            "N = {} exceeds the number of nodes ({})",
-            q.n, spec.cluster.nodes
-        ),
+        format!("N = {} exceeds the number of nodes ({})", q.n, spec.cluster.nodes),
     )?;
     check(
         (1..=q.n).contains(&q.r),
@@ -222,28 +213,41 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
         "storage.servers",
         "must be between 1 and 1024",
     )?;
-    check_ms(
-        "node.request_timeout_ms",
-        spec.node.request_timeout_ms,
-        false,
-    )?;
+    check_ms("node.request_timeout_ms", spec.node.request_timeout_ms, false)?;
     check(
         spec.node.clock_max_entries >= 1,
         "node.clock_max_entries",
         "must be at least 1 (Dynamo uses 10)",
     )?;
     validate_workload(&spec.workload)?;
-    check_ms(
-        "routing.membership_poll_ms",
-        spec.routing.membership_poll_ms,
-        false,
-    )?;
+    check_ms("routing.membership_poll_ms", spec.routing.membership_poll_ms, false)?;
     check_ms(
         "routing.avoid_after_timeout_ms",
         spec.routing.avoid_after_timeout_ms,
         true,
     )?;
+    validate_node(&spec.node)?;
+    check_ms("storage.flush_interval_ms", spec.storage.flush_interval_ms, false)?;
+    crate::fault::schedule(&spec.faults, spec.cluster.nodes, spec.workload.clients)
+        .map_err(|(field, message)| invalid(&field, message))?;
+    for (index, fault) in spec.faults.iter().enumerate() {
+        check(
+            fault.at_ms < spec.duration_ms,
+            &format!("faults[{index}].at_ms"),
+            format!(
+                "faults happen during the workload: at_ms must be < duration_ms = {}",
+                spec.duration_ms
+            ),
+        )?;
+    }
     Ok(())
+}
+
+fn validate_node(node: &NodeSpec) -> Result<(), Invalid> {
+    check_ms("node.replica_timeout_ms", node.replica_timeout_ms, false)?;
+    check_ms("node.probe_interval_ms", node.probe_interval_ms, false)?;
+    check_ms("node.handoff_interval_ms", node.handoff_interval_ms, false)?;
+    check(node.handoff_batch >= 1, "node.handoff_batch", "must be at least 1")
 }
 
 fn validate_cluster(cluster: &ClusterSpec) -> Result<(), Invalid> {
@@ -275,8 +279,8 @@ fn validate_cluster(cluster: &ClusterSpec) -> Result<(), Invalid> {
             format!("must be between 1 and 4096, got {t}"),
         )?;
     }
-    if let Strategy::EqualPartitions { partitions }
-    | Strategy::RandomTokensEqualPartitions { partitions, .. } = strategy_of(cluster)
+    if let Strategy::EqualPartitions { partitions } | Strategy::RandomTokensEqualPartitions { partitions, .. } =
+        strategy_of(cluster)
     {
         check(
             (1..=1 << 20).contains(&partitions),
@@ -287,7 +291,10 @@ fn validate_cluster(cluster: &ClusterSpec) -> Result<(), Invalid> {
             check(
                 partitions >= cluster.nodes,
                 "cluster.partitions",
-                format!("strategy 3 needs Q >= S so every node holds a partition: Q = {partitions}, S = {}", cluster.nodes),
+                format!(
+                    "strategy 3 needs Q >= S so every node holds a partition: Q = {partitions}, S = {}",
+                    cluster.nodes
+                ),
             )?;
         }
     }
@@ -295,6 +302,8 @@ fn validate_cluster(cluster: &ClusterSpec) -> Result<(), Invalid> {
 }
 
 fn validate_workload(w: &WorkloadSpec) -> Result<(), Invalid> {
+    check(w.cart_items >= 1, "workload.cart_items", "must be at least 1")?;
+    check_fraction("workload.remove_fraction", w.remove_fraction)?;
     check(
         (1..=100_000).contains(&w.clients),
         "workload.clients",
@@ -335,7 +344,7 @@ fn validate_workload(w: &WorkloadSpec) -> Result<(), Invalid> {
 
 impl LatencyByKind {
     /// (scenario name of the kind, override) for every message kind, in a fixed order.
-    pub fn iter(&self) -> [(&'static str, &Option<crate::dist::Dist>); 7] {
+    pub fn iter(&self) -> [(&'static str, &Option<crate::dist::Dist>); 8] {
         [
             ("client_request", &self.client_request),
             ("client_response", &self.client_response),
@@ -344,6 +353,7 @@ impl LatencyByKind {
             ("read_request", &self.read_request),
             ("read_response", &self.read_response),
             ("membership", &self.membership),
+            ("background", &self.background),
         ]
     }
 }
@@ -354,10 +364,7 @@ fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ScenarioEr
         Some(span) => {
             let (line, column) = line_column(text, span.start);
             let line_text = text.lines().nth(line - 1).unwrap_or("");
-            (
-                format!("{line}:{column}"),
-                format!("\n  {line} | {line_text}"),
-            )
+            (format!("{line}:{column}"), format!("\n  {line} | {line_text}"))
         }
         None => ("?".to_string(), String::new()),
     };
@@ -371,10 +378,7 @@ fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ScenarioEr
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
     (line, column)
 }
 
@@ -409,19 +413,14 @@ mod tests {
     use super::*;
 
     fn error_of(text: &str) -> String {
-        Scenario::parse(text, "bad.toml", "bad")
-            .unwrap_err()
-            .to_string()
+        Scenario::parse(text, "bad.toml", "bad").unwrap_err().to_string()
     }
 
     #[test]
     fn an_empty_file_is_a_valid_scenario_with_defaults() {
         let s = Scenario::parse("", "empty.toml", "empty").expect("defaults are valid");
         assert_eq!(s.name, "empty");
-        assert_eq!(
-            (s.spec.quorum.n, s.spec.quorum.r, s.spec.quorum.w),
-            (3, 2, 2)
-        );
+        assert_eq!((s.spec.quorum.n, s.spec.quorum.r, s.spec.quorum.w), (3, 2, 2));
         assert_eq!(s.strategy(), Strategy::EqualPartitions { partitions: 64 });
     }
 
@@ -443,18 +442,14 @@ mod tests {
     #[test]
     fn quorum_larger_than_n_is_rejected_with_the_rule() {
         let e = error_of("[quorum]\nn = 3\nr = 4\n");
-        assert_eq!(
-            e,
-            "bad.toml:3: field `quorum.r`: R must be between 1 and N = 3, got 4"
-        );
+        assert_eq!(e, "bad.toml:3: field `quorum.r`: R must be between 1 and N = 3, got 4");
     }
 
     #[test]
     fn strategy_parameters_are_checked_per_strategy() {
         assert!(error_of("[cluster]\nstrategy = 1\npartitions = 16\n")
             .contains("Q (partitions) applies only to strategies 2 and 3"));
-        assert!(error_of("[cluster]\nstrategy = 3\ntokens_per_node = 4\n")
-            .contains("T (tokens_per_node) applies only"));
+        assert!(error_of("[cluster]\nstrategy = 3\ntokens_per_node = 4\n").contains("T (tokens_per_node) applies only"));
         assert!(error_of("[cluster]\nnodes = 8\npartitions = 4\n").contains("Q >= S"));
         assert!(error_of("[cluster]\nstrategy = 4\n").contains("must be 1, 2 or 3"));
         assert!(error_of("[cluster]\nnodes = 2\n").contains("exceeds the number of nodes"));
@@ -462,7 +457,6 @@ mod tests {
 
     #[test]
     fn unknown_invariants_list_the_allowed_names() {
-        assert!(error_of("expect = [\"linearizable\"]\n")
-            .contains("allowed: deterministic, causal-siblings"));
+        assert!(error_of("expect = [\"linearizable\"]\n").contains("allowed: deterministic, causal-siblings"));
     }
 }

@@ -49,6 +49,50 @@ pub struct ScenarioSpec {
     /// How clients reach the cluster.
     #[serde(default)]
     pub routing: RoutingSpec,
+    /// How concurrent versions are resolved.
+    #[serde(default)]
+    pub reconciliation: ReconciliationSpec,
+    /// Faults applied at virtual times. Default: none.
+    #[serde(default)]
+    pub faults: Vec<crate::fault::FaultSpec>,
+}
+
+/// `[reconciliation]`: the integration pattern (seed: "Integration Patterns").
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationSpec {
+    /// `keep-all` (reads return every sibling; a client's next
+    /// read-modify-write supersedes them), `merge` (values are shopping
+    /// carts; clients merge siblings by set union and write the merge back)
+    /// or `lww` (last write wins by (timestamp, writer)). Default keep-all.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Most siblings a node keeps per key; past it the oldest (by
+    /// timestamp) is dropped and counted. 0 = no cap. Default 0.
+    #[serde(default)]
+    pub sibling_cap: u32,
+}
+
+/// Reconciliation policies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Vector clocks; siblings are returned to the application.
+    #[default]
+    KeepAll,
+    /// Vector clocks; shopping-cart values merged by set union.
+    Merge,
+    /// Last write wins by (timestamp, writer id); vector clocks unused.
+    Lww,
+}
+
+impl Default for ReconciliationSpec {
+    fn default() -> Self {
+        ReconciliationSpec {
+            policy: Policy::KeepAll,
+            sibling_cap: 0,
+        }
+    }
 }
 
 /// `[cluster]`: how many nodes and how the ring is partitioned (Dynamo §6.2).
@@ -118,6 +162,8 @@ pub struct LatencyByKind {
     pub read_response: Option<Dist>,
     /// Membership polls and replies.
     pub membership: Option<Dist>,
+    /// Read repair and hinted handoff. Default: `write_request`'s, else `latency`.
+    pub background: Option<Dist>,
 }
 
 /// `[storage]`: each node's storage engine, a FIFO service queue.
@@ -133,6 +179,14 @@ pub struct StorageSpec {
     /// Requests served at once (disks/threads). Default 4.
     #[serde(default = "default_servers")]
     pub servers: u32,
+    /// Dynamo §6.1: replicas buffer writes in memory and flush them
+    /// periodically; the coordinator asks one replica for a durable write
+    /// that does not count toward W. A crash loses the buffer. Default false.
+    #[serde(default)]
+    pub buffered_writes: bool,
+    /// How often a node flushes its write buffer, ms. Default 100.
+    #[serde(default = "default_flush_ms")]
+    pub flush_interval_ms: f64,
 }
 
 /// `[node]`: node-side settings.
@@ -145,6 +199,29 @@ pub struct NodeSpec {
     /// Vector clock entries kept before the oldest is dropped (Dynamo: 10). Default 10.
     #[serde(default = "default_clock_entries")]
     pub clock_max_entries: u32,
+    /// Sloppy quorum (Dynamo §4.6): use the first N *healthy* nodes of the
+    /// extended preference list, leaving hints for the skipped ones. When
+    /// false, only the top N are used and too few reachable replicas fail
+    /// the request. Default true.
+    #[serde(default = "default_true")]
+    pub sloppy_quorum: bool,
+    /// A replica that has not answered a coordinator within this long is
+    /// suspected unreachable (and, with sloppy quorum, replaced by the next
+    /// healthy node), ms. Default 50.
+    #[serde(default = "default_replica_timeout_ms")]
+    pub replica_timeout_ms: f64,
+    /// How often a node probes the peers it suspects, ms. Default 200.
+    #[serde(default = "default_probe_ms")]
+    pub probe_interval_ms: f64,
+    /// How often a node tries to hand hinted replicas back, ms. Default 500.
+    #[serde(default = "default_handoff_ms")]
+    pub handoff_interval_ms: f64,
+    /// Most keys handed back to one node per handoff round. Default 64.
+    #[serde(default = "default_handoff_batch")]
+    pub handoff_batch: u32,
+    /// After a read, send replicas that replied the versions they lack. Default true.
+    #[serde(default = "default_true")]
+    pub read_repair: bool,
 }
 
 /// `[workload]`: what clients ask for and how often.
@@ -189,11 +266,12 @@ pub struct WorkloadSpec {
     /// A client gives up on a request after this long, ms. Default 1000.
     #[serde(default = "default_client_timeout_ms")]
     pub timeout_ms: f64,
-    /// What a client does when a read returns siblings: `write-back`
-    /// (merge them and write the result with the read's context) or `none`.
-    /// Default write-back.
-    #[serde(default)]
-    pub reconcile: Reconcile,
+    /// Shopping carts (`merge` policy): number of distinct items. Default 16.
+    #[serde(default = "default_cart_items")]
+    pub cart_items: u32,
+    /// Shopping carts: fraction of cart writes that remove an item. Default 0.3.
+    #[serde(default = "default_remove_fraction")]
+    pub remove_fraction: f64,
 }
 
 /// Open or closed loop load generation.
@@ -216,17 +294,6 @@ pub enum Popularity {
     Uniform,
     /// Key of rank k has weight 1/k^s.
     Zipf(f64),
-}
-
-/// Client-side handling of siblings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Reconcile {
-    /// Merge siblings and write the result back with the read's context.
-    #[default]
-    WriteBack,
-    /// Leave siblings in place.
-    None,
 }
 
 /// `[routing]`: how a client picks the node it talks to (Dynamo §4.5, §6.4).
@@ -283,10 +350,7 @@ fn default_rw() -> u32 {
     2
 }
 fn default_latency() -> Dist {
-    Dist::Lognormal {
-        mu: -1.2,
-        sigma: 0.5,
-    }
+    Dist::Lognormal { mu: -1.2, sigma: 0.5 }
 }
 fn default_read_service() -> Dist {
     Dist::Constant(0.05)
@@ -320,6 +384,27 @@ fn default_read_fraction() -> f64 {
 }
 fn default_blind() -> f64 {
     0.1
+}
+fn default_flush_ms() -> f64 {
+    100.0
+}
+fn default_replica_timeout_ms() -> f64 {
+    50.0
+}
+fn default_probe_ms() -> f64 {
+    200.0
+}
+fn default_handoff_ms() -> f64 {
+    500.0
+}
+fn default_handoff_batch() -> u32 {
+    64
+}
+fn default_cart_items() -> u32 {
+    16
+}
+fn default_remove_fraction() -> f64 {
+    0.3
 }
 fn default_true() -> bool {
     true
@@ -374,6 +459,8 @@ impl Default for StorageSpec {
             read_service: default_read_service(),
             write_service: default_write_service(),
             servers: default_servers(),
+            buffered_writes: false,
+            flush_interval_ms: default_flush_ms(),
         }
     }
 }
@@ -383,6 +470,12 @@ impl Default for NodeSpec {
         NodeSpec {
             request_timeout_ms: default_node_timeout_ms(),
             clock_max_entries: default_clock_entries(),
+            sloppy_quorum: true,
+            replica_timeout_ms: default_replica_timeout_ms(),
+            probe_interval_ms: default_probe_ms(),
+            handoff_interval_ms: default_handoff_ms(),
+            handoff_batch: default_handoff_batch(),
+            read_repair: true,
         }
     }
 }
@@ -401,7 +494,8 @@ impl Default for WorkloadSpec {
             read_modify_write: true,
             value_bytes: default_value_bytes(),
             timeout_ms: default_client_timeout_ms(),
-            reconcile: Reconcile::default(),
+            cart_items: default_cart_items(),
+            remove_fraction: default_remove_fraction(),
         }
     }
 }

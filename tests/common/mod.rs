@@ -6,9 +6,7 @@ use std::path::Path;
 
 /// Loads a bundled scenario by file name.
 pub fn bundled(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -20,9 +18,7 @@ pub fn inline(text: &str) -> Scenario {
 /// The summary as JSON without its wall-clock section.
 pub fn deterministic_json(report: &RunReport) -> serde_json::Value {
     let mut json = serde_json::to_value(&report.summary).expect("summary serializes");
-    json.as_object_mut()
-        .expect("summary is an object")
-        .remove("wall");
+    json.as_object_mut().expect("summary is an object").remove("wall");
     json
 }
 

@@ -1,0 +1,112 @@
+//! Background work: failure-detector probes, hinted handoff, buffer
+//! flushes, and absorbing versions handed back or repaired. It goes
+//! through the same service queue as client requests, so it competes
+//! with them.
+
+use super::store::Store;
+use super::{Node, NodeTimer, Outbox, StorageOp};
+use crate::protocol::{Key, Message, Version, WriteId};
+use crate::types::{Endpoint, NodeId, Time};
+
+impl Node {
+    /// Pings every suspected peer; any answer clears the suspicion.
+    pub(super) fn probe(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        for &peer in self.suspected.keys() {
+            out.send(Endpoint::Node(peer), Message::Ping);
+        }
+        let incarnation = self.incarnation;
+        out.set_timer(
+            now.plus(self.config.probe_interval_us),
+            NodeTimer::Probe { incarnation },
+        );
+    }
+
+    /// Hands hinted versions back to intended nodes believed reachable, a
+    /// batch of keys per node per round. A node that did not acknowledge
+    /// the previous round is suspected instead (re-probed until it answers).
+    pub(super) fn hand_off(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        let intended: Vec<NodeId> = self.hints.keys().copied().collect();
+        for node in intended {
+            if self.handoff_unacked.contains_key(&node) {
+                self.handoff_unacked.remove(&node);
+                self.suspect(now, node);
+                continue;
+            }
+            if !self.healthy(node) {
+                continue;
+            }
+            let batch: Vec<(u64, Vec<Version>)> = self.hints[&node]
+                .iter()
+                .take(self.config.handoff_batch)
+                .map(|(key, versions)| (key, versions.to_vec()))
+                .collect();
+            for (key, versions) in batch {
+                out.send(
+                    Endpoint::Node(node),
+                    Message::Handoff {
+                        key: Key::new(key),
+                        versions,
+                    },
+                );
+            }
+            self.handoff_unacked.insert(node, now);
+        }
+        let incarnation = self.incarnation;
+        out.set_timer(
+            now.plus(self.config.handoff_interval_us),
+            NodeTimer::Handoff { incarnation },
+        );
+    }
+
+    /// The intended node stored what was handed back: drop those hints.
+    pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, writes: &[WriteId]) {
+        self.handoff_unacked.remove(&peer);
+        let Some(hints) = self.hints.get_mut(&peer) else { return };
+        let delivered = hints.remove_writes(key.id, writes) as u64;
+        self.stats.hints_delivered += delivered;
+        self.hint_versions -= delivered;
+        if hints.is_empty() {
+            self.hints.remove(&peer);
+        }
+    }
+
+    /// Writes the buffer to disk (one sequential write in the service queue).
+    pub(super) fn flush(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        if !self.buffer.is_empty() {
+            self.stats.flushes += 1;
+            let buffered: Store = self.buffer.take();
+            for (key, versions) in buffered.iter() {
+                for version in versions {
+                    self.store.put(key, version.clone(), self.config.rules);
+                }
+            }
+            self.enqueue_storage(now, StorageOp::Flush, out);
+        }
+        let incarnation = self.incarnation;
+        out.set_timer(
+            now.plus(self.config.flush_interval_us),
+            NodeTimer::Flush { incarnation },
+        );
+    }
+
+    /// Stores versions handed back or sent by read repair in the main data,
+    /// acknowledging a handoff to its sender.
+    pub(super) fn absorb(
+        &mut self,
+        key: Key,
+        versions: Vec<Version>,
+        handoff_from: Option<NodeId>,
+        out: &mut Outbox<NodeTimer>,
+    ) {
+        let writes: Vec<WriteId> = versions.iter().map(|v| v.value.write).collect();
+        for version in versions {
+            if handoff_from.is_none() {
+                self.stats.versions_repaired += 1;
+            }
+            self.apply(key, version, false);
+        }
+        if let Some(peer) = handoff_from {
+            out.send(Endpoint::Node(peer), Message::HandoffAck { key, writes });
+        }
+    }
+}

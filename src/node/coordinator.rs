@@ -1,0 +1,416 @@
+//! Coordinating client requests: forwarding, choosing replicas (strict or
+//! sloppy quorum), collecting the quorum, failing over to fallback nodes,
+//! and read repair.
+
+use super::quorum::ReadQuorum;
+use super::store::{holds, reconcile};
+use super::vclock::VectorClock;
+use super::{Node, NodeTimer, Outbox, ReadCoordination, StorageOp, WriteCoordination, WriteTarget};
+use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version};
+use crate::types::{Endpoint, NodeId, Time};
+
+/// A replica chosen for a request: the node, and the top-N node it stands in for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Replica {
+    pub node: NodeId,
+    pub hint: Option<NodeId>,
+}
+
+impl Node {
+    /// Where to forward a client request for `key`, if this node is not in
+    /// its top N (Dynamo §4.5): the first of the top N this node believes
+    /// reachable. A request is forwarded at most once.
+    pub(super) fn forward_target(&mut self, key: Key, forwarded: bool) -> Option<NodeId> {
+        self.ring
+            .preference_list_into(key.position, self.config.n, &mut self.preference);
+        if forwarded || self.preference.contains(&self.id) {
+            return None;
+        }
+        self.preference.iter().copied().find(|&n| self.healthy(n))
+    }
+
+    /// The replicas for `key`: the top N this node believes reachable and,
+    /// with sloppy quorum, healthy fallbacks further along the ring standing
+    /// in for the unreachable ones (Dynamo §4.6).
+    pub(super) fn choose_replicas(&self, key: Key) -> Vec<Replica> {
+        let n = self.config.n;
+        let mut chosen = Vec::with_capacity(n);
+        let mut skipped = Vec::new();
+        for (rank, node) in self.ring.extended_preference_list(key.position).enumerate() {
+            if chosen.len() == n {
+                break;
+            }
+            let healthy = self.healthy(node);
+            if rank < n {
+                if healthy {
+                    chosen.push(Replica { node, hint: None });
+                } else {
+                    skipped.push(node);
+                }
+            } else if !self.config.sloppy_quorum {
+                break;
+            } else if healthy {
+                chosen.push(Replica {
+                    node,
+                    hint: skipped.get(chosen.len() + skipped.len() - n).copied(),
+                });
+            }
+        }
+        chosen
+    }
+
+    /// The next healthy node, beyond those already used, to stand in for
+    /// `intended` (sloppy quorum after a replica timed out).
+    fn next_fallback(&self, key: Key, used: &[NodeId]) -> Option<NodeId> {
+        self.ring
+            .extended_preference_list(key.position)
+            .skip(self.config.n)
+            .find(|&n| self.healthy(n) && !used.contains(&n))
+    }
+
+    pub(super) fn coordinate_read(&mut self, now: Time, request: RequestId, key: Key, out: &mut Outbox<NodeTimer>) {
+        self.stats.reads_coordinated += 1;
+        let replicas = self.choose_replicas(key);
+        if replicas.len() < self.config.r {
+            self.stats.coordinations_without_replicas += 1;
+            let reply = Message::GetReply {
+                request,
+                outcome: Err(Failure::NotEnoughReplicas),
+            };
+            out.send(Endpoint::Client(request.client), reply);
+            return;
+        }
+        let id = self.next_id();
+        let coordination = Coordination {
+            coordinator: Endpoint::Node(self.id),
+            id,
+        };
+        for replica in &replicas {
+            if replica.node == self.id {
+                self.enqueue_storage(
+                    now,
+                    StorageOp::Read {
+                        key,
+                        reply_to: coordination,
+                    },
+                    out,
+                );
+            } else {
+                out.send(Endpoint::Node(replica.node), Message::ReplicaRead { coordination, key });
+            }
+        }
+        let asked = replicas.iter().map(|r| r.node).collect();
+        let deadline = now.plus(self.config.request_timeout_us);
+        let quorum = ReadQuorum::new(self.config.r, asked, self.config.rules.lww);
+        self.reads.insert(
+            id,
+            ReadCoordination {
+                request,
+                key,
+                quorum,
+                deadline,
+            },
+        );
+        self.arm_timeouts(now, id, deadline, out);
+    }
+
+    pub(super) fn coordinate_write(
+        &mut self,
+        now: Time,
+        request: RequestId,
+        key: Key,
+        context: &VectorClock,
+        value: Value,
+        out: &mut Outbox<NodeTimer>,
+    ) {
+        self.stats.writes_coordinated += 1;
+        let replicas = self.choose_replicas(key);
+        if replicas.len() < self.config.w {
+            self.stats.coordinations_without_replicas += 1;
+            let reply = Message::PutReply {
+                request,
+                outcome: Err(Failure::NotEnoughReplicas),
+            };
+            out.send(Endpoint::Client(request.client), reply);
+            return;
+        }
+        let version = self.new_version(now, key, context, value);
+        let id = self.next_id();
+        let coordination = Coordination {
+            coordinator: Endpoint::Node(self.id),
+            id,
+        };
+        // §6.1: with buffered writes one replica (a remote one when possible) writes durably.
+        let durable = self.config.buffered_writes.then(|| {
+            replicas
+                .iter()
+                .rev()
+                .find(|r| r.node != self.id)
+                .map_or(self.id, |r| r.node)
+        });
+        for replica in &replicas {
+            let must_persist = durable.is_none_or(|d| d == replica.node);
+            if replica.node == self.id {
+                // The coordinator writes locally at once; its ack counts when the write is on disk.
+                self.apply(key, version.clone(), !must_persist);
+                if must_persist {
+                    self.enqueue_storage(now, StorageOp::OwnWriteDurable { reply_to: coordination }, out);
+                }
+            } else {
+                if replica.hint.is_some() {
+                    self.stats.fallbacks_used += 1;
+                }
+                let message = Message::ReplicaWrite {
+                    coordination,
+                    key,
+                    version: version.clone(),
+                    hint: replica.hint,
+                    durable: must_persist,
+                };
+                out.send(Endpoint::Node(replica.node), message);
+            }
+        }
+        let targets = replicas
+            .iter()
+            .map(|r| WriteTarget {
+                node: r.node,
+                hint: r.hint,
+                acked: false,
+                abandoned: false,
+            })
+            .collect();
+        let deadline = now.plus(self.config.request_timeout_us);
+        self.writes.insert(
+            id,
+            WriteCoordination {
+                request,
+                key,
+                version,
+                targets,
+                acks: 0,
+                answered: false,
+                deadline,
+            },
+        );
+        if durable.is_some_and(|d| d != self.id) && replicas.iter().any(|r| r.node == self.id) {
+            // The coordinator's buffered write is acknowledged at once.
+            self.on_write_ack(id, self.id, out);
+        }
+        self.arm_timeouts(now, id, deadline, out);
+    }
+
+    fn arm_timeouts(&mut self, now: Time, id: u64, deadline: Time, out: &mut Outbox<NodeTimer>) {
+        out.set_timer(deadline, NodeTimer::CoordinationTimeout { id });
+        let check = now.plus(self.config.replica_timeout_us);
+        if check < deadline {
+            out.set_timer(check, NodeTimer::ReplicaTimeout { id });
+        }
+    }
+
+    pub(super) fn on_read_reply(
+        &mut self,
+        now: Time,
+        id: u64,
+        replica: NodeId,
+        versions: Vec<Version>,
+        out: &mut Outbox<NodeTimer>,
+    ) {
+        let Some(read) = self.reads.get_mut(&id) else { return };
+        if let Some(result) = read.quorum.record(replica, versions) {
+            let request = read.request;
+            out.send(
+                Endpoint::Client(request.client),
+                Message::GetReply {
+                    request,
+                    outcome: Ok(result),
+                },
+            );
+        }
+        if read.quorum.all_replied() {
+            if let Some(read) = self.reads.remove(&id) {
+                self.read_repair(now, &read, out);
+            }
+        }
+    }
+
+    pub(super) fn on_write_ack(&mut self, id: u64, replica: NodeId, out: &mut Outbox<NodeTimer>) {
+        let Some(write) = self.writes.get_mut(&id) else { return };
+        let Some(target) = write.targets.iter_mut().find(|t| t.node == replica && !t.acked) else {
+            return;
+        };
+        target.acked = true;
+        write.acks += 1;
+        if !write.answered && write.acks >= self.config.w {
+            write.answered = true;
+            let request = write.request;
+            let ack = Node::write_ack_of(&write.version);
+            out.send(
+                Endpoint::Client(request.client),
+                Message::PutReply {
+                    request,
+                    outcome: Ok(ack),
+                },
+            );
+        }
+        if write.targets.iter().all(|t| t.acked || t.abandoned) {
+            self.writes.remove(&id);
+        }
+    }
+
+    pub(super) fn on_coordination_timeout(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
+        if let Some(read) = self.reads.remove(&id) {
+            if !read.quorum.answered() {
+                self.stats.coordinations_timed_out += 1;
+                let request = read.request;
+                out.send(
+                    Endpoint::Client(request.client),
+                    Message::GetReply {
+                        request,
+                        outcome: Err(Failure::Timeout),
+                    },
+                );
+            }
+            self.read_repair(now, &read, out);
+        } else if let Some(write) = self.writes.remove(&id) {
+            if !write.answered {
+                self.stats.coordinations_timed_out += 1;
+                let request = write.request;
+                out.send(
+                    Endpoint::Client(request.client),
+                    Message::PutReply {
+                        request,
+                        outcome: Err(Failure::Timeout),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Replicas that have not answered by now are suspected; with sloppy
+    /// quorum the request goes on to the next healthy fallbacks.
+    pub(super) fn on_replica_timeout(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
+        let coordination = Coordination {
+            coordinator: Endpoint::Node(self.id),
+            id,
+        };
+        if let Some(read) = self.reads.get(&id) {
+            let (key, deadline) = (read.key, read.deadline);
+            let silent: Vec<NodeId> = read
+                .quorum
+                .asked()
+                .iter()
+                .copied()
+                .filter(|&n| !read.quorum.has_replied(n))
+                .collect();
+            let mut used: Vec<NodeId> = read.quorum.asked().to_vec();
+            for node in silent {
+                self.suspect(now, node);
+                if !self.config.sloppy_quorum || read_done(self.reads.get(&id)) {
+                    continue;
+                }
+                if let Some(fallback) = self.next_fallback(key, &used) {
+                    used.push(fallback);
+                    self.stats.fallbacks_used += 1;
+                    if let Some(read) = self.reads.get_mut(&id) {
+                        read.quorum.ask(fallback);
+                    }
+                    out.send(Endpoint::Node(fallback), Message::ReplicaRead { coordination, key });
+                }
+            }
+            self.arm_timeouts_again(now, id, deadline, out);
+        } else if let Some(write) = self.writes.get(&id) {
+            let (key, deadline, version) = (write.key, write.deadline, write.version.clone());
+            let silent: Vec<(NodeId, NodeId)> = write
+                .targets
+                .iter()
+                .filter(|t| !t.acked && !t.abandoned)
+                .map(|t| (t.node, t.hint.unwrap_or(t.node)))
+                .collect();
+            let mut used: Vec<NodeId> = write.targets.iter().map(|t| t.node).collect();
+            for (node, intended) in silent {
+                self.suspect(now, node);
+                if !self.config.sloppy_quorum {
+                    continue;
+                }
+                let Some(fallback) = self.next_fallback(key, &used) else {
+                    continue;
+                };
+                used.push(fallback);
+                self.stats.fallbacks_used += 1;
+                let Some(write) = self.writes.get_mut(&id) else { return };
+                if let Some(target) = write.targets.iter_mut().find(|t| t.node == node) {
+                    target.abandoned = true;
+                }
+                write.targets.push(WriteTarget {
+                    node: fallback,
+                    hint: Some(intended),
+                    acked: false,
+                    abandoned: false,
+                });
+                let message = Message::ReplicaWrite {
+                    coordination,
+                    key,
+                    version: version.clone(),
+                    hint: Some(intended),
+                    durable: true,
+                };
+                out.send(Endpoint::Node(fallback), message);
+            }
+            self.arm_timeouts_again(now, id, deadline, out);
+        }
+    }
+
+    fn arm_timeouts_again(&mut self, now: Time, id: u64, deadline: Time, out: &mut Outbox<NodeTimer>) {
+        let check = now.plus(self.config.replica_timeout_us);
+        if check < deadline {
+            out.set_timer(check, NodeTimer::ReplicaTimeout { id });
+        }
+    }
+
+    /// Sends each replica that replied the versions it lacks, with their
+    /// original clocks; read repair never creates a version. Fallbacks that
+    /// stood in for a replica are not repaired (their copies are hints).
+    fn read_repair(&mut self, now: Time, read: &ReadCoordination, out: &mut Outbox<NodeTimer>) {
+        if !self.config.read_repair || read.quorum.replies().len() < 2 {
+            return;
+        }
+        let lww = self.config.rules.lww;
+        let latest = reconcile(read.quorum.replies().iter().flat_map(|(_, vs)| vs.iter()), lww);
+        self.ring
+            .preference_list_into(read.key.position, self.config.n, &mut self.preference);
+        for (node, versions) in read.quorum.replies() {
+            if !self.preference.contains(node) {
+                continue;
+            }
+            let missing: Vec<Version> = latest.iter().filter(|v| !holds(versions, v, lww)).cloned().collect();
+            if missing.is_empty() {
+                continue;
+            }
+            self.stats.read_repairs += 1;
+            let message = Message::ReadRepair {
+                key: read.key,
+                versions: missing,
+            };
+            if *node == self.id {
+                let Message::ReadRepair { key, versions } = message else {
+                    unreachable!("built above")
+                };
+                self.enqueue_storage(
+                    now,
+                    StorageOp::Absorb {
+                        key,
+                        versions,
+                        handoff_from: None,
+                    },
+                    out,
+                );
+            } else {
+                out.send(Endpoint::Node(*node), message);
+            }
+        }
+    }
+}
+
+fn read_done(read: Option<&ReadCoordination>) -> bool {
+    read.is_none_or(|r| r.quorum.answered())
+}

@@ -1,0 +1,109 @@
+//! Availability per fault window: the workload cut at every fault time, so
+//! a user sees what each fault did to reads and writes.
+
+use crate::check::history::{OpKind, OpRecord, Outcome};
+use crate::sim::AppliedFault;
+use serde::Serialize;
+
+/// Operations invoked in one window between fault times.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WindowSummary {
+    /// Window start, µs.
+    pub start_us: u64,
+    /// Window end, µs (exclusive).
+    pub end_us: u64,
+    /// Faults applied at the window's start ("start" for the first window).
+    pub label: String,
+    /// Reads invoked.
+    pub reads: u64,
+    /// Reads that succeeded.
+    pub reads_ok: u64,
+    /// Writes invoked.
+    pub writes: u64,
+    /// Writes that succeeded.
+    pub writes_ok: u64,
+    /// Succeeded / invoked (1 when nothing was invoked).
+    pub availability: f64,
+}
+
+/// Cuts `[0, workload_end)` at every fault time before it and counts the
+/// operations invoked in each piece by outcome.
+pub fn windows(history: &[OpRecord], faults: &[AppliedFault], workload_end_us: u64) -> Vec<WindowSummary> {
+    let mut windows = vec![WindowSummary {
+        label: "start".into(),
+        ..WindowSummary::default()
+    }];
+    for fault in faults.iter().filter(|f| f.at_us < workload_end_us) {
+        let last = windows.last_mut().expect("at least one window");
+        if fault.at_us == last.start_us {
+            last.label = if last.label == "start" {
+                fault.label.clone()
+            } else {
+                format!("{}; {}", last.label, fault.label)
+            };
+        } else {
+            windows.push(WindowSummary {
+                start_us: fault.at_us,
+                label: fault.label.clone(),
+                ..WindowSummary::default()
+            });
+        }
+    }
+    for index in 0..windows.len() {
+        windows[index].end_us = windows.get(index + 1).map_or(workload_end_us, |next| next.start_us);
+    }
+    for op in history {
+        let at = op.invoke.0;
+        let Some(window) = windows.iter_mut().rev().find(|w| w.start_us <= at) else {
+            continue;
+        };
+        let ok = u64::from(op.outcome == Outcome::Ok);
+        match op.kind {
+            OpKind::Read => {
+                window.reads += 1;
+                window.reads_ok += ok;
+            }
+            OpKind::Write => {
+                window.writes += 1;
+                window.writes_ok += ok;
+            }
+        }
+    }
+    for window in &mut windows {
+        let total = window.reads + window.writes;
+        window.availability = if total == 0 {
+            1.0
+        } else {
+            (window.reads_ok + window.writes_ok) as f64 / total as f64
+        };
+    }
+    windows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_cut_the_workload_into_windows() {
+        let faults = vec![
+            AppliedFault {
+                at_us: 100,
+                label: "crash n1".into(),
+            },
+            AppliedFault {
+                at_us: 300,
+                label: "end of crash n1".into(),
+            },
+            AppliedFault {
+                at_us: 1000,
+                label: "end of workload: heal all".into(),
+            },
+        ];
+        let w = windows(&[], &faults, 1000);
+        let bounds: Vec<(u64, u64)> = w.iter().map(|w| (w.start_us, w.end_us)).collect();
+        assert_eq!(bounds, vec![(0, 100), (100, 300), (300, 1000)]);
+        assert_eq!(w[1].label, "crash n1");
+        assert_eq!(w[1].availability, 1.0);
+    }
+}

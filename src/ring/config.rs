@@ -1,0 +1,373 @@
+//! What `dynasim ring` analyses: the grid of strategy × S × T × Q × N × seeds.
+//!
+//! The defaults reproduce the Dynamo paper's Figure 8 (S = 30, N = 3), so
+//! `dynasim ring` with no flags and `scenarios/ring-figure8.toml` give the
+//! same result. A TOML file sets any field; command-line flags override it.
+
+use super::RingError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Largest cluster size accepted (limits memory and run time).
+pub const NODE_COUNT_MAX: u32 = 4096;
+/// Largest T accepted.
+pub const TOKENS_PER_NODE_MAX: u32 = 4096;
+/// Largest total token count S·T accepted for one ring.
+pub const RING_TOKENS_MAX: u64 = 1 << 21;
+/// Largest Q accepted.
+pub const PARTITIONS_MAX: u32 = 1 << 20;
+/// Most seeds accepted per grid cell.
+pub const SEEDS_MAX: u32 = 100_000;
+
+/// The ring-analysis grid. Every field has a default (the Figure 8 grid).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingAnalysisConfig {
+    /// Strategies to analyse, from {1, 2, 3}. Default: all three.
+    pub strategies: Vec<u8>,
+    /// Cluster sizes S. Default: [30] (the paper's Figure 8).
+    pub node_counts: Vec<u32>,
+    /// Replication factors N (1 ≤ N ≤ S). Default: [3].
+    pub replicas: Vec<u32>,
+    /// Tokens per node T for strategies 1 and 2. Default: 1, 2, 4, …, 256.
+    pub tokens_per_node: Vec<u32>,
+    /// Equal partitions Q for strategy 3 (cells with Q < S + 1 are skipped,
+    /// since a join needs a partition for the joiner). Default: 32, 64, …, 8192.
+    pub partitions: Vec<u32>,
+    /// Equal partitions Q for strategy 2 (each crossed with every T).
+    /// Default: [256, 1024, 4096].
+    pub strategy2_partitions: Vec<u32>,
+    /// Seeds per cell: `first_seed .. first_seed + seeds`. Default: 30.
+    pub seeds: u32,
+    /// First master seed. Default: 1.
+    pub first_seed: u64,
+    /// Zones for zone-aware placement (node i is in zone i mod zones);
+    /// 0 turns zones off. Default: 0.
+    pub zones: u32,
+    /// Cluster sizes for the moved-fraction-vs-S plot. Default: 8, 16, 30, 64, 128, 256.
+    pub movement_node_counts: Vec<u32>,
+    /// T used by strategies 1 and 2 in the movement grid. Default: 64.
+    pub movement_tokens_per_node: u32,
+    /// Q used by strategies 2 and 3 in the movement grid (must exceed every
+    /// movement cluster size). Default: 4096.
+    pub movement_partitions: u32,
+}
+
+impl Default for RingAnalysisConfig {
+    fn default() -> Self {
+        RingAnalysisConfig {
+            strategies: vec![1, 2, 3],
+            node_counts: vec![30],
+            replicas: vec![3],
+            tokens_per_node: (0..=8).map(|k| 1 << k).collect(),
+            partitions: (5..=13).map(|k| 1 << k).collect(),
+            strategy2_partitions: vec![256, 1024, 4096],
+            seeds: 30,
+            first_seed: 1,
+            zones: 0,
+            movement_node_counts: vec![8, 16, 30, 64, 128, 256],
+            movement_tokens_per_node: 64,
+            movement_partitions: 4096,
+        }
+    }
+}
+
+/// `dynasim ring` command-line flags. Every flag overrides the same field of
+/// `--config` (or of the Figure 8 defaults); lists are comma-separated.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RingArgs {
+    /// TOML file with the grid, e.g. scenarios/ring-figure8.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output directory for ring-analysis.csv, figure8.svg and movement.svg.
+    #[arg(long, value_name = "DIR", default_value = "results/ring")]
+    pub out: PathBuf,
+    /// Strategies to analyse, e.g. 1,2,3.
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Option<Vec<u8>>,
+    /// Cluster sizes S, e.g. 30.
+    #[arg(long = "nodes", value_delimiter = ',', value_name = "S")]
+    pub node_counts: Option<Vec<u32>>,
+    /// Replication factors N, e.g. 3.
+    #[arg(long, value_delimiter = ',', value_name = "N")]
+    pub replicas: Option<Vec<u32>>,
+    /// Tokens per node T for strategies 1 and 2, e.g. 1,8,64.
+    #[arg(long = "tokens", value_delimiter = ',', value_name = "T")]
+    pub tokens_per_node: Option<Vec<u32>>,
+    /// Partitions Q for strategy 3, e.g. 64,1024.
+    #[arg(long, value_delimiter = ',', value_name = "Q")]
+    pub partitions: Option<Vec<u32>>,
+    /// Partitions Q for strategy 2, e.g. 1024.
+    #[arg(long, value_delimiter = ',', value_name = "Q")]
+    pub strategy2_partitions: Option<Vec<u32>>,
+    /// Seeds per grid cell.
+    #[arg(long)]
+    pub seeds: Option<u32>,
+    /// First master seed.
+    #[arg(long)]
+    pub first_seed: Option<u64>,
+    /// Zones for zone-aware placement (0 = off).
+    #[arg(long)]
+    pub zones: Option<u32>,
+    /// Cluster sizes for the moved-fraction-vs-S plot.
+    #[arg(long = "movement-nodes", value_delimiter = ',', value_name = "S")]
+    pub movement_node_counts: Option<Vec<u32>>,
+}
+
+impl RingAnalysisConfig {
+    /// Reads a TOML grid file; unknown fields and bad values are errors that
+    /// name the file and the field.
+    pub fn from_toml_file(path: &Path) -> Result<RingAnalysisConfig, RingError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RingError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = RingAnalysisConfig::from_toml_str(&text, &path.display().to_string())?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<RingAnalysisConfig, RingError> {
+        let config: RingAnalysisConfig = toml::from_str(text).map_err(|error| RingError::ParseConfig {
+            origin: origin.to_string(),
+            message: error.to_string(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// The config for `args`: the file (or the defaults) with flags applied, validated.
+    pub fn from_args(args: &RingArgs) -> Result<RingAnalysisConfig, RingError> {
+        let (mut config, origin) = match &args.config {
+            Some(path) => (
+                RingAnalysisConfig::from_toml_file(path)?,
+                format!("{} with command-line flags", path.display()),
+            ),
+            None => (RingAnalysisConfig::default(), "command line".to_string()),
+        };
+        if let Some(strategies) = &args.strategies {
+            config.strategies.clone_from(strategies);
+        }
+        let lists = [
+            (&args.node_counts, &mut config.node_counts),
+            (&args.replicas, &mut config.replicas),
+            (&args.tokens_per_node, &mut config.tokens_per_node),
+            (&args.partitions, &mut config.partitions),
+            (&args.strategy2_partitions, &mut config.strategy2_partitions),
+            (&args.movement_node_counts, &mut config.movement_node_counts),
+        ];
+        for (flag, field) in lists {
+            if let Some(value) = flag {
+                field.clone_from(value);
+            }
+        }
+        if let Some(seeds) = args.seeds {
+            config.seeds = seeds;
+        }
+        if let Some(first_seed) = args.first_seed {
+            config.first_seed = first_seed;
+        }
+        if let Some(zones) = args.zones {
+            config.zones = zones;
+        }
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// Checks every field against its allowed range.
+    pub fn validate(&self, origin: &str) -> Result<(), RingError> {
+        let fail = |field: &'static str, reason: String| {
+            Err(RingError::InvalidConfig {
+                origin: origin.to_string(),
+                field,
+                reason,
+            })
+        };
+        if self.strategies.is_empty() || self.strategies.iter().any(|s| !(1..=3).contains(s)) {
+            return fail(
+                "strategies",
+                format!("got {:?}; allowed: a non-empty list of 1, 2, 3", self.strategies),
+            );
+        }
+        let uses = |number: u8| self.strategies.contains(&number);
+        for (field, values, min, max) in [
+            ("node_counts", &self.node_counts, 1, NODE_COUNT_MAX),
+            ("replicas", &self.replicas, 1, NODE_COUNT_MAX),
+            (
+                "movement_node_counts",
+                &self.movement_node_counts,
+                1,
+                NODE_COUNT_MAX - 1,
+            ),
+        ] {
+            check_list(origin, field, values, min, max, true)?;
+        }
+        check_list(
+            origin,
+            "tokens_per_node",
+            &self.tokens_per_node,
+            1,
+            TOKENS_PER_NODE_MAX,
+            uses(1) || uses(2),
+        )?;
+        check_list(origin, "partitions", &self.partitions, 1, PARTITIONS_MAX, uses(3))?;
+        check_list(
+            origin,
+            "strategy2_partitions",
+            &self.strategy2_partitions,
+            1,
+            PARTITIONS_MAX,
+            uses(2),
+        )?;
+        let node_count_min = self
+            .node_counts
+            .iter()
+            .chain(&self.movement_node_counts)
+            .min()
+            .copied()
+            .unwrap_or(1);
+        if let Some(&n) = self.replicas.iter().find(|&&n| n > node_count_min) {
+            return fail(
+                "replicas",
+                format!("N = {n} exceeds the smallest cluster size {node_count_min}; allowed: 1 ≤ N ≤ S"),
+            );
+        }
+        if !(1..=SEEDS_MAX).contains(&self.seeds) {
+            return fail("seeds", format!("got {}; allowed: 1..={SEEDS_MAX}", self.seeds));
+        }
+        if self.first_seed.checked_add(u64::from(self.seeds)).is_none() {
+            return fail(
+                "first_seed",
+                format!("first_seed + seeds overflows u64 (first_seed = {})", self.first_seed),
+            );
+        }
+        if self.zones > NODE_COUNT_MAX {
+            return fail(
+                "zones",
+                format!("got {}; allowed: 0 (off) ..={NODE_COUNT_MAX}", self.zones),
+            );
+        }
+        if !(1..=TOKENS_PER_NODE_MAX).contains(&self.movement_tokens_per_node) {
+            return fail(
+                "movement_tokens_per_node",
+                format!(
+                    "got {}; allowed: 1..={TOKENS_PER_NODE_MAX}",
+                    self.movement_tokens_per_node
+                ),
+            );
+        }
+        let movement_max = self.movement_node_counts.iter().max().copied().unwrap_or(0);
+        if !(movement_max + 1..=PARTITIONS_MAX).contains(&self.movement_partitions) {
+            return fail(
+                "movement_partitions",
+                format!(
+                    "got {}; allowed: {}..={PARTITIONS_MAX} (more than the largest movement cluster)",
+                    self.movement_partitions,
+                    movement_max + 1
+                ),
+            );
+        }
+        let tokens_max = self
+            .tokens_per_node
+            .iter()
+            .chain([&self.movement_tokens_per_node])
+            .max()
+            .copied()
+            .unwrap_or(1);
+        let nodes_max = self
+            .node_counts
+            .iter()
+            .chain(&self.movement_node_counts)
+            .max()
+            .copied()
+            .unwrap_or(1);
+        if (uses(1) || uses(2)) && u64::from(tokens_max) * u64::from(nodes_max + 1) > RING_TOKENS_MAX {
+            return fail(
+                "tokens_per_node",
+                format!(
+                    "S·T up to {} tokens; allowed: at most {RING_TOKENS_MAX} per ring",
+                    u64::from(tokens_max) * u64::from(nodes_max + 1)
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Checks one list field: non-empty when `required`, every value in `min..=max`.
+fn check_list(
+    origin: &str,
+    field: &'static str,
+    values: &[u32],
+    min: u32,
+    max: u32,
+    required: bool,
+) -> Result<(), RingError> {
+    let bad = values.iter().find(|v| !(min..=max).contains(*v));
+    if (required && values.is_empty()) || bad.is_some() {
+        return Err(RingError::InvalidConfig {
+            origin: origin.to_string(),
+            field,
+            reason: format!("got {values:?}; allowed: a non-empty list of values in {min}..={max}"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_match_figure_eight() {
+        let config = RingAnalysisConfig::default();
+        assert!(config.validate("defaults").is_ok());
+        assert_eq!(
+            (config.node_counts.clone(), config.replicas.clone()),
+            (vec![30], vec![3])
+        );
+    }
+
+    #[test]
+    fn an_empty_file_means_the_defaults() {
+        let config = RingAnalysisConfig::from_toml_str("", "empty.toml");
+        assert_eq!(config.ok(), Some(RingAnalysisConfig::default()));
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_file() {
+        let error = RingAnalysisConfig::from_toml_str("seedz = 3\n", "x.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("x.toml") && error.contains("seedz"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_field_and_what_is_allowed() {
+        let error = RingAnalysisConfig::from_toml_str("strategies = [4]\n", "x.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("`strategies`") && error.contains("allowed"), "{error}");
+        let error = RingAnalysisConfig::from_toml_str("replicas = [40]\n", "x.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("`replicas`") && error.contains("N ≤ S"), "{error}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = RingArgs {
+            seeds: Some(2),
+            tokens_per_node: Some(vec![8]),
+            ..RingArgs::default()
+        };
+        let config = RingAnalysisConfig::from_args(&args).ok();
+        assert_eq!(
+            config.as_ref().map(|c| (c.seeds, c.tokens_per_node.clone())),
+            Some((2, vec![8]))
+        );
+    }
+}
