@@ -80,9 +80,7 @@ impl Dist {
             Dist::Constant(_) => Ok(()),
             Dist::Uniform { low, high } => {
                 if !(low.is_finite() && high.is_finite() && *low >= 0.0 && low <= high) {
-                    Err(format!(
-                        "uniform needs 0 <= low <= high (finite), got low = {low}, high = {high}"
-                    ))
+                    Err(format!("uniform needs 0 <= low <= high (finite), got low = {low}, high = {high}"))
                 } else {
                     Ok(())
                 }
@@ -190,32 +188,17 @@ mod tests {
             Dist::Uniform { low: 1.0, high: 3.0 },
             Dist::Exponential { rate: 1.66 },
             Dist::Lognormal { mu: 0.0, sigma: 0.5 },
-            Dist::Pareto {
-                scale: 0.235,
-                shape: 10.0,
-            },
+            Dist::Pareto { scale: 0.235, shape: 10.0 },
             // PBS LNKD-SSD fit: 91.22% Pareto(0.235, 10) + 8.78% Exponential(1.66).
             Dist::Mixture(vec![
-                Component {
-                    weight: 0.9122,
-                    dist: Dist::Pareto {
-                        scale: 0.235,
-                        shape: 10.0,
-                    },
-                },
-                Component {
-                    weight: 0.0878,
-                    dist: Dist::Exponential { rate: 1.66 },
-                },
+                Component { weight: 0.9122, dist: Dist::Pareto { scale: 0.235, shape: 10.0 } },
+                Component { weight: 0.0878, dist: Dist::Exponential { rate: 1.66 } },
             ]),
         ];
         for dist in &cases {
             let mean = sample_mean(dist, 200_000);
             let expected = dist.mean_ms();
-            assert!(
-                (mean - expected).abs() / expected < 0.02,
-                "{dist:?}: sampled {mean}, expected {expected}"
-            );
+            assert!((mean - expected).abs() / expected < 0.02, "{dist:?}: sampled {mean}, expected {expected}");
         }
     }
 
@@ -232,10 +215,7 @@ mod tests {
     #[test]
     fn invalid_parameters_are_rejected_with_the_rule() {
         assert!(Dist::Exponential { rate: 0.0 }.validate().unwrap_err().contains("> 0"));
-        assert!(Dist::Uniform { low: 3.0, high: 1.0 }
-            .validate()
-            .unwrap_err()
-            .contains("low <= high"));
+        assert!(Dist::Uniform { low: 3.0, high: 1.0 }.validate().unwrap_err().contains("low <= high"));
         assert!(Dist::Mixture(vec![]).validate().is_err());
         assert!(Dist::Pareto { scale: 1.0, shape: 2.0 }.validate().is_ok());
     }

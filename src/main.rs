@@ -45,12 +45,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run {
-            scenario,
-            seed,
-            out,
-            quiet,
-        } => run(&scenario, seed, out, quiet),
+        Command::Run { scenario, seed, out, quiet } => run(&scenario, seed, out, quiet),
         Command::Validate { scenario } => validate(&scenario),
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
@@ -78,17 +73,10 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
         Err(code) => return code,
     };
     let seed = seed.unwrap_or(scenario.spec.seed);
-    let directory = out.unwrap_or_else(|| {
-        PathBuf::from("results")
-            .join(&scenario.name)
-            .join(format!("seed-{seed}"))
-    });
+    let directory = out.unwrap_or_else(|| PathBuf::from("results").join(&scenario.name).join(format!("seed-{seed}")));
     let report = dynasim::run(&scenario, seed);
     if let Err(error) = dynasim::report::write_summary(&directory, &report.summary) {
-        eprintln!(
-            "error: cannot write {}: {error}",
-            directory.join("summary.json").display()
-        );
+        eprintln!("error: cannot write {}: {error}", directory.join("summary.json").display());
         return ExitCode::from(2);
     }
     if !quiet {

@@ -34,10 +34,7 @@ pub struct Key {
 impl Key {
     /// The key with index `id`.
     pub fn new(id: u64) -> Key {
-        Key {
-            id,
-            position: key_position(Key::name(id).as_bytes()),
-        }
+        Key { id, position: key_position(Key::name(id).as_bytes()) }
     }
 
     /// The key's bytes as stored: `key-<id>`.
@@ -238,6 +235,12 @@ pub enum Message {
         /// The writes of the versions stored.
         writes: Vec<WriteId>,
     },
+    /// Coordinator → forwarding node: I have your forwarded request (so
+    /// the forwarder can tell a live coordinator from an unreachable one).
+    ForwardAck {
+        /// The request forwarded.
+        request: RequestId,
+    },
     /// Failure detector probe of a peer believed unreachable.
     Ping,
     /// Answer to a probe.
@@ -282,7 +285,7 @@ impl Message {
     /// The latency class of this message.
     pub fn kind(&self) -> MessageKind {
         match self {
-            Message::Get { .. } | Message::Put { .. } => MessageKind::ClientRequest,
+            Message::Get { .. } | Message::Put { .. } | Message::ForwardAck { .. } => MessageKind::ClientRequest,
             Message::GetReply { .. } | Message::PutReply { .. } => MessageKind::ClientResponse,
             Message::ReplicaWrite { .. } => MessageKind::WriteRequest,
             Message::ReplicaWriteAck { .. } => MessageKind::WriteAck,
@@ -314,6 +317,7 @@ impl Message {
             Message::HandoffAck { .. } => 13,
             Message::Ping => 14,
             Message::Pong => 15,
+            Message::ForwardAck { .. } => 16,
         }
     }
 
@@ -337,9 +341,9 @@ impl Message {
         HEADER_BYTES
             + match self {
                 Message::Get { key, .. } | Message::ReplicaRead { key, .. } => key.wire_bytes(),
-                Message::Put {
-                    key, context, value, ..
-                } => key.wire_bytes() + context.wire_bytes() + u64::from(value.bytes),
+                Message::Put { key, context, value, .. } => {
+                    key.wire_bytes() + context.wire_bytes() + u64::from(value.bytes)
+                }
                 Message::GetReply { outcome: Ok(read), .. } => versions(&read.versions) + read.context.wire_bytes(),
                 Message::PutReply { outcome: Ok(ack), .. } => ack.clock.wire_bytes() + 12,
                 Message::GetReply { .. }
@@ -347,7 +351,8 @@ impl Message {
                 | Message::ReplicaWriteAck { .. }
                 | Message::MembershipRequest
                 | Message::Ping
-                | Message::Pong => 0,
+                | Message::Pong
+                | Message::ForwardAck { .. } => 0,
                 Message::ReadRepair { key, versions: vs } | Message::Handoff { key, versions: vs } => {
                     key.wire_bytes() + versions(vs)
                 }

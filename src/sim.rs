@@ -27,11 +27,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 enum Event {
     /// A message arrives.
-    Deliver {
-        from: Endpoint,
-        to: Endpoint,
-        message: Message,
-    },
+    Deliver { from: Endpoint, to: Endpoint, message: Message },
     /// A node's timer fires.
     NodeTimer { node: NodeId, timer: NodeTimer },
     /// A client's timer fires.
@@ -63,7 +59,8 @@ pub struct RunOutcome {
     pub wiped_writes: BTreeSet<WriteId>,
     /// Faults in the order applied (the end-of-workload heal included).
     pub faults: Vec<AppliedFault>,
-    /// Time of the last heal (restart, partition end, heal) before the end, if any.
+    /// Time of the last heal that changed something (a restart, a partition
+    /// ended, a heal of active faults), if any.
     pub last_heal: Option<Time>,
     /// First time after the last heal at which no node held a hint.
     pub hints_drained_at: Option<Time>,
@@ -115,13 +112,9 @@ impl Simulation {
         let node_ids: Vec<NodeId> = (0..spec.cluster.nodes).map(NodeId).collect();
         // Strategy 3 spreads each node's partitions at least N apart.
         let target_n = spec.quorum.n as usize;
-        let ring = Arc::new(Ring::build_with_target_n(
-            &scenario.strategy(),
-            &node_ids,
-            None,
-            target_n,
-            |node| streams.stream(Purpose::RingTokens, u64::from(node.0)),
-        ));
+        let ring = Arc::new(Ring::build_with_target_n(&scenario.strategy(), &node_ids, None, target_n, |node| {
+            streams.stream(Purpose::RingTokens, u64::from(node.0))
+        }));
         let lww = spec.reconciliation.policy == Policy::Lww;
         let node_config = Arc::new(node_config(scenario, lww));
         let nodes: Vec<Node> = node_ids
@@ -177,6 +170,11 @@ impl Simulation {
         }
     }
 
+    /// The initial preference list (top N) for a ring position (scratch debugging).
+    pub fn ring_preference(&self, position: crate::types::Token) -> Vec<NodeId> {
+        self.ring.preference_list(position, self.replicas)
+    }
+
     /// Runs to the end (workload, then the quiesce period) and returns what happened.
     pub fn run(mut self) -> RunOutcome {
         for index in 0..self.faults.len() {
@@ -219,16 +217,11 @@ impl Simulation {
 
     /// The versions each written key's final preference list holds.
     fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Observed>> {
-        let keys: BTreeSet<u64> = history
-            .iter()
-            .filter(|op| op.write.is_some())
-            .map(|op| op.key)
-            .collect();
+        let keys: BTreeSet<u64> = history.iter().filter(|op| op.write.is_some()).map(|op| op.key).collect();
         let mut preference = Vec::new();
         keys.into_iter()
             .map(|key| {
-                self.ring
-                    .preference_list_into(Key::new(key).position, self.replicas, &mut preference);
+                self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
                 let held = preference
                     .iter()
                     .flat_map(|n| self.nodes[n.0 as usize].main_versions(key))
@@ -241,14 +234,7 @@ impl Simulation {
     fn process(&mut self, now: Time, sequence: u64, event: Event) {
         match event {
             Event::Deliver { from, to, message } => {
-                self.trace(
-                    now,
-                    sequence,
-                    0x100 | u16::from(message.code()),
-                    from,
-                    to,
-                    message.key_id(),
-                );
+                self.trace(now, sequence, 0x100 | u16::from(message.code()), from, to, message.key_id());
                 match to {
                     Endpoint::Node(node) if self.alive[node.0 as usize] => {
                         self.nodes[node.0 as usize].on_message(now, from, message, &mut self.node_out);
@@ -285,10 +271,7 @@ impl Simulation {
 
     fn apply_fault(&mut self, now: Time, index: usize) {
         let fault = self.faults[index].clone();
-        self.applied.push(AppliedFault {
-            at_us: now.0,
-            label: fault.label,
-        });
+        self.applied.push(AppliedFault { at_us: now.0, label: fault.label });
         match fault.effect {
             FaultEffect::Crash { nodes, disk_loss } => {
                 for node in nodes {
@@ -300,24 +283,25 @@ impl Simulation {
                 }
             }
             FaultEffect::Restart { nodes } => {
+                let mut restarted = false;
                 for node in nodes {
-                    self.restart(now, node);
+                    restarted |= self.restart(now, node);
                 }
-                self.healed(now);
+                if restarted {
+                    self.healed(now);
+                }
             }
             FaultEffect::Partition { id, rules } => self.network.add_partition(id, rules),
             FaultEffect::EndPartition { id } => {
-                self.network.remove_partition(id);
-                self.healed(now);
+                if self.network.remove_partition(id) {
+                    self.healed(now);
+                }
             }
             FaultEffect::Loss { rate } => self.network.set_loss(Some(rate)),
             FaultEffect::RestoreLoss => self.network.set_loss(None),
-            FaultEffect::Slow {
-                id,
-                rules,
-                multiplier,
-                added_us,
-            } => self.network.add_slowdown(id, rules, multiplier, added_us),
+            FaultEffect::Slow { id, rules, multiplier, added_us } => {
+                self.network.add_slowdown(id, rules, multiplier, added_us)
+            }
             FaultEffect::EndSlow { id } => self.network.remove_slowdown(id),
             FaultEffect::ClockSkew { nodes, skew_us } => {
                 for node in nodes {
@@ -325,22 +309,27 @@ impl Simulation {
                 }
             }
             FaultEffect::HealAll { restart } => {
-                self.network.heal();
+                let mut healed = self.network.heal();
                 if restart {
                     for index in 0..self.nodes.len() {
-                        self.restart(now, NodeId(index as u32));
+                        healed |= self.restart(now, NodeId(index as u32));
                     }
                 }
-                self.healed(now);
+                if healed {
+                    self.healed(now);
+                }
             }
         }
     }
 
-    fn restart(&mut self, now: Time, node: NodeId) {
-        if !std::mem::replace(&mut self.alive[node.0 as usize], true) {
-            self.nodes[node.0 as usize].start(now, &mut self.node_out);
-            self.drain_node(node);
+    /// Restarts a crashed node; false if it was running.
+    fn restart(&mut self, now: Time, node: NodeId) -> bool {
+        if std::mem::replace(&mut self.alive[node.0 as usize], true) {
+            return false;
         }
+        self.nodes[node.0 as usize].start(now, &mut self.node_out);
+        self.drain_node(node);
+        true
     }
 
     fn healed(&mut self, now: Time) {
@@ -405,8 +394,7 @@ impl Simulation {
         let now = self.queue.now();
         for (to, message) in messages.drain(..) {
             if let Some(delay) = self.network.transit(from, to, &message) {
-                self.queue
-                    .schedule(now.plus(delay), Event::Deliver { from, to, message });
+                self.queue.schedule(now.plus(delay), Event::Deliver { from, to, message });
             }
         }
     }
@@ -431,10 +419,7 @@ fn node_config(scenario: &Scenario, lww: bool) -> NodeConfig {
         read_repair: spec.node.read_repair,
         buffered_writes: spec.storage.buffered_writes,
         flush_interval_us: ms_to_us(spec.storage.flush_interval_ms),
-        rules: StoreRules {
-            lww,
-            sibling_cap: spec.reconciliation.sibling_cap as usize,
-        },
+        rules: StoreRules { lww, sibling_cap: spec.reconciliation.sibling_cap as usize },
     }
 }
 

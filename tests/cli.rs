@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn dynasim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dynasim"))
-        .args(args)
-        .output()
-        .expect("binary runs");
+    let output = Command::new(env!("CARGO_BIN_EXE_dynasim")).args(args).output().expect("binary runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -32,30 +29,14 @@ fn run_writes_a_summary_with_the_figures_users_need() {
     assert!(stdout.contains("digest"), "{stdout}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
-    for key in [
-        "digest",
-        "latency_us",
-        "consistency",
-        "wall",
-        "engine",
-        "ops",
-        "network",
-    ] {
+    for key in ["digest", "latency_us", "consistency", "wall", "engine", "ops", "network"] {
         assert!(json.get(key).is_some(), "summary.json lacks {key}");
     }
     assert!(json["latency_us"]["read"]["p999"].as_u64().expect("p99.9") > 0);
     assert!(json["consistency"]["siblings_per_read"].is_object());
     assert!(json["wall"]["events_per_s"].as_f64().expect("events/s") > 0.0);
     // The directory may already exist: a second run overwrites it.
-    let (again, _, _) = dynasim(&[
-        "run",
-        scenario,
-        "--seed",
-        "7",
-        "--out",
-        out.to_str().expect("utf8"),
-        "--quiet",
-    ]);
+    let (again, _, _) = dynasim(&["run", scenario, "--seed", "7", "--out", out.to_str().expect("utf8"), "--quiet"]);
     assert_eq!(again, 0);
 }
 
@@ -74,10 +55,7 @@ fn a_wrong_type_is_rejected_with_its_line() {
     let (code, _, stderr) = dynasim(&["run", path.to_str().expect("utf8")]);
     assert_eq!(code, 2);
     assert!(stderr.contains("type.toml:2:9"), "{stderr}");
-    assert!(
-        stderr.contains("invalid type: string \"eight\", expected u32"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("invalid type: string \"eight\", expected u32"), "{stderr}");
 }
 
 #[test]
@@ -85,29 +63,20 @@ fn r_greater_than_n_is_rejected_with_the_rule() {
     let path = scratch("quorum.toml", "[quorum]\nn = 3\nr = 4\nw = 2\n");
     let (code, _, stderr) = dynasim(&["validate", path.to_str().expect("utf8")]);
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("quorum.toml:3: field `quorum.r`: R must be between 1 and N = 3, got 4"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("quorum.toml:3: field `quorum.r`: R must be between 1 and N = 3, got 4"), "{stderr}");
 }
 
 #[test]
 fn a_missing_file_is_reported_not_panicked() {
     let (code, _, stderr) = dynasim(&["run", "/nonexistent/scenario.toml"]);
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("/nonexistent/scenario.toml: cannot read scenario"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("/nonexistent/scenario.toml: cannot read scenario"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
 
 #[test]
 fn a_valid_scenario_validates() {
-    let (code, stdout, _) = dynasim(&[
-        "validate",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml"),
-    ]);
+    let (code, stdout, _) = dynasim(&["validate", concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml")]);
     assert_eq!(code, 0);
     assert!(stdout.contains("ok"));
 }

@@ -16,9 +16,8 @@ fn quickstart_twice_with_one_seed_gives_identical_digest_and_summary() {
 #[test]
 fn different_seeds_give_different_digests() {
     let scenario = bundled("quickstart.toml");
-    let digests: std::collections::BTreeSet<String> = (1..=5)
-        .map(|seed| dynasim::run(&scenario, seed).summary.digest)
-        .collect();
+    let digests: std::collections::BTreeSet<String> =
+        (1..=5).map(|seed| dynasim::run(&scenario, seed).summary.digest).collect();
     assert_eq!(digests.len(), 5);
 }
 

@@ -10,19 +10,11 @@ use dynasim::types::NodeId;
 use std::path::PathBuf;
 
 fn config(seeds: u32) -> RingAnalysisConfig {
-    RingAnalysisConfig {
-        seeds,
-        ..RingAnalysisConfig::default()
-    }
+    RingAnalysisConfig { seeds, ..RingAnalysisConfig::default() }
 }
 
 fn cell(strategy: Strategy, node_count: u32, replicas: u32) -> Cell {
-    Cell {
-        grid: Grid::Figure8,
-        strategy,
-        node_count,
-        replicas,
-    }
+    Cell { grid: Grid::Figure8, strategy, node_count, replicas }
 }
 
 fn analyse(strategy: Strategy, seeds: u32) -> CellReport {
@@ -32,9 +24,7 @@ fn analyse(strategy: Strategy, seeds: u32) -> CellReport {
 fn ring(strategy: &Strategy, node_count: u32, seed: u64) -> Ring {
     let streams = Streams::new(seed);
     let nodes: Vec<NodeId> = (0..node_count).map(NodeId).collect();
-    Ring::build(strategy, &nodes, None, |node| {
-        streams.stream(Purpose::RingTokens, u64::from(node.0))
-    })
+    Ring::build(strategy, &nodes, None, |node| streams.stream(Purpose::RingTokens, u64::from(node.0)))
 }
 
 fn harmonic(n: u32) -> f64 {
@@ -47,10 +37,7 @@ fn one_token_per_node_has_max_over_mean_share_near_the_harmonic_number() {
     let report = analyse(Strategy::RandomTokens { tokens_per_node: 1 }, 1000);
     let measured = report.primary.max_over_mean.mean;
     let expected = harmonic(30);
-    assert!(
-        (measured / expected - 1.0).abs() < 0.05,
-        "max/mean {measured:.4} vs H_30 {expected:.4}"
-    );
+    assert!((measured / expected - 1.0).abs() < 0.05, "max/mean {measured:.4} vs H_30 {expected:.4}");
 }
 
 #[test]
@@ -61,14 +48,8 @@ fn the_spread_of_random_tokens_shrinks_like_one_over_root_t() {
         let report = analyse(Strategy::RandomTokens { tokens_per_node: t }, 200);
         let analytic = ((29.0) / (30.0 * f64::from(t) + 1.0)).sqrt();
         let cv = report.primary.cv.mean;
-        assert!(
-            (cv / analytic - 1.0).abs() < 0.1,
-            "T = {t}: cv {cv:.4} vs {analytic:.4}"
-        );
-        assert!(
-            report.primary.efficiency.mean > previous_efficiency,
-            "efficiency rises with T"
-        );
+        assert!((cv / analytic - 1.0).abs() < 0.1, "T = {t}: cv {cv:.4} vs {analytic:.4}");
+        assert!(report.primary.efficiency.mean > previous_efficiency, "efficiency rises with T");
         previous_efficiency = report.primary.efficiency.mean;
     }
 }
@@ -121,24 +102,14 @@ fn figure_eight_ordering_holds_at_comparable_metadata() {
     for q in [256u32, 1024, 4096] {
         for (random, &t) in strategy1.iter().zip(&tokens) {
             let two = analyse_cell(
-                &cell(
-                    Strategy::RandomTokensEqualPartitions {
-                        tokens_per_node: t,
-                        partitions: q,
-                    },
-                    30,
-                    3,
-                ),
+                &cell(Strategy::RandomTokensEqualPartitions { tokens_per_node: t, partitions: q }, 30, 3),
                 &config,
             );
             for (two, one) in [
                 (two.primary.efficiency, random.primary.efficiency),
                 (two.replica.efficiency, random.replica.efficiency),
             ] {
-                assert!(
-                    !two.clearly_above(&one),
-                    "strategy 2 (T={t}, Q={q}) {two:?} beats strategy 1 {one:?}"
-                );
+                assert!(!two.clearly_above(&one), "strategy 2 (T={t}, Q={q}) {two:?} beats strategy 1 {one:?}");
             }
         }
     }
@@ -155,14 +126,8 @@ fn strategy_two_is_clearly_worse_when_q_is_at_most_s_times_t() {
                     &measure_loads(&ring(&Strategy::RandomTokens { tokens_per_node: t }, 30, seed), 3, None).primary,
                     1.0,
                 );
-                let two_ring = ring(
-                    &Strategy::RandomTokensEqualPartitions {
-                        tokens_per_node: t,
-                        partitions: q,
-                    },
-                    30,
-                    seed,
-                );
+                let two_ring =
+                    ring(&Strategy::RandomTokensEqualPartitions { tokens_per_node: t, partitions: q }, 30, seed);
                 let two = LoadFigures::of(&measure_loads(&two_ring, 3, None).primary, 1.0);
                 two.efficiency - one.efficiency
             })
@@ -178,31 +143,17 @@ fn strategy_two_is_clearly_worse_when_q_is_at_most_s_times_t() {
 #[test]
 fn zone_aware_placement_never_shares_a_zone_when_zones_cover_n() {
     for zones in [3u32, 5] {
-        let config = RingAnalysisConfig {
-            seeds: 3,
-            zones,
-            ..RingAnalysisConfig::default()
-        };
+        let config = RingAnalysisConfig { seeds: 3, zones, ..RingAnalysisConfig::default() };
         for strategy in [
             Strategy::RandomTokens { tokens_per_node: 8 },
-            Strategy::RandomTokensEqualPartitions {
-                tokens_per_node: 8,
-                partitions: 256,
-            },
+            Strategy::RandomTokensEqualPartitions { tokens_per_node: 8, partitions: 256 },
             Strategy::EqualPartitions { partitions: 1024 },
         ] {
             let report = analyse_cell(&cell(strategy.clone(), 30, 3), &config);
-            assert_eq!(
-                report.zone_shared_fraction.map(|e| e.mean),
-                Some(0.0),
-                "{strategy:?}, {zones} zones"
-            );
+            assert_eq!(report.zone_shared_fraction.map(|e| e.mean), Some(0.0), "{strategy:?}, {zones} zones");
             if strategy.number() != 3 {
                 // Random tokens ignore zones without zone-aware placement.
-                assert!(
-                    report.zone_shared_fraction_unaware.map_or(0.0, |e| e.mean) > 0.1,
-                    "{strategy:?}"
-                );
+                assert!(report.zone_shared_fraction_unaware.map_or(0.0, |e| e.mean) > 0.1, "{strategy:?}");
             }
         }
     }
@@ -234,16 +185,11 @@ fn two_runs_write_byte_identical_outputs() {
     };
     let (first, second) = (scratch_dir("a"), scratch_dir("b"));
     let reports = [run_ring_analysis(&config, &first), run_ring_analysis(&config, &second)];
-    let [Ok(a), Ok(b)] = reports else {
-        panic!("ring analysis failed: {reports:?}")
-    };
+    let [Ok(a), Ok(b)] = reports else { panic!("ring analysis failed: {reports:?}") };
     assert_eq!(render_table(&a), render_table(&b));
     assert_eq!(a.files.len(), 3);
     for (x, y) in a.files.iter().zip(&b.files) {
-        let (x, y) = (
-            std::fs::read(x).unwrap_or_default(),
-            std::fs::read(y).unwrap_or_default(),
-        );
+        let (x, y) = (std::fs::read(x).unwrap_or_default(), std::fs::read(y).unwrap_or_default());
         assert!(!x.is_empty());
         assert_eq!(x, y);
     }

@@ -22,9 +22,7 @@ pub fn check_end_state(
     for op in history.iter().filter(|op| op.is_acknowledged_write()) {
         let Some(write) = op.write else { continue };
         let held = final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
-        let present = held
-            .iter()
-            .any(|v| supersedes_or_is(v, write, versions.get(&write), lww));
+        let present = held.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww));
         if !present {
             report.lost_writes += 1;
             if !wiped.contains(&write) {
@@ -52,10 +50,8 @@ fn lww_lost_updates(history: &[OpRecord], versions: &BTreeMap<WriteId, Observed>
         let mut index = 0;
         while index < writes.len() {
             let invoke = writes[index].0;
-            let same_time_end = writes[index..]
-                .iter()
-                .position(|(t, _)| *t != invoke)
-                .map_or(writes.len(), |p| index + p);
+            let same_time_end =
+                writes[index..].iter().position(|(t, _)| *t != invoke).map_or(writes.len(), |p| index + p);
             for (_, op) in &writes[index..same_time_end] {
                 let stamp = op.write.and_then(|w| versions.get(&w)).map(|v| v.stamp);
                 if op.outcome == Outcome::Ok && stamp.zip(highest_before).is_some_and(|(mine, earlier)| earlier > mine)
@@ -84,22 +80,17 @@ fn resurfaced_deletes(history: &[OpRecord]) -> u64 {
     }
     let mut resurfaced = 0;
     for ops in by_key.values() {
-        let removes = ops
-            .iter()
-            .filter(|op| op.is_acknowledged_write())
-            .filter_map(|op| match op.cart {
-                Some(CartOp::Remove(item)) => Some((item, op.invoke, op.complete?)),
-                _ => None,
-            });
+        let removes = ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| match op.cart {
+            Some(CartOp::Remove(item)) => Some((item, op.invoke, op.complete?)),
+            _ => None,
+        });
         for (item, removed_invoke, removed_at) in removes {
             let re_added_before = |until: crate::types::Time| {
                 ops.iter()
                     .any(|op| op.cart == Some(CartOp::Add(item)) && op.invoke > removed_invoke && op.invoke < until)
             };
             let returned = |op: &&&OpRecord| {
-                op.returned
-                    .iter()
-                    .any(|v| v.items.as_deref().is_some_and(|items| items.contains(&item)))
+                op.returned.iter().any(|v| v.items.as_deref().is_some_and(|items| items.contains(&item)))
             };
             let resurfaces = ops
                 .iter()

@@ -77,10 +77,7 @@ pub fn check(history: &[OpRecord], lww: bool) -> ConsistencyReport {
         }
         match (op.kind, op.outcome) {
             (OpKind::Read, Outcome::Ok) => {
-                *report
-                    .siblings_per_read
-                    .entry(op.returned.len().to_string())
-                    .or_default() += 1;
+                *report.siblings_per_read.entry(op.returned.len().to_string()).or_default() += 1;
                 if !lww {
                     report.causal_sibling_violations += non_concurrent_pairs(&op.returned);
                     report.false_conflicts += ordered_sibling_pairs(&op.returned, &parents);
@@ -94,10 +91,8 @@ pub fn check(history: &[OpRecord], lww: bool) -> ConsistencyReport {
     if !lww {
         for op in history.iter().filter(|op| op.is_acknowledged_write()) {
             let Some(clock) = op.clock.as_ref() else { continue };
-            let unsuperseded = op
-                .context_writes
-                .iter()
-                .filter(|w| versions.get(w).is_some_and(|v| !clock.descends(&v.clock)));
+            let unsuperseded =
+                op.context_writes.iter().filter(|w| versions.get(w).is_some_and(|v| !clock.descends(&v.clock)));
             report.causal_sibling_violations += unsuperseded.count() as u64;
         }
     }
@@ -116,15 +111,7 @@ pub fn versions_by_write(history: &[OpRecord]) -> BTreeMap<WriteId, Observed> {
     for op in history {
         if let (Some(write), Some(clock), Some(stamp)) = (op.write, op.clock.as_ref(), op.stamp) {
             let items = None;
-            versions.insert(
-                write,
-                Observed {
-                    write,
-                    clock: clock.clone(),
-                    stamp,
-                    items,
-                },
-            );
+            versions.insert(write, Observed { write, clock: clock.clone(), stamp, items });
         }
     }
     for observed in history.iter().flat_map(|op| op.returned.iter()) {
@@ -187,10 +174,8 @@ fn stale_reads_of_key(ops: &[&OpRecord], versions: &BTreeMap<WriteId, Observed>,
         .filter_map(|op| Some((op.complete?, versions.get(&op.write?)?)))
         .collect();
     acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
-    let mut reads: Vec<&&OpRecord> = ops
-        .iter()
-        .filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok)
-        .collect();
+    let mut reads: Vec<&&OpRecord> =
+        ops.iter().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok).collect();
     reads.sort_by_key(|op| (op.invoke, op.client, op.sequence));
 
     let covers = |newer: &Observed, older: &Observed| supersedes_or_is(newer, older.write, Some(older), lww);

@@ -36,33 +36,17 @@ fn op(kind: OpKind, key: u64, invoke: u64, complete: u64) -> OpRecord {
 }
 
 fn write(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)]) -> OpRecord {
-    let stamp = Some(Stamp {
-        time_us: invoke,
-        writer: 0,
-    });
-    OpRecord {
-        write: Some(WriteId(id)),
-        clock: Some(clock(c)),
-        stamp,
-        ..op(OpKind::Write, key, invoke, complete)
-    }
+    let stamp = Some(Stamp { time_us: invoke, writer: 0 });
+    OpRecord { write: Some(WriteId(id)), clock: Some(clock(c)), stamp, ..op(OpKind::Write, key, invoke, complete) }
 }
 
 fn observed(id: u64, c: &[(u32, u64)]) -> Observed {
-    Observed {
-        write: WriteId(id),
-        clock: clock(c),
-        stamp: Stamp { time_us: id, writer: 0 },
-        items: None,
-    }
+    Observed { write: WriteId(id), clock: clock(c), stamp: Stamp { time_us: id, writer: 0 }, items: None }
 }
 
 fn read(key: u64, invoke: u64, complete: u64, returned: &[(u64, &[(u32, u64)])]) -> OpRecord {
     let returned = returned.iter().map(|(id, c)| observed(*id, c)).collect();
-    OpRecord {
-        returned,
-        ..op(OpKind::Read, key, invoke, complete)
-    }
+    OpRecord { returned, ..op(OpKind::Read, key, invoke, complete) }
 }
 
 #[test]
@@ -82,21 +66,15 @@ fn a_clean_history_has_no_findings() {
 
 #[test]
 fn a_read_missing_an_acknowledged_write_is_stale() {
-    let history = vec![
-        write(1, 0, 10, 1, &[(0, 1)]),
-        write(1, 20, 30, 2, &[(0, 2)]),
-        read(1, 40, 50, &[(1, &[(0, 1)])]),
-    ];
+    let history =
+        vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 20, 30, 2, &[(0, 2)]), read(1, 40, 50, &[(1, &[(0, 1)])])];
     assert_eq!(check(&history, false).stale_reads, 1);
 }
 
 #[test]
 fn a_superseding_version_satisfies_the_read() {
     // The read returns write 3, whose clock descends from write 1's.
-    let history = vec![
-        write(1, 0, 10, 1, &[(0, 1)]),
-        read(1, 40, 50, &[(3, &[(0, 1), (1, 1)])]),
-    ];
+    let history = vec![write(1, 0, 10, 1, &[(0, 1)]), read(1, 40, 50, &[(3, &[(0, 1), (1, 1)])])];
     assert_eq!(check(&history, false).stale_reads, 0);
 }
 
@@ -142,10 +120,7 @@ fn indeterminate_writes_are_counted_apart() {
     let report = check(&[w, read(1, 20, 30, &[])], false);
     assert_eq!(report.indeterminate_writes, 1);
     assert_eq!(report.acknowledged_writes, 0);
-    assert_eq!(
-        report.stale_reads, 0,
-        "an indeterminate write may legitimately be missing"
-    );
+    assert_eq!(report.stale_reads, 0, "an indeterminate write may legitimately be missing");
 }
 
 #[test]
@@ -154,11 +129,7 @@ fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
     // returns both as siblings (its clock lost write 1's entry).
     let mut w2 = write(1, 20, 30, 2, &[(1, 1)]);
     w2.context_writes = vec![WriteId(1)];
-    let history = vec![
-        write(1, 0, 10, 1, &[(0, 1)]),
-        w2,
-        read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
-    ];
+    let history = vec![write(1, 0, 10, 1, &[(0, 1)]), w2, read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])])];
     let report = check(&history, false);
     assert_eq!(report.false_conflicts, 1);
     // Truly concurrent siblings are not false conflicts.

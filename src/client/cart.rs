@@ -8,12 +8,8 @@ use std::sync::Arc;
 
 /// The union of the item sets of `versions` (sorted, distinct).
 pub fn merge_items<'a>(versions: impl IntoIterator<Item = &'a Version>) -> Arc<[u32]> {
-    let mut items: Vec<u32> = versions
-        .into_iter()
-        .filter_map(|v| v.value.items.as_deref())
-        .flatten()
-        .copied()
-        .collect();
+    let mut items: Vec<u32> =
+        versions.into_iter().filter_map(|v| v.value.items.as_deref()).flatten().copied().collect();
     items.sort_unstable();
     items.dedup();
     items.into()
@@ -40,16 +36,8 @@ mod tests {
     use crate::protocol::{Stamp, Value, WriteId};
 
     fn cart(items: &[u32]) -> Version {
-        let value = Value {
-            write: WriteId(1),
-            bytes: 1,
-            items: Some(items.into()),
-        };
-        Version {
-            clock: VectorClock::new(),
-            stamp: Stamp::default(),
-            value,
-        }
+        let value = Value { write: WriteId(1), bytes: 1, items: Some(items.into()) };
+        Version { clock: VectorClock::new(), stamp: Stamp::default(), value }
     }
 
     #[test]

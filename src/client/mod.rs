@@ -214,8 +214,7 @@ impl Client {
                     record.complete = Some(now);
                     // Route around the node that did not answer (Dynamo §4.5, §6.4).
                     if let Some(target) = record.target {
-                        self.avoid_until
-                            .insert(target, now.plus(self.config.avoid_after_timeout_us));
+                        self.avoid_until.insert(target, now.plus(self.config.avoid_after_timeout_us));
                     }
                     self.after_completion(now, pending.role, out);
                 }
@@ -267,6 +266,7 @@ impl Client {
             | Message::ReadRepair { .. }
             | Message::Handoff { .. }
             | Message::HandoffAck { .. }
+            | Message::ForwardAck { .. }
             | Message::Ping
             | Message::Pong
             | Message::MembershipRequest => {}
@@ -323,33 +323,18 @@ impl Client {
     }
 
     fn track(&mut self, now: Time, sequence: u64, record: OpRecord, pending: Pending, out: &mut Outbox<ClientTimer>) {
-        self.pending.insert(
-            sequence,
-            Pending {
-                record: self.history.len(),
-                ..pending
-            },
-        );
+        self.pending.insert(sequence, Pending { record: self.history.len(), ..pending });
         self.history.push(record);
-        out.set_timer(
-            now.plus(self.config.timeout_us),
-            ClientTimer::RequestTimeout { sequence },
-        );
+        out.set_timer(now.plus(self.config.timeout_us), ClientTimer::RequestTimeout { sequence });
     }
 
     fn issue_read(&mut self, now: Time, key: Key, role: Role, out: &mut Outbox<ClientTimer>) {
         let (sequence, mut record) = self.new_record(now, OpKind::Read, key);
-        let request = RequestId {
-            client: self.id,
-            sequence,
-        };
+        let request = RequestId { client: self.id, sequence };
         let quorum = if self.config.routing == RoutingMode::ClientDriven {
             // Dynamo §6.4: the client coordinates the read itself.
             let asked = self.reachable_replicas(now, key);
-            let coordination = Coordination {
-                coordinator: Endpoint::Client(self.id),
-                id: sequence,
-            };
+            let coordination = Coordination { coordinator: Endpoint::Client(self.id), id: sequence };
             for &replica in &asked {
                 out.send(Endpoint::Node(replica), Message::ReplicaRead { coordination, key });
             }
@@ -358,43 +343,19 @@ impl Client {
         } else {
             let target = self.route(now, key, None);
             record.target = Some(target);
-            out.send(
-                Endpoint::Node(target),
-                Message::Get {
-                    request,
-                    key,
-                    forwarded: false,
-                },
-            );
+            out.send(Endpoint::Node(target), Message::Get { request, key, forwarded: false });
             None
         };
-        self.track(
-            now,
-            sequence,
-            record,
-            Pending {
-                record: 0,
-                role,
-                quorum,
-                write: None,
-            },
-            out,
-        );
+        self.track(now, sequence, record, Pending { record: 0, role, quorum, write: None }, out);
     }
 
     /// The value and cart operation a write carries under the scenario's policy.
     fn next_value(&mut self, write: WriteId, context: Option<&ReadContext>, role: Role) -> (Value, Option<CartOp>) {
-        let mut value = Value {
-            write,
-            bytes: self.config.value_bytes,
-            items: None,
-        };
+        let mut value = Value { write, bytes: self.config.value_bytes, items: None };
         if self.config.policy != Policy::Merge {
             return (value, None);
         }
-        let items: Arc<[u32]> = context
-            .and_then(|c| c.items.clone())
-            .unwrap_or_else(|| Arc::from(Vec::new()));
+        let items: Arc<[u32]> = context.and_then(|c| c.items.clone()).unwrap_or_else(|| Arc::from(Vec::new()));
         if role == Role::Reconcile {
             value.items = Some(items);
             return (value, None);
@@ -424,73 +385,28 @@ impl Client {
         record.blind = context.is_none();
         record.reconcile = role == Role::Reconcile;
         record.cart = cart_op;
-        let (clock, writes) = context
-            .as_ref()
-            .map(|c| (c.clock.clone(), c.writes.clone()))
-            .unwrap_or_default();
+        let (clock, writes) = context.as_ref().map(|c| (c.clock.clone(), c.writes.clone())).unwrap_or_default();
         record.context_writes = writes;
-        let mut pending = Pending {
-            record: 0,
-            role,
-            quorum: None,
-            write: None,
-        };
+        let mut pending = Pending { record: 0, role, quorum: None, write: None };
         if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
             // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
-            let stamp = Stamp {
-                time_us: now.0,
-                writer: Endpoint::Client(self.id).code(),
-            };
-            let version = Version {
-                clock: VectorClock::new(),
-                stamp,
-                value,
-            };
+            let stamp = Stamp { time_us: now.0, writer: Endpoint::Client(self.id).code() };
+            let version = Version { clock: VectorClock::new(), stamp, value };
             let asked = self.reachable_replicas(now, key);
-            let coordination = Coordination {
-                coordinator: Endpoint::Client(self.id),
-                id: sequence,
-            };
+            let coordination = Coordination { coordinator: Endpoint::Client(self.id), id: sequence };
             for &replica in &asked {
-                let message = Message::ReplicaWrite {
-                    coordination,
-                    key,
-                    version: version.clone(),
-                    hint: None,
-                    durable: true,
-                };
+                let message =
+                    Message::ReplicaWrite { coordination, key, version: version.clone(), hint: None, durable: true };
                 out.send(Endpoint::Node(replica), message);
             }
-            let ack = WriteAck {
-                clock: version.clock,
-                stamp,
-            };
-            pending.write = Some(ClientWrite {
-                ack,
-                asked,
-                acked: Vec::new(),
-            });
+            let ack = WriteAck { clock: version.clock, stamp };
+            pending.write = Some(ClientWrite { ack, asked, acked: Vec::new() });
         } else {
-            let fastest = context
-                .as_ref()
-                .and_then(|c| c.fastest)
-                .filter(|_| self.config.write_to_fastest_replica);
+            let fastest = context.as_ref().and_then(|c| c.fastest).filter(|_| self.config.write_to_fastest_replica);
             let target = self.route(now, key, fastest);
             record.target = Some(target);
-            let request = RequestId {
-                client: self.id,
-                sequence,
-            };
-            out.send(
-                Endpoint::Node(target),
-                Message::Put {
-                    request,
-                    key,
-                    context: clock,
-                    value,
-                    forwarded: false,
-                },
-            );
+            let request = RequestId { client: self.id, sequence };
+            out.send(Endpoint::Node(target), Message::Put { request, key, context: clock, value, forwarded: false });
         }
         self.track(now, sequence, record, pending, out);
     }
@@ -501,8 +417,7 @@ impl Client {
 
     /// The key's top N as this client's ring view has them, minus nodes it avoids.
     fn reachable_replicas(&mut self, now: Time, key: Key) -> Vec<NodeId> {
-        self.ring
-            .preference_list_into(key.position, self.config.n, &mut self.preference);
+        self.ring.preference_list_into(key.position, self.config.n, &mut self.preference);
         let preference = std::mem::take(&mut self.preference);
         let reachable: Vec<NodeId> = preference.iter().copied().filter(|&n| !self.avoided(now, n)).collect();
         self.preference = preference;
@@ -526,10 +441,8 @@ impl Client {
                 if !self.avoided(now, pick) {
                     return pick;
                 }
-                let candidates: Vec<NodeId> = (0..self.config.nodes)
-                    .map(NodeId)
-                    .filter(|&n| !self.avoided(now, n))
-                    .collect();
+                let candidates: Vec<NodeId> =
+                    (0..self.config.nodes).map(NodeId).filter(|&n| !self.avoided(now, n)).collect();
                 if candidates.is_empty() {
                     pick
                 } else {

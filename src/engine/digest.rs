@@ -14,10 +14,7 @@ pub struct TraceDigest {
 
 impl Default for TraceDigest {
     fn default() -> Self {
-        TraceDigest {
-            hasher: Xxh3::new(),
-            events: 0,
-        }
+        TraceDigest { hasher: Xxh3::new(), events: 0 }
     }
 }
 
@@ -79,14 +76,7 @@ mod tests {
     use super::*;
 
     fn event(time: u64) -> TraceEvent {
-        TraceEvent {
-            time,
-            sequence: 1,
-            kind: 2,
-            source: 3,
-            destination: 4,
-            key: 5,
-        }
+        TraceEvent { time, sequence: 1, kind: 2, source: 3, destination: 4, key: 5 }
     }
 
     #[test]

@@ -50,11 +50,7 @@ pub struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            next_sequence: 0,
-            now: Time::ZERO,
-        }
+        EventQueue { heap: BinaryHeap::new(), next_sequence: 0, now: Time::ZERO }
     }
 }
 
@@ -71,11 +67,7 @@ impl<E> EventQueue<E> {
 
     /// Schedules `event` at `time`, which must not be in the past.
     pub fn schedule(&mut self, time: Time, event: E) {
-        assert!(
-            time >= self.now,
-            "an event cannot be scheduled in the past ({time} < {})",
-            self.now
-        );
+        assert!(time >= self.now, "an event cannot be scheduled in the past ({time} < {})", self.now);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.heap.push(Scheduled { time, sequence, event });

@@ -202,11 +202,7 @@ pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<Tim
         let (effect, revert) = effect_of(spec, index, nodes, clients).map_err(|(f, m)| (field(&f), m))?;
         let label = label_of(spec);
         if let (Some(end), Some(revert)) = (end, revert) {
-            timed.push(TimedFault {
-                at: end,
-                effect: revert,
-                label: format!("end of {label}"),
-            });
+            timed.push(TimedFault { at: end, effect: revert, label: format!("end of {label}") });
         } else if end.is_some() {
             return Err((
                 field("duration_ms"),
@@ -220,10 +216,8 @@ pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<Tim
 }
 
 fn label_of(spec: &FaultSpec) -> String {
-    let action = serde_json::to_value(spec.action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let action =
+        serde_json::to_value(spec.action).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let nodes: Vec<String> = spec.nodes.iter().map(|n| format!("n{n}")).collect();
     let groups: Vec<String> = spec.groups.iter().map(|g| format!("[{}]", g.join(","))).collect();
     let mut label = action;
@@ -244,16 +238,10 @@ type Resolved = (FaultEffect, Option<FaultEffect>);
 fn effect_of(spec: &FaultSpec, id: usize, nodes: u32, clients: u32) -> Result<Resolved, (String, String)> {
     let node_list = || -> Result<Vec<NodeId>, (String, String)> {
         if spec.nodes.is_empty() {
-            return Err((
-                "nodes".into(),
-                format!("{:?} needs a non-empty list of node ids", spec.action),
-            ));
+            return Err(("nodes".into(), format!("{:?} needs a non-empty list of node ids", spec.action)));
         }
         match spec.nodes.iter().find(|&&n| n >= nodes) {
-            Some(bad) => Err((
-                "nodes".into(),
-                format!("node {bad} does not exist; ids are 0..{}", nodes - 1),
-            )),
+            Some(bad) => Err(("nodes".into(), format!("node {bad} does not exist; ids are 0..{}", nodes - 1))),
             None => Ok(spec.nodes.iter().map(|&n| NodeId(n)).collect()),
         }
     };
@@ -267,10 +255,7 @@ fn effect_of(spec: &FaultSpec, id: usize, nodes: u32, clients: u32) -> Result<Re
             for (i, a) in sets.iter().enumerate() {
                 for (j, b) in sets.iter().enumerate() {
                     if i != j {
-                        rules.push(LinkRule {
-                            from: a.clone(),
-                            to: b.clone(),
-                        });
+                        rules.push(LinkRule { from: a.clone(), to: b.clone() });
                     }
                 }
             }
@@ -280,38 +265,26 @@ fn effect_of(spec: &FaultSpec, id: usize, nodes: u32, clients: u32) -> Result<Re
             let to = EndpointSet::new(resolve_all(&spec.to, nodes, clients, "to")?);
             Ok(vec![LinkRule { from, to }])
         } else {
-            Err((
-                "groups".into(),
-                "give `groups` (symmetric) or both `from` and `to` (one way)".into(),
-            ))
+            Err(("groups".into(), "give `groups` (symmetric) or both `from` and `to` (one way)".into()))
         }
     };
     Ok(match spec.action {
         FaultAction::Crash => (
-            FaultEffect::Crash {
-                nodes: node_list()?,
-                disk_loss: false,
-            },
+            FaultEffect::Crash { nodes: node_list()?, disk_loss: false },
             Some(FaultEffect::Restart { nodes: node_list()? }),
         ),
         FaultAction::DiskLoss => (
-            FaultEffect::Crash {
-                nodes: node_list()?,
-                disk_loss: true,
-            },
+            FaultEffect::Crash { nodes: node_list()?, disk_loss: true },
             Some(FaultEffect::Restart { nodes: node_list()? }),
         ),
         FaultAction::Restart => (FaultEffect::Restart { nodes: node_list()? }, None),
-        FaultAction::Partition => (
-            FaultEffect::Partition { id, rules: links()? },
-            Some(FaultEffect::EndPartition { id }),
-        ),
+        FaultAction::Partition => {
+            (FaultEffect::Partition { id, rules: links()? }, Some(FaultEffect::EndPartition { id }))
+        }
         FaultAction::Heal => (FaultEffect::HealAll { restart: false }, None),
         FaultAction::Loss => {
-            let rate = spec.rate.ok_or((
-                "rate".to_string(),
-                "loss needs `rate`, a probability in [0, 1)".to_string(),
-            ))?;
+            let rate =
+                spec.rate.ok_or(("rate".to_string(), "loss needs `rate`, a probability in [0, 1)".to_string()))?;
             if !(0.0..1.0).contains(&rate) {
                 return Err(("rate".into(), format!("must be a probability in [0, 1), got {rate}")));
             }
@@ -327,62 +300,34 @@ fn effect_of(spec: &FaultSpec, id: usize, nodes: u32, clients: u32) -> Result<Re
                 return Err(("added_ms".into(), format!("must be >= 0 ms, got {added_ms}")));
             }
             if multiplier == 1.0 && added_ms == 0.0 {
-                return Err((
-                    "multiplier".into(),
-                    "slow needs `multiplier` > 1 or `added_ms` > 0".into(),
-                ));
+                return Err(("multiplier".into(), "slow needs `multiplier` > 1 or `added_ms` > 0".into()));
             }
             let rules = if spec.nodes.is_empty() {
                 links()?
             } else {
                 let slow = EndpointSet::new(node_list()?.into_iter().map(Endpoint::Node).collect());
                 let all = EndpointSet::new(everyone(nodes, clients));
-                vec![
-                    LinkRule {
-                        from: slow.clone(),
-                        to: all.clone(),
-                    },
-                    LinkRule { from: all, to: slow },
-                ]
+                vec![LinkRule { from: slow.clone(), to: all.clone() }, LinkRule { from: all, to: slow }]
             };
-            let effect = FaultEffect::Slow {
-                id,
-                rules,
-                multiplier,
-                added_us: ms_to_us(added_ms),
-            };
+            let effect = FaultEffect::Slow { id, rules, multiplier, added_us: ms_to_us(added_ms) };
             (effect, Some(FaultEffect::EndSlow { id }))
         }
         FaultAction::ClockSkew => {
-            let skew_ms = spec
-                .skew_ms
-                .ok_or(("skew_ms".to_string(), "clock-skew needs `skew_ms`".to_string()))?;
+            let skew_ms = spec.skew_ms.ok_or(("skew_ms".to_string(), "clock-skew needs `skew_ms`".to_string()))?;
             if !(skew_ms.is_finite() && skew_ms.abs() <= 1e9) {
-                return Err((
-                    "skew_ms".into(),
-                    format!("must be a finite offset within ±1e9 ms, got {skew_ms}"),
-                ));
+                return Err(("skew_ms".into(), format!("must be a finite offset within ±1e9 ms, got {skew_ms}")));
             }
             let skew_us = libm::round(skew_ms * 1000.0) as i64;
             (
-                FaultEffect::ClockSkew {
-                    nodes: node_list()?,
-                    skew_us,
-                },
-                Some(FaultEffect::ClockSkew {
-                    nodes: node_list()?,
-                    skew_us: 0,
-                }),
+                FaultEffect::ClockSkew { nodes: node_list()?, skew_us },
+                Some(FaultEffect::ClockSkew { nodes: node_list()?, skew_us: 0 }),
             )
         }
     })
 }
 
 fn everyone(nodes: u32, clients: u32) -> Vec<Endpoint> {
-    (0..nodes)
-        .map(|n| Endpoint::Node(NodeId(n)))
-        .chain((0..clients).map(|c| Endpoint::Client(ClientId(c))))
-        .collect()
+    (0..nodes).map(|n| Endpoint::Node(NodeId(n))).chain((0..clients).map(|c| Endpoint::Client(ClientId(c)))).collect()
 }
 
 fn resolve_all(names: &[String], nodes: u32, clients: u32, field: &str) -> Result<Vec<Endpoint>, (String, String)> {
@@ -401,15 +346,11 @@ fn resolve(name: &str, nodes: u32, clients: u32) -> Result<Vec<Endpoint>, String
         "clients" => Ok((0..clients).map(|c| Endpoint::Client(ClientId(c))).collect()),
         _ => {
             let (kind, number) = name.split_at(1.min(name.len()));
-            let id: u32 = number
-                .parse()
-                .map_err(|_| format!("unknown endpoint {name:?}; {allowed}"))?;
+            let id: u32 = number.parse().map_err(|_| format!("unknown endpoint {name:?}; {allowed}"))?;
             match kind {
                 "n" if id < nodes => Ok(vec![Endpoint::Node(NodeId(id))]),
                 "c" if id < clients => Ok(vec![Endpoint::Client(ClientId(id))]),
-                "n" | "c" => Err(format!(
-                    "endpoint {name:?} does not exist ({nodes} nodes, {clients} clients)"
-                )),
+                "n" | "c" => Err(format!("endpoint {name:?} does not exist ({nodes} nodes, {clients} clients)")),
                 _ => Err(format!("unknown endpoint {name:?}; {allowed}")),
             }
         }
@@ -426,10 +367,7 @@ fn resolve_groups(groups: &[Vec<String>], nodes: u32, clients: u32) -> Result<Ve
         named.push(members);
     }
     let listed: Vec<Endpoint> = named.iter().flatten().copied().collect();
-    let others: Vec<Endpoint> = everyone(nodes, clients)
-        .into_iter()
-        .filter(|e| !listed.contains(e))
-        .collect();
+    let others: Vec<Endpoint> = everyone(nodes, clients).into_iter().filter(|e| !listed.contains(e)).collect();
     Ok(groups
         .iter()
         .zip(named)
@@ -452,61 +390,33 @@ mod tests {
 
     #[test]
     fn a_timed_crash_restarts_itself() {
-        let faults = schedule(
-            &[spec("at_ms = 100\naction = \"crash\"\nnodes = [2]\nduration_ms = 50\n")],
-            4,
-            1,
-        )
-        .expect("valid");
+        let faults =
+            schedule(&[spec("at_ms = 100\naction = \"crash\"\nnodes = [2]\nduration_ms = 50\n")], 4, 1).expect("valid");
         assert_eq!(faults.len(), 2);
         assert_eq!(faults[0].at, Time(100_000));
-        assert_eq!(
-            faults[0].effect,
-            FaultEffect::Crash {
-                nodes: vec![NodeId(2)],
-                disk_loss: false
-            }
-        );
+        assert_eq!(faults[0].effect, FaultEffect::Crash { nodes: vec![NodeId(2)], disk_loss: false });
         assert_eq!(faults[1].at, Time(150_000));
         assert_eq!(faults[1].effect, FaultEffect::Restart { nodes: vec![NodeId(2)] });
     }
 
     #[test]
     fn others_completes_a_partition_group() {
-        let faults = schedule(
-            &[spec(
-                "at_ms = 0\naction = \"partition\"\ngroups = [[\"n0\"], [\"others\"]]\n",
-            )],
-            3,
-            2,
-        )
-        .expect("valid");
-        let FaultEffect::Partition { rules, .. } = &faults[0].effect else {
-            panic!("a partition")
-        };
+        let faults = schedule(&[spec("at_ms = 0\naction = \"partition\"\ngroups = [[\"n0\"], [\"others\"]]\n")], 3, 2)
+            .expect("valid");
+        let FaultEffect::Partition { rules, .. } = &faults[0].effect else { panic!("a partition") };
         assert_eq!(rules.len(), 2, "both directions");
         let n0 = Endpoint::Node(NodeId(0));
         let c1 = Endpoint::Client(ClientId(1));
         assert!(rules.iter().any(|r| r.matches(n0, c1)));
         assert!(rules.iter().any(|r| r.matches(c1, n0)));
-        assert!(!rules
-            .iter()
-            .any(|r| r.matches(Endpoint::Node(NodeId(1)), Endpoint::Node(NodeId(2)))));
+        assert!(!rules.iter().any(|r| r.matches(Endpoint::Node(NodeId(1)), Endpoint::Node(NodeId(2)))));
     }
 
     #[test]
     fn a_one_way_partition_blocks_one_direction() {
-        let faults = schedule(
-            &[spec(
-                "at_ms = 0\naction = \"partition\"\nfrom = [\"n0\"]\nto = [\"nodes\"]\n",
-            )],
-            3,
-            1,
-        )
-        .expect("valid");
-        let FaultEffect::Partition { rules, .. } = &faults[0].effect else {
-            panic!("a partition")
-        };
+        let faults = schedule(&[spec("at_ms = 0\naction = \"partition\"\nfrom = [\"n0\"]\nto = [\"nodes\"]\n")], 3, 1)
+            .expect("valid");
+        let FaultEffect::Partition { rules, .. } = &faults[0].effect else { panic!("a partition") };
         assert!(rules[0].matches(Endpoint::Node(NodeId(0)), Endpoint::Node(NodeId(1))));
         assert!(!rules[0].matches(Endpoint::Node(NodeId(1)), Endpoint::Node(NodeId(0))));
     }
@@ -516,14 +426,8 @@ mod tests {
         let err = schedule(&[spec("at_ms = 0\naction = \"crash\"\nnodes = [9]\n")], 4, 1).unwrap_err();
         assert_eq!(err.0, "faults[0].nodes");
         assert!(err.1.contains("ids are 0..3"), "{}", err.1);
-        let err = schedule(
-            &[spec(
-                "at_ms = 0\naction = \"partition\"\ngroups = [[\"x1\"], [\"others\"]]\n",
-            )],
-            4,
-            1,
-        )
-        .unwrap_err();
+        let err = schedule(&[spec("at_ms = 0\naction = \"partition\"\ngroups = [[\"x1\"], [\"others\"]]\n")], 4, 1)
+            .unwrap_err();
         assert!(err.1.contains("allowed"), "{}", err.1);
         let err = schedule(&[spec("at_ms = 0\naction = \"loss\"\n")], 4, 1).unwrap_err();
         assert_eq!(err.0, "faults[0].rate");

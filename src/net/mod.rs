@@ -62,11 +62,7 @@ impl Network {
         let by_kind = spec.by_kind.iter();
         let background = crate::protocol::MessageKind::Background as usize;
         let latency = std::array::from_fn(|kind| {
-            let fallback = if kind == background {
-                spec.by_kind.write_request.as_ref()
-            } else {
-                None
-            };
+            let fallback = if kind == background { spec.by_kind.write_request.as_ref() } else { None };
             by_kind[kind].1.as_ref().or(fallback).unwrap_or(&spec.latency).clone()
         });
         Network {
@@ -85,30 +81,19 @@ impl Network {
     pub fn transit(&mut self, from: Endpoint, to: Endpoint, message: &Message) -> Option<u64> {
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += message.wire_bytes();
-        if self
-            .partitions
-            .iter()
-            .any(|(_, rules)| rules.iter().any(|r| r.matches(from, to)))
-        {
+        if self.partitions.iter().any(|(_, rules)| rules.iter().any(|r| r.matches(from, to))) {
             self.stats.messages_partitioned += 1;
             return None;
         }
         let link = (endpoint_index(from) << 28) | endpoint_index(to);
         let streams = self.streams;
-        let rng = self
-            .links
-            .entry(link)
-            .or_insert_with(|| streams.stream(Purpose::Link, link));
+        let rng = self.links.entry(link).or_insert_with(|| streams.stream(Purpose::Link, link));
         if self.loss > 0.0 && unit_f64(rng) < self.loss {
             self.stats.messages_dropped += 1;
             return None;
         }
         let mut delay = self.latency[message.kind() as usize].sample_us(rng);
-        for slow in self
-            .slowdowns
-            .iter()
-            .filter(|s| s.rules.iter().any(|r| r.matches(from, to)))
-        {
+        for slow in self.slowdowns.iter().filter(|s| s.rules.iter().any(|r| r.matches(from, to))) {
             delay = libm::round(delay as f64 * slow.multiplier) as u64 + slow.added_us;
         }
         Some(delay)
@@ -124,19 +109,16 @@ impl Network {
         self.partitions.push((id, rules));
     }
 
-    /// Ends partition `id`.
-    pub fn remove_partition(&mut self, id: usize) {
+    /// Ends partition `id`; false if it was not active.
+    pub fn remove_partition(&mut self, id: usize) -> bool {
+        let before = self.partitions.len();
         self.partitions.retain(|(p, _)| *p != id);
+        self.partitions.len() != before
     }
 
     /// Starts delaying messages on `rules`' links.
     pub fn add_slowdown(&mut self, id: usize, rules: Vec<LinkRule>, multiplier: f64, added_us: u64) {
-        self.slowdowns.push(Slowdown {
-            id,
-            rules,
-            multiplier,
-            added_us,
-        });
+        self.slowdowns.push(Slowdown { id, rules, multiplier, added_us });
     }
 
     /// Ends slowdown `id`.
@@ -149,11 +131,14 @@ impl Network {
         self.loss = rate.unwrap_or(self.base_loss);
     }
 
-    /// Removes every partition and slowdown and restores the loss rate.
-    pub fn heal(&mut self) {
+    /// Removes every partition and slowdown and restores the loss rate;
+    /// false if none of them was active.
+    pub fn heal(&mut self) -> bool {
+        let active = !self.partitions.is_empty() || !self.slowdowns.is_empty() || self.loss != self.base_loss;
         self.partitions.clear();
         self.slowdowns.clear();
         self.loss = self.base_loss;
+        active
     }
 
     /// Counters so far.

@@ -15,10 +15,7 @@ impl Node {
             out.send(Endpoint::Node(peer), Message::Ping);
         }
         let incarnation = self.incarnation;
-        out.set_timer(
-            now.plus(self.config.probe_interval_us),
-            NodeTimer::Probe { incarnation },
-        );
+        out.set_timer(now.plus(self.config.probe_interval_us), NodeTimer::Probe { incarnation });
     }
 
     /// Hands hinted versions back to intended nodes believed reachable, a
@@ -41,21 +38,12 @@ impl Node {
                 .map(|(key, versions)| (key, versions.to_vec()))
                 .collect();
             for (key, versions) in batch {
-                out.send(
-                    Endpoint::Node(node),
-                    Message::Handoff {
-                        key: Key::new(key),
-                        versions,
-                    },
-                );
+                out.send(Endpoint::Node(node), Message::Handoff { key: Key::new(key), versions });
             }
             self.handoff_unacked.insert(node, now);
         }
         let incarnation = self.incarnation;
-        out.set_timer(
-            now.plus(self.config.handoff_interval_us),
-            NodeTimer::Handoff { incarnation },
-        );
+        out.set_timer(now.plus(self.config.handoff_interval_us), NodeTimer::Handoff { incarnation });
     }
 
     /// The intended node stored what was handed back: drop those hints.
@@ -83,10 +71,7 @@ impl Node {
             self.enqueue_storage(now, StorageOp::Flush, out);
         }
         let incarnation = self.incarnation;
-        out.set_timer(
-            now.plus(self.config.flush_interval_us),
-            NodeTimer::Flush { incarnation },
-        );
+        out.set_timer(now.plus(self.config.flush_interval_us), NodeTimer::Flush { incarnation });
     }
 
     /// Stores versions handed back or sent by read repair in the main data,

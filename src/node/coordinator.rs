@@ -17,18 +17,6 @@ pub(super) struct Replica {
 }
 
 impl Node {
-    /// Where to forward a client request for `key`, if this node is not in
-    /// its top N (Dynamo §4.5): the first of the top N this node believes
-    /// reachable. A request is forwarded at most once.
-    pub(super) fn forward_target(&mut self, key: Key, forwarded: bool) -> Option<NodeId> {
-        self.ring
-            .preference_list_into(key.position, self.config.n, &mut self.preference);
-        if forwarded || self.preference.contains(&self.id) {
-            return None;
-        }
-        self.preference.iter().copied().find(|&n| self.healthy(n))
-    }
-
     /// The replicas for `key`: the top N this node believes reachable and,
     /// with sloppy quorum, healthy fallbacks further along the ring standing
     /// in for the unreachable ones (Dynamo §4.6).
@@ -50,10 +38,7 @@ impl Node {
             } else if !self.config.sloppy_quorum {
                 break;
             } else if healthy {
-                chosen.push(Replica {
-                    node,
-                    hint: skipped.get(chosen.len() + skipped.len() - n).copied(),
-                });
+                chosen.push(Replica { node, hint: skipped.get(chosen.len() + skipped.len() - n).copied() });
             }
         }
         chosen
@@ -73,28 +58,15 @@ impl Node {
         let replicas = self.choose_replicas(key);
         if replicas.len() < self.config.r {
             self.stats.coordinations_without_replicas += 1;
-            let reply = Message::GetReply {
-                request,
-                outcome: Err(Failure::NotEnoughReplicas),
-            };
+            let reply = Message::GetReply { request, outcome: Err(Failure::NotEnoughReplicas) };
             out.send(Endpoint::Client(request.client), reply);
             return;
         }
         let id = self.next_id();
-        let coordination = Coordination {
-            coordinator: Endpoint::Node(self.id),
-            id,
-        };
+        let coordination = Coordination { coordinator: Endpoint::Node(self.id), id };
         for replica in &replicas {
             if replica.node == self.id {
-                self.enqueue_storage(
-                    now,
-                    StorageOp::Read {
-                        key,
-                        reply_to: coordination,
-                    },
-                    out,
-                );
+                self.enqueue_storage(now, StorageOp::Read { key, reply_to: coordination }, out);
             } else {
                 out.send(Endpoint::Node(replica.node), Message::ReplicaRead { coordination, key });
             }
@@ -102,15 +74,7 @@ impl Node {
         let asked = replicas.iter().map(|r| r.node).collect();
         let deadline = now.plus(self.config.request_timeout_us);
         let quorum = ReadQuorum::new(self.config.r, asked, self.config.rules.lww);
-        self.reads.insert(
-            id,
-            ReadCoordination {
-                request,
-                key,
-                quorum,
-                deadline,
-            },
-        );
+        self.reads.insert(id, ReadCoordination { request, key, quorum, deadline });
         self.arm_timeouts(now, id, deadline, out);
     }
 
@@ -127,27 +91,18 @@ impl Node {
         let replicas = self.choose_replicas(key);
         if replicas.len() < self.config.w {
             self.stats.coordinations_without_replicas += 1;
-            let reply = Message::PutReply {
-                request,
-                outcome: Err(Failure::NotEnoughReplicas),
-            };
+            let reply = Message::PutReply { request, outcome: Err(Failure::NotEnoughReplicas) };
             out.send(Endpoint::Client(request.client), reply);
             return;
         }
         let version = self.new_version(now, key, context, value);
         let id = self.next_id();
-        let coordination = Coordination {
-            coordinator: Endpoint::Node(self.id),
-            id,
-        };
+        let coordination = Coordination { coordinator: Endpoint::Node(self.id), id };
         // §6.1: with buffered writes one replica (a remote one when possible) writes durably.
-        let durable = self.config.buffered_writes.then(|| {
-            replicas
-                .iter()
-                .rev()
-                .find(|r| r.node != self.id)
-                .map_or(self.id, |r| r.node)
-        });
+        let durable = self
+            .config
+            .buffered_writes
+            .then(|| replicas.iter().rev().find(|r| r.node != self.id).map_or(self.id, |r| r.node));
         for replica in &replicas {
             let must_persist = durable.is_none_or(|d| d == replica.node);
             if replica.node == self.id {
@@ -172,26 +127,11 @@ impl Node {
         }
         let targets = replicas
             .iter()
-            .map(|r| WriteTarget {
-                node: r.node,
-                hint: r.hint,
-                acked: false,
-                abandoned: false,
-            })
+            .map(|r| WriteTarget { node: r.node, hint: r.hint, acked: false, abandoned: false })
             .collect();
         let deadline = now.plus(self.config.request_timeout_us);
-        self.writes.insert(
-            id,
-            WriteCoordination {
-                request,
-                key,
-                version,
-                targets,
-                acks: 0,
-                answered: false,
-                deadline,
-            },
-        );
+        self.writes
+            .insert(id, WriteCoordination { request, key, version, targets, acks: 0, answered: false, deadline });
         if durable.is_some_and(|d| d != self.id) && replicas.iter().any(|r| r.node == self.id) {
             // The coordinator's buffered write is acknowledged at once.
             self.on_write_ack(id, self.id, out);
@@ -218,13 +158,7 @@ impl Node {
         let Some(read) = self.reads.get_mut(&id) else { return };
         if let Some(result) = read.quorum.record(replica, versions) {
             let request = read.request;
-            out.send(
-                Endpoint::Client(request.client),
-                Message::GetReply {
-                    request,
-                    outcome: Ok(result),
-                },
-            );
+            out.send(Endpoint::Client(request.client), Message::GetReply { request, outcome: Ok(result) });
         }
         if read.quorum.all_replied() {
             if let Some(read) = self.reads.remove(&id) {
@@ -244,13 +178,7 @@ impl Node {
             write.answered = true;
             let request = write.request;
             let ack = Node::write_ack_of(&write.version);
-            out.send(
-                Endpoint::Client(request.client),
-                Message::PutReply {
-                    request,
-                    outcome: Ok(ack),
-                },
-            );
+            out.send(Endpoint::Client(request.client), Message::PutReply { request, outcome: Ok(ack) });
         }
         if write.targets.iter().all(|t| t.acked || t.abandoned) {
             self.writes.remove(&id);
@@ -264,10 +192,7 @@ impl Node {
                 let request = read.request;
                 out.send(
                     Endpoint::Client(request.client),
-                    Message::GetReply {
-                        request,
-                        outcome: Err(Failure::Timeout),
-                    },
+                    Message::GetReply { request, outcome: Err(Failure::Timeout) },
                 );
             }
             self.read_repair(now, &read, out);
@@ -277,10 +202,7 @@ impl Node {
                 let request = write.request;
                 out.send(
                     Endpoint::Client(request.client),
-                    Message::PutReply {
-                        request,
-                        outcome: Err(Failure::Timeout),
-                    },
+                    Message::PutReply { request, outcome: Err(Failure::Timeout) },
                 );
             }
         }
@@ -289,19 +211,11 @@ impl Node {
     /// Replicas that have not answered by now are suspected; with sloppy
     /// quorum the request goes on to the next healthy fallbacks.
     pub(super) fn on_replica_timeout(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
-        let coordination = Coordination {
-            coordinator: Endpoint::Node(self.id),
-            id,
-        };
+        let coordination = Coordination { coordinator: Endpoint::Node(self.id), id };
         if let Some(read) = self.reads.get(&id) {
             let (key, deadline) = (read.key, read.deadline);
-            let silent: Vec<NodeId> = read
-                .quorum
-                .asked()
-                .iter()
-                .copied()
-                .filter(|&n| !read.quorum.has_replied(n))
-                .collect();
+            let silent: Vec<NodeId> =
+                read.quorum.asked().iter().copied().filter(|&n| !read.quorum.has_replied(n)).collect();
             let mut used: Vec<NodeId> = read.quorum.asked().to_vec();
             for node in silent {
                 self.suspect(now, node);
@@ -376,8 +290,7 @@ impl Node {
         }
         let lww = self.config.rules.lww;
         let latest = reconcile(read.quorum.replies().iter().flat_map(|(_, vs)| vs.iter()), lww);
-        self.ring
-            .preference_list_into(read.key.position, self.config.n, &mut self.preference);
+        self.ring.preference_list_into(read.key.position, self.config.n, &mut self.preference);
         for (node, versions) in read.quorum.replies() {
             if !self.preference.contains(node) {
                 continue;
@@ -387,23 +300,10 @@ impl Node {
                 continue;
             }
             self.stats.read_repairs += 1;
-            let message = Message::ReadRepair {
-                key: read.key,
-                versions: missing,
-            };
+            let message = Message::ReadRepair { key: read.key, versions: missing };
             if *node == self.id {
-                let Message::ReadRepair { key, versions } = message else {
-                    unreachable!("built above")
-                };
-                self.enqueue_storage(
-                    now,
-                    StorageOp::Absorb {
-                        key,
-                        versions,
-                        handoff_from: None,
-                    },
-                    out,
-                );
+                let Message::ReadRepair { key, versions } = message else { unreachable!("built above") };
+                self.enqueue_storage(now, StorageOp::Absorb { key, versions, handoff_from: None }, out);
             } else {
                 out.send(Endpoint::Node(*node), message);
             }

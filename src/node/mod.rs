@@ -7,6 +7,7 @@
 
 mod background;
 mod coordinator;
+mod forward;
 pub mod quorum;
 pub mod service;
 pub mod store;
@@ -73,10 +74,7 @@ pub struct Outbox<T> {
 
 impl<T> Default for Outbox<T> {
     fn default() -> Self {
-        Outbox {
-            messages: Vec::new(),
-            timers: Vec::new(),
-        }
+        Outbox { messages: Vec::new(), timers: Vec::new() }
     }
 }
 
@@ -126,6 +124,13 @@ pub enum NodeTimer {
         /// Incarnation that set it.
         incarnation: u64,
     },
+    /// A forwarded request that its coordinator has not acknowledged by now.
+    ForwardTimeout {
+        /// The request.
+        request: RequestId,
+        /// Which forwarding of it (a request may be forwarded again).
+        attempt: u32,
+    },
 }
 
 impl NodeTimer {
@@ -138,6 +143,7 @@ impl NodeTimer {
             NodeTimer::Probe { .. } => 4,
             NodeTimer::Handoff { .. } => 5,
             NodeTimer::Flush { .. } => 6,
+            NodeTimer::ForwardTimeout { .. } => 7,
         }
     }
 }
@@ -173,6 +179,8 @@ pub struct NodeStats {
     pub hints_stored: u64,
     /// Hinted versions handed back and acknowledged.
     pub hints_delivered: u64,
+    /// Hinted versions replaced by a newer hint for the same key before handoff.
+    pub hints_superseded: u64,
     /// Read-repair messages sent.
     pub read_repairs: u64,
     /// Versions stored by read repair that the replica lacked.
@@ -199,6 +207,7 @@ impl NodeStats {
             fallbacks_used,
             hints_stored,
             hints_delivered,
+            hints_superseded,
             read_repairs,
             versions_repaired,
             flushes,
@@ -217,6 +226,7 @@ impl NodeStats {
         self.fallbacks_used += fallbacks_used;
         self.hints_stored += hints_stored;
         self.hints_delivered += hints_delivered;
+        self.hints_superseded += hints_superseded;
         self.read_repairs += read_repairs;
         self.versions_repaired += versions_repaired;
         self.flushes += flushes;
@@ -229,21 +239,12 @@ enum StorageOp {
     /// Read `key` and reply to the coordination.
     Read { key: Key, reply_to: Coordination },
     /// Store `version` (as a hint for `hint`, if set) and acknowledge.
-    Write {
-        key: Key,
-        version: Version,
-        reply_to: Coordination,
-        hint: Option<NodeId>,
-    },
+    Write { key: Key, version: Version, reply_to: Coordination, hint: Option<NodeId> },
     /// The coordinator's own write was applied in memory at once; this
     /// completes its durable write and counts its acknowledgement.
     OwnWriteDurable { reply_to: Coordination },
     /// Store versions handed back (or repaired), then ack the handoff sender if any.
-    Absorb {
-        key: Key,
-        versions: Vec<Version>,
-        handoff_from: Option<NodeId>,
-    },
+    Absorb { key: Key, versions: Vec<Version>, handoff_from: Option<NodeId> },
     /// Write the buffer to disk.
     Flush,
 }
@@ -298,6 +299,8 @@ pub struct Node {
     reads: BTreeMap<u64, ReadCoordination>,
     writes: BTreeMap<u64, WriteCoordination>,
     storage_ops: BTreeMap<u64, StorageOp>,
+    /// Requests forwarded to a coordinator and not yet acknowledged by it.
+    forwards: BTreeMap<RequestId, forward::Forward>,
     /// Peers this node believes unreachable, with when it decided so.
     suspected: BTreeMap<NodeId, Time>,
     /// Peers sent a handoff that has not been acknowledged yet.
@@ -327,6 +330,7 @@ impl Node {
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
             storage_ops: BTreeMap::new(),
+            forwards: BTreeMap::new(),
             suspected: BTreeMap::new(),
             handoff_unacked: BTreeMap::new(),
             hint_versions: 0,
@@ -350,18 +354,12 @@ impl Node {
     /// The versions this node holds for `key` as a replica: durable and
     /// buffered, not hints.
     pub fn main_versions(&self, key: u64) -> Vec<Version> {
-        store::reconcile(
-            self.store.get(key).iter().chain(self.buffer.get(key)),
-            self.config.rules.lww,
-        )
+        store::reconcile(self.store.get(key).iter().chain(self.buffer.get(key)), self.config.rules.lww)
     }
 
     /// Hinted versions held for other nodes.
     pub fn hints_pending(&self) -> u64 {
-        debug_assert_eq!(
-            self.hint_versions,
-            self.hints.values().map(|s| s.version_count() as u64).sum::<u64>()
-        );
+        debug_assert_eq!(self.hint_versions, self.hints.values().map(|s| s.version_count() as u64).sum::<u64>());
         self.hint_versions
     }
 
@@ -388,19 +386,10 @@ impl Node {
     /// the write buffer are lost; with `disk_loss` the store and hints too.
     /// Returns the writes whose versions this node lost.
     pub fn crash(&mut self, now: Time, disk_loss: bool) -> Vec<WriteId> {
-        let mut lost: Vec<WriteId> = self
-            .buffer
-            .take()
-            .iter()
-            .flat_map(|(_, vs)| vs.iter().map(|v| v.value.write))
-            .collect();
+        let mut lost: Vec<WriteId> =
+            self.buffer.take().iter().flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)).collect();
         if disk_loss {
-            lost.extend(
-                self.store
-                    .take()
-                    .iter()
-                    .flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)),
-            );
+            lost.extend(self.store.take().iter().flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)));
             for hints in std::mem::take(&mut self.hints).into_values() {
                 lost.extend(hints.iter().flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)));
             }
@@ -409,6 +398,7 @@ impl Node {
         self.reads.clear();
         self.writes.clear();
         self.storage_ops.clear();
+        self.forwards.clear();
         self.suspected.clear();
         self.handoff_unacked.clear();
         self.service.reset(now);
@@ -433,65 +423,14 @@ impl Node {
             self.suspected.remove(&peer);
         }
         match message {
-            Message::Get {
-                request,
-                key,
-                forwarded,
-            } => {
-                if let Some(first) = self.forward_target(key, forwarded) {
-                    self.stats.requests_forwarded += 1;
-                    out.send(
-                        Endpoint::Node(first),
-                        Message::Get {
-                            request,
-                            key,
-                            forwarded: true,
-                        },
-                    );
-                } else {
-                    self.coordinate_read(now, request, key, out);
-                }
-            }
-            Message::Put {
-                request,
-                key,
-                context,
-                value,
-                forwarded,
-            } => {
-                if let Some(first) = self.forward_target(key, forwarded) {
-                    self.stats.requests_forwarded += 1;
-                    out.send(
-                        Endpoint::Node(first),
-                        Message::Put {
-                            request,
-                            key,
-                            context,
-                            value,
-                            forwarded: true,
-                        },
-                    );
-                } else {
-                    self.coordinate_write(now, request, key, &context, value, out);
-                }
+            Message::Get { .. } | Message::Put { .. } => self.on_client_request(now, from, message, out),
+            Message::ForwardAck { request } => {
+                self.forwards.remove(&request);
             }
             Message::ReplicaRead { coordination, key } => {
-                self.enqueue_storage(
-                    now,
-                    StorageOp::Read {
-                        key,
-                        reply_to: coordination,
-                    },
-                    out,
-                );
+                self.enqueue_storage(now, StorageOp::Read { key, reply_to: coordination }, out);
             }
-            Message::ReplicaWrite {
-                coordination,
-                key,
-                version,
-                hint,
-                durable,
-            } => {
+            Message::ReplicaWrite { coordination, key, version, hint, durable } => {
                 self.replica_write(now, coordination, key, version, hint, durable, out);
             }
             Message::ReplicaReadReply { coordination, versions } => {
@@ -505,30 +444,14 @@ impl Node {
                 }
             }
             Message::ReadRepair { key, versions } => {
-                self.enqueue_storage(
-                    now,
-                    StorageOp::Absorb {
-                        key,
-                        versions,
-                        handoff_from: None,
-                    },
-                    out,
-                );
+                self.enqueue_storage(now, StorageOp::Absorb { key, versions, handoff_from: None }, out);
             }
             Message::Handoff { key, versions } => {
                 let handoff_from = match from {
                     Endpoint::Node(peer) => Some(peer),
                     Endpoint::Client(_) => None,
                 };
-                self.enqueue_storage(
-                    now,
-                    StorageOp::Absorb {
-                        key,
-                        versions,
-                        handoff_from,
-                    },
-                    out,
-                );
+                self.enqueue_storage(now, StorageOp::Absorb { key, versions, handoff_from }, out);
             }
             Message::HandoffAck { key, writes } => {
                 if let Endpoint::Node(peer) = from {
@@ -537,12 +460,7 @@ impl Node {
             }
             Message::Ping => out.send(from, Message::Pong),
             Message::Pong => {}
-            Message::MembershipRequest => out.send(
-                from,
-                Message::MembershipReply {
-                    ring: Arc::clone(&self.ring),
-                },
-            ),
+            Message::MembershipRequest => out.send(from, Message::MembershipReply { ring: Arc::clone(&self.ring) }),
             // Replies meant for clients never reach a node.
             Message::GetReply { .. } | Message::PutReply { .. } | Message::MembershipReply { .. } => {}
         }
@@ -558,6 +476,7 @@ impl Node {
             }
             NodeTimer::CoordinationTimeout { id } => self.on_coordination_timeout(now, id, out),
             NodeTimer::ReplicaTimeout { id } => self.on_replica_timeout(now, id, out),
+            NodeTimer::ForwardTimeout { request, attempt } => self.on_forward_timeout(now, request, attempt, out),
             NodeTimer::Probe { incarnation } if incarnation == self.incarnation => self.probe(now, out),
             NodeTimer::Handoff { incarnation } if incarnation == self.incarnation => self.hand_off(now, out),
             NodeTimer::Flush { incarnation } if incarnation == self.incarnation => self.flush(now, out),
@@ -604,10 +523,7 @@ impl Node {
     /// Every version this node can serve for `key`: durable, buffered and hinted.
     fn local_versions(&self, key: u64) -> Vec<Version> {
         let hinted = self.hints.values().flat_map(|h| h.get(key));
-        store::reconcile(
-            self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted),
-            self.config.rules.lww,
-        )
+        store::reconcile(self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted), self.config.rules.lww)
     }
 
     fn enqueue_storage(&mut self, now: Time, op: StorageOp, out: &mut Outbox<NodeTimer>) {
@@ -632,33 +548,15 @@ impl Node {
                 if reply_to.coordinator == Endpoint::Node(self.id) {
                     self.on_read_reply(now, reply_to.id, self.id, versions, out);
                 } else {
-                    out.send(
-                        reply_to.coordinator,
-                        Message::ReplicaReadReply {
-                            coordination: reply_to,
-                            versions,
-                        },
-                    );
+                    out.send(reply_to.coordinator, Message::ReplicaReadReply { coordination: reply_to, versions });
                 }
             }
-            StorageOp::Write {
-                key,
-                version,
-                reply_to,
-                hint,
-            } => {
+            StorageOp::Write { key, version, reply_to, hint } => {
                 self.store_replica(key, version, hint, false);
-                out.send(
-                    reply_to.coordinator,
-                    Message::ReplicaWriteAck { coordination: reply_to },
-                );
+                out.send(reply_to.coordinator, Message::ReplicaWriteAck { coordination: reply_to });
             }
             StorageOp::OwnWriteDurable { reply_to } => self.on_write_ack(reply_to.id, self.id, out),
-            StorageOp::Absorb {
-                key,
-                versions,
-                handoff_from,
-            } => self.absorb(key, versions, handoff_from, out),
+            StorageOp::Absorb { key, versions, handoff_from } => self.absorb(key, versions, handoff_from, out),
             StorageOp::Flush => {}
         }
     }
@@ -670,10 +568,14 @@ impl Node {
                 let rules = self.config.rules;
                 let hints = self.hints.entry(intended).or_default();
                 let before = hints.get(key.id).len() as u64;
-                if hints.put(key.id, version, rules) != PutEffect::Obsolete {
+                let stored = hints.put(key.id, version, rules) != PutEffect::Obsolete;
+                let after = hints.get(key.id).len() as u64;
+                if stored {
                     self.stats.hints_stored += 1;
+                    // A newer hint for the same key replaces the ones it covers.
+                    self.stats.hints_superseded += before + 1 - after;
                 }
-                self.hint_versions = self.hint_versions + hints.get(key.id).len() as u64 - before;
+                self.hint_versions = self.hint_versions + after - before;
             }
             _ => self.apply(key, version, buffered),
         }
@@ -696,16 +598,7 @@ impl Node {
             self.apply(key, version, true);
             out.send(coordination.coordinator, Message::ReplicaWriteAck { coordination });
         } else {
-            self.enqueue_storage(
-                now,
-                StorageOp::Write {
-                    key,
-                    version,
-                    reply_to: coordination,
-                    hint,
-                },
-                out,
-            );
+            self.enqueue_storage(now, StorageOp::Write { key, version, reply_to: coordination, hint }, out);
         }
     }
 
@@ -719,14 +612,7 @@ impl Node {
     ) -> Version {
         let physical = self.physical_time(now);
         let clock = self.next_clock(physical, key, context);
-        Version {
-            clock,
-            stamp: Stamp {
-                time_us: physical.0,
-                writer: self.id.0,
-            },
-            value,
-        }
+        Version { clock, stamp: Stamp { time_us: physical.0, writer: self.id.0 }, value }
     }
 
     /// The new version's clock: the context with this node's counter set to
@@ -734,12 +620,7 @@ impl Node {
     /// stores for the key or in the context, so two blind writes through one
     /// node never share a clock.
     fn next_clock(&mut self, physical: Time, key: Key, context: &vclock::VectorClock) -> vclock::VectorClock {
-        let stored = self
-            .local_versions(key.id)
-            .iter()
-            .map(|v| v.clock.counter(self.id))
-            .max()
-            .unwrap_or(0);
+        let stored = self.local_versions(key.id).iter().map(|v| v.clock.counter(self.id)).max().unwrap_or(0);
         let counter = 1 + stored.max(context.counter(self.id));
         let mut clock = context.clone();
         clock.set(self.id, counter, physical);
@@ -748,10 +629,7 @@ impl Node {
     }
 
     fn write_ack_of(version: &Version) -> WriteAck {
-        WriteAck {
-            clock: version.clock.clone(),
-            stamp: version.stamp,
-        }
+        WriteAck { clock: version.clock.clone(), stamp: version.stamp }
     }
 }
 

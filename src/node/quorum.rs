@@ -20,17 +20,8 @@ impl ReadQuorum {
     /// A read that asked `asked` and needs `needed` (R) replies; `lww`
     /// reconciles by timestamp instead of vector clock.
     pub fn new(needed: usize, asked: Vec<NodeId>, lww: bool) -> Self {
-        assert!(
-            needed >= 1 && needed <= asked.len(),
-            "R must be between 1 and the replicas asked"
-        );
-        ReadQuorum {
-            needed,
-            replies: Vec::with_capacity(asked.len()),
-            asked,
-            answered: false,
-            lww,
-        }
+        assert!(needed >= 1 && needed <= asked.len(), "R must be between 1 and the replicas asked");
+        ReadQuorum { needed, replies: Vec::with_capacity(asked.len()), asked, answered: false, lww }
     }
 
     /// Also waits for `node` (a fallback asked after a replica timed out).
@@ -64,11 +55,7 @@ impl ReadQuorum {
         self.answered = true;
         let versions = reconcile(self.replies.iter().flat_map(|(_, vs)| vs.iter()), self.lww);
         let context = versions.iter().fold(VectorClock::new(), |acc, v| acc.merge(&v.clock));
-        Some(ReadResult {
-            versions,
-            context,
-            fastest: self.replies.first().map(|(n, _)| *n),
-        })
+        Some(ReadResult { versions, context, fastest: self.replies.first().map(|(n, _)| *n) })
     }
 
     /// True once every asked replica has replied.
@@ -96,15 +83,7 @@ mod tests {
     fn version(write: u64, node: u32, counter: u64) -> Version {
         let mut clock = VectorClock::new();
         clock.set(NodeId(node), counter, Time(0));
-        Version {
-            clock,
-            stamp: Stamp::default(),
-            value: Value {
-                write: WriteId(write),
-                bytes: 1,
-                items: None,
-            },
-        }
+        Version { clock, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
     }
 
     #[test]
@@ -113,9 +92,7 @@ mod tests {
         assert!(q.record(NodeId(4), vec![version(1, 0, 1)]).is_none());
         assert!(q.record(NodeId(4), vec![]).is_none(), "duplicates do not count");
         assert!(q.record(NodeId(9), vec![]).is_none(), "nodes not asked do not count");
-        let result = q
-            .record(NodeId(5), vec![version(2, 0, 2), version(3, 1, 1)])
-            .expect("R reached");
+        let result = q.record(NodeId(5), vec![version(2, 0, 2), version(3, 1, 1)]).expect("R reached");
         let writes: Vec<u64> = result.versions.iter().map(|v| v.value.write.0).collect();
         assert_eq!(writes, vec![2, 3], "version 1 is an ancestor of version 2");
         assert_eq!(result.context.counter(NodeId(0)), 2);

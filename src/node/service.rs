@@ -14,20 +14,13 @@ impl ServiceQueue {
     /// A queue with `servers` (≥ 1) parallel servers, all idle.
     pub fn new(servers: usize) -> Self {
         assert!(servers >= 1, "a service queue needs a server");
-        ServiceQueue {
-            free_at: vec![Time::ZERO; servers],
-        }
+        ServiceQueue { free_at: vec![Time::ZERO; servers] }
     }
 
     /// Admits a job arriving at `now` that needs `service_us`; returns when it completes.
     pub fn admit(&mut self, now: Time, service_us: u64) -> Time {
-        let (index, free) = self
-            .free_at
-            .iter()
-            .copied()
-            .enumerate()
-            .min_by_key(|&(i, t)| (t, i))
-            .expect("at least one server");
+        let (index, free) =
+            self.free_at.iter().copied().enumerate().min_by_key(|&(i, t)| (t, i)).expect("at least one server");
         let done = free.max(now).plus(service_us);
         self.free_at[index] = done;
         done

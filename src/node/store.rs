@@ -20,10 +20,7 @@ pub struct StoreRules {
 
 impl StoreRules {
     /// Vector clocks, no sibling cap.
-    pub const VECTOR_CLOCKS: StoreRules = StoreRules {
-        lww: false,
-        sibling_cap: 0,
-    };
+    pub const VECTOR_CLOCKS: StoreRules = StoreRules { lww: false, sibling_cap: 0 };
 }
 
 /// True when `newer` covers `older`: it is `older` or supersedes it.
@@ -156,19 +153,8 @@ mod tests {
         for &(n, c) in pairs {
             clock.set(NodeId(n), c, Time(0));
         }
-        let stamp = Stamp {
-            time_us: write,
-            writer: 0,
-        };
-        Version {
-            clock,
-            stamp,
-            value: Value {
-                write: WriteId(write),
-                bytes: 10,
-                items: None,
-            },
-        }
+        let stamp = Stamp { time_us: write, writer: 0 };
+        Version { clock, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } }
     }
 
     const VC: StoreRules = StoreRules::VECTOR_CLOCKS;
@@ -196,17 +182,10 @@ mod tests {
 
     #[test]
     fn last_write_wins_keeps_the_greatest_stamp_only() {
-        let lww = StoreRules {
-            lww: true,
-            sibling_cap: 0,
-        };
+        let lww = StoreRules { lww: true, sibling_cap: 0 };
         let mut store = Store::new();
         store.put(1, version(5, &[(0, 1)]), lww);
-        assert_eq!(
-            store.put(1, version(3, &[(1, 1)]), lww),
-            PutEffect::Obsolete,
-            "older stamp loses"
-        );
+        assert_eq!(store.put(1, version(3, &[(1, 1)]), lww), PutEffect::Obsolete, "older stamp loses");
         store.put(1, version(9, &[(2, 1)]), lww);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.get(1)[0].value.write, WriteId(9));
@@ -214,10 +193,7 @@ mod tests {
 
     #[test]
     fn the_sibling_cap_drops_the_oldest_sibling() {
-        let capped = StoreRules {
-            lww: false,
-            sibling_cap: 2,
-        };
+        let capped = StoreRules { lww: false, sibling_cap: 2 };
         let mut store = Store::new();
         store.put(1, version(1, &[(0, 1)]), capped);
         store.put(1, version(2, &[(1, 1)]), capped);

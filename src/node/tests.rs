@@ -35,21 +35,11 @@ fn config() -> Arc<NodeConfig> {
 fn cluster(nodes: u32) -> Vec<Node> {
     let ids: Vec<NodeId> = (0..nodes).map(NodeId).collect();
     let streams = Streams::new(1);
-    let ring = Arc::new(Ring::build(
-        &Strategy::EqualPartitions { partitions: 16 },
-        &ids,
-        None,
-        |n| streams.stream(Purpose::RingTokens, u64::from(n.0)),
-    ));
+    let ring = Arc::new(Ring::build(&Strategy::EqualPartitions { partitions: 16 }, &ids, None, |n| {
+        streams.stream(Purpose::RingTokens, u64::from(n.0))
+    }));
     ids.iter()
-        .map(|&id| {
-            Node::new(
-                id,
-                config(),
-                Arc::clone(&ring),
-                streams.stream(Purpose::Node, u64::from(id.0)),
-            )
-        })
+        .map(|&id| Node::new(id, config(), Arc::clone(&ring), streams.stream(Purpose::Node, u64::from(id.0))))
         .collect()
 }
 
@@ -63,22 +53,9 @@ fn key_where(nodes: &[Node], inside: NodeId, outside: Option<NodeId>) -> (Key, V
 }
 
 fn put(sequence: u64, key: Key, context: VectorClock, write: u64) -> Message {
-    let request = RequestId {
-        client: CLIENT,
-        sequence,
-    };
-    let value = Value {
-        write: WriteId(write),
-        bytes: 8,
-        items: None,
-    };
-    Message::Put {
-        request,
-        key,
-        context,
-        value,
-        forwarded: false,
-    }
+    let request = RequestId { client: CLIENT, sequence };
+    let value = Value { write: WriteId(write), bytes: 8, items: None };
+    Message::Put { request, key, context, value, forwarded: false }
 }
 
 /// Fires every pending storage timer of `node` in order, collecting what it sends.
@@ -101,18 +78,9 @@ fn a_write_goes_to_the_other_replicas_and_is_acknowledged_after_w_acks() {
     let mut nodes = cluster(5);
     let (key, list) = key_where(&nodes, NodeId(0), None);
     let mut out = Outbox::default();
-    nodes[0].on_message(
-        Time(0),
-        Endpoint::Client(CLIENT),
-        put(1, key, VectorClock::new(), 1),
-        &mut out,
-    );
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
     let replicas: Vec<Endpoint> = out.messages.iter().map(|(to, _)| *to).collect();
-    let expected: Vec<Endpoint> = list
-        .iter()
-        .filter(|&&n| n != NodeId(0))
-        .map(|&n| Endpoint::Node(n))
-        .collect();
+    let expected: Vec<Endpoint> = list.iter().filter(|&&n| n != NodeId(0)).map(|&n| Endpoint::Node(n)).collect();
     assert_eq!(replicas, expected, "sent to the N-1 other replicas");
     assert!(matches!(out.messages[0].1, Message::ReplicaWrite { .. }));
     assert_eq!(nodes[0].store().get(key.id).len(), 1, "the coordinator writes locally");
@@ -125,12 +93,7 @@ fn a_write_goes_to_the_other_replicas_and_is_acknowledged_after_w_acks() {
     let sent = finish_storage(&mut nodes[0], &mut out);
     assert!(sent.is_empty());
     // A replica's ack makes W = 2.
-    nodes[0].on_message(
-        Time(50),
-        expected[0],
-        Message::ReplicaWriteAck { coordination },
-        &mut out,
-    );
+    nodes[0].on_message(Time(50), expected[0], Message::ReplicaWriteAck { coordination }, &mut out);
     match &out.messages[..] {
         [(Endpoint::Client(CLIENT), Message::PutReply { outcome: Ok(ack), .. })] => {
             assert_eq!(ack.clock.counter(NodeId(0)), 1);
@@ -144,12 +107,7 @@ fn a_node_outside_the_top_n_forwards_to_the_first_of_them() {
     let mut nodes = cluster(5);
     let (key, list) = key_where(&nodes, NodeId(0), Some(NodeId(4)));
     let mut out = Outbox::default();
-    nodes[4].on_message(
-        Time(0),
-        Endpoint::Client(CLIENT),
-        put(1, key, VectorClock::new(), 1),
-        &mut out,
-    );
+    nodes[4].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
     match &out.messages[..] {
         [(to, Message::Put { forwarded: true, .. })] => assert_eq!(*to, Endpoint::Node(list[0])),
         other => panic!("expected a forwarded put, got {other:?}"),
@@ -163,18 +121,8 @@ fn two_blind_writes_through_one_coordinator_get_ordered_clocks() {
     let mut nodes = cluster(5);
     let (key, _) = key_where(&nodes, NodeId(0), None);
     let mut out = Outbox::default();
-    nodes[0].on_message(
-        Time(0),
-        Endpoint::Client(CLIENT),
-        put(1, key, VectorClock::new(), 1),
-        &mut out,
-    );
-    nodes[0].on_message(
-        Time(1),
-        Endpoint::Client(CLIENT),
-        put(2, key, VectorClock::new(), 2),
-        &mut out,
-    );
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    nodes[0].on_message(Time(1), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
     let clocks: Vec<VectorClock> = out
         .messages
         .iter()
@@ -194,32 +142,15 @@ fn two_blind_writes_through_one_coordinator_get_ordered_clocks() {
 #[test]
 fn blind_writes_through_two_coordinators_become_siblings_and_a_read_returns_both() {
     let mut nodes = cluster(5);
-    let (key, list) = (0..)
-        .map(Key::new)
-        .map(|k| (k, nodes[0].ring.preference_list(k.position, 3)))
-        .next()
-        .expect("a key");
+    let (key, list) =
+        (0..).map(Key::new).map(|k| (k, nodes[0].ring.preference_list(k.position, 3))).next().expect("a key");
     let (a, b, c) = (list[0], list[1], list[2]);
     let mut out = Outbox::default();
-    nodes[a.0 as usize].on_message(
-        Time(0),
-        Endpoint::Client(CLIENT),
-        put(1, key, VectorClock::new(), 1),
-        &mut out,
-    );
-    nodes[b.0 as usize].on_message(
-        Time(0),
-        Endpoint::Client(CLIENT),
-        put(2, key, VectorClock::new(), 2),
-        &mut out,
-    );
+    nodes[a.0 as usize].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    nodes[b.0 as usize].on_message(Time(0), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
     // Deliver both coordinators' replica writes to the third replica.
-    let writes: Vec<Message> = out
-        .messages
-        .drain(..)
-        .filter(|(to, _)| *to == Endpoint::Node(c))
-        .map(|(_, m)| m)
-        .collect();
+    let writes: Vec<Message> =
+        out.messages.drain(..).filter(|(to, _)| *to == Endpoint::Node(c)).map(|(_, m)| m).collect();
     assert_eq!(writes.len(), 2);
     let third = &mut nodes[c.0 as usize];
     let mut replica_out = Outbox::default();
@@ -227,26 +158,15 @@ fn blind_writes_through_two_coordinators_become_siblings_and_a_read_returns_both
         third.on_message(Time(10), Endpoint::Node(a), message, &mut replica_out);
     }
     finish_storage(third, &mut replica_out);
-    assert_eq!(
-        third.store().get(key.id).len(),
-        2,
-        "concurrent blind writes are siblings"
-    );
+    assert_eq!(third.store().get(key.id).len(), 2, "concurrent blind writes are siblings");
 
     // A read coordinated by the third replica: its own read plus R-1 = 1 remote reply.
     let mut read_out = Outbox::default();
-    let request = RequestId {
-        client: CLIENT,
-        sequence: 9,
-    };
+    let request = RequestId { client: CLIENT, sequence: 9 };
     third.on_message(
         Time(20),
         Endpoint::Client(CLIENT),
-        Message::Get {
-            request,
-            key,
-            forwarded: false,
-        },
+        Message::Get { request, key, forwarded: false },
         &mut read_out,
     );
     let asked: Vec<Endpoint> = read_out.messages.iter().map(|(to, _)| *to).collect();
@@ -260,20 +180,11 @@ fn blind_writes_through_two_coordinators_become_siblings_and_a_read_returns_both
     third.on_message(
         Time(30),
         Endpoint::Node(a),
-        Message::ReplicaReadReply {
-            coordination,
-            versions: vec![],
-        },
+        Message::ReplicaReadReply { coordination, versions: vec![] },
         &mut read_out,
     );
     match &read_out.messages[..] {
-        [(
-            _,
-            Message::GetReply {
-                outcome: Ok(ReadResult { versions, context, .. }),
-                ..
-            },
-        )] => {
+        [(_, Message::GetReply { outcome: Ok(ReadResult { versions, context, .. }), .. })] => {
             assert_eq!(versions.len(), 2);
             assert_eq!(versions[0].clock.compare(&versions[1].clock), Causality::Concurrent);
             assert!(context.descends(&versions[0].clock) && context.descends(&versions[1].clock));
@@ -287,12 +198,7 @@ fn a_write_whose_quorum_does_not_answer_fails_at_the_timeout() {
     let mut nodes = cluster(5);
     let (key, _) = key_where(&nodes, NodeId(0), None);
     let mut out = Outbox::default();
-    nodes[0].on_message(
-        Time(0),
-        Endpoint::Client(CLIENT),
-        put(1, key, VectorClock::new(), 1),
-        &mut out,
-    );
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
     let deadline = out
         .timers
         .iter()
@@ -301,15 +207,6 @@ fn a_write_whose_quorum_does_not_answer_fails_at_the_timeout() {
     assert_eq!(deadline.0, Time(1_000));
     out.messages.clear();
     nodes[0].on_timer(deadline.0, deadline.1, &mut out);
-    assert!(matches!(
-        &out.messages[..],
-        [(
-            _,
-            Message::PutReply {
-                outcome: Err(Failure::Timeout),
-                ..
-            }
-        )]
-    ));
+    assert!(matches!(&out.messages[..], [(_, Message::PutReply { outcome: Err(Failure::Timeout), .. })]));
     assert_eq!(nodes[0].stats().coordinations_timed_out, 1);
 }

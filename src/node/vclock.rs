@@ -77,14 +77,7 @@ impl VectorClock {
                 self.entries[i].counter = counter;
                 self.entries[i].timestamp = now;
             }
-            Err(i) => self.entries.insert(
-                i,
-                ClockEntry {
-                    node,
-                    counter,
-                    timestamp: now,
-                },
-            ),
+            Err(i) => self.entries.insert(i, ClockEntry { node, counter, timestamp: now }),
         }
     }
 

@@ -32,12 +32,7 @@ pub fn render_text(summary: &RunSummary) -> String {
     let o = &summary.ops;
     let read = summary.latency_us.get("read").cloned().unwrap_or_default();
     let write = summary.latency_us.get("write").cloned().unwrap_or_default();
-    let siblings: Vec<String> = summary
-        .consistency
-        .siblings_per_read
-        .iter()
-        .map(|(k, v)| format!("{k}:{v}"))
-        .collect();
+    let siblings: Vec<String> = summary.consistency.siblings_per_read.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     let mut text = format!(
         "{} seed {}  digest {}\n\
          cluster   {} nodes, strategy {}, N={} R={} W={}, {:?} routing, {} clients\n\

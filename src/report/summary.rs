@@ -133,6 +133,8 @@ pub struct HintSummary {
     pub stored: u64,
     /// Hinted versions handed back and acknowledged.
     pub delivered: u64,
+    /// Hinted versions replaced by a newer hint for the same key before handoff.
+    pub superseded: u64,
     /// Hinted versions still held at the end.
     pub pending_at_end: u64,
     /// From the last heal to the moment no node held a hint, µs (None if
@@ -176,11 +178,8 @@ pub fn summarize(
     let duration_s = outcome.workload_end.0 as f64 / 1e6;
     let nodes = sum_stats(outcome.nodes.iter().map(|n| n.stats()));
     let invariants = verdicts(scenario, &consistency, &nodes);
-    let requests_per_node: Vec<u64> = outcome
-        .nodes
-        .iter()
-        .map(|n| n.stats().replica_reads + n.stats().replica_writes)
-        .collect();
+    let requests_per_node: Vec<u64> =
+        outcome.nodes.iter().map(|n| n.stats().replica_reads + n.stats().replica_writes).collect();
     let events = outcome.events;
     RunSummary {
         scenario: scenario.name.clone(),
@@ -196,11 +195,7 @@ pub fn summarize(
             clients: spec.workload.clients,
             duration_us: outcome.workload_end.0,
         },
-        throughput_ops_per_s: if duration_s > 0.0 {
-            ops.succeeded as f64 / duration_s
-        } else {
-            0.0
-        },
+        throughput_ops_per_s: if duration_s > 0.0 { ops.succeeded as f64 / duration_s } else { 0.0 },
         ops,
         latency_us,
         consistency,
@@ -209,6 +204,7 @@ pub fn summarize(
         hints: HintSummary {
             stored: nodes.hints_stored,
             delivered: nodes.hints_delivered,
+            superseded: nodes.hints_superseded,
             pending_at_end: outcome.nodes.iter().map(|n| n.hints_pending()).sum(),
             drained_after_last_heal_us: outcome
                 .last_heal
@@ -223,22 +219,11 @@ pub fn summarize(
             efficiency: efficiency(&requests_per_node),
             requests_per_node,
         },
-        engine: EngineSummary {
-            events,
-            simulated_time_us: outcome.end.0,
-        },
+        engine: EngineSummary { events, simulated_time_us: outcome.end.0 },
         wall: WallSummary {
             seconds: wall_seconds,
-            events_per_s: if wall_seconds > 0.0 {
-                events as f64 / wall_seconds
-            } else {
-                0.0
-            },
-            ops_per_s: if wall_seconds > 0.0 {
-                outcome.history.len() as f64 / wall_seconds
-            } else {
-                0.0
-            },
+            events_per_s: if wall_seconds > 0.0 { events as f64 / wall_seconds } else { 0.0 },
+            ops_per_s: if wall_seconds > 0.0 { outcome.history.len() as f64 / wall_seconds } else { 0.0 },
         },
     }
 }
@@ -273,8 +258,7 @@ fn count_ops(history: &[OpRecord]) -> OpsSummary {
         ops.availability.insert(kind.to_string(), ok as f64 / total as f64);
     }
     if ops.total > 0 {
-        ops.availability
-            .insert("all".to_string(), ops.succeeded as f64 / ops.total as f64);
+        ops.availability.insert("all".to_string(), ops.succeeded as f64 / ops.total as f64);
     }
     ops
 }
@@ -333,10 +317,7 @@ pub fn efficiency(loads: &[u64]) -> f64 {
 fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<String> {
     let spec = &scenario.spec;
     let q = spec.quorum;
-    let disk_loss = spec
-        .faults
-        .iter()
-        .any(|f| f.action == crate::fault::FaultAction::DiskLoss);
+    let disk_loss = spec.faults.iter().any(|f| f.action == crate::fault::FaultAction::DiskLoss);
     if q.r + q.w <= q.n {
         Some(format!("R + W = {} <= N = {}", q.r + q.w, q.n))
     } else if spec.node.sloppy_quorum {
@@ -360,27 +341,15 @@ fn verdicts(scenario: &Scenario, consistency: &ConsistencyReport, nodes: &NodeSt
     let lww = scenario.spec.reconciliation.policy == crate::scenario::Policy::Lww;
     let mut verdicts = BTreeMap::new();
     let stale = strict_mode_exclusion(scenario, nodes).map(|why| format!("not-applicable: {why}"));
-    verdicts.insert(
-        "no-stale-reads".to_string(),
-        stale.unwrap_or_else(|| held(consistency.stale_reads == 0)),
-    );
+    verdicts.insert("no-stale-reads".to_string(), stale.unwrap_or_else(|| held(consistency.stale_reads == 0)));
     let causal = if lww {
         "not-applicable: last-write-wins keeps no siblings".to_string()
     } else {
         held(consistency.causal_sibling_violations == 0)
     };
     verdicts.insert("causal-siblings".to_string(), causal);
-    verdicts.insert(
-        "no-lost-writes".to_string(),
-        held(consistency.lost_writes_unexplained == 0),
-    );
-    verdicts.insert(
-        "converges".to_string(),
-        "not-checked: needs anti-entropy (Merkle trees)".to_string(),
-    );
-    verdicts.insert(
-        "deterministic".to_string(),
-        "not-checked: run twice and compare digests".to_string(),
-    );
+    verdicts.insert("no-lost-writes".to_string(), held(consistency.lost_writes_unexplained == 0));
+    verdicts.insert("converges".to_string(), "not-checked: needs anti-entropy (Merkle trees)".to_string());
+    verdicts.insert("deterministic".to_string(), "not-checked: run twice and compare digests".to_string());
     verdicts
 }

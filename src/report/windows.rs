@@ -29,18 +29,12 @@ pub struct WindowSummary {
 /// Cuts `[0, workload_end)` at every fault time before it and counts the
 /// operations invoked in each piece by outcome.
 pub fn windows(history: &[OpRecord], faults: &[AppliedFault], workload_end_us: u64) -> Vec<WindowSummary> {
-    let mut windows = vec![WindowSummary {
-        label: "start".into(),
-        ..WindowSummary::default()
-    }];
+    let mut windows = vec![WindowSummary { label: "start".into(), ..WindowSummary::default() }];
     for fault in faults.iter().filter(|f| f.at_us < workload_end_us) {
         let last = windows.last_mut().expect("at least one window");
         if fault.at_us == last.start_us {
-            last.label = if last.label == "start" {
-                fault.label.clone()
-            } else {
-                format!("{}; {}", last.label, fault.label)
-            };
+            last.label =
+                if last.label == "start" { fault.label.clone() } else { format!("{}; {}", last.label, fault.label) };
         } else {
             windows.push(WindowSummary {
                 start_us: fault.at_us,
@@ -71,11 +65,7 @@ pub fn windows(history: &[OpRecord], faults: &[AppliedFault], workload_end_us: u
     }
     for window in &mut windows {
         let total = window.reads + window.writes;
-        window.availability = if total == 0 {
-            1.0
-        } else {
-            (window.reads_ok + window.writes_ok) as f64 / total as f64
-        };
+        window.availability = if total == 0 { 1.0 } else { (window.reads_ok + window.writes_ok) as f64 / total as f64 };
     }
     windows
 }
@@ -87,18 +77,9 @@ mod tests {
     #[test]
     fn faults_cut_the_workload_into_windows() {
         let faults = vec![
-            AppliedFault {
-                at_us: 100,
-                label: "crash n1".into(),
-            },
-            AppliedFault {
-                at_us: 300,
-                label: "end of crash n1".into(),
-            },
-            AppliedFault {
-                at_us: 1000,
-                label: "end of workload: heal all".into(),
-            },
+            AppliedFault { at_us: 100, label: "crash n1".into() },
+            AppliedFault { at_us: 300, label: "end of crash n1".into() },
+            AppliedFault { at_us: 1000, label: "end of workload: heal all".into() },
         ];
         let w = windows(&[], &faults, 1000);
         let bounds: Vec<(u64, u64)> = w.iter().map(|w| (w.start_us, w.end_us)).collect();

@@ -111,11 +111,7 @@ pub fn measure_loads(ring: &Ring, replicas: usize, zones: Option<&[u32]>) -> Rin
         }
     }
     let members = |loads: &[ExactSpan]| ring.nodes().iter().map(|n| loads[n.0 as usize].fraction()).collect();
-    RingLoads {
-        primary: members(&primary),
-        replica: members(&replica),
-        zone_shared_fraction: zone_shared.fraction(),
-    }
+    RingLoads { primary: members(&primary), replica: members(&replica), zone_shared_fraction: zone_shared.fraction() }
 }
 
 /// Data copied when a ring changes from `before` to `after`.
@@ -135,12 +131,8 @@ pub struct Movement {
 /// `after`; pieces are cut at the range boundaries of both rings, so each
 /// piece has one preference list in each.
 pub fn measure_movement(before: &Ring, after: &Ring, replicas: usize) -> Movement {
-    let mut boundaries: Vec<Token> = before
-        .placement_ranges()
-        .iter()
-        .chain(after.placement_ranges().iter())
-        .map(|r| r.last)
-        .collect();
+    let mut boundaries: Vec<Token> =
+        before.placement_ranges().iter().chain(after.placement_ranges().iter()).map(|r| r.last).collect();
     boundaries.sort_unstable();
     boundaries.dedup();
     let (mut old, mut new) = (Vec::with_capacity(replicas), Vec::with_capacity(replicas));
@@ -160,11 +152,7 @@ pub fn measure_movement(before: &Ring, after: &Ring, replicas: usize) -> Movemen
             sources.extend(source);
         }
     }
-    Movement {
-        moved_fraction: moved / replicas as f64,
-        ranges_moved,
-        source_nodes: sources.len(),
-    }
+    Movement { moved_fraction: moved / replicas as f64, ranges_moved, source_nodes: sources.len() }
 }
 
 /// Which grid a cell belongs to.
@@ -289,16 +277,7 @@ pub fn cells(config: &RingAnalysisConfig) -> (Vec<Cell>, Vec<String>) {
         for &node_count in &config.node_counts {
             for &replicas in &config.replicas {
                 for strategy in figure8_strategies(config, number) {
-                    push_cell(
-                        &mut cells,
-                        &mut skipped,
-                        Cell {
-                            grid: Grid::Figure8,
-                            strategy,
-                            node_count,
-                            replicas,
-                        },
-                    );
+                    push_cell(&mut cells, &mut skipped, Cell { grid: Grid::Figure8, strategy, node_count, replicas });
                 }
             }
         }
@@ -307,27 +286,14 @@ pub fn cells(config: &RingAnalysisConfig) -> (Vec<Cell>, Vec<String>) {
         for &node_count in &config.movement_node_counts {
             for &replicas in &config.replicas {
                 let strategy = match number {
-                    1 => Strategy::RandomTokens {
-                        tokens_per_node: config.movement_tokens_per_node,
-                    },
+                    1 => Strategy::RandomTokens { tokens_per_node: config.movement_tokens_per_node },
                     2 => Strategy::RandomTokensEqualPartitions {
                         tokens_per_node: config.movement_tokens_per_node,
                         partitions: config.movement_partitions,
                     },
-                    _ => Strategy::EqualPartitions {
-                        partitions: config.movement_partitions,
-                    },
+                    _ => Strategy::EqualPartitions { partitions: config.movement_partitions },
                 };
-                push_cell(
-                    &mut cells,
-                    &mut skipped,
-                    Cell {
-                        grid: Grid::Movement,
-                        strategy,
-                        node_count,
-                        replicas,
-                    },
-                );
+                push_cell(&mut cells, &mut skipped, Cell { grid: Grid::Movement, strategy, node_count, replicas });
             }
         }
     }
@@ -336,11 +302,7 @@ pub fn cells(config: &RingAnalysisConfig) -> (Vec<Cell>, Vec<String>) {
 
 fn figure8_strategies(config: &RingAnalysisConfig, number: u8) -> Vec<Strategy> {
     match number {
-        1 => config
-            .tokens_per_node
-            .iter()
-            .map(|&t| Strategy::RandomTokens { tokens_per_node: t })
-            .collect(),
+        1 => config.tokens_per_node.iter().map(|&t| Strategy::RandomTokens { tokens_per_node: t }).collect(),
         2 => config
             .strategy2_partitions
             .iter()
@@ -348,17 +310,10 @@ fn figure8_strategies(config: &RingAnalysisConfig, number: u8) -> Vec<Strategy> 
                 config
                     .tokens_per_node
                     .iter()
-                    .map(move |&t| Strategy::RandomTokensEqualPartitions {
-                        tokens_per_node: t,
-                        partitions: q,
-                    })
+                    .map(move |&t| Strategy::RandomTokensEqualPartitions { tokens_per_node: t, partitions: q })
             })
             .collect(),
-        _ => config
-            .partitions
-            .iter()
-            .map(|&q| Strategy::EqualPartitions { partitions: q })
-            .collect(),
+        _ => config.partitions.iter().map(|&q| Strategy::EqualPartitions { partitions: q }).collect(),
     }
 }
 
@@ -376,15 +331,8 @@ pub fn analyse_cell(cell: &Cell, config: &RingAnalysisConfig) -> CellReport {
     let replicas = cell.replicas as usize;
     let nodes: Vec<NodeId> = (0..node_count).map(NodeId).collect();
     let zones: Option<Vec<u32>> = (config.zones > 0).then(|| (0..=node_count).map(|i| i % config.zones).collect());
-    let (mut primary, mut replica, mut violations, mut shared, mut shared_unaware, mut joins, mut leaves) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let (mut primary, mut replica, mut violations, mut shared, mut shared_unaware, mut joins, mut leaves) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut metadata_bytes = 0;
     for seed in config.first_seed..config.first_seed + u64::from(config.seeds) {
         let streams = Streams::new(seed);
@@ -428,19 +376,14 @@ mod tests {
     fn ring(strategy: &Strategy, node_count: u32, seed: u64) -> Ring {
         let streams = Streams::new(seed);
         let nodes: Vec<NodeId> = (0..node_count).map(NodeId).collect();
-        Ring::build(strategy, &nodes, None, |node| {
-            streams.stream(Purpose::RingTokens, u64::from(node.0))
-        })
+        Ring::build(strategy, &nodes, None, |node| streams.stream(Purpose::RingTokens, u64::from(node.0)))
     }
 
     #[test]
     fn loads_add_up_to_one_primary_and_n_replicas() {
         for strategy in [
             Strategy::RandomTokens { tokens_per_node: 4 },
-            Strategy::RandomTokensEqualPartitions {
-                tokens_per_node: 4,
-                partitions: 64,
-            },
+            Strategy::RandomTokensEqualPartitions { tokens_per_node: 4, partitions: 64 },
             Strategy::EqualPartitions { partitions: 64 },
         ] {
             let loads = measure_loads(&ring(&strategy, 10, 3), 3, None);

@@ -51,10 +51,7 @@ fn conflicts(owners: &[NodeId], position: usize, node: NodeId, window: usize) ->
 /// The initial assignment of `partitions` partitions to `nodes` (already in
 /// striping order): round-robin, then violations repaired by owner swaps.
 pub fn initial(nodes: &[NodeId], partitions: u32, window: usize) -> Vec<NodeId> {
-    assert!(
-        !nodes.is_empty(),
-        "strategy 3 needs at least one node to own partitions"
-    );
+    assert!(!nodes.is_empty(), "strategy 3 needs at least one node to own partitions");
     assert!(
         partitions as usize >= nodes.len(),
         "strategy 3 needs partitions ({partitions}) >= nodes ({})",
@@ -137,10 +134,7 @@ pub fn join(owners: &[NodeId], members: &[NodeId], joiner: NodeId, window: usize
 /// leaver's partitions.
 pub fn leave(owners: &[NodeId], members: &[NodeId], leaver: NodeId, window: usize) -> Vec<NodeId> {
     let remaining: Vec<NodeId> = members.iter().copied().filter(|&n| n != leaver).collect();
-    assert!(
-        !remaining.is_empty(),
-        "the last node cannot leave a strategy-3 ring that keeps partitions"
-    );
+    assert!(!remaining.is_empty(), "the last node cannot leave a strategy-3 ring that keeps partitions");
     let mut owners = owners.to_vec();
     let floor = owners.len() / remaining.len();
     let ceiling = floor + usize::from(owners.len() % remaining.len() != 0);
@@ -152,11 +146,8 @@ pub fn leave(owners: &[NodeId], members: &[NodeId], leaver: NodeId, window: usiz
         let slack = orphans.len() - done > deficit;
         let min = counts.values().copied().min().unwrap_or(0);
         let allowed = |c: usize| c < floor || (slack && c < ceiling);
-        let mut candidates: Vec<(usize, NodeId)> = counts
-            .iter()
-            .filter(|(_, &c)| allowed(c))
-            .map(|(&n, &c)| (c, n))
-            .collect();
+        let mut candidates: Vec<(usize, NodeId)> =
+            counts.iter().filter(|(_, &c)| allowed(c)).map(|(&n, &c)| (c, n)).collect();
         candidates.sort_unstable();
         let chosen = candidates
             .iter()

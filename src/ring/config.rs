@@ -118,20 +118,16 @@ impl RingAnalysisConfig {
     /// Reads a TOML grid file; unknown fields and bad values are errors that
     /// name the file and the field.
     pub fn from_toml_file(path: &Path) -> Result<RingAnalysisConfig, RingError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RingError::ReadConfig {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| RingError::ReadConfig { path: path.to_path_buf(), source })?;
         let config = RingAnalysisConfig::from_toml_str(&text, &path.display().to_string())?;
         Ok(config)
     }
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<RingAnalysisConfig, RingError> {
-        let config: RingAnalysisConfig = toml::from_str(text).map_err(|error| RingError::ParseConfig {
-            origin: origin.to_string(),
-            message: error.to_string(),
-        })?;
+        let config: RingAnalysisConfig = toml::from_str(text)
+            .map_err(|error| RingError::ParseConfig { origin: origin.to_string(), message: error.to_string() })?;
         config.validate(origin)?;
         Ok(config)
     }
@@ -139,10 +135,9 @@ impl RingAnalysisConfig {
     /// The config for `args`: the file (or the defaults) with flags applied, validated.
     pub fn from_args(args: &RingArgs) -> Result<RingAnalysisConfig, RingError> {
         let (mut config, origin) = match &args.config {
-            Some(path) => (
-                RingAnalysisConfig::from_toml_file(path)?,
-                format!("{} with command-line flags", path.display()),
-            ),
+            Some(path) => {
+                (RingAnalysisConfig::from_toml_file(path)?, format!("{} with command-line flags", path.display()))
+            }
             None => (RingAnalysisConfig::default(), "command line".to_string()),
         };
         if let Some(strategies) = &args.strategies {
@@ -177,55 +172,23 @@ impl RingAnalysisConfig {
     /// Checks every field against its allowed range.
     pub fn validate(&self, origin: &str) -> Result<(), RingError> {
         let fail = |field: &'static str, reason: String| {
-            Err(RingError::InvalidConfig {
-                origin: origin.to_string(),
-                field,
-                reason,
-            })
+            Err(RingError::InvalidConfig { origin: origin.to_string(), field, reason })
         };
         if self.strategies.is_empty() || self.strategies.iter().any(|s| !(1..=3).contains(s)) {
-            return fail(
-                "strategies",
-                format!("got {:?}; allowed: a non-empty list of 1, 2, 3", self.strategies),
-            );
+            return fail("strategies", format!("got {:?}; allowed: a non-empty list of 1, 2, 3", self.strategies));
         }
         let uses = |number: u8| self.strategies.contains(&number);
         for (field, values, min, max) in [
             ("node_counts", &self.node_counts, 1, NODE_COUNT_MAX),
             ("replicas", &self.replicas, 1, NODE_COUNT_MAX),
-            (
-                "movement_node_counts",
-                &self.movement_node_counts,
-                1,
-                NODE_COUNT_MAX - 1,
-            ),
+            ("movement_node_counts", &self.movement_node_counts, 1, NODE_COUNT_MAX - 1),
         ] {
             check_list(origin, field, values, min, max, true)?;
         }
-        check_list(
-            origin,
-            "tokens_per_node",
-            &self.tokens_per_node,
-            1,
-            TOKENS_PER_NODE_MAX,
-            uses(1) || uses(2),
-        )?;
+        check_list(origin, "tokens_per_node", &self.tokens_per_node, 1, TOKENS_PER_NODE_MAX, uses(1) || uses(2))?;
         check_list(origin, "partitions", &self.partitions, 1, PARTITIONS_MAX, uses(3))?;
-        check_list(
-            origin,
-            "strategy2_partitions",
-            &self.strategy2_partitions,
-            1,
-            PARTITIONS_MAX,
-            uses(2),
-        )?;
-        let node_count_min = self
-            .node_counts
-            .iter()
-            .chain(&self.movement_node_counts)
-            .min()
-            .copied()
-            .unwrap_or(1);
+        check_list(origin, "strategy2_partitions", &self.strategy2_partitions, 1, PARTITIONS_MAX, uses(2))?;
+        let node_count_min = self.node_counts.iter().chain(&self.movement_node_counts).min().copied().unwrap_or(1);
         if let Some(&n) = self.replicas.iter().find(|&&n| n > node_count_min) {
             return fail(
                 "replicas",
@@ -236,24 +199,15 @@ impl RingAnalysisConfig {
             return fail("seeds", format!("got {}; allowed: 1..={SEEDS_MAX}", self.seeds));
         }
         if self.first_seed.checked_add(u64::from(self.seeds)).is_none() {
-            return fail(
-                "first_seed",
-                format!("first_seed + seeds overflows u64 (first_seed = {})", self.first_seed),
-            );
+            return fail("first_seed", format!("first_seed + seeds overflows u64 (first_seed = {})", self.first_seed));
         }
         if self.zones > NODE_COUNT_MAX {
-            return fail(
-                "zones",
-                format!("got {}; allowed: 0 (off) ..={NODE_COUNT_MAX}", self.zones),
-            );
+            return fail("zones", format!("got {}; allowed: 0 (off) ..={NODE_COUNT_MAX}", self.zones));
         }
         if !(1..=TOKENS_PER_NODE_MAX).contains(&self.movement_tokens_per_node) {
             return fail(
                 "movement_tokens_per_node",
-                format!(
-                    "got {}; allowed: 1..={TOKENS_PER_NODE_MAX}",
-                    self.movement_tokens_per_node
-                ),
+                format!("got {}; allowed: 1..={TOKENS_PER_NODE_MAX}", self.movement_tokens_per_node),
             );
         }
         let movement_max = self.movement_node_counts.iter().max().copied().unwrap_or(0);
@@ -267,20 +221,9 @@ impl RingAnalysisConfig {
                 ),
             );
         }
-        let tokens_max = self
-            .tokens_per_node
-            .iter()
-            .chain([&self.movement_tokens_per_node])
-            .max()
-            .copied()
-            .unwrap_or(1);
-        let nodes_max = self
-            .node_counts
-            .iter()
-            .chain(&self.movement_node_counts)
-            .max()
-            .copied()
-            .unwrap_or(1);
+        let tokens_max =
+            self.tokens_per_node.iter().chain([&self.movement_tokens_per_node]).max().copied().unwrap_or(1);
+        let nodes_max = self.node_counts.iter().chain(&self.movement_node_counts).max().copied().unwrap_or(1);
         if (uses(1) || uses(2)) && u64::from(tokens_max) * u64::from(nodes_max + 1) > RING_TOKENS_MAX {
             return fail(
                 "tokens_per_node",
@@ -322,10 +265,7 @@ mod tests {
     fn the_defaults_are_valid_and_match_figure_eight() {
         let config = RingAnalysisConfig::default();
         assert!(config.validate("defaults").is_ok());
-        assert_eq!(
-            (config.node_counts.clone(), config.replicas.clone()),
-            (vec![30], vec![3])
-        );
+        assert_eq!((config.node_counts.clone(), config.replicas.clone()), (vec![30], vec![3]));
     }
 
     #[test]
@@ -336,10 +276,8 @@ mod tests {
 
     #[test]
     fn an_unknown_field_is_named_with_its_file() {
-        let error = RingAnalysisConfig::from_toml_str("seedz = 3\n", "x.toml")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error =
+            RingAnalysisConfig::from_toml_str("seedz = 3\n", "x.toml").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("x.toml") && error.contains("seedz"), "{error}");
     }
 
@@ -359,15 +297,8 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let args = RingArgs {
-            seeds: Some(2),
-            tokens_per_node: Some(vec![8]),
-            ..RingArgs::default()
-        };
+        let args = RingArgs { seeds: Some(2), tokens_per_node: Some(vec![8]), ..RingArgs::default() };
         let config = RingAnalysisConfig::from_args(&args).ok();
-        assert_eq!(
-            config.as_ref().map(|c| (c.seeds, c.tokens_per_node.clone())),
-            Some((2, vec![8]))
-        );
+        assert_eq!(config.as_ref().map(|c| (c.seeds, c.tokens_per_node.clone())), Some((2, vec![8])));
     }
 }

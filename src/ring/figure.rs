@@ -24,12 +24,8 @@ struct Series {
 }
 
 const BLUES: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(23, 190, 207), RGBColor(80, 80, 200)];
-const REDS: [RGBColor; 4] = [
-    RGBColor(214, 39, 40),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(227, 119, 194),
-];
+const REDS: [RGBColor; 4] =
+    [RGBColor(214, 39, 40), RGBColor(255, 127, 14), RGBColor(148, 103, 189), RGBColor(227, 119, 194)];
 const GREENS: [RGBColor; 3] = [RGBColor(44, 160, 44), RGBColor(140, 86, 75), RGBColor(188, 189, 34)];
 
 fn color(strategy: u8, index: usize) -> RGBColor {
@@ -59,10 +55,7 @@ fn series(
             0
         };
         let size = if grid == Grid::Figure8 { cell.cell.node_count } else { 0 };
-        groups
-            .entry((cell.cell.strategy.number(), q, size, cell.cell.replicas))
-            .or_default()
-            .push(cell);
+        groups.entry((cell.cell.strategy.number(), q, size, cell.cell.replicas)).or_default().push(cell);
     }
     let mut index_in_strategy: BTreeMap<u8, usize> = BTreeMap::new();
     let mut lines = Vec::new();
@@ -89,12 +82,7 @@ fn series(
         }
         let mut points: Vec<(f64, Estimate)> = members.iter().map(|c| (x(c), y(c))).collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        lines.push(Series {
-            label,
-            color: color(number, *index),
-            dashed: number == 2,
-            points,
-        });
+        lines.push(Series { label, color: color(number, *index), dashed: number == 2, points });
         *index += 1;
     }
     lines
@@ -125,30 +113,17 @@ fn panel(
     log_y: bool,
 ) -> PlotResult {
     // Falling curves (log y) leave the upper right empty; rising ones the lower right.
-    let legend = if log_y {
-        SeriesLabelPosition::UpperRight
-    } else {
-        SeriesLabelPosition::LowerRight
-    };
+    let legend = if log_y { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight };
     let text = |e: &dyn std::fmt::Display| e.to_string();
     let x_bounds = log_bounds(lines.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     let mut builder = ChartBuilder::on(area);
-    builder
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60);
-    let y_values = lines
-        .iter()
-        .flat_map(|s| s.points.iter().flat_map(|(_, e)| [e.mean - e.ci95, e.mean + e.ci95]));
+    builder.caption(caption, ("sans-serif", 18)).margin(12).x_label_area_size(45).y_label_area_size(60);
+    let y_values = lines.iter().flat_map(|s| s.points.iter().flat_map(|(_, e)| [e.mean - e.ci95, e.mean + e.ci95]));
     let ideal_values = ideal.into_iter().flatten().map(|p| p.1);
     if log_y {
         let y_bounds = log_bounds(y_values.chain(ideal_values));
         let mut chart = builder
-            .build_cartesian_2d(
-                (x_bounds.0..x_bounds.1).log_scale(),
-                (y_bounds.0..y_bounds.1).log_scale(),
-            )
+            .build_cartesian_2d((x_bounds.0..x_bounds.1).log_scale(), (y_bounds.0..y_bounds.1).log_scale())
             .map_err(|e| text(&e))?;
         chart
             .configure_mesh()
@@ -161,9 +136,8 @@ fn panel(
             .map_err(|e| text(&e))?;
         draw_lines(&mut chart, lines, ideal, legend)
     } else {
-        let mut chart = builder
-            .build_cartesian_2d((x_bounds.0..x_bounds.1).log_scale(), 0f64..1.05)
-            .map_err(|e| text(&e))?;
+        let mut chart =
+            builder.build_cartesian_2d((x_bounds.0..x_bounds.1).log_scale(), 0f64..1.05).map_err(|e| text(&e))?;
         chart
             .configure_mesh()
             .x_desc(axes.0)
@@ -200,9 +174,7 @@ where
             .map_err(|e| text(&e))?
             .label(line.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 3, line.color.filled())))
-            .map_err(|e| text(&e))?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, line.color.filled()))).map_err(|e| text(&e))?;
         let bars = line
             .points
             .iter()
@@ -275,25 +247,8 @@ pub fn movement_svg(report: &RingAnalysisReport) -> Result<String, String> {
     let join_ideal: Vec<(f64, f64)> = sizes.iter().map(|&s| (s, 1.0 / (s + 1.0))).collect();
     let leave_ideal: Vec<(f64, f64)> = sizes.iter().map(|&s| (s, 1.0 / s)).collect();
     let axes = ("cluster size S (nodes)", "fraction of stored data copied");
-    two_panels(
-        "Rebalancing cost: data copied on one join / one leave (mean, 95% CI)",
-        |panels| {
-            panel(
-                &panels[0],
-                "one node joins (ideal 1/(S+1))",
-                axes,
-                &joins,
-                Some(&join_ideal),
-                true,
-            )?;
-            panel(
-                &panels[1],
-                "one node leaves (ideal 1/S)",
-                axes,
-                &leaves,
-                Some(&leave_ideal),
-                true,
-            )
-        },
-    )
+    two_panels("Rebalancing cost: data copied on one join / one leave (mean, 95% CI)", |panels| {
+        panel(&panels[0], "one node joins (ideal 1/(S+1))", axes, &joins, Some(&join_ideal), true)?;
+        panel(&panels[1], "one node leaves (ideal 1/S)", axes, &leaves, Some(&leave_ideal), true)
+    })
 }

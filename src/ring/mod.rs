@@ -178,15 +178,8 @@ impl Zones {
             let next = numbering.len() as u32;
             numbering.entry(zone).or_insert(next);
         }
-        let dense = raw
-            .iter()
-            .map(|zone| numbering.get(zone).copied().unwrap_or(u32::MAX))
-            .collect();
-        Zones {
-            raw,
-            dense,
-            count: numbering.len(),
-        }
+        let dense = raw.iter().map(|zone| numbering.get(zone).copied().unwrap_or(u32::MAX)).collect();
+        Zones { raw, dense, count: numbering.len() }
     }
 
     fn dense(&self, node: NodeId) -> u32 {
@@ -247,10 +240,7 @@ impl Ring {
         sorted.sort_unstable();
         assert!(sorted.windows(2).all(|w| w[0] != w[1]), "a node is listed twice");
         let zones = zones.map(|raw| {
-            assert!(
-                sorted.iter().all(|n| (n.0 as usize) < raw.len()),
-                "zones must have an entry for every node id"
-            );
+            assert!(sorted.iter().all(|n| (n.0 as usize) < raw.len()), "zones must have an entry for every node id");
             Zones::new(raw.to_vec(), &sorted)
         });
         let mut tokens = Vec::new();
@@ -283,11 +273,7 @@ impl Ring {
         let partition_ends = strategy.partitions().map(partition::partition_ends).unwrap_or_default();
         if let Strategy::EqualPartitions { .. } = strategy {
             assert!(tokens.is_empty(), "strategy 3 tokens come from its partitions");
-            tokens = partition_ends
-                .iter()
-                .copied()
-                .zip(partition_owners.iter().copied())
-                .collect();
+            tokens = partition_ends.iter().copied().zip(partition_owners.iter().copied()).collect();
         }
         tokens.sort_unstable();
         let zones = zones.map(|z| Zones::new(z.raw, &nodes));
@@ -302,11 +288,8 @@ impl Ring {
             zones,
         };
         if let Strategy::RandomTokensEqualPartitions { .. } = ring.strategy {
-            ring.partition_walk_start = ring
-                .partition_ends
-                .iter()
-                .map(|&end| ring.first_token_at_or_after(end) as u32)
-                .collect();
+            ring.partition_walk_start =
+                ring.partition_ends.iter().map(|&end| ring.first_token_at_or_after(end) as u32).collect();
         }
         ring.assert_invariants();
         ring
@@ -316,19 +299,11 @@ impl Ring {
         assert!(self.nodes.windows(2).all(|w| w[0] < w[1]), "nodes sorted and distinct");
         assert!(self.tokens.windows(2).all(|w| w[0] <= w[1]), "tokens sorted");
         if let Some(t) = self.strategy.tokens_per_node() {
-            assert_eq!(
-                self.tokens.len(),
-                self.nodes.len() * t as usize,
-                "every node holds T tokens"
-            );
+            assert_eq!(self.tokens.len(), self.nodes.len() * t as usize, "every node holds T tokens");
         }
         if let Strategy::EqualPartitions { partitions } = self.strategy {
             if !self.nodes.is_empty() {
-                assert_eq!(
-                    self.partition_owners.len(),
-                    partitions as usize,
-                    "every partition has an owner"
-                );
+                assert_eq!(self.partition_owners.len(), partitions as usize, "every partition has an owner");
             }
         }
     }
@@ -366,10 +341,7 @@ impl Ring {
         assert_eq!(out.len(), want, "n <= S gives exactly n nodes");
         if out.len() <= 16 {
             for (i, node) in out.iter().enumerate() {
-                assert!(
-                    !out[..i].contains(node),
-                    "a preference list never repeats a physical node"
-                );
+                assert!(!out[..i].contains(node), "a preference list never repeats a physical node");
             }
         }
     }
@@ -385,11 +357,7 @@ impl Ring {
     /// "extended preference list" used by sloppy quorum: the first n are the
     /// preference list, the rest are fallbacks in ring order).
     pub fn extended_preference_list(&self, position: Token) -> impl Iterator<Item = NodeId> + '_ {
-        let start = if self.tokens.is_empty() {
-            0
-        } else {
-            self.walk_start(position)
-        };
+        let start = if self.tokens.is_empty() { 0 } else { self.walk_start(position) };
         ExtendedPreference::new(self, start)
     }
 
@@ -456,20 +424,12 @@ impl Ring {
             if count > 1 && previous == token {
                 continue; // a duplicate token owns nothing: the first one at this position wins
             }
-            ranges.push(PlacementRange {
-                first: Token(previous.0.wrapping_add(1)),
-                last: token,
-                walk_start: index,
-            });
+            ranges.push(PlacementRange { first: Token(previous.0.wrapping_add(1)), last: token, walk_start: index });
         }
         if ranges.is_empty() {
             // Every token at one position: the first one owns the whole ring.
             let token = self.tokens[0].0;
-            ranges.push(PlacementRange {
-                first: Token(token.0.wrapping_add(1)),
-                last: token,
-                walk_start: 0,
-            });
+            ranges.push(PlacementRange { first: Token(token.0.wrapping_add(1)), last: token, walk_start: 0 });
         }
         ranges
     }
@@ -478,17 +438,9 @@ impl Ring {
         let count = self.partition_ends.len();
         (0..count)
             .map(|index| {
-                let first = Token(if index == 0 {
-                    0
-                } else {
-                    self.partition_ends[index - 1].0 + 1
-                });
+                let first = Token(if index == 0 { 0 } else { self.partition_ends[index - 1].0 + 1 });
                 let last = self.partition_ends[index];
-                PlacementRange {
-                    first,
-                    last,
-                    walk_start: self.walk_start(last),
-                }
+                PlacementRange { first, last, walk_start: self.walk_start(last) }
             })
             .collect()
     }
@@ -557,12 +509,7 @@ impl Ring {
         let mut owners = Vec::new();
         match self.strategy {
             Strategy::RandomTokens { .. } | Strategy::RandomTokensEqualPartitions { .. } => {
-                tokens = self
-                    .tokens
-                    .iter()
-                    .copied()
-                    .filter(|(_, owner)| *owner != node)
-                    .collect();
+                tokens = self.tokens.iter().copied().filter(|(_, owner)| *owner != node).collect();
             }
             Strategy::EqualPartitions { .. } => {
                 if !nodes.is_empty() {
@@ -570,14 +517,7 @@ impl Ring {
                 }
             }
         }
-        Ring::from_parts(
-            self.strategy.clone(),
-            self.target_n,
-            nodes,
-            tokens,
-            owners,
-            self.zones.clone(),
-        )
+        Ring::from_parts(self.strategy.clone(), self.target_n, nodes, tokens, owners, self.zones.clone())
     }
 
     /// Bytes of membership metadata per node: strategies 1-2: S·T·20 (16-byte

@@ -13,10 +13,7 @@ use crate::types::Token;
 /// identical everywhere; floating point would round differently near 2^128.
 pub fn partition_start(index: u32, partitions: u32) -> Token {
     assert!(partitions > 0, "a ring needs at least one partition");
-    assert!(
-        index < partitions,
-        "partition index {index} out of range 0..{partitions}"
-    );
+    assert!(index < partitions, "partition index {index} out of range 0..{partitions}");
     if index == 0 {
         return Token(0);
     }
@@ -57,10 +54,7 @@ pub fn partition_ends(partitions: u32) -> Vec<Token> {
 pub fn partition_of(partition_ends: &[Token], position: Token) -> usize {
     assert!(!partition_ends.is_empty(), "a ring needs at least one partition");
     let index = partition_ends.partition_point(|end| end.0 < position.0);
-    assert!(
-        index < partition_ends.len(),
-        "the last partition ends at the top of the ring"
-    );
+    assert!(index < partition_ends.len(), "the last partition ends at the top of the ring");
     index
 }
 
@@ -106,9 +100,8 @@ mod tests {
     #[test]
     fn partition_sizes_differ_by_at_most_one_position() {
         for partitions in [3u32, 7, 1000, 1023] {
-            let sizes: Vec<u128> = (0..partitions)
-                .map(|i| partition_end(i, partitions).0 - partition_start(i, partitions).0)
-                .collect();
+            let sizes: Vec<u128> =
+                (0..partitions).map(|i| partition_end(i, partitions).0 - partition_start(i, partitions).0).collect();
             let min = sizes.iter().min().copied().unwrap_or(0);
             let max = sizes.iter().max().copied().unwrap_or(0);
             assert!(max - min <= 1, "partitions {partitions}: sizes {min}..{max}");

@@ -98,10 +98,7 @@ impl Iterator for ExtendedPreference<'_> {
             if self.offset == count {
                 self.offset = 0;
                 self.round += 1;
-                assert!(
-                    self.round as usize <= self.ring.nodes.len() + 1,
-                    "every round emits at least one node"
-                );
+                assert!(self.round as usize <= self.ring.nodes.len() + 1, "every round emits at least one node");
             }
             let node = self.ring.tokens[(self.start + self.offset) % count].1;
             self.offset += 1;

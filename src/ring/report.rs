@@ -37,31 +37,19 @@ pub fn run_ring_analysis(config: &RingAnalysisConfig, out_dir: &Path) -> Result<
     config.validate("config")?;
     let (cells, skipped) = cells(config);
     let reports = analyse_all(&cells, config);
-    let mut report = RingAnalysisReport {
-        config: config.clone(),
-        cells: reports,
-        skipped,
-        files: Vec::new(),
-    };
-    std::fs::create_dir_all(out_dir).map_err(|source| RingError::Write {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
+    let mut report = RingAnalysisReport { config: config.clone(), cells: reports, skipped, files: Vec::new() };
+    std::fs::create_dir_all(out_dir).map_err(|source| RingError::Write { path: out_dir.to_path_buf(), source })?;
     let csv_path = out_dir.join(CSV_FILE);
     write_atomically(&csv_path, render_csv(&report).as_bytes())?;
     let figure8_path = out_dir.join(FIGURE8_FILE);
     write_atomically(
         &figure8_path,
-        figure::figure8_svg(&report)
-            .map_err(|message| plot_error(&figure8_path, message))?
-            .as_bytes(),
+        figure::figure8_svg(&report).map_err(|message| plot_error(&figure8_path, message))?.as_bytes(),
     )?;
     let movement_path = out_dir.join(MOVEMENT_FILE);
     write_atomically(
         &movement_path,
-        figure::movement_svg(&report)
-            .map_err(|message| plot_error(&movement_path, message))?
-            .as_bytes(),
+        figure::movement_svg(&report).map_err(|message| plot_error(&movement_path, message))?.as_bytes(),
     )?;
     report.files = vec![csv_path, figure8_path, movement_path];
     Ok(report)
@@ -80,10 +68,7 @@ pub fn ring_command(args: &RingArgs) -> Result<String, RingError> {
 }
 
 fn plot_error(path: &Path, message: String) -> RingError {
-    RingError::Plot {
-        path: path.to_path_buf(),
-        message,
-    }
+    RingError::Plot { path: path.to_path_buf(), message }
 }
 
 /// Analyses every cell on up to two threads; results keep cell order.
@@ -95,10 +80,7 @@ fn analyse_all(cells: &[super::analysis::Cell], config: &RingAnalysisConfig) -> 
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(|cell| analyse_cell(cell, config)).collect::<Vec<_>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
 }
 
@@ -107,14 +89,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RingError> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, bytes).map_err(|source| RingError::Write {
-        path: temporary.clone(),
-        source,
-    })?;
-    std::fs::rename(&temporary, path).map_err(|source| RingError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(&temporary, bytes).map_err(|source| RingError::Write { path: temporary.clone(), source })?;
+    std::fs::rename(&temporary, path).map_err(|source| RingError::Write { path: path.to_path_buf(), source })
 }
 
 fn estimate(e: &Estimate, decimals: usize) -> String {
@@ -136,10 +112,8 @@ pub fn render_table(report: &RingAnalysisReport) -> String {
         config.first_seed, last_seed
     );
     let zoned = config.zones > 0;
-    let _ = writeln!(
-        out,
-        "\nFigure 8 grid (efficiency = mean load / max load; moved = fraction of stored data copied)"
-    );
+    let _ =
+        writeln!(out, "\nFigure 8 grid (efficiency = mean load / max load; moved = fraction of stored data copied)");
     let _ = write!(
         out,
         "{:<3} {:>4} {:>2} {:>5} {:>6} {:>10} {:>13} {:>13} {:>13} {:>13} {:>9} {:>15} {:>15} {:>10}",
@@ -177,8 +151,7 @@ pub fn render_table(report: &RingAnalysisReport) -> String {
             estimate(&cell.replica.efficiency, 3),
             estimate(&cell.replica.cv, 3),
             estimate(&cell.primary.max_over_mean, 2),
-            cell.violations
-                .map_or_else(|| "-".to_string(), |v| format!("{:.1}", v.mean)),
+            cell.violations.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v.mean)),
             format!("{:.4}/{:.4}", cell.join.moved_fraction.mean, cell.join.ideal_fraction),
             format!("{:.4}/{:.4}", cell.leave.moved_fraction.mean, cell.leave.ideal_fraction),
             format!("{:.1}", cell.join.source_nodes.mean),
@@ -224,19 +197,11 @@ fn render_movement(report: &RingAnalysisReport, out: &mut String) {
 
 /// The CSV: one row per cell, every figure as `_mean` and `_ci95` columns.
 pub fn render_csv(report: &RingAnalysisReport) -> String {
-    let mut header = vec![
-        "grid",
-        "strategy",
-        "node_count",
-        "replicas",
-        "tokens_per_node",
-        "partitions",
-        "seeds",
-        "metadata_bytes",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
+    let mut header =
+        vec!["grid", "strategy", "node_count", "replicas", "tokens_per_node", "partitions", "seeds", "metadata_bytes"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
     let estimate_names = [
         "primary_efficiency",
         "primary_cv",

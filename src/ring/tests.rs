@@ -50,9 +50,7 @@ fn fixed_ring(strategy: &Strategy, tokens: &[&[u128]]) -> Ring {
 
 fn seeded_ring(strategy: &Strategy, node_count: u32, seed: u64, zones: Option<&[u32]>) -> Ring {
     let streams = Streams::new(seed);
-    Ring::build(strategy, &ids(node_count), zones, |node| {
-        streams.stream(Purpose::RingTokens, u64::from(node.0))
-    })
+    Ring::build(strategy, &ids(node_count), zones, |node| streams.stream(Purpose::RingTokens, u64::from(node.0)))
 }
 
 const ONE_TOKEN: Strategy = Strategy::RandomTokens { tokens_per_node: 1 };
@@ -66,14 +64,7 @@ fn key_position_is_md5_read_big_endian() {
 #[test]
 fn strategies_carry_the_papers_numbers() {
     assert_eq!(ONE_TOKEN.number(), 1);
-    assert_eq!(
-        Strategy::RandomTokensEqualPartitions {
-            tokens_per_node: 1,
-            partitions: 4
-        }
-        .number(),
-        2
-    );
+    assert_eq!(Strategy::RandomTokensEqualPartitions { tokens_per_node: 1, partitions: 4 }.number(), 2);
     assert_eq!(Strategy::EqualPartitions { partitions: 4 }.number(), 3);
 }
 
@@ -88,10 +79,7 @@ fn a_key_exactly_at_a_token_belongs_to_that_token() {
 #[test]
 fn a_key_past_the_last_token_wraps_to_the_first() {
     let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[200], &[300]]);
-    assert_eq!(
-        ring.preference_list(Token(301), 3),
-        vec![NodeId(0), NodeId(1), NodeId(2)]
-    );
+    assert_eq!(ring.preference_list(Token(301), 3), vec![NodeId(0), NodeId(1), NodeId(2)]);
     assert_eq!(ring.preference_list(Token(u128::MAX), 2), vec![NodeId(0), NodeId(1)]);
     assert_eq!(ring.preference_list(Token(0), 1), vec![NodeId(0)]);
 }
@@ -100,14 +88,8 @@ fn a_key_past_the_last_token_wraps_to_the_first() {
 fn the_walk_skips_tokens_of_nodes_already_chosen() {
     let two = Strategy::RandomTokens { tokens_per_node: 2 };
     let ring = fixed_ring(&two, &[&[100, 150], &[200, 400], &[300, 350]]);
-    assert_eq!(
-        ring.preference_list(Token(120), 3),
-        vec![NodeId(0), NodeId(1), NodeId(2)]
-    );
-    assert_eq!(
-        ring.preference_list(Token(210), 3),
-        vec![NodeId(2), NodeId(1), NodeId(0)]
-    );
+    assert_eq!(ring.preference_list(Token(120), 3), vec![NodeId(0), NodeId(1), NodeId(2)]);
+    assert_eq!(ring.preference_list(Token(210), 3), vec![NodeId(2), NodeId(1), NodeId(0)]);
 }
 
 #[test]
@@ -119,10 +101,7 @@ fn asking_for_more_nodes_than_the_ring_has_returns_them_all() {
 #[test]
 fn strategy_two_keys_of_one_partition_share_the_list_of_its_end() {
     let quarter = 1u128 << 126;
-    let strategy = Strategy::RandomTokensEqualPartitions {
-        tokens_per_node: 1,
-        partitions: 4,
-    };
+    let strategy = Strategy::RandomTokensEqualPartitions { tokens_per_node: 1, partitions: 4 };
     // Tokens inside partition 0 (at 10) and partition 1 (at quarter + 10).
     let ring = fixed_ring(&strategy, &[&[10], &[quarter + 10], &[3 * quarter]]);
     // Partition 0 ends at quarter - 1: the first token at or after it is node 1's.
@@ -143,10 +122,7 @@ fn strategy_three_stripes_partitions_and_walks_partition_owners() {
     assert_eq!(ring.preference_list(Token(0), 3), vec![NodeId(0), NodeId(1), NodeId(2)]);
     assert_eq!(ring.preference_list(end0, 1), vec![NodeId(0)]);
     assert_eq!(ring.preference_list(Token(end0.0 + 1), 1), vec![NodeId(1)]);
-    assert_eq!(
-        ring.preference_list(Token(u128::MAX), 3),
-        vec![NodeId(2), NodeId(0), NodeId(1)]
-    );
+    assert_eq!(ring.preference_list(Token(u128::MAX), 3), vec![NodeId(2), NodeId(0), NodeId(1)]);
 }
 
 #[test]
@@ -172,10 +148,7 @@ fn a_joiner_adds_its_own_tokens_and_others_keep_theirs() {
 #[test]
 fn adding_a_member_or_removing_a_stranger_changes_nothing() {
     let ring = seeded_ring(&ONE_TOKEN, 4, 1, None);
-    assert_eq!(
-        ring.with_node_added(NodeId(2), None, FixedTokens::new(&[])).tokens(),
-        ring.tokens()
-    );
+    assert_eq!(ring.with_node_added(NodeId(2), None, FixedTokens::new(&[])).tokens(), ring.tokens());
     assert_eq!(ring.with_node_removed(NodeId(9)).tokens(), ring.tokens());
 }
 
@@ -183,14 +156,9 @@ fn adding_a_member_or_removing_a_stranger_changes_nothing() {
 fn zone_aware_lists_take_one_node_per_zone_first() {
     // Ring order: n0 (zone 0), n1 (zone 0), n2 (zone 1), n3 (zone 1).
     let zones = [0, 0, 1, 1];
-    let ring = Ring::build(&ONE_TOKEN, &ids(4), Some(&zones), |node| {
-        FixedTokens::new(&[u128::from(node.0 + 1) * 100])
-    });
+    let ring = Ring::build(&ONE_TOKEN, &ids(4), Some(&zones), |node| FixedTokens::new(&[u128::from(node.0 + 1) * 100]));
     assert_eq!(ring.preference_list(Token(0), 2), vec![NodeId(0), NodeId(2)]);
-    assert_eq!(
-        ring.preference_list(Token(0), 4),
-        vec![NodeId(0), NodeId(2), NodeId(1), NodeId(3)]
-    );
+    assert_eq!(ring.preference_list(Token(0), 4), vec![NodeId(0), NodeId(2), NodeId(1), NodeId(3)]);
     let extended: Vec<NodeId> = ring.extended_preference_list(Token(150)).collect();
     assert_eq!(extended, vec![NodeId(1), NodeId(2), NodeId(3), NodeId(0)]);
 }
@@ -207,10 +175,7 @@ fn an_empty_ring_has_empty_preference_lists() {
 fn placement_ranges_tile_the_ring() {
     for strategy in [
         Strategy::RandomTokens { tokens_per_node: 3 },
-        Strategy::RandomTokensEqualPartitions {
-            tokens_per_node: 3,
-            partitions: 16,
-        },
+        Strategy::RandomTokensEqualPartitions { tokens_per_node: 3, partitions: 16 },
         Strategy::EqualPartitions { partitions: 16 },
     ] {
         let ring = seeded_ring(&strategy, 5, 7, None);
@@ -232,13 +197,9 @@ fn placement_ranges_tile_the_ring() {
 fn any_strategy(node_count: u32) -> impl Gen<Value = Strategy> {
     prop_oneof![
         (1u32..6).prop_map(|t| Strategy::RandomTokens { tokens_per_node: t }),
-        (1u32..6, 1u32..40).prop_map(|(t, q)| Strategy::RandomTokensEqualPartitions {
-            tokens_per_node: t,
-            partitions: q
-        }),
-        (0u32..40).prop_map(move |extra| Strategy::EqualPartitions {
-            partitions: node_count.max(1) + extra
-        }),
+        (1u32..6, 1u32..40)
+            .prop_map(|(t, q)| Strategy::RandomTokensEqualPartitions { tokens_per_node: t, partitions: q }),
+        (0u32..40).prop_map(move |extra| Strategy::EqualPartitions { partitions: node_count.max(1) + extra }),
     ]
 }
 

@@ -11,13 +11,8 @@ use std::fmt;
 use std::path::Path;
 
 /// The invariants a scenario may list in `expect` (DESIGN.md, canonical names).
-pub const INVARIANT_NAMES: [&str; 5] = [
-    "deterministic",
-    "causal-siblings",
-    "no-lost-writes",
-    "converges",
-    "no-stale-reads",
-];
+pub const INVARIANT_NAMES: [&str; 5] =
+    ["deterministic", "causal-siblings", "no-lost-writes", "converges", "no-stale-reads"];
 
 /// A scenario that parsed and passed every semantic check.
 #[derive(Clone, Debug)]
@@ -69,10 +64,8 @@ impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Unreadable {
-            file: file.clone(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
         Scenario::parse(&text, &file, stem)
     }
@@ -88,11 +81,7 @@ impl Scenario {
             message: invalid.message,
         })?;
         let name = spec.name.clone().unwrap_or_else(|| default_name.to_string());
-        Ok(Scenario {
-            name,
-            origin: origin.to_string(),
-            spec,
-        })
+        Ok(Scenario { name, origin: origin.to_string(), spec })
     }
 
     /// The fault schedule (validated when the scenario was parsed), sorted by time.
@@ -115,10 +104,7 @@ fn strategy_of(cluster: &ClusterSpec) -> Strategy {
     let partitions = cluster.partitions.unwrap_or(DEFAULT_PARTITIONS.max(cluster.nodes));
     match cluster.strategy {
         1 => Strategy::RandomTokens { tokens_per_node },
-        2 => Strategy::RandomTokensEqualPartitions {
-            tokens_per_node,
-            partitions,
-        },
+        2 => Strategy::RandomTokensEqualPartitions { tokens_per_node, partitions },
         _ => Strategy::EqualPartitions { partitions },
     }
 }
@@ -130,10 +116,7 @@ struct Invalid {
 }
 
 fn invalid(field: &str, message: impl fmt::Display) -> Invalid {
-    Invalid {
-        field: field.to_string(),
-        message: message.to_string(),
-    }
+    Invalid { field: field.to_string(), message: message.to_string() }
 }
 
 fn check(ok: bool, field: &str, message: impl fmt::Display) -> Result<(), Invalid> {
@@ -151,19 +134,11 @@ fn check_dist(field: &str, dist: &crate::dist::Dist) -> Result<(), Invalid> {
 fn check_ms(field: &str, ms: f64, allow_zero: bool) -> Result<(), Invalid> {
     let ok = ms.is_finite() && (ms > 0.0 || (allow_zero && ms == 0.0)) && ms <= 1e12;
     let bound = if allow_zero { ">= 0" } else { "> 0" };
-    check(
-        ok,
-        field,
-        format!("must be a finite number of milliseconds {bound} (and at most 1e12), got {ms}"),
-    )
+    check(ok, field, format!("must be a finite number of milliseconds {bound} (and at most 1e12), got {ms}"))
 }
 
 fn check_fraction(field: &str, value: f64) -> Result<(), Invalid> {
-    check(
-        (0.0..=1.0).contains(&value),
-        field,
-        format!("must be a fraction in [0, 1], got {value}"),
-    )
+    check((0.0..=1.0).contains(&value), field, format!("must be a fraction in [0, 1], got {value}"))
 }
 
 fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
@@ -184,16 +159,8 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
         "quorum.n",
         format!("N = {} exceeds the number of nodes ({})", q.n, spec.cluster.nodes),
     )?;
-    check(
-        (1..=q.n).contains(&q.r),
-        "quorum.r",
-        format!("R must be between 1 and N = {}, got {}", q.n, q.r),
-    )?;
-    check(
-        (1..=q.n).contains(&q.w),
-        "quorum.w",
-        format!("W must be between 1 and N = {}, got {}", q.n, q.w),
-    )?;
+    check((1..=q.n).contains(&q.r), "quorum.r", format!("R must be between 1 and N = {}, got {}", q.n, q.r))?;
+    check((1..=q.n).contains(&q.w), "quorum.w", format!("W must be between 1 and N = {}, got {}", q.n, q.w))?;
     let net = &spec.network;
     check_dist("network.latency", &net.latency)?;
     check(
@@ -208,24 +175,12 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     }
     check_dist("storage.read_service", &spec.storage.read_service)?;
     check_dist("storage.write_service", &spec.storage.write_service)?;
-    check(
-        (1..=1024).contains(&spec.storage.servers),
-        "storage.servers",
-        "must be between 1 and 1024",
-    )?;
+    check((1..=1024).contains(&spec.storage.servers), "storage.servers", "must be between 1 and 1024")?;
     check_ms("node.request_timeout_ms", spec.node.request_timeout_ms, false)?;
-    check(
-        spec.node.clock_max_entries >= 1,
-        "node.clock_max_entries",
-        "must be at least 1 (Dynamo uses 10)",
-    )?;
+    check(spec.node.clock_max_entries >= 1, "node.clock_max_entries", "must be at least 1 (Dynamo uses 10)")?;
     validate_workload(&spec.workload)?;
     check_ms("routing.membership_poll_ms", spec.routing.membership_poll_ms, false)?;
-    check_ms(
-        "routing.avoid_after_timeout_ms",
-        spec.routing.avoid_after_timeout_ms,
-        true,
-    )?;
+    check_ms("routing.avoid_after_timeout_ms", spec.routing.avoid_after_timeout_ms, true)?;
     validate_node(&spec.node)?;
     check_ms("storage.flush_interval_ms", spec.storage.flush_interval_ms, false)?;
     crate::fault::schedule(&spec.faults, spec.cluster.nodes, spec.workload.clients)
@@ -234,10 +189,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
         check(
             fault.at_ms < spec.duration_ms,
             &format!("faults[{index}].at_ms"),
-            format!(
-                "faults happen during the workload: at_ms must be < duration_ms = {}",
-                spec.duration_ms
-            ),
+            format!("faults happen during the workload: at_ms must be < duration_ms = {}", spec.duration_ms),
         )?;
     }
     Ok(())
@@ -273,11 +225,7 @@ fn validate_cluster(cluster: &ClusterSpec) -> Result<(), Invalid> {
         _ => Ok(()),
     }?;
     if let Some(t) = cluster.tokens_per_node {
-        check(
-            (1..=4096).contains(&t),
-            "cluster.tokens_per_node",
-            format!("must be between 1 and 4096, got {t}"),
-        )?;
+        check((1..=4096).contains(&t), "cluster.tokens_per_node", format!("must be between 1 and 4096, got {t}"))?;
     }
     if let Strategy::EqualPartitions { partitions } | Strategy::RandomTokensEqualPartitions { partitions, .. } =
         strategy_of(cluster)
@@ -315,30 +263,14 @@ fn validate_workload(w: &WorkloadSpec) -> Result<(), Invalid> {
         format!("must be a number > 0, got {}", w.rate_per_s),
     )?;
     check_dist("workload.think", &w.think)?;
-    check(
-        (1..=1 << 32).contains(&w.keys),
-        "workload.keys",
-        format!("must be between 1 and 2^32, got {}", w.keys),
-    )?;
+    check((1..=1 << 32).contains(&w.keys), "workload.keys", format!("must be between 1 and 2^32, got {}", w.keys))?;
     if let Popularity::Zipf(s) = w.popularity {
-        check(
-            s.is_finite() && s > 0.0,
-            "workload.popularity",
-            format!("zipf exponent must be a number > 0, got {s}"),
-        )?;
-        check(
-            w.keys <= 10_000_000,
-            "workload.keys",
-            "a zipf popularity supports at most 10000000 keys",
-        )?;
+        check(s.is_finite() && s > 0.0, "workload.popularity", format!("zipf exponent must be a number > 0, got {s}"))?;
+        check(w.keys <= 10_000_000, "workload.keys", "a zipf popularity supports at most 10000000 keys")?;
     }
     check_fraction("workload.read_fraction", w.read_fraction)?;
     check_fraction("workload.blind_write_fraction", w.blind_write_fraction)?;
-    check(
-        w.value_bytes <= 1 << 30,
-        "workload.value_bytes",
-        "must be at most 1 GiB",
-    )?;
+    check(w.value_bytes <= 1 << 30, "workload.value_bytes", "must be at most 1 GiB")?;
     check_ms("workload.timeout_ms", w.timeout_ms, false)
 }
 
@@ -396,11 +328,7 @@ fn locate(text: &str, field: &str) -> Option<usize> {
             continue;
         };
         let lhs = lhs.trim();
-        let full = if current.is_empty() {
-            lhs.to_string()
-        } else {
-            format!("{current}.{lhs}")
-        };
+        let full = if current.is_empty() { lhs.to_string() } else { format!("{current}.{lhs}") };
         if full == field || (current.is_empty() && lhs == format!("{table}.{key}")) {
             return Some(index + 1);
         }

@@ -88,10 +88,7 @@ pub enum Policy {
 
 impl Default for ReconciliationSpec {
     fn default() -> Self {
-        ReconciliationSpec {
-            policy: Policy::KeepAll,
-            sibling_cap: 0,
-        }
+        ReconciliationSpec { policy: Policy::KeepAll, sibling_cap: 0 }
     }
 }
 
@@ -424,32 +421,19 @@ fn default_avoid_ms() -> f64 {
 
 impl Default for ClusterSpec {
     fn default() -> Self {
-        ClusterSpec {
-            nodes: default_nodes(),
-            strategy: default_strategy(),
-            tokens_per_node: None,
-            partitions: None,
-        }
+        ClusterSpec { nodes: default_nodes(), strategy: default_strategy(), tokens_per_node: None, partitions: None }
     }
 }
 
 impl Default for QuorumSpec {
     fn default() -> Self {
-        QuorumSpec {
-            n: default_n(),
-            r: default_rw(),
-            w: default_rw(),
-        }
+        QuorumSpec { n: default_n(), r: default_rw(), w: default_rw() }
     }
 }
 
 impl Default for NetworkSpec {
     fn default() -> Self {
-        NetworkSpec {
-            latency: default_latency(),
-            loss: 0.0,
-            by_kind: LatencyByKind::default(),
-        }
+        NetworkSpec { latency: default_latency(), loss: 0.0, by_kind: LatencyByKind::default() }
     }
 }
 

@@ -28,15 +28,7 @@ pub fn deterministic_json(report: &RunReport) -> serde_json::Value {
 pub fn run_twice(scenario: &Scenario, seed: u64) -> RunReport {
     let first = dynasim::run(scenario, seed);
     let second = dynasim::run(scenario, seed);
-    assert_eq!(
-        first.summary.digest, second.summary.digest,
-        "repro: dynasim run {} --seed {seed}",
-        scenario.origin
-    );
-    assert_eq!(
-        deterministic_json(&first),
-        deterministic_json(&second),
-        "summary differs between identical runs"
-    );
+    assert_eq!(first.summary.digest, second.summary.digest, "repro: dynasim run {} --seed {seed}", scenario.origin);
+    assert_eq!(deterministic_json(&first), deterministic_json(&second), "summary differs between identical runs");
     first
 }
