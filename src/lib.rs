@@ -42,7 +42,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
         &mut consistency,
         &outcome.history,
         &outcome.final_versions,
-        &outcome.wiped_writes,
+        &outcome.wiped,
         outcome.lww,
     );
     let wall_seconds = started.elapsed().as_secs_f64();

@@ -16,7 +16,7 @@ use crate::fault::{FaultEffect, TimedFault};
 use crate::net::{Network, NetworkStats};
 use crate::node::store::StoreRules;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
-use crate::protocol::{Key, Message, WriteId};
+use crate::protocol::{Key, Message};
 use crate::ring::Ring;
 use crate::scenario::{Policy, Scenario};
 use crate::types::{ms_to_us, ClientId, Endpoint, NodeId, Time};
@@ -55,8 +55,9 @@ pub struct RunOutcome {
     /// For every key written, the versions held in the main stores of its
     /// final preference list at the end (what the lost-write check reads).
     pub final_versions: BTreeMap<u64, Vec<Observed>>,
-    /// Writes some node lost to a crash (unflushed buffer) or disk loss.
-    pub wiped_writes: BTreeSet<WriteId>,
+    /// Versions some node lost to a crash (unflushed buffer) or a disk
+    /// loss, by key.
+    pub wiped: BTreeMap<u64, Vec<Observed>>,
     /// Faults in the order applied (the end-of-workload heal included).
     pub faults: Vec<AppliedFault>,
     /// Time of the last heal that changed something (a restart, a partition
@@ -93,7 +94,7 @@ pub struct Simulation {
     node_out: Outbox<NodeTimer>,
     client_out: Outbox<ClientTimer>,
     applied: Vec<AppliedFault>,
-    wiped: BTreeSet<WriteId>,
+    wiped: BTreeMap<u64, Vec<Observed>>,
     hints_by_node: Vec<u64>,
     hints_total: u64,
     last_heal: Option<Time>,
@@ -160,7 +161,7 @@ impl Simulation {
             node_out: Outbox::default(),
             client_out: Outbox::default(),
             applied: Vec::new(),
-            wiped: BTreeSet::new(),
+            wiped: BTreeMap::new(),
             hints_total: 0,
             last_heal: None,
             hints_drained_at: None,
@@ -170,9 +171,10 @@ impl Simulation {
         }
     }
 
-    /// The initial preference list (top N) for a ring position (scratch debugging).
-    pub fn ring_preference(&self, position: crate::types::Token) -> Vec<NodeId> {
-        self.ring.preference_list(position, self.replicas)
+    /// The key's preference list (top N) on the run's ring, as tests and
+    /// reports need it to pick keys a fault affects.
+    pub fn preference_list(&self, key: u64) -> Vec<NodeId> {
+        self.ring.preference_list(Key::new(key).position, self.replicas)
     }
 
     /// Runs to the end (workload, then the quiesce period) and returns what happened.
@@ -202,7 +204,7 @@ impl Simulation {
             history,
             final_versions,
             nodes: self.nodes,
-            wiped_writes: self.wiped,
+            wiped: self.wiped,
             faults: self.applied,
             last_heal: self.last_heal,
             hints_drained_at: self.hints_drained_at,
@@ -277,7 +279,9 @@ impl Simulation {
                 for node in nodes {
                     if std::mem::replace(&mut self.alive[node.0 as usize], false) {
                         let lost = self.nodes[node.0 as usize].crash(now, disk_loss);
-                        self.wiped.extend(lost);
+                        for (key, version) in lost {
+                            self.wiped.entry(key).or_default().push(Observed::of(&version));
+                        }
                         self.update_hints(node, now);
                     }
                 }
@@ -298,11 +302,17 @@ impl Simulation {
                 }
             }
             FaultEffect::Loss { rate } => self.network.set_loss(Some(rate)),
-            FaultEffect::RestoreLoss => self.network.set_loss(None),
+            FaultEffect::RestoreLoss => {
+                self.network.set_loss(None);
+                self.healed(now);
+            }
             FaultEffect::Slow { id, rules, multiplier, added_us } => {
                 self.network.add_slowdown(id, rules, multiplier, added_us)
             }
-            FaultEffect::EndSlow { id } => self.network.remove_slowdown(id),
+            FaultEffect::EndSlow { id } => {
+                self.network.remove_slowdown(id);
+                self.healed(now);
+            }
             FaultEffect::ClockSkew { nodes, skew_us } => {
                 for node in nodes {
                     self.nodes[node.0 as usize].set_clock_skew(skew_us);

@@ -4,18 +4,20 @@
 use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
 use super::{supersedes_or_is, versions_by_write, ConsistencyReport};
 use crate::protocol::WriteId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Fills the end-of-run figures of `report`.
 ///
 /// `final_versions`: for each written key, the versions held in the main
 /// stores of its final preference list once the run has healed and
-/// quiesced. `wiped`: writes some node lost to a crash or a disk loss.
+/// quiesced. `wiped`: versions some node lost to a crash or a disk loss,
+/// by key. A lost write is explained when a wiped version is it or
+/// supersedes it: the only copies went down with a disk or a buffer.
 pub fn check_end_state(
     report: &mut ConsistencyReport,
     history: &[OpRecord],
     final_versions: &BTreeMap<u64, Vec<Observed>>,
-    wiped: &BTreeSet<WriteId>,
+    wiped: &BTreeMap<u64, Vec<Observed>>,
     lww: bool,
 ) {
     let versions = versions_by_write(history);
@@ -25,7 +27,8 @@ pub fn check_end_state(
         let present = held.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww));
         if !present {
             report.lost_writes += 1;
-            if !wiped.contains(&write) {
+            let wiped_here = wiped.get(&op.key).map_or(&[][..], Vec::as_slice);
+            if !wiped_here.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww)) {
                 report.lost_writes_unexplained += 1;
             }
         }

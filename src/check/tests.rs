@@ -1,6 +1,6 @@
 //! Checker tests on hand-written histories.
 
-use super::history::{Observed, OpKind, OpRecord, Outcome};
+use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
 use super::*;
 use crate::node::vclock::VectorClock;
 use crate::protocol::Stamp;
@@ -139,4 +139,74 @@ fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
         read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
     ];
     assert_eq!(check(&clean, false).false_conflicts, 0);
+}
+
+mod end_state {
+    use super::*;
+    use crate::check::durability::check_end_state;
+    use std::collections::BTreeMap;
+
+    fn end_state(
+        history: &[OpRecord],
+        held: &[(u64, &[(u32, u64)])],
+        wiped: &[(u64, &[(u32, u64)])],
+    ) -> ConsistencyReport {
+        let mut report = check(history, false);
+        let final_versions = BTreeMap::from([(1, held.iter().map(|(id, c)| observed(*id, c)).collect())]);
+        let wiped = BTreeMap::from([(1, wiped.iter().map(|(id, c)| observed(*id, c)).collect())]);
+        check_end_state(&mut report, history, &final_versions, &wiped, false);
+        report
+    }
+
+    #[test]
+    fn an_acknowledged_write_held_nowhere_is_lost() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)])];
+        let report = end_state(&history, &[], &[]);
+        assert_eq!(report.lost_writes, 1);
+        assert_eq!(report.lost_writes_unexplained, 1, "no node lost it: a bug");
+    }
+
+    #[test]
+    fn a_loss_explained_by_a_wiped_superseding_version_is_not_a_bug() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 20, 30, 2, &[(0, 2)])];
+        let report = end_state(&history, &[], &[(2, &[(0, 2)])]);
+        assert_eq!(report.lost_writes, 2);
+        assert_eq!(report.lost_writes_unexplained, 0);
+    }
+
+    #[test]
+    fn a_write_superseded_by_a_surviving_version_is_not_lost() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 20, 30, 2, &[(0, 2)])];
+        assert_eq!(end_state(&history, &[(2, &[(0, 2)])], &[]).lost_writes, 0);
+    }
+
+    #[test]
+    fn lww_discards_a_later_write_with_an_earlier_timestamp() {
+        let mut early = write(1, 0, 10, 1, &[(0, 1)]);
+        early.stamp = Some(Stamp { time_us: 500, writer: 0 });
+        let mut late = write(1, 5, 15, 2, &[(1, 1)]);
+        late.stamp = Some(Stamp { time_us: 7, writer: 1 });
+        let mut report = check(&[early.clone(), late.clone()], true);
+        let final_versions = BTreeMap::from([(
+            1,
+            vec![Observed { stamp: Stamp { time_us: 500, writer: 0 }, ..observed(1, &[(0, 1)]) }],
+        )]);
+        check_end_state(&mut report, &[early, late], &final_versions, &BTreeMap::new(), true);
+        assert_eq!(report.lww_lost_updates, 1);
+        assert_eq!(report.lost_writes, 0, "superseded by timestamp, so not a lost write");
+    }
+
+    #[test]
+    fn a_removed_cart_item_read_again_without_a_new_add_resurfaced() {
+        let mut remove = write(1, 0, 10, 1, &[(0, 1)]);
+        remove.cart = Some(CartOp::Remove(7));
+        let mut again = read(1, 20, 30, &[(2, &[(0, 1), (1, 1)])]);
+        again.returned[0].items = Some(vec![3, 7].into());
+        let report = end_state(&[remove.clone(), again.clone()], &[(2, &[(0, 1), (1, 1)])], &[]);
+        assert_eq!(report.resurfaced_deletes, 1);
+        let mut add = write(1, 12, 14, 3, &[(0, 2)]);
+        add.cart = Some(CartOp::Add(7));
+        let report = end_state(&[remove, add, again], &[(2, &[(0, 1), (1, 1)])], &[]);
+        assert_eq!(report.resurfaced_deletes, 0, "re-added after the remove");
+    }
 }

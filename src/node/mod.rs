@@ -15,7 +15,7 @@ pub mod vclock;
 
 use crate::dist::Dist;
 use crate::engine::rng::{unit_f64, SimRng};
-use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, WriteAck, WriteId};
+use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, WriteAck};
 use crate::ring::Ring;
 use crate::types::{Endpoint, NodeId, Time};
 use quorum::ReadQuorum;
@@ -384,14 +384,16 @@ impl Node {
 
     /// The node stops: pending requests, timers, queued storage work and
     /// the write buffer are lost; with `disk_loss` the store and hints too.
-    /// Returns the writes whose versions this node lost.
-    pub fn crash(&mut self, now: Time, disk_loss: bool) -> Vec<WriteId> {
-        let mut lost: Vec<WriteId> =
-            self.buffer.take().iter().flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)).collect();
+    /// Returns the (key, version) pairs this node lost.
+    pub fn crash(&mut self, now: Time, disk_loss: bool) -> Vec<(u64, Version)> {
+        let versions = |store: Store| -> Vec<(u64, Version)> {
+            store.iter().flat_map(|(key, vs)| vs.iter().map(move |v| (key, v.clone()))).collect()
+        };
+        let mut lost = versions(self.buffer.take());
         if disk_loss {
-            lost.extend(self.store.take().iter().flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)));
+            lost.extend(versions(self.store.take()));
             for hints in std::mem::take(&mut self.hints).into_values() {
-                lost.extend(hints.iter().flat_map(|(_, vs)| vs.iter().map(|v| v.value.write)));
+                lost.extend(versions(hints));
             }
             self.hint_versions = 0;
         }
