@@ -23,7 +23,8 @@ impl WriteId {
 
 /// A key: its number in the workload's key space and its ring position,
 /// the MD5 of its name `key-<id>` (computed once, as a client library would).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Ordered by id (the position is a function of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
     /// Index in the key space.
     pub id: u64,
@@ -241,6 +242,29 @@ pub enum Message {
         /// The request forwarded.
         request: RequestId,
     },
+    /// Anti-entropy: my hashes of these tree nodes of `range` (Dynamo §4.7).
+    TreeCompare {
+        /// Index of the key range (placement range) in ring order.
+        range: u32,
+        /// (heap index, hash) of tree nodes.
+        nodes: Vec<(u32, u64)>,
+    },
+    /// Anti-entropy: these leaves differ; here are my keys in them with digests.
+    LeafDigests {
+        /// The key range.
+        range: u32,
+        /// Heap indices of the differing leaves.
+        leaves: Vec<u32>,
+        /// (key, digest of its versions) for my keys in those leaves.
+        keys: Vec<(Key, u64)>,
+    },
+    /// Anti-entropy: my versions of the keys whose digests differ.
+    KeyVersions {
+        /// (key, all my versions of it).
+        entries: Vec<(Key, Vec<Version>)>,
+        /// Keys whose versions the sender wants back (empty in a reply).
+        wanted: Vec<Key>,
+    },
     /// Failure detector probe of a peer believed unreachable.
     Ping,
     /// Answer to a probe.
@@ -292,7 +316,12 @@ impl Message {
             Message::ReplicaRead { .. } => MessageKind::ReadRequest,
             Message::ReplicaReadReply { .. } => MessageKind::ReadResponse,
             Message::MembershipRequest | Message::MembershipReply { .. } => MessageKind::Membership,
-            Message::ReadRepair { .. } | Message::Handoff { .. } | Message::HandoffAck { .. } => {
+            Message::ReadRepair { .. }
+            | Message::Handoff { .. }
+            | Message::HandoffAck { .. }
+            | Message::TreeCompare { .. }
+            | Message::LeafDigests { .. }
+            | Message::KeyVersions { .. } => {
                 MessageKind::Background
             }
             Message::Ping | Message::Pong => MessageKind::Membership,
@@ -318,6 +347,9 @@ impl Message {
             Message::Ping => 14,
             Message::Pong => 15,
             Message::ForwardAck { .. } => 16,
+            Message::TreeCompare { .. } => 17,
+            Message::LeafDigests { .. } => 18,
+            Message::KeyVersions { .. } => 19,
         }
     }
 
@@ -357,6 +389,14 @@ impl Message {
                     key.wire_bytes() + versions(vs)
                 }
                 Message::HandoffAck { key, writes } => key.wire_bytes() + 8 * writes.len() as u64,
+                Message::TreeCompare { nodes, .. } => 4 + 12 * nodes.len() as u64,
+                Message::LeafDigests { leaves, keys, .. } => {
+                    4 + 4 * leaves.len() as u64 + keys.iter().map(|(k, _)| k.wire_bytes() + 8).sum::<u64>()
+                }
+                Message::KeyVersions { entries, wanted } => {
+                    entries.iter().map(|(k, vs)| k.wire_bytes() + versions(vs)).sum::<u64>()
+                        + wanted.iter().map(Key::wire_bytes).sum::<u64>()
+                }
                 Message::ReplicaReadReply { versions: vs, .. } => versions(vs),
                 Message::ReplicaWrite { key, version, .. } => key.wire_bytes() + version.wire_bytes(),
                 Message::MembershipReply { ring } => ring.metadata_bytes(),

@@ -34,7 +34,12 @@ enum Event {
     ClientTimer { client: ClientId, timer: ClientTimer },
     /// A scheduled fault takes effect.
     Fault { index: usize },
+    /// The observer checks whether every replica of every key agrees.
+    ConvergenceCheck,
 }
+
+/// How often the observer checks convergence once the workload has ended.
+const CONVERGENCE_CHECK_US: u64 = 50_000;
 
 /// A fault as it was applied.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -77,6 +82,11 @@ pub struct RunOutcome {
     pub workload_end: Time,
     /// Versioning was last-write-wins.
     pub lww: bool,
+    /// When, after the workload ended (and every fault was healed), all
+    /// replicas of every written key first held the same versions.
+    pub converged_at: Option<Time>,
+    /// Written keys whose replicas still disagreed at the end.
+    pub keys_not_converged: u64,
 }
 
 /// One run of a scenario with one seed.
@@ -102,6 +112,8 @@ pub struct Simulation {
     workload_end: Time,
     end: Time,
     lww: bool,
+    written_keys: Vec<u64>,
+    converged_at: Option<Time>,
 }
 
 impl Simulation {
@@ -168,6 +180,8 @@ impl Simulation {
             workload_end,
             end: workload_end.plus(ms_to_us(spec.quiesce_ms)),
             lww,
+            written_keys: Vec::new(),
+            converged_at: None,
         }
     }
 
@@ -183,6 +197,7 @@ impl Simulation {
             let at = self.faults[index].at;
             self.queue.schedule(at, Event::Fault { index });
         }
+        self.queue.schedule(self.workload_end, Event::ConvergenceCheck);
         for index in 0..self.nodes.len() {
             self.nodes[index].start(Time::ZERO, &mut self.node_out);
             self.drain_node(NodeId(index as u32));
@@ -200,7 +215,10 @@ impl Simulation {
         let mut history: Vec<OpRecord> = self.clients.iter().flat_map(|c| c.history().iter().cloned()).collect();
         history.sort_by_key(|op| (op.invoke, op.client, op.sequence));
         let final_versions = self.final_versions(&history);
+        let keys_not_converged = self.divergent_keys() as u64;
         RunOutcome {
+            converged_at: self.converged_at,
+            keys_not_converged,
             history,
             final_versions,
             nodes: self.nodes,
@@ -231,6 +249,22 @@ impl Simulation {
                 (key, held.collect())
             })
             .collect()
+    }
+
+    /// Written keys whose preference-list replicas do not all hold the same
+    /// versions (the omniscient observer's view; nodes never see it).
+    fn divergent_keys(&self) -> usize {
+        let mut preference = Vec::new();
+        self.written_keys
+            .iter()
+            .filter(|&&key| {
+                self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
+                let mut digests =
+                    preference.iter().map(|n| crate::node::merkle::key_digest(key, &self.nodes[n.0 as usize].main_versions(key)));
+                let first = digests.next();
+                digests.any(|d| Some(d) != first)
+            })
+            .count()
     }
 
     fn process(&mut self, now: Time, sequence: u64, event: Event) {
@@ -267,6 +301,18 @@ impl Simulation {
                 let engine = Endpoint::Node(NodeId(u32::MAX));
                 self.trace(now, sequence, 0x400, engine, engine, Some(index as u64));
                 self.apply_fault(now, index);
+            }
+            Event::ConvergenceCheck => {
+                if self.written_keys.is_empty() {
+                    let keys: BTreeSet<u64> =
+                        self.clients.iter().flat_map(|c| c.history()).filter(|op| op.write.is_some()).map(|op| op.key).collect();
+                    self.written_keys = keys.into_iter().collect();
+                }
+                if self.divergent_keys() == 0 {
+                    self.converged_at = Some(now);
+                } else {
+                    self.queue.schedule(now.plus(CONVERGENCE_CHECK_US), Event::ConvergenceCheck);
+                }
             }
         }
     }
@@ -430,6 +476,8 @@ fn node_config(scenario: &Scenario, lww: bool) -> NodeConfig {
         buffered_writes: spec.storage.buffered_writes,
         flush_interval_us: ms_to_us(spec.storage.flush_interval_ms),
         rules: StoreRules { lww, sibling_cap: spec.reconciliation.sibling_cap as usize },
+        anti_entropy_depth: spec.anti_entropy.enabled.then_some(spec.anti_entropy.tree_depth),
+        anti_entropy_interval_us: ms_to_us(spec.anti_entropy.interval_ms),
     }
 }
 

@@ -267,6 +267,9 @@ impl Client {
             | Message::Handoff { .. }
             | Message::HandoffAck { .. }
             | Message::ForwardAck { .. }
+            | Message::TreeCompare { .. }
+            | Message::LeafDigests { .. }
+            | Message::KeyVersions { .. }
             | Message::Ping
             | Message::Pong
             | Message::MembershipRequest => {}

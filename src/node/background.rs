@@ -4,7 +4,7 @@
 //! with them.
 
 use super::store::Store;
-use super::{Node, NodeTimer, Outbox, StorageOp};
+use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
 use crate::protocol::{Key, Message, Version, WriteId};
 use crate::types::{Endpoint, NodeId, Time};
 
@@ -32,13 +32,13 @@ impl Node {
             if !self.healthy(node) {
                 continue;
             }
-            let batch: Vec<(u64, Vec<Version>)> = self.hints[&node]
+            let batch: Vec<(Key, Vec<Version>)> = self.hints[&node]
                 .iter()
                 .take(self.config.handoff_batch)
                 .map(|(key, versions)| (key, versions.to_vec()))
                 .collect();
             for (key, versions) in batch {
-                out.send(Endpoint::Node(node), Message::Handoff { key: Key::new(key), versions });
+                out.send(Endpoint::Node(node), Message::Handoff { key, versions });
             }
             self.handoff_unacked.insert(node, now);
         }
@@ -76,22 +76,17 @@ impl Node {
 
     /// Stores versions handed back or sent by read repair in the main data,
     /// acknowledging a handoff to its sender.
-    pub(super) fn absorb(
-        &mut self,
-        key: Key,
-        versions: Vec<Version>,
-        handoff_from: Option<NodeId>,
-        out: &mut Outbox<NodeTimer>,
-    ) {
+    pub(super) fn absorb(&mut self, key: Key, versions: Vec<Version>, source: AbsorbSource, out: &mut Outbox<NodeTimer>) {
         let writes: Vec<WriteId> = versions.iter().map(|v| v.value.write).collect();
+        let before = self.main_versions(key.id);
         for version in versions {
-            if handoff_from.is_none() {
-                self.stats.versions_repaired += 1;
-            }
             self.apply(key, version, false);
         }
-        if let Some(peer) = handoff_from {
-            out.send(Endpoint::Node(peer), Message::HandoffAck { key, writes });
+        let changed = self.main_versions(key.id) != before;
+        match source {
+            AbsorbSource::Handoff(peer) => out.send(Endpoint::Node(peer), Message::HandoffAck { key, writes }),
+            AbsorbSource::ReadRepair => self.stats.versions_repaired += writes.len() as u64,
+            AbsorbSource::AntiEntropy => self.stats.anti_entropy_keys_repaired += u64::from(changed),
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::quorum::ReadQuorum;
 use super::store::{holds, reconcile};
 use super::vclock::VectorClock;
-use super::{Node, NodeTimer, Outbox, ReadCoordination, StorageOp, WriteCoordination, WriteTarget};
+use super::{AbsorbSource, Node, NodeTimer, Outbox, ReadCoordination, StorageOp, WriteCoordination, WriteTarget};
 use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version};
 use crate::types::{Endpoint, NodeId, Time};
 
@@ -303,7 +303,7 @@ impl Node {
             let message = Message::ReadRepair { key: read.key, versions: missing };
             if *node == self.id {
                 let Message::ReadRepair { key, versions } = message else { unreachable!("built above") };
-                self.enqueue_storage(now, StorageOp::Absorb { key, versions, handoff_from: None }, out);
+                self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::ReadRepair }, out);
             } else {
                 out.send(Endpoint::Node(*node), message);
             }

@@ -5,9 +5,11 @@
 //! another node's state: it learns that a peer is down only when the peer
 //! stops answering, so the same logic could sit behind a socket.
 
+mod anti_entropy;
 mod background;
 mod coordinator;
 mod forward;
+pub mod merkle;
 pub mod quorum;
 pub mod service;
 pub mod store;
@@ -61,6 +63,10 @@ pub struct NodeConfig {
     pub flush_interval_us: u64,
     /// How versions are ordered and capped.
     pub rules: StoreRules,
+    /// Merkle tree depth when anti-entropy runs (None: off).
+    pub anti_entropy_depth: Option<u32>,
+    /// Interval between anti-entropy rounds, µs.
+    pub anti_entropy_interval_us: u64,
 }
 
 /// Effects a handler produces: messages to send and timers to set.
@@ -124,6 +130,11 @@ pub enum NodeTimer {
         /// Incarnation that set it.
         incarnation: u64,
     },
+    /// Compare one hosted range with another replica.
+    AntiEntropy {
+        /// Incarnation that set it.
+        incarnation: u64,
+    },
     /// A forwarded request that its coordinator has not acknowledged by now.
     ForwardTimeout {
         /// The request.
@@ -144,6 +155,7 @@ impl NodeTimer {
             NodeTimer::Handoff { .. } => 5,
             NodeTimer::Flush { .. } => 6,
             NodeTimer::ForwardTimeout { .. } => 7,
+            NodeTimer::AntiEntropy { .. } => 8,
         }
     }
 }
@@ -187,6 +199,16 @@ pub struct NodeStats {
     pub versions_repaired: u64,
     /// Write-buffer flushes.
     pub flushes: u64,
+    /// Anti-entropy rounds (each compares every hosted range once).
+    pub anti_entropy_rounds: u64,
+    /// Merkle tree nodes (index, hash) sent.
+    pub anti_entropy_tree_nodes: u64,
+    /// Keys whose versions changed when anti-entropy delivered them.
+    pub anti_entropy_keys_repaired: u64,
+    /// Bytes of anti-entropy messages sent.
+    pub anti_entropy_bytes: u64,
+    /// Bytes a full copy of each compared range would have taken (the baseline).
+    pub anti_entropy_full_copy_bytes: u64,
 }
 
 impl NodeStats {
@@ -211,6 +233,11 @@ impl NodeStats {
             read_repairs,
             versions_repaired,
             flushes,
+            anti_entropy_rounds,
+            anti_entropy_tree_nodes,
+            anti_entropy_keys_repaired,
+            anti_entropy_bytes,
+            anti_entropy_full_copy_bytes,
         } = other;
         self.reads_coordinated += reads_coordinated;
         self.writes_coordinated += writes_coordinated;
@@ -230,7 +257,23 @@ impl NodeStats {
         self.read_repairs += read_repairs;
         self.versions_repaired += versions_repaired;
         self.flushes += flushes;
+        self.anti_entropy_rounds += anti_entropy_rounds;
+        self.anti_entropy_tree_nodes += anti_entropy_tree_nodes;
+        self.anti_entropy_keys_repaired += anti_entropy_keys_repaired;
+        self.anti_entropy_bytes += anti_entropy_bytes;
+        self.anti_entropy_full_copy_bytes += anti_entropy_full_copy_bytes;
     }
+}
+
+/// Where versions absorbed into the main data came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AbsorbSource {
+    /// Handed back by the node that held them as hints (acknowledge to it).
+    Handoff(NodeId),
+    /// Sent by a read's coordinator.
+    ReadRepair,
+    /// Exchanged by anti-entropy.
+    AntiEntropy,
 }
 
 /// A local storage operation waiting in the service queue.
@@ -244,7 +287,7 @@ enum StorageOp {
     /// completes its durable write and counts its acknowledgement.
     OwnWriteDurable { reply_to: Coordination },
     /// Store versions handed back (or repaired), then ack the handoff sender if any.
-    Absorb { key: Key, versions: Vec<Version>, handoff_from: Option<NodeId> },
+    Absorb { key: Key, versions: Vec<Version>, source: AbsorbSource },
     /// Write the buffer to disk.
     Flush,
 }
@@ -305,6 +348,8 @@ pub struct Node {
     suspected: BTreeMap<NodeId, Time>,
     /// Peers sent a handoff that has not been acknowledged yet.
     handoff_unacked: BTreeMap<NodeId, Time>,
+    /// Merkle trees of the hosted ranges.
+    anti_entropy: anti_entropy::AntiEntropy,
     /// Hinted versions held, kept in step with `hints`.
     hint_versions: u64,
     clock_skew_us: i64,
@@ -333,6 +378,7 @@ impl Node {
             forwards: BTreeMap::new(),
             suspected: BTreeMap::new(),
             handoff_unacked: BTreeMap::new(),
+            anti_entropy: anti_entropy::AntiEntropy::default(),
             hint_versions: 0,
             clock_skew_us: 0,
             incarnation: 0,
@@ -380,6 +426,11 @@ impl Node {
             let flush = jitter(&mut self.rng, self.config.flush_interval_us);
             out.set_timer(now.plus(flush), NodeTimer::Flush { incarnation });
         }
+        if self.config.anti_entropy_depth.is_some() {
+            self.rebuild_trees();
+            let round = jitter(&mut self.rng, self.config.anti_entropy_interval_us);
+            out.set_timer(now.plus(round), NodeTimer::AntiEntropy { incarnation });
+        }
     }
 
     /// The node stops: pending requests, timers, queued storage work and
@@ -387,7 +438,7 @@ impl Node {
     /// Returns the (key, version) pairs this node lost.
     pub fn crash(&mut self, now: Time, disk_loss: bool) -> Vec<(u64, Version)> {
         let versions = |store: Store| -> Vec<(u64, Version)> {
-            store.iter().flat_map(|(key, vs)| vs.iter().map(move |v| (key, v.clone()))).collect()
+            store.iter().flat_map(|(key, vs)| vs.iter().map(move |v| (key.id, v.clone()))).collect()
         };
         let mut lost = versions(self.buffer.take());
         if disk_loss {
@@ -446,14 +497,28 @@ impl Node {
                 }
             }
             Message::ReadRepair { key, versions } => {
-                self.enqueue_storage(now, StorageOp::Absorb { key, versions, handoff_from: None }, out);
+                self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::ReadRepair }, out);
             }
             Message::Handoff { key, versions } => {
-                let handoff_from = match from {
-                    Endpoint::Node(peer) => Some(peer),
-                    Endpoint::Client(_) => None,
-                };
-                self.enqueue_storage(now, StorageOp::Absorb { key, versions, handoff_from }, out);
+                if let Endpoint::Node(peer) = from {
+                    let source = AbsorbSource::Handoff(peer);
+                    self.enqueue_storage(now, StorageOp::Absorb { key, versions, source }, out);
+                }
+            }
+            Message::TreeCompare { range, nodes } => {
+                if let Endpoint::Node(peer) = from {
+                    self.on_tree_compare(peer, range, &nodes, out);
+                }
+            }
+            Message::LeafDigests { range, leaves, keys } => {
+                if let Endpoint::Node(peer) = from {
+                    self.on_leaf_digests(peer, range, &leaves, &keys, out);
+                }
+            }
+            Message::KeyVersions { entries, wanted } => {
+                if let Endpoint::Node(peer) = from {
+                    self.on_key_versions(now, peer, entries, &wanted, out);
+                }
             }
             Message::HandoffAck { key, writes } => {
                 if let Endpoint::Node(peer) = from {
@@ -482,7 +547,8 @@ impl Node {
             NodeTimer::Probe { incarnation } if incarnation == self.incarnation => self.probe(now, out),
             NodeTimer::Handoff { incarnation } if incarnation == self.incarnation => self.hand_off(now, out),
             NodeTimer::Flush { incarnation } if incarnation == self.incarnation => self.flush(now, out),
-            NodeTimer::Probe { .. } | NodeTimer::Handoff { .. } | NodeTimer::Flush { .. } => {}
+            NodeTimer::AntiEntropy { incarnation } if incarnation == self.incarnation => self.anti_entropy_round(now, out),
+            NodeTimer::Probe { .. } | NodeTimer::Handoff { .. } | NodeTimer::Flush { .. } | NodeTimer::AntiEntropy { .. } => {}
         }
     }
 
@@ -506,19 +572,23 @@ impl Node {
     /// Stores a version in this node's main data (buffer or disk) and counts it.
     fn apply(&mut self, key: Key, version: Version, buffered: bool) {
         self.stats.replica_writes += 1;
+        let old_digest = self.digest_if_tracked(key);
         let effect = if buffered {
             if store::holds(self.store.get(key.id), &version, self.config.rules.lww) {
                 PutEffect::Obsolete
             } else {
-                self.buffer.put(key.id, version, self.config.rules)
+                self.buffer.put(key, version, self.config.rules)
             }
         } else {
-            self.store.put(key.id, version, self.config.rules)
+            self.store.put(key, version, self.config.rules)
         };
         match effect {
             PutEffect::Obsolete => self.stats.obsolete_writes += 1,
             PutEffect::StoredOverCap => self.stats.sibling_cap_hits += 1,
             PutEffect::Stored => {}
+        }
+        if let (Some(old), Some(new)) = (old_digest, self.digest_if_tracked(key)) {
+            self.update_tree(key, old, new);
         }
     }
 
@@ -558,7 +628,7 @@ impl Node {
                 out.send(reply_to.coordinator, Message::ReplicaWriteAck { coordination: reply_to });
             }
             StorageOp::OwnWriteDurable { reply_to } => self.on_write_ack(reply_to.id, self.id, out),
-            StorageOp::Absorb { key, versions, handoff_from } => self.absorb(key, versions, handoff_from, out),
+            StorageOp::Absorb { key, versions, source } => self.absorb(key, versions, source, out),
             StorageOp::Flush => {}
         }
     }
@@ -570,7 +640,7 @@ impl Node {
                 let rules = self.config.rules;
                 let hints = self.hints.entry(intended).or_default();
                 let before = hints.get(key.id).len() as u64;
-                let stored = hints.put(key.id, version, rules) != PutEffect::Obsolete;
+                let stored = hints.put(key, version, rules) != PutEffect::Obsolete;
                 let after = hints.get(key.id).len() as u64;
                 if stored {
                     self.stats.hints_stored += 1;

@@ -6,7 +6,7 @@
 //! the one version with the greatest (timestamp, writer).
 
 use super::vclock::Causality;
-use crate::protocol::{Version, WriteId};
+use crate::protocol::{Key, Version, WriteId};
 use std::collections::BTreeMap;
 
 /// How versions of one key are ordered and limited.
@@ -35,7 +35,15 @@ pub fn covers(newer: &Version, older: &Version, lww: bool) -> bool {
 /// The versions of every key a node stores.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    keys: BTreeMap<u64, Vec<Version>>,
+    keys: BTreeMap<u64, Entry>,
+}
+
+/// One key's versions, with the key itself (so ranges can be scanned by
+/// ring position without rehashing names).
+#[derive(Clone, Debug)]
+struct Entry {
+    key: Key,
+    versions: Vec<Version>,
 }
 
 /// What storing a version did.
@@ -57,12 +65,12 @@ impl Store {
 
     /// The versions held for `key` (empty if none).
     pub fn get(&self, key: u64) -> &[Version] {
-        self.keys.get(&key).map_or(&[], Vec::as_slice)
+        self.keys.get(&key).map_or(&[], |e| e.versions.as_slice())
     }
 
     /// Stores `version` for `key` under `rules`.
-    pub fn put(&mut self, key: u64, version: Version, rules: StoreRules) -> PutEffect {
-        let versions = self.keys.entry(key).or_default();
+    pub fn put(&mut self, key: Key, version: Version, rules: StoreRules) -> PutEffect {
+        let versions = &mut self.keys.entry(key.id).or_insert_with(|| Entry { key, versions: Vec::new() }).versions;
         if versions.iter().any(|v| covers(v, &version, rules.lww)) {
             return PutEffect::Obsolete;
         }
@@ -78,7 +86,7 @@ impl Store {
 
     /// Removes the versions of `key` written by `writes`; returns how many.
     pub fn remove_writes(&mut self, key: u64, writes: &[WriteId]) -> usize {
-        let Some(versions) = self.keys.get_mut(&key) else {
+        let Some(versions) = self.keys.get_mut(&key).map(|e| &mut e.versions) else {
             return 0;
         };
         let before = versions.len();
@@ -97,7 +105,7 @@ impl Store {
 
     /// Number of versions over all keys.
     pub fn version_count(&self) -> usize {
-        self.keys.values().map(Vec::len).sum()
+        self.keys.values().map(|e| e.versions.len()).sum()
     }
 
     /// True when nothing is stored.
@@ -106,8 +114,8 @@ impl Store {
     }
 
     /// Every key with its versions, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &[Version])> {
-        self.keys.iter().map(|(k, v)| (*k, v.as_slice()))
+    pub fn iter(&self) -> impl Iterator<Item = (Key, &[Version])> {
+        self.keys.values().map(|e| (e.key, e.versions.as_slice()))
     }
 
     /// Removes and returns everything (a flush or a wipe).
@@ -162,8 +170,8 @@ mod tests {
     #[test]
     fn a_descendant_replaces_its_ancestor() {
         let mut store = Store::new();
-        assert_eq!(store.put(1, version(1, &[(0, 1)]), VC), PutEffect::Stored);
-        assert_eq!(store.put(1, version(2, &[(0, 2)]), VC), PutEffect::Stored);
+        assert_eq!(store.put(Key::new(1), version(1, &[(0, 1)]), VC), PutEffect::Stored);
+        assert_eq!(store.put(Key::new(1), version(2, &[(0, 2)]), VC), PutEffect::Stored);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.get(1)[0].value.write, WriteId(2));
     }
@@ -171,12 +179,12 @@ mod tests {
     #[test]
     fn concurrent_versions_are_kept_as_siblings_and_old_ones_ignored() {
         let mut store = Store::new();
-        store.put(1, version(1, &[(0, 1)]), VC);
-        store.put(1, version(2, &[(1, 1)]), VC);
+        store.put(Key::new(1), version(1, &[(0, 1)]), VC);
+        store.put(Key::new(1), version(2, &[(1, 1)]), VC);
         assert_eq!(store.get(1).len(), 2);
-        assert_eq!(store.put(1, version(1, &[(0, 1)]), VC), PutEffect::Obsolete);
+        assert_eq!(store.put(Key::new(1), version(1, &[(0, 1)]), VC), PutEffect::Obsolete);
         // A version descending from both replaces both.
-        store.put(1, version(3, &[(0, 1), (1, 1), (2, 1)]), VC);
+        store.put(Key::new(1), version(3, &[(0, 1), (1, 1), (2, 1)]), VC);
         assert_eq!(store.get(1).len(), 1);
     }
 
@@ -184,9 +192,9 @@ mod tests {
     fn last_write_wins_keeps_the_greatest_stamp_only() {
         let lww = StoreRules { lww: true, sibling_cap: 0 };
         let mut store = Store::new();
-        store.put(1, version(5, &[(0, 1)]), lww);
-        assert_eq!(store.put(1, version(3, &[(1, 1)]), lww), PutEffect::Obsolete, "older stamp loses");
-        store.put(1, version(9, &[(2, 1)]), lww);
+        store.put(Key::new(1), version(5, &[(0, 1)]), lww);
+        assert_eq!(store.put(Key::new(1), version(3, &[(1, 1)]), lww), PutEffect::Obsolete, "older stamp loses");
+        store.put(Key::new(1), version(9, &[(2, 1)]), lww);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.get(1)[0].value.write, WriteId(9));
     }
@@ -195,9 +203,9 @@ mod tests {
     fn the_sibling_cap_drops_the_oldest_sibling() {
         let capped = StoreRules { lww: false, sibling_cap: 2 };
         let mut store = Store::new();
-        store.put(1, version(1, &[(0, 1)]), capped);
-        store.put(1, version(2, &[(1, 1)]), capped);
-        assert_eq!(store.put(1, version(3, &[(2, 1)]), capped), PutEffect::StoredOverCap);
+        store.put(Key::new(1), version(1, &[(0, 1)]), capped);
+        store.put(Key::new(1), version(2, &[(1, 1)]), capped);
+        assert_eq!(store.put(Key::new(1), version(3, &[(2, 1)]), capped), PutEffect::StoredOverCap);
         let writes: Vec<u64> = store.get(1).iter().map(|v| v.value.write.0).collect();
         assert_eq!(writes, vec![3, 2]);
     }
@@ -216,8 +224,8 @@ mod tests {
     #[test]
     fn removing_handed_off_writes_leaves_the_rest() {
         let mut store = Store::new();
-        store.put(1, version(1, &[(0, 1)]), VC);
-        store.put(1, version(2, &[(1, 1)]), VC);
+        store.put(Key::new(1), version(1, &[(0, 1)]), VC);
+        store.put(Key::new(1), version(2, &[(1, 1)]), VC);
         assert_eq!(store.remove_writes(1, &[WriteId(1)]), 1);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.remove_writes(1, &[WriteId(2)]), 1);

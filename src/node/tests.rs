@@ -29,6 +29,8 @@ fn config() -> Arc<NodeConfig> {
         buffered_writes: false,
         flush_interval_us: 10_000,
         rules: store::StoreRules::VECTOR_CLOCKS,
+        anti_entropy_depth: Some(4),
+        anti_entropy_interval_us: 10_000,
     })
 }
 

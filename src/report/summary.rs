@@ -46,6 +46,8 @@ pub struct RunSummary {
     pub windows: Vec<super::windows::WindowSummary>,
     /// Hinted handoff.
     pub hints: HintSummary,
+    /// Anti-entropy and replica convergence.
+    pub convergence: ConvergenceSummary,
     /// Engine figures that do not depend on the machine.
     pub engine: EngineSummary,
     /// Wall-clock figures: the only part that differs between identical runs.
@@ -126,6 +128,27 @@ pub struct LoadSummary {
     pub efficiency: f64,
 }
 
+/// Anti-entropy and convergence figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConvergenceSummary {
+    /// Anti-entropy rounds started (all nodes).
+    pub anti_entropy_rounds: u64,
+    /// Merkle tree nodes exchanged.
+    pub tree_nodes_exchanged: u64,
+    /// Keys whose versions anti-entropy changed.
+    pub keys_repaired: u64,
+    /// Bytes of anti-entropy messages.
+    pub bytes_exchanged: u64,
+    /// Bytes a full copy of every compared range would have taken.
+    pub full_copy_bytes: u64,
+    /// From the end of the workload (every fault healed) until every
+    /// replica of every written key held the same versions, µs (None: not
+    /// by the end of the run).
+    pub converged_after_workload_us: Option<u64>,
+    /// Written keys whose replicas still disagreed at the end.
+    pub keys_not_converged: u64,
+}
+
 /// Hinted handoff figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct HintSummary {
@@ -177,7 +200,7 @@ pub fn summarize(
     latency_us.insert("write".to_string(), latency_of(&outcome.history, OpKind::Write));
     let duration_s = outcome.workload_end.0 as f64 / 1e6;
     let nodes = sum_stats(outcome.nodes.iter().map(|n| n.stats()));
-    let invariants = verdicts(scenario, &consistency, &nodes);
+    let invariants = verdicts(scenario, &consistency, &nodes, outcome.keys_not_converged);
     let requests_per_node: Vec<u64> =
         outcome.nodes.iter().map(|n| n.stats().replica_reads + n.stats().replica_writes).collect();
     let events = outcome.events;
@@ -210,6 +233,15 @@ pub fn summarize(
                 .last_heal
                 .zip(outcome.hints_drained_at)
                 .map(|(heal, drained)| drained.since(heal)),
+        },
+        convergence: ConvergenceSummary {
+            anti_entropy_rounds: nodes.anti_entropy_rounds,
+            tree_nodes_exchanged: nodes.anti_entropy_tree_nodes,
+            keys_repaired: nodes.anti_entropy_keys_repaired,
+            bytes_exchanged: nodes.anti_entropy_bytes,
+            full_copy_bytes: nodes.anti_entropy_full_copy_bytes,
+            converged_after_workload_us: outcome.converged_at.map(|t| t.since(outcome.workload_end)),
+            keys_not_converged: outcome.keys_not_converged,
         },
         faults: outcome.faults.clone(),
         windows: super::windows::windows(&outcome.history, &outcome.faults, outcome.workload_end.0),
@@ -336,7 +368,12 @@ fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<Strin
 }
 
 /// Verdicts for the invariants this build can check.
-fn verdicts(scenario: &Scenario, consistency: &ConsistencyReport, nodes: &NodeStats) -> BTreeMap<String, String> {
+fn verdicts(
+    scenario: &Scenario,
+    consistency: &ConsistencyReport,
+    nodes: &NodeStats,
+    keys_not_converged: u64,
+) -> BTreeMap<String, String> {
     let held = |ok: bool| if ok { "held".to_string() } else { "violated".to_string() };
     let lww = scenario.spec.reconciliation.policy == crate::scenario::Policy::Lww;
     let mut verdicts = BTreeMap::new();
@@ -349,7 +386,7 @@ fn verdicts(scenario: &Scenario, consistency: &ConsistencyReport, nodes: &NodeSt
     };
     verdicts.insert("causal-siblings".to_string(), causal);
     verdicts.insert("no-lost-writes".to_string(), held(consistency.lost_writes_unexplained == 0));
-    verdicts.insert("converges".to_string(), "not-checked: needs anti-entropy (Merkle trees)".to_string());
+    verdicts.insert("converges".to_string(), held(keys_not_converged == 0));
     verdicts.insert("deterministic".to_string(), "not-checked: run twice and compare digests".to_string());
     verdicts
 }

@@ -445,6 +445,17 @@ impl Ring {
             .collect()
     }
 
+    /// Index into [`Ring::placement_ranges`] of the range holding `position`
+    /// (ranges are in ring order, so this is a bisection on their ends).
+    pub fn range_index(ranges: &[PlacementRange], position: Token) -> usize {
+        let index = ranges.partition_point(|r| r.last < position);
+        if index == ranges.len() {
+            0 // past the last token: the range that wraps around
+        } else {
+            index
+        }
+    }
+
     /// Preference list (first `n` distinct nodes) shared by every key in `range`.
     pub fn range_preference_list_into(&self, range: &PlacementRange, n: usize, out: &mut Vec<NodeId>) {
         out.clear();

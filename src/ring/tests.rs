@@ -282,3 +282,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn range_index_finds_the_range_whose_keys_share_the_preference_list() {
+    for strategy in [
+        Strategy::RandomTokens { tokens_per_node: 4 },
+        Strategy::RandomTokensEqualPartitions { tokens_per_node: 4, partitions: 32 },
+        Strategy::EqualPartitions { partitions: 32 },
+    ] {
+        let nodes: Vec<NodeId> = (0..6).map(NodeId).collect();
+        let streams = crate::engine::rng::Streams::new(3);
+        let ring =
+            Ring::build(&strategy, &nodes, None, |n| streams.stream(crate::engine::rng::Purpose::RingTokens, u64::from(n.0)));
+        let ranges = ring.placement_ranges();
+        let mut expected = Vec::new();
+        for key in 0..500u64 {
+            let position = key_position(format!("key-{key}").as_bytes());
+            let range = &ranges[Ring::range_index(&ranges, position)];
+            ring.range_preference_list_into(range, 3, &mut expected);
+            assert_eq!(ring.preference_list(position, 3), expected, "{strategy:?} key {key}");
+        }
+    }
+}

@@ -182,14 +182,24 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     check_ms("routing.membership_poll_ms", spec.routing.membership_poll_ms, false)?;
     check_ms("routing.avoid_after_timeout_ms", spec.routing.avoid_after_timeout_ms, true)?;
     validate_node(&spec.node)?;
+    check_ms("anti_entropy.interval_ms", spec.anti_entropy.interval_ms, false)?;
+    let depth = spec.anti_entropy.tree_depth;
+    check((1..=20).contains(&depth), "anti_entropy.tree_depth", format!("must be between 1 and 20, got {depth}"))?;
     check_ms("storage.flush_interval_ms", spec.storage.flush_interval_ms, false)?;
     crate::fault::schedule(&spec.faults, spec.cluster.nodes, spec.workload.clients)
         .map_err(|(field, message)| invalid(&field, message))?;
+    let run_end_ms = spec.duration_ms + spec.quiesce_ms;
     for (index, fault) in spec.faults.iter().enumerate() {
+        // A fault after the workload must heal itself before the end-of-run checks.
+        let ends_in_time = fault.duration_ms.is_some_and(|d| fault.at_ms + d < run_end_ms);
         check(
-            fault.at_ms < spec.duration_ms,
+            fault.at_ms < spec.duration_ms || ends_in_time,
             &format!("faults[{index}].at_ms"),
-            format!("faults happen during the workload: at_ms must be < duration_ms = {}", spec.duration_ms),
+            format!(
+                "a fault starts during the workload (at_ms < duration_ms = {}), or after it with a duration_ms that \
+                 ends before the run does (at_ms + duration_ms < duration_ms + quiesce_ms = {run_end_ms})",
+                spec.duration_ms
+            ),
         )?;
     }
     Ok(())

@@ -52,6 +52,9 @@ pub struct ScenarioSpec {
     /// How concurrent versions are resolved.
     #[serde(default)]
     pub reconciliation: ReconciliationSpec,
+    /// Merkle-tree anti-entropy between replicas.
+    #[serde(default)]
+    pub anti_entropy: AntiEntropySpec,
     /// Faults applied at virtual times. Default: none.
     #[serde(default)]
     pub faults: Vec<crate::fault::FaultSpec>,
@@ -71,6 +74,35 @@ pub struct ReconciliationSpec {
     /// timestamp) is dropped and counted. 0 = no cap. Default 0.
     #[serde(default)]
     pub sibling_cap: u32,
+}
+
+/// `[anti_entropy]`: background replica synchronisation (Dynamo §4.7).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AntiEntropySpec {
+    /// Run anti-entropy. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How often each node compares each of its ranges with another replica, ms. Default 1000.
+    #[serde(default = "default_anti_entropy_ms")]
+    pub interval_ms: f64,
+    /// Merkle tree depth: 2^depth leaves per range (1..=20). Default 10.
+    #[serde(default = "default_tree_depth")]
+    pub tree_depth: u32,
+}
+
+impl Default for AntiEntropySpec {
+    fn default() -> Self {
+        AntiEntropySpec { enabled: true, interval_ms: default_anti_entropy_ms(), tree_depth: default_tree_depth() }
+    }
+}
+
+fn default_anti_entropy_ms() -> f64 {
+    1_000.0
+}
+
+fn default_tree_depth() -> u32 {
+    10
 }
 
 /// Reconciliation policies.

@@ -1,0 +1,211 @@
+//! Anti-entropy (Dynamo §4.7): each node keeps a Merkle tree per key range
+//! it hosts, updated on every change to its data; periodically it compares
+//! one range with another replica of it, top down, and the two exchange
+//! only the keys whose versions differ (all versions, reconciled by vector
+//! clock on arrival, through the service queue like any other write).
+
+use super::merkle::{key_digest, MerkleTree};
+use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
+use crate::protocol::{Key, Message, Version};
+use crate::ring::{PlacementRange, Ring};
+use crate::types::{Endpoint, NodeId, Time};
+use rand::Rng;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A node's anti-entropy state: the ranges of its ring view and a tree per
+/// range it hosts.
+#[derive(Clone, Debug, Default)]
+pub(super) struct AntiEntropy {
+    ranges: Vec<PlacementRange>,
+    trees: BTreeMap<usize, MerkleTree>,
+    hosted: Vec<usize>,
+}
+
+impl Node {
+    /// Recomputes ranges and trees from the ring view and the local data
+    /// (at start, after a crash, after a ring change).
+    pub(super) fn rebuild_trees(&mut self) {
+        let Some(depth) = self.config.anti_entropy_depth else { return };
+        let ranges = self.ring.placement_ranges();
+        let mut hosted = Vec::new();
+        let mut trees = BTreeMap::new();
+        for (index, range) in ranges.iter().enumerate() {
+            self.ring.range_preference_list_into(range, self.config.n, &mut self.preference);
+            if self.preference.contains(&self.id) {
+                hosted.push(index);
+                trees.insert(index, MerkleTree::new(depth));
+            }
+        }
+        let keys: BTreeSet<Key> = self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).collect();
+        self.anti_entropy = AntiEntropy { ranges, trees, hosted };
+        for key in keys {
+            let digest = key_digest(key.id, &self.main_versions(key.id));
+            self.update_tree(key, 0, digest);
+        }
+    }
+
+    /// The digest of `key`'s main data, if anti-entropy is on (for
+    /// updating the tree around a change).
+    pub(super) fn digest_if_tracked(&self, key: Key) -> Option<u64> {
+        self.config.anti_entropy_depth?;
+        let buffered = self.buffer.get(key.id);
+        Some(if buffered.is_empty() {
+            key_digest(key.id, self.store.get(key.id)) // the common case: no copy
+        } else {
+            key_digest(key.id, &self.main_versions(key.id))
+        })
+    }
+
+    /// Moves `key` from digest `old` to `new` in its range's tree (if hosted).
+    pub(super) fn update_tree(&mut self, key: Key, old: u64, new: u64) {
+        let range = Ring::range_index(&self.anti_entropy.ranges, key.position);
+        if let Some(tree) = self.anti_entropy.trees.get_mut(&range) {
+            let leaf = tree.leaf_of(key.position);
+            tree.update(leaf, old, new);
+        }
+    }
+
+    /// One anti-entropy round: compare every hosted range with a random
+    /// reachable replica of it (equal trees cost one root hash each).
+    pub(super) fn anti_entropy_round(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        let incarnation = self.incarnation;
+        out.set_timer(now.plus(self.config.anti_entropy_interval_us), NodeTimer::AntiEntropy { incarnation });
+        self.stats.anti_entropy_rounds += 1;
+        self.stats.anti_entropy_full_copy_bytes += self.hosted_bytes();
+        for index in 0..self.anti_entropy.hosted.len() {
+            let range = self.anti_entropy.hosted[index];
+            self.compare_range(range, out);
+        }
+    }
+
+    /// Bytes a full copy of this node's data in its hosted ranges would take
+    /// (the baseline anti-entropy is measured against).
+    fn hosted_bytes(&self) -> u64 {
+        let lww = self.config.rules.lww;
+        let mut total = 0;
+        for (key, versions) in self.store.iter() {
+            let range = Ring::range_index(&self.anti_entropy.ranges, key.position);
+            if self.anti_entropy.trees.contains_key(&range) {
+                let buffered = self.buffer.get(key.id);
+                let bytes: u64 = if buffered.is_empty() {
+                    versions.iter().map(Version::wire_bytes).sum()
+                } else {
+                    super::store::reconcile(versions.iter().chain(buffered), lww).iter().map(Version::wire_bytes).sum()
+                };
+                total += key.wire_bytes() + bytes;
+            }
+        }
+        total
+    }
+
+    fn compare_range(&mut self, range: usize, out: &mut Outbox<NodeTimer>) {
+        self.ring.range_preference_list_into(&self.anti_entropy.ranges[range], self.config.n, &mut self.preference);
+        let peers: Vec<NodeId> = self.preference.iter().copied().filter(|&n| n != self.id && self.healthy(n)).collect();
+        if peers.is_empty() {
+            return;
+        }
+        let peer = peers[self.rng.gen_range(0..peers.len())];
+        let root = self.anti_entropy.trees[&range].root();
+        self.send_tree_nodes(peer, range, vec![(1, root)], out);
+    }
+
+    fn send_tree_nodes(&mut self, peer: NodeId, range: usize, nodes: Vec<(u32, u64)>, out: &mut Outbox<NodeTimer>) {
+        self.stats.anti_entropy_tree_nodes += nodes.len() as u64;
+        let message = Message::TreeCompare { range: range as u32, nodes };
+        self.stats.anti_entropy_bytes += message.wire_bytes();
+        out.send(Endpoint::Node(peer), message);
+    }
+
+    /// My main data in the given leaves of `range`.
+    fn keys_in(&self, range: usize, leaves: &BTreeSet<usize>) -> Vec<(Key, Vec<Version>)> {
+        let Some(tree) = self.anti_entropy.trees.get(&range) else { return Vec::new() };
+        let keys: BTreeSet<Key> = self
+            .store
+            .iter()
+            .chain(self.buffer.iter())
+            .map(|(k, _)| k)
+            .filter(|k| Ring::range_index(&self.anti_entropy.ranges, k.position) == range)
+            .filter(|k| leaves.contains(&tree.leaf_of(k.position)))
+            .collect();
+        keys.into_iter().map(|k| (k, self.main_versions(k.id))).filter(|(_, vs)| !vs.is_empty()).collect()
+    }
+
+    /// A peer's hashes of some tree nodes: answer with my children of the
+    /// ones that differ, or my key digests for differing leaves.
+    pub(super) fn on_tree_compare(&mut self, peer: NodeId, range: u32, nodes: &[(u32, u64)], out: &mut Outbox<NodeTimer>) {
+        let range = range as usize;
+        let Some(tree) = self.anti_entropy.trees.get(&range) else { return };
+        let mut children = Vec::new();
+        let mut leaves = BTreeSet::new();
+        for &(index, hash) in nodes {
+            let index = index as usize;
+            if !tree.contains(index) || tree.hash(index) == hash {
+                continue;
+            }
+            if tree.is_leaf(index) {
+                leaves.insert(index);
+            } else {
+                children.extend([2 * index, 2 * index + 1].map(|c| (c as u32, tree.hash(c))));
+            }
+        }
+        if !children.is_empty() {
+            self.send_tree_nodes(peer, range, children, out);
+        }
+        if !leaves.is_empty() {
+            let keys = self.keys_in(range, &leaves).iter().map(|(k, vs)| (*k, key_digest(k.id, vs))).collect();
+            let message = Message::LeafDigests { range: range as u32, leaves: leaves.iter().map(|&l| l as u32).collect(), keys };
+            self.stats.anti_entropy_bytes += message.wire_bytes();
+            out.send(Endpoint::Node(peer), message);
+        }
+    }
+
+    /// A peer's key digests for differing leaves: send my versions of the
+    /// keys that differ and ask for theirs.
+    pub(super) fn on_leaf_digests(
+        &mut self,
+        peer: NodeId,
+        range: u32,
+        leaves: &[u32],
+        theirs: &[(Key, u64)],
+        out: &mut Outbox<NodeTimer>,
+    ) {
+        let leaves: BTreeSet<usize> = leaves.iter().map(|&l| l as usize).collect();
+        let mine = self.keys_in(range as usize, &leaves);
+        let my_digests: BTreeMap<u64, u64> = mine.iter().map(|(k, vs)| (k.id, key_digest(k.id, vs))).collect();
+        let their_digests: BTreeMap<u64, u64> = theirs.iter().map(|(k, d)| (k.id, *d)).collect();
+        let entries: Vec<(Key, Vec<Version>)> =
+            mine.into_iter().filter(|(k, _)| their_digests.get(&k.id) != my_digests.get(&k.id)).collect();
+        let wanted: Vec<Key> =
+            theirs.iter().filter(|(k, d)| my_digests.get(&k.id) != Some(d)).map(|(k, _)| *k).collect();
+        if entries.is_empty() && wanted.is_empty() {
+            return;
+        }
+        let message = Message::KeyVersions { entries, wanted };
+        self.stats.anti_entropy_bytes += message.wire_bytes();
+        out.send(Endpoint::Node(peer), message);
+    }
+
+    /// A peer's versions of differing keys: store them (through the service
+    /// queue) and send back mine of the keys it asked for.
+    pub(super) fn on_key_versions(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        entries: Vec<(Key, Vec<Version>)>,
+        wanted: &[Key],
+        out: &mut Outbox<NodeTimer>,
+    ) {
+        if !wanted.is_empty() {
+            let reply: Vec<(Key, Vec<Version>)> =
+                wanted.iter().map(|k| (*k, self.main_versions(k.id))).filter(|(_, vs)| !vs.is_empty()).collect();
+            if !reply.is_empty() {
+                let message = Message::KeyVersions { entries: reply, wanted: Vec::new() };
+                self.stats.anti_entropy_bytes += message.wire_bytes();
+                out.send(Endpoint::Node(peer), message);
+            }
+        }
+        for (key, versions) in entries {
+            self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::AntiEntropy }, out);
+        }
+    }
+}

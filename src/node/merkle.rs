@@ -1,0 +1,221 @@
+//! Merkle trees for anti-entropy (Dynamo §4.7).
+//!
+//! One tree per key range a node hosts. Keys fall into 2^depth leaves by
+//! the low bits of their ring position; a leaf's hash is the XOR of its
+//! keys' digests (so a key's change updates it without rereading the
+//! others), and an inner node hashes its two children. Two replicas of a
+//! range compare trees from the root down and exchange only the subtrees
+//! whose hashes differ, then only the keys whose digests differ.
+
+use crate::protocol::Version;
+use crate::types::Token;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+/// A complete binary tree in heap layout: index 1 is the root, the
+/// children of i are 2i and 2i+1, leaves are 2^depth .. 2^(depth+1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerkleTree {
+    depth: u32,
+    hashes: Vec<u64>,
+}
+
+/// Hash of an empty subtree.
+const EMPTY: u64 = 0;
+
+impl MerkleTree {
+    /// An empty tree with 2^depth leaves (depth 1..=20).
+    pub fn new(depth: u32) -> Self {
+        assert!((1..=20).contains(&depth), "tree depth must be 1..=20");
+        MerkleTree { depth, hashes: vec![EMPTY; 1 << (depth + 1)] }
+    }
+
+    /// The root hash (equal roots: the ranges hold the same data, with
+    /// overwhelming probability).
+    pub fn root(&self) -> u64 {
+        self.hashes[1]
+    }
+
+    /// The hash at heap index `index`.
+    pub fn hash(&self, index: usize) -> u64 {
+        self.hashes[index]
+    }
+
+    /// True for a leaf index.
+    pub fn is_leaf(&self, index: usize) -> bool {
+        index >= 1 << self.depth
+    }
+
+    /// True for an index inside the tree.
+    pub fn contains(&self, index: usize) -> bool {
+        (1..self.hashes.len()).contains(&index)
+    }
+
+    /// The leaf a key at `position` falls in.
+    pub fn leaf_of(&self, position: Token) -> usize {
+        (1 << self.depth) | (position.0 as usize & ((1 << self.depth) - 1))
+    }
+
+    /// Replaces one key's digest `old` by `new` in `leaf` (0 = absent) and
+    /// rehashes the path to the root.
+    pub fn update(&mut self, leaf: usize, old: u64, new: u64) {
+        debug_assert!(self.is_leaf(leaf));
+        if old == new {
+            return;
+        }
+        self.hashes[leaf] ^= old ^ new;
+        let mut index = leaf / 2;
+        while index >= 1 {
+            self.hashes[index] = combine(self.hashes[2 * index], self.hashes[2 * index + 1]);
+            index /= 2;
+        }
+    }
+}
+
+fn combine(left: u64, right: u64) -> u64 {
+    if left == EMPTY && right == EMPTY {
+        return EMPTY;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&left.to_le_bytes());
+    bytes[8..].copy_from_slice(&right.to_le_bytes());
+    xxh3_64(&bytes)
+}
+
+/// The digest of one key's version set (0 when it has none): xxh3 over
+/// the key id and each version's write id, clock and timestamp, in write
+/// id order so that replicas holding the same set agree.
+pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
+    if versions.is_empty() {
+        return EMPTY;
+    }
+    let mut hasher = Xxh3::new();
+    hasher.update(&key.to_le_bytes());
+    if let [only] = versions {
+        hash_version(&mut hasher, only); // the common case: no sorting, no allocation
+    } else {
+        let mut ordered: Vec<&Version> = versions.iter().collect();
+        ordered.sort_by_key(|v| v.value.write);
+        ordered.into_iter().for_each(|v| hash_version(&mut hasher, v));
+    }
+    hasher.digest().max(1) // never the empty digest
+}
+
+fn hash_version(hasher: &mut Xxh3, version: &Version) {
+    hasher.update(&version.value.write.0.to_le_bytes());
+    hasher.update(&version.stamp.time_us.to_le_bytes());
+    hasher.update(&version.stamp.writer.to_le_bytes());
+    for entry in version.clock.entries() {
+        hasher.update(&entry.node.0.to_le_bytes());
+        hasher.update(&entry.counter.to_le_bytes());
+    }
+}
+
+/// Walks two trees top-down as the exchange protocol does: returns the
+/// differing leaves and how many (index, hash) entries were exchanged.
+pub fn differing_leaves(a: &MerkleTree, b: &MerkleTree) -> (Vec<usize>, u64) {
+    assert_eq!(a.depth, b.depth, "trees of one range share a depth");
+    let mut frontier = vec![1usize];
+    let mut exchanged = 0u64;
+    let mut leaves = Vec::new();
+    while !frontier.is_empty() {
+        exchanged += frontier.len() as u64;
+        let mut next = Vec::new();
+        for index in frontier {
+            if a.hash(index) == b.hash(index) {
+                continue;
+            }
+            if a.is_leaf(index) {
+                leaves.push(index);
+            } else {
+                next.extend([2 * index, 2 * index + 1]);
+            }
+        }
+        frontier = next;
+    }
+    (leaves, exchanged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::vclock::VectorClock;
+    use crate::protocol::{Key, Stamp, Value, WriteId};
+    use crate::types::{NodeId, Time};
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn version(write: u64, counter: u64) -> Version {
+        let mut clock = VectorClock::new();
+        clock.set(NodeId(0), counter, Time(0));
+        Version { clock, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
+    }
+
+    fn tree_of(depth: u32, store: &BTreeMap<u64, u64>) -> MerkleTree {
+        let mut tree = MerkleTree::new(depth);
+        for (&key, &write) in store {
+            let leaf = tree.leaf_of(Key::new(key).position);
+            tree.update(leaf, 0, key_digest(key, &[version(write, 1)]));
+        }
+        tree
+    }
+
+    /// Keys whose digests differ, found through the differing leaves.
+    fn diff_keys(depth: u32, a: &BTreeMap<u64, u64>, b: &BTreeMap<u64, u64>) -> (BTreeSet<u64>, u64) {
+        let (ta, tb) = (tree_of(depth, a), tree_of(depth, b));
+        let (leaves, exchanged) = differing_leaves(&ta, &tb);
+        let leaves: BTreeSet<usize> = leaves.into_iter().collect();
+        let digest = |s: &BTreeMap<u64, u64>, k: u64| s.get(&k).map_or(0, |&w| key_digest(k, &[version(w, 1)]));
+        let keys = a
+            .keys()
+            .chain(b.keys())
+            .copied()
+            .filter(|&k| leaves.contains(&ta.leaf_of(Key::new(k).position)))
+            .filter(|&k| digest(a, k) != digest(b, k))
+            .collect();
+        (keys, exchanged)
+    }
+
+    #[test]
+    fn equal_data_gives_equal_roots_and_an_update_changes_the_root() {
+        let store: BTreeMap<u64, u64> = (0..50).map(|k| (k, k)).collect();
+        let (a, b) = (tree_of(6, &store), tree_of(6, &store));
+        assert_eq!(a.root(), b.root());
+        let mut changed = store.clone();
+        changed.insert(7, 99);
+        assert_ne!(tree_of(6, &changed).root(), a.root());
+        // Removing a key restores the tree exactly.
+        let mut tree = tree_of(6, &store);
+        let leaf = tree.leaf_of(Key::new(1000).position);
+        tree.update(leaf, 0, 42);
+        tree.update(leaf, 42, 0);
+        assert_eq!(tree, a);
+    }
+
+    #[test]
+    fn few_differences_exchange_far_fewer_nodes_than_keys() {
+        let keys = 10_000u64;
+        let a: BTreeMap<u64, u64> = (0..keys).map(|k| (k, k)).collect();
+        let mut b = a.clone();
+        for k in [5, 1234, 9999] {
+            b.insert(k, k + 1);
+        }
+        let (found, exchanged) = diff_keys(14, &a, &b);
+        assert_eq!(found, BTreeSet::from([5, 1234, 9999]));
+        // d = 3 differing keys, depth log2(K) ≈ 14: about 2·d·depth entries.
+        assert!(exchanged <= 2 * 3 * 15, "exchanged {exchanged}");
+        assert!(exchanged * 50 < keys);
+    }
+
+    proptest! {
+        #[test]
+        fn the_diff_finds_exactly_the_differing_keys(
+            a in proptest::collection::btree_map(0u64..500, 0u64..3, 0..200),
+            b in proptest::collection::btree_map(0u64..500, 0u64..3, 0..200),
+            depth in 2u32..10,
+        ) {
+            let expected: BTreeSet<u64> = a.keys().chain(b.keys()).copied().filter(|k| a.get(k) != b.get(k)).collect();
+            let (found, _) = diff_keys(depth, &a, &b);
+            prop_assert_eq!(found, expected);
+        }
+    }
+}
