@@ -321,9 +321,7 @@ impl Message {
             | Message::HandoffAck { .. }
             | Message::TreeCompare { .. }
             | Message::LeafDigests { .. }
-            | Message::KeyVersions { .. } => {
-                MessageKind::Background
-            }
+            | Message::KeyVersions { .. } => MessageKind::Background,
             Message::Ping | Message::Pong => MessageKind::Membership,
         }
     }

@@ -259,8 +259,9 @@ impl Simulation {
             .iter()
             .filter(|&&key| {
                 self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
-                let mut digests =
-                    preference.iter().map(|n| crate::node::merkle::key_digest(key, &self.nodes[n.0 as usize].main_versions(key)));
+                let mut digests = preference
+                    .iter()
+                    .map(|n| crate::node::merkle::key_digest(key, &self.nodes[n.0 as usize].main_versions(key)));
                 let first = digests.next();
                 digests.any(|d| Some(d) != first)
             })
@@ -304,8 +305,13 @@ impl Simulation {
             }
             Event::ConvergenceCheck => {
                 if self.written_keys.is_empty() {
-                    let keys: BTreeSet<u64> =
-                        self.clients.iter().flat_map(|c| c.history()).filter(|op| op.write.is_some()).map(|op| op.key).collect();
+                    let keys: BTreeSet<u64> = self
+                        .clients
+                        .iter()
+                        .flat_map(|c| c.history())
+                        .filter(|op| op.write.is_some())
+                        .map(|op| op.key)
+                        .collect();
                     self.written_keys = keys.into_iter().collect();
                 }
                 if self.divergent_keys() == 0 {
@@ -323,7 +329,8 @@ impl Simulation {
         match fault.effect {
             FaultEffect::Crash { nodes, disk_loss } => {
                 for node in nodes {
-                    if std::mem::replace(&mut self.alive[node.0 as usize], false) {
+                    // A disk loss also wipes a node that is already down.
+                    if std::mem::replace(&mut self.alive[node.0 as usize], false) || disk_loss {
                         let lost = self.nodes[node.0 as usize].crash(now, disk_loss);
                         for (key, version) in lost {
                             self.wiped.entry(key).or_default().push(Observed::of(&version));

@@ -59,7 +59,8 @@ pub fn supersedes_or_is(newer: &Observed, older_write: WriteId, older: Option<&O
     }
     match older {
         Some(older) if lww => newer.stamp > older.stamp,
-        Some(older) => newer.clock.descends(&older.clock),
+        // Equal clocks on different writes are a reused counter, not a supersession.
+        Some(older) => newer.clock.compare(&older.clock) == Causality::After,
         None => false,
     }
 }

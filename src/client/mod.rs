@@ -151,6 +151,8 @@ pub struct Client {
     next_write: u64,
     history: Vec<OpRecord>,
     preference: Vec<NodeId>,
+    /// Last timestamp this client gave a write it coordinated.
+    last_stamp_us: u64,
 }
 
 impl Client {
@@ -168,6 +170,7 @@ impl Client {
             next_write: 0,
             history: Vec::new(),
             preference: Vec::new(),
+            last_stamp_us: 0,
         }
     }
 
@@ -336,13 +339,15 @@ impl Client {
         let request = RequestId { client: self.id, sequence };
         let quorum = if self.config.routing == RoutingMode::ClientDriven {
             // Dynamo §6.4: the client coordinates the read itself.
-            let asked = self.reachable_replicas(now, key);
+            // Every replica of the top N is asked: R replies are needed
+            // whatever this client believes about reachability.
+            let asked = self.ring.preference_list(key.position, self.config.n);
             let coordination = Coordination { coordinator: Endpoint::Client(self.id), id: sequence };
             for &replica in &asked {
                 out.send(Endpoint::Node(replica), Message::ReplicaRead { coordination, key });
             }
-            let needed = self.config.r.min(asked.len()).max(1);
-            (!asked.is_empty()).then(|| ReadQuorum::new(needed, asked, self.config.policy == Policy::Lww))
+            let needed = self.config.r.min(asked.len());
+            Some(ReadQuorum::new(needed, asked, self.config.policy == Policy::Lww))
         } else {
             let target = self.route(now, key, None);
             record.target = Some(target);
@@ -393,9 +398,12 @@ impl Client {
         let mut pending = Pending { record: 0, role, quorum: None, write: None };
         if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
             // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
-            let stamp = Stamp { time_us: now.0, writer: Endpoint::Client(self.id).code() };
+            // Timestamps never repeat for one client, so last-write-wins has no ties.
+            let time_us = now.0.max(self.last_stamp_us + 1);
+            self.last_stamp_us = time_us;
+            let stamp = Stamp { time_us, writer: Endpoint::Client(self.id).code() };
             let version = Version { clock: VectorClock::new(), stamp, value };
-            let asked = self.reachable_replicas(now, key);
+            let asked = self.ring.preference_list(key.position, self.config.n);
             let coordination = Coordination { coordinator: Endpoint::Client(self.id), id: sequence };
             for &replica in &asked {
                 let message =

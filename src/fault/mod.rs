@@ -345,13 +345,16 @@ fn resolve(name: &str, nodes: u32, clients: u32) -> Result<Vec<Endpoint>, String
         "nodes" => Ok((0..nodes).map(|n| Endpoint::Node(NodeId(n))).collect()),
         "clients" => Ok((0..clients).map(|c| Endpoint::Client(ClientId(c))).collect()),
         _ => {
-            let (kind, number) = name.split_at(1.min(name.len()));
-            let id: u32 = number.parse().map_err(|_| format!("unknown endpoint {name:?}; {allowed}"))?;
-            match kind {
-                "n" if id < nodes => Ok(vec![Endpoint::Node(NodeId(id))]),
-                "c" if id < clients => Ok(vec![Endpoint::Client(ClientId(id))]),
-                "n" | "c" => Err(format!("endpoint {name:?} does not exist ({nodes} nodes, {clients} clients)")),
-                _ => Err(format!("unknown endpoint {name:?}; {allowed}")),
+            let unknown = || format!("unknown endpoint {name:?}; {allowed}");
+            let missing = || format!("endpoint {name:?} does not exist ({nodes} nodes, {clients} clients)");
+            if let Some(id) = name.strip_prefix('n') {
+                let id: u32 = id.parse().map_err(|_| unknown())?;
+                (id < nodes).then(|| vec![Endpoint::Node(NodeId(id))]).ok_or_else(missing)
+            } else if let Some(id) = name.strip_prefix('c') {
+                let id: u32 = id.parse().map_err(|_| unknown())?;
+                (id < clients).then(|| vec![Endpoint::Client(ClientId(id))]).ok_or_else(missing)
+            } else {
+                Err(unknown())
             }
         }
     }
@@ -429,6 +432,9 @@ mod tests {
         let err = schedule(&[spec("at_ms = 0\naction = \"partition\"\ngroups = [[\"x1\"], [\"others\"]]\n")], 4, 1)
             .unwrap_err();
         assert!(err.1.contains("allowed"), "{}", err.1);
+        let err = schedule(&[spec("at_ms = 0\naction = \"partition\"\ngroups = [[\"é1\"], [\"others\"]]\n")], 4, 1)
+            .unwrap_err();
+        assert!(err.1.contains("unknown endpoint"), "{}", err.1);
         let err = schedule(&[spec("at_ms = 0\naction = \"loss\"\n")], 4, 1).unwrap_err();
         assert_eq!(err.0, "faults[0].rate");
         let err = schedule(&[spec("at_ms = 0\naction = \"heal\"\nduration_ms = 5\n")], 4, 1).unwrap_err();

@@ -132,7 +132,13 @@ impl Node {
 
     /// A peer's hashes of some tree nodes: answer with my children of the
     /// ones that differ, or my key digests for differing leaves.
-    pub(super) fn on_tree_compare(&mut self, peer: NodeId, range: u32, nodes: &[(u32, u64)], out: &mut Outbox<NodeTimer>) {
+    pub(super) fn on_tree_compare(
+        &mut self,
+        peer: NodeId,
+        range: u32,
+        nodes: &[(u32, u64)],
+        out: &mut Outbox<NodeTimer>,
+    ) {
         let range = range as usize;
         let Some(tree) = self.anti_entropy.trees.get(&range) else { return };
         let mut children = Vec::new();
@@ -153,7 +159,8 @@ impl Node {
         }
         if !leaves.is_empty() {
             let keys = self.keys_in(range, &leaves).iter().map(|(k, vs)| (*k, key_digest(k.id, vs))).collect();
-            let message = Message::LeafDigests { range: range as u32, leaves: leaves.iter().map(|&l| l as u32).collect(), keys };
+            let message =
+                Message::LeafDigests { range: range as u32, leaves: leaves.iter().map(|&l| l as u32).collect(), keys };
             self.stats.anti_entropy_bytes += message.wire_bytes();
             out.send(Endpoint::Node(peer), message);
         }

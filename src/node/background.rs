@@ -8,6 +8,9 @@ use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
 use crate::protocol::{Key, Message, Version, WriteId};
 use crate::types::{Endpoint, NodeId, Time};
 
+/// Handoff rounds a peer may leave unacknowledged before it is suspected.
+const UNACKED_HANDOFF_ROUNDS: u32 = 3;
+
 impl Node {
     /// Pings every suspected peer; any answer clears the suspicion.
     pub(super) fn probe(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
@@ -19,12 +22,14 @@ impl Node {
     }
 
     /// Hands hinted versions back to intended nodes believed reachable, a
-    /// batch of keys per node per round. A node that did not acknowledge
-    /// the previous round is suspected instead (re-probed until it answers).
+    /// batch of keys per node per round. A node that leaves several rounds
+    /// in a row unacknowledged is suspected (and re-probed until it
+    /// answers); one slow acknowledgement is not enough.
     pub(super) fn hand_off(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
         let intended: Vec<NodeId> = self.hints.keys().copied().collect();
         for node in intended {
-            if self.handoff_unacked.contains_key(&node) {
+            let unacked = self.handoff_unacked.get(&node).copied().unwrap_or(0);
+            if unacked >= UNACKED_HANDOFF_ROUNDS {
                 self.handoff_unacked.remove(&node);
                 self.suspect(now, node);
                 continue;
@@ -40,7 +45,7 @@ impl Node {
             for (key, versions) in batch {
                 out.send(Endpoint::Node(node), Message::Handoff { key, versions });
             }
-            self.handoff_unacked.insert(node, now);
+            self.handoff_unacked.insert(node, unacked + 1);
         }
         let incarnation = self.incarnation;
         out.set_timer(now.plus(self.config.handoff_interval_us), NodeTimer::Handoff { incarnation });
@@ -76,7 +81,13 @@ impl Node {
 
     /// Stores versions handed back or sent by read repair in the main data,
     /// acknowledging a handoff to its sender.
-    pub(super) fn absorb(&mut self, key: Key, versions: Vec<Version>, source: AbsorbSource, out: &mut Outbox<NodeTimer>) {
+    pub(super) fn absorb(
+        &mut self,
+        key: Key,
+        versions: Vec<Version>,
+        source: AbsorbSource,
+        out: &mut Outbox<NodeTimer>,
+    ) {
         let writes: Vec<WriteId> = versions.iter().map(|v| v.value.write).collect();
         let before = self.main_versions(key.id);
         for version in versions {

@@ -74,7 +74,7 @@ impl Node {
         let asked = replicas.iter().map(|r| r.node).collect();
         let deadline = now.plus(self.config.request_timeout_us);
         let quorum = ReadQuorum::new(self.config.r, asked, self.config.rules.lww);
-        self.reads.insert(id, ReadCoordination { request, key, quorum, deadline });
+        self.reads.insert(id, ReadCoordination { request, key, quorum, deadline, replaced: Vec::new() });
         self.arm_timeouts(now, id, deadline, out);
     }
 
@@ -98,23 +98,25 @@ impl Node {
         let version = self.new_version(now, key, context, value);
         let id = self.next_id();
         let coordination = Coordination { coordinator: Endpoint::Node(self.id), id };
-        // §6.1: with buffered writes one replica (a remote one when possible) writes durably.
-        let durable = self
-            .config
-            .buffered_writes
-            .then(|| replicas.iter().rev().find(|r| r.node != self.id).map_or(self.id, |r| r.node));
+        // §6.1: with buffered writes one replica writes durably (a remote
+        // top-N one when possible); its ack does not count toward W unless
+        // too few buffered replicas remain to make W.
+        let durable = self.config.buffered_writes.then(|| durable_replica(self.id, &replicas));
+        let durable_counts = replicas.len() <= self.config.w;
         for replica in &replicas {
             let must_persist = durable.is_none_or(|d| d == replica.node);
+            if replica.hint.is_some() {
+                self.stats.fallbacks_used += 1;
+            }
             if replica.node == self.id {
-                // The coordinator writes locally at once; its ack counts when the write is on disk.
-                self.apply(key, version.clone(), !must_persist);
+                // The coordinator writes locally at once (as a hint when it
+                // stands in for an unreachable node); its ack counts when the
+                // write is on disk.
+                self.store_replica(key, version.clone(), replica.hint, !must_persist);
                 if must_persist {
                     self.enqueue_storage(now, StorageOp::OwnWriteDurable { reply_to: coordination }, out);
                 }
             } else {
-                if replica.hint.is_some() {
-                    self.stats.fallbacks_used += 1;
-                }
                 let message = Message::ReplicaWrite {
                     coordination,
                     key,
@@ -127,7 +129,13 @@ impl Node {
         }
         let targets = replicas
             .iter()
-            .map(|r| WriteTarget { node: r.node, hint: r.hint, acked: false, abandoned: false })
+            .map(|r| WriteTarget {
+                node: r.node,
+                hint: r.hint,
+                acked: false,
+                abandoned: false,
+                counts_toward_w: durable_counts || durable != Some(r.node),
+            })
             .collect();
         let deadline = now.plus(self.config.request_timeout_us);
         self.writes
@@ -173,7 +181,7 @@ impl Node {
             return;
         };
         target.acked = true;
-        write.acks += 1;
+        write.acks += usize::from(target.counts_toward_w);
         if !write.answered && write.acks >= self.config.w {
             write.answered = true;
             let request = write.request;
@@ -214,8 +222,15 @@ impl Node {
         let coordination = Coordination { coordinator: Endpoint::Node(self.id), id };
         if let Some(read) = self.reads.get(&id) {
             let (key, deadline) = (read.key, read.deadline);
-            let silent: Vec<NodeId> =
-                read.quorum.asked().iter().copied().filter(|&n| !read.quorum.has_replied(n)).collect();
+            // Its own disk being slow is not a reason to suspect itself; a
+            // replica already replaced by a fallback is not replaced again.
+            let silent: Vec<NodeId> = read
+                .quorum
+                .asked()
+                .iter()
+                .copied()
+                .filter(|&n| n != self.id && !read.quorum.has_replied(n) && !read.replaced.contains(&n))
+                .collect();
             let mut used: Vec<NodeId> = read.quorum.asked().to_vec();
             for node in silent {
                 self.suspect(now, node);
@@ -227,6 +242,7 @@ impl Node {
                     self.stats.fallbacks_used += 1;
                     if let Some(read) = self.reads.get_mut(&id) {
                         read.quorum.ask(fallback);
+                        read.replaced.push(node);
                     }
                     out.send(Endpoint::Node(fallback), Message::ReplicaRead { coordination, key });
                 }
@@ -237,7 +253,7 @@ impl Node {
             let silent: Vec<(NodeId, NodeId)> = write
                 .targets
                 .iter()
-                .filter(|t| !t.acked && !t.abandoned)
+                .filter(|t| t.node != self.id && !t.acked && !t.abandoned)
                 .map(|t| (t.node, t.hint.unwrap_or(t.node)))
                 .collect();
             let mut used: Vec<NodeId> = write.targets.iter().map(|t| t.node).collect();
@@ -260,6 +276,7 @@ impl Node {
                     hint: Some(intended),
                     acked: false,
                     abandoned: false,
+                    counts_toward_w: true,
                 });
                 let message = Message::ReplicaWrite {
                     coordination,
@@ -309,6 +326,13 @@ impl Node {
             }
         }
     }
+}
+
+/// The replica asked for the durable write (§6.1): the last remote top-N
+/// replica, else the last remote one, else the coordinator itself.
+fn durable_replica(coordinator: NodeId, replicas: &[Replica]) -> NodeId {
+    let remote = || replicas.iter().rev().filter(|r| r.node != coordinator);
+    remote().find(|r| r.hint.is_none()).or_else(|| remote().next()).map_or(coordinator, |r| r.node)
 }
 
 fn read_done(read: Option<&ReadCoordination>) -> bool {

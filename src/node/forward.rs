@@ -84,7 +84,9 @@ impl Node {
             Message::Get { key, .. } | Message::Put { key, .. } => *key,
             _ => return,
         };
-        match self.forward_target(key, false) {
+        // At most N forwarding attempts (one per top-N node), then coordinate here.
+        let next = self.forward_target(key, false).filter(|_| (attempt as usize + 1) < self.config.n);
+        match next {
             Some(next) => self.forward(now, next, attempt + 1, forward.message, out),
             None => self.coordinate(now, forward.message, out),
         }

@@ -301,6 +301,8 @@ struct WriteTarget {
     acked: bool,
     /// Replaced by a fallback after it timed out.
     abandoned: bool,
+    /// False for the §6.1 durable replica (its ack does not count toward W).
+    counts_toward_w: bool,
 }
 
 /// A write this node coordinates.
@@ -322,6 +324,8 @@ struct ReadCoordination {
     key: Key,
     quorum: ReadQuorum,
     deadline: Time,
+    /// Replicas already replaced by a fallback after timing out.
+    replaced: Vec<NodeId>,
 }
 
 /// One storage node.
@@ -346,13 +350,17 @@ pub struct Node {
     forwards: BTreeMap<RequestId, forward::Forward>,
     /// Peers this node believes unreachable, with when it decided so.
     suspected: BTreeMap<NodeId, Time>,
-    /// Peers sent a handoff that has not been acknowledged yet.
-    handoff_unacked: BTreeMap<NodeId, Time>,
+    /// Peers sent handoffs not acknowledged since, with the number of such rounds.
+    handoff_unacked: BTreeMap<NodeId, u32>,
     /// Merkle trees of the hosted ranges.
     anti_entropy: anti_entropy::AntiEntropy,
     /// Hinted versions held, kept in step with `hints`.
     hint_versions: u64,
     clock_skew_us: i64,
+    /// Last timestamp this node gave a version (stamps strictly increase).
+    last_stamp: Time,
+    /// Highest vector clock counter this node has issued (durable).
+    counter_high_water: u64,
     incarnation: u64,
     stats: NodeStats,
     preference: Vec<NodeId>,
@@ -381,6 +389,8 @@ impl Node {
             anti_entropy: anti_entropy::AntiEntropy::default(),
             hint_versions: 0,
             clock_skew_us: 0,
+            last_stamp: Time::ZERO,
+            counter_high_water: 0,
             incarnation: 0,
             stats: NodeStats::default(),
             preference: Vec::new(),
@@ -447,6 +457,7 @@ impl Node {
                 lost.extend(versions(hints));
             }
             self.hint_versions = 0;
+            self.counter_high_water = 0;
         }
         self.reads.clear();
         self.writes.clear();
@@ -547,8 +558,13 @@ impl Node {
             NodeTimer::Probe { incarnation } if incarnation == self.incarnation => self.probe(now, out),
             NodeTimer::Handoff { incarnation } if incarnation == self.incarnation => self.hand_off(now, out),
             NodeTimer::Flush { incarnation } if incarnation == self.incarnation => self.flush(now, out),
-            NodeTimer::AntiEntropy { incarnation } if incarnation == self.incarnation => self.anti_entropy_round(now, out),
-            NodeTimer::Probe { .. } | NodeTimer::Handoff { .. } | NodeTimer::Flush { .. } | NodeTimer::AntiEntropy { .. } => {}
+            NodeTimer::AntiEntropy { incarnation } if incarnation == self.incarnation => {
+                self.anti_entropy_round(now, out)
+            }
+            NodeTimer::Probe { .. }
+            | NodeTimer::Handoff { .. }
+            | NodeTimer::Flush { .. }
+            | NodeTimer::AntiEntropy { .. } => {}
         }
     }
 
@@ -682,7 +698,9 @@ impl Node {
         context: &vclock::VectorClock,
         value: crate::protocol::Value,
     ) -> Version {
-        let physical = self.physical_time(now);
+        // Timestamps never repeat on one node, so last-write-wins has no ties.
+        let physical = self.physical_time(now).max(self.last_stamp.plus(1));
+        self.last_stamp = physical;
         let clock = self.next_clock(physical, key, context);
         Version { clock, stamp: Stamp { time_us: physical.0, writer: self.id.0 }, value }
     }
@@ -691,12 +709,17 @@ impl Node {
     /// one more than the largest counter for this node in any version it
     /// stores for the key or in the context, so two blind writes through one
     /// node never share a clock.
+    ///
+    /// The node's highest counter ever issued (kept on disk, so a crash that
+    /// loses the write buffer cannot make it reuse a counter) also bounds it
+    /// from below; only a disk loss forgets it.
     fn next_clock(&mut self, physical: Time, key: Key, context: &vclock::VectorClock) -> vclock::VectorClock {
         let stored = self.local_versions(key.id).iter().map(|v| v.clock.counter(self.id)).max().unwrap_or(0);
-        let counter = 1 + stored.max(context.counter(self.id));
+        let counter = 1 + stored.max(context.counter(self.id)).max(self.counter_high_water);
+        self.counter_high_water = counter;
         let mut clock = context.clone();
         clock.set(self.id, counter, physical);
-        self.stats.clock_truncations += clock.truncate(self.config.clock_max_entries) as u64;
+        self.stats.clock_truncations += clock.truncate(self.config.clock_max_entries, self.id) as u64;
         clock
     }
 

@@ -184,14 +184,17 @@ impl VectorClock {
     }
 
     /// Drops the oldest entries (by timestamp, then node id) until at most
-    /// `max_entries` remain, as Dynamo §4.4 does. Returns how many were dropped.
-    pub fn truncate(&mut self, max_entries: usize) -> usize {
+    /// `max_entries` remain, as Dynamo §4.4 does — never `keep`'s entry (the
+    /// writer's fresh increment, which a skewed clock could make look
+    /// oldest). Returns how many were dropped.
+    pub fn truncate(&mut self, max_entries: usize, keep: NodeId) -> usize {
         let mut dropped = 0;
         while self.entries.len() > max_entries.max(1) {
             let oldest = self
                 .entries
                 .iter()
                 .enumerate()
+                .filter(|(_, e)| e.node != keep)
                 .min_by_key(|(_, e)| (e.timestamp, e.node))
                 .map(|(i, _)| i)
                 .expect("non-empty clock");
@@ -238,12 +241,15 @@ mod tests {
         for node in 0..12u32 {
             c.set(NodeId(node), 1, Time(100 - u64::from(node)));
         }
-        assert_eq!(c.truncate(10), 2);
+        assert_eq!(c.truncate(10, NodeId(0)), 2);
         assert_eq!(c.len(), 10);
         // nodes 11 and 10 had the oldest timestamps
         assert_eq!(c.counter(NodeId(11)), 0);
         assert_eq!(c.counter(NodeId(10)), 0);
         assert_eq!(c.counter(NodeId(0)), 1);
+        // The kept entry survives even when it is the oldest.
+        assert_eq!(c.truncate(1, NodeId(9)), 9);
+        assert_eq!(c.counter(NodeId(9)), 1);
     }
 
     fn arb_clock() -> impl Strategy<Value = VectorClock> {

@@ -292,8 +292,9 @@ fn range_index_finds_the_range_whose_keys_share_the_preference_list() {
     ] {
         let nodes: Vec<NodeId> = (0..6).map(NodeId).collect();
         let streams = crate::engine::rng::Streams::new(3);
-        let ring =
-            Ring::build(&strategy, &nodes, None, |n| streams.stream(crate::engine::rng::Purpose::RingTokens, u64::from(n.0)));
+        let ring = Ring::build(&strategy, &nodes, None, |n| {
+            streams.stream(crate::engine::rng::Purpose::RingTokens, u64::from(n.0))
+        });
         let ranges = ring.placement_ranges();
         let mut expected = Vec::new();
         for key in 0..500u64 {
