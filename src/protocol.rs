@@ -265,6 +265,34 @@ pub enum Message {
         /// Keys whose versions the sender wants back (empty in a reply).
         wanted: Vec<Key>,
     },
+    /// Gossip: my membership view (push).
+    Gossip {
+        /// The sender's view.
+        view: Arc<crate::node::membership::View>,
+    },
+    /// Gossip: my view, in answer to yours (pull).
+    GossipReply {
+        /// The sender's view.
+        view: Arc<crate::node::membership::View>,
+    },
+    /// A new node → a seed: send me your view so I can join.
+    JoinRequest,
+    /// Send me your data in this piece of the ring (after a ring change).
+    FetchRange {
+        /// First position.
+        first: Token,
+        /// Last position (inclusive; wraps when < first).
+        last: Token,
+    },
+    /// The data of a piece of the ring.
+    RangeData {
+        /// First position.
+        first: Token,
+        /// Last position.
+        last: Token,
+        /// Every key in it with all its versions.
+        entries: Vec<(Key, Vec<Version>)>,
+    },
     /// Failure detector probe of a peer believed unreachable.
     Ping,
     /// Answer to a probe.
@@ -321,8 +349,14 @@ impl Message {
             | Message::HandoffAck { .. }
             | Message::TreeCompare { .. }
             | Message::LeafDigests { .. }
-            | Message::KeyVersions { .. } => MessageKind::Background,
-            Message::Ping | Message::Pong => MessageKind::Membership,
+            | Message::KeyVersions { .. }
+            | Message::FetchRange { .. }
+            | Message::RangeData { .. } => MessageKind::Background,
+            Message::Ping
+            | Message::Pong
+            | Message::Gossip { .. }
+            | Message::GossipReply { .. }
+            | Message::JoinRequest => MessageKind::Membership,
         }
     }
 
@@ -348,6 +382,11 @@ impl Message {
             Message::TreeCompare { .. } => 17,
             Message::LeafDigests { .. } => 18,
             Message::KeyVersions { .. } => 19,
+            Message::Gossip { .. } => 20,
+            Message::GossipReply { .. } => 21,
+            Message::JoinRequest => 22,
+            Message::FetchRange { .. } => 23,
+            Message::RangeData { .. } => 24,
         }
     }
 
@@ -388,6 +427,12 @@ impl Message {
                 }
                 Message::HandoffAck { key, writes } => key.wire_bytes() + 8 * writes.len() as u64,
                 Message::TreeCompare { nodes, .. } => 4 + 12 * nodes.len() as u64,
+                Message::Gossip { view } | Message::GossipReply { view } => view.wire_bytes(),
+                Message::JoinRequest => 0,
+                Message::FetchRange { .. } => 32,
+                Message::RangeData { entries, .. } => {
+                    32 + entries.iter().map(|(k, vs)| k.wire_bytes() + versions(vs)).sum::<u64>()
+                }
                 Message::LeafDigests { leaves, keys, .. } => {
                     4 + 4 * leaves.len() as u64 + keys.iter().map(|(k, _)| k.wire_bytes() + 8).sum::<u64>()
                 }

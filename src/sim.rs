@@ -36,6 +36,25 @@ enum Event {
     Fault { index: usize },
     /// The observer checks whether every replica of every key agrees.
     ConvergenceCheck,
+    /// The observer checks whether every node agrees on membership.
+    MembershipCheck,
+}
+
+/// A join or leave as the observer followed it.
+#[derive(Clone, Debug)]
+pub struct MembershipChange {
+    /// What happened, e.g. `join n8`.
+    pub label: String,
+    /// When the administrator acted.
+    pub at: Time,
+    /// The node joining or leaving.
+    pub node: NodeId,
+    /// When every live node first held the same view including the change.
+    pub agreed_at: Option<Time>,
+    /// Cluster-wide (keys, bytes) sent in range transfers before the change.
+    pub transferred_before: (u64, u64),
+    /// Replica copies of keys stored cluster-wide before the change.
+    pub replica_keys_before: u64,
 }
 
 /// How often the observer checks convergence once the workload has ended.
@@ -87,6 +106,10 @@ pub struct RunOutcome {
     pub converged_at: Option<Time>,
     /// Written keys whose replicas still disagreed at the end.
     pub keys_not_converged: u64,
+    /// Joins and leaves, in order.
+    pub membership: Vec<MembershipChange>,
+    /// Interval between gossip rounds, µs.
+    pub gossip_interval_us: u64,
 }
 
 /// One run of a scenario with one seed.
@@ -114,6 +137,9 @@ pub struct Simulation {
     lww: bool,
     written_keys: Vec<u64>,
     converged_at: Option<Time>,
+    node_config: Arc<NodeConfig>,
+    streams: Streams,
+    membership: Vec<MembershipChange>,
 }
 
 impl Simulation {
@@ -138,6 +164,7 @@ impl Simulation {
                     Arc::clone(&node_config),
                     Arc::clone(&ring),
                     streams.stream(Purpose::Node, u64::from(id.0)),
+                    streams.stream(Purpose::RingTokens, u64::from(id.0)),
                 )
             })
             .collect();
@@ -182,6 +209,9 @@ impl Simulation {
             lww,
             written_keys: Vec::new(),
             converged_at: None,
+            node_config,
+            streams,
+            membership: Vec::new(),
         }
     }
 
@@ -214,11 +244,14 @@ impl Simulation {
         }
         let mut history: Vec<OpRecord> = self.clients.iter().flat_map(|c| c.history().iter().cloned()).collect();
         history.sort_by_key(|op| (op.invoke, op.client, op.sequence));
+        self.ring = self.agreed_ring();
         let final_versions = self.final_versions(&history);
         let keys_not_converged = self.divergent_keys() as u64;
         RunOutcome {
             converged_at: self.converged_at,
             keys_not_converged,
+            membership: self.membership,
+            gossip_interval_us: self.node_config.gossip_interval_us,
             history,
             final_versions,
             nodes: self.nodes,
@@ -303,7 +336,9 @@ impl Simulation {
                 self.trace(now, sequence, 0x400, engine, engine, Some(index as u64));
                 self.apply_fault(now, index);
             }
+            Event::MembershipCheck => self.check_membership(now),
             Event::ConvergenceCheck => {
+                self.ring = self.agreed_ring();
                 if self.written_keys.is_empty() {
                     let keys: BTreeSet<u64> = self
                         .clients
@@ -371,6 +406,12 @@ impl Simulation {
                     self.nodes[node.0 as usize].set_clock_skew(skew_us);
                 }
             }
+            FaultEffect::Join { node, via } => self.join(now, node, via),
+            FaultEffect::Leave { node } => {
+                self.record_membership_change(now, node, format!("leave n{}", node.0));
+                self.nodes[node.0 as usize].leave(now, &mut self.node_out);
+                self.drain_node(node);
+            }
             FaultEffect::HealAll { restart } => {
                 let mut healed = self.network.heal();
                 if restart {
@@ -383,6 +424,68 @@ impl Simulation {
                 }
             }
         }
+    }
+
+    /// An administrator adds node `node` (the next id) through `via`.
+    fn join(&mut self, now: Time, node: NodeId, via: Option<NodeId>) {
+        debug_assert_eq!(node.0 as usize, self.nodes.len(), "joins add the next id");
+        let rng = self.streams.stream(Purpose::Node, u64::from(node.0));
+        let tokens = self.streams.stream(Purpose::RingTokens, u64::from(node.0));
+        let mut joiner = Node::new_joiner(node, Arc::clone(&self.node_config), rng, tokens);
+        let seed = via.or_else(|| self.node_config.seeds.first().copied()).unwrap_or(NodeId(0));
+        self.record_membership_change(now, node, format!("join n{} via n{}", node.0, seed.0));
+        joiner.join(now, seed, &mut self.node_out);
+        joiner.start(now, &mut self.node_out);
+        self.nodes.push(joiner);
+        self.alive.push(true);
+        self.hints_by_node.push(0);
+        self.drain_node(node);
+    }
+
+    fn record_membership_change(&mut self, now: Time, node: NodeId, label: String) {
+        let stats = || self.nodes.iter().map(|n| n.stats());
+        let transferred_before =
+            (stats().map(|s| s.transfer_keys_sent).sum(), stats().map(|s| s.transfer_bytes_sent).sum());
+        let replica_keys_before = self.nodes.iter().map(|n| n.store().key_count() as u64).sum();
+        self.membership.push(MembershipChange {
+            label,
+            at: now,
+            node,
+            agreed_at: None,
+            transferred_before,
+            replica_keys_before,
+        });
+        self.queue.schedule(now, Event::MembershipCheck);
+    }
+
+    /// Do all live nodes hold the same view, with every change applied?
+    fn check_membership(&mut self, now: Time) {
+        let Some(change) = self.membership.iter().rposition(|c| c.agreed_at.is_none()) else { return };
+        let live: Vec<&Node> = self.nodes.iter().zip(&self.alive).filter(|(_, &alive)| alive).map(|(n, _)| n).collect();
+        let digest = live.first().map(|n| n.view().digest());
+        let agreed = live.iter().all(|n| Some(n.view().digest()) == digest)
+            && self.membership.iter().all(|c| live.iter().any(|n| n.view().members.contains_key(&c.node)));
+        if agreed {
+            for pending in self.membership.iter_mut().filter(|c| c.agreed_at.is_none()) {
+                pending.agreed_at = Some(now);
+            }
+        } else {
+            debug_assert!(self.membership[change].agreed_at.is_none());
+            let every = (self.node_config.gossip_interval_us / 10).max(1);
+            self.queue.schedule(now.plus(every), Event::MembershipCheck);
+        }
+    }
+
+    /// The ring the cluster agrees on: the ring view held by the most live
+    /// nodes (ties: the lowest node id's), for end-of-run checks.
+    fn agreed_ring(&self) -> Arc<Ring> {
+        let mut counts: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+        for (index, node) in self.nodes.iter().enumerate().filter(|(i, _)| self.alive[*i]) {
+            let entry = counts.entry(node.view().digest()).or_insert((0, index));
+            entry.0 += 1;
+        }
+        let best = counts.values().max_by_key(|(count, index)| (*count, std::cmp::Reverse(*index)));
+        best.map_or_else(|| Arc::clone(&self.ring), |&(_, index)| Arc::clone(self.nodes[index].ring()))
     }
 
     /// Restarts a crashed node; false if it was running.
@@ -485,6 +588,12 @@ fn node_config(scenario: &Scenario, lww: bool) -> NodeConfig {
         rules: StoreRules { lww, sibling_cap: spec.reconciliation.sibling_cap as usize },
         anti_entropy_depth: spec.anti_entropy.enabled.then_some(spec.anti_entropy.tree_depth),
         anti_entropy_interval_us: ms_to_us(spec.anti_entropy.interval_ms),
+        strategy: scenario.strategy(),
+        seeds: spec.cluster.seeds.iter().map(|&s| NodeId(s)).collect(),
+        gossip_interval_us: ms_to_us(spec.cluster.gossip_interval_ms),
+        scan_key_us: spec.storage.scan_key_us,
+        // MB/s = bytes per µs.
+        transfer_bytes_per_us: spec.storage.transfer_mb_per_s,
     }
 }
 
@@ -510,7 +619,6 @@ fn client_config(scenario: &Scenario, workload_end: Time) -> ClientConfig {
         n: spec.quorum.n as usize,
         r: spec.quorum.r as usize,
         w: spec.quorum.w as usize,
-        nodes: spec.cluster.nodes,
         workload_end,
         keys: Arc::new(KeyChooser::new(w.keys, w.popularity)),
     }

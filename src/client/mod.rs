@@ -64,8 +64,6 @@ pub struct ClientConfig {
     pub r: usize,
     /// Writes needed (W), for client-coordinated last-write-wins writes.
     pub w: usize,
-    /// Number of nodes at start (load-balancer targets).
-    pub nodes: u32,
     /// No new request is issued at or after this time.
     pub workload_end: Time,
     /// Which keys to ask for.
@@ -191,10 +189,11 @@ impl Client {
             LoadMode::Closed => self.config.think.sample_us(&mut self.rng),
         };
         out.set_timer(now.plus(first), ClientTimer::NextRequest);
-        if self.config.routing != RoutingMode::LoadBalancer {
-            let jitter = (unit_f64(&mut self.rng) * self.config.membership_poll_us as f64) as u64;
-            out.set_timer(now.plus(jitter + 1), ClientTimer::MembershipPoll);
-        }
+        // Every client learns membership by polling a random node (Dynamo
+        // §6.4): a load balancer needs the member list as much as a
+        // partition-aware client does.
+        let jitter = (unit_f64(&mut self.rng) * self.config.membership_poll_us as f64) as u64;
+        out.set_timer(now.plus(jitter + 1), ClientTimer::MembershipPoll);
     }
 
     /// Handles a timer firing at `now`.
@@ -224,7 +223,8 @@ impl Client {
             }
             ClientTimer::MembershipPoll => {
                 if now < self.config.workload_end {
-                    let node = NodeId(self.rng.gen_range(0..self.config.nodes));
+                    let members = self.ring.nodes();
+                    let node = members[self.rng.gen_range(0..members.len())];
                     out.send(Endpoint::Node(node), Message::MembershipRequest);
                     out.set_timer(now.plus(self.config.membership_poll_us), ClientTimer::MembershipPoll);
                 }
@@ -270,6 +270,11 @@ impl Client {
             | Message::Handoff { .. }
             | Message::HandoffAck { .. }
             | Message::ForwardAck { .. }
+            | Message::Gossip { .. }
+            | Message::GossipReply { .. }
+            | Message::JoinRequest
+            | Message::FetchRange { .. }
+            | Message::RangeData { .. }
             | Message::TreeCompare { .. }
             | Message::LeafDigests { .. }
             | Message::KeyVersions { .. }
@@ -448,12 +453,12 @@ impl Client {
             RoutingMode::LoadBalancer => {
                 // A first uniform pick that is not avoided is uniform over
                 // the nodes not avoided; only otherwise list them.
-                let pick = NodeId(self.rng.gen_range(0..self.config.nodes));
+                let members = self.ring.nodes();
+                let pick = members[self.rng.gen_range(0..members.len())];
                 if !self.avoided(now, pick) {
                     return pick;
                 }
-                let candidates: Vec<NodeId> =
-                    (0..self.config.nodes).map(NodeId).filter(|&n| !self.avoided(now, n)).collect();
+                let candidates: Vec<NodeId> = members.iter().copied().filter(|&n| !self.avoided(now, n)).collect();
                 if candidates.is_empty() {
                     pick
                 } else {

@@ -41,6 +41,8 @@ pub struct FaultSpec {
     pub added_ms: Option<f64>,
     /// clock-skew: offset of the nodes' clocks, ms (may be negative).
     pub skew_ms: Option<f64>,
+    /// join: the seed node the new node contacts (default: the first seed).
+    pub via: Option<u32>,
 }
 
 /// Fault verbs.
@@ -63,6 +65,10 @@ pub enum FaultAction {
     Slow,
     /// Offset nodes' physical clocks (affects last-write-wins timestamps).
     ClockSkew,
+    /// An administrator adds a new node (the next id) through a seed.
+    Join,
+    /// An administrator decommissions a node.
+    Leave,
 }
 
 /// A set of endpoints, sorted for lookup.
@@ -161,6 +167,18 @@ pub enum FaultEffect {
         /// Offset, µs.
         skew_us: i64,
     },
+    /// A new node joins through `via` (a seed, or None for the first seed).
+    Join {
+        /// The new node's id.
+        node: NodeId,
+        /// The node it contacts.
+        via: Option<NodeId>,
+    },
+    /// A node is decommissioned.
+    Leave {
+        /// The node.
+        node: NodeId,
+    },
     /// Heal everything: partitions, slowdowns, loss; restart crashed nodes
     /// when `restart`.
     HealAll {
@@ -184,8 +202,11 @@ pub struct TimedFault {
 pub type FaultError = (String, String);
 
 /// Turns the scenario's fault entries into timed effects (reverts included),
-/// sorted by time (stable, so same-time faults keep file order).
+/// sorted by time (stable, so same-time faults keep file order). `nodes`
+/// is the initial cluster size; joins add the next ids in time order.
 pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<TimedFault>, FaultError> {
+    check_joins(specs, nodes)?;
+    let nodes = nodes + specs.iter().filter(|s| s.action == FaultAction::Join).count() as u32;
     let mut timed = Vec::new();
     for (index, spec) in specs.iter().enumerate() {
         let field = |name: &str| format!("faults[{index}].{name}");
@@ -213,6 +234,25 @@ pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<Tim
     }
     timed.sort_by_key(|f| f.at);
     Ok(timed)
+}
+
+/// Joins must add the next node ids, in time order.
+fn check_joins(specs: &[FaultSpec], nodes: u32) -> Result<(), FaultError> {
+    let mut joins: Vec<(usize, &FaultSpec)> = specs.iter().enumerate().filter(|(_, s)| s.action == FaultAction::Join).collect();
+    joins.sort_by(|a, b| a.1.at_ms.total_cmp(&b.1.at_ms).then(a.0.cmp(&b.0)));
+    for (order, (index, spec)) in joins.into_iter().enumerate() {
+        let expected = nodes + order as u32;
+        if spec.nodes != [expected] {
+            let message = format!("join adds one new node, the next id in time order: nodes = [{expected}]");
+            return Err((format!("faults[{index}].nodes"), message));
+        }
+        if let Some(via) = spec.via {
+            if via >= expected {
+                return Err((format!("faults[{index}].via"), format!("node {via} is not in the cluster yet")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn label_of(spec: &FaultSpec) -> String {
@@ -312,6 +352,14 @@ fn effect_of(spec: &FaultSpec, id: usize, nodes: u32, clients: u32) -> Result<Re
             let effect = FaultEffect::Slow { id, rules, multiplier, added_us: ms_to_us(added_ms) };
             (effect, Some(FaultEffect::EndSlow { id }))
         }
+        FaultAction::Join => {
+            let node = node_list()?[0];
+            (FaultEffect::Join { node, via: spec.via.map(NodeId) }, None)
+        }
+        FaultAction::Leave => match node_list()?.as_slice() {
+            [node] => (FaultEffect::Leave { node: *node }, None),
+            _ => return Err(("nodes".into(), "leave decommissions one node: nodes = [id]".into())),
+        },
         FaultAction::ClockSkew => {
             let skew_ms = spec.skew_ms.ok_or(("skew_ms".to_string(), "clock-skew needs `skew_ms`".to_string()))?;
             if !(skew_ms.is_finite() && skew_ms.abs() <= 1e9) {

@@ -98,6 +98,7 @@ impl Node {
             AbsorbSource::Handoff(peer) => out.send(Endpoint::Node(peer), Message::HandoffAck { key, writes }),
             AbsorbSource::ReadRepair => self.stats.versions_repaired += writes.len() as u64,
             AbsorbSource::AntiEntropy => self.stats.anti_entropy_keys_repaired += u64::from(changed),
+            AbsorbSource::Transfer => {}
         }
     }
 }

@@ -9,6 +9,9 @@ mod anti_entropy;
 mod background;
 mod coordinator;
 mod forward;
+mod gossip;
+pub mod membership;
+mod transfer;
 pub mod merkle;
 pub mod quorum;
 pub mod service;
@@ -67,6 +70,16 @@ pub struct NodeConfig {
     pub anti_entropy_depth: Option<u32>,
     /// Interval between anti-entropy rounds, µs.
     pub anti_entropy_interval_us: u64,
+    /// The partitioning strategy (a joining node takes tokens by it).
+    pub strategy: crate::ring::Strategy,
+    /// Seed nodes every node gossips with now and then.
+    pub seeds: Vec<NodeId>,
+    /// Interval between gossip rounds, µs (Dynamo: 1 s).
+    pub gossip_interval_us: u64,
+    /// Cost of scanning one stored key when serving a strategy 1-2 range, µs.
+    pub scan_key_us: u64,
+    /// Bytes per µs a node sends range transfers at.
+    pub transfer_bytes_per_us: f64,
 }
 
 /// Effects a handler produces: messages to send and timers to set.
@@ -135,6 +148,16 @@ pub enum NodeTimer {
         /// Incarnation that set it.
         incarnation: u64,
     },
+    /// Gossip with a random peer.
+    Gossip {
+        /// Incarnation that set it.
+        incarnation: u64,
+    },
+    /// A range transfer has finished going out at the transfer bandwidth.
+    TransferSent {
+        /// The transfer.
+        id: u64,
+    },
     /// A forwarded request that its coordinator has not acknowledged by now.
     ForwardTimeout {
         /// The request.
@@ -156,6 +179,8 @@ impl NodeTimer {
             NodeTimer::Flush { .. } => 6,
             NodeTimer::ForwardTimeout { .. } => 7,
             NodeTimer::AntiEntropy { .. } => 8,
+            NodeTimer::Gossip { .. } => 9,
+            NodeTimer::TransferSent { .. } => 10,
         }
     }
 }
@@ -199,6 +224,22 @@ pub struct NodeStats {
     pub versions_repaired: u64,
     /// Write-buffer flushes.
     pub flushes: u64,
+    /// Gossip rounds.
+    pub gossip_rounds: u64,
+    /// Gossip messages sent (pushes and replies).
+    pub gossip_messages: u64,
+    /// Bytes of gossip sent.
+    pub gossip_bytes: u64,
+    /// Times this node's ring view changed.
+    pub ring_changes: u64,
+    /// Ring pieces requested from their previous replicas.
+    pub transfers_requested: u64,
+    /// Keys sent in range transfers.
+    pub transfer_keys_sent: u64,
+    /// Bytes sent in range transfers.
+    pub transfer_bytes_sent: u64,
+    /// Keys received in range transfers.
+    pub transfer_keys_received: u64,
     /// Anti-entropy rounds (each compares every hosted range once).
     pub anti_entropy_rounds: u64,
     /// Merkle tree nodes (index, hash) sent.
@@ -233,6 +274,14 @@ impl NodeStats {
             read_repairs,
             versions_repaired,
             flushes,
+            gossip_rounds,
+            gossip_messages,
+            gossip_bytes,
+            ring_changes,
+            transfers_requested,
+            transfer_keys_sent,
+            transfer_bytes_sent,
+            transfer_keys_received,
             anti_entropy_rounds,
             anti_entropy_tree_nodes,
             anti_entropy_keys_repaired,
@@ -257,6 +306,14 @@ impl NodeStats {
         self.read_repairs += read_repairs;
         self.versions_repaired += versions_repaired;
         self.flushes += flushes;
+        self.gossip_rounds += gossip_rounds;
+        self.gossip_messages += gossip_messages;
+        self.gossip_bytes += gossip_bytes;
+        self.ring_changes += ring_changes;
+        self.transfers_requested += transfers_requested;
+        self.transfer_keys_sent += transfer_keys_sent;
+        self.transfer_bytes_sent += transfer_bytes_sent;
+        self.transfer_keys_received += transfer_keys_received;
         self.anti_entropy_rounds += anti_entropy_rounds;
         self.anti_entropy_tree_nodes += anti_entropy_tree_nodes;
         self.anti_entropy_keys_repaired += anti_entropy_keys_repaired;
@@ -274,6 +331,8 @@ enum AbsorbSource {
     ReadRepair,
     /// Exchanged by anti-entropy.
     AntiEntropy,
+    /// Fetched after a ring change.
+    Transfer,
 }
 
 /// A local storage operation waiting in the service queue.
@@ -290,6 +349,8 @@ enum StorageOp {
     Absorb { key: Key, versions: Vec<Version>, source: AbsorbSource },
     /// Write the buffer to disk.
     Flush,
+    /// Read a range for a node that now replicates it (cost set by the strategy).
+    ServeRange { requester: NodeId, span: transfer::Span },
 }
 
 /// One replica a write was sent to.
@@ -352,6 +413,22 @@ pub struct Node {
     suspected: BTreeMap<NodeId, Time>,
     /// Peers sent handoffs not acknowledged since, with the number of such rounds.
     handoff_unacked: BTreeMap<NodeId, u32>,
+    /// Membership view (persisted: it survives crashes).
+    view: Arc<membership::View>,
+    /// Waiting for a seed's view to join.
+    joining: bool,
+    /// When an administrator told this node to join.
+    joined_at: Option<Time>,
+    /// When it received the last range it fetched after its latest ring change.
+    bootstrapped_at: Option<Time>,
+    /// This node's own stream for drawing tokens when it joins.
+    token_rng: SimRng,
+    /// Ring pieces asked for after a ring change, not yet received.
+    pending_fetches: BTreeMap<transfer::Span, Time>,
+    /// When the outgoing transfer link is free again.
+    transfer_free_at: Time,
+    /// Range transfers waiting for the link.
+    outgoing_transfers: BTreeMap<u64, (NodeId, Message)>,
     /// Merkle trees of the hosted ranges.
     anti_entropy: anti_entropy::AntiEntropy,
     /// Hinted versions held, kept in step with `hints`.
@@ -368,11 +445,19 @@ pub struct Node {
 
 impl Node {
     /// A fresh node with an empty store, seeing `ring`; `rng` is its own stream.
-    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, rng: SimRng) -> Self {
+    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, rng: SimRng, token_rng: SimRng) -> Self {
         let service = ServiceQueue::new(config.servers);
         Node {
             id,
             config,
+            view: Arc::new(membership::View::of_ring(&ring)),
+            joining: false,
+            joined_at: None,
+            bootstrapped_at: None,
+            token_rng,
+            pending_fetches: BTreeMap::new(),
+            transfer_free_at: Time::ZERO,
+            outgoing_transfers: BTreeMap::new(),
             ring,
             rng,
             service,
@@ -395,6 +480,25 @@ impl Node {
             stats: NodeStats::default(),
             preference: Vec::new(),
         }
+    }
+
+    /// A node about to join (not yet a member): it knows only itself until
+    /// a seed answers its join request.
+    pub fn new_joiner(id: NodeId, config: Arc<NodeConfig>, rng: SimRng, token_rng: SimRng) -> Self {
+        let alone = Ring::build_with_target_n(&config.strategy, &[id], None, config.n, |_| token_rng.clone());
+        let mut node = Node::new(id, config, Arc::new(alone), rng, token_rng);
+        node.view = Arc::new(membership::View::default());
+        node
+    }
+
+    /// (when told to join, when its last fetched range arrived).
+    pub fn bootstrap(&self) -> (Option<Time>, Option<Time>) {
+        (self.joined_at, self.bootstrapped_at)
+    }
+
+    /// Ring pieces this node still waits for after a ring change.
+    pub fn pending_fetches(&self) -> usize {
+        self.pending_fetches.len()
     }
 
     /// This node's id.
@@ -436,6 +540,10 @@ impl Node {
             let flush = jitter(&mut self.rng, self.config.flush_interval_us);
             out.set_timer(now.plus(flush), NodeTimer::Flush { incarnation });
         }
+        if !self.joining {
+            let gossip = jitter(&mut self.rng, self.config.gossip_interval_us);
+            out.set_timer(now.plus(gossip), NodeTimer::Gossip { incarnation });
+        }
         if self.config.anti_entropy_depth.is_some() {
             self.rebuild_trees();
             let round = jitter(&mut self.rng, self.config.anti_entropy_interval_us);
@@ -463,6 +571,8 @@ impl Node {
         self.writes.clear();
         self.storage_ops.clear();
         self.forwards.clear();
+        self.pending_fetches.clear();
+        self.outgoing_transfers.clear();
         self.suspected.clear();
         self.handoff_unacked.clear();
         self.service.reset(now);
@@ -536,6 +646,25 @@ impl Node {
                     self.on_handoff_ack(peer, key, &writes);
                 }
             }
+            Message::Gossip { view } => {
+                if let Endpoint::Node(peer) = from {
+                    self.on_gossip(now, peer, &view, false, out);
+                }
+            }
+            Message::GossipReply { view } => {
+                if let Endpoint::Node(peer) = from {
+                    self.on_gossip(now, peer, &view, true, out);
+                }
+            }
+            Message::JoinRequest => out.send(from, Message::GossipReply { view: Arc::clone(&self.view) }),
+            Message::FetchRange { first, last } => {
+                if let Endpoint::Node(peer) = from {
+                    self.on_fetch_range(now, peer, transfer::Span { first, last }, out);
+                }
+            }
+            Message::RangeData { first, last, entries } => {
+                self.on_range_data(now, transfer::Span { first, last }, entries, out);
+            }
             Message::Ping => out.send(from, Message::Pong),
             Message::Pong => {}
             Message::MembershipRequest => out.send(from, Message::MembershipReply { ring: Arc::clone(&self.ring) }),
@@ -561,10 +690,16 @@ impl Node {
             NodeTimer::AntiEntropy { incarnation } if incarnation == self.incarnation => {
                 self.anti_entropy_round(now, out)
             }
+            NodeTimer::Gossip { incarnation } if incarnation == self.incarnation => {
+                self.gossip_round(out);
+                out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::Gossip { incarnation });
+            }
+            NodeTimer::TransferSent { id } => self.on_transfer_sent(id, out),
             NodeTimer::Probe { .. }
             | NodeTimer::Handoff { .. }
             | NodeTimer::Flush { .. }
-            | NodeTimer::AntiEntropy { .. } => {}
+            | NodeTimer::AntiEntropy { .. }
+            | NodeTimer::Gossip { .. } => {}
         }
     }
 
@@ -620,7 +755,8 @@ impl Node {
             StorageOp::Write { .. }
             | StorageOp::OwnWriteDurable { .. }
             | StorageOp::Absorb { .. }
-            | StorageOp::Flush => self.config.write_service.sample_us(&mut self.rng),
+            | StorageOp::Flush
+            | StorageOp::ServeRange { .. } => self.config.write_service.sample_us(&mut self.rng),
         };
         let done = self.service.admit(now, service_us);
         let id = self.next_id();
@@ -646,6 +782,7 @@ impl Node {
             StorageOp::OwnWriteDurable { reply_to } => self.on_write_ack(reply_to.id, self.id, out),
             StorageOp::Absorb { key, versions, source } => self.absorb(key, versions, source, out),
             StorageOp::Flush => {}
+            StorageOp::ServeRange { requester, span } => self.send_range(now, requester, span, out),
         }
     }
 

@@ -31,6 +31,11 @@ fn config() -> Arc<NodeConfig> {
         rules: store::StoreRules::VECTOR_CLOCKS,
         anti_entropy_depth: Some(4),
         anti_entropy_interval_us: 10_000,
+        strategy: Strategy::EqualPartitions { partitions: 16 },
+        seeds: vec![NodeId(0)],
+        gossip_interval_us: 1_000_000,
+        scan_key_us: 2,
+        transfer_bytes_per_us: 50.0,
     })
 }
 
@@ -41,7 +46,10 @@ fn cluster(nodes: u32) -> Vec<Node> {
         streams.stream(Purpose::RingTokens, u64::from(n.0))
     }));
     ids.iter()
-        .map(|&id| Node::new(id, config(), Arc::clone(&ring), streams.stream(Purpose::Node, u64::from(id.0))))
+        .map(|&id| {
+            let rng = streams.stream(Purpose::Node, u64::from(id.0));
+            Node::new(id, config(), Arc::clone(&ring), rng, streams.stream(Purpose::RingTokens, u64::from(id.0)))
+        })
         .collect()
 }
 

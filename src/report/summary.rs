@@ -48,6 +48,8 @@ pub struct RunSummary {
     pub hints: HintSummary,
     /// Anti-entropy and replica convergence.
     pub convergence: ConvergenceSummary,
+    /// Joins and leaves: agreement by gossip, data moved, bootstrap time.
+    pub membership: Vec<MembershipSummary>,
     /// Engine figures that do not depend on the machine.
     pub engine: EngineSummary,
     /// Wall-clock figures: the only part that differs between identical runs.
@@ -126,6 +128,28 @@ pub struct LoadSummary {
     pub requests_per_node: Vec<u64>,
     /// Mean / max requests per node (Dynamo §6.2's measure).
     pub efficiency: f64,
+}
+
+/// One join or leave.
+#[derive(Clone, Debug, Serialize)]
+pub struct MembershipSummary {
+    /// What happened.
+    pub label: String,
+    /// When, µs.
+    pub at_us: u64,
+    /// Until every live node held the same view including it, µs.
+    pub agreed_after_us: Option<u64>,
+    /// The same in gossip intervals.
+    pub gossip_rounds_to_agree: Option<f64>,
+    /// Keys sent in range transfers until the next change (or the end).
+    pub keys_moved: u64,
+    /// Bytes sent in range transfers until the next change (or the end).
+    pub bytes_moved: u64,
+    /// Keys moved / replica copies stored before the change.
+    pub moved_fraction: f64,
+    /// Join: from the administrator's command until the node held every
+    /// range it fetched, µs (None if some never arrived).
+    pub bootstrap_us: Option<u64>,
 }
 
 /// Anti-entropy and convergence figures.
@@ -243,6 +267,7 @@ pub fn summarize(
             converged_after_workload_us: outcome.converged_at.map(|t| t.since(outcome.workload_end)),
             keys_not_converged: outcome.keys_not_converged,
         },
+        membership: membership_summary(outcome),
         faults: outcome.faults.clone(),
         windows: super::windows::windows(&outcome.history, &outcome.faults, outcome.workload_end.0),
         nodes,
@@ -258,6 +283,38 @@ pub fn summarize(
             ops_per_s: if wall_seconds > 0.0 { outcome.history.len() as f64 / wall_seconds } else { 0.0 },
         },
     }
+}
+
+fn membership_summary(outcome: &RunOutcome) -> Vec<MembershipSummary> {
+    let totals = (
+        outcome.nodes.iter().map(|n| n.stats().transfer_keys_sent).sum::<u64>(),
+        outcome.nodes.iter().map(|n| n.stats().transfer_bytes_sent).sum::<u64>(),
+    );
+    let changes = &outcome.membership;
+    changes
+        .iter()
+        .enumerate()
+        .map(|(index, change)| {
+            let next = changes.get(index + 1).map_or(totals, |c| c.transferred_before);
+            let keys_moved = next.0 - change.transferred_before.0;
+            let agreed_after_us = change.agreed_at.map(|t| t.since(change.at));
+            let node = &outcome.nodes[change.node.0 as usize];
+            let bootstrap_us = match node.bootstrap() {
+                (Some(joined), Some(done)) if change.label.starts_with("join") => Some(done.since(joined)),
+                _ => None,
+            };
+            MembershipSummary {
+                label: change.label.clone(),
+                at_us: change.at.0,
+                agreed_after_us,
+                gossip_rounds_to_agree: agreed_after_us.map(|us| us as f64 / outcome.gossip_interval_us.max(1) as f64),
+                keys_moved,
+                bytes_moved: next.1 - change.transferred_before.1,
+                moved_fraction: keys_moved as f64 / change.replica_keys_before.max(1) as f64,
+                bootstrap_us,
+            }
+        })
+        .collect()
 }
 
 fn count_ops(history: &[OpRecord]) -> OpsSummary {

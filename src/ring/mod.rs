@@ -508,6 +508,37 @@ impl Ring {
         Ring::from_parts(self.strategy.clone(), self.target_n, nodes, tokens, owners, zones)
     }
 
+    /// A ring rebuilt from a membership view: `nodes` are the members,
+    /// `tokens` their tokens (strategies 1, 2) and `partition_owners` the
+    /// owner of each partition (strategy 3, one per partition). Why: nodes
+    /// learn placement by gossip and rebuild their ring view from it.
+    /// Returns None when the assignment does not fit the strategy.
+    pub fn from_assignment(
+        strategy: &Strategy,
+        target_n: usize,
+        nodes: Vec<NodeId>,
+        tokens: Vec<(Token, NodeId)>,
+        partition_owners: Vec<NodeId>,
+    ) -> Option<Ring> {
+        let mut nodes = nodes;
+        nodes.sort_unstable();
+        nodes.dedup();
+        if nodes.is_empty() {
+            return None;
+        }
+        match strategy {
+            Strategy::EqualPartitions { partitions } => {
+                let fits = partition_owners.len() == *partitions as usize
+                    && partition_owners.iter().all(|o| nodes.binary_search(o).is_ok());
+                fits.then(|| Ring::from_parts(strategy.clone(), target_n, nodes, Vec::new(), partition_owners, None))
+            }
+            _ => {
+                let fits = !tokens.is_empty() && tokens.iter().all(|(_, o)| nodes.binary_search(o).is_ok());
+                fits.then(|| Ring::from_parts(strategy.clone(), target_n, nodes, tokens, Vec::new(), None))
+            }
+        }
+    }
+
     /// Ring with one fewer node (1, 2: its tokens disappear; 3: each of its
     /// partitions goes to a least-loaded node, avoiding repeats within
     /// `target_n`). Removing a non-member returns an unchanged copy.

@@ -140,6 +140,13 @@ pub struct ClusterSpec {
     /// Number of equal partitions (Q), strategies 2 and 3 only. Default 64 there.
     #[serde(default)]
     pub partitions: Option<u32>,
+    /// Seed nodes: every node gossips with one of them now and then, so
+    /// nodes joined through different seeds learn of each other. Default [0].
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u32>,
+    /// Interval between a node's gossip rounds, ms (Dynamo: 1 s). Default 1000.
+    #[serde(default = "default_gossip_ms")]
+    pub gossip_interval_ms: f64,
 }
 
 /// `[quorum]`: N replicas, R reads and W writes needed (Dynamo §4.5).
@@ -216,6 +223,13 @@ pub struct StorageSpec {
     /// How often a node flushes its write buffer, ms. Default 100.
     #[serde(default = "default_flush_ms")]
     pub flush_interval_ms: f64,
+    /// Bandwidth a node sends range transfers at (join/leave), MB/s. Default 50.
+    #[serde(default = "default_transfer_mb_per_s")]
+    pub transfer_mb_per_s: f64,
+    /// Strategies 1-2: time to scan one stored key while looking for a
+    /// range's keys, µs. Default 2.
+    #[serde(default = "default_scan_key_us")]
+    pub scan_key_us: u64,
 }
 
 /// `[node]`: node-side settings.
@@ -414,6 +428,18 @@ fn default_read_fraction() -> f64 {
 fn default_blind() -> f64 {
     0.1
 }
+fn default_seeds() -> Vec<u32> {
+    vec![0]
+}
+fn default_gossip_ms() -> f64 {
+    1_000.0
+}
+fn default_transfer_mb_per_s() -> f64 {
+    50.0
+}
+fn default_scan_key_us() -> u64 {
+    2
+}
 fn default_flush_ms() -> f64 {
     100.0
 }
@@ -453,7 +479,14 @@ fn default_avoid_ms() -> f64 {
 
 impl Default for ClusterSpec {
     fn default() -> Self {
-        ClusterSpec { nodes: default_nodes(), strategy: default_strategy(), tokens_per_node: None, partitions: None }
+        ClusterSpec {
+            nodes: default_nodes(),
+            strategy: default_strategy(),
+            tokens_per_node: None,
+            partitions: None,
+            seeds: default_seeds(),
+            gossip_interval_ms: default_gossip_ms(),
+        }
     }
 }
 
@@ -477,6 +510,8 @@ impl Default for StorageSpec {
             servers: default_servers(),
             buffered_writes: false,
             flush_interval_ms: default_flush_ms(),
+            transfer_mb_per_s: default_transfer_mb_per_s(),
+            scan_key_us: default_scan_key_us(),
         }
     }
 }

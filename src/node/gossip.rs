@@ -1,0 +1,124 @@
+//! Membership by gossip (Dynamo §4.8): administrators add and remove nodes
+//! explicitly; the change starts at one node and spreads as every node
+//! periodically exchanges its view with a random peer it believes alive
+//! (push-pull), and now and then with a seed, so that nodes joined through
+//! different seeds cannot stay in separate logical rings. A node
+//! coordinates from its own ring view; when the view changes it fetches the
+//! ranges it newly replicates.
+
+use super::membership::View;
+use super::{Node, NodeTimer, Outbox};
+use crate::protocol::Message;
+use crate::ring::Ring;
+use crate::types::{Endpoint, NodeId, Time};
+use rand::Rng;
+use std::sync::Arc;
+
+/// Every this many gossip rounds a node also gossips with a random seed.
+const SEED_ROUND_EVERY: u64 = 4;
+
+impl Node {
+    /// Administrator command: this (new) node joins through `seed`. It asks
+    /// the seed for its view; the reply makes it take its tokens or
+    /// partitions and start gossiping.
+    pub fn join(&mut self, now: Time, seed: NodeId, out: &mut Outbox<NodeTimer>) {
+        self.joining = true;
+        self.joined_at = Some(now);
+        out.send(Endpoint::Node(seed), Message::JoinRequest);
+    }
+
+    /// Administrator command: decommission this node. It gives up its
+    /// tokens or partitions (strategy 3 reassigns them to keep shares within
+    /// one of equal), tells a peer, and keeps serving transfers of its data.
+    pub fn leave(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        let next = self.ring.with_node_removed(self.id);
+        let current = Arc::clone(&self.ring);
+        let mut view = (*self.view).clone();
+        view.adopt(&current, &next);
+        self.install_view(now, view, out);
+        self.gossip_round(out);
+    }
+
+    /// This node's membership view.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The gossip timer: one push-pull exchange with a random live member,
+    /// and every few rounds with a seed.
+    pub(super) fn gossip_round(&mut self, out: &mut Outbox<NodeTimer>) {
+        self.stats.gossip_rounds += 1;
+        let peers: Vec<NodeId> =
+            self.ring.nodes().iter().copied().filter(|&n| n != self.id && self.healthy(n)).collect();
+        if !peers.is_empty() {
+            let peer = peers[self.rng.gen_range(0..peers.len())];
+            self.send_view(peer, false, out);
+        }
+        if self.stats.gossip_rounds % SEED_ROUND_EVERY == 0 && !self.config.seeds.is_empty() {
+            let seed = self.config.seeds[self.rng.gen_range(0..self.config.seeds.len())];
+            if seed != self.id {
+                self.send_view(seed, false, out);
+            }
+        }
+    }
+
+    fn send_view(&mut self, peer: NodeId, reply: bool, out: &mut Outbox<NodeTimer>) {
+        let view = Arc::clone(&self.view);
+        let message = if reply { Message::GossipReply { view } } else { Message::Gossip { view } };
+        self.stats.gossip_messages += 1;
+        self.stats.gossip_bytes += message.wire_bytes();
+        out.send(Endpoint::Node(peer), message);
+    }
+
+    /// A peer's view: merge it, and answer with ours (push-pull) unless
+    /// this was already an answer.
+    pub(super) fn on_gossip(&mut self, now: Time, peer: NodeId, theirs: &View, reply: bool, out: &mut Outbox<NodeTimer>) {
+        if self.joining {
+            self.complete_join(now, theirs, out);
+        } else {
+            let mut merged = (*self.view).clone();
+            if merged.merge(theirs) {
+                self.install_view(now, merged, out);
+            }
+        }
+        if !reply && self.view.digest() != theirs.digest() {
+            self.send_view(peer, true, out);
+        }
+    }
+
+    /// The seed's view has arrived: take tokens (strategies 1, 2: drawn
+    /// from this node's own stream) or partitions (strategy 3: claimed so
+    /// shares stay within one of equal) and announce them.
+    fn complete_join(&mut self, now: Time, seed_view: &View, out: &mut Outbox<NodeTimer>) {
+        let Some(current) = seed_view.ring(&self.config.strategy, self.config.n) else { return };
+        self.joining = false;
+        let next = current.with_node_added(self.id, None, &mut self.token_rng);
+        let mut view = seed_view.clone();
+        view.adopt(&current, &next);
+        self.ring = Arc::new(current);
+        self.install_view(now, view, out);
+        self.gossip_round(out);
+        let incarnation = self.incarnation;
+        out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::Gossip { incarnation });
+    }
+
+    /// Adopts a new view: rebuilds the ring view and, when it changed,
+    /// fetches the ranges this node now replicates and did not before.
+    pub(super) fn install_view(&mut self, now: Time, view: View, out: &mut Outbox<NodeTimer>) {
+        let ring = view.ring(&self.config.strategy, self.config.n);
+        self.view = Arc::new(view);
+        let Some(next) = ring else { return };
+        if next.tokens() == self.ring.tokens() && next.nodes() == self.ring.nodes() {
+            return;
+        }
+        let previous = std::mem::replace(&mut self.ring, Arc::new(next));
+        self.stats.ring_changes += 1;
+        self.fetch_new_ranges(now, &previous, out);
+        self.rebuild_trees();
+    }
+
+    /// The ring this node coordinates from.
+    pub fn ring(&self) -> &Arc<Ring> {
+        &self.ring
+    }
+}

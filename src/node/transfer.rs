@@ -1,0 +1,148 @@
+//! Range transfer on join and leave: a node that now replicates a range it
+//! did not fetches it from a node that did. The source serves it as
+//! background work under a cost model (Dynamo §6.2): with strategies 1 and 2
+//! it scans its whole store to find the range's keys and reads them one by
+//! one; with strategy 3 a partition is a file of its own, read once. Either
+//! way the data goes out at the node's transfer bandwidth, one transfer
+//! after another.
+
+use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
+use crate::protocol::{Key, Message, Version};
+use crate::ring::{Ring, Strategy};
+use crate::types::{Endpoint, NodeId, Time, Token};
+
+/// A piece of the ring, inclusive at both ends; wraps when `first > last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    /// First position.
+    pub first: Token,
+    /// Last position.
+    pub last: Token,
+}
+
+impl Span {
+    /// True when `position` lies in the span.
+    pub fn contains(&self, position: Token) -> bool {
+        if self.first <= self.last {
+            self.first <= position && position <= self.last
+        } else {
+            position >= self.first || position <= self.last
+        }
+    }
+}
+
+/// Pieces of the ring on which both rings place keys the same way: cut at
+/// every range end of either ring.
+fn common_pieces(a: &Ring, b: &Ring) -> Vec<Span> {
+    let mut ends: Vec<Token> = a.placement_ranges().iter().chain(b.placement_ranges().iter()).map(|r| r.last).collect();
+    ends.sort_unstable();
+    ends.dedup();
+    let Some(&last) = ends.last() else { return Vec::new() };
+    let mut previous = last;
+    ends.iter()
+        .map(|&end| {
+            let span = Span { first: Token(previous.0.wrapping_add(1)), last: end };
+            previous = end;
+            span
+        })
+        .collect()
+}
+
+impl Node {
+    /// After a ring change: for every piece this node now replicates and
+    /// did not, ask a previous replica for it.
+    pub(super) fn fetch_new_ranges(&mut self, now: Time, previous: &Ring, out: &mut Outbox<NodeTimer>) {
+        let n = self.config.n;
+        for span in common_pieces(previous, &self.ring) {
+            let now_hosts = self.ring.preference_list(span.last, n).contains(&self.id);
+            let before = previous.preference_list(span.last, n);
+            if !now_hosts || before.contains(&self.id) {
+                continue;
+            }
+            let Some(source) = before.iter().copied().find(|&s| s != self.id && self.healthy(s)) else { continue };
+            self.pending_fetches.insert(span, now);
+            self.stats.transfers_requested += 1;
+            out.send(Endpoint::Node(source), Message::FetchRange { first: span.first, last: span.last });
+        }
+    }
+
+    /// My main data with positions in `span`.
+    fn data_in(&self, span: Span) -> Vec<(Key, Vec<Version>)> {
+        let keys: std::collections::BTreeSet<Key> =
+            self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).filter(|k| span.contains(k.position)).collect();
+        keys.into_iter().map(|k| (k, self.main_versions(k.id))).filter(|(_, vs)| !vs.is_empty()).collect()
+    }
+
+    /// A request for a range: queue the read by the cost model.
+    pub(super) fn on_fetch_range(&mut self, now: Time, requester: NodeId, span: Span, out: &mut Outbox<NodeTimer>) {
+        let keys_in_range = self.data_in(span).len() as u64;
+        let service_us = match self.config.strategy {
+            // A partition is a file of its own: one read to open it.
+            Strategy::EqualPartitions { .. } => self.config.read_service.sample_us(&mut self.rng),
+            // Scan every stored key to find the range's, then read each.
+            Strategy::RandomTokens { .. } | Strategy::RandomTokensEqualPartitions { .. } => {
+                let scan = self.store.key_count() as u64 * self.config.scan_key_us;
+                let reads: u64 = (0..keys_in_range).map(|_| self.config.read_service.sample_us(&mut self.rng)).sum();
+                scan + reads
+            }
+        };
+        let done = self.service.admit(now, service_us);
+        let id = self.next_id();
+        self.storage_ops.insert(id, StorageOp::ServeRange { requester, span });
+        out.set_timer(done, NodeTimer::StorageDone { op: id });
+    }
+
+    /// The range has been read: send it at the transfer bandwidth, after
+    /// any transfer already going out.
+    pub(super) fn send_range(&mut self, now: Time, requester: NodeId, span: Span, out: &mut Outbox<NodeTimer>) {
+        let entries = self.data_in(span);
+        let message = Message::RangeData { first: span.first, last: span.last, entries };
+        let bytes = message.wire_bytes();
+        let transmit_us = (bytes as f64 / self.config.transfer_bytes_per_us).ceil() as u64;
+        let start = self.transfer_free_at.max(now);
+        self.transfer_free_at = start.plus(transmit_us);
+        if let Message::RangeData { entries, .. } = &message {
+            self.stats.transfer_keys_sent += entries.len() as u64;
+        }
+        self.stats.transfer_bytes_sent += bytes;
+        let id = self.next_id();
+        self.outgoing_transfers.insert(id, (requester, message));
+        out.set_timer(self.transfer_free_at, NodeTimer::TransferSent { id });
+    }
+
+    /// A transfer finished going out: hand it to the network.
+    pub(super) fn on_transfer_sent(&mut self, id: u64, out: &mut Outbox<NodeTimer>) {
+        if let Some((requester, message)) = self.outgoing_transfers.remove(&id) {
+            out.send(Endpoint::Node(requester), message);
+        }
+    }
+
+    /// A range arrived: store it; bootstrap ends when nothing is pending.
+    pub(super) fn on_range_data(
+        &mut self,
+        now: Time,
+        span: Span,
+        entries: Vec<(Key, Vec<Version>)>,
+        out: &mut Outbox<NodeTimer>,
+    ) {
+        self.stats.transfer_keys_received += entries.len() as u64;
+        for (key, versions) in entries {
+            self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::Transfer }, out);
+        }
+        if self.pending_fetches.remove(&span).is_some() && self.pending_fetches.is_empty() {
+            self.bootstrapped_at = Some(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapping_span_contains_both_ends_of_the_ring() {
+        let span = Span { first: Token(100), last: Token(5) };
+        assert!(span.contains(Token(u128::MAX)) && span.contains(Token(0)) && span.contains(Token(5)));
+        assert!(!span.contains(Token(50)));
+    }
+}
