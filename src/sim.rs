@@ -462,9 +462,9 @@ impl Simulation {
     fn check_membership(&mut self, now: Time) {
         let Some(change) = self.membership.iter().rposition(|c| c.agreed_at.is_none()) else { return };
         let live: Vec<&Node> = self.nodes.iter().zip(&self.alive).filter(|(_, &alive)| alive).map(|(n, _)| n).collect();
-        let digest = live.first().map(|n| n.view().digest());
-        let agreed = live.iter().all(|n| Some(n.view().digest()) == digest)
-            && self.membership.iter().all(|c| live.iter().any(|n| n.view().members.contains_key(&c.node)));
+        let digest = live.first().map(|n| n.view_digest());
+        let agreed = live.iter().all(|n| Some(n.view_digest()) == digest)
+            && self.membership.iter().all(|c| live.iter().any(|n| n.view().members().contains_key(&c.node)));
         if agreed {
             for pending in self.membership.iter_mut().filter(|c| c.agreed_at.is_none()) {
                 pending.agreed_at = Some(now);
@@ -481,7 +481,7 @@ impl Simulation {
     fn agreed_ring(&self) -> Arc<Ring> {
         let mut counts: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
         for (index, node) in self.nodes.iter().enumerate().filter(|(i, _)| self.alive[*i]) {
-            let entry = counts.entry(node.view().digest()).or_insert((0, index));
+            let entry = counts.entry(node.view_digest()).or_insert((0, index));
             entry.0 += 1;
         }
         let best = counts.values().max_by_key(|(count, index)| (*count, std::cmp::Reverse(*index)));

@@ -238,7 +238,8 @@ pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<Tim
 
 /// Joins must add the next node ids, in time order.
 fn check_joins(specs: &[FaultSpec], nodes: u32) -> Result<(), FaultError> {
-    let mut joins: Vec<(usize, &FaultSpec)> = specs.iter().enumerate().filter(|(_, s)| s.action == FaultAction::Join).collect();
+    let mut joins: Vec<(usize, &FaultSpec)> =
+        specs.iter().enumerate().filter(|(_, s)| s.action == FaultAction::Join).collect();
     joins.sort_by(|a, b| a.1.at_ms.total_cmp(&b.1.at_ms).then(a.0.cmp(&b.0)));
     for (order, (index, spec)) in joins.into_iter().enumerate() {
         let expected = nodes + order as u32;

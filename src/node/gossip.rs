@@ -44,6 +44,11 @@ impl Node {
         &self.view
     }
 
+    /// The digest of this node's membership view (equal views, equal digests).
+    pub fn view_digest(&self) -> u64 {
+        self.view_digest
+    }
+
     /// The gossip timer: one push-pull exchange with a random live member,
     /// and every few rounds with a seed.
     pub(super) fn gossip_round(&mut self, out: &mut Outbox<NodeTimer>) {
@@ -72,16 +77,24 @@ impl Node {
 
     /// A peer's view: merge it, and answer with ours (push-pull) unless
     /// this was already an answer.
-    pub(super) fn on_gossip(&mut self, now: Time, peer: NodeId, theirs: &View, reply: bool, out: &mut Outbox<NodeTimer>) {
+    pub(super) fn on_gossip(
+        &mut self,
+        now: Time,
+        peer: NodeId,
+        theirs: &View,
+        reply: bool,
+        out: &mut Outbox<NodeTimer>,
+    ) {
+        let same = self.view_digest == theirs.digest();
         if self.joining {
             self.complete_join(now, theirs, out);
-        } else {
+        } else if !same {
             let mut merged = (*self.view).clone();
             if merged.merge(theirs) {
                 self.install_view(now, merged, out);
             }
         }
-        if !reply && self.view.digest() != theirs.digest() {
+        if !reply && !same {
             self.send_view(peer, true, out);
         }
     }
@@ -106,6 +119,7 @@ impl Node {
     /// fetches the ranges this node now replicates and did not before.
     pub(super) fn install_view(&mut self, now: Time, view: View, out: &mut Outbox<NodeTimer>) {
         let ring = view.ring(&self.config.strategy, self.config.n);
+        self.view_digest = view.digest();
         self.view = Arc::new(view);
         let Some(next) = ring else { return };
         if next.tokens() == self.ring.tokens() && next.nodes() == self.ring.nodes() {

@@ -34,13 +34,24 @@ pub struct MemberEntry {
     pub tokens: Vec<Token>,
 }
 
-/// A node's view of the membership.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// A node's view of the membership. Its digest and wire size are kept
+/// with it (views are compared on every gossip message).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct View {
     /// Every node ever seen, by id.
-    pub members: BTreeMap<NodeId, MemberEntry>,
+    members: BTreeMap<NodeId, MemberEntry>,
     /// Strategy 3: (owner, version) of each partition.
-    pub partitions: Vec<(NodeId, u64)>,
+    partitions: Vec<(NodeId, u64)>,
+    #[serde(skip)]
+    digest: u64,
+    #[serde(skip)]
+    bytes: u64,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View { members: BTreeMap::new(), partitions: Vec::new(), digest: 0, bytes: 0 }.sealed()
+    }
 }
 
 impl View {
@@ -61,7 +72,34 @@ impl View {
             }
             Vec::new()
         };
-        View { members, partitions }
+        View { members, partitions, digest: 0, bytes: 0 }.sealed()
+    }
+
+    /// Every node ever seen, with its entry.
+    pub fn members(&self) -> &BTreeMap<NodeId, MemberEntry> {
+        &self.members
+    }
+
+    fn sealed(mut self) -> View {
+        self.seal();
+        self
+    }
+
+    /// Recomputes the kept digest and size after a change.
+    fn seal(&mut self) {
+        let mut hasher = Xxh3::new();
+        for (node, entry) in &self.members {
+            hasher.update(&node.0.to_le_bytes());
+            hasher.update(&entry.version.to_le_bytes());
+            hasher.update(&[entry.status as u8]);
+        }
+        for (owner, version) in &self.partitions {
+            hasher.update(&owner.0.to_le_bytes());
+            hasher.update(&version.to_le_bytes());
+        }
+        self.digest = hasher.digest();
+        let members: u64 = self.members.values().map(|e| 13 + 16 * e.tokens.len() as u64).sum();
+        self.bytes = members + 12 * self.partitions.len() as u64;
     }
 
     /// Merges `other` into this view; returns true when anything changed.
@@ -82,6 +120,9 @@ impl View {
                 *mine = *theirs;
                 changed = true;
             }
+        }
+        if changed {
+            self.seal();
         }
         changed
     }
@@ -113,6 +154,7 @@ impl View {
                 *slot = (owner, slot.1 + 1);
             }
         }
+        self.seal();
     }
 
     /// The ring this view describes, or None if it is not yet complete.
@@ -132,24 +174,13 @@ impl View {
     /// A digest of the view (equal views, equal digests): how the observer
     /// tells when every node agrees.
     pub fn digest(&self) -> u64 {
-        let mut hasher = Xxh3::new();
-        for (node, entry) in &self.members {
-            hasher.update(&node.0.to_le_bytes());
-            hasher.update(&entry.version.to_le_bytes());
-            hasher.update(&[entry.status as u8]);
-        }
-        for (owner, version) in &self.partitions {
-            hasher.update(&owner.0.to_le_bytes());
-            hasher.update(&version.to_le_bytes());
-        }
-        hasher.digest()
+        self.digest
     }
 
     /// Bytes of the view on the wire: per member 4 (id) + 8 (version) + 1
     /// (status) + 16 per token; per partition 4 (owner) + 8 (version).
     pub fn wire_bytes(&self) -> u64 {
-        let members: u64 = self.members.values().map(|e| 13 + 16 * e.tokens.len() as u64).sum();
-        members + 12 * self.partitions.len() as u64
+        self.bytes
     }
 }
 
@@ -196,7 +227,7 @@ mod tests {
         let after = before.with_node_removed(NodeId(2));
         let mut view = View::of_ring(&before);
         view.adopt(&before, &after);
-        assert_eq!(view.members[&NodeId(2)].status, MemberStatus::Left);
+        assert_eq!(view.members()[&NodeId(2)].status, MemberStatus::Left);
         let rebuilt = view.ring(&strategy, 3).expect("ring");
         assert!(!rebuilt.partition_owners().contains(&NodeId(2)));
     }

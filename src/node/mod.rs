@@ -11,11 +11,11 @@ mod coordinator;
 mod forward;
 mod gossip;
 pub mod membership;
-mod transfer;
 pub mod merkle;
 pub mod quorum;
 pub mod service;
 pub mod store;
+mod transfer;
 pub mod vclock;
 
 use crate::dist::Dist;
@@ -415,6 +415,8 @@ pub struct Node {
     handoff_unacked: BTreeMap<NodeId, u32>,
     /// Membership view (persisted: it survives crashes).
     view: Arc<membership::View>,
+    /// Its digest, kept with it.
+    view_digest: u64,
     /// Waiting for a seed's view to join.
     joining: bool,
     /// When an administrator told this node to join.
@@ -447,9 +449,10 @@ impl Node {
     /// A fresh node with an empty store, seeing `ring`; `rng` is its own stream.
     pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, rng: SimRng, token_rng: SimRng) -> Self {
         let service = ServiceQueue::new(config.servers);
-        Node {
+        let mut node = Node {
             id,
             config,
+            view_digest: 0,
             view: Arc::new(membership::View::of_ring(&ring)),
             joining: false,
             joined_at: None,
@@ -479,7 +482,9 @@ impl Node {
             incarnation: 0,
             stats: NodeStats::default(),
             preference: Vec::new(),
-        }
+        };
+        node.view_digest = node.view.digest();
+        node
     }
 
     /// A node about to join (not yet a member): it knows only itself until
@@ -488,6 +493,7 @@ impl Node {
         let alone = Ring::build_with_target_n(&config.strategy, &[id], None, config.n, |_| token_rng.clone());
         let mut node = Node::new(id, config, Arc::new(alone), rng, token_rng);
         node.view = Arc::new(membership::View::default());
+        node.view_digest = node.view.digest();
         node
     }
 

@@ -184,11 +184,18 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     validate_node(&spec.node)?;
     let cluster = &spec.cluster;
     if let Some(seed) = cluster.seeds.iter().find(|&&s| s >= cluster.nodes) {
-        return Err(invalid("cluster.seeds", format!("seed {seed} is not an initial node (ids 0..{})", cluster.nodes - 1)));
+        return Err(invalid(
+            "cluster.seeds",
+            format!("seed {seed} is not an initial node (ids 0..{})", cluster.nodes - 1),
+        ));
     }
     check_ms("cluster.gossip_interval_ms", cluster.gossip_interval_ms, false)?;
     let bandwidth = spec.storage.transfer_mb_per_s;
-    check(bandwidth.is_finite() && bandwidth > 0.0, "storage.transfer_mb_per_s", format!("must be > 0, got {bandwidth}"))?;
+    check(
+        bandwidth.is_finite() && bandwidth > 0.0,
+        "storage.transfer_mb_per_s",
+        format!("must be > 0, got {bandwidth}"),
+    )?;
     check_ms("anti_entropy.interval_ms", spec.anti_entropy.interval_ms, false)?;
     let depth = spec.anti_entropy.tree_depth;
     check((1..=20).contains(&depth), "anti_entropy.tree_depth", format!("must be between 1 and 20, got {depth}"))?;

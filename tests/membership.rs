@@ -1,0 +1,98 @@
+//! Gossip membership, joins and leaves with data transfer (issue:
+//! membership and permanent failures).
+
+mod common;
+
+use common::{bundled, inline, run_twice};
+use dynasim::types::NodeId;
+
+/// A cluster of `nodes` with almost no workload; node `nodes` joins at 1 s.
+fn join_into(nodes: u32) -> dynasim::Scenario {
+    let partitions = (2 * nodes).max(128);
+    inline(&format!(
+        "duration_ms = 2000\nquiesce_ms = 20000\n[cluster]\nnodes = {nodes}\npartitions = {partitions}\n\
+         [anti_entropy]\nenabled = false\n[workload]\nclients = 1\nrate_per_s = 1\nkeys = 10\n\
+         [[faults]]\nat_ms = 1000\naction = \"join\"\nnodes = [{nodes}]\n"
+    ))
+}
+
+fn mean_rounds_to_agree(nodes: u32, seeds: u64) -> f64 {
+    let scenario = join_into(nodes);
+    let total: f64 = (1..=seeds)
+        .map(|seed| {
+            let report = dynasim::run(&scenario, seed);
+            let change = &report.summary.membership[0];
+            change.gossip_rounds_to_agree.unwrap_or_else(|| panic!("{nodes} nodes, seed {seed}: never agreed"))
+        })
+        .sum();
+    total / seeds as f64
+}
+
+#[test]
+fn gossip_agreement_after_a_join_grows_logarithmically_with_cluster_size() {
+    run_twice(&join_into(64), 1);
+    let (small, medium, large) =
+        (mean_rounds_to_agree(8, 20), mean_rounds_to_agree(64, 20), mean_rounds_to_agree(512, 20));
+    assert!(small > 0.0 && small <= medium && medium <= large, "rounds: 8 -> {small}, 64 -> {medium}, 512 -> {large}");
+    assert!(large < 3.0 * small, "512 nodes need {large} rounds, 8 nodes {small}: growth must be logarithmic");
+}
+
+#[test]
+fn a_strategy_3_join_moves_about_one_share_and_loses_no_write() {
+    let report = run_twice(&bundled("join-strategy3.toml"), 1);
+    let s = &report.summary;
+    let change = &s.membership[0];
+    let ideal = 1.0 / 9.0; // 1/(S+1) for S = 8
+    assert!((change.moved_fraction - ideal).abs() < 0.25 * ideal, "moved {} of the data", change.moved_fraction);
+    assert!(change.agreed_after_us.is_some() && change.bootstrap_us.is_some());
+    assert_eq!(s.consistency.lost_writes, 0);
+    assert_eq!(s.invariants["converges"], "held");
+    // Writes to the ranges that moved were acknowledged while they moved.
+    let (start, end) = (change.at_us, change.at_us + change.bootstrap_us.expect("bootstrapped"));
+    let moving: Vec<_> = report
+        .outcome
+        .history
+        .iter()
+        .filter(|op| op.is_acknowledged_write() && (start..end).contains(&op.invoke.0))
+        .filter(|op| {
+            let position = dynasim::protocol::Key::new(op.key).position;
+            report.outcome.nodes[8].ring().preference_list(position, 3).contains(&NodeId(8))
+        })
+        .collect();
+    assert!(!moving.is_empty(), "writes to the moving ranges were acknowledged during the transfer");
+}
+
+#[test]
+fn a_leave_moves_the_leavers_share() {
+    let report = run_twice(&bundled("decommission.toml"), 1);
+    let change = &report.summary.membership[0];
+    let share = 1.0 / 8.0; // the leaver's 1/S
+    assert!((change.moved_fraction - share).abs() < 0.25 * share, "moved {}", change.moved_fraction);
+    assert_eq!(report.summary.consistency.lost_writes, 0);
+    assert_eq!(report.summary.invariants["converges"], "held");
+    let final_ring = report.outcome.nodes[0].ring();
+    assert!(!final_ring.nodes().contains(&NodeId(3)), "n3 left the ring");
+}
+
+#[test]
+fn strategy_3_bootstraps_faster_than_strategy_1() {
+    // Dynamo §6.2: a strategy-1 range must be found by scanning the source's
+    // store; a strategy-3 partition is shipped as one file.
+    let bootstrap = |name: &str| run_twice(&bundled(name), 1).summary.membership[0].bootstrap_us.expect("bootstrapped");
+    let (one, three) = (bootstrap("join-strategy1.toml"), bootstrap("join-strategy3.toml"));
+    assert!(three < one, "strategy 3 {three} µs vs strategy 1 {one} µs");
+}
+
+#[test]
+fn two_nodes_joined_through_different_seeds_end_in_one_ring() {
+    let report = run_twice(&bundled("two-joins-two-seeds.toml"), 1);
+    let s = &report.summary;
+    assert_eq!(s.membership.len(), 2);
+    assert!(s.membership.iter().all(|c| c.agreed_after_us.is_some()), "no logical partition remains");
+    let digests: std::collections::BTreeSet<u64> = report.outcome.nodes.iter().map(|n| n.view_digest()).collect();
+    assert_eq!(digests.len(), 1, "every node holds the same view");
+    let ring = report.outcome.nodes[0].ring();
+    assert!(ring.nodes().contains(&NodeId(8)) && ring.nodes().contains(&NodeId(9)));
+    assert_eq!(s.consistency.lost_writes, 0);
+    assert_eq!(s.invariants["converges"], "held");
+}
