@@ -232,6 +232,9 @@ pub struct NodeStats {
     pub gossip_bytes: u64,
     /// Times this node's ring view changed.
     pub ring_changes: u64,
+    /// Replica writes for keys this node's own ring view does not place on
+    /// it (coordinator and replica views differed while gossip spread).
+    pub writes_outside_own_ranges: u64,
     /// Ring pieces requested from their previous replicas.
     pub transfers_requested: u64,
     /// Keys sent in range transfers.
@@ -278,6 +281,7 @@ impl NodeStats {
             gossip_messages,
             gossip_bytes,
             ring_changes,
+            writes_outside_own_ranges,
             transfers_requested,
             transfer_keys_sent,
             transfer_bytes_sent,
@@ -310,6 +314,7 @@ impl NodeStats {
         self.gossip_messages += gossip_messages;
         self.gossip_bytes += gossip_bytes;
         self.ring_changes += ring_changes;
+        self.writes_outside_own_ranges += writes_outside_own_ranges;
         self.transfers_requested += transfers_requested;
         self.transfer_keys_sent += transfer_keys_sent;
         self.transfer_bytes_sent += transfer_bytes_sent;
@@ -824,6 +829,14 @@ impl Node {
         durable: bool,
         out: &mut Outbox<NodeTimer>,
     ) {
+        if hint.is_none() {
+            // Views can differ while gossip spreads: count writes for keys
+            // this node's own view says it does not replicate.
+            self.ring.preference_list_into(key.position, self.config.n, &mut self.preference);
+            if !self.preference.contains(&self.id) {
+                self.stats.writes_outside_own_ranges += 1;
+            }
+        }
         if self.config.buffered_writes && !durable && hint.is_none() {
             // §6.1: accepted into memory and acknowledged at once.
             self.apply(key, version, true);

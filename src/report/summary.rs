@@ -417,6 +417,8 @@ fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<Strin
         Some("buffered writes".into())
     } else if disk_loss {
         Some("the scenario loses a disk".into())
+    } else if spec.reconciliation.sibling_cap > 0 {
+        Some("a sibling cap drops versions".into())
     } else if nodes.clock_truncations > 0 {
         Some(format!("{} vector clock truncations", nodes.clock_truncations))
     } else {

@@ -24,6 +24,10 @@ pub struct WindowSummary {
     pub writes_ok: u64,
     /// Succeeded / invoked (1 when nothing was invoked).
     pub availability: f64,
+    /// 99th percentile latency of successful reads invoked in the window, µs.
+    pub read_p99_us: u64,
+    /// 99th percentile latency of successful writes invoked in the window, µs.
+    pub write_p99_us: u64,
 }
 
 /// Cuts `[0, workload_end)` at every fault time before it and counts the
@@ -64,10 +68,25 @@ pub fn windows(history: &[OpRecord], faults: &[AppliedFault], workload_end_us: u
         }
     }
     for window in &mut windows {
+        let in_window = |op: &&OpRecord| (window.start_us..window.end_us).contains(&op.invoke.0);
+        let ops: Vec<&OpRecord> = history.iter().filter(in_window).collect();
+        window.read_p99_us = p99(&ops, OpKind::Read);
+        window.write_p99_us = p99(&ops, OpKind::Write);
         let total = window.reads + window.writes;
         window.availability = if total == 0 { 1.0 } else { (window.reads_ok + window.writes_ok) as f64 / total as f64 };
     }
     windows
+}
+
+/// 99th percentile latency of the successful operations of one kind (0 if none).
+fn p99(ops: &[&OpRecord], kind: OpKind) -> u64 {
+    let mut latencies: Vec<u64> =
+        ops.iter().filter(|op| op.kind == kind && op.outcome == Outcome::Ok).filter_map(|op| op.latency_us()).collect();
+    if latencies.is_empty() {
+        return 0;
+    }
+    latencies.sort_unstable();
+    latencies[(latencies.len() * 99).div_ceil(100) - 1]
 }
 
 #[cfg(test)]
