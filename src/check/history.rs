@@ -71,6 +71,28 @@ pub struct OpRecord {
 }
 
 impl OpRecord {
+    /// A just-invoked operation: in flight, nothing returned yet.
+    pub fn invoked(client: ClientId, sequence: u64, kind: OpKind, key: u64, invoke: Time) -> OpRecord {
+        OpRecord {
+            client,
+            sequence,
+            kind,
+            key,
+            invoke,
+            complete: None,
+            outcome: Outcome::InFlight,
+            write: None,
+            blind: false,
+            reconcile: false,
+            clock: None,
+            stamp: None,
+            cart: None,
+            context_writes: Vec::new(),
+            returned: Vec::new(),
+            target: None,
+        }
+    }
+
     /// Latency in µs, for completed operations.
     pub fn latency_us(&self) -> Option<u64> {
         self.complete.map(|c| c.since(self.invoke))

@@ -16,22 +16,9 @@ fn clock(pairs: &[(u32, u64)]) -> VectorClock {
 
 fn op(kind: OpKind, key: u64, invoke: u64, complete: u64) -> OpRecord {
     OpRecord {
-        client: ClientId(0),
-        sequence: invoke,
-        kind,
-        key,
-        invoke: Time(invoke),
         complete: Some(Time(complete)),
         outcome: Outcome::Ok,
-        write: None,
-        blind: false,
-        reconcile: false,
-        clock: None,
-        stamp: None,
-        cart: None,
-        context_writes: Vec::new(),
-        returned: Vec::new(),
-        target: None,
+        ..OpRecord::invoked(ClientId(0), invoke, kind, key, Time(invoke))
     }
 }
 

@@ -312,24 +312,7 @@ impl Client {
 
     fn new_record(&mut self, now: Time, kind: OpKind, key: Key) -> (u64, OpRecord) {
         self.next_sequence += 1;
-        let record = OpRecord {
-            client: self.id,
-            sequence: self.next_sequence,
-            kind,
-            key: key.id,
-            invoke: now,
-            complete: None,
-            outcome: Outcome::InFlight,
-            write: None,
-            blind: false,
-            reconcile: false,
-            clock: None,
-            stamp: None,
-            cart: None,
-            context_writes: Vec::new(),
-            returned: Vec::new(),
-            target: None,
-        };
+        let record = OpRecord::invoked(self.id, self.next_sequence, kind, key.id, now);
         (self.next_sequence, record)
     }
 

@@ -69,31 +69,8 @@ pub fn initial(nodes: &[NodeId], partitions: u32, window: usize) -> Vec<NodeId> 
 /// every node's partition count. Bounded: each accepted swap strictly lowers
 /// the number of violating pairs, and the search gives up when no swap helps.
 fn repair(owners: &mut [NodeId], window: usize) {
-    let count = owners.len();
-    let mut passes_left = count;
-    while passes_left > 0 && violations(owners, window) > 0 {
-        passes_left -= 1;
-        let mut improved = false;
-        for p in 0..count {
-            if !conflicts(owners, p, owners[p], window) {
-                continue;
-            }
-            for q in 0..count {
-                if owners[q] == owners[p] {
-                    continue;
-                }
-                owners.swap(p, q);
-                if !conflicts(owners, p, owners[p], window) && !conflicts(owners, q, owners[q], window) {
-                    improved = true;
-                    break;
-                }
-                owners.swap(p, q);
-            }
-        }
-        if !improved {
-            break;
-        }
-    }
+    let all: Vec<usize> = (0..owners.len()).collect();
+    repair_among(owners, window, &all);
 }
 
 /// Partition counts per node, for every node in `nodes` (zero included).
