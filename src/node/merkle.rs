@@ -82,8 +82,8 @@ fn combine(left: u64, right: u64) -> u64 {
 }
 
 /// The digest of one key's version set (0 when it has none): xxh3 over
-/// the key id and each version's write id, clock and timestamp, in write
-/// id order so that replicas holding the same set agree.
+/// the key id and each version's write id, clock and timestamp, in (write
+/// id, timestamp) order so that replicas holding the same set agree.
 pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
     if versions.is_empty() {
         return EMPTY;
@@ -94,7 +94,9 @@ pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
         hash_version(&mut hasher, only); // the common case: no sorting, no allocation
     } else {
         let mut ordered: Vec<&Version> = versions.iter().collect();
-        ordered.sort_by_key(|v| v.value.write);
+        // A retried request coordinated twice gives two versions of one
+        // write: order by timestamp too, so equal sets hash equally.
+        ordered.sort_by_key(|v| (v.value.write, v.stamp));
         ordered.into_iter().for_each(|v| hash_version(&mut hasher, v));
     }
     hasher.digest().max(1) // never the empty digest
@@ -189,6 +191,18 @@ mod tests {
         tree.update(leaf, 0, 42);
         tree.update(leaf, 42, 0);
         assert_eq!(tree, a);
+    }
+
+    #[test]
+    fn a_key_digest_does_not_depend_on_the_order_versions_are_held_in() {
+        // Two versions of one write (a request coordinated twice) and a third.
+        let mut twin = version(7, 2);
+        twin.stamp = Stamp { time_us: 9, writer: 3 };
+        let versions = [version(7, 1), twin, version(8, 1)];
+        let mut reversed = versions.clone();
+        reversed.reverse();
+        assert_eq!(key_digest(1, &versions), key_digest(1, &reversed));
+        assert_ne!(key_digest(1, &versions), key_digest(1, &versions[..2]));
     }
 
     #[test]
