@@ -205,7 +205,7 @@ pub type FaultError = (String, String);
 /// sorted by time (stable, so same-time faults keep file order). `nodes`
 /// is the initial cluster size; joins add the next ids in time order.
 pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<TimedFault>, FaultError> {
-    check_joins(specs, nodes)?;
+    check_membership(specs, nodes)?;
     let nodes = nodes + specs.iter().filter(|s| s.action == FaultAction::Join).count() as u32;
     let mut timed = Vec::new();
     for (index, spec) in specs.iter().enumerate() {
@@ -236,20 +236,40 @@ pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<Tim
     Ok(timed)
 }
 
-/// Joins must add the next node ids, in time order.
-fn check_joins(specs: &[FaultSpec], nodes: u32) -> Result<(), FaultError> {
-    let mut joins: Vec<(usize, &FaultSpec)> =
-        specs.iter().enumerate().filter(|(_, s)| s.action == FaultAction::Join).collect();
-    joins.sort_by(|a, b| a.1.at_ms.total_cmp(&b.1.at_ms).then(a.0.cmp(&b.0)));
-    for (order, (index, spec)) in joins.into_iter().enumerate() {
-        let expected = nodes + order as u32;
-        if spec.nodes != [expected] {
-            let message = format!("join adds one new node, the next id in time order: nodes = [{expected}]");
-            return Err((format!("faults[{index}].nodes"), message));
-        }
-        if let Some(via) = spec.via {
-            if via >= expected {
-                return Err((format!("faults[{index}].via"), format!("node {via} is not in the cluster yet")));
+/// Walks the faults in time order, checking membership: joins add the
+/// next node id, a leave names a current member and keeps at least one,
+/// and node faults name nodes that have joined by then.
+fn check_membership(specs: &[FaultSpec], nodes: u32) -> Result<(), FaultError> {
+    let mut order: Vec<(usize, &FaultSpec)> = specs.iter().enumerate().collect();
+    order.sort_by(|a, b| a.1.at_ms.total_cmp(&b.1.at_ms).then(a.0.cmp(&b.0)));
+    let mut joined = nodes;
+    let mut left: Vec<u32> = Vec::new();
+    for (index, spec) in order {
+        let field = |name: &str| format!("faults[{index}].{name}");
+        match spec.action {
+            FaultAction::Join => {
+                if spec.nodes != [joined] {
+                    let message = format!("join adds one new node, the next id in time order: nodes = [{joined}]");
+                    return Err((field("nodes"), message));
+                }
+                if let Some(via) = spec.via.filter(|&v| v >= joined || left.contains(&v)) {
+                    return Err((field("via"), format!("node {via} is not a member at that time")));
+                }
+                joined += 1;
+            }
+            FaultAction::Leave => {
+                if let Some(&node) = spec.nodes.iter().find(|&&n| n >= joined || left.contains(&n)) {
+                    return Err((field("nodes"), format!("node {node} is not a member at that time")));
+                }
+                left.extend(&spec.nodes);
+                if left.len() as u32 >= joined {
+                    return Err((field("nodes"), "the last member cannot leave".into()));
+                }
+            }
+            _ => {
+                if let Some(node) = spec.nodes.iter().find(|&&n| n >= joined) {
+                    return Err((field("nodes"), format!("node {node} has not joined by at_ms = {}", spec.at_ms)));
+                }
             }
         }
     }
@@ -477,7 +497,7 @@ mod tests {
     fn bad_entries_name_the_field_and_the_rule() {
         let err = schedule(&[spec("at_ms = 0\naction = \"crash\"\nnodes = [9]\n")], 4, 1).unwrap_err();
         assert_eq!(err.0, "faults[0].nodes");
-        assert!(err.1.contains("ids are 0..3"), "{}", err.1);
+        assert!(err.1.contains("node 9 has not joined"), "{}", err.1);
         let err = schedule(&[spec("at_ms = 0\naction = \"partition\"\ngroups = [[\"x1\"], [\"others\"]]\n")], 4, 1)
             .unwrap_err();
         assert!(err.1.contains("allowed"), "{}", err.1);
@@ -488,5 +508,15 @@ mod tests {
         assert_eq!(err.0, "faults[0].rate");
         let err = schedule(&[spec("at_ms = 0\naction = \"heal\"\nduration_ms = 5\n")], 4, 1).unwrap_err();
         assert_eq!(err.0, "faults[0].duration_ms");
+        let join = spec("at_ms = 10\naction = \"join\"\nnodes = [4]\n");
+        let early_crash = spec("at_ms = 5\naction = \"crash\"\nnodes = [4]\n");
+        let err = schedule(&[join.clone(), early_crash], 4, 1).unwrap_err();
+        assert!(err.1.contains("has not joined"), "{}", err.1);
+        let err = schedule(&[spec("at_ms = 0\naction = \"join\"\nnodes = [7]\n")], 4, 1).unwrap_err();
+        assert!(err.1.contains("nodes = [4]"), "{}", err.1);
+        let twice = spec("at_ms = 0\naction = \"leave\"\nnodes = [1]\n");
+        let err = schedule(&[twice.clone(), twice], 4, 1).unwrap_err();
+        assert!(err.1.contains("not a member"), "{}", err.1);
+        assert!(schedule(&[join, spec("at_ms = 20\naction = \"crash\"\nnodes = [4]\n")], 4, 1).is_ok());
     }
 }
