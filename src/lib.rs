@@ -42,6 +42,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
         &mut consistency,
         &outcome.history,
         &outcome.final_versions,
+        &outcome.held_anywhere,
         &outcome.wiped,
         outcome.lww,
     );

@@ -10,13 +10,18 @@ use std::collections::BTreeMap;
 ///
 /// `final_versions`: for each written key, the versions held in the main
 /// stores of its final preference list once the run has healed and
-/// quiesced. `wiped`: versions some node lost to a crash or a disk loss,
-/// by key. A lost write is explained when a wiped version is it or
-/// supersedes it: the only copies went down with a disk or a buffer.
+/// quiesced. `held_anywhere`: the versions any node holds at the end, in
+/// or out of the preference list, hints included. `wiped`: versions some
+/// node lost to a crash or a disk loss, by key. A lost write is explained
+/// (invariant `no-lost-writes`) only when no node holds it any more and a
+/// wiped version was it or superseded it: its copies went down with disks
+/// or buffers. A lost write still held somewhere was misplaced, not lost
+/// to a failure — a bug.
 pub fn check_end_state(
     report: &mut ConsistencyReport,
     history: &[OpRecord],
     final_versions: &BTreeMap<u64, Vec<Observed>>,
+    held_anywhere: &BTreeMap<u64, Vec<Observed>>,
     wiped: &BTreeMap<u64, Vec<Observed>>,
     lww: bool,
 ) {
@@ -27,8 +32,10 @@ pub fn check_end_state(
         let present = held.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww));
         if !present {
             report.lost_writes += 1;
-            let wiped_here = wiped.get(&op.key).map_or(&[][..], Vec::as_slice);
-            if !wiped_here.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww)) {
+            let covers = |vs: Option<&Vec<Observed>>| {
+                vs.is_some_and(|vs| vs.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww)))
+            };
+            if covers(held_anywhere.get(&op.key)) || !covers(wiped.get(&op.key)) {
                 report.lost_writes_unexplained += 1;
             }
         }

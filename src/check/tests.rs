@@ -141,7 +141,7 @@ mod end_state {
         let mut report = check(history, false);
         let final_versions = BTreeMap::from([(1, held.iter().map(|(id, c)| observed(*id, c)).collect())]);
         let wiped = BTreeMap::from([(1, wiped.iter().map(|(id, c)| observed(*id, c)).collect())]);
-        check_end_state(&mut report, history, &final_versions, &wiped, false);
+        check_end_state(&mut report, history, &final_versions, &final_versions, &wiped, false);
         report
     }
 
@@ -162,6 +162,17 @@ mod end_state {
     }
 
     #[test]
+    fn a_lost_write_still_held_outside_the_preference_list_is_a_bug_even_after_a_wipe() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)])];
+        let mut report = check(&history, false);
+        let nowhere = BTreeMap::from([(1, Vec::new())]);
+        let elsewhere = BTreeMap::from([(1, vec![observed(1, &[(0, 1)])])]);
+        check_end_state(&mut report, &history, &nowhere, &elsewhere, &elsewhere, false);
+        assert_eq!(report.lost_writes, 1);
+        assert_eq!(report.lost_writes_unexplained, 1, "misplaced, not lost to a failure");
+    }
+
+    #[test]
     fn a_write_superseded_by_a_surviving_version_is_not_lost() {
         let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 20, 30, 2, &[(0, 2)])];
         assert_eq!(end_state(&history, &[(2, &[(0, 2)])], &[]).lost_writes, 0);
@@ -178,7 +189,7 @@ mod end_state {
             1,
             vec![Observed { stamp: Stamp { time_us: 500, writer: 0 }, ..observed(1, &[(0, 1)]) }],
         )]);
-        check_end_state(&mut report, &[early, late], &final_versions, &BTreeMap::new(), true);
+        check_end_state(&mut report, &[early, late], &final_versions, &final_versions, &BTreeMap::new(), true);
         assert_eq!(report.lww_lost_updates, 1);
         assert_eq!(report.lost_writes, 0, "superseded by timestamp, so not a lost write");
     }

@@ -754,8 +754,9 @@ impl Node {
         }
     }
 
-    /// Every version this node can serve for `key`: durable, buffered and hinted.
-    fn local_versions(&self, key: u64) -> Vec<Version> {
+    /// Every version this node holds for `key`: durable, buffered and
+    /// hinted (the checker asks whether a lost write survives anywhere).
+    pub fn local_versions(&self, key: u64) -> Vec<Version> {
         let hinted = self.hints.values().flat_map(|h| h.get(key));
         store::reconcile(self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted), self.config.rules.lww)
     }
