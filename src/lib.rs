@@ -42,7 +42,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
         &mut consistency,
         &outcome.history,
         &outcome.final_versions,
-        &outcome.held_anywhere,
+        &|key| outcome.held_anywhere(key),
         &outcome.wiped,
         outcome.lww,
     );

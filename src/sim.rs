@@ -79,9 +79,6 @@ pub struct RunOutcome {
     /// For every key written, the versions held in the main stores of its
     /// final preference list at the end (what the lost-write check reads).
     pub final_versions: BTreeMap<u64, Vec<Observed>>,
-    /// For every key written, the versions held anywhere at the end: any
-    /// node's main store, buffer or hints, inside the preference list or not.
-    pub held_anywhere: BTreeMap<u64, Vec<Observed>>,
     /// Versions some node lost to a crash (unflushed buffer) or a disk
     /// loss, by key.
     pub wiped: BTreeMap<u64, Vec<Observed>>,
@@ -143,6 +140,15 @@ pub struct Simulation {
     node_config: Arc<NodeConfig>,
     streams: Streams,
     membership: Vec<MembershipChange>,
+}
+
+impl RunOutcome {
+    /// Every version any node holds for `key` at the end — main store,
+    /// buffer or hints, inside the key's preference list or not (the
+    /// checker asks this only about lost writes).
+    pub fn held_anywhere(&self, key: u64) -> Vec<Observed> {
+        self.nodes.iter().flat_map(|n| n.local_versions(key)).map(|v| Observed::of(&v)).collect()
+    }
 }
 
 impl Simulation {
@@ -249,7 +255,6 @@ impl Simulation {
         history.sort_by_key(|op| (op.invoke, op.client, op.sequence));
         self.ring = self.agreed_ring();
         let final_versions = self.final_versions(&history);
-        let held_anywhere = self.held_anywhere(&final_versions);
         let keys_not_converged = self.divergent_keys() as u64;
         RunOutcome {
             converged_at: self.converged_at,
@@ -258,7 +263,6 @@ impl Simulation {
             gossip_interval_us: self.node_config.gossip_interval_us,
             history,
             final_versions,
-            held_anywhere,
             nodes: self.nodes,
             wiped: self.wiped,
             faults: self.applied,
@@ -284,17 +288,6 @@ impl Simulation {
                     .iter()
                     .flat_map(|n| self.nodes[n.0 as usize].main_versions(key))
                     .map(|v| Observed::of(&v));
-                (key, held.collect())
-            })
-            .collect()
-    }
-
-    /// For each written key, every version any node holds at the end.
-    fn held_anywhere(&self, written: &BTreeMap<u64, Vec<Observed>>) -> BTreeMap<u64, Vec<Observed>> {
-        written
-            .keys()
-            .map(|&key| {
-                let held = self.nodes.iter().flat_map(|n| n.local_versions(key)).map(|v| Observed::of(&v));
                 (key, held.collect())
             })
             .collect()

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 ///
 /// `final_versions`: for each written key, the versions held in the main
 /// stores of its final preference list once the run has healed and
-/// quiesced. `held_anywhere`: the versions any node holds at the end, in
+/// quiesced. `held_anywhere(key)`: the versions any node holds at the end, in
 /// or out of the preference list, hints included. `wiped`: versions some
 /// node lost to a crash or a disk loss, by key. A lost write is explained
 /// (invariant `no-lost-writes`) only when no node holds it any more and a
@@ -21,7 +21,7 @@ pub fn check_end_state(
     report: &mut ConsistencyReport,
     history: &[OpRecord],
     final_versions: &BTreeMap<u64, Vec<Observed>>,
-    held_anywhere: &BTreeMap<u64, Vec<Observed>>,
+    held_anywhere: &dyn Fn(u64) -> Vec<Observed>,
     wiped: &BTreeMap<u64, Vec<Observed>>,
     lww: bool,
 ) {
@@ -35,7 +35,7 @@ pub fn check_end_state(
             let covers = |vs: Option<&Vec<Observed>>| {
                 vs.is_some_and(|vs| vs.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww)))
             };
-            if covers(held_anywhere.get(&op.key)) || !covers(wiped.get(&op.key)) {
+            if covers(Some(&held_anywhere(op.key))) || !covers(wiped.get(&op.key)) {
                 report.lost_writes_unexplained += 1;
             }
         }

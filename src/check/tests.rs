@@ -141,7 +141,8 @@ mod end_state {
         let mut report = check(history, false);
         let final_versions = BTreeMap::from([(1, held.iter().map(|(id, c)| observed(*id, c)).collect())]);
         let wiped = BTreeMap::from([(1, wiped.iter().map(|(id, c)| observed(*id, c)).collect())]);
-        check_end_state(&mut report, history, &final_versions, &final_versions, &wiped, false);
+        let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
+        check_end_state(&mut report, history, &final_versions, &held, &wiped, false);
         report
     }
 
@@ -167,7 +168,8 @@ mod end_state {
         let mut report = check(&history, false);
         let nowhere = BTreeMap::from([(1, Vec::new())]);
         let elsewhere = BTreeMap::from([(1, vec![observed(1, &[(0, 1)])])]);
-        check_end_state(&mut report, &history, &nowhere, &elsewhere, &elsewhere, false);
+        let held = |_: u64| vec![observed(1, &[(0, 1)])];
+        check_end_state(&mut report, &history, &nowhere, &held, &elsewhere, false);
         assert_eq!(report.lost_writes, 1);
         assert_eq!(report.lost_writes_unexplained, 1, "misplaced, not lost to a failure");
     }
@@ -189,7 +191,8 @@ mod end_state {
             1,
             vec![Observed { stamp: Stamp { time_us: 500, writer: 0 }, ..observed(1, &[(0, 1)]) }],
         )]);
-        check_end_state(&mut report, &[early, late], &final_versions, &final_versions, &BTreeMap::new(), true);
+        let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
+        check_end_state(&mut report, &[early, late], &final_versions, &held, &BTreeMap::new(), true);
         assert_eq!(report.lww_lost_updates, 1);
         assert_eq!(report.lost_writes, 0, "superseded by timestamp, so not a lost write");
     }

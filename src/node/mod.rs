@@ -757,8 +757,19 @@ impl Node {
     /// Every version this node holds for `key`: durable, buffered and
     /// hinted (the checker asks whether a lost write survives anywhere).
     pub fn local_versions(&self, key: u64) -> Vec<Version> {
+        let buffered = self.buffer.get(key);
+        let mut hinted = self.hints.values().map(|h| h.get(key)).filter(|vs| !vs.is_empty()).peekable();
+        if buffered.is_empty() && hinted.peek().is_none() {
+            return self.store.get(key).to_vec(); // the common case: already reconciled
+        }
+        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted.flatten()), self.config.rules.lww)
+    }
+
+    /// The largest counter `node` has in any version this node holds for `key`.
+    fn largest_counter(&self, key: u64, node: NodeId) -> u64 {
         let hinted = self.hints.values().flat_map(|h| h.get(key));
-        store::reconcile(self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted), self.config.rules.lww)
+        let all = self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted);
+        all.map(|v| v.clock.counter(node)).max().unwrap_or(0)
     }
 
     fn enqueue_storage(&mut self, now: Time, op: StorageOp, out: &mut Outbox<NodeTimer>) {
@@ -871,7 +882,7 @@ impl Node {
     /// loses the write buffer cannot make it reuse a counter) also bounds it
     /// from below; only a disk loss forgets it.
     fn next_clock(&mut self, physical: Time, key: Key, context: &vclock::VectorClock) -> vclock::VectorClock {
-        let stored = self.local_versions(key.id).iter().map(|v| v.clock.counter(self.id)).max().unwrap_or(0);
+        let stored = self.largest_counter(key.id, self.id);
         let counter = 1 + stored.max(context.counter(self.id)).max(self.counter_high_water);
         self.counter_high_water = counter;
         let mut clock = context.clone();
