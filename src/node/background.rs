@@ -3,7 +3,6 @@
 //! through the same service queue as client requests, so it competes
 //! with them.
 
-use super::store::Store;
 use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
 use crate::protocol::{Key, Message, Version, WriteId};
 use crate::types::{Endpoint, NodeId, Time};
@@ -64,19 +63,29 @@ impl Node {
     }
 
     /// Writes the buffer to disk (one sequential write in the service queue).
+    /// The buffered versions become durable only when the flush's disk
+    /// write completes (see [`Node::complete_flush`]); until then they stay
+    /// in the buffer, and a crash loses them.
     pub(super) fn flush(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
-        if !self.buffer.is_empty() {
+        if !self.buffer.is_empty() && !self.flush_in_progress {
             self.stats.flushes += 1;
-            let buffered: Store = self.buffer.take();
-            for (key, versions) in buffered.iter() {
-                for version in versions {
-                    self.store.put(key, version.clone(), self.config.rules);
-                }
-            }
-            self.enqueue_storage(now, StorageOp::Flush, out);
+            self.flush_in_progress = true;
+            let batch: Vec<(Key, Version)> =
+                self.buffer.iter().flat_map(|(key, versions)| versions.iter().map(move |v| (key, v.clone()))).collect();
+            self.enqueue_storage(now, StorageOp::Flush { batch }, out);
         }
         let incarnation = self.incarnation;
         out.set_timer(now.plus(self.config.flush_interval_us), NodeTimer::Flush { incarnation });
+    }
+
+    /// A flush's disk write completed: its versions move from the buffer to
+    /// the store (main data is unchanged: it is the union of the two).
+    pub(super) fn complete_flush(&mut self, batch: Vec<(Key, Version)>) {
+        self.flush_in_progress = false;
+        for (key, version) in batch {
+            self.buffer.remove_version(key.id, &version);
+            self.store.put(key, version, self.config.rules);
+        }
     }
 
     /// Stores versions handed back or sent by read repair in the main data,

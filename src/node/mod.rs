@@ -352,8 +352,8 @@ enum StorageOp {
     OwnWriteDurable { reply_to: Coordination },
     /// Store versions handed back (or repaired), then ack the handoff sender if any.
     Absorb { key: Key, versions: Vec<Version>, source: AbsorbSource },
-    /// Write the buffer to disk.
-    Flush,
+    /// Write these buffered versions to disk.
+    Flush { batch: Vec<(Key, Version)> },
     /// Read a range for a node that now replicates it (cost set by the strategy).
     ServeRange { requester: NodeId, span: transfer::Span },
 }
@@ -424,6 +424,8 @@ pub struct Node {
     view_digest: u64,
     /// Waiting for a seed's view to join.
     joining: bool,
+    /// A buffer flush is being written to disk.
+    flush_in_progress: bool,
     /// When an administrator told this node to join.
     joined_at: Option<Time>,
     /// When it received the last range it fetched after its latest ring change.
@@ -460,6 +462,7 @@ impl Node {
             view_digest: 0,
             view: Arc::new(membership::View::of_ring(&ring)),
             joining: false,
+            flush_in_progress: false,
             joined_at: None,
             bootstrapped_at: None,
             token_rng,
@@ -584,6 +587,7 @@ impl Node {
         self.forwards.clear();
         self.pending_fetches.clear();
         self.outgoing_transfers.clear();
+        self.flush_in_progress = false;
         self.suspected.clear();
         self.handoff_unacked.clear();
         self.service.reset(now);
@@ -778,7 +782,7 @@ impl Node {
             StorageOp::Write { .. }
             | StorageOp::OwnWriteDurable { .. }
             | StorageOp::Absorb { .. }
-            | StorageOp::Flush
+            | StorageOp::Flush { .. }
             | StorageOp::ServeRange { .. } => self.config.write_service.sample_us(&mut self.rng),
         };
         let done = self.service.admit(now, service_us);
@@ -804,7 +808,7 @@ impl Node {
             }
             StorageOp::OwnWriteDurable { reply_to } => self.on_write_ack(reply_to.id, self.id, out),
             StorageOp::Absorb { key, versions, source } => self.absorb(key, versions, source, out),
-            StorageOp::Flush => {}
+            StorageOp::Flush { batch } => self.complete_flush(batch),
             StorageOp::ServeRange { requester, span } => self.send_range(now, requester, span, out),
         }
     }

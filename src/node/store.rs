@@ -98,6 +98,15 @@ impl Store {
         removed
     }
 
+    /// Removes exactly `version` from `key`'s versions, if present.
+    pub fn remove_version(&mut self, key: u64, version: &Version) {
+        let Some(entry) = self.keys.get_mut(&key) else { return };
+        entry.versions.retain(|v| v != version);
+        if entry.versions.is_empty() {
+            self.keys.remove(&key);
+        }
+    }
+
     /// Number of keys with at least one version.
     pub fn key_count(&self) -> usize {
         self.keys.len()

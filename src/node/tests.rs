@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::engine::rng::{Purpose, Streams};
-use crate::protocol::{Failure, ReadResult, Value, WriteId};
+use crate::protocol::{Coordination, Failure, ReadResult, Value, Version, WriteId};
 use crate::ring::Strategy;
 use crate::types::ClientId;
 use vclock::Causality;
@@ -40,6 +40,10 @@ fn config() -> Arc<NodeConfig> {
 }
 
 fn cluster(nodes: u32) -> Vec<Node> {
+    cluster_with(nodes, config())
+}
+
+fn cluster_with(nodes: u32, config: Arc<NodeConfig>) -> Vec<Node> {
     let ids: Vec<NodeId> = (0..nodes).map(NodeId).collect();
     let streams = Streams::new(1);
     let ring = Arc::new(Ring::build(&Strategy::EqualPartitions { partitions: 16 }, &ids, None, |n| {
@@ -48,7 +52,8 @@ fn cluster(nodes: u32) -> Vec<Node> {
     ids.iter()
         .map(|&id| {
             let rng = streams.stream(Purpose::Node, u64::from(id.0));
-            Node::new(id, config(), Arc::clone(&ring), rng, streams.stream(Purpose::RingTokens, u64::from(id.0)))
+            let tokens = streams.stream(Purpose::RingTokens, u64::from(id.0));
+            Node::new(id, Arc::clone(&config), Arc::clone(&ring), rng, tokens)
         })
         .collect()
 }
@@ -219,4 +224,55 @@ fn a_write_whose_quorum_does_not_answer_fails_at_the_timeout() {
     nodes[0].on_timer(deadline.0, deadline.1, &mut out);
     assert!(matches!(&out.messages[..], [(_, Message::PutReply { outcome: Err(Failure::Timeout), .. })]));
     assert_eq!(nodes[0].stats().coordinations_timed_out, 1);
+}
+
+/// A replica write with no hint, as a coordinator sends it.
+fn replica_write(key: Key, write: u64, durable: bool) -> Message {
+    let mut clock = VectorClock::new();
+    clock.set(NodeId(9), write, Time(0));
+    let value = Value { write: WriteId(write), bytes: 8, items: None };
+    let version = Version { clock, stamp: crate::protocol::Stamp::default(), value };
+    let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: write };
+    Message::ReplicaWrite { coordination, key, version, hint: None, durable }
+}
+
+#[test]
+fn buffered_writes_are_acknowledged_at_once_and_lost_if_the_node_crashes_before_the_flush_completes() {
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, buffered);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let node = &mut nodes[0];
+    let mut out = Outbox::default();
+    node.on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(key, 1, false), &mut out);
+    assert!(matches!(&out.messages[..], [(_, Message::ReplicaWriteAck { .. })]), "acked from memory");
+    assert_eq!(node.main_versions(key.id).len(), 1);
+    assert!(node.store().get(key.id).is_empty(), "not on disk yet");
+    // The flush starts, but the node crashes before its disk write completes.
+    node.flush(Time(10), &mut out);
+    let lost = node.crash(Time(11), false);
+    assert_eq!(lost.len(), 1, "the unflushed write is lost");
+    assert!(node.main_versions(key.id).is_empty());
+
+    // The same write, flushed to completion, survives a crash.
+    let node = &mut nodes[1];
+    let mut out = Outbox::default();
+    node.on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(key, 2, false), &mut out);
+    node.flush(Time(10), &mut out);
+    finish_storage(node, &mut out);
+    assert_eq!(node.store().get(key.id).len(), 1, "on disk once the flush completed");
+    assert!(node.crash(Time(20), false).is_empty());
+    assert_eq!(node.main_versions(key.id).len(), 1);
+}
+
+#[test]
+fn a_durable_replica_write_waits_for_the_disk_even_with_buffering() {
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, buffered);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(key, 1, true), &mut out);
+    assert!(out.messages.is_empty(), "no ack before the disk write");
+    let sent = finish_storage(&mut nodes[0], &mut out);
+    assert!(matches!(&sent[..], [(_, Message::ReplicaWriteAck { .. })]));
+    assert_eq!(nodes[0].store().get(key.id).len(), 1);
 }
