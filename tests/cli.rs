@@ -80,3 +80,11 @@ fn a_valid_scenario_validates() {
     assert_eq!(code, 0);
     assert!(stdout.contains("ok"));
 }
+
+#[test]
+fn the_readme_scenario_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let block = readme.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a toml block");
+    let scenario = dynasim::Scenario::parse(block, "README.md", "mini");
+    assert!(scenario.is_ok(), "{}", scenario.err().map(|e| e.to_string()).unwrap_or_default());
+}
