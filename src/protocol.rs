@@ -102,6 +102,26 @@ pub struct WriteAck {
     pub stamp: Stamp,
 }
 
+/// A piece of the ring, inclusive at both ends; wraps when `first > last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    /// First position.
+    pub first: Token,
+    /// Last position.
+    pub last: Token,
+}
+
+impl Span {
+    /// True when `position` lies in the span.
+    pub fn contains(&self, position: Token) -> bool {
+        if self.first <= self.last {
+            self.first <= position && position <= self.last
+        } else {
+            position >= self.first || position <= self.last
+        }
+    }
+}
+
 /// One client request: which client, and the client's own request number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RequestId {
@@ -244,15 +264,15 @@ pub enum Message {
     },
     /// Anti-entropy: my hashes of these tree nodes of `range` (Dynamo §4.7).
     TreeCompare {
-        /// Index of the key range (placement range) in ring order.
-        range: u32,
+        /// The key range, by its bounds (both sides must host the same range).
+        range: Span,
         /// (heap index, hash) of tree nodes.
         nodes: Vec<(u32, u64)>,
     },
     /// Anti-entropy: these leaves differ; here are my keys in them with digests.
     LeafDigests {
         /// The key range.
-        range: u32,
+        range: Span,
         /// Heap indices of the differing leaves.
         leaves: Vec<u32>,
         /// (key, digest of its versions) for my keys in those leaves.
@@ -426,7 +446,7 @@ impl Message {
                     key.wire_bytes() + versions(vs)
                 }
                 Message::HandoffAck { key, writes } => key.wire_bytes() + 8 * writes.len() as u64,
-                Message::TreeCompare { nodes, .. } => 4 + 12 * nodes.len() as u64,
+                Message::TreeCompare { nodes, .. } => 32 + 12 * nodes.len() as u64,
                 Message::Gossip { view } | Message::GossipReply { view } => view.wire_bytes(),
                 Message::JoinRequest => 0,
                 Message::FetchRange { .. } => 32,
@@ -434,7 +454,7 @@ impl Message {
                     32 + entries.iter().map(|(k, vs)| k.wire_bytes() + versions(vs)).sum::<u64>()
                 }
                 Message::LeafDigests { leaves, keys, .. } => {
-                    4 + 4 * leaves.len() as u64 + keys.iter().map(|(k, _)| k.wire_bytes() + 8).sum::<u64>()
+                    32 + 4 * leaves.len() as u64 + keys.iter().map(|(k, _)| k.wire_bytes() + 8).sum::<u64>()
                 }
                 Message::KeyVersions { entries, wanted } => {
                     entries.iter().map(|(k, vs)| k.wire_bytes() + versions(vs)).sum::<u64>()

@@ -14,6 +14,7 @@ use crate::engine::queue::EventQueue;
 use crate::engine::rng::{Purpose, Streams};
 use crate::fault::{FaultEffect, TimedFault};
 use crate::net::{Network, NetworkStats};
+use crate::node::membership::MemberStatus;
 use crate::node::store::StoreRules;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
 use crate::protocol::{Key, Message};
@@ -101,8 +102,9 @@ pub struct RunOutcome {
     pub workload_end: Time,
     /// Versioning was last-write-wins.
     pub lww: bool,
-    /// When, after the workload ended (and every fault was healed), all
-    /// replicas of every written key first held the same versions.
+    /// When, after the workload ended and the last fault after it, all
+    /// replicas of every written key first held the same versions (and
+    /// still did at the end of the observation).
     pub converged_at: Option<Time>,
     /// Written keys whose replicas still disagreed at the end.
     pub keys_not_converged: u64,
@@ -140,6 +142,8 @@ pub struct Simulation {
     node_config: Arc<NodeConfig>,
     streams: Streams,
     membership: Vec<MembershipChange>,
+    pending_leaves: BTreeSet<NodeId>,
+    convergence_check_pending: bool,
 }
 
 impl RunOutcome {
@@ -221,6 +225,8 @@ impl Simulation {
             node_config,
             streams,
             membership: Vec::new(),
+            pending_leaves: BTreeSet::new(),
+            convergence_check_pending: false,
         }
     }
 
@@ -236,7 +242,7 @@ impl Simulation {
             let at = self.faults[index].at;
             self.queue.schedule(at, Event::Fault { index });
         }
-        self.queue.schedule(self.workload_end, Event::ConvergenceCheck);
+        self.schedule_convergence_check(self.workload_end);
         for index in 0..self.nodes.len() {
             self.nodes[index].start(Time::ZERO, &mut self.node_out);
             self.drain_node(NodeId(index as u32));
@@ -344,9 +350,15 @@ impl Simulation {
                 let engine = Endpoint::Node(NodeId(u32::MAX));
                 self.trace(now, sequence, 0x400, engine, engine, Some(index as u64));
                 self.apply_fault(now, index);
+                if now >= self.workload_end {
+                    // A fault after the workload restarts the convergence clock.
+                    self.converged_at = None;
+                    self.schedule_convergence_check(now);
+                }
             }
             Event::MembershipCheck => self.check_membership(now),
             Event::ConvergenceCheck => {
+                self.convergence_check_pending = false;
                 self.ring = self.agreed_ring();
                 if self.written_keys.is_empty() {
                     let keys: BTreeSet<u64> = self
@@ -359,9 +371,10 @@ impl Simulation {
                     self.written_keys = keys.into_iter().collect();
                 }
                 if self.divergent_keys() == 0 {
-                    self.converged_at = Some(now);
+                    self.converged_at.get_or_insert(now);
                 } else {
-                    self.queue.schedule(now.plus(CONVERGENCE_CHECK_US), Event::ConvergenceCheck);
+                    self.converged_at = None;
+                    self.schedule_convergence_check(now.plus(CONVERGENCE_CHECK_US));
                 }
             }
         }
@@ -418,8 +431,13 @@ impl Simulation {
             FaultEffect::Join { node, via } => self.join(now, node, via),
             FaultEffect::Leave { node } => {
                 self.record_membership_change(now, node, format!("leave n{}", node.0));
-                self.nodes[node.0 as usize].leave(now, &mut self.node_out);
-                self.drain_node(node);
+                if self.alive[node.0 as usize] {
+                    self.nodes[node.0 as usize].leave(now, &mut self.node_out);
+                    self.drain_node(node);
+                } else {
+                    // A node that is down carries out the command when it restarts.
+                    self.pending_leaves.insert(node);
+                }
             }
             FaultEffect::HealAll { restart } => {
                 let mut healed = self.network.heal();
@@ -432,6 +450,14 @@ impl Simulation {
                     self.healed(now);
                 }
             }
+        }
+    }
+
+    /// Schedules the observer's convergence check unless one is pending.
+    fn schedule_convergence_check(&mut self, at: Time) {
+        if !self.convergence_check_pending {
+            self.convergence_check_pending = true;
+            self.queue.schedule(at, Event::ConvergenceCheck);
         }
     }
 
@@ -472,8 +498,14 @@ impl Simulation {
         let Some(change) = self.membership.iter().rposition(|c| c.agreed_at.is_none()) else { return };
         let live: Vec<&Node> = self.nodes.iter().zip(&self.alive).filter(|(_, &alive)| alive).map(|(n, _)| n).collect();
         let digest = live.first().map(|n| n.view_digest());
+        // Every live node holds the same view, and it shows every change:
+        // a joiner as a member, a leaver as gone.
+        let shows = |n: &&Node, c: &MembershipChange| {
+            let status = n.view().members().get(&c.node).map(|e| e.status);
+            status == Some(if c.label.starts_with("leave") { MemberStatus::Left } else { MemberStatus::Normal })
+        };
         let agreed = live.iter().all(|n| Some(n.view_digest()) == digest)
-            && self.membership.iter().all(|c| live.iter().any(|n| n.view().members().contains_key(&c.node)));
+            && self.membership.iter().all(|c| live.iter().all(|n| shows(n, c)));
         if agreed {
             for pending in self.membership.iter_mut().filter(|c| c.agreed_at.is_none()) {
                 pending.agreed_at = Some(now);
@@ -503,6 +535,9 @@ impl Simulation {
             return false;
         }
         self.nodes[node.0 as usize].start(now, &mut self.node_out);
+        if self.pending_leaves.remove(&node) {
+            self.nodes[node.0 as usize].leave(now, &mut self.node_out);
+        }
         self.drain_node(node);
         true
     }

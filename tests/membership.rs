@@ -93,6 +93,54 @@ fn two_nodes_joined_through_different_seeds_end_in_one_ring() {
     assert_eq!(digests.len(), 1, "every node holds the same view");
     let ring = report.outcome.nodes[0].ring();
     assert!(ring.nodes().contains(&NodeId(8)) && ring.nodes().contains(&NodeId(9)));
+    // Conflicting claims are settled into equal shares: 128 partitions over 10 nodes.
+    for node in ring.nodes() {
+        let share = ring.partition_owners().iter().filter(|&o| o == node).count();
+        assert!((12..=13).contains(&share), "{node:?} holds {share} partitions");
+    }
     assert_eq!(s.consistency.lost_writes, 0);
     assert_eq!(s.invariants["converges"], "held");
+}
+
+const SMALL_CLUSTER: &str = "duration_ms = 5000\nquiesce_ms = 4000\nexpect = [\"no-lost-writes\", \"converges\"]\n\
+    [cluster]\nnodes = 6\npartitions = 64\nseeds = [0, 1]\n[workload]\nrate_per_s = 500\nkeys = 500\n";
+
+#[test]
+fn a_join_through_a_crashed_seed_retries_through_another_seed() {
+    let faults = "[[faults]]\nat_ms = 500\naction = \"crash\"\nnodes = [0]\nduration_ms = 3000\n\
+                  [[faults]]\nat_ms = 1000\naction = \"join\"\nnodes = [6]\nvia = 0\n";
+    let report = run_twice(&inline(&format!("{SMALL_CLUSTER}{faults}")), 1);
+    let change = &report.summary.membership[0];
+    assert!(change.agreed_after_us.is_some(), "the join completed");
+    assert!(change.bootstrap_us.is_some(), "the joiner fetched its ranges");
+    assert!(report.outcome.nodes[3].ring().nodes().contains(&NodeId(6)));
+    assert_eq!(report.summary.consistency.lost_writes, 0);
+}
+
+#[test]
+fn two_simultaneous_leaves_leave_a_valid_ring() {
+    let faults = "[[faults]]\nat_ms = 1000\naction = \"leave\"\nnodes = [2]\n\
+                  [[faults]]\nat_ms = 1000\naction = \"leave\"\nnodes = [4]\n";
+    let report = run_twice(&inline(&format!("{SMALL_CLUSTER}{faults}")), 1);
+    let s = &report.summary;
+    assert!(s.membership.iter().all(|c| c.agreed_after_us.is_some()));
+    let rings: std::collections::BTreeSet<Vec<NodeId>> =
+        report.outcome.nodes.iter().map(|n| n.ring().partition_owners().to_vec()).collect();
+    assert_eq!(rings.len(), 1, "every node derives the same placement");
+    let owners = rings.into_iter().next().expect("a ring");
+    assert!(!owners.contains(&NodeId(2)) && !owners.contains(&NodeId(4)));
+    assert_eq!(s.consistency.lost_writes, 0);
+    assert_eq!(s.invariants["converges"], "held");
+}
+
+#[test]
+fn a_leave_ordered_while_the_node_is_down_happens_when_it_restarts() {
+    let faults = "[[faults]]\nat_ms = 500\naction = \"crash\"\nnodes = [3]\nduration_ms = 1000\n\
+                  [[faults]]\nat_ms = 1000\naction = \"leave\"\nnodes = [3]\n";
+    let report = run_twice(&inline(&format!("{SMALL_CLUSTER}{faults}")), 1);
+    let change = &report.summary.membership[0];
+    let agreed = change.agreed_after_us.expect("agreed");
+    assert!(agreed >= 500_000, "not before n3 restarted at 1.5 s (agreed after {agreed} µs)");
+    assert!(!report.outcome.nodes[0].ring().nodes().contains(&NodeId(3)));
+    assert_eq!(report.summary.consistency.lost_writes, 0);
 }

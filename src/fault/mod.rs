@@ -241,7 +241,8 @@ pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<Tim
 /// and node faults name nodes that have joined by then.
 fn check_membership(specs: &[FaultSpec], nodes: u32) -> Result<(), FaultError> {
     let mut order: Vec<(usize, &FaultSpec)> = specs.iter().enumerate().collect();
-    order.sort_by(|a, b| a.1.at_ms.total_cmp(&b.1.at_ms).then(a.0.cmp(&b.0)));
+    // The order the schedule applies them in: rounded time, then file order.
+    order.sort_by_key(|(index, spec)| (Time::from_ms(spec.at_ms), *index));
     let mut joined = nodes;
     let mut left: Vec<u32> = Vec::new();
     for (index, spec) in order {

@@ -6,7 +6,7 @@
 
 use super::merkle::{key_digest, MerkleTree};
 use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
-use crate::protocol::{Key, Message, Version};
+use crate::protocol::{Key, Message, Span, Version};
 use crate::ring::{PlacementRange, Ring};
 use crate::types::{Endpoint, NodeId, Time};
 use rand::Rng;
@@ -111,9 +111,23 @@ impl Node {
 
     fn send_tree_nodes(&mut self, peer: NodeId, range: usize, nodes: Vec<(u32, u64)>, out: &mut Outbox<NodeTimer>) {
         self.stats.anti_entropy_tree_nodes += nodes.len() as u64;
-        let message = Message::TreeCompare { range: range as u32, nodes };
+        let message = Message::TreeCompare { range: self.span_of(range), nodes };
         self.stats.anti_entropy_bytes += message.wire_bytes();
         out.send(Endpoint::Node(peer), message);
+    }
+
+    /// A range's bounds, as replicas name it to each other.
+    fn span_of(&self, range: usize) -> Span {
+        let range = &self.anti_entropy.ranges[range];
+        Span { first: range.first, last: range.last }
+    }
+
+    /// My index of the hosted range with exactly these bounds, if any: two
+    /// views can disagree while gossip spreads, and then nothing is compared.
+    fn hosted_range(&self, span: Span) -> Option<usize> {
+        let index = Ring::range_index(&self.anti_entropy.ranges, span.last);
+        let same = self.anti_entropy.ranges.get(index).is_some_and(|r| r.first == span.first && r.last == span.last);
+        (same && self.anti_entropy.trees.contains_key(&index)).then_some(index)
     }
 
     /// My main data in the given leaves of `range`.
@@ -135,12 +149,12 @@ impl Node {
     pub(super) fn on_tree_compare(
         &mut self,
         peer: NodeId,
-        range: u32,
+        span: Span,
         nodes: &[(u32, u64)],
         out: &mut Outbox<NodeTimer>,
     ) {
-        let range = range as usize;
-        let Some(tree) = self.anti_entropy.trees.get(&range) else { return };
+        let Some(range) = self.hosted_range(span) else { return };
+        let tree = &self.anti_entropy.trees[&range];
         let mut children = Vec::new();
         let mut leaves = BTreeSet::new();
         for &(index, hash) in nodes {
@@ -160,7 +174,7 @@ impl Node {
         if !leaves.is_empty() {
             let keys = self.keys_in(range, &leaves).iter().map(|(k, vs)| (*k, key_digest(k.id, vs))).collect();
             let message =
-                Message::LeafDigests { range: range as u32, leaves: leaves.iter().map(|&l| l as u32).collect(), keys };
+                Message::LeafDigests { range: span, leaves: leaves.iter().map(|&l| l as u32).collect(), keys };
             self.stats.anti_entropy_bytes += message.wire_bytes();
             out.send(Endpoint::Node(peer), message);
         }
@@ -171,13 +185,14 @@ impl Node {
     pub(super) fn on_leaf_digests(
         &mut self,
         peer: NodeId,
-        range: u32,
+        span: Span,
         leaves: &[u32],
         theirs: &[(Key, u64)],
         out: &mut Outbox<NodeTimer>,
     ) {
         let leaves: BTreeSet<usize> = leaves.iter().map(|&l| l as usize).collect();
-        let mine = self.keys_in(range as usize, &leaves);
+        let Some(range) = self.hosted_range(span) else { return };
+        let mine = self.keys_in(range, &leaves);
         let my_digests: BTreeMap<u64, u64> = mine.iter().map(|(k, vs)| (k.id, key_digest(k.id, vs))).collect();
         let their_digests: BTreeMap<u64, u64> = theirs.iter().map(|(k, d)| (k.id, *d)).collect();
         let entries: Vec<(Key, Vec<Version>)> =
@@ -212,7 +227,10 @@ impl Node {
             }
         }
         for (key, versions) in entries {
-            self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::AntiEntropy }, out);
+            self.ring.preference_list_into(key.position, self.config.n, &mut self.preference);
+            if self.preference.contains(&self.id) {
+                self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::AntiEntropy }, out);
+            }
         }
     }
 }

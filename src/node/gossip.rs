@@ -24,7 +24,25 @@ impl Node {
     pub fn join(&mut self, now: Time, seed: NodeId, out: &mut Outbox<NodeTimer>) {
         self.joining = true;
         self.joined_at = Some(now);
+        self.join_seed = seed;
         out.send(Endpoint::Node(seed), Message::JoinRequest);
+    }
+
+    /// No usable view yet (the seed was down, the message lost, or the
+    /// seed itself still joining): ask the next seed, and keep trying.
+    pub(super) fn retry_join(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        if !self.joining {
+            return;
+        }
+        let seeds = &self.config.seeds;
+        if let Some(position) = seeds.iter().position(|&s| s == self.join_seed) {
+            self.join_seed = seeds[(position + 1) % seeds.len()];
+        } else if let Some(&first) = seeds.first() {
+            self.join_seed = first;
+        }
+        out.send(Endpoint::Node(self.join_seed), Message::JoinRequest);
+        let incarnation = self.incarnation;
+        out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::JoinRetry { incarnation });
     }
 
     /// Administrator command: decommission this node. It gives up its

@@ -153,6 +153,18 @@ pub enum NodeTimer {
         /// Incarnation that set it.
         incarnation: u64,
     },
+    /// A range fetch that has not been answered by now.
+    FetchTimeout {
+        /// The range.
+        span: crate::protocol::Span,
+        /// Which try it was.
+        attempt: u32,
+    },
+    /// A joining node that has not heard from a seed asks again.
+    JoinRetry {
+        /// Incarnation that set it.
+        incarnation: u64,
+    },
     /// A range transfer has finished going out at the transfer bandwidth.
     TransferSent {
         /// The transfer.
@@ -181,6 +193,8 @@ impl NodeTimer {
             NodeTimer::AntiEntropy { .. } => 8,
             NodeTimer::Gossip { .. } => 9,
             NodeTimer::TransferSent { .. } => 10,
+            NodeTimer::JoinRetry { .. } => 11,
+            NodeTimer::FetchTimeout { .. } => 12,
         }
     }
 }
@@ -355,7 +369,7 @@ enum StorageOp {
     /// Write these buffered versions to disk.
     Flush { batch: Vec<(Key, Version)> },
     /// Read a range for a node that now replicates it (cost set by the strategy).
-    ServeRange { requester: NodeId, span: transfer::Span },
+    ServeRange { requester: NodeId, span: crate::protocol::Span },
 }
 
 /// One replica a write was sent to.
@@ -424,6 +438,8 @@ pub struct Node {
     view_digest: u64,
     /// Waiting for a seed's view to join.
     joining: bool,
+    /// The seed last asked for a view while joining.
+    join_seed: NodeId,
     /// A buffer flush is being written to disk.
     flush_in_progress: bool,
     /// When an administrator told this node to join.
@@ -433,7 +449,7 @@ pub struct Node {
     /// This node's own stream for drawing tokens when it joins.
     token_rng: SimRng,
     /// Ring pieces asked for after a ring change, not yet received.
-    pending_fetches: BTreeMap<transfer::Span, Time>,
+    pending_fetches: BTreeMap<crate::protocol::Span, transfer::Fetch>,
     /// When the outgoing transfer link is free again.
     transfer_free_at: Time,
     /// Range transfers waiting for the link.
@@ -462,6 +478,7 @@ impl Node {
             view_digest: 0,
             view: Arc::new(membership::View::of_ring(&ring)),
             joining: false,
+            join_seed: NodeId(0),
             flush_in_progress: false,
             joined_at: None,
             bootstrapped_at: None,
@@ -554,7 +571,10 @@ impl Node {
             let flush = jitter(&mut self.rng, self.config.flush_interval_us);
             out.set_timer(now.plus(flush), NodeTimer::Flush { incarnation });
         }
-        if !self.joining {
+        if self.joining {
+            // Ask a seed again until one answers with a usable view.
+            out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::JoinRetry { incarnation });
+        } else {
             let gossip = jitter(&mut self.rng, self.config.gossip_interval_us);
             out.set_timer(now.plus(gossip), NodeTimer::Gossip { incarnation });
         }
@@ -591,6 +611,7 @@ impl Node {
         self.suspected.clear();
         self.handoff_unacked.clear();
         self.service.reset(now);
+        self.transfer_free_at = now;
         self.incarnation += 1;
         lost
     }
@@ -674,11 +695,11 @@ impl Node {
             Message::JoinRequest => out.send(from, Message::GossipReply { view: Arc::clone(&self.view) }),
             Message::FetchRange { first, last } => {
                 if let Endpoint::Node(peer) = from {
-                    self.on_fetch_range(now, peer, transfer::Span { first, last }, out);
+                    self.on_fetch_range(now, peer, crate::protocol::Span { first, last }, out);
                 }
             }
             Message::RangeData { first, last, entries } => {
-                self.on_range_data(now, transfer::Span { first, last }, entries, out);
+                self.on_range_data(now, crate::protocol::Span { first, last }, entries, out);
             }
             Message::Ping => out.send(from, Message::Pong),
             Message::Pong => {}
@@ -710,11 +731,14 @@ impl Node {
                 out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::Gossip { incarnation });
             }
             NodeTimer::TransferSent { id } => self.on_transfer_sent(id, out),
+            NodeTimer::FetchTimeout { span, attempt } => self.on_fetch_timeout(now, span, attempt, out),
+            NodeTimer::JoinRetry { incarnation } if incarnation == self.incarnation => self.retry_join(now, out),
             NodeTimer::Probe { .. }
             | NodeTimer::Handoff { .. }
             | NodeTimer::Flush { .. }
             | NodeTimer::AntiEntropy { .. }
-            | NodeTimer::Gossip { .. } => {}
+            | NodeTimer::Gossip { .. }
+            | NodeTimer::JoinRetry { .. } => {}
         }
     }
 

@@ -7,29 +7,22 @@
 //! after another.
 
 use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
-use crate::protocol::{Key, Message, Version};
+use crate::protocol::{Key, Message, Span, Version};
 use crate::ring::{Ring, Strategy};
 use crate::types::{Endpoint, NodeId, Time, Token};
 
-/// A piece of the ring, inclusive at both ends; wraps when `first > last`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Span {
-    /// First position.
-    pub first: Token,
-    /// Last position.
-    pub last: Token,
+/// A range being fetched: the previous replicas to ask, and which try this is.
+#[derive(Clone, Debug)]
+pub(super) struct Fetch {
+    sources: Vec<NodeId>,
+    attempt: usize,
 }
 
-impl Span {
-    /// True when `position` lies in the span.
-    pub fn contains(&self, position: Token) -> bool {
-        if self.first <= self.last {
-            self.first <= position && position <= self.last
-        } else {
-            position >= self.first || position <= self.last
-        }
-    }
-}
+/// A fetch not answered within this many gossip intervals is asked again elsewhere.
+const FETCH_TIMEOUT_ROUNDS: u64 = 5;
+
+/// Each previous replica is asked at most this many times for one range.
+const FETCH_ATTEMPTS_PER_SOURCE: usize = 2;
 
 /// Pieces of the ring on which both rings place keys the same way: cut at
 /// every range end of either ring.
@@ -59,10 +52,46 @@ impl Node {
             if !now_hosts || before.contains(&self.id) {
                 continue;
             }
-            let Some(source) = before.iter().copied().find(|&s| s != self.id && self.healthy(s)) else { continue };
-            self.pending_fetches.insert(span, now);
+            // Previous replicas, those believed reachable first.
+            let mut sources: Vec<NodeId> = before.into_iter().filter(|&s| s != self.id).collect();
+            sources.sort_by_key(|&s| !self.healthy(s));
+            if sources.is_empty() {
+                continue;
+            }
             self.stats.transfers_requested += 1;
-            out.send(Endpoint::Node(source), Message::FetchRange { first: span.first, last: span.last });
+            self.pending_fetches.insert(span, Fetch { sources, attempt: 0 });
+            self.request_fetch(now, span, out);
+        }
+    }
+
+    /// Asks the current source for `span` and sets the deadline for its answer.
+    fn request_fetch(&mut self, now: Time, span: Span, out: &mut Outbox<NodeTimer>) {
+        let Some(fetch) = self.pending_fetches.get(&span) else { return };
+        let source = fetch.sources[fetch.attempt % fetch.sources.len()];
+        let attempt = fetch.attempt as u32;
+        out.send(Endpoint::Node(source), Message::FetchRange { first: span.first, last: span.last });
+        out.set_timer(
+            now.plus(FETCH_TIMEOUT_ROUNDS * self.config.gossip_interval_us),
+            NodeTimer::FetchTimeout { span, attempt },
+        );
+    }
+
+    /// A range did not arrive in time: suspect its source and ask the next
+    /// previous replica (a bounded number of times; anti-entropy repairs
+    /// whatever is still missing after that).
+    pub(super) fn on_fetch_timeout(&mut self, now: Time, span: Span, attempt: u32, out: &mut Outbox<NodeTimer>) {
+        let Some(fetch) = self.pending_fetches.get_mut(&span) else { return };
+        if fetch.attempt as u32 != attempt {
+            return;
+        }
+        let source = fetch.sources[fetch.attempt % fetch.sources.len()];
+        fetch.attempt += 1;
+        let exhausted = fetch.attempt >= FETCH_ATTEMPTS_PER_SOURCE * fetch.sources.len();
+        self.suspect(now, source);
+        if exhausted {
+            self.pending_fetches.remove(&span);
+        } else {
+            self.request_fetch(now, span, out);
         }
     }
 
@@ -129,8 +158,9 @@ impl Node {
         for (key, versions) in entries {
             self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::Transfer }, out);
         }
+        // Bootstrap: the first time every fetched range has arrived.
         if self.pending_fetches.remove(&span).is_some() && self.pending_fetches.is_empty() {
-            self.bootstrapped_at = Some(now);
+            self.bootstrapped_at.get_or_insert(now);
         }
     }
 }

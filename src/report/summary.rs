@@ -5,6 +5,7 @@
 
 use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::check::ConsistencyReport;
+use crate::fault::FaultAction;
 use crate::node::NodeStats;
 use crate::protocol::Failure;
 use crate::scenario::Scenario;
@@ -165,10 +166,10 @@ pub struct ConvergenceSummary {
     pub bytes_exchanged: u64,
     /// Bytes a full copy of every compared range would have taken.
     pub full_copy_bytes: u64,
-    /// From the end of the workload (every fault healed) until every
-    /// replica of every written key held the same versions, µs (None: not
-    /// by the end of the run).
-    pub converged_after_workload_us: Option<u64>,
+    /// From the end of the workload, or the last heal after it if later,
+    /// until every replica of every written key held the same versions, µs
+    /// (None: not by the end of the run).
+    pub converged_after_heal_us: Option<u64>,
     /// Written keys whose replicas still disagreed at the end.
     pub keys_not_converged: u64,
 }
@@ -264,7 +265,10 @@ pub fn summarize(
             keys_repaired: nodes.anti_entropy_keys_repaired,
             bytes_exchanged: nodes.anti_entropy_bytes,
             full_copy_bytes: nodes.anti_entropy_full_copy_bytes,
-            converged_after_workload_us: outcome.converged_at.map(|t| t.since(outcome.workload_end)),
+            converged_after_heal_us: outcome.converged_at.map(|t| {
+                let from = outcome.last_heal.map_or(outcome.workload_end, |h| h.max(outcome.workload_end));
+                t.since(from)
+            }),
             keys_not_converged: outcome.keys_not_converged,
         },
         membership: membership_summary(outcome),
@@ -406,7 +410,7 @@ pub fn efficiency(loads: &[u64]) -> f64 {
 fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<String> {
     let spec = &scenario.spec;
     let q = spec.quorum;
-    let disk_loss = spec.faults.iter().any(|f| f.action == crate::fault::FaultAction::DiskLoss);
+    let disk_loss = spec.faults.iter().any(|f| f.action == FaultAction::DiskLoss);
     if q.r + q.w <= q.n {
         Some(format!("R + W = {} <= N = {}", q.r + q.w, q.n))
     } else if spec.node.sloppy_quorum {
@@ -417,6 +421,8 @@ fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<Strin
         Some("buffered writes".into())
     } else if disk_loss {
         Some("the scenario loses a disk".into())
+    } else if spec.faults.iter().any(|f| matches!(f.action, FaultAction::Join | FaultAction::Leave)) {
+        Some("the membership changes".into())
     } else if spec.reconciliation.sibling_cap > 0 {
         Some("a sibling cap drops versions".into())
     } else if nodes.clock_truncations > 0 {

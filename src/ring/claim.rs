@@ -73,6 +73,45 @@ fn repair(owners: &mut [NodeId], window: usize) {
     repair_among(owners, window, &all);
 }
 
+/// Makes a partition table valid and balanced for `members` (sorted), as
+/// a pure function of its input: partitions owned by a non-member go to
+/// the least-loaded members, then partitions move from the most-loaded to
+/// the least-loaded member until shares are within one of equal. Why:
+/// concurrent joins or leaves decided on different views can claim the same
+/// partitions; every node that holds the same merged table derives the same
+/// ring from it.
+pub fn rebalance(owners: &[NodeId], members: &[NodeId], window: usize) -> Vec<NodeId> {
+    let mut owners = owners.to_vec();
+    if members.is_empty() {
+        return owners;
+    }
+    let mut counts = counts(&owners, members);
+    counts.retain(|n, _| members.binary_search(n).is_ok());
+    let least = |counts: &BTreeMap<NodeId, usize>| counts.iter().min_by_key(|(&n, &c)| (c, n)).map(|(&n, _)| n);
+    for owner in owners.iter_mut() {
+        if members.binary_search(owner).is_err() {
+            let Some(to) = least(&counts) else { break };
+            *owner = to;
+            *counts.entry(to).or_insert(0) += 1;
+        }
+    }
+    let most = |counts: &BTreeMap<NodeId, usize>| {
+        counts.iter().max_by_key(|(&n, &c)| (c, std::cmp::Reverse(n))).map(|(&n, &c)| (n, c))
+    };
+    while let (Some(to), Some((from, most))) = (least(&counts), most(&counts)) {
+        if most <= counts[&to] + 1 {
+            break;
+        }
+        let mut candidates = (0..owners.len()).filter(|&p| owners[p] == from);
+        let first = candidates.clone().next();
+        let Some(p) = candidates.find(|&p| !conflicts(&owners, p, to, window)).or(first) else { break };
+        owners[p] = to;
+        *counts.entry(from).or_insert(1) -= 1;
+        *counts.entry(to).or_insert(0) += 1;
+    }
+    owners
+}
+
 /// Partition counts per node, for every node in `nodes` (zero included).
 fn counts(owners: &[NodeId], nodes: &[NodeId]) -> BTreeMap<NodeId, usize> {
     let mut counts: BTreeMap<NodeId, usize> = nodes.iter().map(|&n| (n, 0)).collect();

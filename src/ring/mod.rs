@@ -510,9 +510,11 @@ impl Ring {
 
     /// A ring rebuilt from a membership view: `nodes` are the members,
     /// `tokens` their tokens (strategies 1, 2) and `partition_owners` the
-    /// owner of each partition (strategy 3, one per partition). Why: nodes
-    /// learn placement by gossip and rebuild their ring view from it.
-    /// Returns None when the assignment does not fit the strategy.
+    /// claimed owner of each partition (strategy 3, one per partition;
+    /// partitions of non-members are reassigned and shares rebalanced
+    /// deterministically). Why: nodes learn placement by gossip and rebuild
+    /// their ring view from it. Returns None when the assignment does not
+    /// fit the strategy.
     pub fn from_assignment(
         strategy: &Strategy,
         target_n: usize,
@@ -528,9 +530,11 @@ impl Ring {
         }
         match strategy {
             Strategy::EqualPartitions { partitions } => {
-                let fits = partition_owners.len() == *partitions as usize
-                    && partition_owners.iter().all(|o| nodes.binary_search(o).is_ok());
-                fits.then(|| Ring::from_parts(strategy.clone(), target_n, nodes, Vec::new(), partition_owners, None))
+                // Claims made concurrently on different views are settled
+                // the same way by every node that holds the same table.
+                let owners = claim::rebalance(&partition_owners, &nodes, target_n);
+                let fits = owners.len() == *partitions as usize;
+                fits.then(|| Ring::from_parts(strategy.clone(), target_n, nodes, Vec::new(), owners, None))
             }
             _ => {
                 let fits = !tokens.is_empty() && tokens.iter().all(|(_, o)| nodes.binary_search(o).is_ok());

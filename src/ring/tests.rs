@@ -305,3 +305,27 @@ fn range_index_finds_the_range_whose_keys_share_the_preference_list() {
         }
     }
 }
+
+#[test]
+fn rebalancing_settles_conflicting_claims_into_equal_shares() {
+    let nodes: Vec<NodeId> = (0..6).map(NodeId).collect();
+    let streams = crate::engine::rng::Streams::new(3);
+    let strategy = Strategy::EqualPartitions { partitions: 24 };
+    let ring = Ring::build(&strategy, &nodes[..4], None, |n| {
+        streams.stream(crate::engine::rng::Purpose::RingTokens, u64::from(n.0))
+    });
+    // Two joiners (4, 5) claimed the same partitions; 4 lost every conflict.
+    let mut owners = ring.partition_owners().to_vec();
+    for owner in owners.iter_mut().take(5) {
+        *owner = NodeId(5);
+    }
+    // And a departed node (9) still owns one.
+    owners[10] = NodeId(9);
+    let rebuilt = Ring::from_assignment(&strategy, 3, nodes.clone(), Vec::new(), owners.clone()).expect("valid");
+    for node in &nodes {
+        let share = rebuilt.partition_owners().iter().filter(|&o| o == node).count();
+        assert_eq!(share, 4, "{node:?} holds {share} of 24 partitions");
+    }
+    let again = Ring::from_assignment(&strategy, 3, nodes, Vec::new(), owners).expect("valid");
+    assert_eq!(again.partition_owners(), rebuilt.partition_owners(), "deterministic");
+}
