@@ -66,6 +66,7 @@ fn replicas_in_a_healthy_cluster_converge_without_repairs() {
     let report = run_twice(&inline(&text), 2);
     let c = &report.summary.convergence;
     assert!(c.anti_entropy_rounds > 10);
+    assert_eq!(c.keys_repaired, 0, "replication alone kept the replicas equal");
     assert_eq!(c.keys_not_converged, 0);
     assert!(c.converged_after_heal_us.is_some());
     // Equal trees cost one root hash per range and round.

@@ -229,7 +229,7 @@ fn a_write_whose_quorum_does_not_answer_fails_at_the_timeout() {
 /// A replica write with no hint, as a coordinator sends it.
 fn replica_write(key: Key, write: u64, durable: bool) -> Message {
     let mut clock = VectorClock::new();
-    clock.set(NodeId(9), write, Time(0));
+    clock.set(NodeId(9), write.max(1), Time(0));
     let value = Value { write: WriteId(write), bytes: 8, items: None };
     let version = Version { clock, stamp: crate::protocol::Stamp::default(), value };
     let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: write };
@@ -275,4 +275,60 @@ fn a_durable_replica_write_waits_for_the_disk_even_with_buffering() {
     let sent = finish_storage(&mut nodes[0], &mut out);
     assert!(matches!(&sent[..], [(_, Message::ReplicaWriteAck { .. })]));
     assert_eq!(nodes[0].store().get(key.id).len(), 1);
+}
+
+/// Delivers every message between nodes (and fires storage timers) until
+/// nothing is left to do.
+fn settle(nodes: &mut [Node], mut pending: Vec<(NodeId, Endpoint, Message)>) {
+    let mut out = Outbox::default();
+    for _ in 0..1_000 {
+        if pending.is_empty() {
+            return;
+        }
+        for (from, to, message) in std::mem::take(&mut pending) {
+            let Endpoint::Node(to) = to else { continue };
+            let node = &mut nodes[to.0 as usize];
+            node.on_message(Time(1), Endpoint::Node(from), message, &mut out);
+            let mut sent = std::mem::take(&mut out.messages);
+            sent.extend(finish_storage(node, &mut out));
+            pending.extend(sent.into_iter().map(|(dest, m)| (to, dest, m)));
+        }
+    }
+    panic!("the exchange did not settle");
+}
+
+#[test]
+fn anti_entropy_between_two_nodes_exchanges_only_the_differing_keys() {
+    let two_replicas = Arc::new(NodeConfig { n: 2, r: 1, w: 1, ..(*config()).clone() });
+    let mut nodes = cluster_with(2, two_replicas);
+    let mut out = Outbox::default();
+    for node in nodes.iter_mut() {
+        node.start(Time(0), &mut out);
+    }
+    // 300 keys on both, 3 more on node 0 only, 2 more on node 1 only.
+    for id in 0..300u64 {
+        for node in nodes.iter_mut() {
+            node.on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(Key::new(id), id + 1, true), &mut out);
+            finish_storage(node, &mut out);
+        }
+    }
+    for (node, id) in [(0usize, 1000u64), (0, 1001), (0, 1002), (1, 2000), (1, 2001)] {
+        let key = Key::new(id);
+        nodes[node].on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(key, id, true), &mut out);
+        finish_storage(&mut nodes[node], &mut out);
+    }
+    out.messages.clear();
+    nodes[0].anti_entropy_round(Time(1), &mut out);
+    let opening: Vec<_> = out.messages.drain(..).map(|(to, m)| (NodeId(0), to, m)).collect();
+    settle(&mut nodes, opening);
+    for id in [1000u64, 1001, 1002, 2000, 2001] {
+        assert_eq!(nodes[0].main_versions(id).len(), 1, "node 0 holds key {id}");
+        assert_eq!(nodes[1].main_versions(id).len(), 1, "node 1 holds key {id}");
+    }
+    assert_eq!(nodes[0].store().key_count(), nodes[1].store().key_count());
+    let repaired = nodes[0].stats().anti_entropy_keys_repaired + nodes[1].stats().anti_entropy_keys_repaired;
+    assert_eq!(repaired, 5, "exactly the differing keys moved");
+    // 16 ranges of depth-4 trees: the exchange walks only the differing paths.
+    let exchanged = nodes[0].stats().anti_entropy_tree_nodes + nodes[1].stats().anti_entropy_tree_nodes;
+    assert!(exchanged < 16 + 5 * 2 * 5, "{exchanged} tree nodes for 5 differences");
 }
