@@ -102,11 +102,6 @@ impl OpRecord {
     pub fn is_acknowledged_write(&self) -> bool {
         self.kind == OpKind::Write && self.outcome == Outcome::Ok
     }
-
-    /// True for a write that timed out or was in flight at the end.
-    pub fn is_indeterminate_write(&self) -> bool {
-        self.kind == OpKind::Write && matches!(self.outcome, Outcome::TimedOut | Outcome::InFlight)
-    }
 }
 
 /// A version as a client saw it returned (or the checker found it stored).

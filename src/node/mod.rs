@@ -527,11 +527,6 @@ impl Node {
         (self.joined_at, self.bootstrapped_at)
     }
 
-    /// Ring pieces this node still waits for after a ring change.
-    pub fn pending_fetches(&self) -> usize {
-        self.pending_fetches.len()
-    }
-
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id

@@ -377,19 +377,9 @@ impl Ring {
         &self.tokens
     }
 
-    /// The window within which strategy 3 avoids repeating a node.
-    pub fn target_n(&self) -> usize {
-        self.target_n
-    }
-
     /// Strategy 3: the owner of each partition in ring order (empty otherwise).
     pub fn partition_owners(&self) -> &[NodeId] {
         &self.partition_owners
-    }
-
-    /// The raw zone of `node`, when the ring is zone-aware.
-    pub fn zone_of(&self, node: NodeId) -> Option<u32> {
-        self.zones.as_ref().and_then(|z| z.raw.get(node.0 as usize).copied())
     }
 
     /// Number of pairs of same-owner tokens fewer than `window` places apart
