@@ -37,10 +37,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
     // Wall time is measured only for the `wall` section of the summary.
     let started = std::time::Instant::now();
     let outcome = Simulation::new(scenario, seed).run();
-    let mut consistency = check::check(&outcome.history, outcome.lww);
+    let versions = check::versions_by_write(&outcome.history);
+    let mut consistency = check::check_with(&outcome.history, &versions, outcome.lww);
     check::durability::check_end_state(
         &mut consistency,
         &outcome.history,
+        &versions,
         &outcome.final_versions,
         &|key| outcome.held_anywhere(key),
         &outcome.wiped,

@@ -2,7 +2,7 @@
 //! resurfaced cart deletes (DESIGN.md's definitions).
 
 use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
-use super::{supersedes_or_is, versions_by_write, ConsistencyReport};
+use super::{supersedes_or_is, ConsistencyReport};
 use crate::protocol::WriteId;
 use std::collections::BTreeMap;
 
@@ -20,12 +20,12 @@ use std::collections::BTreeMap;
 pub fn check_end_state(
     report: &mut ConsistencyReport,
     history: &[OpRecord],
+    versions: &BTreeMap<WriteId, Observed>,
     final_versions: &BTreeMap<u64, Vec<Observed>>,
     held_anywhere: &dyn Fn(u64) -> Vec<Observed>,
     wiped: &BTreeMap<u64, Vec<Observed>>,
     lww: bool,
 ) {
-    let versions = versions_by_write(history);
     for op in history.iter().filter(|op| op.is_acknowledged_write()) {
         let Some(write) = op.write else { continue };
         let held = final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
@@ -41,7 +41,7 @@ pub fn check_end_state(
         }
     }
     if lww {
-        report.lww_lost_updates = lww_lost_updates(history, &versions);
+        report.lww_lost_updates = lww_lost_updates(history, versions);
     }
     report.resurfaced_deletes = resurfaced_deletes(history);
 }

@@ -67,8 +67,13 @@ pub fn supersedes_or_is(newer: &Observed, older_write: WriteId, older: Option<&O
 
 /// Checks a finished run's history.
 pub fn check(history: &[OpRecord], lww: bool) -> ConsistencyReport {
+    check_with(history, &versions_by_write(history), lww)
+}
+
+/// [`check`] with the write → version map already built (the end-of-run
+/// checks need it too).
+pub fn check_with(history: &[OpRecord], versions: &BTreeMap<WriteId, Observed>, lww: bool) -> ConsistencyReport {
     let mut report = ConsistencyReport::default();
-    let versions = versions_by_write(history);
     let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
     let mut parents: BTreeMap<WriteId, &[WriteId]> = BTreeMap::new();
     for op in history {
@@ -98,7 +103,7 @@ pub fn check(history: &[OpRecord], lww: bool) -> ConsistencyReport {
         }
     }
     for ops in by_key.values() {
-        let (checked, stale) = stale_reads_of_key(ops, &versions, lww);
+        let (checked, stale) = stale_reads_of_key(ops, versions, lww);
         report.reads_of_written_keys += checked;
         report.stale_reads += stale;
     }

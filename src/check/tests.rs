@@ -142,7 +142,7 @@ mod end_state {
         let final_versions = BTreeMap::from([(1, held.iter().map(|(id, c)| observed(*id, c)).collect())]);
         let wiped = BTreeMap::from([(1, wiped.iter().map(|(id, c)| observed(*id, c)).collect())]);
         let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
-        check_end_state(&mut report, history, &final_versions, &held, &wiped, false);
+        check_end_state(&mut report, history, &versions_by_write(history), &final_versions, &held, &wiped, false);
         report
     }
 
@@ -169,7 +169,7 @@ mod end_state {
         let nowhere = BTreeMap::from([(1, Vec::new())]);
         let elsewhere = BTreeMap::from([(1, vec![observed(1, &[(0, 1)])])]);
         let held = |_: u64| vec![observed(1, &[(0, 1)])];
-        check_end_state(&mut report, &history, &nowhere, &held, &elsewhere, false);
+        check_end_state(&mut report, &history, &versions_by_write(&history), &nowhere, &held, &elsewhere, false);
         assert_eq!(report.lost_writes, 1);
         assert_eq!(report.lost_writes_unexplained, 1, "misplaced, not lost to a failure");
     }
@@ -192,7 +192,8 @@ mod end_state {
             vec![Observed { stamp: Stamp { time_us: 500, writer: 0 }, ..observed(1, &[(0, 1)]) }],
         )]);
         let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
-        check_end_state(&mut report, &[early, late], &final_versions, &held, &BTreeMap::new(), true);
+        let both = [early, late];
+        check_end_state(&mut report, &both, &versions_by_write(&both), &final_versions, &held, &BTreeMap::new(), true);
         assert_eq!(report.lww_lost_updates, 1);
         assert_eq!(report.lost_writes, 0, "superseded by timestamp, so not a lost write");
     }
