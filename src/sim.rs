@@ -230,8 +230,9 @@ impl Simulation {
         }
     }
 
-    /// The key's preference list (top N) on the run's ring, as tests and
-    /// reports need it to pick keys a fault affects.
+    /// The key's preference list (top N) on the run's initial ring (before
+    /// any join or leave), as tests and reports need it to pick keys a
+    /// fault affects.
     pub fn preference_list(&self, key: u64) -> Vec<NodeId> {
         self.ring.preference_list(Key::new(key).position, self.replicas)
     }
