@@ -25,9 +25,9 @@ pub const SEEDS_MAX: u32 = 100_000;
 pub struct RingAnalysisConfig {
     /// Strategies to analyse, from {1, 2, 3}. Default: all three.
     pub strategies: Vec<u8>,
-    /// Cluster sizes S. Default: [30] (the paper's Figure 8).
+    /// Cluster sizes S. Default: `[30]` (the paper's Figure 8).
     pub node_counts: Vec<u32>,
-    /// Replication factors N (1 ≤ N ≤ S). Default: [3].
+    /// Replication factors N (1 ≤ N ≤ S). Default: `[3]`.
     pub replicas: Vec<u32>,
     /// Tokens per node T for strategies 1 and 2. Default: 1, 2, 4, …, 256.
     pub tokens_per_node: Vec<u32>,

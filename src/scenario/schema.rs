@@ -141,7 +141,7 @@ pub struct ClusterSpec {
     #[serde(default)]
     pub partitions: Option<u32>,
     /// Seed nodes: every node gossips with one of them now and then, so
-    /// nodes joined through different seeds learn of each other. Default [0].
+    /// nodes joined through different seeds learn of each other. Default `[0]`.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u32>,
     /// Interval between a node's gossip rounds, ms (Dynamo: 1 s). Default 1000.
