@@ -313,6 +313,13 @@ pub enum Message {
         /// Every key in it with all its versions.
         entries: Vec<(Key, Vec<Version>)>,
     },
+    /// A range transfer arrived: the source may drop what it no longer replicates.
+    TransferAck {
+        /// First position of the range received.
+        first: Token,
+        /// Last position of the range received.
+        last: Token,
+    },
     /// Failure detector probe of a peer believed unreachable.
     Ping,
     /// Answer to a probe.
@@ -371,7 +378,8 @@ impl Message {
             | Message::LeafDigests { .. }
             | Message::KeyVersions { .. }
             | Message::FetchRange { .. }
-            | Message::RangeData { .. } => MessageKind::Background,
+            | Message::RangeData { .. }
+            | Message::TransferAck { .. } => MessageKind::Background,
             Message::Ping
             | Message::Pong
             | Message::Gossip { .. }
@@ -407,6 +415,7 @@ impl Message {
             Message::JoinRequest => 22,
             Message::FetchRange { .. } => 23,
             Message::RangeData { .. } => 24,
+            Message::TransferAck { .. } => 25,
         }
     }
 
@@ -449,7 +458,7 @@ impl Message {
                 Message::TreeCompare { nodes, .. } => 32 + 12 * nodes.len() as u64,
                 Message::Gossip { view } | Message::GossipReply { view } => view.wire_bytes(),
                 Message::JoinRequest => 0,
-                Message::FetchRange { .. } => 32,
+                Message::FetchRange { .. } | Message::TransferAck { .. } => 32,
                 Message::RangeData { entries, .. } => {
                     32 + entries.iter().map(|(k, vs)| k.wire_bytes() + versions(vs)).sum::<u64>()
                 }

@@ -144,3 +144,16 @@ fn a_leave_ordered_while_the_node_is_down_happens_when_it_restarts() {
     assert!(!report.outcome.nodes[0].ring().nodes().contains(&NodeId(3)));
     assert_eq!(report.summary.consistency.lost_writes, 0);
 }
+
+#[test]
+fn old_owners_drop_the_ranges_they_handed_over() {
+    let report = run_twice(&bundled("decommission.toml"), 1);
+    let s = &report.summary;
+    assert!(s.nodes.transfer_keys_dropped > 0);
+    let leaver = s.load.keys_per_node[3];
+    let others_min =
+        s.load.keys_per_node.iter().enumerate().filter(|(i, _)| *i != 3).map(|(_, &k)| k).min().unwrap_or(0);
+    assert!(leaver * 10 < others_min, "the leaver keeps {leaver} keys, the others at least {others_min}");
+    assert_eq!(s.consistency.lost_writes, 0);
+    assert_eq!(s.invariants["converges"], "held");
+}

@@ -275,6 +275,7 @@ impl Client {
             | Message::JoinRequest
             | Message::FetchRange { .. }
             | Message::RangeData { .. }
+            | Message::TransferAck { .. }
             | Message::TreeCompare { .. }
             | Message::LeafDigests { .. }
             | Message::KeyVersions { .. }

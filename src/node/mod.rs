@@ -257,6 +257,8 @@ pub struct NodeStats {
     pub transfer_bytes_sent: u64,
     /// Keys received in range transfers.
     pub transfer_keys_received: u64,
+    /// Keys dropped after handing them to a new replica (no longer replicated here).
+    pub transfer_keys_dropped: u64,
     /// Anti-entropy rounds (each compares every hosted range once).
     pub anti_entropy_rounds: u64,
     /// Merkle tree nodes (index, hash) sent.
@@ -300,6 +302,7 @@ impl NodeStats {
             transfer_keys_sent,
             transfer_bytes_sent,
             transfer_keys_received,
+            transfer_keys_dropped,
             anti_entropy_rounds,
             anti_entropy_tree_nodes,
             anti_entropy_keys_repaired,
@@ -333,6 +336,7 @@ impl NodeStats {
         self.transfer_keys_sent += transfer_keys_sent;
         self.transfer_bytes_sent += transfer_bytes_sent;
         self.transfer_keys_received += transfer_keys_received;
+        self.transfer_keys_dropped += transfer_keys_dropped;
         self.anti_entropy_rounds += anti_entropy_rounds;
         self.anti_entropy_tree_nodes += anti_entropy_tree_nodes;
         self.anti_entropy_keys_repaired += anti_entropy_keys_repaired;
@@ -452,6 +456,9 @@ pub struct Node {
     pending_fetches: BTreeMap<crate::protocol::Span, transfer::Fetch>,
     /// When the outgoing transfer link is free again.
     transfer_free_at: Time,
+    /// Ranges a new replica confirmed receiving from this node; keys in
+    /// them are dropped once this node's own view no longer places them here.
+    handed_over: std::collections::BTreeSet<crate::protocol::Span>,
     /// Range transfers waiting for the link.
     outgoing_transfers: BTreeMap<u64, (NodeId, Message)>,
     /// Merkle trees of the hosted ranges.
@@ -486,6 +493,7 @@ impl Node {
             pending_fetches: BTreeMap::new(),
             transfer_free_at: Time::ZERO,
             outgoing_transfers: BTreeMap::new(),
+            handed_over: std::collections::BTreeSet::new(),
             ring,
             rng,
             service,
@@ -695,6 +703,12 @@ impl Node {
             }
             Message::RangeData { first, last, entries } => {
                 self.on_range_data(now, crate::protocol::Span { first, last }, entries, out);
+                out.send(from, Message::TransferAck { first, last });
+            }
+            Message::TransferAck { first, last } => {
+                let span = crate::protocol::Span { first, last };
+                self.handed_over.insert(span);
+                self.drop_handed_over(span);
             }
             Message::Ping => out.send(from, Message::Pong),
             Message::Pong => {}

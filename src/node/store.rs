@@ -98,6 +98,11 @@ impl Store {
         removed
     }
 
+    /// Forgets `key` entirely.
+    pub fn remove_key(&mut self, key: u64) {
+        self.keys.remove(&key);
+    }
+
     /// Removes exactly `version` from `key`'s versions, if present.
     pub fn remove_version(&mut self, key: u64, version: &Version) {
         let Some(entry) = self.keys.get_mut(&key) else { return };

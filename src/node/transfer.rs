@@ -47,14 +47,15 @@ impl Node {
     pub(super) fn fetch_new_ranges(&mut self, now: Time, previous: &Ring, out: &mut Outbox<NodeTimer>) {
         let n = self.config.n;
         for span in common_pieces(previous, &self.ring) {
-            let now_hosts = self.ring.preference_list(span.last, n).contains(&self.id);
+            let after = self.ring.preference_list(span.last, n);
             let before = previous.preference_list(span.last, n);
-            if !now_hosts || before.contains(&self.id) {
+            if !after.contains(&self.id) || before.contains(&self.id) {
                 continue;
             }
-            // Previous replicas, those believed reachable first.
+            // Previous replicas, those believed reachable first and, among
+            // them, the one giving the range up (it hands over and then drops it).
             let mut sources: Vec<NodeId> = before.into_iter().filter(|&s| s != self.id).collect();
-            sources.sort_by_key(|&s| !self.healthy(s));
+            sources.sort_by_key(|&s| (!self.healthy(s), after.contains(&s)));
             if sources.is_empty() {
                 continue;
             }
@@ -143,6 +144,31 @@ impl Node {
     pub(super) fn on_transfer_sent(&mut self, id: u64, out: &mut Outbox<NodeTimer>) {
         if let Some((requester, message)) = self.outgoing_transfers.remove(&id) {
             out.send(Endpoint::Node(requester), message);
+        }
+    }
+
+    /// A new replica confirmed it received `span` from this node: drop the
+    /// keys in it that this node's own view no longer places here (Dynamo
+    /// §4.9: the old owner removes its copy once the transfer is confirmed).
+    pub(super) fn drop_handed_over(&mut self, span: Span) {
+        let stale: Vec<Key> = self
+            .store
+            .iter()
+            .chain(self.buffer.iter())
+            .map(|(k, _)| k)
+            .filter(|k| span.contains(k.position))
+            .collect::<std::collections::BTreeSet<Key>>()
+            .into_iter()
+            .filter(|k| !self.ring.preference_list(k.position, self.config.n).contains(&self.id))
+            .collect();
+        for key in stale {
+            let old = self.digest_if_tracked(key);
+            self.store.remove_key(key.id);
+            self.buffer.remove_key(key.id);
+            if let Some(old) = old {
+                self.update_tree(key, old, 0);
+            }
+            self.stats.transfer_keys_dropped += 1;
         }
     }
 
