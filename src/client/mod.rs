@@ -128,6 +128,8 @@ struct ClientWrite {
 #[derive(Clone, Debug)]
 struct Pending {
     record: usize,
+    /// The key, with its ring position (hashed once, at issue).
+    key: Key,
     role: Role,
     /// Reads this client coordinates itself (client-driven routing).
     quorum: Option<ReadQuorum>,
@@ -343,7 +345,7 @@ impl Client {
             out.send(Endpoint::Node(target), Message::Get { request, key, forwarded: false });
             None
         };
-        self.track(now, sequence, record, Pending { record: 0, role, quorum, write: None }, out);
+        self.track(now, sequence, record, Pending { record: 0, key, role, quorum, write: None }, out);
     }
 
     /// The value and cart operation a write carries under the scenario's policy.
@@ -384,7 +386,7 @@ impl Client {
         record.cart = cart_op;
         let (clock, writes) = context.as_ref().map(|c| (c.clock.clone(), c.writes.clone())).unwrap_or_default();
         record.context_writes = writes;
-        let mut pending = Pending { record: 0, role, quorum: None, write: None };
+        let mut pending = Pending { record: 0, key, role, quorum: None, write: None };
         if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
             // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
             // Timestamps never repeat for one client, so last-write-wins has no ties.
@@ -463,9 +465,9 @@ impl Client {
         let Some(pending) = self.pending.remove(&sequence) else {
             return;
         };
+        let key = pending.key;
         let record = &mut self.history[pending.record];
         record.complete = Some(now);
-        let key = Key::new(record.key);
         match outcome {
             Ok(result) => {
                 record.outcome = Outcome::Ok;
