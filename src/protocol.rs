@@ -4,7 +4,7 @@
 //! place that must handle it. Every message knows its wire size, from which
 //! all "bytes" figures are computed.
 
-use crate::node::vclock::VectorClock;
+use crate::node::vclock::{Dot, VectorClock};
 use crate::ring::{key_position, Ring};
 use crate::types::{ClientId, Endpoint, NodeId, Token};
 use std::sync::Arc;
@@ -73,12 +73,14 @@ pub struct Stamp {
     pub writer: u32,
 }
 
-/// One version of a key: a value, the vector clock that orders it, and the
-/// writer's timestamp (used by last-write-wins).
+/// One version of a key: a value, its own identity (dot), the clock that
+/// orders it, and the writer's timestamp (used by last-write-wins).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
-    /// Causal history of this version.
+    /// Causal history of this version (see [`crate::node::versioning`]).
     pub clock: VectorClock,
+    /// The actor and counter that made this version: its identity.
+    pub dot: Dot,
     /// The writer's timestamp.
     pub stamp: Stamp,
     /// The value.
@@ -86,9 +88,9 @@ pub struct Version {
 }
 
 impl Version {
-    /// Bytes of this version on the wire: value, clock and timestamp.
+    /// Bytes of this version on the wire: value, clock, dot and timestamp.
     pub fn wire_bytes(&self) -> u64 {
-        u64::from(self.value.bytes) + self.clock.wire_bytes() + 12
+        u64::from(self.value.bytes) + self.clock.wire_bytes() + 12 + 12
     }
 }
 
@@ -98,6 +100,8 @@ impl Version {
 pub struct WriteAck {
     /// The version's clock.
     pub clock: VectorClock,
+    /// The version's dot.
+    pub dot: Dot,
     /// The version's timestamp.
     pub stamp: Stamp,
 }
@@ -253,8 +257,8 @@ pub enum Message {
     HandoffAck {
         /// The key.
         key: Key,
-        /// The writes of the versions stored.
-        writes: Vec<WriteId>,
+        /// The versions stored, by dot.
+        dots: Vec<Dot>,
     },
     /// Coordinator → forwarding node: I have your forwarded request (so
     /// the forwarder can tell a live coordinator from an unreachable one).
@@ -443,7 +447,7 @@ impl Message {
                     key.wire_bytes() + context.wire_bytes() + u64::from(value.bytes)
                 }
                 Message::GetReply { outcome: Ok(read), .. } => versions(&read.versions) + read.context.wire_bytes(),
-                Message::PutReply { outcome: Ok(ack), .. } => ack.clock.wire_bytes() + 12,
+                Message::PutReply { outcome: Ok(ack), .. } => ack.clock.wire_bytes() + 12 + 12,
                 Message::GetReply { .. }
                 | Message::PutReply { .. }
                 | Message::ReplicaWriteAck { .. }
@@ -454,7 +458,7 @@ impl Message {
                 Message::ReadRepair { key, versions: vs } | Message::Handoff { key, versions: vs } => {
                     key.wire_bytes() + versions(vs)
                 }
-                Message::HandoffAck { key, writes } => key.wire_bytes() + 8 * writes.len() as u64,
+                Message::HandoffAck { key, dots } => key.wire_bytes() + 12 * dots.len() as u64,
                 Message::TreeCompare { nodes, .. } => 32 + 12 * nodes.len() as u64,
                 Message::Gossip { view } | Message::GossipReply { view } => view.wire_bytes(),
                 Message::JoinRequest => 0,

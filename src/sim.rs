@@ -16,10 +16,11 @@ use crate::fault::{FaultEffect, TimedFault};
 use crate::net::{Network, NetworkStats};
 use crate::node::membership::MemberStatus;
 use crate::node::store::StoreRules;
+use crate::node::versioning::Versioning;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
 use crate::protocol::{Key, Message};
 use crate::ring::Ring;
-use crate::scenario::{Policy, Scenario};
+use crate::scenario::Scenario;
 use crate::types::{ms_to_us, ClientId, Endpoint, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -100,8 +101,8 @@ pub struct RunOutcome {
     pub end: Time,
     /// When clients stopped issuing requests.
     pub workload_end: Time,
-    /// Versioning was last-write-wins.
-    pub lww: bool,
+    /// How versions were ordered.
+    pub versioning: Versioning,
     /// When, after the workload ended and the last fault after it, all
     /// replicas of every written key first held the same versions (and
     /// still did at the end of the observation).
@@ -136,8 +137,12 @@ pub struct Simulation {
     hints_drained_at: Option<Time>,
     workload_end: Time,
     end: Time,
-    lww: bool,
+    /// The `converges` bound, µs.
+    converge_within_us: u64,
+    versioning: Versioning,
     written_keys: Vec<u64>,
+    /// Written keys that disagreed at the last convergence check.
+    divergent: Vec<u64>,
     converged_at: Option<Time>,
     node_config: Arc<NodeConfig>,
     streams: Streams,
@@ -147,6 +152,15 @@ pub struct Simulation {
 }
 
 impl RunOutcome {
+    /// The versions sibling caps dropped from main stores during the run, by key.
+    pub fn cap_dropped(&self) -> BTreeMap<u64, Vec<Observed>> {
+        let mut capped: BTreeMap<u64, Vec<Observed>> = BTreeMap::new();
+        for (key, version) in self.nodes.iter().flat_map(|n| n.cap_dropped()) {
+            capped.entry(*key).or_default().push(Observed::of(version));
+        }
+        capped
+    }
+
     /// Every version any node holds for `key` at the end — main store,
     /// buffer or hints, inside the key's preference list or not (the
     /// checker asks this only about lost writes).
@@ -167,8 +181,8 @@ impl Simulation {
         let ring = Arc::new(Ring::build_with_target_n(&scenario.strategy(), &node_ids, None, target_n, |node| {
             streams.stream(Purpose::RingTokens, u64::from(node.0))
         }));
-        let lww = spec.reconciliation.policy == Policy::Lww;
-        let node_config = Arc::new(node_config(scenario, lww));
+        let versioning = scenario.versioning();
+        let node_config = Arc::new(node_config(scenario, versioning));
         let nodes: Vec<Node> = node_ids
             .iter()
             .map(|&id| {
@@ -219,8 +233,10 @@ impl Simulation {
             hints_drained_at: None,
             workload_end,
             end: workload_end.plus(ms_to_us(spec.quiesce_ms)),
-            lww,
+            converge_within_us: ms_to_us(spec.converge_within_ms),
+            versioning,
             written_keys: Vec::new(),
+            divergent: Vec::new(),
             converged_at: None,
             node_config,
             streams,
@@ -255,6 +271,7 @@ impl Simulation {
         while let Some(next) = self.queue.pop_until(self.end) {
             self.process(next.time, next.sequence, next.event);
         }
+        self.await_convergence();
         for client in &mut self.clients {
             client.finish();
         }
@@ -262,7 +279,7 @@ impl Simulation {
         history.sort_by_key(|op| (op.invoke, op.client, op.sequence));
         self.ring = self.agreed_ring();
         let final_versions = self.final_versions(&history);
-        let keys_not_converged = self.divergent_keys() as u64;
+        let keys_not_converged = self.divergent_keys(&self.written_keys).len() as u64;
         RunOutcome {
             converged_at: self.converged_at,
             keys_not_converged,
@@ -280,8 +297,30 @@ impl Simulation {
             events: self.digest.events(),
             end: self.end,
             workload_end: self.workload_end,
-            lww: self.lww,
+            versioning: self.versioning,
         }
+    }
+
+    /// Convergence can take longer than the quiesce period (a base message
+    /// loss is never healed, so anti-entropy exchanges keep failing now and
+    /// then): the cluster keeps running, clients stopped, until every
+    /// replica agrees or the scenario's bound passes.
+    fn await_convergence(&mut self) {
+        if self.node_config.anti_entropy_depth.is_none() || self.converged_at.is_some() {
+            return;
+        }
+        let deadline = self.convergence_from().plus(self.converge_within_us);
+        while self.converged_at.is_none() {
+            let Some(next) = self.queue.pop_until(deadline) else { break };
+            self.process(next.time, next.sequence, next.event);
+        }
+        self.end = self.end.max(self.queue.now());
+    }
+
+    /// When the convergence clock starts: the end of the workload, or the
+    /// last heal after it.
+    fn convergence_from(&self) -> Time {
+        self.last_heal.map_or(self.workload_end, |heal| heal.max(self.workload_end))
     }
 
     /// The versions each written key's final preference list holds.
@@ -300,13 +339,13 @@ impl Simulation {
             .collect()
     }
 
-    /// Written keys whose preference-list replicas do not all hold the same
-    /// versions (the omniscient observer's view; nodes never see it).
-    fn divergent_keys(&self) -> usize {
+    /// The keys among `keys` whose preference-list replicas do not all hold
+    /// the same versions (the omniscient observer's view; nodes never see it).
+    fn divergent_keys(&self, keys: &[u64]) -> Vec<u64> {
         let mut preference = Vec::new();
-        self.written_keys
-            .iter()
-            .filter(|&&key| {
+        keys.iter()
+            .copied()
+            .filter(|&key| {
                 self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
                 let mut digests = preference
                     .iter()
@@ -314,7 +353,7 @@ impl Simulation {
                 let first = digests.next();
                 digests.any(|d| Some(d) != first)
             })
-            .count()
+            .collect()
     }
 
     fn process(&mut self, now: Time, sequence: u64, event: Event) {
@@ -371,7 +410,16 @@ impl Simulation {
                         .collect();
                     self.written_keys = keys.into_iter().collect();
                 }
-                if self.divergent_keys() == 0 {
+                // Keys that agreed last time rarely diverge again, so only
+                // the last divergent ones are rechecked until none is left;
+                // then every key is, to confirm.
+                let rechecked_all = self.divergent.is_empty();
+                let suspects = if rechecked_all { &self.written_keys } else { &self.divergent };
+                self.divergent = self.divergent_keys(suspects);
+                if self.divergent.is_empty() && !rechecked_all {
+                    self.divergent = self.divergent_keys(&self.written_keys);
+                }
+                if self.divergent.is_empty() {
                     self.converged_at.get_or_insert(now);
                 } else {
                     self.converged_at = None;
@@ -626,7 +674,7 @@ impl Simulation {
     }
 }
 
-fn node_config(scenario: &Scenario, lww: bool) -> NodeConfig {
+fn node_config(scenario: &Scenario, versioning: Versioning) -> NodeConfig {
     let spec = &scenario.spec;
     NodeConfig {
         n: spec.quorum.n as usize,
@@ -645,7 +693,7 @@ fn node_config(scenario: &Scenario, lww: bool) -> NodeConfig {
         read_repair: spec.node.read_repair,
         buffered_writes: spec.storage.buffered_writes,
         flush_interval_us: ms_to_us(spec.storage.flush_interval_ms),
-        rules: StoreRules { lww, sibling_cap: spec.reconciliation.sibling_cap as usize },
+        rules: StoreRules { versioning, sibling_cap: spec.reconciliation.sibling_cap as usize },
         anti_entropy_depth: spec.anti_entropy.enabled.then_some(spec.anti_entropy.tree_depth),
         anti_entropy_interval_us: ms_to_us(spec.anti_entropy.interval_ms),
         strategy: scenario.strategy(),
@@ -670,6 +718,7 @@ fn client_config(scenario: &Scenario, workload_end: Time) -> ClientConfig {
         value_bytes: w.value_bytes,
         timeout_us: ms_to_us(w.timeout_ms),
         policy: spec.reconciliation.policy,
+        versioning: scenario.versioning(),
         cart_items: w.cart_items,
         remove_fraction: w.remove_fraction,
         routing: spec.routing.mode,

@@ -2,53 +2,123 @@
 //! resurfaced cart deletes (DESIGN.md's definitions).
 
 use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
-use super::{supersedes_or_is, ConsistencyReport};
+use super::lineage::Lineage;
+use super::ConsistencyReport;
+use crate::node::versioning::Versioning;
 use crate::protocol::WriteId;
 use std::collections::BTreeMap;
 
-/// Fills the end-of-run figures of `report`.
+/// What a run leaves for the end-of-run checks, by key: the versions
+/// held in the main stores of each written key's final preference list
+/// once the run has healed and quiesced (`final_versions`); every version
+/// any node holds, in or out of the preference list, hints included
+/// (`held_anywhere`, asked only about lost writes); versions nodes lost to
+/// a crash (unflushed buffer) or a disk loss (`wiped`); versions a sibling
+/// cap dropped (`capped`).
+pub struct EndState<'a> {
+    /// Main-store versions of the final preference list, by key.
+    pub final_versions: &'a BTreeMap<u64, Vec<Observed>>,
+    /// Every version held anywhere for a key.
+    pub held_anywhere: &'a dyn Fn(u64) -> Vec<Observed>,
+    /// Versions lost with a disk or a buffer, by key.
+    pub wiped: &'a BTreeMap<u64, Vec<Observed>>,
+    /// Versions a sibling cap dropped, by key.
+    pub capped: &'a BTreeMap<u64, Vec<Observed>>,
+}
+
+/// Fills the end-of-run figures of `report`: lost writes (each explained
+/// or not), lost updates and resurfaced deletes. `lineage` must already
+/// know the end state's versions.
 ///
-/// `final_versions`: for each written key, the versions held in the main
-/// stores of its final preference list once the run has healed and
-/// quiesced. `held_anywhere(key)`: the versions any node holds at the end, in
-/// or out of the preference list, hints included. `wiped`: versions some
-/// node lost to a crash or a disk loss, by key. A lost write is explained
-/// (invariant `no-lost-writes`) only when no node holds it any more and a
-/// wiped version was it or superseded it: its copies went down with disks
-/// or buffers. A lost write still held somewhere was misplaced, not lost
-/// to a failure — a bug.
+/// A write is present when some held version is one of its versions, or
+/// supersedes one and was written by someone who saw it. A lost write is
+/// explained when every copy went down with a disk or buffer, when a
+/// sibling cap dropped it, or when a version whose writer never saw it
+/// superseded it (a lost update; last-write-wins' overwrite) — and never
+/// when some node still holds it (misplaced, not lost: a bug).
 pub fn check_end_state(
     report: &mut ConsistencyReport,
     history: &[OpRecord],
-    versions: &BTreeMap<WriteId, Observed>,
-    final_versions: &BTreeMap<u64, Vec<Observed>>,
-    held_anywhere: &dyn Fn(u64) -> Vec<Observed>,
-    wiped: &BTreeMap<u64, Vec<Observed>>,
-    lww: bool,
+    lineage: &Lineage,
+    end: &EndState,
+    versioning: Versioning,
 ) {
     for op in history.iter().filter(|op| op.is_acknowledged_write()) {
         let Some(write) = op.write else { continue };
-        let held = final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
-        let present = held.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww));
-        if !present {
-            report.lost_writes += 1;
-            let covers = |vs: Option<&Vec<Observed>>| {
-                vs.is_some_and(|vs| vs.iter().any(|v| supersedes_or_is(v, write, versions.get(&write), lww)))
-            };
-            if covers(Some(&held_anywhere(op.key))) || !covers(wiped.get(&op.key)) {
-                report.lost_writes_unexplained += 1;
+        let held = end.final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
+        if present(held, lineage, write, versioning) {
+            continue;
+        }
+        report.lost_writes += 1;
+        let among =
+            |versions: Option<&Vec<Observed>>| versions.is_some_and(|vs| present(vs, lineage, write, versioning));
+        if present(&(end.held_anywhere)(op.key), lineage, write, versioning) {
+            report.lost_writes_unexplained += 1; // still held somewhere: misplaced
+        } else if overwritten(lineage, op.key, write, versioning) {
+            // First: without any failure it would be gone all the same.
+            report.lost_writes_overwritten += 1;
+            if lost_update(lineage, op.key, write, versioning) {
+                report.lost_update_writes.insert(write);
             }
+        } else if among(end.wiped.get(&op.key)) {
+            report.lost_writes_disk_or_buffer += 1;
+        } else if among(end.capped.get(&op.key)) {
+            report.lost_writes_sibling_cap += 1;
+        } else {
+            report.lost_writes_unexplained += 1;
         }
     }
-    if lww {
-        report.lww_lost_updates = lww_lost_updates(history, versions);
-    }
+    report.lost_updates = if versioning == Versioning::LastWriteWins {
+        report.lww_lost_updates = lww_lost_updates(history, lineage);
+        report.lww_lost_updates
+    } else {
+        report.lost_update_writes.len() as u64
+    };
     report.resurfaced_deletes = resurfaced_deletes(history);
+}
+
+/// True when `versions` holds a version of `write`, or one that
+/// supersedes a version of it and whose writer saw it.
+fn present(versions: &[Observed], lineage: &Lineage, write: WriteId, versioning: Versioning) -> bool {
+    versions.iter().any(|v| v.write == write)
+        || versions.iter().any(|v| superseded_by(lineage, write, v, versioning) && lineage.saw(v.write, write))
+}
+
+/// True when `newer` supersedes some known version of `write`.
+fn superseded_by(lineage: &Lineage, write: WriteId, newer: &Observed, versioning: Versioning) -> bool {
+    newer.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
+}
+
+/// True when some known version of the key supersedes `write` although
+/// its writer never saw it.
+fn overwritten(lineage: &Lineage, key: u64, write: WriteId, versioning: Versioning) -> bool {
+    lineage.versions_of_key(key).any(|v| superseded_by(lineage, write, v, versioning) && !lineage.saw(v.write, write))
+}
+
+/// A lost update (not under last-write-wins): some known version
+/// supersedes `write` without its writer having seen it, and none whose
+/// writer saw it does.
+fn lost_update(lineage: &Lineage, key: u64, write: WriteId, versioning: Versioning) -> bool {
+    if versioning == Versioning::LastWriteWins {
+        return false;
+    }
+    let mut unseen = false;
+    for v in lineage.versions_of_key(key).filter(|v| superseded_by(lineage, write, v, versioning)) {
+        if lineage.saw(v.write, write) {
+            return false;
+        }
+        unseen = true;
+    }
+    unseen
 }
 
 /// Acknowledged writes w such that a write of the same key invoked before w
 /// carries a greater (timestamp, writer): last-write-wins discards w.
-fn lww_lost_updates(history: &[OpRecord], versions: &BTreeMap<WriteId, Observed>) -> u64 {
+fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
+    // The acknowledged version's stamp, else that of any version a read or store showed.
+    let stamp = |op: &OpRecord| {
+        op.acked.as_ref().map(|v| v.stamp).or_else(|| lineage.versions_of(op.write?).map(|v| v.stamp).max())
+    };
     let mut by_key: BTreeMap<u64, Vec<(crate::types::Time, &OpRecord)>> = BTreeMap::new();
     for op in history.iter().filter(|op| op.kind == OpKind::Write) {
         by_key.entry(op.key).or_default().push((op.invoke, op));
@@ -63,14 +133,14 @@ fn lww_lost_updates(history: &[OpRecord], versions: &BTreeMap<WriteId, Observed>
             let same_time_end =
                 writes[index..].iter().position(|(t, _)| *t != invoke).map_or(writes.len(), |p| index + p);
             for (_, op) in &writes[index..same_time_end] {
-                let stamp = op.write.and_then(|w| versions.get(&w)).map(|v| v.stamp);
+                let stamp = stamp(op);
                 if op.outcome == Outcome::Ok && stamp.zip(highest_before).is_some_and(|(mine, earlier)| earlier > mine)
                 {
                     lost += 1;
                 }
             }
             for (_, op) in &writes[index..same_time_end] {
-                if let Some(stamp) = op.write.and_then(|w| versions.get(&w)).map(|v| v.stamp) {
+                if let Some(stamp) = stamp(op) {
                     highest_before = highest_before.max(Some(stamp));
                 }
             }

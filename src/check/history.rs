@@ -2,7 +2,7 @@
 //! clients themselves (what they asked, when, and what they were told).
 //! The checker reads it; nodes never do.
 
-use crate::node::vclock::VectorClock;
+use crate::node::vclock::{Dot, VectorClock};
 use crate::protocol::{Failure, Stamp, WriteId};
 use crate::types::{ClientId, NodeId, Time};
 use serde::Serialize;
@@ -56,14 +56,14 @@ pub struct OpRecord {
     pub blind: bool,
     /// Writes: a client-side reconciliation of siblings it read.
     pub reconcile: bool,
-    /// Writes: the clock the value was stored with, when acknowledged.
-    pub clock: Option<VectorClock>,
-    /// Writes: the timestamp the value was stored with, when acknowledged.
-    pub stamp: Option<Stamp>,
+    /// Writes: the version the acknowledgement named (a write coordinated
+    /// twice has another version, which only reads and stores show).
+    pub acked: Option<Observed>,
     /// Writes under the `merge` policy: the cart operation.
     pub cart: Option<CartOp>,
-    /// Writes: the versions returned by the read whose context this write carries.
-    pub context_writes: Vec<WriteId>,
+    /// Writes: the versions returned by the read whose context this write
+    /// carries (what its writer saw).
+    pub context: Vec<VersionId>,
     /// Reads: the versions returned.
     pub returned: Vec<Observed>,
     /// The node the client sent it to (None when the client coordinated it).
@@ -84,10 +84,9 @@ impl OpRecord {
             write: None,
             blind: false,
             reconcile: false,
-            clock: None,
-            stamp: None,
+            acked: None,
             cart: None,
-            context_writes: Vec::new(),
+            context: Vec::new(),
             returned: Vec::new(),
             target: None,
         }
@@ -104,12 +103,24 @@ impl OpRecord {
     }
 }
 
+/// One version's identity: the client write it holds and the dot that
+/// made it (a write coordinated twice has two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct VersionId {
+    /// The write.
+    pub write: WriteId,
+    /// The version's dot.
+    pub dot: Dot,
+}
+
 /// A version as a client saw it returned (or the checker found it stored).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Observed {
     /// The write that produced it.
     pub write: WriteId,
-    /// Its vector clock.
+    /// Its own identity.
+    pub dot: Dot,
+    /// Its clock.
     pub clock: VectorClock,
     /// Its timestamp.
     pub stamp: Stamp,
@@ -122,10 +133,30 @@ impl Observed {
     pub fn of(version: &crate::protocol::Version) -> Observed {
         Observed {
             write: version.value.write,
+            dot: version.dot,
             clock: version.clock.clone(),
             stamp: version.stamp,
             items: version.value.items.clone(),
         }
+    }
+}
+
+impl Observed {
+    /// The version's identity.
+    pub fn id(&self) -> VersionId {
+        VersionId { write: self.write, dot: self.dot }
+    }
+}
+
+impl crate::node::versioning::Versioned for Observed {
+    fn clock(&self) -> &VectorClock {
+        &self.clock
+    }
+    fn dot(&self) -> Dot {
+        self.dot
+    }
+    fn stamp(&self) -> Stamp {
+        self.stamp
     }
 }
 

@@ -7,12 +7,14 @@
 
 pub mod durability;
 pub mod history;
+pub mod lineage;
 
-use crate::node::vclock::Causality;
+use crate::node::versioning::Versioning;
 use crate::protocol::WriteId;
 use history::{Observed, OpKind, OpRecord, Outcome};
+use lineage::Lineage;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the checker found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -30,6 +32,10 @@ pub struct ConsistencyReport {
     /// Writes that timed out or were in flight at the end: they may or may
     /// not have taken effect, so they are neither acknowledged nor lost.
     pub indeterminate_writes: u64,
+    /// Versions seen (in acknowledgements, reads or stores) beyond the
+    /// first of each write: requests coordinated twice, e.g. re-forwarded
+    /// after a lost acknowledgement.
+    pub duplicate_coordinations: u64,
     /// `causal-siblings` violations: a read returned two versions that are
     /// not concurrent, or an acknowledged write made with a read's context
     /// does not supersede a version that read returned.
@@ -38,131 +44,109 @@ pub struct ConsistencyReport {
     /// context that (through a chain of read-modify-writes) included the
     /// other: the clocks forgot the order, as vector clock truncation does.
     pub false_conflicts: u64,
-    /// Acknowledged writes present (themselves or a superseding version) in
-    /// none of the main stores of the key's final preference list.
+    /// Acknowledged writes present (themselves or a superseding version
+    /// whose writer saw them) in none of the main stores of the key's final
+    /// preference list.
     pub lost_writes: u64,
-    /// Lost writes that no node lost to a crash or disk loss: bugs.
+    /// Lost writes whose every copy went down with a disk or an unflushed
+    /// buffer (explained).
+    pub lost_writes_disk_or_buffer: u64,
+    /// Lost writes whose versions a configured sibling cap dropped (explained).
+    pub lost_writes_sibling_cap: u64,
+    /// Lost writes superseded by a version whose writer never saw them:
+    /// lost updates, or a write overwritten under last-write-wins (explained:
+    /// that is how the versioning behaves).
+    pub lost_writes_overwritten: u64,
+    /// Lost writes nothing explains: bugs.
     pub lost_writes_unexplained: u64,
+    /// Lost writes superseded by a version whose writer's context did not
+    /// cover them, and by none whose did: they vanished without ever being
+    /// siblings (server-side vector clocks do this to concurrent writes
+    /// through one coordinator). Under last-write-wins: `lww_lost_updates`.
+    pub lost_updates: u64,
     /// Last-write-wins: acknowledged writes discarded because a write
     /// invoked before them carries a higher timestamp.
     pub lww_lost_updates: u64,
     /// Cart removes acknowledged whose item a later read returned again
     /// with no add of it invoked after the remove.
     pub resurfaced_deletes: u64,
+    /// The writes counted in `lost_updates` (for per-window figures).
+    #[serde(skip)]
+    pub lost_update_writes: BTreeSet<WriteId>,
 }
 
-/// True when `newer` is `older` or supersedes it: by vector clock, or
-/// under last-write-wins by (timestamp, writer).
-pub fn supersedes_or_is(newer: &Observed, older_write: WriteId, older: Option<&Observed>, lww: bool) -> bool {
-    if newer.write == older_write {
-        return true;
-    }
-    match older {
-        Some(older) if lww => newer.stamp > older.stamp,
-        // Equal clocks on different writes are a reused counter, not a supersession.
-        Some(older) => newer.clock.compare(&older.clock) == Causality::After,
-        None => false,
-    }
+/// Checks a finished run's history (the end-state figures need
+/// [`durability::check_end_state`] too).
+pub fn check(history: &[OpRecord], versioning: Versioning) -> ConsistencyReport {
+    check_with(history, &Lineage::from_history(history), versioning)
 }
 
-/// Checks a finished run's history.
-pub fn check(history: &[OpRecord], lww: bool) -> ConsistencyReport {
-    check_with(history, &versions_by_write(history), lww)
-}
-
-/// [`check`] with the write → version map already built (the end-of-run
-/// checks need it too).
-pub fn check_with(history: &[OpRecord], versions: &BTreeMap<WriteId, Observed>, lww: bool) -> ConsistencyReport {
+/// [`check`] with the lineage already built (the end-of-run checks need it too).
+pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versioning) -> ConsistencyReport {
+    let lww = versioning == Versioning::LastWriteWins;
     let mut report = ConsistencyReport::default();
     let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
-    let mut parents: BTreeMap<WriteId, &[WriteId]> = BTreeMap::new();
     for op in history {
         by_key.entry(op.key).or_default().push(op);
-        if let Some(write) = op.write {
-            parents.insert(write, &op.context_writes);
-        }
         match (op.kind, op.outcome) {
             (OpKind::Read, Outcome::Ok) => {
                 *report.siblings_per_read.entry(op.returned.len().to_string()).or_default() += 1;
                 if !lww {
-                    report.causal_sibling_violations += non_concurrent_pairs(&op.returned);
-                    report.false_conflicts += ordered_sibling_pairs(&op.returned, &parents);
+                    report.causal_sibling_violations += non_concurrent_pairs(&op.returned, versioning);
+                    report.false_conflicts += ordered_sibling_pairs(&op.returned, lineage);
                 }
             }
-            (OpKind::Write, Outcome::Ok) => report.acknowledged_writes += 1,
+            (OpKind::Write, Outcome::Ok) => {
+                report.acknowledged_writes += 1;
+                if !lww {
+                    report.causal_sibling_violations += unsuperseded_context(op, lineage, versioning);
+                }
+            }
             (OpKind::Write, Outcome::TimedOut | Outcome::InFlight) => report.indeterminate_writes += 1,
             _ => {}
         }
     }
-    if !lww {
-        for op in history.iter().filter(|op| op.is_acknowledged_write()) {
-            let Some(clock) = op.clock.as_ref() else { continue };
-            let unsuperseded =
-                op.context_writes.iter().filter(|w| versions.get(w).is_some_and(|v| !clock.descends(&v.clock)));
-            report.causal_sibling_violations += unsuperseded.count() as u64;
-        }
-    }
     for ops in by_key.values() {
-        let (checked, stale) = stale_reads_of_key(ops, versions, lww);
+        let (checked, stale) = stale_reads_of_key(ops, versioning);
         report.reads_of_written_keys += checked;
         report.stale_reads += stale;
     }
+    report.duplicate_coordinations = lineage.duplicate_coordinations();
     report
 }
 
-/// The version (clock, stamp) of every write the history names: from its
-/// acknowledgement, or from a read that returned it.
-pub fn versions_by_write(history: &[OpRecord]) -> BTreeMap<WriteId, Observed> {
-    let mut versions = BTreeMap::new();
-    for op in history {
-        if let (Some(write), Some(clock), Some(stamp)) = (op.write, op.clock.as_ref(), op.stamp) {
-            let items = None;
-            versions.insert(write, Observed { write, clock: clock.clone(), stamp, items });
-        }
-    }
-    for observed in history.iter().flat_map(|op| op.returned.iter()) {
-        versions.entry(observed.write).or_insert_with(|| observed.clone());
-    }
-    versions
+/// True when `newer` is a version of `older`'s write or supersedes `older`.
+fn covers(newer: &Observed, older: &Observed, versioning: Versioning) -> bool {
+    newer.write == older.write || versioning.covers(newer, older)
 }
 
-/// Pairs of returned versions that are not concurrent (one descends from the other).
-fn non_concurrent_pairs(returned: &[Observed]) -> u64 {
+/// Pairs of returned versions that are not concurrent (one covers the other).
+fn non_concurrent_pairs(returned: &[Observed], versioning: Versioning) -> u64 {
     let mut count = 0;
     for (i, a) in returned.iter().enumerate() {
         for b in &returned[i + 1..] {
-            if a.clock.compare(&b.clock) != Causality::Concurrent {
-                count += 1;
-            }
+            count += u64::from(!versioning.concurrent(a, b));
         }
     }
     count
 }
 
-/// Sibling pairs where one write is an ancestor of the other through
+/// Versions in an acknowledged write's context that its own version does
+/// not supersede.
+fn unsuperseded_context(op: &OpRecord, lineage: &Lineage, versioning: Versioning) -> u64 {
+    let Some(acked) = op.acked.as_ref() else { return 0 };
+    let seen = op.context.iter().filter_map(|&id| lineage.version(op.key, id));
+    seen.filter(|seen| !versioning.covers(acked, *seen)).count() as u64
+}
+
+/// Sibling pairs where one version is an ancestor of the other through
 /// the contexts writes were made with.
-fn ordered_sibling_pairs(returned: &[Observed], parents: &BTreeMap<WriteId, &[WriteId]>) -> u64 {
-    let is_ancestor = |ancestor: WriteId, of: WriteId| {
-        let mut stack = vec![of];
-        let mut seen = std::collections::BTreeSet::new();
-        while let Some(write) = stack.pop() {
-            for &parent in parents.get(&write).copied().unwrap_or(&[]) {
-                if parent == ancestor {
-                    return true;
-                }
-                if seen.insert(parent) {
-                    stack.push(parent);
-                }
-            }
-        }
-        false
-    };
+fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
     let mut count = 0;
     for (i, a) in returned.iter().enumerate() {
         for b in &returned[i + 1..] {
-            if is_ancestor(a.write, b.write) || is_ancestor(b.write, a.write) {
-                count += 1;
-            }
+            let ordered = lineage.saw_version(b.write, a.id()) || lineage.saw_version(a.write, b.id());
+            count += u64::from(ordered);
         }
     }
     count
@@ -173,18 +157,18 @@ fn ordered_sibling_pairs(returned: &[Observed], parents: &BTreeMap<WriteId, &[Wr
 /// Sweeps reads in invoke order, keeping the frontier of writes acknowledged
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
-fn stale_reads_of_key(ops: &[&OpRecord], versions: &BTreeMap<WriteId, Observed>, lww: bool) -> (u64, u64) {
+fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
     let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
-        .filter_map(|op| Some((op.complete?, versions.get(&op.write?)?)))
+        .filter_map(|op| Some((op.complete?, op.acked.as_ref()?)))
         .collect();
     acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
     let mut reads: Vec<&&OpRecord> =
         ops.iter().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok).collect();
     reads.sort_by_key(|op| (op.invoke, op.client, op.sequence));
 
-    let covers = |newer: &Observed, older: &Observed| supersedes_or_is(newer, older.write, Some(older), lww);
+    let covers = |newer: &Observed, older: &Observed| covers(newer, older, versioning);
     let mut frontier: Vec<&Observed> = Vec::new();
     let mut next_write = 0;
     let (mut checked, mut stale) = (0, 0);

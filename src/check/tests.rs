@@ -1,10 +1,23 @@
 //! Checker tests on hand-written histories.
 
-use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
+use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome, VersionId};
 use super::*;
-use crate::node::vclock::VectorClock;
+use crate::node::vclock::{Dot, VectorClock};
 use crate::protocol::Stamp;
 use crate::types::{ClientId, NodeId, Time};
+
+const VC: Versioning = Versioning::VectorClocks;
+
+/// The dot of write `id`'s first version (tests tell versions of one write
+/// apart with [`dup`]).
+fn dot(id: u64) -> Dot {
+    Dot { actor: NodeId(99).into(), counter: id }
+}
+
+/// The identity of write `id`'s first version.
+fn vid(id: u64) -> VersionId {
+    VersionId { write: WriteId(id), dot: dot(id) }
+}
 
 fn clock(pairs: &[(u32, u64)]) -> VectorClock {
     let mut c = VectorClock::new();
@@ -23,12 +36,18 @@ fn op(kind: OpKind, key: u64, invoke: u64, complete: u64) -> OpRecord {
 }
 
 fn write(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)]) -> OpRecord {
-    let stamp = Some(Stamp { time_us: invoke, writer: 0 });
-    OpRecord { write: Some(WriteId(id)), clock: Some(clock(c)), stamp, ..op(OpKind::Write, key, invoke, complete) }
+    let stamp = Stamp { time_us: invoke, writer: 0 };
+    let acked = Some(Observed { stamp, ..observed(id, c) });
+    OpRecord { write: Some(WriteId(id)), acked, ..op(OpKind::Write, key, invoke, complete) }
+}
+
+/// Write `id` made from a read that returned `context`.
+fn write_after(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)], context: &[u64]) -> OpRecord {
+    OpRecord { context: context.iter().map(|&w| vid(w)).collect(), ..write(key, invoke, complete, id, c) }
 }
 
 fn observed(id: u64, c: &[(u32, u64)]) -> Observed {
-    Observed { write: WriteId(id), clock: clock(c), stamp: Stamp { time_us: id, writer: 0 }, items: None }
+    Observed { write: WriteId(id), dot: dot(id), clock: clock(c), stamp: Stamp { time_us: id, writer: 0 }, items: None }
 }
 
 fn read(key: u64, invoke: u64, complete: u64, returned: &[(u64, &[(u32, u64)])]) -> OpRecord {
@@ -44,7 +63,7 @@ fn a_clean_history_has_no_findings() {
         write(1, 40, 50, 2, &[(0, 2)]),
         read(1, 60, 70, &[(2, &[(0, 2)])]),
     ];
-    let report = check(&history, false);
+    let report = check(&history, VC);
     assert_eq!(report.stale_reads, 0);
     assert_eq!(report.reads_of_written_keys, 2);
     assert_eq!(report.causal_sibling_violations, 0);
@@ -55,20 +74,20 @@ fn a_clean_history_has_no_findings() {
 fn a_read_missing_an_acknowledged_write_is_stale() {
     let history =
         vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 20, 30, 2, &[(0, 2)]), read(1, 40, 50, &[(1, &[(0, 1)])])];
-    assert_eq!(check(&history, false).stale_reads, 1);
+    assert_eq!(check(&history, VC).stale_reads, 1);
 }
 
 #[test]
 fn a_superseding_version_satisfies_the_read() {
     // The read returns write 3, whose clock descends from write 1's.
     let history = vec![write(1, 0, 10, 1, &[(0, 1)]), read(1, 40, 50, &[(3, &[(0, 1), (1, 1)])])];
-    assert_eq!(check(&history, false).stale_reads, 0);
+    assert_eq!(check(&history, VC).stale_reads, 0);
 }
 
 #[test]
 fn writes_acknowledged_after_the_read_began_do_not_make_it_stale() {
     let history = vec![write(1, 0, 45, 1, &[(0, 1)]), read(1, 40, 50, &[])];
-    let report = check(&history, false);
+    let report = check(&history, VC);
     assert_eq!(report.stale_reads, 0);
     assert_eq!(report.reads_of_written_keys, 0);
 }
@@ -81,7 +100,7 @@ fn concurrent_writes_must_both_be_returned() {
         read(1, 20, 30, &[(1, &[(0, 1)])]),
         read(1, 20, 30, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
     ];
-    let report = check(&history, false);
+    let report = check(&history, VC);
     assert_eq!(report.stale_reads, 1);
     assert_eq!(report.siblings_per_read.get("2"), Some(&1));
 }
@@ -89,22 +108,21 @@ fn concurrent_writes_must_both_be_returned() {
 #[test]
 fn a_non_concurrent_sibling_pair_is_flagged() {
     let history = vec![read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(0, 2)])])];
-    assert_eq!(check(&history, false).causal_sibling_violations, 1);
+    assert_eq!(check(&history, VC).causal_sibling_violations, 1);
 }
 
 #[test]
 fn a_write_that_does_not_supersede_its_context_is_flagged() {
     let r = read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(1, 1)])]);
-    let mut w = write(1, 20, 30, 3, &[(0, 1), (2, 1)]); // lost node 1's entry
-    w.context_writes = vec![WriteId(1), WriteId(2)];
-    assert_eq!(check(&[r, w], false).causal_sibling_violations, 1);
+    let w = write_after(1, 20, 30, 3, &[(0, 1), (2, 1)], &[1, 2]); // lost node 1's entry
+    assert_eq!(check(&[r, w], VC).causal_sibling_violations, 1);
 }
 
 #[test]
 fn indeterminate_writes_are_counted_apart() {
     let mut w = write(1, 0, 10, 1, &[(0, 1)]);
     w.outcome = Outcome::TimedOut;
-    let report = check(&[w, read(1, 20, 30, &[])], false);
+    let report = check(&[w, read(1, 20, 30, &[])], VC);
     assert_eq!(report.indeterminate_writes, 1);
     assert_eq!(report.acknowledged_writes, 0);
     assert_eq!(report.stale_reads, 0, "an indeterminate write may legitimately be missing");
@@ -114,10 +132,9 @@ fn indeterminate_writes_are_counted_apart() {
 fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
     // Write 2 was made with a context that included write 1, yet a read
     // returns both as siblings (its clock lost write 1's entry).
-    let mut w2 = write(1, 20, 30, 2, &[(1, 1)]);
-    w2.context_writes = vec![WriteId(1)];
+    let w2 = write_after(1, 20, 30, 2, &[(1, 1)], &[1]);
     let history = vec![write(1, 0, 10, 1, &[(0, 1)]), w2, read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])])];
-    let report = check(&history, false);
+    let report = check(&history, VC);
     assert_eq!(report.false_conflicts, 1);
     // Truly concurrent siblings are not false conflicts.
     let clean = vec![
@@ -125,25 +142,80 @@ fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
         write(1, 0, 10, 2, &[(1, 1)]),
         read(1, 40, 50, &[(1, &[(0, 1)]), (2, &[(1, 1)])]),
     ];
-    assert_eq!(check(&clean, false).false_conflicts, 0);
+    assert_eq!(check(&clean, VC).false_conflicts, 0);
+}
+
+/// A forwarder that re-forwards a request whose first coordinator did get
+/// it makes two versions of one write. A read-modify-write made from one
+/// of them supersedes that one only; the other stays a sibling. Neither is
+/// a violation or a false conflict.
+#[test]
+fn a_write_coordinated_twice_is_two_versions() {
+    let first = write(1, 0, 10, 1, &[(0, 1)]);
+    let duplicate = Observed { dot: Dot { actor: NodeId(1).into(), counter: 1 }, ..observed(1, &[(1, 1)]) };
+    let mut both = read(1, 20, 30, &[]);
+    both.returned = vec![observed(1, &[(0, 1)]), duplicate.clone()];
+    let mut after = write(1, 40, 50, 2, &[(1, 1), (2, 1)]);
+    after.context = vec![duplicate.id()];
+    let mut later = read(1, 60, 70, &[(2, &[(1, 1), (2, 1)])]);
+    later.returned.push(observed(1, &[(0, 1)]));
+    let report = check(&[first, both, after, later], VC);
+    assert_eq!(report.causal_sibling_violations, 0, "the write supersedes the version its writer read");
+    assert_eq!(report.false_conflicts, 0, "the other version of write 1 was never seen by write 2");
+    assert_eq!(report.duplicate_coordinations, 1);
+    assert_eq!(report.stale_reads, 0);
+}
+
+#[test]
+fn dotted_version_vectors_order_by_dots() {
+    let dvv = Versioning::DottedVersionVectors;
+    // Two writes through n0 from an empty context: siblings under DVV.
+    let mut a = write(1, 0, 10, 1, &[]);
+    let mut b = write(1, 0, 10, 2, &[]);
+    for (op, counter) in [(&mut a, 1), (&mut b, 2)] {
+        let acked = op.acked.as_mut().expect("acked");
+        acked.dot = Dot { actor: NodeId(0).into(), counter };
+    }
+    let mut r = read(1, 20, 30, &[]);
+    r.returned = vec![a.acked.clone().expect("acked"), b.acked.clone().expect("acked")];
+    let report = check(&[a, b, r], dvv);
+    assert_eq!(report.causal_sibling_violations, 0);
+    assert_eq!(report.stale_reads, 0);
 }
 
 mod end_state {
     use super::*;
-    use crate::check::durability::check_end_state;
+    use crate::check::durability::{check_end_state, EndState};
     use std::collections::BTreeMap;
+
+    /// Runs the end-of-run checks the way `lib::check_outcome` does.
+    fn finish(
+        history: &[OpRecord],
+        final_versions: &BTreeMap<u64, Vec<Observed>>,
+        held_anywhere: &dyn Fn(u64) -> Vec<Observed>,
+        wiped: &BTreeMap<u64, Vec<Observed>>,
+        capped: &BTreeMap<u64, Vec<Observed>>,
+        versioning: Versioning,
+    ) -> ConsistencyReport {
+        let mut lineage = Lineage::from_history(history);
+        for (key, versions) in final_versions.iter().chain(wiped).chain(capped) {
+            lineage.add(*key, versions);
+        }
+        let mut report = check_with(history, &lineage, versioning);
+        let end = EndState { final_versions, held_anywhere, wiped, capped };
+        check_end_state(&mut report, history, &lineage, &end, versioning);
+        report
+    }
 
     fn end_state(
         history: &[OpRecord],
         held: &[(u64, &[(u32, u64)])],
         wiped: &[(u64, &[(u32, u64)])],
     ) -> ConsistencyReport {
-        let mut report = check(history, false);
         let final_versions = BTreeMap::from([(1, held.iter().map(|(id, c)| observed(*id, c)).collect())]);
         let wiped = BTreeMap::from([(1, wiped.iter().map(|(id, c)| observed(*id, c)).collect())]);
         let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
-        check_end_state(&mut report, history, &versions_by_write(history), &final_versions, &held, &wiped, false);
-        report
+        finish(history, &final_versions, &held, &wiped, &BTreeMap::new(), VC)
     }
 
     #[test]
@@ -156,46 +228,101 @@ mod end_state {
 
     #[test]
     fn a_loss_explained_by_a_wiped_superseding_version_is_not_a_bug() {
-        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 20, 30, 2, &[(0, 2)])];
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write_after(1, 20, 30, 2, &[(0, 2)], &[1])];
         let report = end_state(&history, &[], &[(2, &[(0, 2)])]);
         assert_eq!(report.lost_writes, 2);
+        assert_eq!(report.lost_writes_disk_or_buffer, 2);
         assert_eq!(report.lost_writes_unexplained, 0);
     }
 
     #[test]
     fn a_lost_write_still_held_outside_the_preference_list_is_a_bug_even_after_a_wipe() {
         let history = vec![write(1, 0, 10, 1, &[(0, 1)])];
-        let mut report = check(&history, false);
         let nowhere = BTreeMap::from([(1, Vec::new())]);
         let elsewhere = BTreeMap::from([(1, vec![observed(1, &[(0, 1)])])]);
         let held = |_: u64| vec![observed(1, &[(0, 1)])];
-        check_end_state(&mut report, &history, &versions_by_write(&history), &nowhere, &held, &elsewhere, false);
+        let report = finish(&history, &nowhere, &held, &elsewhere, &BTreeMap::new(), VC);
         assert_eq!(report.lost_writes, 1);
         assert_eq!(report.lost_writes_unexplained, 1, "misplaced, not lost to a failure");
     }
 
     #[test]
-    fn a_write_superseded_by_a_surviving_version_is_not_lost() {
-        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 20, 30, 2, &[(0, 2)])];
-        assert_eq!(end_state(&history, &[(2, &[(0, 2)])], &[]).lost_writes, 0);
+    fn a_write_superseded_by_a_surviving_version_whose_writer_saw_it_is_not_lost() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write_after(1, 20, 30, 2, &[(0, 2)], &[1])];
+        let report = end_state(&history, &[(2, &[(0, 2)])], &[]);
+        assert_eq!(report.lost_writes, 0);
+        assert_eq!(report.lost_updates, 0);
+    }
+
+    /// Server-side vector clocks: two writes through one coordinator from
+    /// the same (empty) context get counters k+1 and k+2, so the second
+    /// silently supersedes the first, which was never a sibling.
+    #[test]
+    fn a_write_superseded_by_one_that_never_saw_it_is_a_lost_update() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 0, 12, 2, &[(0, 2)])];
+        let report = end_state(&history, &[(2, &[(0, 2)])], &[]);
+        assert_eq!(report.lost_updates, 1);
+        assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(1)]));
+        assert_eq!(report.lost_writes, 1);
+        assert_eq!(report.lost_writes_overwritten, 1, "explained: the clocks did it");
+        assert_eq!(report.lost_writes_unexplained, 0);
+    }
+
+    /// 1 ← 2 (read 1) ← 3 (blind): 2 is the lost update, not 1, which 2 saw.
+    #[test]
+    fn only_the_write_overwritten_unseen_is_a_lost_update() {
+        let history = vec![
+            write(1, 0, 10, 1, &[(0, 1)]),
+            write_after(1, 20, 30, 2, &[(0, 2)], &[1]),
+            write(1, 40, 50, 3, &[(0, 3)]),
+        ];
+        let report = end_state(&history, &[(3, &[(0, 3)])], &[]);
+        assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(2)]));
+    }
+
+    #[test]
+    fn versions_a_sibling_cap_dropped_are_explained_losses() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 0, 10, 2, &[(1, 1)])];
+        let final_versions = BTreeMap::from([(1, vec![observed(2, &[(1, 1)])])]);
+        let capped = BTreeMap::from([(1, vec![observed(1, &[(0, 1)])])]);
+        let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
+        let report = finish(&history, &final_versions, &held, &BTreeMap::new(), &capped, VC);
+        assert_eq!(report.lost_writes, 1);
+        assert_eq!(report.lost_writes_sibling_cap, 1);
+        assert_eq!(report.lost_writes_unexplained, 0);
+    }
+
+    /// After a disk loss a node that reused its counters would make new
+    /// writes look like ancestors of old ones; the checker decides
+    /// supersession from what writers saw, so such a write is never
+    /// "present" through a version that never saw it.
+    #[test]
+    fn a_reused_clock_does_not_hide_a_lost_write() {
+        // Write 2 (after the reset) carries {n0: 1}; write 1 held {n0: 5}.
+        let history = vec![write(1, 0, 10, 1, &[(0, 5)]), write(1, 20, 30, 2, &[(0, 1)])];
+        let report = end_state(&history, &[(1, &[(0, 5)])], &[]);
+        assert_eq!(report.lost_writes, 1, "write 2 is gone");
+        assert_eq!(report.lost_writes_overwritten, 1);
     }
 
     #[test]
     fn lww_discards_a_later_write_with_an_earlier_timestamp() {
         let mut early = write(1, 0, 10, 1, &[(0, 1)]);
-        early.stamp = Some(Stamp { time_us: 500, writer: 0 });
+        early.acked.as_mut().expect("acked").stamp = Stamp { time_us: 500, writer: 0 };
         let mut late = write(1, 5, 15, 2, &[(1, 1)]);
-        late.stamp = Some(Stamp { time_us: 7, writer: 1 });
-        let mut report = check(&[early.clone(), late.clone()], true);
+        late.acked.as_mut().expect("acked").stamp = Stamp { time_us: 7, writer: 1 };
         let final_versions = BTreeMap::from([(
             1,
             vec![Observed { stamp: Stamp { time_us: 500, writer: 0 }, ..observed(1, &[(0, 1)]) }],
         )]);
         let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
         let both = [early, late];
-        check_end_state(&mut report, &both, &versions_by_write(&both), &final_versions, &held, &BTreeMap::new(), true);
+        let lww = Versioning::LastWriteWins;
+        let report = finish(&both, &final_versions, &held, &BTreeMap::new(), &BTreeMap::new(), lww);
         assert_eq!(report.lww_lost_updates, 1);
-        assert_eq!(report.lost_writes, 0, "superseded by timestamp, so not a lost write");
+        assert_eq!(report.lost_updates, 1, "under last-write-wins, lost updates are LWW lost updates");
+        assert_eq!(report.lost_writes, 1);
+        assert_eq!(report.lost_writes_overwritten, 1, "discarded by timestamp: explained");
     }
 
     #[test]

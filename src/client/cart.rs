@@ -37,7 +37,7 @@ mod tests {
 
     fn cart(items: &[u32]) -> Version {
         let value = Value { write: WriteId(1), bytes: 1, items: Some(items.into()) };
-        Version { clock: VectorClock::new(), stamp: Stamp::default(), value }
+        Version { clock: VectorClock::new(), dot: Default::default(), stamp: Stamp::default(), value }
     }
 
     #[test]

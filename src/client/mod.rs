@@ -8,7 +8,7 @@
 pub mod cart;
 pub mod workload;
 
-use crate::check::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
+use crate::check::history::{CartOp, Observed, OpKind, OpRecord, Outcome, VersionId};
 use crate::dist::Dist;
 use crate::engine::rng::{unit_f64, SimRng};
 use crate::node::quorum::ReadQuorum;
@@ -46,6 +46,8 @@ pub struct ClientConfig {
     pub timeout_us: u64,
     /// How siblings are resolved.
     pub policy: Policy,
+    /// How versions are ordered (for reads the client coordinates).
+    pub versioning: crate::node::versioning::Versioning,
     /// Shopping carts: number of distinct items.
     pub cart_items: u32,
     /// Shopping carts: fraction of cart writes that remove an item.
@@ -100,7 +102,7 @@ impl ClientTimer {
 struct ReadContext {
     clock: VectorClock,
     fastest: Option<NodeId>,
-    writes: Vec<WriteId>,
+    versions: Vec<VersionId>,
     /// Merged cart items (merge policy).
     items: Option<Arc<[u32]>>,
 }
@@ -338,7 +340,7 @@ impl Client {
                 out.send(Endpoint::Node(replica), Message::ReplicaRead { coordination, key });
             }
             let needed = self.config.r.min(asked.len());
-            Some(ReadQuorum::new(needed, asked, self.config.policy == Policy::Lww))
+            Some(ReadQuorum::new(needed, asked, self.config.versioning))
         } else {
             let target = self.route(now, key, None);
             record.target = Some(target);
@@ -384,8 +386,8 @@ impl Client {
         record.blind = context.is_none();
         record.reconcile = role == Role::Reconcile;
         record.cart = cart_op;
-        let (clock, writes) = context.as_ref().map(|c| (c.clock.clone(), c.writes.clone())).unwrap_or_default();
-        record.context_writes = writes;
+        let (clock, versions) = context.as_ref().map(|c| (c.clock.clone(), c.versions.clone())).unwrap_or_default();
+        record.context = versions;
         let mut pending = Pending { record: 0, key, role, quorum: None, write: None };
         if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
             // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
@@ -393,7 +395,10 @@ impl Client {
             let time_us = now.0.max(self.last_stamp_us + 1);
             self.last_stamp_us = time_us;
             let stamp = Stamp { time_us, writer: Endpoint::Client(self.id).code() };
-            let version = Version { clock: VectorClock::new(), stamp, value };
+            // The client is the version's actor; its stamps never repeat.
+            let actor = crate::node::vclock::Actor { node: NodeId(stamp.writer), epoch: 0 };
+            let dot = crate::node::vclock::Dot { actor, counter: time_us };
+            let version = Version { clock: VectorClock::new(), dot, stamp, value };
             let asked = self.ring.preference_list(key.position, self.config.n);
             let coordination = Coordination { coordinator: Endpoint::Client(self.id), id: sequence };
             for &replica in &asked {
@@ -401,7 +406,7 @@ impl Client {
                     Message::ReplicaWrite { coordination, key, version: version.clone(), hint: None, durable: true };
                 out.send(Endpoint::Node(replica), message);
             }
-            let ack = WriteAck { clock: version.clock, stamp };
+            let ack = WriteAck { clock: version.clock, dot, stamp };
             pending.write = Some(ClientWrite { ack, asked, acked: Vec::new() });
         } else {
             let fastest = context.as_ref().and_then(|c| c.fastest).filter(|_| self.config.write_to_fastest_replica);
@@ -476,7 +481,7 @@ impl Client {
                 let context = ReadContext {
                     clock: result.context,
                     fastest: result.fastest,
-                    writes: result.versions.iter().map(|v| v.value.write).collect(),
+                    versions: result.versions.iter().map(|v| VersionId { write: v.value.write, dot: v.dot }).collect(),
                     items,
                 };
                 let siblings = result.versions.len();
@@ -510,8 +515,8 @@ impl Client {
         match outcome {
             Ok(ack) => {
                 record.outcome = Outcome::Ok;
-                record.clock = Some(ack.clock);
-                record.stamp = Some(ack.stamp);
+                let write = record.write.expect("a write record names its write");
+                record.acked = Some(Observed { write, dot: ack.dot, clock: ack.clock, stamp: ack.stamp, items: None });
             }
             Err(failure) => record.outcome = Outcome::Failed(failure),
         }

@@ -81,7 +81,7 @@ impl Node {
     /// Bytes a full copy of this node's data in its hosted ranges would take
     /// (the baseline anti-entropy is measured against).
     fn hosted_bytes(&self) -> u64 {
-        let lww = self.config.rules.lww;
+        let versioning = self.config.rules.versioning;
         let mut total = 0;
         for (key, versions) in self.store.iter() {
             let range = Ring::range_index(&self.anti_entropy.ranges, key.position);
@@ -90,7 +90,10 @@ impl Node {
                 let bytes: u64 = if buffered.is_empty() {
                     versions.iter().map(Version::wire_bytes).sum()
                 } else {
-                    super::store::reconcile(versions.iter().chain(buffered), lww).iter().map(Version::wire_bytes).sum()
+                    super::store::reconcile(versions.iter().chain(buffered), versioning)
+                        .iter()
+                        .map(Version::wire_bytes)
+                        .sum()
                 };
                 total += key.wire_bytes() + bytes;
             }

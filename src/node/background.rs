@@ -3,8 +3,9 @@
 //! through the same service queue as client requests, so it competes
 //! with them.
 
+use super::vclock::Dot;
 use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
-use crate::protocol::{Key, Message, Version, WriteId};
+use crate::protocol::{Key, Message, Version};
 use crate::types::{Endpoint, NodeId, Time};
 
 /// Handoff rounds a peer may leave unacknowledged before it is suspected.
@@ -51,10 +52,10 @@ impl Node {
     }
 
     /// The intended node stored what was handed back: drop those hints.
-    pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, writes: &[WriteId]) {
+    pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, dots: &[Dot]) {
         self.handoff_unacked.remove(&peer);
         let Some(hints) = self.hints.get_mut(&peer) else { return };
-        let delivered = hints.remove_writes(key.id, writes) as u64;
+        let delivered = hints.remove_dots(key.id, dots) as u64;
         self.stats.hints_delivered += delivered;
         self.hint_versions -= delivered;
         if hints.is_empty() {
@@ -97,15 +98,15 @@ impl Node {
         source: AbsorbSource,
         out: &mut Outbox<NodeTimer>,
     ) {
-        let writes: Vec<WriteId> = versions.iter().map(|v| v.value.write).collect();
+        let dots: Vec<Dot> = versions.iter().map(|v| v.dot).collect();
         let before = self.main_versions(key.id);
         for version in versions {
             self.apply(key, version, false);
         }
         let changed = self.main_versions(key.id) != before;
         match source {
-            AbsorbSource::Handoff(peer) => out.send(Endpoint::Node(peer), Message::HandoffAck { key, writes }),
-            AbsorbSource::ReadRepair => self.stats.versions_repaired += writes.len() as u64,
+            AbsorbSource::ReadRepair => self.stats.versions_repaired += dots.len() as u64,
+            AbsorbSource::Handoff(peer) => out.send(Endpoint::Node(peer), Message::HandoffAck { key, dots }),
             AbsorbSource::AntiEntropy => self.stats.anti_entropy_keys_repaired += u64::from(changed),
             AbsorbSource::Transfer => {}
         }

@@ -73,7 +73,7 @@ impl Node {
         }
         let asked = replicas.iter().map(|r| r.node).collect();
         let deadline = now.plus(self.config.request_timeout_us);
-        let quorum = ReadQuorum::new(self.config.r, asked, self.config.rules.lww);
+        let quorum = ReadQuorum::new(self.config.r, asked, self.config.rules.versioning);
         self.reads.insert(id, ReadCoordination { request, key, quorum, deadline, replaced: Vec::new() });
         self.arm_timeouts(now, id, deadline, out);
     }
@@ -305,14 +305,14 @@ impl Node {
         if !self.config.read_repair || read.quorum.replies().len() < 2 {
             return;
         }
-        let lww = self.config.rules.lww;
-        let latest = reconcile(read.quorum.replies().iter().flat_map(|(_, vs)| vs.iter()), lww);
+        let versioning = self.config.rules.versioning;
+        let latest = reconcile(read.quorum.replies().iter().flat_map(|(_, vs)| vs.iter()), versioning);
         self.ring.preference_list_into(read.key.position, self.config.n, &mut self.preference);
         for (node, versions) in read.quorum.replies() {
             if !self.preference.contains(node) {
                 continue;
             }
-            let missing: Vec<Version> = latest.iter().filter(|v| !holds(versions, v, lww)).cloned().collect();
+            let missing: Vec<Version> = latest.iter().filter(|v| !holds(versions, v, versioning)).cloned().collect();
             if missing.is_empty() {
                 continue;
             }

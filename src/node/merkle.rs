@@ -82,8 +82,8 @@ fn combine(left: u64, right: u64) -> u64 {
 }
 
 /// The digest of one key's version set (0 when it has none): xxh3 over
-/// the key id and each version's write id, clock and timestamp, in (write
-/// id, timestamp) order so that replicas holding the same set agree.
+/// the key id and each version's write id, dot, clock and timestamp, in
+/// dot order so that replicas holding the same set agree.
 pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
     if versions.is_empty() {
         return EMPTY;
@@ -94,9 +94,8 @@ pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
         hash_version(&mut hasher, only); // the common case: no sorting, no allocation
     } else {
         let mut ordered: Vec<&Version> = versions.iter().collect();
-        // A retried request coordinated twice gives two versions of one
-        // write: order by timestamp too, so equal sets hash equally.
-        ordered.sort_by_key(|v| (v.value.write, v.stamp));
+        // Order by identity, so equal sets hash equally.
+        ordered.sort_by_key(|v| v.dot);
         ordered.into_iter().for_each(|v| hash_version(&mut hasher, v));
     }
     hasher.digest().max(1) // never the empty digest
@@ -104,10 +103,14 @@ pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
 
 fn hash_version(hasher: &mut Xxh3, version: &Version) {
     hasher.update(&version.value.write.0.to_le_bytes());
+    hasher.update(&version.dot.actor.node.0.to_le_bytes());
+    hasher.update(&version.dot.actor.epoch.to_le_bytes());
+    hasher.update(&version.dot.counter.to_le_bytes());
     hasher.update(&version.stamp.time_us.to_le_bytes());
     hasher.update(&version.stamp.writer.to_le_bytes());
     for entry in version.clock.entries() {
-        hasher.update(&entry.node.0.to_le_bytes());
+        hasher.update(&entry.actor.node.0.to_le_bytes());
+        hasher.update(&entry.actor.epoch.to_le_bytes());
         hasher.update(&entry.counter.to_le_bytes());
     }
 }
@@ -140,7 +143,7 @@ pub fn differing_leaves(a: &MerkleTree, b: &MerkleTree) -> (Vec<usize>, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::vclock::VectorClock;
+    use crate::node::vclock::{Dot, VectorClock};
     use crate::protocol::{Key, Stamp, Value, WriteId};
     use crate::types::{NodeId, Time};
     use proptest::prelude::*;
@@ -149,7 +152,8 @@ mod tests {
     fn version(write: u64, counter: u64) -> Version {
         let mut clock = VectorClock::new();
         clock.set(NodeId(0), counter, Time(0));
-        Version { clock, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
+        let dot = Dot { actor: NodeId(0).into(), counter: write * 1000 + counter };
+        Version { clock, dot, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
     }
 
     fn tree_of(depth: u32, store: &BTreeMap<u64, u64>) -> MerkleTree {

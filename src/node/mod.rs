@@ -17,6 +17,7 @@ pub mod service;
 pub mod store;
 mod transfer;
 pub mod vclock;
+pub mod versioning;
 
 use crate::dist::Dist;
 use crate::engine::rng::{unit_f64, SimRng};
@@ -218,6 +219,8 @@ pub struct NodeStats {
     pub clock_truncations: u64,
     /// Siblings dropped by the sibling cap.
     pub sibling_cap_hits: u64,
+    /// Versions the sibling cap dropped.
+    pub sibling_cap_drops: u64,
     /// Coordinations that timed out before their quorum answered.
     pub coordinations_timed_out: u64,
     /// Coordinations refused because too few replicas were reachable.
@@ -283,6 +286,7 @@ impl NodeStats {
             obsolete_writes,
             clock_truncations,
             sibling_cap_hits,
+            sibling_cap_drops,
             coordinations_timed_out,
             coordinations_without_replicas,
             peers_suspected,
@@ -317,6 +321,7 @@ impl NodeStats {
         self.obsolete_writes += obsolete_writes;
         self.clock_truncations += clock_truncations;
         self.sibling_cap_hits += sibling_cap_hits;
+        self.sibling_cap_drops += sibling_cap_drops;
         self.coordinations_timed_out += coordinations_timed_out;
         self.coordinations_without_replicas += coordinations_without_replicas;
         self.peers_suspected += peers_suspected;
@@ -470,6 +475,13 @@ pub struct Node {
     last_stamp: Time,
     /// Highest vector clock counter this node has issued (durable).
     counter_high_water: u64,
+    /// The life of its disk: a disk loss starts a new epoch, so the node
+    /// counts as a new actor in clocks (see [`vclock::Actor`]).
+    epoch: u32,
+    /// Observer record, never read by the node logic: the versions the
+    /// sibling cap dropped from the main data, by key (the checker counts
+    /// the writes they held as explained losses).
+    cap_dropped: Vec<(u64, Version)>,
     incarnation: u64,
     stats: NodeStats,
     preference: Vec<NodeId>,
@@ -512,6 +524,8 @@ impl Node {
             clock_skew_us: 0,
             last_stamp: Time::ZERO,
             counter_high_water: 0,
+            epoch: 0,
+            cap_dropped: Vec::new(),
             incarnation: 0,
             stats: NodeStats::default(),
             preference: Vec::new(),
@@ -548,7 +562,7 @@ impl Node {
     /// The versions this node holds for `key` as a replica: durable and
     /// buffered, not hints.
     pub fn main_versions(&self, key: u64) -> Vec<Version> {
-        store::reconcile(self.store.get(key).iter().chain(self.buffer.get(key)), self.config.rules.lww)
+        store::reconcile(self.store.get(key).iter().chain(self.buffer.get(key)), self.config.rules.versioning)
     }
 
     /// Hinted versions held for other nodes.
@@ -603,6 +617,7 @@ impl Node {
             }
             self.hint_versions = 0;
             self.counter_high_water = 0;
+            self.epoch += 1;
         }
         self.reads.clear();
         self.writes.clear();
@@ -680,9 +695,9 @@ impl Node {
                     self.on_key_versions(now, peer, entries, &wanted, out);
                 }
             }
-            Message::HandoffAck { key, writes } => {
+            Message::HandoffAck { key, dots } => {
                 if let Endpoint::Node(peer) = from {
-                    self.on_handoff_ack(peer, key, &writes);
+                    self.on_handoff_ack(peer, key, &dots);
                 }
             }
             Message::Gossip { view } => {
@@ -773,7 +788,7 @@ impl Node {
         self.stats.replica_writes += 1;
         let old_digest = self.digest_if_tracked(key);
         let effect = if buffered {
-            if store::holds(self.store.get(key.id), &version, self.config.rules.lww) {
+            if store::holds(self.store.get(key.id), &version, self.config.rules.versioning) {
                 PutEffect::Obsolete
             } else {
                 self.buffer.put(key, version, self.config.rules)
@@ -783,7 +798,11 @@ impl Node {
         };
         match effect {
             PutEffect::Obsolete => self.stats.obsolete_writes += 1,
-            PutEffect::StoredOverCap => self.stats.sibling_cap_hits += 1,
+            PutEffect::StoredOverCap(dropped) => {
+                self.stats.sibling_cap_hits += 1;
+                self.stats.sibling_cap_drops += dropped.len() as u64;
+                self.cap_dropped.extend(dropped.into_iter().map(|v| (key.id, v)));
+            }
             PutEffect::Stored => {}
         }
         if let (Some(old), Some(new)) = (old_digest, self.digest_if_tracked(key)) {
@@ -799,14 +818,25 @@ impl Node {
         if buffered.is_empty() && hinted.peek().is_none() {
             return self.store.get(key).to_vec(); // the common case: already reconciled
         }
-        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted.flatten()), self.config.rules.lww)
+        let versioning = self.config.rules.versioning;
+        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted.flatten()), versioning)
     }
 
-    /// The largest counter `node` has in any version this node holds for `key`.
-    fn largest_counter(&self, key: u64, node: NodeId) -> u64 {
+    /// The largest counter `actor` has in any version this node holds for `key`.
+    fn largest_counter(&self, key: u64, actor: vclock::Actor) -> u64 {
         let hinted = self.hints.values().flat_map(|h| h.get(key));
         let all = self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted);
-        all.map(|v| v.clock.counter(node)).max().unwrap_or(0)
+        all.map(|v| self.config.rules.versioning.counter_seen(v, actor)).max().unwrap_or(0)
+    }
+
+    /// This node in its current disk life, as clocks name it.
+    fn actor(&self) -> vclock::Actor {
+        vclock::Actor { node: self.id, epoch: self.epoch }
+    }
+
+    /// The versions the sibling cap dropped from this node's main data.
+    pub fn cap_dropped(&self) -> &[(u64, Version)] {
+        &self.cap_dropped
     }
 
     fn enqueue_storage(&mut self, now: Time, op: StorageOp, out: &mut Outbox<NodeTimer>) {
@@ -906,30 +936,32 @@ impl Node {
         // Timestamps never repeat on one node, so last-write-wins has no ties.
         let physical = self.physical_time(now).max(self.last_stamp.plus(1));
         self.last_stamp = physical;
-        let clock = self.next_clock(physical, key, context);
-        Version { clock, stamp: Stamp { time_us: physical.0, writer: self.id.0 }, value }
+        let dot = self.next_dot(key, context);
+        let versioning = self.config.rules.versioning;
+        let (clock, dropped) = versioning.new_clock(context, dot, physical, self.config.clock_max_entries);
+        self.stats.clock_truncations += dropped as u64;
+        Version { clock, dot, stamp: Stamp { time_us: physical.0, writer: self.id.0 }, value }
     }
 
-    /// The new version's clock: the context with this node's counter set to
-    /// one more than the largest counter for this node in any version it
-    /// stores for the key or in the context, so two blind writes through one
-    /// node never share a clock.
+    /// The new version's dot: this node's counter set to one more than the
+    /// largest counter for this node in any version it stores for the key
+    /// or in the context, so two blind writes through one node never share
+    /// a clock (the DESIGN increment rule).
     ///
     /// The node's highest counter ever issued (kept on disk, so a crash that
     /// loses the write buffer cannot make it reuse a counter) also bounds it
-    /// from below; only a disk loss forgets it.
-    fn next_clock(&mut self, physical: Time, key: Key, context: &vclock::VectorClock) -> vclock::VectorClock {
-        let stored = self.largest_counter(key.id, self.id);
-        let counter = 1 + stored.max(context.counter(self.id)).max(self.counter_high_water);
+    /// from below; a disk loss forgets it, but starts a new epoch, so the
+    /// dot is still new.
+    fn next_dot(&mut self, key: Key, context: &vclock::VectorClock) -> vclock::Dot {
+        let actor = self.actor();
+        let stored = self.largest_counter(key.id, actor);
+        let counter = 1 + stored.max(context.counter(actor)).max(self.counter_high_water);
         self.counter_high_water = counter;
-        let mut clock = context.clone();
-        clock.set(self.id, counter, physical);
-        self.stats.clock_truncations += clock.truncate(self.config.clock_max_entries, self.id) as u64;
-        clock
+        vclock::Dot { actor, counter }
     }
 
     fn write_ack_of(version: &Version) -> WriteAck {
-        WriteAck { clock: version.clock.clone(), stamp: version.stamp }
+        WriteAck { clock: version.clock.clone(), dot: version.dot, stamp: version.stamp }
     }
 }
 

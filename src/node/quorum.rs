@@ -2,6 +2,7 @@
 //! clients that coordinate their own reads (Dynamo §6.4).
 
 use super::store::reconcile;
+use super::versioning::Versioning;
 use crate::node::vclock::VectorClock;
 use crate::protocol::{ReadResult, Version};
 use crate::types::NodeId;
@@ -13,15 +14,15 @@ pub struct ReadQuorum {
     asked: Vec<NodeId>,
     replies: Vec<(NodeId, Vec<Version>)>,
     answered: bool,
-    lww: bool,
+    versioning: Versioning,
 }
 
 impl ReadQuorum {
-    /// A read that asked `asked` and needs `needed` (R) replies; `lww`
-    /// reconciles by timestamp instead of vector clock.
-    pub fn new(needed: usize, asked: Vec<NodeId>, lww: bool) -> Self {
+    /// A read that asked `asked` and needs `needed` (R) replies, ordering
+    /// versions by `versioning`.
+    pub fn new(needed: usize, asked: Vec<NodeId>, versioning: Versioning) -> Self {
         assert!(needed >= 1 && needed <= asked.len(), "R must be between 1 and the replicas asked");
-        ReadQuorum { needed, replies: Vec::with_capacity(asked.len()), asked, answered: false, lww }
+        ReadQuorum { needed, replies: Vec::with_capacity(asked.len()), asked, answered: false, versioning }
     }
 
     /// Also waits for `node` (a fallback asked after a replica timed out).
@@ -53,8 +54,8 @@ impl ReadQuorum {
             return None;
         }
         self.answered = true;
-        let versions = reconcile(self.replies.iter().flat_map(|(_, vs)| vs.iter()), self.lww);
-        let context = versions.iter().fold(VectorClock::new(), |acc, v| acc.merge(&v.clock));
+        let versions = reconcile(self.replies.iter().flat_map(|(_, vs)| vs.iter()), self.versioning);
+        let context = versions.iter().fold(VectorClock::new(), |acc, v| acc.merge(&self.versioning.history(v)));
         Some(ReadResult { versions, context, fastest: self.replies.first().map(|(n, _)| *n) })
     }
 
@@ -83,12 +84,13 @@ mod tests {
     fn version(write: u64, node: u32, counter: u64) -> Version {
         let mut clock = VectorClock::new();
         clock.set(NodeId(node), counter, Time(0));
-        Version { clock, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
+        let dot = crate::node::vclock::Dot { actor: NodeId(node).into(), counter };
+        Version { clock, dot, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
     }
 
     #[test]
     fn answers_at_the_rth_reply_with_reconciled_siblings() {
-        let mut q = ReadQuorum::new(2, vec![NodeId(4), NodeId(5), NodeId(6)], false);
+        let mut q = ReadQuorum::new(2, vec![NodeId(4), NodeId(5), NodeId(6)], Versioning::VectorClocks);
         assert!(q.record(NodeId(4), vec![version(1, 0, 1)]).is_none());
         assert!(q.record(NodeId(4), vec![]).is_none(), "duplicates do not count");
         assert!(q.record(NodeId(9), vec![]).is_none(), "nodes not asked do not count");
@@ -105,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_fallback_asked_later_counts_toward_r() {
-        let mut q = ReadQuorum::new(2, vec![NodeId(1), NodeId(2)], false);
+        let mut q = ReadQuorum::new(2, vec![NodeId(1), NodeId(2)], Versioning::VectorClocks);
         assert!(q.record(NodeId(1), vec![]).is_none());
         q.ask(NodeId(3));
         assert!(q.record(NodeId(3), vec![]).is_some());

@@ -5,31 +5,23 @@
 //! existing one already covers is ignored. Under last-write-wins a key holds
 //! the one version with the greatest (timestamp, writer).
 
-use super::vclock::Causality;
-use crate::protocol::{Key, Version, WriteId};
+use super::vclock::Dot;
+use super::versioning::Versioning;
+use crate::protocol::{Key, Version};
 use std::collections::BTreeMap;
 
 /// How versions of one key are ordered and limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreRules {
-    /// Last-write-wins instead of vector clocks.
-    pub lww: bool,
+    /// Vector clocks, dotted version vectors or last-write-wins.
+    pub versioning: Versioning,
     /// Most siblings kept per key (0 = no cap).
     pub sibling_cap: usize,
 }
 
 impl StoreRules {
     /// Vector clocks, no sibling cap.
-    pub const VECTOR_CLOCKS: StoreRules = StoreRules { lww: false, sibling_cap: 0 };
-}
-
-/// True when `newer` covers `older`: it is `older` or supersedes it.
-pub fn covers(newer: &Version, older: &Version, lww: bool) -> bool {
-    if lww {
-        newer.stamp >= older.stamp
-    } else {
-        newer.clock.descends(&older.clock)
-    }
+    pub const VECTOR_CLOCKS: StoreRules = StoreRules { versioning: Versioning::VectorClocks, sibling_cap: 0 };
 }
 
 /// The versions of every key a node stores.
@@ -47,12 +39,13 @@ struct Entry {
 }
 
 /// What storing a version did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutEffect {
     /// The version was added (possibly replacing versions it covers).
     Stored,
-    /// The version was added and the sibling cap dropped the oldest sibling(s).
-    StoredOverCap,
+    /// The version was added and the sibling cap dropped these, the
+    /// oldest siblings.
+    StoredOverCap(Vec<Version>),
     /// An equal or newer version was already there.
     Obsolete,
 }
@@ -71,26 +64,27 @@ impl Store {
     /// Stores `version` for `key` under `rules`.
     pub fn put(&mut self, key: Key, version: Version, rules: StoreRules) -> PutEffect {
         let versions = &mut self.keys.entry(key.id).or_insert_with(|| Entry { key, versions: Vec::new() }).versions;
-        if versions.iter().any(|v| covers(v, &version, rules.lww)) {
+        let versioning = rules.versioning;
+        if versions.iter().any(|v| versioning.covers(v, &version)) {
             return PutEffect::Obsolete;
         }
-        versions.retain(|v| !covers(&version, v, rules.lww));
+        versions.retain(|v| !versioning.covers(&version, v));
         versions.push(version);
         if rules.sibling_cap > 0 && versions.len() > rules.sibling_cap {
             versions.sort_by_key(|v| std::cmp::Reverse(v.stamp));
-            versions.truncate(rules.sibling_cap);
-            return PutEffect::StoredOverCap;
+            let dropped = versions.split_off(rules.sibling_cap);
+            return PutEffect::StoredOverCap(dropped);
         }
         PutEffect::Stored
     }
 
-    /// Removes the versions of `key` written by `writes`; returns how many.
-    pub fn remove_writes(&mut self, key: u64, writes: &[WriteId]) -> usize {
+    /// Removes the versions of `key` named by `dots`; returns how many.
+    pub fn remove_dots(&mut self, key: u64, dots: &[Dot]) -> usize {
         let Some(versions) = self.keys.get_mut(&key).map(|e| &mut e.versions) else {
             return 0;
         };
         let before = versions.len();
-        versions.retain(|v| !writes.contains(&v.value.write));
+        versions.retain(|v| !dots.contains(&v.dot));
         let removed = before - versions.len();
         if versions.is_empty() {
             self.keys.remove(&key);
@@ -141,26 +135,21 @@ impl Store {
 /// Syntactic reconciliation (Dynamo §4.4): from versions gathered from
 /// several replicas, keep those no other version covers, once each (under
 /// last-write-wins: the single greatest).
-pub fn reconcile<'a>(versions: impl IntoIterator<Item = &'a Version>, lww: bool) -> Vec<Version> {
+pub fn reconcile<'a>(versions: impl IntoIterator<Item = &'a Version>, versioning: Versioning) -> Vec<Version> {
     let mut kept: Vec<Version> = Vec::new();
     for candidate in versions {
-        if kept.iter().any(|k| covers(k, candidate, lww)) {
+        if kept.iter().any(|k| versioning.covers(k, candidate)) {
             continue;
         }
-        kept.retain(|k| !covers(candidate, k, lww));
+        kept.retain(|k| !versioning.covers(candidate, k));
         kept.push(candidate.clone());
     }
     kept
 }
 
 /// True when `versions` holds `wanted` or something covering it.
-pub fn holds(versions: &[Version], wanted: &Version, lww: bool) -> bool {
-    versions.iter().any(|v| covers(v, wanted, lww))
-}
-
-/// Whether the clocks of two versions are concurrent (siblings).
-pub fn concurrent(a: &Version, b: &Version) -> bool {
-    a.clock.compare(&b.clock) == Causality::Concurrent
+pub fn holds(versions: &[Version], wanted: &Version, versioning: Versioning) -> bool {
+    versions.iter().any(|v| versioning.covers(v, wanted))
 }
 
 #[cfg(test)]
@@ -176,7 +165,8 @@ mod tests {
             clock.set(NodeId(n), c, Time(0));
         }
         let stamp = Stamp { time_us: write, writer: 0 };
-        Version { clock, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } }
+        let dot = Dot { actor: NodeId(99).into(), counter: write };
+        Version { clock, dot, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } }
     }
 
     const VC: StoreRules = StoreRules::VECTOR_CLOCKS;
@@ -204,7 +194,7 @@ mod tests {
 
     #[test]
     fn last_write_wins_keeps_the_greatest_stamp_only() {
-        let lww = StoreRules { lww: true, sibling_cap: 0 };
+        let lww = StoreRules { versioning: Versioning::LastWriteWins, sibling_cap: 0 };
         let mut store = Store::new();
         store.put(Key::new(1), version(5, &[(0, 1)]), lww);
         assert_eq!(store.put(Key::new(1), version(3, &[(1, 1)]), lww), PutEffect::Obsolete, "older stamp loses");
@@ -215,11 +205,14 @@ mod tests {
 
     #[test]
     fn the_sibling_cap_drops_the_oldest_sibling() {
-        let capped = StoreRules { lww: false, sibling_cap: 2 };
+        let capped = StoreRules { versioning: Versioning::VectorClocks, sibling_cap: 2 };
         let mut store = Store::new();
         store.put(Key::new(1), version(1, &[(0, 1)]), capped);
         store.put(Key::new(1), version(2, &[(1, 1)]), capped);
-        assert_eq!(store.put(Key::new(1), version(3, &[(2, 1)]), capped), PutEffect::StoredOverCap);
+        assert_eq!(
+            store.put(Key::new(1), version(3, &[(2, 1)]), capped),
+            PutEffect::StoredOverCap(vec![version(1, &[(0, 1)])])
+        );
         let writes: Vec<u64> = store.get(1).iter().map(|v| v.value.write.0).collect();
         assert_eq!(writes, vec![3, 2]);
     }
@@ -229,10 +222,10 @@ mod tests {
         let a = version(1, &[(0, 1)]);
         let b = version(2, &[(0, 1), (1, 1)]);
         let c = version(3, &[(0, 1), (2, 1)]);
-        let kept = reconcile([&a, &b, &b.clone(), &c], false);
+        let kept = reconcile([&a, &b, &b.clone(), &c], Versioning::VectorClocks);
         let writes: Vec<u64> = kept.iter().map(|v| v.value.write.0).collect();
         assert_eq!(writes, vec![2, 3]);
-        assert!(concurrent(&kept[0], &kept[1]));
+        assert!(Versioning::VectorClocks.concurrent(&kept[0], &kept[1]));
     }
 
     #[test]
@@ -240,9 +233,10 @@ mod tests {
         let mut store = Store::new();
         store.put(Key::new(1), version(1, &[(0, 1)]), VC);
         store.put(Key::new(1), version(2, &[(1, 1)]), VC);
-        assert_eq!(store.remove_writes(1, &[WriteId(1)]), 1);
+        let dot = |write| Dot { actor: NodeId(99).into(), counter: write };
+        assert_eq!(store.remove_dots(1, &[dot(1)]), 1);
         assert_eq!(store.get(1).len(), 1);
-        assert_eq!(store.remove_writes(1, &[WriteId(2)]), 1);
+        assert_eq!(store.remove_dots(1, &[dot(2)]), 1);
         assert!(store.is_empty());
     }
 }

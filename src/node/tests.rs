@@ -231,7 +231,8 @@ fn replica_write(key: Key, write: u64, durable: bool) -> Message {
     let mut clock = VectorClock::new();
     clock.set(NodeId(9), write.max(1), Time(0));
     let value = Value { write: WriteId(write), bytes: 8, items: None };
-    let version = Version { clock, stamp: crate::protocol::Stamp::default(), value };
+    let dot = crate::node::vclock::Dot { actor: NodeId(9).into(), counter: write.max(1) };
+    let version = Version { clock, dot, stamp: crate::protocol::Stamp::default(), value };
     let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: write };
     Message::ReplicaWrite { coordination, key, version, hint: None, durable }
 }
@@ -331,4 +332,64 @@ fn anti_entropy_between_two_nodes_exchanges_only_the_differing_keys() {
     // 16 ranges of depth-4 trees: the exchange walks only the differing paths.
     let exchanged = nodes[0].stats().anti_entropy_tree_nodes + nodes[1].stats().anti_entropy_tree_nodes;
     assert!(exchanged < 16 + 5 * 2 * 5, "{exchanged} tree nodes for 5 differences");
+}
+
+/// The replica writes a coordinator sent for `key`, in order.
+fn replica_writes_to(out: &mut Outbox<NodeTimer>, to: NodeId) -> Vec<Message> {
+    out.messages.drain(..).filter(|(dest, _)| *dest == Endpoint::Node(to)).map(|(_, m)| m).collect()
+}
+
+/// Stores `writes` at `replica` and returns what it holds for `key`.
+fn store_at(replica: &mut Node, from: NodeId, writes: Vec<Message>, key: Key) -> Vec<Version> {
+    let mut out = Outbox::default();
+    for message in writes {
+        replica.on_message(Time(10), Endpoint::Node(from), message, &mut out);
+    }
+    finish_storage(replica, &mut out);
+    replica.store().get(key.id).to_vec()
+}
+
+#[test]
+fn after_a_disk_loss_a_node_writes_as_a_new_actor_so_its_new_versions_never_look_old() {
+    let mut nodes = cluster(5);
+    let (key, list) = key_where(&nodes, NodeId(0), None);
+    let other = list.iter().copied().find(|&n| n != NodeId(0)).expect("another replica");
+    let mut out = Outbox::default();
+    for sequence in 1..=5 {
+        nodes[0].on_message(
+            Time(0),
+            Endpoint::Client(CLIENT),
+            put(sequence, key, VectorClock::new(), sequence),
+            &mut out,
+        );
+    }
+    let old = store_at(&mut nodes[other.0 as usize], NodeId(0), replica_writes_to(&mut out, other), key);
+    assert_eq!(old.len(), 1, "five blind writes through one node: each overwrote the last");
+    out.messages.clear();
+    nodes[0].crash(Time(100), true);
+    nodes[0].start(Time(200), &mut out);
+    out.messages.clear();
+    out.timers.clear();
+    nodes[0].on_message(Time(300), Endpoint::Client(CLIENT), put(6, key, VectorClock::new(), 6), &mut out);
+    let held = store_at(&mut nodes[other.0 as usize], NodeId(0), replica_writes_to(&mut out, other), key);
+    let writes: Vec<u64> = held.iter().map(|v| v.value.write.0).collect();
+    assert_eq!(writes, vec![5, 6], "the new write is a sibling of the old one, not an obsolete ancestor");
+    assert_eq!(held[1].dot.actor, vclock::Actor { node: NodeId(0), epoch: 1 });
+    assert_eq!(held[1].dot.counter, 1, "the counters restarted with the disk");
+}
+
+#[test]
+fn dotted_version_vectors_keep_concurrent_writes_through_one_coordinator_as_siblings() {
+    let dvv = Arc::new(NodeConfig {
+        rules: store::StoreRules { versioning: versioning::Versioning::DottedVersionVectors, sibling_cap: 0 },
+        ..(*config()).clone()
+    });
+    for (config, expected) in [(config(), 1), (dvv, 2)] {
+        let mut nodes = cluster_with(5, config);
+        let (key, _) = key_where(&nodes, NodeId(0), None);
+        let mut out = Outbox::default();
+        nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+        nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
+        assert_eq!(nodes[0].store().get(key.id).len(), expected, "vector clocks: 1 (a lost update); dvv: 2");
+    }
 }

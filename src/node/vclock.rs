@@ -1,6 +1,6 @@
 //! Vector clocks (Dynamo §4.4): causality between versions of one key.
 //!
-//! A clock is a short list of (node, counter) entries sorted by node id, each
+//! A clock is a short list of (actor, counter) entries sorted by actor, each
 //! with the physical time it was last incremented — the timestamp Dynamo's
 //! truncation uses to drop the oldest entry.
 
@@ -21,19 +21,66 @@ pub enum Causality {
     Concurrent,
 }
 
-/// One node's counter in a clock.
+/// Who counts in a clock: a node in one life of its disk.
+///
+/// A disk loss forgets the node's counters, so the node starts a new
+/// epoch: its new versions can never reuse a (node, counter) pair of its
+/// old ones and look like their ancestors (Riak learned this and moved to
+/// per-incarnation actor ids). The epoch lives outside the data disk, as
+/// an operator-assigned generation would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Actor {
+    /// The node.
+    pub node: NodeId,
+    /// Its disk life: 0 until its first disk loss.
+    pub epoch: u32,
+}
+
+impl From<NodeId> for Actor {
+    fn from(node: NodeId) -> Actor {
+        Actor { node, epoch: 0 }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.epoch {
+            0 => self.node.fmt(f),
+            epoch => write!(f, "{}#{epoch}", self.node),
+        }
+    }
+}
+
+/// A version's own identity: the actor that made it and the counter it
+/// drew. Two coordinations of one client write (a retry, a re-forward)
+/// make two versions with two dots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Dot {
+    /// Who made the version.
+    pub actor: Actor,
+    /// The actor's counter for it (unique per actor).
+    pub counter: u64,
+}
+
+impl std::fmt::Display for Dot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.actor, self.counter)
+    }
+}
+
+/// One actor's counter in a clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ClockEntry {
-    /// The node that coordinated the writes counted here.
-    pub node: NodeId,
-    /// How many writes that node has coordinated in this version's history.
+    /// The actor that coordinated the writes counted here.
+    pub actor: Actor,
+    /// How many writes that actor has coordinated in this version's history.
     pub counter: u64,
     /// When the node last incremented this entry (used to pick the oldest
     /// entry on truncation; not part of causality).
     pub timestamp: Time,
 }
 
-/// A vector clock: entries sorted by node id, no zero counters.
+/// A vector clock: entries sorted by actor, no zero counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct VectorClock {
     entries: Vec<ClockEntry>,
@@ -45,7 +92,7 @@ impl VectorClock {
         VectorClock::default()
     }
 
-    /// The entries, sorted by node id.
+    /// The entries, sorted by actor.
     pub fn entries(&self) -> &[ClockEntry] {
         &self.entries
     }
@@ -60,31 +107,38 @@ impl VectorClock {
         self.entries.is_empty()
     }
 
-    /// The counter for `node` (0 when absent).
-    pub fn counter(&self, node: NodeId) -> u64 {
-        match self.entries.binary_search_by_key(&node, |e| e.node) {
+    /// The counter for `actor` (0 when absent).
+    pub fn counter(&self, actor: impl Into<Actor>) -> u64 {
+        match self.entries.binary_search_by_key(&actor.into(), |e| e.actor) {
             Ok(i) => self.entries[i].counter,
             Err(_) => 0,
         }
     }
 
-    /// Sets `node`'s counter (must not decrease it) and stamps the entry with `now`.
-    pub fn set(&mut self, node: NodeId, counter: u64, now: Time) {
+    /// Sets `actor`'s counter (must not decrease it) and stamps the entry with `now`.
+    pub fn set(&mut self, actor: impl Into<Actor>, counter: u64, now: Time) {
         assert!(counter > 0, "clock counters start at 1");
-        match self.entries.binary_search_by_key(&node, |e| e.node) {
+        let actor = actor.into();
+        match self.entries.binary_search_by_key(&actor, |e| e.actor) {
             Ok(i) => {
                 assert!(counter >= self.entries[i].counter, "a clock entry never decreases");
                 self.entries[i].counter = counter;
                 self.entries[i].timestamp = now;
             }
-            Err(i) => self.entries.insert(i, ClockEntry { node, counter, timestamp: now }),
+            Err(i) => self.entries.insert(i, ClockEntry { actor, counter, timestamp: now }),
         }
     }
 
-    /// Adds one to `node`'s counter.
-    pub fn increment(&mut self, node: NodeId, now: Time) {
-        let next = self.counter(node) + 1;
-        self.set(node, next, now);
+    /// Adds one to `actor`'s counter.
+    pub fn increment(&mut self, actor: impl Into<Actor>, now: Time) {
+        let actor = actor.into();
+        let next = self.counter(actor) + 1;
+        self.set(actor, next, now);
+    }
+
+    /// True when this clock has seen `dot`: its actor's counter reaches it.
+    pub fn contains(&self, dot: Dot) -> bool {
+        self.counter(dot.actor) >= dot.counter
     }
 
     /// The least clock that descends from both: entry-wise maximum (the
@@ -95,7 +149,7 @@ impl VectorClock {
         let (mut i, mut j) = (0, 0);
         while i < a.len() || j < b.len() {
             let pick = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) if x.node == y.node => {
+                (Some(x), Some(y)) if x.actor == y.actor => {
                     i += 1;
                     j += 1;
                     match x.counter.cmp(&y.counter) {
@@ -110,7 +164,7 @@ impl VectorClock {
                         }
                     }
                 }
-                (Some(x), Some(y)) if x.node < y.node => {
+                (Some(x), Some(y)) if x.actor < y.actor => {
                     i += 1;
                     *x
                 }
@@ -140,12 +194,12 @@ impl VectorClock {
         let (mut i, mut j) = (0, 0);
         while i < a.len() || j < b.len() {
             let (x, y) = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) if x.node == y.node => {
+                (Some(x), Some(y)) if x.actor == y.actor => {
                     i += 1;
                     j += 1;
                     (x.counter, y.counter)
                 }
-                (Some(x), Some(y)) if x.node < y.node => {
+                (Some(x), Some(y)) if x.actor < y.actor => {
                     i += 1;
                     (x.counter, 0)
                 }
@@ -183,19 +237,19 @@ impl VectorClock {
         matches!(self.compare(other), Causality::After | Causality::Equal)
     }
 
-    /// Drops the oldest entries (by timestamp, then node id) until at most
+    /// Drops the oldest entries (by timestamp, then actor) until at most
     /// `max_entries` remain, as Dynamo §4.4 does — never `keep`'s entry (the
     /// writer's fresh increment, which a skewed clock could make look
     /// oldest). Returns how many were dropped.
-    pub fn truncate(&mut self, max_entries: usize, keep: NodeId) -> usize {
+    pub fn truncate(&mut self, max_entries: usize, keep: Actor) -> usize {
         let mut dropped = 0;
         while self.entries.len() > max_entries.max(1) {
             let oldest = self
                 .entries
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.node != keep)
-                .min_by_key(|(_, e)| (e.timestamp, e.node))
+                .filter(|(_, e)| e.actor != keep)
+                .min_by_key(|(_, e)| (e.timestamp, e.actor))
                 .map(|(i, _)| i)
                 .expect("non-empty clock");
             self.entries.remove(oldest);
@@ -204,7 +258,8 @@ impl VectorClock {
         dropped
     }
 
-    /// Bytes this clock takes on the wire: 4 (node id) + 8 (counter) + 8 (timestamp) per entry.
+    /// Bytes this clock takes on the wire: 4 (node id) + 8 (counter) + 8
+    /// (timestamp) per entry (the epoch fits the node id's spare bits).
     pub fn wire_bytes(&self) -> u64 {
         20 * self.entries.len() as u64
     }
@@ -241,14 +296,14 @@ mod tests {
         for node in 0..12u32 {
             c.set(NodeId(node), 1, Time(100 - u64::from(node)));
         }
-        assert_eq!(c.truncate(10, NodeId(0)), 2);
+        assert_eq!(c.truncate(10, NodeId(0).into()), 2);
         assert_eq!(c.len(), 10);
         // nodes 11 and 10 had the oldest timestamps
         assert_eq!(c.counter(NodeId(11)), 0);
         assert_eq!(c.counter(NodeId(10)), 0);
         assert_eq!(c.counter(NodeId(0)), 1);
         // The kept entry survives even when it is the oldest.
-        assert_eq!(c.truncate(1, NodeId(9)), 9);
+        assert_eq!(c.truncate(1, NodeId(9).into()), 9);
         assert_eq!(c.counter(NodeId(9)), 1);
     }
 
@@ -262,8 +317,8 @@ mod tests {
         })
     }
 
-    fn counters(c: &VectorClock) -> Vec<(NodeId, u64)> {
-        c.entries().iter().map(|e| (e.node, e.counter)).collect()
+    fn counters(c: &VectorClock) -> Vec<(Actor, u64)> {
+        c.entries().iter().map(|e| (e.actor, e.counter)).collect()
     }
 
     proptest! {

@@ -2,8 +2,10 @@
 //! a user sees what each fault did to reads and writes.
 
 use crate::check::history::{OpKind, OpRecord, Outcome};
+use crate::protocol::WriteId;
 use crate::sim::AppliedFault;
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 /// Operations invoked in one window between fault times.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -28,11 +30,19 @@ pub struct WindowSummary {
     pub read_p99_us: u64,
     /// 99th percentile latency of successful writes invoked in the window, µs.
     pub write_p99_us: u64,
+    /// Acknowledged writes invoked in the window that were lost updates.
+    pub lost_updates: u64,
 }
 
 /// Cuts `[0, workload_end)` at every fault time before it and counts the
-/// operations invoked in each piece by outcome.
-pub fn windows(history: &[OpRecord], faults: &[AppliedFault], workload_end_us: u64) -> Vec<WindowSummary> {
+/// operations invoked in each piece by outcome, and the `lost_updates`
+/// among the writes.
+pub fn windows(
+    history: &[OpRecord],
+    faults: &[AppliedFault],
+    workload_end_us: u64,
+    lost_updates: &BTreeSet<WriteId>,
+) -> Vec<WindowSummary> {
     let mut windows = vec![WindowSummary { label: "start".into(), ..WindowSummary::default() }];
     for fault in faults.iter().filter(|f| f.at_us < workload_end_us) {
         let last = windows.last_mut().expect("at least one window");
@@ -64,6 +74,7 @@ pub fn windows(history: &[OpRecord], faults: &[AppliedFault], workload_end_us: u
             OpKind::Write => {
                 window.writes += 1;
                 window.writes_ok += ok;
+                window.lost_updates += u64::from(op.write.is_some_and(|w| lost_updates.contains(&w)));
             }
         }
     }
@@ -100,7 +111,7 @@ mod tests {
             AppliedFault { at_us: 300, label: "end of crash n1".into() },
             AppliedFault { at_us: 1000, label: "end of workload: heal all".into() },
         ];
-        let w = windows(&[], &faults, 1000);
+        let w = windows(&[], &faults, 1000, &BTreeSet::new());
         let bounds: Vec<(u64, u64)> = w.iter().map(|w| (w.start_us, w.end_us)).collect();
         assert_eq!(bounds, vec![(0, 100), (100, 300), (300, 1000)]);
         assert_eq!(w[1].label, "crash n1");

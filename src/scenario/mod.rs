@@ -94,6 +94,17 @@ impl Scenario {
     pub fn strategy(&self) -> Strategy {
         strategy_of(&self.spec.cluster)
     }
+
+    /// How versions are ordered: the policy and the clocks together.
+    pub fn versioning(&self) -> crate::node::versioning::Versioning {
+        use crate::node::versioning::Versioning;
+        let reconciliation = &self.spec.reconciliation;
+        match (reconciliation.policy, reconciliation.clocks) {
+            (Policy::Lww, _) => Versioning::LastWriteWins,
+            (_, Clocks::Vector) => Versioning::VectorClocks,
+            (_, Clocks::Dvv) => Versioning::DottedVersionVectors,
+        }
+    }
 }
 
 const DEFAULT_TOKENS_PER_NODE: u32 = 8;
@@ -144,6 +155,7 @@ fn check_fraction(field: &str, value: f64) -> Result<(), Invalid> {
 fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     check_ms("duration_ms", spec.duration_ms, false)?;
     check_ms("quiesce_ms", spec.quiesce_ms, true)?;
+    check_ms("converge_within_ms", spec.converge_within_ms, true)?;
     for name in &spec.expect {
         check(
             INVARIANT_NAMES.contains(&name.as_str()),
@@ -178,6 +190,11 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     check((1..=1024).contains(&spec.storage.servers), "storage.servers", "must be between 1 and 1024")?;
     check_ms("node.request_timeout_ms", spec.node.request_timeout_ms, false)?;
     check(spec.node.clock_max_entries >= 1, "node.clock_max_entries", "must be at least 1 (Dynamo uses 10)")?;
+    check(
+        !(spec.reconciliation.policy == Policy::Lww && spec.reconciliation.clocks == Clocks::Dvv),
+        "reconciliation.clocks",
+        "\"dvv\" orders versions by causality; policy \"lww\" orders them by timestamp: use \"keep-all\" or \"merge\" with dvv",
+    )?;
     validate_workload(&spec.workload)?;
     check_ms("routing.membership_poll_ms", spec.routing.membership_poll_ms, false)?;
     check_ms("routing.avoid_after_timeout_ms", spec.routing.avoid_after_timeout_ms, true)?;

@@ -24,6 +24,13 @@ pub struct ScenarioSpec {
     /// finish and background work settles, in ms. Default 2000.
     #[serde(default = "default_quiesce_ms")]
     pub quiesce_ms: f64,
+    /// The bound for `converges`: every replica of every written key must
+    /// hold the same versions within this long after the end of the
+    /// workload or the last heal after it, ms. A run not converged when the
+    /// quiesce period ends keeps going (clients stopped) until it converges
+    /// or the bound passes. Default 60000.
+    #[serde(default = "default_converge_within_ms")]
+    pub converge_within_ms: f64,
     /// Invariants this scenario expects to hold (canonical names, DESIGN.md);
     /// `dynasim run` exits 1 when one is violated. Default: none.
     #[serde(default)]
@@ -74,6 +81,23 @@ pub struct ReconciliationSpec {
     /// timestamp) is dropped and counted. 0 = no cap. Default 0.
     #[serde(default)]
     pub sibling_cap: u32,
+    /// `vector` (server-side vector clocks, the paper's) or `dvv` (dotted
+    /// version vectors: concurrent writes through one coordinator become
+    /// siblings instead of silently overwriting each other). Not used by
+    /// `lww`. Default vector.
+    #[serde(default)]
+    pub clocks: Clocks,
+}
+
+/// `[reconciliation] clocks`: how versions record causality.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clocks {
+    /// Server-side vector clocks (Dynamo §4.4).
+    #[default]
+    Vector,
+    /// Dotted version vectors (Preguiça et al. 2010; Riak 2.0).
+    Dvv,
 }
 
 /// `[anti_entropy]`: background replica synchronisation (Dynamo §4.7).
@@ -120,7 +144,7 @@ pub enum Policy {
 
 impl Default for ReconciliationSpec {
     fn default() -> Self {
-        ReconciliationSpec { policy: Policy::KeepAll, sibling_cap: 0 }
+        ReconciliationSpec { policy: Policy::KeepAll, sibling_cap: 0, clocks: Clocks::Vector }
     }
 }
 
@@ -376,6 +400,9 @@ fn default_seed() -> u64 {
 }
 fn default_duration_ms() -> f64 {
     5_000.0
+}
+fn default_converge_within_ms() -> f64 {
+    60_000.0
 }
 fn default_quiesce_ms() -> f64 {
     2_000.0

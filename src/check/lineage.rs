@@ -1,0 +1,178 @@
+//! What the checker knows of every version, and what each writer saw.
+//!
+//! Versions are identified by their dot, never by the client write alone:
+//! a request coordinated twice (a re-forward, a retry) makes two versions
+//! of one write with different clocks. What a writer saw comes from the
+//! client history (the versions its read returned), so the checker never
+//! has to trust clocks to decide it.
+
+use super::history::{Observed, OpRecord, VersionId};
+use crate::protocol::WriteId;
+use crate::types::Time;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every known version by key, and every write's record.
+#[derive(Debug, Default)]
+pub struct Lineage<'a> {
+    /// Known versions of each key, by identity.
+    keys: BTreeMap<u64, BTreeMap<VersionId, Observed>>,
+    /// Each write's operation record (its key, invoke time and context).
+    writes: BTreeMap<WriteId, &'a OpRecord>,
+}
+
+impl<'a> Lineage<'a> {
+    /// The versions the history names: each acknowledgement's, and every
+    /// version a read returned.
+    pub fn from_history(history: &'a [OpRecord]) -> Lineage<'a> {
+        let mut lineage = Lineage::default();
+        for op in history {
+            if let Some(write) = op.write {
+                lineage.writes.insert(write, op);
+            }
+            lineage.add(op.key, op.acked.iter().chain(&op.returned));
+        }
+        lineage
+    }
+
+    /// Adds versions of `key` seen elsewhere (in the stores at the end, or
+    /// lost with a disk).
+    pub fn add<'v>(&mut self, key: u64, versions: impl IntoIterator<Item = &'v Observed>) {
+        let mut versions = versions.into_iter().peekable();
+        if versions.peek().is_none() {
+            return;
+        }
+        let known = self.keys.entry(key).or_default();
+        for version in versions {
+            known.entry(version.id()).or_insert_with(|| version.clone());
+        }
+    }
+
+    /// The known versions of `key`, by identity.
+    pub fn versions_of_key(&self, key: u64) -> impl Iterator<Item = &Observed> {
+        self.keys.get(&key).into_iter().flat_map(BTreeMap::values)
+    }
+
+    /// The known versions of `write` (several if it was coordinated twice).
+    pub fn versions_of(&self, write: WriteId) -> impl Iterator<Item = &Observed> {
+        let key = self.writes.get(&write).map(|op| op.key);
+        let lower = VersionId { write, dot: Default::default() };
+        key.and_then(|key| self.keys.get(&key))
+            .into_iter()
+            .flat_map(move |known| known.range(lower..).take_while(move |(id, _)| id.write == write))
+            .map(|(_, version)| version)
+    }
+
+    /// The version known by this identity.
+    pub fn version(&self, key: u64, id: VersionId) -> Option<&Observed> {
+        self.keys.get(&key)?.get(&id)
+    }
+
+    /// When `write` was invoked (None for a write the history does not name).
+    pub fn invoked(&self, write: WriteId) -> Option<Time> {
+        self.writes.get(&write).map(|op| op.invoke)
+    }
+
+    /// True when the writer of `writer` saw `seen` (some version of it),
+    /// directly in its context or through the contexts of the writes it
+    /// saw.
+    pub fn saw(&self, writer: WriteId, seen: WriteId) -> bool {
+        self.reaches(writer, seen, |id| id.write == seen)
+    }
+
+    /// True when the writer of `writer` saw exactly the version `seen`,
+    /// directly or through the contexts of the writes it saw.
+    pub fn saw_version(&self, writer: WriteId, seen: VersionId) -> bool {
+        self.reaches(writer, seen.write, |id| *id == seen)
+    }
+
+    /// Searches the contexts back from `from` for a version `found`
+    /// accepts. Only writes invoked after `target` can have seen it, which
+    /// bounds the search.
+    fn reaches(&self, from: WriteId, target: WriteId, found: impl Fn(&VersionId) -> bool) -> bool {
+        let Some(not_before) = self.invoked(target) else { return false };
+        let mut stack = vec![from];
+        let mut visited = BTreeSet::new();
+        while let Some(write) = stack.pop() {
+            let Some(op) = self.writes.get(&write) else { continue };
+            for id in &op.context {
+                if found(id) {
+                    return true;
+                }
+                let later = self.invoked(id.write).is_some_and(|t| t >= not_before);
+                if later && id.write != target && visited.insert(id.write) {
+                    stack.push(id.write);
+                }
+            }
+        }
+        false
+    }
+
+    /// Versions seen beyond the first of each write: requests coordinated
+    /// more than once (re-forwarded, retried) that left a trace.
+    pub fn duplicate_coordinations(&self) -> u64 {
+        let mut extra = 0;
+        for known in self.keys.values() {
+            let mut previous: Option<WriteId> = None;
+            for id in known.keys() {
+                extra += u64::from(previous == Some(id.write));
+                previous = Some(id.write);
+            }
+        }
+        extra
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::history::{OpKind, Outcome};
+    use crate::node::vclock::{Dot, VectorClock};
+    use crate::protocol::Stamp;
+    use crate::types::{ClientId, NodeId};
+
+    fn id(write: u64, node: u32) -> VersionId {
+        VersionId { write: WriteId(write), dot: Dot { actor: NodeId(node).into(), counter: write } }
+    }
+
+    fn write(write: u64, invoke: u64, context: &[VersionId]) -> OpRecord {
+        let mut op = OpRecord::invoked(ClientId(0), write, OpKind::Write, 1, Time(invoke));
+        op.outcome = Outcome::Ok;
+        op.write = Some(WriteId(write));
+        op.context = context.to_vec();
+        let version = id(write, 0);
+        op.acked = Some(Observed {
+            write: version.write,
+            dot: version.dot,
+            clock: VectorClock::new(),
+            stamp: Stamp::default(),
+            items: None,
+        });
+        op
+    }
+
+    #[test]
+    fn sight_follows_contexts_transitively_and_by_exact_version() {
+        // 2 read 1's version at n0; 3 read 2; 4 read a duplicate of 1 made at n1.
+        let history =
+            vec![write(1, 0, &[]), write(2, 10, &[id(1, 0)]), write(3, 20, &[id(2, 0)]), write(4, 30, &[id(1, 1)])];
+        let lineage = Lineage::from_history(&history);
+        assert!(lineage.saw(WriteId(3), WriteId(1)), "through 2's context");
+        assert!(lineage.saw_version(WriteId(3), id(1, 0)));
+        assert!(!lineage.saw_version(WriteId(3), id(1, 1)), "the other version of 1 was never seen");
+        assert!(lineage.saw(WriteId(4), WriteId(1)), "any version of a write shows its value");
+        assert!(!lineage.saw(WriteId(1), WriteId(3)), "no write sees the future");
+        assert!(!lineage.saw(WriteId(4), WriteId(2)));
+    }
+
+    #[test]
+    fn versions_of_one_write_are_told_apart_and_counted_as_duplicates() {
+        let history = vec![write(1, 0, &[]), write(2, 10, &[id(1, 1)])];
+        let mut lineage = Lineage::from_history(&history);
+        assert_eq!(lineage.duplicate_coordinations(), 0);
+        let duplicate = Observed { dot: id(1, 1).dot, ..history[0].acked.clone().expect("acked") };
+        lineage.add(1, [&duplicate]);
+        assert_eq!(lineage.versions_of(WriteId(1)).count(), 2);
+        assert_eq!(lineage.versions_of(WriteId(2)).count(), 1);
+        assert_eq!(lineage.duplicate_coordinations(), 1);
+    }
+}

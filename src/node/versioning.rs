@@ -1,0 +1,213 @@
+//! How the versions of one key are ordered: vector clocks (Dynamo §4.4),
+//! dotted version vectors (Preguiça et al., "Dotted Version Vectors:
+//! Logical Clocks for Optimistic Replication", 2010; Riak 2.0's
+//! `dvv_enabled`), or last-write-wins timestamps.
+//!
+//! Every version carries its own dot (the actor and counter that made it)
+//! and a clock. Under vector clocks the clock includes the dot, and a
+//! version covers another when its clock descends from the other's. Under
+//! dotted version vectors the clock is the causal context the write was
+//! made with (what its writer had seen) and the dot stands apart: a version
+//! covers another exactly when its context (or its own dot) includes the
+//! other's dot. So two writes made through one coordinator from the same
+//! context are siblings, where server-side vector clocks silently let the
+//! second overwrite the first.
+
+use super::vclock::{Actor, Dot, VectorClock};
+use crate::protocol::{Stamp, Version};
+use crate::types::Time;
+use serde::Serialize;
+
+/// The versioning scheme of a run (`[reconciliation] policy` and `clocks`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Versioning {
+    /// Server-side vector clocks, as the Dynamo paper describes.
+    #[default]
+    VectorClocks,
+    /// Dotted version vectors: a dot plus the writer's causal context.
+    DottedVersionVectors,
+    /// Last-write-wins by (timestamp, writer).
+    LastWriteWins,
+}
+
+/// What ordering needs of a version: a stored [`Version`], or what the
+/// checker recorded of one.
+pub trait Versioned {
+    /// Its clock.
+    fn clock(&self) -> &VectorClock;
+    /// Its identity.
+    fn dot(&self) -> Dot;
+    /// Its writer's timestamp.
+    fn stamp(&self) -> Stamp;
+}
+
+impl Versioned for Version {
+    fn clock(&self) -> &VectorClock {
+        &self.clock
+    }
+    fn dot(&self) -> Dot {
+        self.dot
+    }
+    fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+}
+
+impl Versioning {
+    /// True when `newer` is `older` or supersedes it.
+    pub fn covers(self, newer: &impl Versioned, older: &impl Versioned) -> bool {
+        match self {
+            Versioning::LastWriteWins => newer.stamp() >= older.stamp(),
+            Versioning::VectorClocks => newer.clock().descends(older.clock()),
+            Versioning::DottedVersionVectors => newer.dot() == older.dot() || newer.clock().contains(older.dot()),
+        }
+    }
+
+    /// True when `newer` strictly supersedes `older` (covers it and is
+    /// another version).
+    pub fn supersedes(self, newer: &impl Versioned, older: &impl Versioned) -> bool {
+        newer.dot() != older.dot() && self.covers(newer, older) && !self.covers(older, newer)
+    }
+
+    /// True when neither version covers the other: they are siblings.
+    pub fn concurrent(self, a: &impl Versioned, b: &impl Versioned) -> bool {
+        !self.covers(a, b) && !self.covers(b, a)
+    }
+
+    /// Everything `version` has seen, itself included: what a client's
+    /// context must carry so its next write supersedes the version.
+    pub fn history(self, version: &Version) -> VectorClock {
+        let mut history = version.clock.clone();
+        if self == Versioning::DottedVersionVectors && !history.contains(version.dot) {
+            history.set(version.dot.actor, version.dot.counter, Time(version.stamp.time_us));
+        }
+        history
+    }
+
+    /// The highest counter of `actor` that `version` has seen.
+    pub fn counter_seen(self, version: &Version, actor: Actor) -> u64 {
+        let own = if version.dot.actor == actor { version.dot.counter } else { 0 };
+        version.clock.counter(actor).max(own)
+    }
+
+    /// The clock a coordinator stores a new version with, made by `dot`
+    /// from the client's `context`: the context plus the dot under vector
+    /// clocks (the DESIGN increment rule), the context itself under dotted
+    /// version vectors. Truncated to `max_entries`, never dropping the
+    /// writer's own entry; returns the clock and how many entries were
+    /// dropped.
+    pub fn new_clock(self, context: &VectorClock, dot: Dot, now: Time, max_entries: usize) -> (VectorClock, usize) {
+        let mut clock = context.clone();
+        if self != Versioning::DottedVersionVectors {
+            clock.set(dot.actor, dot.counter, now);
+        }
+        let dropped = if clock.len() > max_entries { clock.truncate(max_entries, dot.actor) } else { 0 };
+        (clock, dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Stamp, Value, WriteId};
+    use crate::types::NodeId;
+
+    fn dot(node: u32, counter: u64) -> Dot {
+        Dot { actor: NodeId(node).into(), counter }
+    }
+
+    fn clock(pairs: &[(u32, u64)]) -> VectorClock {
+        let mut c = VectorClock::new();
+        for &(node, counter) in pairs {
+            c.set(NodeId(node), counter, Time(0));
+        }
+        c
+    }
+
+    fn version(write: u64, dot: Dot, context: &[(u32, u64)]) -> Version {
+        let value = Value { write: WriteId(write), bytes: 1, items: None };
+        Version { clock: clock(context), dot, stamp: Stamp { time_us: write, writer: 0 }, value }
+    }
+
+    const DVV: Versioning = Versioning::DottedVersionVectors;
+    const VC: Versioning = Versioning::VectorClocks;
+
+    /// The paper's running example (Preguiça et al. 2010, §4–5): a server
+    /// `a` receives two writes from clients that both read nothing, then a
+    /// write from a client that read the first.
+    #[test]
+    fn dvv_update_makes_concurrent_writes_through_one_server_siblings() {
+        // update([], a) twice with an empty context: (a,1) and (a,2), context {}.
+        let v1 = version(1, dot(0, 1), &[]);
+        let v2 = version(2, dot(0, 2), &[]);
+        assert!(DVV.concurrent(&v1, &v2), "same server, same empty context: siblings");
+        // A write that read v1: dot (a,3), context {a:1}. It supersedes v1 only.
+        let v3 = version(3, dot(0, 3), &[(0, 1)]);
+        assert!(DVV.supersedes(&v3, &v1));
+        assert!(DVV.concurrent(&v3, &v2), "v3's writer never saw (a,2)");
+        // The same three under server-side vector clocks: {a:1}, {a:2}, {a:3}
+        // form a chain, so v2 silently overwrites v1 (a lost update).
+        let c1 = version(1, dot(0, 1), &[(0, 1)]);
+        let c2 = version(2, dot(0, 2), &[(0, 2)]);
+        assert!(VC.supersedes(&c2, &c1));
+    }
+
+    /// sync: a version survives the merge of two sets exactly when no
+    /// version of the other set covers it (the paper's `sync`).
+    #[test]
+    fn dvv_sync_keeps_what_no_version_covers() {
+        let x = version(1, dot(0, 1), &[]);
+        let y = version(2, dot(1, 1), &[]);
+        let z = version(3, dot(0, 2), &[(0, 1), (1, 1)]);
+        let kept = crate::node::store::reconcile([&x, &y, &z], DVV);
+        assert_eq!(kept, vec![z.clone()], "z's context holds both dots");
+        let kept = crate::node::store::reconcile([&x, &y], DVV);
+        assert_eq!(kept.len(), 2);
+    }
+
+    /// join: the context a client carries is the union of the histories
+    /// of what it read, dots included.
+    #[test]
+    fn dvv_history_joins_context_and_dot() {
+        let v = version(1, dot(2, 7), &[(0, 3)]);
+        let history = DVV.history(&v);
+        assert_eq!(history.counter(NodeId(0)), 3);
+        assert_eq!(history.counter(NodeId(2)), 7);
+        assert!(history.contains(v.dot));
+        // Under vector clocks the clock already holds the dot.
+        let c = version(1, dot(2, 7), &[(0, 3), (2, 7)]);
+        assert_eq!(VC.history(&c), c.clock);
+    }
+
+    #[test]
+    fn new_clock_adds_the_dot_only_under_vector_clocks() {
+        let context = clock(&[(1, 4)]);
+        let (vc, _) = VC.new_clock(&context, dot(0, 9), Time(5), 10);
+        assert_eq!(vc.counter(NodeId(0)), 9);
+        let (dvv, _) = DVV.new_clock(&context, dot(0, 9), Time(5), 10);
+        assert_eq!(dvv, context);
+    }
+
+    #[test]
+    fn truncation_keeps_the_writer_and_counts_drops() {
+        let context = clock(&[(1, 1), (2, 1), (3, 1)]);
+        let (vc, dropped) = VC.new_clock(&context, dot(0, 1), Time(5), 2);
+        assert_eq!((vc.len(), dropped), (2, 2));
+        assert_eq!(vc.counter(NodeId(0)), 1);
+    }
+
+    #[test]
+    fn epochs_are_distinct_actors() {
+        let old = Actor { node: NodeId(0), epoch: 0 };
+        let new = Actor { node: NodeId(0), epoch: 1 };
+        let before = version(1, Dot { actor: old, counter: 5 }, &[]);
+        let mut c = VectorClock::new();
+        c.set(old, 5, Time(0));
+        let before = Version { clock: c, ..before };
+        let mut c = VectorClock::new();
+        c.set(new, 1, Time(0));
+        let after = Version { clock: c, dot: Dot { actor: new, counter: 1 }, ..version(2, dot(0, 1), &[]) };
+        assert!(VC.concurrent(&before, &after), "a reset counter never looks like an ancestor");
+    }
+}
