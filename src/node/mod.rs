@@ -10,6 +10,7 @@ mod background;
 mod coordinator;
 mod forward;
 mod gossip;
+pub mod hints;
 pub mod membership;
 pub mod merkle;
 pub mod quorum;
@@ -232,6 +233,10 @@ pub struct NodeStats {
     pub hints_delivered: u64,
     /// Hinted versions replaced by a newer hint for the same key before handoff.
     pub hints_superseded: u64,
+    /// Hinted versions dropped by the sibling cap before handoff.
+    pub hints_dropped_by_cap: u64,
+    /// Hinted versions that went down with the holder's disk.
+    pub hints_lost: u64,
     /// Read-repair messages sent.
     pub read_repairs: u64,
     /// Versions stored by read repair that the replica lacked.
@@ -290,6 +295,8 @@ impl NodeStats {
             hints_stored,
             hints_delivered,
             hints_superseded,
+            hints_dropped_by_cap,
+            hints_lost,
             read_repairs,
             versions_repaired,
             flushes,
@@ -324,6 +331,8 @@ impl NodeStats {
         self.hints_stored += hints_stored;
         self.hints_delivered += hints_delivered;
         self.hints_superseded += hints_superseded;
+        self.hints_dropped_by_cap += hints_dropped_by_cap;
+        self.hints_lost += hints_lost;
         self.read_repairs += read_repairs;
         self.versions_repaired += versions_repaired;
         self.flushes += flushes;
@@ -425,7 +434,7 @@ pub struct Node {
     /// Writes accepted in memory, not yet flushed (buffered mode).
     buffer: Store,
     /// Versions held for unreachable nodes, kept apart from `store`.
-    hints: BTreeMap<NodeId, Store>,
+    hints: hints::Hints,
     next_id: u64,
     reads: BTreeMap<u64, ReadCoordination>,
     writes: BTreeMap<u64, WriteCoordination>,
@@ -463,8 +472,6 @@ pub struct Node {
     outgoing_transfers: BTreeMap<u64, (NodeId, Message)>,
     /// Merkle trees of the hosted ranges.
     anti_entropy: anti_entropy::AntiEntropy,
-    /// Hinted versions held, kept in step with `hints`.
-    hint_versions: u64,
     clock_skew_us: i64,
     /// Last timestamp this node gave a version (stamps strictly increase).
     last_stamp: Time,
@@ -499,7 +506,7 @@ impl Node {
             service,
             store: Store::new(),
             buffer: Store::new(),
-            hints: BTreeMap::new(),
+            hints: hints::Hints::default(),
             next_id: 0,
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
@@ -508,7 +515,6 @@ impl Node {
             suspected: BTreeMap::new(),
             handoff_unacked: BTreeMap::new(),
             anti_entropy: anti_entropy::AntiEntropy::default(),
-            hint_versions: 0,
             clock_skew_us: 0,
             last_stamp: Time::ZERO,
             counter_high_water: 0,
@@ -553,8 +559,21 @@ impl Node {
 
     /// Hinted versions held for other nodes.
     pub fn hints_pending(&self) -> u64 {
-        debug_assert_eq!(self.hint_versions, self.hints.values().map(|s| s.version_count() as u64).sum::<u64>());
-        self.hint_versions
+        self.hints.pending()
+    }
+
+    /// Where every hint this node stored went (the books balance: see
+    /// [`hints::HintBooks`]).
+    pub fn hint_books(&self) -> hints::HintBooks {
+        let s = &self.stats;
+        hints::HintBooks {
+            stored: s.hints_stored,
+            delivered: s.hints_delivered,
+            superseded: s.hints_superseded,
+            capped: s.hints_dropped_by_cap,
+            lost: s.hints_lost,
+            pending: self.hints.pending(),
+        }
     }
 
     /// This node's counters.
@@ -598,10 +617,9 @@ impl Node {
         let mut lost = versions(self.buffer.take());
         if disk_loss {
             lost.extend(versions(self.store.take()));
-            for hints in std::mem::take(&mut self.hints).into_values() {
-                lost.extend(versions(hints));
-            }
-            self.hint_versions = 0;
+            let hints = self.hints.take_all();
+            self.stats.hints_lost += hints.len() as u64;
+            lost.extend(hints);
             self.counter_high_water = 0;
         }
         self.reads.clear();
@@ -795,16 +813,16 @@ impl Node {
     /// hinted (the checker asks whether a lost write survives anywhere).
     pub fn local_versions(&self, key: u64) -> Vec<Version> {
         let buffered = self.buffer.get(key);
-        let mut hinted = self.hints.values().map(|h| h.get(key)).filter(|vs| !vs.is_empty()).peekable();
+        let mut hinted = self.hints.versions_of(key).peekable();
         if buffered.is_empty() && hinted.peek().is_none() {
             return self.store.get(key).to_vec(); // the common case: already reconciled
         }
-        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted.flatten()), self.config.rules.lww)
+        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted), self.config.rules.lww)
     }
 
     /// The largest counter `node` has in any version this node holds for `key`.
     fn largest_counter(&self, key: u64, node: NodeId) -> u64 {
-        let hinted = self.hints.values().flat_map(|h| h.get(key));
+        let hinted = self.hints.versions_of(key);
         let all = self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted);
         all.map(|v| v.clock.counter(node)).max().unwrap_or(0)
     }
@@ -850,17 +868,10 @@ impl Node {
     fn store_replica(&mut self, key: Key, version: Version, hint: Option<NodeId>, buffered: bool) {
         match hint {
             Some(intended) if intended != self.id => {
-                let rules = self.config.rules;
-                let hints = self.hints.entry(intended).or_default();
-                let before = hints.get(key.id).len() as u64;
-                let stored = hints.put(key, version, rules) != PutEffect::Obsolete;
-                let after = hints.get(key.id).len() as u64;
-                if stored {
-                    self.stats.hints_stored += 1;
-                    // A newer hint for the same key replaces the ones it covers.
-                    self.stats.hints_superseded += before + 1 - after;
-                }
-                self.hint_versions = self.hint_versions + after - before;
+                let put = self.hints.put(intended, key, version, self.config.rules);
+                self.stats.hints_stored += u64::from(put.stored);
+                self.stats.hints_superseded += put.superseded;
+                self.stats.hints_dropped_by_cap += put.capped;
             }
             _ => self.apply(key, version, buffered),
         }
