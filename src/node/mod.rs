@@ -77,6 +77,9 @@ pub struct NodeConfig {
     pub seeds: Vec<NodeId>,
     /// Interval between gossip rounds, µs (Dynamo: 1 s).
     pub gossip_interval_us: u64,
+    /// A node also gossips with a seed every this many of its rounds, at
+    /// its own phase (0: never).
+    pub seed_gossip_every: u64,
     /// Cost of scanning one stored key when serving a strategy 1-2 range, µs.
     pub scan_key_us: u64,
     /// Bytes per µs a node sends range transfers at.
@@ -461,6 +464,9 @@ pub struct Node {
     bootstrapped_at: Option<Time>,
     /// This node's own stream for drawing tokens when it joins.
     token_rng: SimRng,
+    /// Which of its gossip rounds (modulo `seed_gossip_every`) also go to
+    /// a seed: drawn per node, so seed contacts are spread over the period.
+    seed_phase: u64,
     /// Ring pieces asked for after a ring change, not yet received.
     pending_fetches: BTreeMap<crate::protocol::Span, transfer::Fetch>,
     /// When the outgoing transfer link is free again.
@@ -484,8 +490,9 @@ pub struct Node {
 
 impl Node {
     /// A fresh node with an empty store, seeing `ring`; `rng` is its own stream.
-    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, rng: SimRng, token_rng: SimRng) -> Self {
+    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, mut rng: SimRng, token_rng: SimRng) -> Self {
         let service = ServiceQueue::new(config.servers);
+        let seed_phase = gossip::draw_seed_phase(&mut rng, config.seed_gossip_every);
         let mut node = Node {
             id,
             config,
@@ -497,6 +504,7 @@ impl Node {
             joined_at: None,
             bootstrapped_at: None,
             token_rng,
+            seed_phase,
             pending_fetches: BTreeMap::new(),
             transfer_free_at: Time::ZERO,
             outgoing_transfers: BTreeMap::new(),
