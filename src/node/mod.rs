@@ -567,6 +567,7 @@ impl Node {
 
     /// Hinted versions held for other nodes.
     pub fn hints_pending(&self) -> u64 {
+        debug_assert!(self.hint_books().balanced(), "hint books: {:?}", self.hint_books());
         self.hints.pending()
     }
 
