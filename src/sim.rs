@@ -699,6 +699,7 @@ fn node_config(scenario: &Scenario, versioning: Versioning) -> NodeConfig {
         strategy: scenario.strategy(),
         seeds: spec.cluster.seeds.iter().map(|&s| NodeId(s)).collect(),
         gossip_interval_us: ms_to_us(spec.cluster.gossip_interval_ms),
+        seed_gossip_every: u64::from(spec.cluster.seed_gossip_every),
         scan_key_us: spec.storage.scan_key_us,
         // MB/s = bytes per µs.
         transfer_bytes_per_us: spec.storage.transfer_mb_per_s,

@@ -26,8 +26,7 @@ impl Node {
     /// in a row unacknowledged is suspected (and re-probed until it
     /// answers); one slow acknowledgement is not enough.
     pub(super) fn hand_off(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
-        let intended: Vec<NodeId> = self.hints.keys().copied().collect();
-        for node in intended {
+        for node in self.hints.intended() {
             let unacked = self.handoff_unacked.get(&node).copied().unwrap_or(0);
             if unacked >= UNACKED_HANDOFF_ROUNDS {
                 self.handoff_unacked.remove(&node);
@@ -37,12 +36,7 @@ impl Node {
             if !self.healthy(node) {
                 continue;
             }
-            let batch: Vec<(Key, Vec<Version>)> = self.hints[&node]
-                .iter()
-                .take(self.config.handoff_batch)
-                .map(|(key, versions)| (key, versions.to_vec()))
-                .collect();
-            for (key, versions) in batch {
+            for (key, versions) in self.hints.batch(node, self.config.handoff_batch) {
                 out.send(Endpoint::Node(node), Message::Handoff { key, versions });
             }
             self.handoff_unacked.insert(node, unacked + 1);
@@ -54,13 +48,7 @@ impl Node {
     /// The intended node stored what was handed back: drop those hints.
     pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, dots: &[Dot]) {
         self.handoff_unacked.remove(&peer);
-        let Some(hints) = self.hints.get_mut(&peer) else { return };
-        let delivered = hints.remove_dots(key.id, dots) as u64;
-        self.stats.hints_delivered += delivered;
-        self.hint_versions -= delivered;
-        if hints.is_empty() {
-            self.hints.remove(&peer);
-        }
+        self.stats.hints_delivered += self.hints.remove_delivered(peer, key.id, dots);
     }
 
     /// Writes the buffer to disk (one sequential write in the service queue).

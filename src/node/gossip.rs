@@ -8,14 +8,23 @@
 
 use super::membership::View;
 use super::{Node, NodeTimer, Outbox};
+use crate::engine::rng::SimRng;
 use crate::protocol::Message;
 use crate::ring::Ring;
 use crate::types::{Endpoint, NodeId, Time};
 use rand::Rng;
 use std::sync::Arc;
 
-/// Every this many gossip rounds a node also gossips with a random seed.
-const SEED_ROUND_EVERY: u64 = 4;
+/// The phase of a node's seed rounds, drawn from its own stream: with
+/// every node at phase 0, all would contact a seed in the same round and
+/// agreement would be the seeds' broadcast, not the epidemic.
+pub(super) fn draw_seed_phase(rng: &mut SimRng, every: u64) -> u64 {
+    if every == 0 {
+        0
+    } else {
+        rng.gen_range(0..every)
+    }
+}
 
 impl Node {
     /// Administrator command: this (new) node joins through `seed`. It asks
@@ -68,7 +77,7 @@ impl Node {
     }
 
     /// The gossip timer: one push-pull exchange with a random live member,
-    /// and every few rounds with a seed.
+    /// and every `seed_gossip_every` rounds (at this node's phase) with a seed.
     pub(super) fn gossip_round(&mut self, out: &mut Outbox<NodeTimer>) {
         self.stats.gossip_rounds += 1;
         let peers: Vec<NodeId> =
@@ -77,7 +86,8 @@ impl Node {
             let peer = peers[self.rng.gen_range(0..peers.len())];
             self.send_view(peer, false, out);
         }
-        if self.stats.gossip_rounds % SEED_ROUND_EVERY == 0 && !self.config.seeds.is_empty() {
+        let every = self.config.seed_gossip_every;
+        if every > 0 && (self.stats.gossip_rounds + self.seed_phase) % every == 0 && !self.config.seeds.is_empty() {
             let seed = self.config.seeds[self.rng.gen_range(0..self.config.seeds.len())];
             if seed != self.id {
                 self.send_view(seed, false, out);
@@ -157,5 +167,46 @@ impl Node {
     /// The ring this node coordinates from.
     pub fn ring(&self) -> &Arc<Ring> {
         &self.ring
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{cluster_with, config};
+    use super::*;
+
+    /// For each of `rounds` gossip rounds, how many of `nodes` nodes also
+    /// gossiped with the seed (n0) in that round.
+    fn seed_contacts_per_round(nodes: u32, every: u64, rounds: usize) -> Vec<usize> {
+        let mut config = (*config()).clone();
+        config.seed_gossip_every = every;
+        let mut cluster = cluster_with(nodes, Arc::new(config));
+        (0..rounds)
+            .map(|_| {
+                let mut contacts = 0;
+                for node in &mut cluster {
+                    let mut out = Outbox::default();
+                    node.gossip_round(&mut out);
+                    // One push to a random peer, and a second one in a seed round.
+                    contacts += usize::from(out.messages.len() == 2);
+                }
+                contacts
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_node_gossips_with_a_seed_once_per_period_at_its_own_phase() {
+        let per_round = seed_contacts_per_round(16, 4, 8);
+        // Each of the 15 non-seed nodes once per 4 rounds, never all in one round.
+        assert_eq!(per_round[..4].iter().sum::<usize>(), 15, "{per_round:?}");
+        assert_eq!(per_round[..4], per_round[4..], "the same phase every period");
+        assert!(per_round.iter().all(|&c| c < 12), "seed contacts are spread over the period: {per_round:?}");
+        assert!(per_round.iter().filter(|&&c| c > 0).count() >= 6, "{per_round:?}");
+    }
+
+    #[test]
+    fn a_seed_period_of_zero_means_no_extra_gossip_with_seeds() {
+        assert_eq!(seed_contacts_per_round(16, 0, 8), vec![0; 8]);
     }
 }

@@ -10,6 +10,7 @@ mod background;
 mod coordinator;
 mod forward;
 mod gossip;
+pub mod hints;
 pub mod membership;
 pub mod merkle;
 pub mod quorum;
@@ -77,6 +78,9 @@ pub struct NodeConfig {
     pub seeds: Vec<NodeId>,
     /// Interval between gossip rounds, µs (Dynamo: 1 s).
     pub gossip_interval_us: u64,
+    /// A node also gossips with a seed every this many of its rounds, at
+    /// its own phase (0: never).
+    pub seed_gossip_every: u64,
     /// Cost of scanning one stored key when serving a strategy 1-2 range, µs.
     pub scan_key_us: u64,
     /// Bytes per µs a node sends range transfers at.
@@ -235,6 +239,10 @@ pub struct NodeStats {
     pub hints_delivered: u64,
     /// Hinted versions replaced by a newer hint for the same key before handoff.
     pub hints_superseded: u64,
+    /// Hinted versions dropped by the sibling cap before handoff.
+    pub hints_dropped_by_cap: u64,
+    /// Hinted versions that went down with the holder's disk.
+    pub hints_lost: u64,
     /// Read-repair messages sent.
     pub read_repairs: u64,
     /// Versions stored by read repair that the replica lacked.
@@ -294,6 +302,8 @@ impl NodeStats {
             hints_stored,
             hints_delivered,
             hints_superseded,
+            hints_dropped_by_cap,
+            hints_lost,
             read_repairs,
             versions_repaired,
             flushes,
@@ -329,6 +339,8 @@ impl NodeStats {
         self.hints_stored += hints_stored;
         self.hints_delivered += hints_delivered;
         self.hints_superseded += hints_superseded;
+        self.hints_dropped_by_cap += hints_dropped_by_cap;
+        self.hints_lost += hints_lost;
         self.read_repairs += read_repairs;
         self.versions_repaired += versions_repaired;
         self.flushes += flushes;
@@ -430,7 +442,7 @@ pub struct Node {
     /// Writes accepted in memory, not yet flushed (buffered mode).
     buffer: Store,
     /// Versions held for unreachable nodes, kept apart from `store`.
-    hints: BTreeMap<NodeId, Store>,
+    hints: hints::Hints,
     next_id: u64,
     reads: BTreeMap<u64, ReadCoordination>,
     writes: BTreeMap<u64, WriteCoordination>,
@@ -457,6 +469,9 @@ pub struct Node {
     bootstrapped_at: Option<Time>,
     /// This node's own stream for drawing tokens when it joins.
     token_rng: SimRng,
+    /// Which of its gossip rounds (modulo `seed_gossip_every`) also go to
+    /// a seed: drawn per node, so seed contacts are spread over the period.
+    seed_phase: u64,
     /// Ring pieces asked for after a ring change, not yet received.
     pending_fetches: BTreeMap<crate::protocol::Span, transfer::Fetch>,
     /// When the outgoing transfer link is free again.
@@ -468,8 +483,6 @@ pub struct Node {
     outgoing_transfers: BTreeMap<u64, (NodeId, Message)>,
     /// Merkle trees of the hosted ranges.
     anti_entropy: anti_entropy::AntiEntropy,
-    /// Hinted versions held, kept in step with `hints`.
-    hint_versions: u64,
     clock_skew_us: i64,
     /// Last timestamp this node gave a version (stamps strictly increase).
     last_stamp: Time,
@@ -489,8 +502,9 @@ pub struct Node {
 
 impl Node {
     /// A fresh node with an empty store, seeing `ring`; `rng` is its own stream.
-    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, rng: SimRng, token_rng: SimRng) -> Self {
+    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, mut rng: SimRng, token_rng: SimRng) -> Self {
         let service = ServiceQueue::new(config.servers);
+        let seed_phase = gossip::draw_seed_phase(&mut rng, config.seed_gossip_every);
         let mut node = Node {
             id,
             config,
@@ -502,6 +516,7 @@ impl Node {
             joined_at: None,
             bootstrapped_at: None,
             token_rng,
+            seed_phase,
             pending_fetches: BTreeMap::new(),
             transfer_free_at: Time::ZERO,
             outgoing_transfers: BTreeMap::new(),
@@ -511,7 +526,7 @@ impl Node {
             service,
             store: Store::new(),
             buffer: Store::new(),
-            hints: BTreeMap::new(),
+            hints: hints::Hints::default(),
             next_id: 0,
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
@@ -520,7 +535,6 @@ impl Node {
             suspected: BTreeMap::new(),
             handoff_unacked: BTreeMap::new(),
             anti_entropy: anti_entropy::AntiEntropy::default(),
-            hint_versions: 0,
             clock_skew_us: 0,
             last_stamp: Time::ZERO,
             counter_high_water: 0,
@@ -567,8 +581,22 @@ impl Node {
 
     /// Hinted versions held for other nodes.
     pub fn hints_pending(&self) -> u64 {
-        debug_assert_eq!(self.hint_versions, self.hints.values().map(|s| s.version_count() as u64).sum::<u64>());
-        self.hint_versions
+        debug_assert!(self.hint_books().balanced(), "hint books: {:?}", self.hint_books());
+        self.hints.pending()
+    }
+
+    /// Where every hint this node stored went (the books balance: see
+    /// [`hints::HintBooks`]).
+    pub fn hint_books(&self) -> hints::HintBooks {
+        let s = &self.stats;
+        hints::HintBooks {
+            stored: s.hints_stored,
+            delivered: s.hints_delivered,
+            superseded: s.hints_superseded,
+            capped: s.hints_dropped_by_cap,
+            lost: s.hints_lost,
+            pending: self.hints.pending(),
+        }
     }
 
     /// This node's counters.
@@ -612,10 +640,9 @@ impl Node {
         let mut lost = versions(self.buffer.take());
         if disk_loss {
             lost.extend(versions(self.store.take()));
-            for hints in std::mem::take(&mut self.hints).into_values() {
-                lost.extend(versions(hints));
-            }
-            self.hint_versions = 0;
+            let hints = self.hints.take_all();
+            self.stats.hints_lost += hints.len() as u64;
+            lost.extend(hints);
             self.counter_high_water = 0;
             self.epoch += 1;
         }
@@ -814,17 +841,17 @@ impl Node {
     /// hinted (the checker asks whether a lost write survives anywhere).
     pub fn local_versions(&self, key: u64) -> Vec<Version> {
         let buffered = self.buffer.get(key);
-        let mut hinted = self.hints.values().map(|h| h.get(key)).filter(|vs| !vs.is_empty()).peekable();
+        let mut hinted = self.hints.versions_of(key).peekable();
         if buffered.is_empty() && hinted.peek().is_none() {
             return self.store.get(key).to_vec(); // the common case: already reconciled
         }
         let versioning = self.config.rules.versioning;
-        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted.flatten()), versioning)
+        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted), versioning)
     }
 
     /// The largest counter `actor` has in any version this node holds for `key`.
     fn largest_counter(&self, key: u64, actor: vclock::Actor) -> u64 {
-        let hinted = self.hints.values().flat_map(|h| h.get(key));
+        let hinted = self.hints.versions_of(key);
         let all = self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted);
         all.map(|v| self.config.rules.versioning.counter_seen(v, actor)).max().unwrap_or(0)
     }
@@ -880,17 +907,10 @@ impl Node {
     fn store_replica(&mut self, key: Key, version: Version, hint: Option<NodeId>, buffered: bool) {
         match hint {
             Some(intended) if intended != self.id => {
-                let rules = self.config.rules;
-                let hints = self.hints.entry(intended).or_default();
-                let before = hints.get(key.id).len() as u64;
-                let stored = hints.put(key, version, rules) != PutEffect::Obsolete;
-                let after = hints.get(key.id).len() as u64;
-                if stored {
-                    self.stats.hints_stored += 1;
-                    // A newer hint for the same key replaces the ones it covers.
-                    self.stats.hints_superseded += before + 1 - after;
-                }
-                self.hint_versions = self.hint_versions + after - before;
+                let put = self.hints.put(intended, key, version, self.config.rules);
+                self.stats.hints_stored += u64::from(put.stored);
+                self.stats.hints_superseded += put.superseded;
+                self.stats.hints_dropped_by_cap += put.capped;
             }
             _ => self.apply(key, version, buffered),
         }

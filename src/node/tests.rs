@@ -10,7 +10,7 @@ use vclock::VectorClock;
 
 const CLIENT: ClientId = ClientId(0);
 
-fn config() -> Arc<NodeConfig> {
+pub(super) fn config() -> Arc<NodeConfig> {
     Arc::new(NodeConfig {
         n: 3,
         r: 2,
@@ -34,6 +34,7 @@ fn config() -> Arc<NodeConfig> {
         strategy: Strategy::EqualPartitions { partitions: 16 },
         seeds: vec![NodeId(0)],
         gossip_interval_us: 1_000_000,
+        seed_gossip_every: 4,
         scan_key_us: 2,
         transfer_bytes_per_us: 50.0,
     })
@@ -43,7 +44,7 @@ fn cluster(nodes: u32) -> Vec<Node> {
     cluster_with(nodes, config())
 }
 
-fn cluster_with(nodes: u32, config: Arc<NodeConfig>) -> Vec<Node> {
+pub(super) fn cluster_with(nodes: u32, config: Arc<NodeConfig>) -> Vec<Node> {
     let ids: Vec<NodeId> = (0..nodes).map(NodeId).collect();
     let streams = Streams::new(1);
     let ring = Arc::new(Ring::build(&Strategy::EqualPartitions { partitions: 16 }, &ids, None, |n| {

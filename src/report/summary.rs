@@ -177,7 +177,8 @@ pub struct ConvergenceSummary {
     pub bound_us: u64,
 }
 
-/// Hinted handoff figures.
+/// Hinted handoff figures. Every stored hint is in exactly one bucket:
+/// `stored = delivered + superseded + dropped_by_sibling_cap + lost + pending_at_end`.
 #[derive(Clone, Debug, Serialize)]
 pub struct HintSummary {
     /// Hinted versions stored by fallback nodes.
@@ -186,11 +187,22 @@ pub struct HintSummary {
     pub delivered: u64,
     /// Hinted versions replaced by a newer hint for the same key before handoff.
     pub superseded: u64,
+    /// Hinted versions dropped by the sibling cap before handoff.
+    pub dropped_by_sibling_cap: u64,
+    /// Hinted versions that went down with their holder's disk.
+    pub lost: u64,
     /// Hinted versions still held at the end.
     pub pending_at_end: u64,
     /// From the last heal to the moment no node held a hint, µs (None if
     /// hints were still pending at the end, or nothing was healed).
     pub drained_after_last_heal_us: Option<u64>,
+}
+
+impl HintSummary {
+    /// True when every stored hint is accounted for in exactly one bucket.
+    pub fn balanced(&self) -> bool {
+        self.stored == self.delivered + self.superseded + self.dropped_by_sibling_cap + self.lost + self.pending_at_end
+    }
 }
 
 /// Engine figures.
@@ -275,6 +287,8 @@ pub fn summarize(
             stored: nodes.hints_stored,
             delivered: nodes.hints_delivered,
             superseded: nodes.hints_superseded,
+            dropped_by_sibling_cap: nodes.hints_dropped_by_cap,
+            lost: nodes.hints_lost,
             pending_at_end: outcome.nodes.iter().map(|n| n.hints_pending()).sum(),
             drained_after_last_heal_us: outcome
                 .last_heal

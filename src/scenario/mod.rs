@@ -14,6 +14,10 @@ use std::path::Path;
 pub const INVARIANT_NAMES: [&str; 5] =
     ["deterministic", "causal-siblings", "no-lost-writes", "converges", "no-stale-reads"];
 
+/// Longest seed-gossip period, in gossip rounds: past it a run never gets
+/// to a seed round (a day of 1 s rounds is 86,400).
+pub const MAX_SEED_GOSSIP_EVERY: u32 = 1_000_000;
+
 /// A scenario that parsed and passed every semantic check.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -215,6 +219,14 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
         ));
     }
     check_ms("cluster.gossip_interval_ms", cluster.gossip_interval_ms, false)?;
+    check(
+        cluster.seed_gossip_every <= MAX_SEED_GOSSIP_EVERY,
+        "cluster.seed_gossip_every",
+        format!(
+            "must be between 0 (no extra gossip with seeds) and {MAX_SEED_GOSSIP_EVERY} gossip rounds, got {}",
+            cluster.seed_gossip_every
+        ),
+    )?;
     let bandwidth = spec.storage.transfer_mb_per_s;
     check(
         bandwidth.is_finite() && bandwidth > 0.0,

@@ -171,6 +171,12 @@ pub struct ClusterSpec {
     /// Interval between a node's gossip rounds, ms (Dynamo: 1 s). Default 1000.
     #[serde(default = "default_gossip_ms")]
     pub gossip_interval_ms: f64,
+    /// Every this many of its gossip rounds a node also gossips with a
+    /// random seed, at a phase of its own (so the cluster's seed contacts
+    /// are spread over the period, not all in one round). 0 = seeds get no
+    /// extra gossip (pure epidemic; seeds still answer joins). Default 4.
+    #[serde(default = "default_seed_gossip_every")]
+    pub seed_gossip_every: u32,
 }
 
 /// `[quorum]`: N replicas, R reads and W writes needed (Dynamo §4.5).
@@ -461,6 +467,9 @@ fn default_seeds() -> Vec<u32> {
 fn default_gossip_ms() -> f64 {
     1_000.0
 }
+fn default_seed_gossip_every() -> u32 {
+    4
+}
 fn default_transfer_mb_per_s() -> f64 {
     50.0
 }
@@ -513,6 +522,7 @@ impl Default for ClusterSpec {
             partitions: None,
             seeds: default_seeds(),
             gossip_interval_ms: default_gossip_ms(),
+            seed_gossip_every: default_seed_gossip_every(),
         }
     }
 }

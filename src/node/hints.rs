@@ -1,0 +1,202 @@
+//! The hinted-replica database (Dynamo §4.6): versions a fallback node
+//! holds on behalf of unreachable nodes, kept apart from its main data.
+//!
+//! Every way a hint enters or leaves this store goes through one method
+//! that says how many versions moved, so the books always balance:
+//! stored = delivered + superseded + capped + lost + pending
+//! (see [`HintBooks`]). The store is durable: a plain crash keeps it, a
+//! disk loss takes it.
+
+use super::store::{PutEffect, Store, StoreRules};
+use super::vclock::Dot;
+use crate::protocol::{Key, Version};
+use crate::types::NodeId;
+use std::collections::BTreeMap;
+
+/// Hinted versions by the node they are meant for, with their count kept
+/// in step (the simulator reads it after every event).
+#[derive(Clone, Debug, Default)]
+pub struct Hints {
+    by_intended: BTreeMap<NodeId, Store>,
+    versions: u64,
+}
+
+/// Where every hinted version a node ever stored went. Each version is in
+/// exactly one bucket, so `stored == delivered + superseded + capped + lost + pending`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HintBooks {
+    /// Hinted versions stored.
+    pub stored: u64,
+    /// Handed back to the intended node and acknowledged by it.
+    pub delivered: u64,
+    /// Replaced by a newer hint for the same key and intended node.
+    pub superseded: u64,
+    /// Dropped by the sibling cap (too many concurrent hints for one key).
+    pub capped: u64,
+    /// Gone with the holder's disk.
+    pub lost: u64,
+    /// Still held.
+    pub pending: u64,
+}
+
+impl HintBooks {
+    /// True when every stored hint is in exactly one bucket.
+    pub fn balanced(&self) -> bool {
+        self.stored == self.delivered + self.superseded + self.capped + self.lost + self.pending
+    }
+}
+
+/// What storing one hinted version did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HintPut {
+    /// The version was stored (false: an equal or newer hint was there).
+    pub stored: bool,
+    /// Older hints it replaced.
+    pub superseded: u64,
+    /// Hints (possibly itself) the sibling cap dropped.
+    pub capped: u64,
+}
+
+impl Hints {
+    /// Stores `version` of `key` on behalf of `intended`.
+    pub fn put(&mut self, intended: NodeId, key: Key, version: Version, rules: StoreRules) -> HintPut {
+        let hints = self.by_intended.entry(intended).or_default();
+        let before = hints.get(key.id);
+        let replaced = before.iter().filter(|old| rules.versioning.covers(&version, *old)).count() as u64;
+        let before = before.len() as u64;
+        let effect = hints.put(key, version, rules);
+        let after = hints.get(key.id).len() as u64;
+        if hints.is_empty() {
+            self.by_intended.remove(&intended);
+        }
+        self.versions = self.versions + after - before;
+        match effect {
+            PutEffect::Obsolete => HintPut::default(),
+            PutEffect::Stored => HintPut { stored: true, superseded: replaced, capped: 0 },
+            PutEffect::StoredOverCap(dropped) => {
+                HintPut { stored: true, superseded: replaced, capped: dropped.len() as u64 }
+            }
+        }
+    }
+
+    /// `intended` acknowledged storing the versions `dots` of `key`: drops
+    /// those hints and returns how many (0 for a duplicate or late
+    /// acknowledgement).
+    pub fn remove_delivered(&mut self, intended: NodeId, key: u64, dots: &[Dot]) -> u64 {
+        let Some(hints) = self.by_intended.get_mut(&intended) else { return 0 };
+        let delivered = hints.remove_dots(key, dots) as u64;
+        if hints.is_empty() {
+            self.by_intended.remove(&intended);
+        }
+        self.versions -= delivered;
+        delivered
+    }
+
+    /// The disk is gone: removes and returns every hinted version.
+    pub fn take_all(&mut self) -> Vec<(u64, Version)> {
+        self.versions = 0;
+        std::mem::take(&mut self.by_intended)
+            .into_values()
+            .flat_map(|store| {
+                store.iter().flat_map(|(key, vs)| vs.iter().map(move |v| (key.id, v.clone()))).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Nodes some hint is meant for, in id order.
+    pub fn intended(&self) -> Vec<NodeId> {
+        self.by_intended.keys().copied().collect()
+    }
+
+    /// Up to `limit` keys (in key order) hinted for `intended`, with their versions.
+    pub fn batch(&self, intended: NodeId, limit: usize) -> Vec<(Key, Vec<Version>)> {
+        let Some(hints) = self.by_intended.get(&intended) else { return Vec::new() };
+        hints.iter().take(limit).map(|(key, versions)| (key, versions.to_vec())).collect()
+    }
+
+    /// Every hinted version of `key`, whoever it is meant for.
+    pub fn versions_of(&self, key: u64) -> impl Iterator<Item = &Version> {
+        self.by_intended.values().flat_map(move |h| h.get(key))
+    }
+
+    /// Hinted versions held.
+    pub fn pending(&self) -> u64 {
+        debug_assert_eq!(self.versions, self.by_intended.values().map(|s| s.version_count() as u64).sum::<u64>());
+        self.versions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::vclock::VectorClock;
+    use crate::node::versioning::Versioning;
+    use crate::protocol::{Stamp, Value, WriteId};
+    use crate::types::Time;
+
+    fn version(write: u64, pairs: &[(u32, u64)]) -> Version {
+        let mut clock = VectorClock::new();
+        for &(n, c) in pairs {
+            clock.set(NodeId(n), c, Time(0));
+        }
+        let stamp = Stamp { time_us: write, writer: 0 };
+        let dot = Dot { actor: NodeId(99).into(), counter: write };
+        Version { clock, dot, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } }
+    }
+
+    /// Keeps the books the way the node does, from what each call returns.
+    #[derive(Default)]
+    struct Ledger {
+        hints: Hints,
+        books: HintBooks,
+    }
+
+    impl Ledger {
+        fn put(&mut self, intended: u32, key: u64, v: Version, rules: StoreRules) {
+            let put = self.hints.put(NodeId(intended), Key::new(key), v, rules);
+            self.books.stored += u64::from(put.stored);
+            self.books.superseded += put.superseded;
+            self.books.capped += put.capped;
+        }
+        fn ack(&mut self, intended: u32, key: u64, writes: &[u64]) {
+            let dots: Vec<Dot> = writes.iter().map(|&w| Dot { actor: NodeId(99).into(), counter: w }).collect();
+            self.books.delivered += self.hints.remove_delivered(NodeId(intended), Key::new(key).id, &dots);
+        }
+        fn balanced(&mut self) -> bool {
+            self.books.pending = self.hints.pending();
+            self.books.balanced()
+        }
+    }
+
+    const VC: StoreRules = StoreRules::VECTOR_CLOCKS;
+
+    #[test]
+    fn every_hint_ends_in_exactly_one_bucket() {
+        let mut l = Ledger::default();
+        l.put(1, 7, version(1, &[(0, 1)]), VC);
+        l.put(1, 7, version(2, &[(0, 2)]), VC); // supersedes write 1
+        l.put(1, 7, version(2, &[(0, 2)]), VC); // obsolete: not stored again
+        l.put(2, 7, version(3, &[(0, 1)]), VC); // another intended node: apart
+        assert_eq!((l.books.stored, l.books.superseded, l.hints.pending()), (3, 1, 2));
+        assert!(l.balanced());
+        l.ack(1, 7, &[2]);
+        l.ack(1, 7, &[2]); // a duplicate acknowledgement delivers nothing more
+        l.ack(1, 7, &[1]); // a late one for a superseded hint neither
+        assert_eq!(l.books.delivered, 1);
+        assert!(l.balanced());
+        l.books.lost += l.hints.take_all().len() as u64;
+        assert_eq!((l.books.lost, l.hints.pending()), (1, 0));
+        assert!(l.balanced());
+    }
+
+    #[test]
+    fn the_sibling_cap_drops_hints_into_their_own_bucket() {
+        let capped = StoreRules { versioning: Versioning::VectorClocks, sibling_cap: 1 };
+        let mut l = Ledger::default();
+        l.put(1, 7, version(5, &[(0, 1)]), capped);
+        l.put(1, 7, version(3, &[(1, 1)]), capped); // concurrent and older: dropped itself
+        l.put(1, 7, version(9, &[(2, 1)]), capped); // concurrent and newer: drops write 5
+        assert_eq!((l.books.stored, l.books.superseded, l.books.capped, l.hints.pending()), (3, 0, 2, 1));
+        assert!(l.balanced());
+    }
+}
