@@ -25,6 +25,7 @@ impl Node {
     /// in a row unacknowledged is suspected (and re-probed until it
     /// answers); one slow acknowledgement is not enough.
     pub(super) fn hand_off(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        self.retarget_hints_of_departed();
         let intended: Vec<NodeId> = self.hints.keys().copied().collect();
         for node in intended {
             let unacked = self.handoff_unacked.get(&node).copied().unwrap_or(0);
@@ -46,6 +47,8 @@ impl Node {
             }
             self.handoff_unacked.insert(node, unacked + 1);
         }
+        self.expire_sent_transfers(now);
+        self.push_strays(out);
         let incarnation = self.incarnation;
         out.set_timer(now.plus(self.config.handoff_interval_us), NodeTimer::Handoff { incarnation });
     }
@@ -53,6 +56,7 @@ impl Node {
     /// The intended node stored what was handed back: drop those hints.
     pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, writes: &[WriteId]) {
         self.handoff_unacked.remove(&peer);
+        self.on_stray_confirmed(peer, key, writes);
         let Some(hints) = self.hints.get_mut(&peer) else { return };
         let delivered = hints.remove_writes(key.id, writes) as u64;
         self.stats.hints_delivered += delivered;
@@ -92,6 +96,7 @@ impl Node {
     /// acknowledging a handoff to its sender.
     pub(super) fn absorb(
         &mut self,
+        now: Time,
         key: Key,
         versions: Vec<Version>,
         source: AbsorbSource,
@@ -107,7 +112,7 @@ impl Node {
             AbsorbSource::Handoff(peer) => out.send(Endpoint::Node(peer), Message::HandoffAck { key, writes }),
             AbsorbSource::ReadRepair => self.stats.versions_repaired += writes.len() as u64,
             AbsorbSource::AntiEntropy => self.stats.anti_entropy_keys_repaired += u64::from(changed),
-            AbsorbSource::Transfer => {}
+            AbsorbSource::Transfer(id) => self.on_transfer_key_stored(now, id, out),
         }
     }
 }
