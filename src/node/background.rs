@@ -48,7 +48,7 @@ impl Node {
             self.handoff_unacked.insert(node, unacked + 1);
         }
         self.expire_sent_transfers(now);
-        self.push_strays(out);
+        self.push_strays(now, out);
         let incarnation = self.incarnation;
         out.set_timer(now.plus(self.config.handoff_interval_us), NodeTimer::Handoff { incarnation });
     }

@@ -148,7 +148,7 @@ impl Node {
         self.fetch_new_ranges(now, &previous, out);
         self.rebuild_trees();
         // Ranges handed over before this node's view caught up can go now.
-        self.settle_handed_over();
+        self.settle_handed_over(now);
     }
 
     /// The ring this node coordinates from.

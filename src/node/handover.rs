@@ -10,6 +10,13 @@
 //! handoff, and drops a stray key only when every owner has confirmed
 //! storing every version it holds.
 //!
+//! A fetch can miss a holder: with two changes in flight, the new owner asks
+//! the replica its own (older) view knew, which had already handed the range
+//! on. So a while after each ring change a node also sweeps its main data:
+//! whatever it still holds for keys its view places elsewhere, unconfirmed,
+//! becomes a stray. The wait lets the usual fetch come first (a sweep that
+//! comes early only pushes data the owners also fetch).
+//!
 //! Books: every key that becomes a stray is later handed over (all owners
 //! confirmed), reclaimed (its view places it here again, or nothing is left
 //! of it), or still pending: `stray_keys_found = stray_keys_handed_over +
@@ -18,7 +25,7 @@
 use super::membership::MemberStatus;
 use super::{Node, NodeTimer, Outbox};
 use crate::protocol::{Key, Message, Span, Version, WriteId};
-use crate::types::{Endpoint, NodeId};
+use crate::types::{Endpoint, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A key held here that this node's view places elsewhere: the owners that
@@ -42,7 +49,14 @@ pub(super) struct Handover {
     strays: BTreeMap<u64, Stray>,
     /// Where the last push round stopped (rounds take turns over strays).
     cursor: u64,
+    /// When to sweep the main data for keys placed elsewhere (set by a ring change).
+    sweep_at: Option<Time>,
 }
+
+/// Gossip intervals after a ring change before a node sweeps its main data
+/// for keys no fetch took: time for the change to spread to the new owners
+/// of a small cluster and for their fetches to be served.
+const SWEEP_AFTER_ROUNDS: u64 = 3;
 
 impl Node {
     /// True when this node's own view places `key` on it.
@@ -66,9 +80,10 @@ impl Node {
         self.settle_span(span);
     }
 
-    /// After a ring change: settle the spans handed over before this
-    /// node's view caught up.
-    pub(super) fn settle_handed_over(&mut self) {
+    /// After a ring change at `now`: settle the spans handed over before
+    /// this node's view caught up, and plan a sweep for what no fetch takes.
+    pub(super) fn settle_handed_over(&mut self, now: Time) {
+        self.handover.sweep_at = Some(now.plus(SWEEP_AFTER_ROUNDS * self.config.gossip_interval_us));
         let spans: Vec<Span> = self.handover.spans.iter().copied().collect();
         for span in spans {
             self.settle_span(span);
@@ -133,7 +148,11 @@ impl Node {
 
     /// One push round (with the hinted handoff): a batch of strays goes to
     /// each of their owners believed reachable that has not confirmed them yet.
-    pub(super) fn push_strays(&mut self, out: &mut Outbox<NodeTimer>) {
+    pub(super) fn push_strays(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        if self.handover.sweep_at.is_some_and(|at| at <= now) {
+            self.handover.sweep_at = None;
+            self.sweep();
+        }
         let cursor = self.handover.cursor;
         let batch: Vec<(u64, Key, BTreeSet<NodeId>)> = self
             .handover
@@ -156,6 +175,17 @@ impl Node {
             for owner in owners {
                 self.stats.stray_versions_pushed += versions.len() as u64;
                 out.send(Endpoint::Node(owner), Message::Handoff { key, versions: versions.clone() });
+            }
+        }
+    }
+
+    /// Every key in the main data that this node's view places elsewhere
+    /// becomes a stray (the versions a new replica confirmed are dropped first).
+    fn sweep(&mut self) {
+        let held: BTreeSet<Key> = self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).collect();
+        for key in held {
+            if !self.placed_here(key) {
+                self.settle_key(key);
             }
         }
     }
