@@ -21,6 +21,10 @@ pub(super) struct Fetch {
 /// A fetch not answered within this many gossip intervals is asked again elsewhere.
 const FETCH_TIMEOUT_ROUNDS: u64 = 5;
 
+/// A sent transfer not confirmed this many gossip intervals after it went
+/// out is taken as lost (its data or its acknowledgement).
+const ACK_TIMEOUT_ROUNDS: u64 = 1;
+
 /// Each previous replica is asked at most this many times for one range.
 const FETCH_ATTEMPTS_PER_SOURCE: usize = 2;
 
@@ -129,13 +133,15 @@ impl Node {
     pub(super) fn send_range(&mut self, now: Time, requester: NodeId, span: Span, out: &mut Outbox<NodeTimer>) {
         let entries = self.data_in(span);
         let transfer = self.next_id();
-        let deadline = now.plus(FETCH_TIMEOUT_ROUNDS * self.config.gossip_interval_us);
-        self.sent_transfers.insert(transfer, SentTransfer { span, entries: entries.clone(), deadline });
-        let message = Message::RangeData { first: span.first, last: span.last, entries, transfer };
+        let message = Message::RangeData { first: span.first, last: span.last, entries: entries.clone(), transfer };
         let bytes = message.wire_bytes();
         let transmit_us = (bytes as f64 / self.config.transfer_bytes_per_us).ceil() as u64;
         let start = self.transfer_free_at.max(now);
         self.transfer_free_at = start.plus(transmit_us);
+        // Taking a lost confirmation for lost too early costs only pushes of
+        // data the requester already has; too late keeps strays waiting.
+        let deadline = self.transfer_free_at.plus(ACK_TIMEOUT_ROUNDS * self.config.gossip_interval_us);
+        self.sent_transfers.insert(transfer, SentTransfer { span, entries, deadline });
         if let Message::RangeData { entries, .. } = &message {
             self.stats.transfer_keys_sent += entries.len() as u64;
         }
