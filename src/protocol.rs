@@ -316,13 +316,19 @@ pub enum Message {
         last: Token,
         /// Every key in it with all its versions.
         entries: Vec<(Key, Vec<Version>)>,
+        /// The source's id for this transfer (echoed in the acknowledgement,
+        /// so the source drops exactly what this transfer carried).
+        transfer: u64,
     },
-    /// A range transfer arrived: the source may drop what it no longer replicates.
+    /// A range transfer is durably stored: the source may drop the versions
+    /// it sent that it no longer replicates.
     TransferAck {
         /// First position of the range received.
         first: Token,
         /// Last position of the range received.
         last: Token,
+        /// The transfer acknowledged.
+        transfer: u64,
     },
     /// Failure detector probe of a peer believed unreachable.
     Ping,

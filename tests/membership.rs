@@ -97,7 +97,7 @@ fn a_strategy_3_join_moves_about_one_share_and_loses_no_write() {
     let ideal = 1.0 / 9.0; // 1/(S+1) for S = 8
     assert!((change.moved_fraction - ideal).abs() < 0.25 * ideal, "moved {} of the data", change.moved_fraction);
     assert!(change.agreed_after_us.is_some() && change.bootstrap_us.is_some());
-    assert_eq!(s.consistency.lost_writes, 0);
+    assert_only_overwrites_lost(&s.consistency);
     assert_eq!(s.invariants["converges"], "held");
     // Writes to the ranges that moved were acknowledged while they moved:
     // from the join until the joiner held its ranges and every view showed it.
@@ -122,7 +122,7 @@ fn a_leave_moves_the_leavers_share() {
     let change = &report.summary.membership[0];
     let share = 1.0 / 8.0; // the leaver's 1/S
     assert!((change.moved_fraction - share).abs() < 0.25 * share, "moved {}", change.moved_fraction);
-    assert_eq!(report.summary.consistency.lost_writes, 0);
+    assert_only_overwrites_lost(&report.summary.consistency);
     assert_eq!(report.summary.invariants["converges"], "held");
     let final_ring = report.outcome.nodes[0].ring();
     assert!(!final_ring.nodes().contains(&NodeId(3)), "n3 left the ring");
@@ -152,7 +152,7 @@ fn two_nodes_joined_through_different_seeds_end_in_one_ring() {
         let share = ring.partition_owners().iter().filter(|&o| o == node).count();
         assert!((12..=13).contains(&share), "{node:?} holds {share} partitions");
     }
-    assert_eq!(s.consistency.lost_writes, 0);
+    assert_only_overwrites_lost(&s.consistency);
     assert_eq!(s.invariants["converges"], "held");
 }
 
@@ -168,7 +168,7 @@ fn a_join_through_a_crashed_seed_retries_through_another_seed() {
     assert!(change.agreed_after_us.is_some(), "the join completed");
     assert!(change.bootstrap_us.is_some(), "the joiner fetched its ranges");
     assert!(report.outcome.nodes[3].ring().nodes().contains(&NodeId(6)));
-    assert_eq!(report.summary.consistency.lost_writes, 0);
+    assert_only_overwrites_lost(&report.summary.consistency);
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn two_simultaneous_leaves_leave_a_valid_ring() {
     assert_eq!(rings.len(), 1, "every node derives the same placement");
     let owners = rings.into_iter().next().expect("a ring");
     assert!(!owners.contains(&NodeId(2)) && !owners.contains(&NodeId(4)));
-    assert_eq!(s.consistency.lost_writes, 0);
+    assert_only_overwrites_lost(&s.consistency);
     assert_eq!(s.invariants["converges"], "held");
 }
 
@@ -196,7 +196,7 @@ fn a_leave_ordered_while_the_node_is_down_happens_when_it_restarts() {
     let agreed = change.agreed_after_us.expect("agreed");
     assert!(agreed >= 500_000, "not before n3 restarted at 1.5 s (agreed after {agreed} µs)");
     assert!(!report.outcome.nodes[0].ring().nodes().contains(&NodeId(3)));
-    assert_eq!(report.summary.consistency.lost_writes, 0);
+    assert_only_overwrites_lost(&report.summary.consistency);
 }
 
 #[test]
@@ -208,6 +208,133 @@ fn old_owners_drop_the_ranges_they_handed_over() {
     let others_min =
         s.load.keys_per_node.iter().enumerate().filter(|(i, _)| *i != 3).map(|(_, &k)| k).min().unwrap_or(0);
     assert!(leaver * 10 < others_min, "the leaver keeps {leaver} keys, the others at least {others_min}");
-    assert_eq!(s.consistency.lost_writes, 0);
+    assert_only_overwrites_lost(&s.consistency);
     assert_eq!(s.invariants["converges"], "held");
+}
+
+/// Under server-side vector clocks a write can vanish with no fault at all
+/// (a concurrent write through the same coordinator silently supersedes
+/// it: a lost update); every other loss is the membership change's doing.
+fn assert_only_overwrites_lost(c: &dynasim::check::ConsistencyReport) {
+    assert_eq!(c.lost_writes, c.lost_writes_overwritten, "every lost write was overwritten by the clocks: {c:?}");
+}
+
+/// 3 nodes, N = R = W = 1 (no replica can mask a loss), ~3,000 writes, one
+/// membership change at 1 s and no other fault. Dotted version vectors, so
+/// no write is lost to a silent overwrite and every loss counts.
+fn single_copy_cluster(change: &str) -> dynasim::Scenario {
+    inline(&format!(
+        "duration_ms = 3000\nquiesce_ms = 3000\nexpect = [\"no-lost-writes\"]\n[cluster]\nnodes = 3\n\
+         [quorum]\nn = 1\nr = 1\nw = 1\n[reconciliation]\nclocks = \"dvv\"\n[[faults]]\nat_ms = 1000\n{change}\n"
+    ))
+}
+
+/// Every key that became a stray was handed over, reclaimed, or is pending.
+fn assert_stray_books_balance(report: &dynasim::RunReport) {
+    for node in &report.outcome.nodes {
+        let s = node.stats();
+        let settled = s.stray_keys_handed_over + s.stray_keys_reclaimed + node.strays_pending();
+        assert_eq!(
+            s.stray_keys_found,
+            settled,
+            "{:?}: stray keys found vs handed over + reclaimed + pending",
+            node.id()
+        );
+    }
+}
+
+/// Runs `scenario` on seeds 1..=`seeds` (the first twice, for determinism);
+/// asserts no write is lost to the membership change, and returns the
+/// total of acknowledged writes.
+///
+/// The scenarios use dotted version vectors, under which a write can still
+/// be superseded unseen when a read misses one of its siblings (a version
+/// vector context claims every earlier dot of an actor): that is the
+/// clocks' doing, rare, and counted as overwritten, never as lost to the
+/// hand-over.
+fn assert_no_lost_write(scenario: &dynasim::Scenario, seeds: u64) -> u64 {
+    let (mut acknowledged, mut overwritten) = (0, 0);
+    for seed in 1..=seeds {
+        let report = if seed == 1 { run_twice(scenario, seed) } else { dynasim::run(scenario, seed) };
+        let c = &report.summary.consistency;
+        let repro = format!("seed {seed}: repro: dynasim run {} --seed {seed}", scenario.origin);
+        assert_eq!(c.lost_writes, c.lost_writes_overwritten, "{repro}: {c:?}");
+        assert_stray_books_balance(&report);
+        acknowledged += c.acknowledged_writes;
+        overwritten += c.lost_writes_overwritten;
+    }
+    assert!(overwritten * 1000 <= acknowledged, "{overwritten} of {acknowledged} writes overwritten unseen under DVV");
+    acknowledged
+}
+
+#[test]
+fn a_join_with_one_copy_per_key_loses_no_acknowledged_write() {
+    // The old owner keeps taking writes from coordinators with the old view
+    // after its snapshot: it must drop only what it sent, and pass the rest on.
+    let acknowledged = assert_no_lost_write(&single_copy_cluster("action = \"join\"\nnodes = [3]"), 30);
+    assert!(acknowledged > 30 * 2_500, "{acknowledged} acknowledged writes over 30 seeds");
+}
+
+#[test]
+fn a_leave_with_one_copy_per_key_loses_no_acknowledged_write() {
+    let acknowledged = assert_no_lost_write(&single_copy_cluster("action = \"leave\"\nnodes = [2]"), 30);
+    assert!(acknowledged > 30 * 2_500, "{acknowledged} acknowledged writes over 30 seeds");
+}
+
+#[test]
+fn hints_handed_back_to_nodes_that_then_leave_reach_the_current_owners() {
+    // N = 2, W = 2: both replicas of some keys are down, so fallbacks hold
+    // the only copies as hints; the two come back and are decommissioned
+    // while the hints are handed back in small batches.
+    let scenario = inline(
+        "duration_ms = 3000\nquiesce_ms = 3000\n[cluster]\nnodes = 6\n[quorum]\nn = 2\nr = 1\nw = 2\n\
+         [node]\nhandoff_interval_ms = 200\nhandoff_batch = 4\n[reconciliation]\nclocks = \"dvv\"\n\
+         [[faults]]\nat_ms = 500\naction = \"crash\"\nnodes = [2, 3]\nduration_ms = 700\n\
+         [[faults]]\nat_ms = 1250\naction = \"leave\"\nnodes = [2]\n\
+         [[faults]]\nat_ms = 1250\naction = \"leave\"\nnodes = [3]\n",
+    );
+    assert_no_lost_write(&scenario, 10);
+    let report = dynasim::run(&scenario, 1);
+    let s = &report.summary.nodes;
+    assert!(s.hints_stored > 0, "the crash left hints");
+    assert!(s.stray_keys_handed_over + s.hints_retargeted > 0, "data held for departed owners was passed on");
+}
+
+#[test]
+fn a_joiner_crashing_while_it_stores_its_ranges_loses_nothing() {
+    // A slow disk (2 ms a write, one server) keeps the joiner storing its
+    // ranges for a while; it crashes in that window and restarts.
+    let scenario = inline(
+        "duration_ms = 3000\nquiesce_ms = 3000\n[cluster]\nnodes = 3\n[quorum]\nn = 1\nr = 1\nw = 1\n\
+         [storage]\nwrite_service = { constant = 2.0 }\nservers = 1\n[workload]\nrate_per_s = 400\nkeys = 3000\n\
+         [reconciliation]\nclocks = \"dvv\"\n\
+         [[faults]]\nat_ms = 1500\naction = \"join\"\nnodes = [3]\n\
+         [[faults]]\nat_ms = 1510\naction = \"crash\"\nnodes = [3]\nduration_ms = 500\n",
+    );
+    assert_no_lost_write(&scenario, 10);
+    let report = dynasim::run(&scenario, 1);
+    assert!(report.summary.membership[0].bootstrap_us.is_some(), "the joiner fetched its ranges after the restart");
+}
+
+#[test]
+fn data_no_fetch_took_is_pushed_to_its_owners_when_two_leaves_are_in_flight() {
+    // From random exploration (sloppy-0025): the second leaver held keys it
+    // had fetched from the first; the new owner, whose view learned both
+    // leaves at once, asked the first leaver, which had nothing left.
+    let scenario = inline(
+        "duration_ms = 1500\nquiesce_ms = 4000\n[cluster]\nnodes = 5\npartitions = 64\n\
+         [quorum]\nn = 1\nr = 1\nw = 1\n[node]\nreplica_timeout_ms = 20.0\n\
+         [storage]\nwrite_service = { exponential = { rate = 5.0 } }\n\
+         [workload]\nmode = \"closed\"\nclients = 6\nkeys = 50\nread_fraction = 0.2\nblind_write_fraction = 0.0\n\
+         popularity = { zipf = 0.99 }\n[routing]\nmode = \"partition-aware\"\nwrite_to_fastest_replica = true\n\
+         membership_poll_ms = 500.0\n[reconciliation]\npolicy = \"keep-all\"\n\
+         [[faults]]\nat_ms = 128.2\naction = \"leave\"\nnodes = [2]\n\
+         [[faults]]\nat_ms = 143.0\naction = \"partition\"\ngroups = [[\"n2\", \"n4\", \"c5\"], [\"others\"]]\nduration_ms = 73.5\n\
+         [[faults]]\nat_ms = 497.7\naction = \"partition\"\ngroups = [[\"n0\", \"n1\"], [\"others\"]]\nduration_ms = 103.6\n\
+         [[faults]]\nat_ms = 626.7\naction = \"leave\"\nnodes = [4]\n",
+    );
+    let report = run_twice(&scenario, 712572);
+    assert_only_overwrites_lost(&report.summary.consistency);
+    assert!(report.summary.nodes.stray_keys_handed_over > 0, "the sweep found the keys and passed them on");
+    assert_stray_books_balance(&report);
 }

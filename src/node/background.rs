@@ -26,6 +26,7 @@ impl Node {
     /// in a row unacknowledged is suspected (and re-probed until it
     /// answers); one slow acknowledgement is not enough.
     pub(super) fn hand_off(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        self.retarget_hints_of_departed();
         for node in self.hints.intended() {
             let unacked = self.handoff_unacked.get(&node).copied().unwrap_or(0);
             if unacked >= UNACKED_HANDOFF_ROUNDS {
@@ -41,6 +42,8 @@ impl Node {
             }
             self.handoff_unacked.insert(node, unacked + 1);
         }
+        self.expire_sent_transfers(now);
+        self.push_strays(now, out);
         let incarnation = self.incarnation;
         out.set_timer(now.plus(self.config.handoff_interval_us), NodeTimer::Handoff { incarnation });
     }
@@ -48,6 +51,7 @@ impl Node {
     /// The intended node stored what was handed back: drop those hints.
     pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, dots: &[Dot]) {
         self.handoff_unacked.remove(&peer);
+        self.on_stray_confirmed(peer, key, dots);
         self.stats.hints_delivered += self.hints.remove_delivered(peer, key.id, dots);
     }
 
@@ -81,6 +85,7 @@ impl Node {
     /// acknowledging a handoff to its sender.
     pub(super) fn absorb(
         &mut self,
+        now: Time,
         key: Key,
         versions: Vec<Version>,
         source: AbsorbSource,
@@ -96,7 +101,7 @@ impl Node {
             AbsorbSource::ReadRepair => self.stats.versions_repaired += dots.len() as u64,
             AbsorbSource::Handoff(peer) => out.send(Endpoint::Node(peer), Message::HandoffAck { key, dots }),
             AbsorbSource::AntiEntropy => self.stats.anti_entropy_keys_repaired += u64::from(changed),
-            AbsorbSource::Transfer => {}
+            AbsorbSource::Transfer(id) => self.on_transfer_key_stored(now, id, out),
         }
     }
 }

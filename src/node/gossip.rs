@@ -158,10 +158,7 @@ impl Node {
         self.fetch_new_ranges(now, &previous, out);
         self.rebuild_trees();
         // Ranges handed over before this node's view caught up can go now.
-        let handed_over: Vec<_> = self.handed_over.iter().copied().collect();
-        for span in handed_over {
-            self.drop_handed_over(span);
-        }
+        self.settle_handed_over(now);
     }
 
     /// The ring this node coordinates from.

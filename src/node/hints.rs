@@ -3,7 +3,7 @@
 //!
 //! Every way a hint enters or leaves this store goes through one method
 //! that says how many versions moved, so the books always balance:
-//! stored = delivered + superseded + capped + lost + pending
+//! stored = delivered + superseded + capped + lost + retargeted + pending
 //! (see [`HintBooks`]). The store is durable: a plain crash keeps it, a
 //! disk loss takes it.
 
@@ -22,7 +22,8 @@ pub struct Hints {
 }
 
 /// Where every hinted version a node ever stored went. Each version is in
-/// exactly one bucket, so `stored == delivered + superseded + capped + lost + pending`.
+/// exactly one bucket, so
+/// `stored == delivered + superseded + capped + lost + retargeted + pending`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HintBooks {
     /// Hinted versions stored.
@@ -35,6 +36,9 @@ pub struct HintBooks {
     pub capped: u64,
     /// Gone with the holder's disk.
     pub lost: u64,
+    /// Meant for a node that left the ring: moved to the holder's main
+    /// data, to be passed on to the key's current owners (see `handover.rs`).
+    pub retargeted: u64,
     /// Still held.
     pub pending: u64,
 }
@@ -42,7 +46,7 @@ pub struct HintBooks {
 impl HintBooks {
     /// True when every stored hint is in exactly one bucket.
     pub fn balanced(&self) -> bool {
-        self.stored == self.delivered + self.superseded + self.capped + self.lost + self.pending
+        self.stored == self.delivered + self.superseded + self.capped + self.lost + self.retargeted + self.pending
     }
 }
 
@@ -101,6 +105,15 @@ impl Hints {
                 store.iter().flat_map(|(key, vs)| vs.iter().map(move |v| (key.id, v.clone()))).collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// Removes and returns every hint meant for `intended`.
+    pub fn take_intended(&mut self, intended: NodeId) -> Vec<(Key, Version)> {
+        let Some(hints) = self.by_intended.remove(&intended) else { return Vec::new() };
+        let taken: Vec<(Key, Version)> =
+            hints.iter().flat_map(|(key, versions)| versions.iter().map(move |v| (key, v.clone()))).collect();
+        self.versions -= taken.len() as u64;
+        taken
     }
 
     /// Nodes some hint is meant for, in id order.

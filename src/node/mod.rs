@@ -10,6 +10,7 @@ mod background;
 mod coordinator;
 mod forward;
 mod gossip;
+mod handover;
 pub mod hints;
 pub mod membership;
 pub mod merkle;
@@ -270,6 +271,18 @@ pub struct NodeStats {
     pub transfer_keys_received: u64,
     /// Keys dropped after handing them to a new replica (no longer replicated here).
     pub transfer_keys_dropped: u64,
+    /// Keys held for other owners (writes after a transfer's snapshot, data
+    /// handed to a node that left) that had to be pushed to their owners.
+    pub stray_keys_found: u64,
+    /// Stray keys dropped after every owner confirmed storing them.
+    pub stray_keys_handed_over: u64,
+    /// Stray keys this node's view placed here again, or with nothing left to push.
+    pub stray_keys_reclaimed: u64,
+    /// Versions of stray keys pushed to owners (each push counted).
+    pub stray_versions_pushed: u64,
+    /// Hinted versions whose intended node left the ring, passed on to the
+    /// key's current owners through the hand-over instead.
+    pub hints_retargeted: u64,
     /// Anti-entropy rounds (each compares every hosted range once).
     pub anti_entropy_rounds: u64,
     /// Merkle tree nodes (index, hash) sent.
@@ -317,6 +330,11 @@ impl NodeStats {
             transfer_bytes_sent,
             transfer_keys_received,
             transfer_keys_dropped,
+            stray_keys_found,
+            stray_keys_handed_over,
+            stray_keys_reclaimed,
+            stray_versions_pushed,
+            hints_retargeted,
             anti_entropy_rounds,
             anti_entropy_tree_nodes,
             anti_entropy_keys_repaired,
@@ -354,6 +372,11 @@ impl NodeStats {
         self.transfer_bytes_sent += transfer_bytes_sent;
         self.transfer_keys_received += transfer_keys_received;
         self.transfer_keys_dropped += transfer_keys_dropped;
+        self.stray_keys_found += stray_keys_found;
+        self.stray_keys_handed_over += stray_keys_handed_over;
+        self.stray_keys_reclaimed += stray_keys_reclaimed;
+        self.stray_versions_pushed += stray_versions_pushed;
+        self.hints_retargeted += hints_retargeted;
         self.anti_entropy_rounds += anti_entropy_rounds;
         self.anti_entropy_tree_nodes += anti_entropy_tree_nodes;
         self.anti_entropy_keys_repaired += anti_entropy_keys_repaired;
@@ -371,8 +394,8 @@ enum AbsorbSource {
     ReadRepair,
     /// Exchanged by anti-entropy.
     AntiEntropy,
-    /// Fetched after a ring change.
-    Transfer,
+    /// Fetched after a ring change: one key of this incoming transfer.
+    Transfer(u64),
 }
 
 /// A local storage operation waiting in the service queue.
@@ -476,11 +499,14 @@ pub struct Node {
     pending_fetches: BTreeMap<crate::protocol::Span, transfer::Fetch>,
     /// When the outgoing transfer link is free again.
     transfer_free_at: Time,
-    /// Ranges a new replica confirmed receiving from this node; keys in
-    /// them are dropped once this node's own view no longer places them here.
-    handed_over: std::collections::BTreeSet<crate::protocol::Span>,
+    /// What this node handed over and what it must still pass on.
+    handover: handover::Handover,
     /// Range transfers waiting for the link.
     outgoing_transfers: BTreeMap<u64, (NodeId, Message)>,
+    /// Range transfers sent, awaiting their requester's confirmation.
+    sent_transfers: BTreeMap<u64, transfer::SentTransfer>,
+    /// Range transfers received, being stored.
+    incoming_transfers: BTreeMap<u64, transfer::IncomingTransfer>,
     /// Merkle trees of the hosted ranges.
     anti_entropy: anti_entropy::AntiEntropy,
     clock_skew_us: i64,
@@ -520,7 +546,9 @@ impl Node {
             pending_fetches: BTreeMap::new(),
             transfer_free_at: Time::ZERO,
             outgoing_transfers: BTreeMap::new(),
-            handed_over: std::collections::BTreeSet::new(),
+            handover: handover::Handover::default(),
+            sent_transfers: BTreeMap::new(),
+            incoming_transfers: BTreeMap::new(),
             ring,
             rng,
             service,
@@ -595,6 +623,7 @@ impl Node {
             superseded: s.hints_superseded,
             capped: s.hints_dropped_by_cap,
             lost: s.hints_lost,
+            retargeted: s.hints_retargeted,
             pending: self.hints.pending(),
         }
     }
@@ -616,6 +645,7 @@ impl Node {
             let flush = jitter(&mut self.rng, self.config.flush_interval_us);
             out.set_timer(now.plus(flush), NodeTimer::Flush { incarnation });
         }
+        self.resume_fetches(now, out);
         if self.joining {
             // Ask a seed again until one answers with a usable view.
             out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::JoinRetry { incarnation });
@@ -650,8 +680,11 @@ impl Node {
         self.writes.clear();
         self.storage_ops.clear();
         self.forwards.clear();
-        self.pending_fetches.clear();
+        // Pending fetches survive (they are asked again at the restart);
+        // transfers in flight and half-stored do not.
         self.outgoing_transfers.clear();
+        self.sent_transfers.clear();
+        self.incoming_transfers.clear();
         self.flush_in_progress = false;
         self.suspected.clear();
         self.handoff_unacked.clear();
@@ -743,14 +776,14 @@ impl Node {
                     self.on_fetch_range(now, peer, crate::protocol::Span { first, last }, out);
                 }
             }
-            Message::RangeData { first, last, entries } => {
-                self.on_range_data(now, crate::protocol::Span { first, last }, entries, out);
-                out.send(from, Message::TransferAck { first, last });
+            Message::RangeData { first, last, entries, transfer } => {
+                if let Endpoint::Node(source) = from {
+                    let span = crate::protocol::Span { first, last };
+                    self.on_range_data(now, source, span, transfer, entries, out);
+                }
             }
-            Message::TransferAck { first, last } => {
-                let span = crate::protocol::Span { first, last };
-                self.handed_over.insert(span);
-                self.drop_handed_over(span);
+            Message::TransferAck { first, last, transfer } => {
+                self.on_transfer_ack(transfer, crate::protocol::Span { first, last });
             }
             Message::Ping => out.send(from, Message::Pong),
             Message::Pong => {}
@@ -829,8 +862,9 @@ impl Node {
                 self.stats.sibling_cap_hits += 1;
                 self.stats.sibling_cap_drops += dropped.len() as u64;
                 self.cap_dropped.extend(dropped.into_iter().map(|v| (key.id, v)));
+                self.note_stored(key);
             }
-            PutEffect::Stored => {}
+            PutEffect::Stored => self.note_stored(key),
         }
         if let (Some(old), Some(new)) = (old_digest, self.digest_if_tracked(key)) {
             self.update_tree(key, old, new);
@@ -897,7 +931,7 @@ impl Node {
                 out.send(reply_to.coordinator, Message::ReplicaWriteAck { coordination: reply_to });
             }
             StorageOp::OwnWriteDurable { reply_to } => self.on_write_ack(reply_to.id, self.id, out),
-            StorageOp::Absorb { key, versions, source } => self.absorb(key, versions, source, out),
+            StorageOp::Absorb { key, versions, source } => self.absorb(now, key, versions, source, out),
             StorageOp::Flush { batch } => self.complete_flush(batch),
             StorageOp::ServeRange { requester, span } => self.send_range(now, requester, span, out),
         }

@@ -394,3 +394,151 @@ fn dotted_version_vectors_keep_concurrent_writes_through_one_coordinator_as_sibl
         assert_eq!(nodes[0].store().get(key.id).len(), expected, "vector clocks: 1 (a lost update); dvv: 2");
     }
 }
+
+/// Node `index` handles `message` from `from`; then its storage and
+/// transfer timers fire in order. Returns everything it sent.
+fn deliver(node: &mut Node, from: NodeId, message: Message) -> Vec<(Endpoint, Message)> {
+    let mut out = Outbox::default();
+    node.on_message(Time(1), Endpoint::Node(from), message, &mut out);
+    let mut sent = std::mem::take(&mut out.messages);
+    sent.extend(run_work(node, &mut out));
+    sent
+}
+
+/// Fires pending storage and transfer timers of `node` until none is left.
+fn run_work(node: &mut Node, out: &mut Outbox<NodeTimer>) -> Vec<(Endpoint, Message)> {
+    let mut sent = Vec::new();
+    while !out.timers.is_empty() {
+        for (at, timer) in std::mem::take(&mut out.timers) {
+            if matches!(timer, NodeTimer::StorageDone { .. } | NodeTimer::TransferSent { .. }) {
+                node.on_timer(at, timer, out);
+            }
+        }
+        sent.append(&mut out.messages);
+    }
+    sent
+}
+
+/// N = 1: nodes 0 and 1 hold `keys` written keys each where the ring places
+/// them; node 2 joins through node 0 and asks for its ranges. Returns the
+/// three nodes and the fetches the joiner sent.
+fn join_with_data(keys: u64) -> (Vec<Node>, Vec<(Endpoint, Message)>) {
+    let single = Arc::new(NodeConfig { n: 1, r: 1, w: 1, anti_entropy_depth: None, ..(*config()).clone() });
+    let mut nodes = cluster_with(2, Arc::clone(&single));
+    for id in 0..keys {
+        let key = Key::new(id);
+        let owner = nodes[0].ring.preference_list(key.position, 1)[0];
+        deliver(&mut nodes[owner.0 as usize], NodeId(9), replica_write(key, id + 1, true));
+    }
+    let streams = Streams::new(1);
+    let mut joiner =
+        Node::new_joiner(NodeId(2), single, streams.stream(Purpose::Node, 2), streams.stream(Purpose::RingTokens, 2));
+    let mut out = Outbox::default();
+    joiner.join(Time(0), NodeId(0), &mut out);
+    let reply = deliver(&mut nodes[0], NodeId(2), Message::JoinRequest);
+    let fetches = reply.into_iter().flat_map(|(_, m)| deliver(&mut joiner, NodeId(0), m)).collect();
+    nodes.push(joiner);
+    (nodes, fetches)
+}
+
+/// Delivers the fetches to their sources; returns (source, range data).
+fn serve(nodes: &mut [Node], fetches: Vec<(Endpoint, Message)>) -> Vec<(NodeId, Message)> {
+    fetches
+        .into_iter()
+        .filter(|(_, m)| matches!(m, Message::FetchRange { .. }))
+        .flat_map(|(to, m)| {
+            let Endpoint::Node(source) = to else { panic!("fetches go to nodes") };
+            deliver(&mut nodes[source.0 as usize], NodeId(2), m).into_iter().map(move |(_, data)| (source, data))
+        })
+        .collect()
+}
+
+/// Tells `node` the joiner's view (gossip).
+fn learn_join(nodes: &mut [Node], node: usize) {
+    let view = Arc::new(nodes[2].view().clone());
+    deliver(&mut nodes[node], NodeId(2), Message::Gossip { view });
+}
+
+#[test]
+fn a_joiner_acknowledges_a_range_only_when_it_is_durable_and_fetches_again_after_a_crash() {
+    let (mut nodes, fetches) = join_with_data(200);
+    assert!(!fetches.is_empty(), "the joiner asks for its ranges");
+    let data = serve(&mut nodes, fetches);
+    for node in 0..2 {
+        learn_join(&mut nodes, node);
+    }
+    // The ranges arrive; their stores are queued, not done: no acknowledgement yet.
+    let mut out = Outbox::default();
+    for (source, message) in data {
+        nodes[2].on_message(Time(2), Endpoint::Node(source), message, &mut out);
+    }
+    assert!(out.messages.iter().all(|(_, m)| !matches!(m, Message::TransferAck { .. })), "acknowledged early");
+    // The joiner crashes in that window: the sources still hold everything.
+    nodes[2].crash(Time(3), false);
+    assert_eq!(nodes[2].store().key_count(), 0);
+    assert_eq!(nodes[0].store().key_count() + nodes[1].store().key_count(), 200, "no source dropped a key");
+    // At the restart it asks again, and this time stores and acknowledges.
+    let mut restart = Outbox::default();
+    nodes[2].start(Time(4), &mut restart);
+    let again: Vec<_> = restart.messages.into_iter().filter(|(_, m)| matches!(m, Message::FetchRange { .. })).collect();
+    assert!(!again.is_empty(), "the restarted joiner fetches its ranges again");
+    for (source, message) in serve(&mut nodes, again) {
+        for (to, ack) in deliver(&mut nodes[2], source, message) {
+            assert_eq!(to, Endpoint::Node(source));
+            assert!(matches!(ack, Message::TransferAck { .. }));
+            deliver(&mut nodes[source.0 as usize], NodeId(2), ack);
+        }
+    }
+    assert!(nodes[2].bootstrap().1.is_some(), "bootstrapped once every range was durable");
+    // Every key is on its owner under the new ring, and only there.
+    for id in 0..200u64 {
+        let key = Key::new(id);
+        let owner = nodes[2].ring.preference_list(key.position, 1)[0];
+        for node in &nodes {
+            assert_eq!(node.main_versions(id).len(), usize::from(node.id == owner), "key {id} on {:?}", node.id);
+        }
+    }
+}
+
+#[test]
+fn a_write_after_the_snapshot_is_pushed_to_the_new_owner_not_dropped() {
+    let (mut nodes, fetches) = join_with_data(200);
+    // A key that moves from node 0 to the joiner.
+    let owner = |node: &Node, key: Key| node.ring.preference_list(key.position, 1)[0];
+    let late = (200..)
+        .map(Key::new)
+        .find(|&k| owner(&nodes[0], k) == NodeId(0) && owner(&nodes[2], k) == NodeId(2))
+        .expect("a key moving from node 0 to the joiner");
+    let source = NodeId(0);
+    for node in 0..2 {
+        learn_join(&mut nodes, node);
+    }
+    let data = serve(&mut nodes, fetches);
+    // A coordinator whose view is still old writes it to its old owner,
+    // after the snapshot was taken.
+    deliver(&mut nodes[source.0 as usize], NodeId(9), replica_write(late, 9_999, true));
+    for (from, message) in data {
+        for (to, ack) in deliver(&mut nodes[2], from, message) {
+            let Endpoint::Node(to) = to else { continue };
+            deliver(&mut nodes[to.0 as usize], NodeId(2), ack);
+        }
+    }
+    // The source dropped what it sent, kept the late write, and pushes it.
+    assert_eq!(nodes[0].main_versions(late.id).len(), 1, "the late write was not dropped");
+    assert_eq!(nodes[2].main_versions(late.id).iter().filter(|v| v.value.write == WriteId(9_999)).count(), 0);
+    let mut out = Outbox::default();
+    nodes[source.0 as usize].hand_off(Time(5), &mut out);
+    let pushes: Vec<_> = out.messages.into_iter().filter(|(_, m)| matches!(m, Message::Handoff { .. })).collect();
+    assert_eq!(pushes.len(), 1, "one stray key, one owner");
+    for (_, push) in pushes {
+        for (_, ack) in deliver(&mut nodes[2], source, push) {
+            deliver(&mut nodes[source.0 as usize], NodeId(2), ack);
+        }
+    }
+    assert!(nodes[2].main_versions(late.id).iter().any(|v| v.value.write == WriteId(9_999)), "the owner has it");
+    let old = &nodes[0];
+    let owned = (0..200).filter(|&id| owner(old, Key::new(id)) == old.id).count();
+    assert_eq!(old.store().key_count(), owned, "the old owner keeps only its own keys");
+    let stats = old.stats();
+    assert_eq!((stats.stray_keys_found, stats.stray_keys_handed_over, old.strays_pending()), (1, 1, 0));
+}

@@ -21,6 +21,10 @@ pub(super) struct Fetch {
 /// A fetch not answered within this many gossip intervals is asked again elsewhere.
 const FETCH_TIMEOUT_ROUNDS: u64 = 5;
 
+/// A sent transfer not confirmed this many gossip intervals after it went
+/// out is taken as lost (its data or its acknowledgement).
+const ACK_TIMEOUT_ROUNDS: u64 = 1;
+
 /// Each previous replica is asked at most this many times for one range.
 const FETCH_ATTEMPTS_PER_SOURCE: usize = 2;
 
@@ -123,21 +127,27 @@ impl Node {
     }
 
     /// The range has been read: send it at the transfer bandwidth, after
-    /// any transfer already going out.
+    /// any transfer already going out. What it carries is remembered until
+    /// the requester confirms storing it, so that exactly those versions,
+    /// and no write that arrived after this snapshot, can be dropped then.
     pub(super) fn send_range(&mut self, now: Time, requester: NodeId, span: Span, out: &mut Outbox<NodeTimer>) {
         let entries = self.data_in(span);
-        let message = Message::RangeData { first: span.first, last: span.last, entries };
+        let transfer = self.next_id();
+        let message = Message::RangeData { first: span.first, last: span.last, entries: entries.clone(), transfer };
         let bytes = message.wire_bytes();
         let transmit_us = (bytes as f64 / self.config.transfer_bytes_per_us).ceil() as u64;
         let start = self.transfer_free_at.max(now);
         self.transfer_free_at = start.plus(transmit_us);
+        // Taking a lost confirmation for lost too early costs only pushes of
+        // data the requester already has; too late keeps strays waiting.
+        let deadline = self.transfer_free_at.plus(ACK_TIMEOUT_ROUNDS * self.config.gossip_interval_us);
+        self.sent_transfers.insert(transfer, SentTransfer { span, entries, deadline });
         if let Message::RangeData { entries, .. } = &message {
             self.stats.transfer_keys_sent += entries.len() as u64;
         }
         self.stats.transfer_bytes_sent += bytes;
-        let id = self.next_id();
-        self.outgoing_transfers.insert(id, (requester, message));
-        out.set_timer(self.transfer_free_at, NodeTimer::TransferSent { id });
+        self.outgoing_transfers.insert(transfer, (requester, message));
+        out.set_timer(self.transfer_free_at, NodeTimer::TransferSent { id: transfer });
     }
 
     /// A transfer finished going out: hand it to the network.
@@ -147,48 +157,108 @@ impl Node {
         }
     }
 
-    /// A new replica confirmed it received `span` from this node: drop the
-    /// keys in it that this node's own view no longer places here (Dynamo
-    /// §4.9: the old owner removes its copy once the transfer is confirmed).
-    pub(super) fn drop_handed_over(&mut self, span: Span) {
-        let stale: Vec<Key> = self
-            .store
-            .iter()
-            .chain(self.buffer.iter())
-            .map(|(k, _)| k)
-            .filter(|k| span.contains(k.position))
-            .collect::<std::collections::BTreeSet<Key>>()
-            .into_iter()
-            .filter(|k| !self.ring.preference_list(k.position, self.config.n).contains(&self.id))
-            .collect();
-        for key in stale {
-            let old = self.digest_if_tracked(key);
-            self.store.remove_key(key.id);
-            self.buffer.remove_key(key.id);
-            if let Some(old) = old {
-                self.update_tree(key, old, 0);
+    /// A new replica confirmed it durably stored transfer `transfer` of
+    /// `span`: the versions it carried may go once this node's view no
+    /// longer places their keys here (Dynamo §4.9). A confirmation this node
+    /// no longer remembers (it crashed since) confirms nothing, but still
+    /// marks the span handed over, so what remains of it is pushed to the
+    /// owners rather than dropped.
+    pub(super) fn on_transfer_ack(&mut self, transfer: u64, span: Span) {
+        let confirmed = self.sent_transfers.remove(&transfer).map(|sent| sent.entries).unwrap_or_default();
+        self.hand_over(span, confirmed);
+    }
+
+    /// Transfers sent and never confirmed in time (the data or its
+    /// acknowledgement was lost): nothing is confirmed, but the span is
+    /// handed over by pushing what this node no longer replicates to the owners.
+    pub(super) fn expire_sent_transfers(&mut self, now: Time) {
+        let expired: Vec<u64> =
+            self.sent_transfers.iter().filter(|(_, sent)| sent.deadline <= now).map(|(&id, _)| id).collect();
+        for id in expired {
+            if let Some(sent) = self.sent_transfers.remove(&id) {
+                self.hand_over(sent.span, Vec::new());
             }
-            self.stats.transfer_keys_dropped += 1;
         }
     }
 
-    /// A range arrived: store it; bootstrap ends when nothing is pending.
+    /// A range arrived: store it; it is acknowledged (and the fetch is
+    /// complete) only once every key of it is durably stored, so a crash
+    /// before that loses nothing: the source still holds the range, and the
+    /// fetch is asked again after the restart.
     pub(super) fn on_range_data(
         &mut self,
         now: Time,
+        source: NodeId,
         span: Span,
+        transfer: u64,
         entries: Vec<(Key, Vec<Version>)>,
         out: &mut Outbox<NodeTimer>,
     ) {
         self.stats.transfer_keys_received += entries.len() as u64;
-        for (key, versions) in entries {
-            self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::Transfer }, out);
+        let id = self.next_id();
+        self.incoming_transfers.insert(id, IncomingTransfer { source, span, transfer, remaining: entries.len() });
+        if entries.is_empty() {
+            self.finish_incoming(now, id, out);
         }
-        // Bootstrap: the first time every fetched range has arrived.
+        for (key, versions) in entries {
+            self.enqueue_storage(now, StorageOp::Absorb { key, versions, source: AbsorbSource::Transfer(id) }, out);
+        }
+    }
+
+    /// One key of incoming transfer `id` is durably stored.
+    pub(super) fn on_transfer_key_stored(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
+        let Some(incoming) = self.incoming_transfers.get_mut(&id) else { return };
+        debug_assert!(incoming.remaining > 0, "a transfer stores each of its keys once");
+        incoming.remaining -= 1;
+        if incoming.remaining == 0 {
+            self.finish_incoming(now, id, out);
+        }
+    }
+
+    /// Every key of incoming transfer `id` is durable: acknowledge it; the
+    /// bootstrap ends the first time no fetch is pending.
+    fn finish_incoming(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
+        let Some(incoming) = self.incoming_transfers.remove(&id) else { return };
+        let span = incoming.span;
+        let ack = Message::TransferAck { first: span.first, last: span.last, transfer: incoming.transfer };
+        out.send(Endpoint::Node(incoming.source), ack);
         if self.pending_fetches.remove(&span).is_some() && self.pending_fetches.is_empty() {
             self.bootstrapped_at.get_or_insert(now);
         }
     }
+
+    /// After a restart: ask again for every range still pending (a crash
+    /// loses transfers in flight and queued stores, not the need for them).
+    pub(super) fn resume_fetches(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        let spans: Vec<Span> = self.pending_fetches.keys().copied().collect();
+        for span in spans {
+            if let Some(fetch) = self.pending_fetches.get_mut(&span) {
+                fetch.attempt += 1; // a timer of the try before the crash is stale
+            }
+            self.request_fetch(now, span, out);
+        }
+    }
+}
+
+/// A range transfer sent and not yet confirmed by its requester (volatile).
+#[derive(Clone, Debug)]
+pub(super) struct SentTransfer {
+    span: Span,
+    /// Exactly what was sent: only these versions may be dropped on confirmation.
+    entries: Vec<(Key, Vec<Version>)>,
+    /// Past this, the confirmation is taken as lost.
+    deadline: Time,
+}
+
+/// A range transfer received and being stored (volatile).
+#[derive(Clone, Debug)]
+pub(super) struct IncomingTransfer {
+    source: NodeId,
+    span: Span,
+    /// The source's id for it.
+    transfer: u64,
+    /// Keys not yet durably stored.
+    remaining: usize,
 }
 
 #[cfg(test)]

@@ -191,6 +191,9 @@ pub struct HintSummary {
     pub dropped_by_sibling_cap: u64,
     /// Hinted versions that went down with their holder's disk.
     pub lost: u64,
+    /// Hinted versions meant for a node that left, passed on to the key's
+    /// current owners instead.
+    pub retargeted: u64,
     /// Hinted versions still held at the end.
     pub pending_at_end: u64,
     /// From the last heal to the moment no node held a hint, µs (None if
@@ -201,7 +204,13 @@ pub struct HintSummary {
 impl HintSummary {
     /// True when every stored hint is accounted for in exactly one bucket.
     pub fn balanced(&self) -> bool {
-        self.stored == self.delivered + self.superseded + self.dropped_by_sibling_cap + self.lost + self.pending_at_end
+        self.stored
+            == self.delivered
+                + self.superseded
+                + self.dropped_by_sibling_cap
+                + self.lost
+                + self.retargeted
+                + self.pending_at_end
     }
 }
 
@@ -289,6 +298,7 @@ pub fn summarize(
             superseded: nodes.hints_superseded,
             dropped_by_sibling_cap: nodes.hints_dropped_by_cap,
             lost: nodes.hints_lost,
+            retargeted: nodes.hints_retargeted,
             pending_at_end: outcome.nodes.iter().map(|n| n.hints_pending()).sum(),
             drained_after_last_heal_us: outcome
                 .last_heal

@@ -1,0 +1,242 @@
+//! Handing data over when ownership moves, without losing a write.
+//!
+//! A range transfer (see `transfer.rs`) is a snapshot: coordinators whose
+//! view is still old keep writing to the previous replica after it was
+//! taken. So the previous replica drops, on confirmation, only the versions
+//! the transfer carried. Anything else it holds for a key its own view
+//! places elsewhere (writes that came after the snapshot, hints handed back
+//! to it after it left, hints it held for a node that has since left) is a
+//! *stray*: it pushes strays to the key's current owners like a hinted
+//! handoff, and drops a stray key only when every owner has confirmed
+//! storing every version it holds.
+//!
+//! A fetch can miss a holder: with two changes in flight, the new owner asks
+//! the replica its own (older) view knew, which had already handed the range
+//! on. So a while after each ring change a node also sweeps its main data:
+//! whatever it still holds for keys its view places elsewhere, unconfirmed,
+//! becomes a stray. The wait lets the usual fetch come first (a sweep that
+//! comes early only pushes data the owners also fetch).
+//!
+//! Books: every key that becomes a stray is later handed over (all owners
+//! confirmed), reclaimed (its view places it here again, or nothing is left
+//! of it), or still pending: `stray_keys_found = stray_keys_handed_over +
+//! stray_keys_reclaimed + strays_pending()`.
+
+use super::membership::MemberStatus;
+use super::vclock::Dot;
+use super::{Node, NodeTimer, Outbox};
+use crate::protocol::{Key, Message, Span, Version};
+use crate::types::{Endpoint, NodeId, Time};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A key held here that this node's view places elsewhere: the owners that
+/// confirmed storing every version of it held here.
+#[derive(Clone, Debug)]
+pub(super) struct Stray {
+    key: Key,
+    confirmed_by: BTreeSet<NodeId>,
+}
+
+/// What this node knows about the data it has handed over (durable: it
+/// describes the store, and a restart must not forget to pass data on).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Handover {
+    /// Spans a new replica confirmed receiving (or should have).
+    spans: BTreeSet<Span>,
+    /// Versions a new replica confirmed storing, kept until this node's own
+    /// view stops placing their key here (then they are dropped).
+    confirmed: BTreeMap<u64, Vec<Version>>,
+    /// Keys to push to their owners, by key id.
+    strays: BTreeMap<u64, Stray>,
+    /// Where the last push round stopped (rounds take turns over strays).
+    cursor: u64,
+    /// When to sweep the main data for keys placed elsewhere (set by a ring change).
+    sweep_at: Option<Time>,
+}
+
+/// Gossip intervals after a ring change before a node sweeps its main data
+/// for keys no fetch took: time for the change to spread to the new owners
+/// of a small cluster and for their fetches to be served.
+const SWEEP_AFTER_ROUNDS: u64 = 3;
+
+impl Node {
+    /// True when this node's own view places `key` on it.
+    fn placed_here(&mut self, key: Key) -> bool {
+        self.ring.preference_list_into(key.position, self.config.n, &mut self.preference);
+        self.preference.contains(&self.id)
+    }
+
+    /// `span` has been handed to a new replica, which confirmed storing
+    /// `confirmed` (possibly nothing): settle every key in it.
+    pub(super) fn hand_over(&mut self, span: Span, confirmed: Vec<(Key, Vec<Version>)>) {
+        self.handover.spans.insert(span);
+        for (key, versions) in confirmed {
+            let kept = self.handover.confirmed.entry(key.id).or_default();
+            for version in versions {
+                if !kept.contains(&version) {
+                    kept.push(version);
+                }
+            }
+        }
+        self.settle_span(span);
+    }
+
+    /// After a ring change at `now`: settle the spans handed over before
+    /// this node's view caught up, and plan a sweep for what no fetch takes.
+    pub(super) fn settle_handed_over(&mut self, now: Time) {
+        self.handover.sweep_at = Some(now.plus(SWEEP_AFTER_ROUNDS * self.config.gossip_interval_us));
+        let spans: Vec<Span> = self.handover.spans.iter().copied().collect();
+        for span in spans {
+            self.settle_span(span);
+        }
+    }
+
+    /// For each key in `span` that this node's view no longer places here:
+    /// drop the versions a new replica confirmed, and push what is left.
+    fn settle_span(&mut self, span: Span) {
+        let held: BTreeSet<Key> =
+            self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).filter(|k| span.contains(k.position)).collect();
+        for key in held {
+            if !self.placed_here(key) {
+                self.settle_key(key);
+            }
+        }
+    }
+
+    fn settle_key(&mut self, key: Key) {
+        let confirmed = self.handover.confirmed.remove(&key.id).unwrap_or_default();
+        let old = self.digest_if_tracked(key);
+        for version in &confirmed {
+            self.store.remove_version(key.id, version);
+            self.buffer.remove_version(key.id, version);
+        }
+        if let (Some(old), Some(new)) = (old, self.digest_if_tracked(key)) {
+            self.update_tree(key, old, new);
+        }
+        if self.main_versions(key.id).is_empty() {
+            self.stats.transfer_keys_dropped += 1;
+        } else {
+            self.mark_stray(key);
+        }
+    }
+
+    /// A version just landed in the main data: if this node's view places
+    /// its key elsewhere (a coordinator or peer with an older view sent
+    /// it), it must be passed on. A node whose ring never changed cannot
+    /// hold such a key, so it skips the check.
+    pub(super) fn note_stored(&mut self, key: Key) {
+        if self.stats.ring_changes > 0 && !self.placed_here(key) {
+            self.mark_stray(key);
+        }
+    }
+
+    /// Marks `key` to be pushed to its owners; a new version resets the
+    /// confirmations (they covered only the versions held then).
+    fn mark_stray(&mut self, key: Key) {
+        match self.handover.strays.get_mut(&key.id) {
+            Some(stray) => stray.confirmed_by.clear(),
+            None => {
+                self.stats.stray_keys_found += 1;
+                self.handover.strays.insert(key.id, Stray { key, confirmed_by: BTreeSet::new() });
+            }
+        }
+    }
+
+    /// Keys held for other owners, not yet handed over.
+    pub fn strays_pending(&self) -> u64 {
+        self.handover.strays.len() as u64
+    }
+
+    /// One push round (with the hinted handoff): a batch of strays goes to
+    /// each of their owners believed reachable that has not confirmed them yet.
+    pub(super) fn push_strays(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        if self.handover.sweep_at.is_some_and(|at| at <= now) {
+            self.handover.sweep_at = None;
+            self.sweep();
+        }
+        let cursor = self.handover.cursor;
+        let batch: Vec<(u64, Key, BTreeSet<NodeId>)> = self
+            .handover
+            .strays
+            .range(cursor + 1..)
+            .chain(self.handover.strays.range(..=cursor))
+            .take(self.config.handoff_batch)
+            .map(|(&id, stray)| (id, stray.key, stray.confirmed_by.clone()))
+            .collect();
+        for (id, key, confirmed_by) in batch {
+            self.handover.cursor = id;
+            let versions = self.main_versions(id);
+            if versions.is_empty() || self.placed_here(key) {
+                self.handover.strays.remove(&id);
+                self.stats.stray_keys_reclaimed += 1;
+                continue;
+            }
+            let owners: Vec<NodeId> =
+                self.preference.iter().copied().filter(|o| !confirmed_by.contains(o) && self.healthy(*o)).collect();
+            for owner in owners {
+                self.stats.stray_versions_pushed += versions.len() as u64;
+                out.send(Endpoint::Node(owner), Message::Handoff { key, versions: versions.clone() });
+            }
+        }
+    }
+
+    /// Every key in the main data that this node's view places elsewhere
+    /// becomes a stray (the versions a new replica confirmed are dropped first).
+    fn sweep(&mut self) {
+        let held: BTreeSet<Key> = self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).collect();
+        for key in held {
+            if !self.placed_here(key) {
+                self.settle_key(key);
+            }
+        }
+    }
+
+    /// An owner stored a pushed stray (a handoff acknowledgement): once
+    /// every owner has confirmed every version held, the key is dropped.
+    pub(super) fn on_stray_confirmed(&mut self, peer: NodeId, key: Key, dots: &[Dot]) {
+        if !self.handover.strays.contains_key(&key.id) {
+            return;
+        }
+        let versions = self.main_versions(key.id);
+        if versions.iter().any(|v| !dots.contains(&v.dot)) {
+            return; // a version arrived after the push: the next round sends it
+        }
+        if self.placed_here(key) {
+            return; // reclaimed at the next round
+        }
+        let owners = self.preference.clone();
+        let Some(stray) = self.handover.strays.get_mut(&key.id) else { return };
+        stray.confirmed_by.insert(peer);
+        if owners.iter().all(|o| stray.confirmed_by.contains(o)) {
+            self.handover.strays.remove(&key.id);
+            let old = self.digest_if_tracked(key);
+            self.store.remove_key(key.id);
+            self.buffer.remove_key(key.id);
+            if let (Some(old), Some(new)) = (old, self.digest_if_tracked(key)) {
+                self.update_tree(key, old, new);
+            }
+            self.stats.stray_keys_handed_over += 1;
+        }
+    }
+
+    /// Hints held for a node that has left the ring can never be handed
+    /// back to it: they join this node's main data as strays (or as its
+    /// own replicas, where its view places the key here), so they reach the
+    /// key's current owners.
+    pub(super) fn retarget_hints_of_departed(&mut self) {
+        let departed: Vec<NodeId> = self
+            .hints
+            .intended()
+            .into_iter()
+            .filter(|node| self.view.members().get(node).is_some_and(|e| e.status == MemberStatus::Left))
+            .collect();
+        for node in departed {
+            self.handoff_unacked.remove(&node);
+            let moved = self.hints.take_intended(node);
+            self.stats.hints_retargeted += moved.len() as u64;
+            for (key, version) in moved {
+                self.apply(key, version, false);
+            }
+        }
+    }
+}
