@@ -9,6 +9,7 @@ pub mod check;
 pub mod client;
 pub mod dist;
 pub mod engine;
+pub mod expect;
 pub mod fault;
 pub mod net;
 pub mod node;
@@ -19,6 +20,7 @@ pub mod scenario;
 pub mod sim;
 pub mod types;
 
+pub use expect::violated_expectations;
 pub use report::summary::RunSummary;
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{RunOutcome, Simulation};
@@ -51,15 +53,4 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = report::summary::summarize(scenario, seed, &outcome, consistency, wall_seconds);
     RunReport { summary, outcome }
-}
-
-/// The invariants the scenario expects that this run violated.
-pub fn violated_expectations(scenario: &Scenario, summary: &RunSummary) -> Vec<String> {
-    scenario
-        .spec
-        .expect
-        .iter()
-        .filter(|name| summary.invariants.get(name.as_str()).is_some_and(|v| v == "violated"))
-        .cloned()
-        .collect()
 }

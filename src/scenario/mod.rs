@@ -3,6 +3,7 @@
 //! Errors name the file, the line where it can be found, the field and what
 //! is allowed, because a user fixing a scenario has only the message to go on.
 
+pub mod applicability;
 pub mod limits;
 pub mod schema;
 pub mod seed;
