@@ -577,7 +577,8 @@ mod tests {
         let err = schedule(&[spec(text)], 4, 1).unwrap_err();
         assert_eq!(err.0, "faults[0].to");
         assert!(err.1.contains("same endpoints"), "{}", err.1);
-        let text = "at_ms = 0\naction = \"slow\"\nmultiplier = 2.0\nfrom = [\"nodes\"]\nto = [\"n0\", \"n1\", \"n2\"]\n";
+        let text =
+            "at_ms = 0\naction = \"slow\"\nmultiplier = 2.0\nfrom = [\"nodes\"]\nto = [\"n0\", \"n1\", \"n2\"]\n";
         assert!(schedule(&[spec(text)], 3, 1).is_err(), "\"nodes\" is n0..n2 here");
     }
 

@@ -410,8 +410,9 @@ pub fn efficiency(loads: &[u64]) -> f64 {
 /// Why strict mode (`no-stale-reads`) does not apply to this run, if it
 /// does not: the scenario's own reasons, or a clock truncation.
 fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<String> {
-    not_applicable(&scenario.spec, "no-stale-reads")
-        .or_else(|| (nodes.clock_truncations > 0).then(|| format!("{} vector clock truncations", nodes.clock_truncations)))
+    not_applicable(&scenario.spec, "no-stale-reads").or_else(|| {
+        (nodes.clock_truncations > 0).then(|| format!("{} vector clock truncations", nodes.clock_truncations))
+    })
 }
 
 /// Verdicts for the invariants this build can check.

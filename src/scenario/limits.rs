@@ -45,7 +45,8 @@ pub(super) fn validate_limits(spec: &ScenarioSpec) -> Result<(), Invalid> {
     validate_load(spec)?;
     let terms = memory_terms(spec);
     let estimate: f64 = terms.iter().map(|(_, bytes)| bytes).sum();
-    let (field, largest) = terms.iter().fold(("cluster.nodes", 0.0), |best, &(f, b)| if b > best.1 { (f, b) } else { best });
+    let (field, largest) =
+        terms.iter().fold(("cluster.nodes", 0.0), |best, &(f, b)| if b > best.1 { (f, b) } else { best });
     let gib = |bytes: f64| bytes / (1u64 << 30) as f64;
     check(
         estimate <= MEMORY_ESTIMATE_LIMIT_BYTES,
@@ -202,7 +203,8 @@ mod tests {
 
     #[test]
     fn a_closed_loop_that_cannot_advance_time_is_refused() {
-        let text = "[workload]\nmode = \"closed\"\nthink = { constant = 0.0 }\n[network]\nlatency = { constant = 0.0 }\n\
+        let text =
+            "[workload]\nmode = \"closed\"\nthink = { constant = 0.0 }\n[network]\nlatency = { constant = 0.0 }\n\
                     [storage]\nread_service = { constant = 0.0 }\nwrite_service = { constant = 0.0 }\n";
         let error = Scenario::parse(text, "loop.toml", "loop").unwrap_err().to_string();
         assert!(error.contains("never advances time"), "{error}");

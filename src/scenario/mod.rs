@@ -386,13 +386,24 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// The 1-based line that sets dotted `field` (e.g. `quorum.r`), if written explicitly.
+/// An entry of an array of tables is `faults[2].nodes`: the third
+/// `[[faults]]` header counts as table `faults[2]`.
 fn locate(text: &str, field: &str) -> Option<usize> {
     let (table, key) = field.rsplit_once('.').unwrap_or(("", field));
     let mut current = String::new();
+    let mut entries: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if let Some(header) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
             current = header.trim_matches('[').trim().to_string();
+            if line.starts_with("[[") {
+                let count = entries.entry(current.clone()).or_insert(0);
+                current = format!("{current}[{count}]");
+                *count += 1;
+                if current == field {
+                    return Some(index + 1);
+                }
+            }
             continue;
         }
         let Some((lhs, _)) = line.split_once('=') else {
@@ -518,5 +529,13 @@ mod tests {
         let e = Scenario::parse(&text, "figure8.toml", "figure8").unwrap_err().to_string();
         assert!(e.contains("configuration for `dynasim ring`, not a scenario"), "{e}");
         assert!(e.contains("use `dynasim ring --config figure8.toml`"), "{e}");
+    }
+
+    #[test]
+    fn an_error_in_a_fault_entry_names_the_line_that_sets_it() {
+        let text = "[[faults]]\nat_ms = 1\naction = \"heal\"\n\n[[faults]]\nat_ms = 2\naction = \"partition\"\n\
+                    groups = [[\"n1\"], [\"n1\"]]\n";
+        let e = error_of(text);
+        assert!(e.starts_with("bad.toml:8: field `faults[1].groups`: endpoint n1 is in group 0"), "{e}");
     }
 }
