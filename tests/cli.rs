@@ -220,3 +220,16 @@ fn a_run_leaves_only_finished_files_where_readers_look() {
     assert_eq!(names, ["summary.json"], "the stale partial is replaced and its directory removed");
     summary_of(&out);
 }
+
+#[test]
+fn every_bundled_scenario_expects_only_what_it_can_judge() {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(&directory).expect("scenarios") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let scenario = dynasim::Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let warnings = dynasim::expect::static_warnings(&scenario);
+            assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
+        }
+    }
+}
