@@ -150,6 +150,9 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
     let members = nodes * nodes * 160.0;
     let ring_views = nodes * (tokens * 64.0 + partitions * 64.0);
     let ring_field = if spec.cluster.strategy == 1 { "cluster.tokens_per_node" } else { "cluster.partitions" };
+    // Trees grow with the number of ranges and with 2^depth: blame the
+    // depth only when it is above Dynamo-like sizes.
+    let trees_field = if spec.anti_entropy.tree_depth > 10 { "anti_entropy.tree_depth" } else { ring_field };
     let trees = if spec.anti_entropy.enabled {
         ranges * replicas * 2f64.powi(spec.anti_entropy.tree_depth as i32 + 1) * 8.0
     } else {
@@ -163,7 +166,7 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
     [
         ("cluster.nodes", base + members),
         (ring_field, ring_views),
-        ("anti_entropy.tree_depth", trees),
+        (trees_field, trees),
         ("workload.keys", data),
         ("workload.clients", clients),
     ]
@@ -199,6 +202,9 @@ mod tests {
         }
         let error = Scenario::parse("[cluster]\nnodes = 20000\n", "big.toml", "big").unwrap_err().to_string();
         assert!(error.starts_with("big.toml:2: field `cluster.nodes`"), "{error}");
+        let text = "[cluster]\nnodes = 8\npartitions = 1048576\n";
+        let error = Scenario::parse(text, "q.toml", "q").unwrap_err().to_string();
+        assert!(error.starts_with("q.toml:3: field `cluster.partitions`"), "{error}");
     }
 
     #[test]
