@@ -9,6 +9,7 @@ pub mod check;
 pub mod client;
 pub mod dist;
 pub mod engine;
+pub mod expect;
 pub mod fault;
 pub mod net;
 pub mod node;
@@ -19,6 +20,7 @@ pub mod scenario;
 pub mod sim;
 pub mod types;
 
+pub use expect::violated_expectations;
 pub use report::summary::RunSummary;
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{RunOutcome, Simulation};
@@ -60,15 +62,4 @@ pub fn check_outcome(outcome: &RunOutcome) -> check::ConsistencyReport {
     };
     check::durability::check_end_state(&mut consistency, &outcome.history, &lineage, &end, outcome.versioning);
     consistency
-}
-
-/// The invariants the scenario expects that this run violated.
-pub fn violated_expectations(scenario: &Scenario, summary: &RunSummary) -> Vec<String> {
-    scenario
-        .spec
-        .expect
-        .iter()
-        .filter(|name| summary.invariants.get(name.as_str()).is_some_and(|v| v.starts_with("violated")))
-        .cloned()
-        .collect()
 }

@@ -1,8 +1,8 @@
 //! The `dynasim` command line: parses arguments and dispatches to the library.
 //!
 //! Exit codes: 0 success; 1 an expected invariant was violated; 2 bad input
-//! (unreadable or invalid scenario, bad arguments) or an output that could
-//! not be written.
+//! (unreadable or invalid scenario, bad arguments, warnings under
+//! `validate --strict`) or an output that could not be written.
 
 use clap::{Parser, Subcommand};
 use dynasim::Scenario;
@@ -23,8 +23,8 @@ enum Command {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Master seed (default: the scenario's `seed`).
-        #[arg(long)]
+        /// Master seed, decimal or 0x hex, any u64 (default: the scenario's `seed`).
+        #[arg(long, value_parser = dynasim::scenario::seed::parse_seed)]
         seed: Option<u64>,
         /// The run directory to write (default: results/<scenario>/seed-<N>/).
         #[arg(long)]
@@ -33,10 +33,14 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Check a scenario file and report the first problem.
+    /// Check a scenario file and report the first problem; warn about
+    /// expected invariants the scenario cannot be judged on.
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
+        /// Exit 2 when there are warnings too.
+        #[arg(long)]
+        strict: bool,
     },
     /// Static analysis of partitioning strategies 1-3 (Dynamo §6.2, Figure 8).
     Ring(dynasim::ring::RingArgs),
@@ -46,7 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { scenario, seed, out, quiet } => run(&scenario, seed, out, quiet),
-        Command::Validate { scenario } => validate(&scenario),
+        Command::Validate { scenario, strict } => validate(&scenario, strict),
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -74,7 +78,10 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
     };
     let seed = seed.unwrap_or(scenario.spec.seed);
     let directory = out.unwrap_or_else(|| PathBuf::from("results").join(&scenario.name).join(format!("seed-{seed}")));
-    let report = dynasim::run(&scenario, seed);
+    let report = dynasim::expect::run(&scenario, seed);
+    for warning in &report.summary.warnings {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
     if let Err(error) = dynasim::report::write_summary(&directory, &report.summary) {
         eprintln!("error: cannot write {}: {error}", directory.join("summary.json").display());
         return ExitCode::from(2);
@@ -93,12 +100,19 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
     }
 }
 
-fn validate(path: &Path) -> ExitCode {
-    match load(path) {
-        Ok(scenario) => {
-            println!("{}: ok (scenario {:?})", path.display(), scenario.name);
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
+fn validate(path: &Path, strict: bool) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let warnings = dynasim::expect::static_warnings(&scenario);
+    for warning in &warnings {
+        eprintln!("warning: {}: {warning}", path.display());
     }
+    if strict && !warnings.is_empty() {
+        eprintln!("error: {}: {} warning(s) and --strict", path.display(), warnings.len());
+        return ExitCode::from(2);
+    }
+    println!("{}: ok (scenario {:?})", path.display(), scenario.name);
+    ExitCode::SUCCESS
 }

@@ -88,3 +88,148 @@ fn the_readme_scenario_is_valid() {
     let scenario = dynasim::Scenario::parse(block, "README.md", "mini");
     assert!(scenario.is_ok(), "{}", scenario.err().map(|e| e.to_string()).unwrap_or_default());
 }
+
+fn scratch_out(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("dynasim-cli-{}-{name}", std::process::id()))
+}
+
+fn summary_of(directory: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(directory.join("summary.json")).expect("summary")).expect("json")
+}
+
+#[test]
+fn an_inapplicable_expectation_warns_and_fails_validate_strict() {
+    let text = "duration_ms = 300\nquiesce_ms = 100\nexpect = [\"no-stale-reads\"]\n[node]\nsloppy_quorum = true\n";
+    let path = scratch("inapplicable.toml", text);
+    let path = path.to_str().expect("utf8");
+    let (code, _, stderr) = dynasim(&["validate", path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("warning:") && stderr.contains("`no-stale-reads`"), "{stderr}");
+    assert!(stderr.contains("sloppy quorum is on"), "{stderr}");
+    let (code, _, stderr) = dynasim(&["validate", "--strict", path]);
+    assert_eq!(code, 2, "{stderr}");
+    let out = scratch_out("inapplicable");
+    let (code, _, stderr) = dynasim(&["run", path, "--quiet", "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("warning:") && stderr.contains("`no-stale-reads`"), "{stderr}");
+    let warnings = summary_of(&out)["warnings"].as_array().expect("a warnings array").clone();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].as_str().expect("text").contains("not-applicable: sloppy quorum is on"));
+}
+
+#[test]
+fn the_readme_scenario_expects_only_what_it_can_judge() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let block = readme.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a toml block");
+    let path = scratch("readme.toml", block);
+    let (code, _, stderr) = dynasim(&["validate", "--strict", path.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[test]
+fn expecting_determinism_runs_twice_and_reports_the_verdict() {
+    let path = scratch("twice.toml", "duration_ms = 300\nquiesce_ms = 100\nexpect = [\"deterministic\"]\n");
+    let out = scratch_out("twice");
+    let (code, _, stderr) =
+        dynasim(&["run", path.to_str().expect("utf8"), "--quiet", "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    let summary = summary_of(&out);
+    assert_eq!(summary["invariants"]["deterministic"], "held");
+    assert_eq!(summary["warnings"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_ring_configuration_given_to_run_or_validate_names_the_ring_command() {
+    let ring = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/ring/figure8.toml");
+    for command in ["run", "validate"] {
+        let (code, _, stderr) = dynasim(&[command, ring]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("is a configuration for `dynasim ring`, not a scenario"), "{stderr}");
+        assert!(stderr.contains("use `dynasim ring --config "), "{stderr}");
+    }
+}
+
+#[test]
+fn a_name_that_would_escape_the_results_directory_is_refused_before_writing() {
+    let root = scratch_out("escape");
+    std::fs::create_dir_all(&root).expect("scratch root");
+    let target = root.join("escaped");
+    for name in [target.to_str().expect("utf8").to_string(), "a/../../escaped".to_string(), "..".to_string()] {
+        let path = scratch("escape.toml", &format!("name = {name:?}\nduration_ms = 100\nquiesce_ms = 0\n"));
+        let output = Command::new(env!("CARGO_BIN_EXE_dynasim"))
+            .args(["run", path.to_str().expect("utf8"), "--quiet"])
+            .current_dir(&root)
+            .output()
+            .expect("binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains("escape.toml:1: field `name`") && stderr.contains("plain directory name"), "{stderr}");
+    }
+    let written: Vec<_> = std::fs::read_dir(&root).expect("root").collect();
+    assert!(written.is_empty(), "nothing may be written: {written:?}");
+}
+
+#[test]
+fn seeds_beyond_i64_are_accepted_in_the_file_and_on_the_command_line() {
+    let path = scratch("big-seed.toml", "seed = \"18446744073709551615\"\nduration_ms = 100\nquiesce_ms = 0\n");
+    let path = path.to_str().expect("utf8");
+    let out = scratch_out("big-seed");
+    let (code, _, stderr) = dynasim(&["run", path, "--quiet", "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary_of(&out)["seed"].as_u64(), Some(u64::MAX));
+    let (code, _, stderr) =
+        dynasim(&["run", path, "--seed", "0x8000000000000000", "--quiet", "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary_of(&out)["seed"].as_u64(), Some(1 << 63));
+    let (code, _, stderr) = dynasim(&["run", path, "--seed", "18446744073709551616"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("0x hexadecimal"), "{stderr}");
+}
+
+#[test]
+fn a_partition_with_a_node_on_both_sides_is_refused_with_its_line() {
+    let text = "[[faults]]\nat_ms = 10\naction = \"partition\"\ngroups = [[\"n0\", \"n1\"], [\"n1\"]]\n";
+    let path = scratch("overlap.toml", text);
+    let (code, _, stderr) = dynasim(&["validate", path.to_str().expect("utf8")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("overlap.toml:4: field `faults[0].groups`: endpoint n1 is in group 0"), "{stderr}");
+    let text = "[[faults]]\nat_ms = 10\naction = \"partition\"\nfrom = [\"n2\"]\nto = [\"n2\"]\n";
+    let path = scratch("self.toml", text);
+    let (code, _, stderr) = dynasim(&["validate", path.to_str().expect("utf8")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("self.toml:5: field `faults[0].to`"), "{stderr}");
+}
+
+#[test]
+fn a_run_leaves_only_finished_files_where_readers_look() {
+    let out = scratch_out("partial");
+    let partial = out.join(dynasim::report::PARTIAL_DIRECTORY);
+    std::fs::create_dir_all(&partial).expect("partial dir");
+    // What a kill -9 during the final write leaves behind.
+    std::fs::write(partial.join("summary.json.partial"), "{\"trunc").expect("stale partial");
+    let path = scratch("partial.toml", "duration_ms = 100\nquiesce_ms = 0\n");
+    let (code, _, stderr) =
+        dynasim(&["run", path.to_str().expect("utf8"), "--quiet", "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("run directory")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["summary.json"], "the stale partial is replaced and its directory removed");
+    summary_of(&out);
+}
+
+#[test]
+fn every_bundled_scenario_expects_only_what_it_can_judge() {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(&directory).expect("scenarios") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let scenario = dynasim::Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let warnings = dynasim::expect::static_warnings(&scenario);
+            assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
+        }
+    }
+}

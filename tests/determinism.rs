@@ -27,7 +27,7 @@ fn every_bundled_scenario_is_deterministic() {
     let mut names: Vec<String> = std::fs::read_dir(&directory)
         .expect("scenarios directory")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".toml") && !n.starts_with("ring-"))
+        .filter(|n| n.ends_with(".toml"))
         .collect();
     names.sort();
     assert!(names.len() >= 5, "bundled scenarios: {names:?}");

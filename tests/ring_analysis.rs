@@ -167,7 +167,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 
 #[test]
 fn the_bundled_scenario_is_the_default_figure_eight_grid() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/ring-figure8.toml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/ring/figure8.toml");
     let config = RingAnalysisConfig::from_toml_file(&path).map_err(|e| e.to_string());
     assert_eq!(config, Ok(RingAnalysisConfig::default()));
 }

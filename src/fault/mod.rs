@@ -198,6 +198,14 @@ pub struct TimedFault {
     pub label: String,
 }
 
+/// Longest time a fault field may name, ms (about 31 years): with it every
+/// derived time stays far below `u64::MAX` µs.
+const TIME_MS_MAX: f64 = 1e12;
+
+/// Largest `slow` multiplier: a clamped latency sample (1e12 µs) times this
+/// still fits a u64 of microseconds.
+pub const SLOW_MULTIPLIER_MAX: f64 = 1e6;
+
 /// A fault entry that is not valid: (dotted field, what is wrong).
 pub type FaultError = (String, String);
 
@@ -210,12 +218,14 @@ pub fn schedule(specs: &[FaultSpec], nodes: u32, clients: u32) -> Result<Vec<Tim
     let mut timed = Vec::new();
     for (index, spec) in specs.iter().enumerate() {
         let field = |name: &str| format!("faults[{index}].{name}");
-        if !(spec.at_ms.is_finite() && spec.at_ms >= 0.0) {
-            return Err((field("at_ms"), format!("must be a time >= 0 ms, got {}", spec.at_ms)));
+        if !(spec.at_ms.is_finite() && (0.0..=TIME_MS_MAX).contains(&spec.at_ms)) {
+            return Err((field("at_ms"), format!("must be a time between 0 and 1e12 ms, got {}", spec.at_ms)));
         }
         if let Some(d) = spec.duration_ms {
-            if !(d.is_finite() && d > 0.0) {
-                return Err((field("duration_ms"), format!("must be > 0 ms, got {d}")));
+            // Virtual time counts whole µs: a shorter duration would end the
+            // fault at the instant it starts.
+            if !(d.is_finite() && ms_to_us(d) >= 1 && d <= TIME_MS_MAX) {
+                return Err((field("duration_ms"), format!("must be between 0.001 ms (1 µs) and 1e12 ms, got {d}")));
             }
         }
         let at = Time::from_ms(spec.at_ms);
@@ -325,6 +335,11 @@ fn effect_of(spec: &FaultSpec, id: usize, nodes: u32, clients: u32) -> Result<Re
         } else if !spec.from.is_empty() && !spec.to.is_empty() {
             let from = EndpointSet::new(resolve_all(&spec.from, nodes, clients, "from")?);
             let to = EndpointSet::new(resolve_all(&spec.to, nodes, clients, "to")?);
+            if from == to {
+                let message = "`from` and `to` name the same endpoints, so the rule has no two sides; name the \
+                               senders in `from` and different receivers in `to` (or use `groups` to cut both ways)";
+                return Err(("to".into(), message.into()));
+            }
             Ok(vec![LinkRule { from, to }])
         } else {
             Err(("groups".into(), "give `groups` (symmetric) or both `from` and `to` (one way)".into()))
@@ -355,11 +370,11 @@ fn effect_of(spec: &FaultSpec, id: usize, nodes: u32, clients: u32) -> Result<Re
         FaultAction::Slow => {
             let multiplier = spec.multiplier.unwrap_or(1.0);
             let added_ms = spec.added_ms.unwrap_or(0.0);
-            if !(multiplier.is_finite() && multiplier >= 1.0) {
-                return Err(("multiplier".into(), format!("must be a number >= 1, got {multiplier}")));
+            if !(multiplier.is_finite() && (1.0..=SLOW_MULTIPLIER_MAX).contains(&multiplier)) {
+                return Err(("multiplier".into(), format!("must be a number between 1 and 1e6, got {multiplier}")));
             }
-            if !(added_ms.is_finite() && added_ms >= 0.0) {
-                return Err(("added_ms".into(), format!("must be >= 0 ms, got {added_ms}")));
+            if !(added_ms.is_finite() && (0.0..=TIME_MS_MAX).contains(&added_ms)) {
+                return Err(("added_ms".into(), format!("must be between 0 and 1e12 ms, got {added_ms}")));
             }
             if multiplier == 1.0 && added_ms == 0.0 {
                 return Err(("multiplier".into(), "slow needs `multiplier` > 1 or `added_ms` > 0".into()));
@@ -430,6 +445,28 @@ fn resolve(name: &str, nodes: u32, clients: u32) -> Result<Vec<Endpoint>, String
     }
 }
 
+/// A partition cuts groups apart, so an endpoint may belong to one group only.
+fn refuse_overlap(groups: &[Vec<String>], named: &[Vec<Endpoint>]) -> Result<(), (String, String)> {
+    let mut owner: std::collections::BTreeMap<Endpoint, usize> = std::collections::BTreeMap::new();
+    for (index, members) in named.iter().enumerate() {
+        for &endpoint in members {
+            if let Some(first) = owner.insert(endpoint, index).filter(|&first| first != index) {
+                let message = format!(
+                    "endpoint {endpoint} is in group {first} ({:?}) and group {index} ({:?}); each endpoint may be in \
+                     one group only (\"others\" is everything no group names)",
+                    groups[first], groups[index]
+                );
+                return Err(("groups".into(), message));
+            }
+        }
+    }
+    let others = groups.iter().filter(|g| g.iter().any(|n| n == "others")).count();
+    if others > 1 {
+        return Err(("groups".into(), "\"others\" may appear in one group only".into()));
+    }
+    Ok(())
+}
+
 fn resolve_groups(groups: &[Vec<String>], nodes: u32, clients: u32) -> Result<Vec<EndpointSet>, (String, String)> {
     let mut named: Vec<Vec<Endpoint>> = Vec::new();
     for group in groups {
@@ -439,6 +476,7 @@ fn resolve_groups(groups: &[Vec<String>], nodes: u32, clients: u32) -> Result<Ve
         }
         named.push(members);
     }
+    refuse_overlap(groups, &named)?;
     let listed: Vec<Endpoint> = named.iter().flatten().copied().collect();
     let others: Vec<Endpoint> = everyone(nodes, clients).into_iter().filter(|e| !listed.contains(e)).collect();
     Ok(groups
@@ -519,5 +557,40 @@ mod tests {
         let err = schedule(&[twice.clone(), twice], 4, 1).unwrap_err();
         assert!(err.1.contains("not a member"), "{}", err.1);
         assert!(schedule(&[join, spec("at_ms = 20\naction = \"crash\"\nnodes = [4]\n")], 4, 1).is_ok());
+    }
+
+    #[test]
+    fn a_node_in_two_groups_of_a_partition_is_refused() {
+        let text = "at_ms = 0\naction = \"partition\"\ngroups = [[\"n1\", \"n2\"], [\"n2\", \"n3\"]]\n";
+        let err = schedule(&[spec(text)], 4, 1).unwrap_err();
+        assert_eq!(err.0, "faults[0].groups");
+        assert!(err.1.contains("endpoint n2 is in group 0"), "{}", err.1);
+        let text = "at_ms = 0\naction = \"partition\"\ngroups = [[\"nodes\"], [\"n0\"]]\n";
+        assert!(schedule(&[spec(text)], 4, 1).unwrap_err().1.contains("endpoint n0"));
+        let text = "at_ms = 0\naction = \"partition\"\ngroups = [[\"others\"], [\"others\"]]\n";
+        assert!(schedule(&[spec(text)], 4, 1).unwrap_err().1.contains("one group only"));
+    }
+
+    #[test]
+    fn a_one_way_rule_from_a_set_to_itself_is_refused() {
+        let text = "at_ms = 0\naction = \"partition\"\nfrom = [\"n1\"]\nto = [\"n1\"]\n";
+        let err = schedule(&[spec(text)], 4, 1).unwrap_err();
+        assert_eq!(err.0, "faults[0].to");
+        assert!(err.1.contains("same endpoints"), "{}", err.1);
+        let text =
+            "at_ms = 0\naction = \"slow\"\nmultiplier = 2.0\nfrom = [\"nodes\"]\nto = [\"n0\", \"n1\", \"n2\"]\n";
+        assert!(schedule(&[spec(text)], 3, 1).is_err(), "\"nodes\" is n0..n2 here");
+    }
+
+    #[test]
+    fn times_below_a_microsecond_and_huge_multipliers_are_refused() {
+        let text = "at_ms = 1\naction = \"crash\"\nnodes = [0]\nduration_ms = 0.0001\n";
+        assert!(schedule(&[spec(text)], 4, 1).unwrap_err().1.contains("0.001 ms"));
+        let text = "at_ms = 1\naction = \"slow\"\nnodes = [0]\nmultiplier = 1e300\n";
+        assert!(schedule(&[spec(text)], 4, 1).unwrap_err().1.contains("between 1 and 1e6"));
+        let text = "at_ms = 1\naction = \"slow\"\nnodes = [0]\nadded_ms = 1e300\n";
+        assert!(schedule(&[spec(text)], 4, 1).unwrap_err().1.contains("1e12"));
+        let text = "at_ms = 1e300\naction = \"heal\"\n";
+        assert_eq!(schedule(&[spec(text)], 4, 1).unwrap_err().0, "faults[0].at_ms");
     }
 }

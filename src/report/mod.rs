@@ -7,15 +7,27 @@ use std::io::Write;
 use std::path::Path;
 use summary::RunSummary;
 
+/// The hidden subdirectory of a run directory that holds files being written.
+pub const PARTIAL_DIRECTORY: &str = ".dynasim-partial";
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// crash or error never leaves a half-written output behind.
+/// crash or error never leaves a half-written output behind. The
+/// temporary is `.dynasim-partial/<name>.partial` beside `path`: no glob
+/// for outputs (`*.json`, `**/summary.json`) matches it, and the rename
+/// stays on one file system, so it is atomic. A kill leaves at most that
+/// file, which the next write to `path` replaces.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
-    let temporary = path.with_file_name(format!(".{file_name}.tmp"));
+    let partial = path.with_file_name(PARTIAL_DIRECTORY);
+    std::fs::create_dir_all(&partial)?;
+    let temporary = partial.join(format!("{file_name}.partial"));
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    std::fs::rename(&temporary, path)?;
+    // Another writer may still use the directory: then it stays, empty or not.
+    let _ = std::fs::remove_dir(&partial);
+    Ok(())
 }
 
 /// Writes `summary.json` into `directory` (created if needed).

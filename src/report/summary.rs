@@ -5,9 +5,9 @@
 
 use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::check::ConsistencyReport;
-use crate::fault::FaultAction;
 use crate::node::NodeStats;
 use crate::protocol::Failure;
+use crate::scenario::applicability::not_applicable;
 use crate::scenario::Scenario;
 use crate::sim::RunOutcome;
 use crate::types::ms_to_us;
@@ -36,6 +36,9 @@ pub struct RunSummary {
     pub consistency: ConsistencyReport,
     /// Invariant verdicts: held, violated, not-applicable (with why) or not-checked.
     pub invariants: BTreeMap<String, String>,
+    /// Expectations that could not be judged: one message per invariant the
+    /// scenario expects whose verdict is not-applicable or not-checked.
+    pub warnings: Vec<String>,
     /// Network counters.
     pub network: crate::net::NetworkStats,
     /// Node counters summed over the cluster.
@@ -291,6 +294,7 @@ pub fn summarize(
         latency_us,
         consistency,
         invariants,
+        warnings: Vec::new(),
         network: outcome.network.clone(),
         hints: HintSummary {
             stored: nodes.hints_stored,
@@ -439,32 +443,11 @@ pub fn efficiency(loads: &[u64]) -> f64 {
 }
 
 /// Why strict mode (`no-stale-reads`) does not apply to this run, if it
-/// does not: DESIGN.md's conditions are sloppy quorums off, R + W > N,
-/// vector clocks, unbuffered writes, no disk loss, no membership change
-/// and no clock truncation.
+/// does not: the scenario's own reasons, or a clock truncation.
 fn strict_mode_exclusion(scenario: &Scenario, nodes: &NodeStats) -> Option<String> {
-    let spec = &scenario.spec;
-    let q = spec.quorum;
-    let disk_loss = spec.faults.iter().any(|f| f.action == FaultAction::DiskLoss);
-    if q.r + q.w <= q.n {
-        Some(format!("R + W = {} <= N = {}", q.r + q.w, q.n))
-    } else if spec.node.sloppy_quorum {
-        Some("sloppy quorum is on".into())
-    } else if spec.reconciliation.policy == crate::scenario::Policy::Lww {
-        Some("last-write-wins versioning".into())
-    } else if spec.storage.buffered_writes {
-        Some("buffered writes".into())
-    } else if disk_loss {
-        Some("the scenario loses a disk".into())
-    } else if spec.faults.iter().any(|f| matches!(f.action, FaultAction::Join | FaultAction::Leave)) {
-        Some("the membership changes".into())
-    } else if spec.reconciliation.sibling_cap > 0 {
-        Some("a sibling cap drops versions".into())
-    } else if nodes.clock_truncations > 0 {
-        Some(format!("{} vector clock truncations", nodes.clock_truncations))
-    } else {
-        None
-    }
+    not_applicable(&scenario.spec, "no-stale-reads").or_else(|| {
+        (nodes.clock_truncations > 0).then(|| format!("{} vector clock truncations", nodes.clock_truncations))
+    })
 }
 
 /// `converges`: held when every replica agreed within the bound; a
@@ -501,17 +484,14 @@ fn verdicts(
     convergence: &ConvergenceSummary,
 ) -> BTreeMap<String, String> {
     let held = |ok: bool| if ok { "held".to_string() } else { "violated".to_string() };
-    let lww = scenario.spec.reconciliation.policy == crate::scenario::Policy::Lww;
     let mut verdicts = BTreeMap::new();
     let stale = strict_mode_exclusion(scenario, nodes).map(|why| format!("not-applicable: {why}"));
     verdicts.insert("no-stale-reads".to_string(), stale.unwrap_or_else(|| held(consistency.stale_reads == 0)));
-    let causal = if lww {
-        "not-applicable: last-write-wins keeps no siblings".to_string()
-    } else if nodes.clock_truncations > 0 {
+    let causal = match not_applicable(&scenario.spec, "causal-siblings") {
+        Some(why) => format!("not-applicable: {why}"),
         // Truncation forgets causality by design; its effect is counted as false conflicts.
-        format!("not-applicable: {} clock truncations", nodes.clock_truncations)
-    } else {
-        held(consistency.causal_sibling_violations == 0)
+        None if nodes.clock_truncations > 0 => format!("not-applicable: {} clock truncations", nodes.clock_truncations),
+        None => held(consistency.causal_sibling_violations == 0),
     };
     verdicts.insert("causal-siblings".to_string(), causal);
     verdicts.insert("no-lost-writes".to_string(), held(consistency.lost_writes_unexplained == 0));

@@ -1,7 +1,7 @@
 //! What `dynasim ring` analyses: the grid of strategy × S × T × Q × N × seeds.
 //!
 //! The defaults reproduce the Dynamo paper's Figure 8 (S = 30, N = 3), so
-//! `dynasim ring` with no flags and `scenarios/ring-figure8.toml` give the
+//! `dynasim ring` with no flags and `scenarios/ring/figure8.toml` give the
 //! same result. A TOML file sets any field; command-line flags override it.
 
 use super::RingError;
@@ -76,7 +76,7 @@ impl Default for RingAnalysisConfig {
 /// `--config` (or of the Figure 8 defaults); lists are comma-separated.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct RingArgs {
-    /// TOML file with the grid, e.g. scenarios/ring-figure8.toml.
+    /// TOML file with the grid, e.g. scenarios/ring/figure8.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Output directory for ring-analysis.csv, figure8.svg and movement.svg.

@@ -3,7 +3,10 @@
 //! Errors name the file, the line where it can be found, the field and what
 //! is allowed, because a user fixing a scenario has only the message to go on.
 
+pub mod applicability;
+pub mod limits;
 pub mod schema;
+pub mod seed;
 
 use crate::ring::Strategy;
 pub use schema::*;
@@ -50,6 +53,16 @@ pub enum ScenarioError {
         /// What the parser said, with the offending line.
         message: String,
     },
+    /// A configuration of another command (e.g. `dynasim ring`), not a scenario.
+    #[error("{file}: this is a configuration for `{command}`, not a scenario; use `{usage}` (ring configurations live in scenarios/ring/)")]
+    OtherCommand {
+        /// The path as given.
+        file: String,
+        /// The command the file configures.
+        command: String,
+        /// How to use it.
+        usage: String,
+    },
     /// A value outside what is allowed.
     #[error("{file}{}: field `{field}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
@@ -77,7 +90,10 @@ impl Scenario {
     /// Parses and validates scenario text; `origin` names it in messages,
     /// `default_name` is used when the text sets no `name`.
     pub fn parse(text: &str, origin: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
-        let spec: ScenarioSpec = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+        let spec: ScenarioSpec = toml::from_str(text).map_err(|e| match other_command(text, origin) {
+            Some(other) => other,
+            None => syntax_error(text, origin, &e),
+        })?;
         validate(&spec).map_err(|invalid| ScenarioError::Invalid {
             file: origin.to_string(),
             line: locate(text, &invalid.field),
@@ -146,10 +162,27 @@ fn check_dist(field: &str, dist: &crate::dist::Dist) -> Result<(), Invalid> {
     dist.validate().map_err(|m| invalid(field, m))
 }
 
+/// Times are whole microseconds, so a nonzero time below 1 µs would round
+/// to 0 (an interval of 0 fires forever at one instant); 1e12 ms keeps every
+/// derived time far below `u64::MAX` µs.
 fn check_ms(field: &str, ms: f64, allow_zero: bool) -> Result<(), Invalid> {
-    let ok = ms.is_finite() && (ms > 0.0 || (allow_zero && ms == 0.0)) && ms <= 1e12;
-    let bound = if allow_zero { ">= 0" } else { "> 0" };
-    check(ok, field, format!("must be a finite number of milliseconds {bound} (and at most 1e12), got {ms}"))
+    let ok = ms.is_finite() && ((allow_zero && ms == 0.0) || crate::types::ms_to_us(ms) >= 1) && ms <= 1e12;
+    let bound = if allow_zero { "0, or between 0.001 (1 µs)" } else { "between 0.001 (1 µs)" };
+    check(ok, field, format!("must be a number of milliseconds {bound} and 1e12, got {ms}"))
+}
+
+/// The name becomes a directory under results/ when `--out` is not given,
+/// so it must be one plain path component.
+fn check_name(name: &str) -> Result<(), Invalid> {
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    check(
+        plain && !name.is_empty() && name != "." && name != ".." && name.len() <= 128,
+        "name",
+        format!(
+            "{name:?} is not a plain directory name: use 1 to 128 ASCII letters, digits, '-', '_' or '.' (not \
+             \".\" or \"..\"), since the name becomes results/<name>/"
+        ),
+    )
 }
 
 fn check_fraction(field: &str, value: f64) -> Result<(), Invalid> {
@@ -157,6 +190,9 @@ fn check_fraction(field: &str, value: f64) -> Result<(), Invalid> {
 }
 
 fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    if let Some(name) = &spec.name {
+        check_name(name)?;
+    }
     check_ms("duration_ms", spec.duration_ms, false)?;
     check_ms("quiesce_ms", spec.quiesce_ms, true)?;
     check_ms("converge_within_ms", spec.converge_within_ms, true)?;
@@ -227,12 +263,6 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
             cluster.seed_gossip_every
         ),
     )?;
-    let bandwidth = spec.storage.transfer_mb_per_s;
-    check(
-        bandwidth.is_finite() && bandwidth > 0.0,
-        "storage.transfer_mb_per_s",
-        format!("must be > 0, got {bandwidth}"),
-    )?;
     check_ms("anti_entropy.interval_ms", spec.anti_entropy.interval_ms, false)?;
     let depth = spec.anti_entropy.tree_depth;
     check((1..=20).contains(&depth), "anti_entropy.tree_depth", format!("must be between 1 and 20, got {depth}"))?;
@@ -253,7 +283,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
             ),
         )?;
     }
-    Ok(())
+    limits::validate_limits(spec)
 }
 
 fn validate_node(node: &NodeSpec) -> Result<(), Invalid> {
@@ -351,6 +381,15 @@ impl LatencyByKind {
     }
 }
 
+/// The error for a file that configures another command, if `text` is one.
+fn other_command(text: &str, origin: &str) -> Option<ScenarioError> {
+    toml::from_str::<crate::ring::RingAnalysisConfig>(text).ok().map(|_| ScenarioError::OtherCommand {
+        file: origin.to_string(),
+        command: "dynasim ring".into(),
+        usage: format!("dynasim ring --config {origin}"),
+    })
+}
+
 /// Turns a TOML error into a message with the file, line, column and the offending line.
 fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ScenarioError {
     let (location, snippet) = match error.span() {
@@ -376,13 +415,24 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// The 1-based line that sets dotted `field` (e.g. `quorum.r`), if written explicitly.
+/// An entry of an array of tables is `faults[2].nodes`: the third
+/// `[[faults]]` header counts as table `faults[2]`.
 fn locate(text: &str, field: &str) -> Option<usize> {
     let (table, key) = field.rsplit_once('.').unwrap_or(("", field));
     let mut current = String::new();
+    let mut entries: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if let Some(header) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
             current = header.trim_matches('[').trim().to_string();
+            if line.starts_with("[[") {
+                let count = entries.entry(current.clone()).or_insert(0);
+                current = format!("{current}[{count}]");
+                *count += 1;
+                if current == field {
+                    return Some(index + 1);
+                }
+            }
             continue;
         }
         let Some((lhs, _)) = line.split_once('=') else {
@@ -447,5 +497,74 @@ mod tests {
     #[test]
     fn unknown_invariants_list_the_allowed_names() {
         assert!(error_of("expect = [\"linearizable\"]\n").contains("allowed: deterministic, causal-siblings"));
+    }
+
+    #[test]
+    fn names_that_are_not_one_plain_path_component_are_refused() {
+        for bad in ["/abs/dir", "a/../../x", "..", ".", "", "a b", "a\\\\b", "é"] {
+            let e = error_of(&format!("name = {bad:?}\n"));
+            assert!(e.starts_with("bad.toml:1: field `name`"), "{bad}: {e}");
+            assert!(e.contains("plain directory name"), "{e}");
+        }
+        for good in ["quickstart", "n3-r2_w2.v1", "..x"] {
+            assert!(Scenario::parse(&format!("name = {good:?}\n"), "ok.toml", "ok").is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn seeds_cover_the_whole_u64_range_as_strings_or_hex() {
+        let seed = |text: &str| Scenario::parse(text, "s.toml", "s").map(|s| s.spec.seed);
+        assert_eq!(seed("seed = \"18446744073709551615\"\n").unwrap(), u64::MAX);
+        assert_eq!(seed("seed = \"0x8000000000000000\"\n").unwrap(), 1 << 63);
+        assert_eq!(seed("seed = 9223372036854775807\n").unwrap(), i64::MAX as u64);
+        let e = seed("seed = -1\n").unwrap_err().to_string();
+        assert!(e.starts_with("s.toml:1:8:") && e.contains("negative"), "{e}");
+        let e = seed("seed = \"18446744073709551616\"\n").unwrap_err().to_string();
+        assert!(e.contains("0x hexadecimal"), "{e}");
+    }
+
+    #[test]
+    fn every_interval_that_rounds_below_a_microsecond_is_refused() {
+        let fields = [
+            ("", "duration_ms"),
+            ("cluster", "gossip_interval_ms"),
+            ("node", "request_timeout_ms"),
+            ("node", "replica_timeout_ms"),
+            ("node", "probe_interval_ms"),
+            ("node", "handoff_interval_ms"),
+            ("storage", "flush_interval_ms"),
+            ("anti_entropy", "interval_ms"),
+            ("routing", "membership_poll_ms"),
+            ("workload", "timeout_ms"),
+        ];
+        for (table, key) in fields {
+            let header = if table.is_empty() { String::new() } else { format!("[{table}]\n") };
+            let dotted = if table.is_empty() { key.to_string() } else { format!("{table}.{key}") };
+            for tiny in ["0.0001", "0.0", "1e300"] {
+                let e = error_of(&format!("{header}{key} = {tiny}\n"));
+                assert!(e.contains(&format!("field `{dotted}`")), "{dotted} = {tiny}: {e}");
+                assert!(e.contains("0.001 (1 µs)"), "{e}");
+            }
+            assert!(Scenario::parse(&format!("{header}{key} = 0.001\n"), "ok.toml", "ok").is_ok(), "{dotted}");
+        }
+        assert!(error_of("quiesce_ms = 0.0001\n").contains("0, or between 0.001"));
+        assert!(Scenario::parse("quiesce_ms = 0\n", "ok.toml", "ok").is_ok());
+    }
+
+    #[test]
+    fn a_ring_configuration_is_named_as_such_with_the_command_to_use() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/ring/figure8.toml"))
+            .expect("bundled ring configuration");
+        let e = Scenario::parse(&text, "figure8.toml", "figure8").unwrap_err().to_string();
+        assert!(e.contains("configuration for `dynasim ring`, not a scenario"), "{e}");
+        assert!(e.contains("use `dynasim ring --config figure8.toml`"), "{e}");
+    }
+
+    #[test]
+    fn an_error_in_a_fault_entry_names_the_line_that_sets_it() {
+        let text = "[[faults]]\nat_ms = 1\naction = \"heal\"\n\n[[faults]]\nat_ms = 2\naction = \"partition\"\n\
+                    groups = [[\"n1\"], [\"n1\"]]\n";
+        let e = error_of(text);
+        assert!(e.starts_with("bad.toml:8: field `faults[1].groups`: endpoint n1 is in group 0"), "{e}");
     }
 }

@@ -11,11 +11,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
-    /// Name used for the default output directory. Default: the file stem.
+    /// Name used for the default output directory (results/<name>/), so
+    /// one plain path component: ASCII letters, digits, `-`, `_`, `.`.
+    /// Default: the file stem.
     #[serde(default)]
     pub name: Option<String>,
-    /// Master seed; `--seed` overrides it. Default 1.
-    #[serde(default = "default_seed")]
+    /// Master seed; `--seed` overrides it. Any u64: seeds of 2^63 and more
+    /// do not fit a TOML integer, so a string in decimal or `0x` hex is
+    /// accepted too (`seed = "0xffffffffffffffff"`). Default 1.
+    #[serde(default = "default_seed", with = "crate::scenario::seed")]
     pub seed: u64,
     /// How long clients issue requests, in ms of simulated time. Default 5000.
     #[serde(default = "default_duration_ms")]

@@ -1,0 +1,136 @@
+//! Judging a scenario's `expect` list, as `dynasim run` and `validate` do.
+//!
+//! An expectation that cannot be judged must never pass silently: every
+//! expected invariant whose verdict is `not-applicable` or `not-checked`
+//! becomes a warning (on stderr and in summary.json). `deterministic` is
+//! judged here, over [`crate::run`], by running the scenario a second time
+//! and comparing the digest and the summary (without its wall-clock part).
+
+use crate::report::summary::RunSummary;
+use crate::scenario::applicability::not_applicable;
+use crate::{RunReport, Scenario};
+
+/// The name of the invariant judged by running twice.
+pub const DETERMINISTIC: &str = "deterministic";
+
+/// Warnings known before running: expected invariants the scenario itself
+/// makes not applicable (e.g. `no-stale-reads` with sloppy quorums on).
+pub fn static_warnings(scenario: &Scenario) -> Vec<String> {
+    let spec = &scenario.spec;
+    spec.expect
+        .iter()
+        .filter_map(|name| not_applicable(spec, name).map(|why| warning(name, &format!("not-applicable: {why}"))))
+        .collect()
+}
+
+/// Runs `scenario` with `seed`, a second time when it expects
+/// `deterministic`, and fills in the `deterministic` verdict and the
+/// warnings of the summary.
+pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
+    let mut report = crate::run(scenario, seed);
+    if scenario.spec.expect.iter().any(|name| name == DETERMINISTIC) {
+        let again = crate::run(scenario, seed);
+        let verdict = match first_difference(&report.summary, &again.summary) {
+            None => "held".to_string(),
+            Some(difference) => format!("violated: a second run with the same seed differs in {difference}"),
+        };
+        report.summary.invariants.insert(DETERMINISTIC.to_string(), verdict);
+    }
+    report.summary.warnings = run_warnings(scenario, &report.summary);
+    report
+}
+
+/// The invariants the scenario expects that this run violated.
+pub fn violated_expectations(scenario: &Scenario, summary: &RunSummary) -> Vec<String> {
+    let violated = |verdict: &String| verdict == "violated" || verdict.starts_with("violated:");
+    scenario
+        .spec
+        .expect
+        .iter()
+        .filter(|name| summary.invariants.get(name.as_str()).is_some_and(violated))
+        .cloned()
+        .collect()
+}
+
+/// Warnings for expected invariants this run could not judge.
+fn run_warnings(scenario: &Scenario, summary: &RunSummary) -> Vec<String> {
+    scenario
+        .spec
+        .expect
+        .iter()
+        .filter_map(|name| {
+            let verdict = summary.invariants.get(name.as_str())?;
+            let unjudged = verdict.starts_with("not-applicable") || verdict.starts_with("not-checked");
+            unjudged.then(|| warning(name, verdict))
+        })
+        .collect()
+}
+
+fn warning(name: &str, verdict: &str) -> String {
+    format!("expected invariant `{name}` cannot be judged for this scenario ({verdict}), so it is not checked")
+}
+
+/// The first top-level part of the summary (the digest first) where two
+/// runs differ, ignoring the wall-clock figures.
+fn first_difference(first: &RunSummary, second: &RunSummary) -> Option<String> {
+    if first.digest != second.digest {
+        return Some(format!("the digest ({} vs {})", first.digest, second.digest));
+    }
+    let json = |summary: &RunSummary| {
+        let mut value = serde_json::to_value(summary).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.remove("wall");
+        }
+        value
+    };
+    let (a, b) = (json(first), json(second));
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return (a != b).then(|| "the summary".to_string());
+    };
+    a.iter().find(|(key, value)| b.get(key.as_str()) != Some(value)).map(|(key, _)| format!("summary.json's `{key}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(text: &str) -> Scenario {
+        Scenario::parse(text, "t.toml", "t").expect("valid")
+    }
+
+    #[test]
+    fn an_expected_invariant_the_scenario_makes_inapplicable_is_a_warning() {
+        let sloppy = scenario("expect = [\"no-stale-reads\", \"no-lost-writes\"]\n");
+        let warnings = static_warnings(&sloppy);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("`no-stale-reads`") && warnings[0].contains("sloppy quorum is on"));
+        let strict = scenario("expect = [\"no-stale-reads\"]\n[node]\nsloppy_quorum = false\n");
+        assert!(static_warnings(&strict).is_empty());
+        let lww = scenario("expect = [\"causal-siblings\"]\n[reconciliation]\npolicy = \"lww\"\n");
+        assert!(static_warnings(&lww)[0].contains("last-write-wins"));
+    }
+
+    #[test]
+    fn deterministic_is_judged_by_a_second_run_and_unjudged_ones_warn() {
+        let text = "duration_ms = 200\nquiesce_ms = 100\nexpect = [\"deterministic\", \"no-stale-reads\"]\n";
+        let report = run(&scenario(text), 5);
+        assert_eq!(report.summary.invariants[DETERMINISTIC], "held");
+        assert_eq!(report.summary.warnings.len(), 1, "{:?}", report.summary.warnings);
+        assert!(report.summary.warnings[0].contains("no-stale-reads"));
+        let unexpected = run(&scenario("duration_ms = 200\nquiesce_ms = 100\n"), 5);
+        assert!(unexpected.summary.invariants[DETERMINISTIC].starts_with("not-checked"));
+        assert!(unexpected.summary.warnings.is_empty());
+    }
+
+    #[test]
+    fn two_summaries_are_compared_part_by_part_without_wall_time() {
+        let report = crate::run(&scenario("duration_ms = 100\nquiesce_ms = 0\n"), 1);
+        let mut other = report.summary.clone();
+        other.wall.seconds += 1.0;
+        assert_eq!(first_difference(&report.summary, &other), None);
+        other.ops.total += 1;
+        assert_eq!(first_difference(&report.summary, &other).as_deref(), Some("summary.json's `ops`"));
+        other.digest = "0".into();
+        assert!(first_difference(&report.summary, &other).expect("differs").starts_with("the digest"));
+    }
+}

@@ -1,0 +1,233 @@
+//! Limits that keep every accepted scenario finite: time must advance, no
+//! time or size may wrap a u64, and the run must fit in memory.
+//!
+//! These checks run at parse time, before anything is allocated, so a bad
+//! scenario is refused with a message instead of hanging, wrapping silently
+//! in a release build or being killed for memory.
+
+use super::{check, strategy_of, Invalid};
+use crate::ring::Strategy;
+use crate::scenario::{LoadMode, ScenarioSpec};
+
+/// Largest memory estimate accepted, bytes (4 GiB). The estimate
+/// ([`memory_estimate_bytes`]) errs high; the dominant terms grow with
+/// nodes² (every node's view of every member), nodes × Q and the Merkle
+/// trees of every hosted range.
+pub const MEMORY_ESTIMATE_LIMIT_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
+
+/// Largest `storage.scan_key_us`: one second per key keeps a scan of 2^32
+/// keys far below `u64::MAX` µs.
+pub const SCAN_KEY_US_MAX: u64 = 1_000_000;
+
+/// Bounds of `storage.transfer_mb_per_s`: slower than 1 kB/s, a transfer of
+/// the largest store would take longer than any run.
+const TRANSFER_MB_PER_S_RANGE: (f64, f64) = (1e-3, 1e9);
+
+/// Bounds of the mean time between one client's requests in an open loop,
+/// µs: at least the clock's resolution, at most 1e12 ms (so a draw cannot wrap).
+const INTERARRIVAL_US_RANGE: (f64, f64) = (1.0, 1e15);
+
+/// Checks the limits of the module doc. The rest of the scenario is valid.
+pub(super) fn validate_limits(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let storage = &spec.storage;
+    check(
+        storage.scan_key_us <= SCAN_KEY_US_MAX,
+        "storage.scan_key_us",
+        format!("must be at most {SCAN_KEY_US_MAX} µs (1 s per key), got {}", storage.scan_key_us),
+    )?;
+    let (low, high) = TRANSFER_MB_PER_S_RANGE;
+    let bandwidth = storage.transfer_mb_per_s;
+    check(
+        bandwidth.is_finite() && (low..=high).contains(&bandwidth),
+        "storage.transfer_mb_per_s",
+        format!("must be between {low} and {high} MB/s, got {bandwidth}"),
+    )?;
+    validate_load(spec)?;
+    let terms = memory_terms(spec);
+    let estimate: f64 = terms.iter().map(|(_, bytes)| bytes).sum();
+    let (field, largest) =
+        terms.iter().fold(("cluster.nodes", 0.0), |best, &(f, b)| if b > best.1 { (f, b) } else { best });
+    let gib = |bytes: f64| bytes / (1u64 << 30) as f64;
+    check(
+        estimate <= MEMORY_ESTIMATE_LIMIT_BYTES,
+        field,
+        format!(
+            "the run would need about {:.1} GiB of memory, {:.1} GiB of it because of this field; the limit is \
+             4 GiB (the estimate counts nodes² membership views, nodes × tokens and nodes × Q ring views, \
+             2^(tree_depth + 1) hashes per hosted range, and keys, values and operations). Use fewer nodes, \
+             tokens or partitions, a smaller anti_entropy.tree_depth, or a shorter or lighter workload",
+            gib(estimate),
+            gib(largest)
+        ),
+    )
+}
+
+/// Refuses workloads that cannot advance virtual time or whose draws could wrap.
+fn validate_load(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let workload = &spec.workload;
+    match workload.mode {
+        LoadMode::Open => {
+            let interarrival_us = 1e6 * f64::from(workload.clients) / workload.rate_per_s;
+            let (low, high) = INTERARRIVAL_US_RANGE;
+            check(
+                (low..=high).contains(&interarrival_us),
+                "workload.rate_per_s",
+                format!(
+                    "each client's mean time between requests (clients / rate_per_s = {interarrival_us:e} µs) must be \
+                     between 1 µs and 1e12 ms: rate_per_s must be between {:e} and {:e} for {} clients, got {}",
+                    1e6 * f64::from(workload.clients) / high,
+                    1e6 * f64::from(workload.clients) / low,
+                    workload.clients,
+                    workload.rate_per_s
+                ),
+            )
+        }
+        LoadMode::Closed => {
+            let cycle_us = closed_loop_cycle_us(spec);
+            check(
+                cycle_us >= 1.0,
+                "workload.think",
+                format!(
+                    "a closed loop with zero think time, zero client latency and zero service time never advances \
+                     time (mean cycle {cycle_us:.3} µs): give workload.think, network.latency (or \
+                     network.by_kind.client_request / client_response) or the storage service times a mean of at \
+                     least 0.001 ms"
+                ),
+            )
+        }
+    }
+}
+
+/// The shortest mean time one closed-loop request cycle can take, µs: think
+/// time, the client's request and response latencies and the faster of the
+/// storage service times.
+fn closed_loop_cycle_us(spec: &ScenarioSpec) -> f64 {
+    let network = &spec.network;
+    let latency = |kind: &Option<crate::dist::Dist>| kind.as_ref().unwrap_or(&network.latency).mean_ms();
+    let service = spec.storage.read_service.mean_ms().min(spec.storage.write_service.mean_ms());
+    let total_ms = spec.workload.think.mean_ms()
+        + latency(&network.by_kind.client_request)
+        + latency(&network.by_kind.client_response)
+        + service;
+    total_ms * 1000.0
+}
+
+/// Operations the workload is expected to issue (an upper estimate).
+fn expected_operations(spec: &ScenarioSpec) -> f64 {
+    let workload = &spec.workload;
+    let duration_s = spec.duration_ms / 1000.0;
+    match workload.mode {
+        LoadMode::Open => workload.rate_per_s * duration_s,
+        LoadMode::Closed => f64::from(workload.clients) * duration_s * 1e6 / closed_loop_cycle_us(spec).max(1.0),
+    }
+}
+
+/// Bytes a run of `spec` is expected to need at its peak, from measured
+/// per-item costs (release build): each node's view holds every member
+/// (≈ 160 B), every token (≈ 64 B) and every partition (≈ 64 B); a
+/// hosted range's Merkle tree holds 2^(depth+1) 8-byte hashes; each stored
+/// version costs its value plus ≈ 200 B; each history record ≈ 300 B.
+pub fn memory_estimate_bytes(spec: &ScenarioSpec) -> f64 {
+    memory_terms(spec).iter().map(|(_, bytes)| bytes).sum()
+}
+
+/// The estimate's terms, each with the field that drives it.
+fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
+    let joins = spec.faults.iter().filter(|f| f.action == crate::fault::FaultAction::Join).count();
+    let nodes = f64::from(spec.cluster.nodes) + joins as f64;
+    let replicas = f64::from(spec.quorum.n);
+    let (tokens, ranges) = match strategy_of(&spec.cluster) {
+        Strategy::RandomTokens { tokens_per_node } => {
+            let tokens = nodes * f64::from(tokens_per_node);
+            (tokens, tokens)
+        }
+        Strategy::RandomTokensEqualPartitions { tokens_per_node, partitions } => {
+            (nodes * f64::from(tokens_per_node), f64::from(partitions))
+        }
+        Strategy::EqualPartitions { partitions } => (0.0, f64::from(partitions)),
+    };
+    let partitions = if spec.cluster.strategy == 1 { 0.0 } else { ranges };
+    let members = nodes * nodes * 160.0;
+    let ring_views = nodes * (tokens * 64.0 + partitions * 64.0);
+    let ring_field = if spec.cluster.strategy == 1 { "cluster.tokens_per_node" } else { "cluster.partitions" };
+    // Trees grow with the number of ranges and with 2^depth: blame the
+    // depth only when it is above Dynamo-like sizes.
+    let trees_field = if spec.anti_entropy.tree_depth > 10 { "anti_entropy.tree_depth" } else { ring_field };
+    let trees = if spec.anti_entropy.enabled {
+        ranges * replicas * 2f64.powi(spec.anti_entropy.tree_depth as i32 + 1) * 8.0
+    } else {
+        0.0
+    };
+    let operations = expected_operations(spec);
+    let versions = operations.min(spec.workload.keys as f64) * replicas;
+    let data = versions * (f64::from(spec.workload.value_bytes) + 200.0) + operations * 300.0;
+    let clients = f64::from(spec.workload.clients) * 4096.0;
+    let base = 64.0 * (1u64 << 20) as f64;
+    [
+        ("cluster.nodes", base + members),
+        (ring_field, ring_views),
+        (trees_field, trees),
+        ("workload.keys", data),
+        ("workload.clients", clients),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scenario;
+
+    fn estimate_gib(text: &str) -> f64 {
+        let spec: ScenarioSpec = toml::from_str(text).expect("parses");
+        memory_estimate_bytes(&spec) / (1u64 << 30) as f64
+    }
+
+    #[test]
+    fn the_estimate_grows_with_the_terms_measured_to_dominate() {
+        // Measured peaks (release build, 0.2 s of workload): 2000 nodes of
+        // strategy 3: 0.55 GiB; strategy 1 with T = 8: 2.9 GiB; 200 nodes with
+        // Q = 65536: 3.7 GiB. The estimate must not be below any of them.
+        let short = "duration_ms = 200\nquiesce_ms = 100\n";
+        assert!(estimate_gib(&format!("{short}[cluster]\nnodes = 2000\n")) >= 0.55);
+        assert!(estimate_gib(&format!("{short}[cluster]\nnodes = 2000\nstrategy = 1\n")) >= 2.9);
+        assert!(estimate_gib(&format!("{short}[cluster]\nnodes = 200\npartitions = 65536\n")) >= 3.7);
+        assert!(estimate_gib("") < 0.1, "the defaults are small");
+    }
+
+    #[test]
+    fn huge_clusters_and_partition_counts_are_refused_before_allocating() {
+        for text in ["[cluster]\nnodes = 20000\n", "[cluster]\nnodes = 8\npartitions = 1048576\n"] {
+            let error = Scenario::parse(text, "big.toml", "big").unwrap_err().to_string();
+            assert!(error.contains("the limit is 4 GiB"), "{error}");
+        }
+        let error = Scenario::parse("[cluster]\nnodes = 20000\n", "big.toml", "big").unwrap_err().to_string();
+        assert!(error.starts_with("big.toml:2: field `cluster.nodes`"), "{error}");
+        let text = "[cluster]\nnodes = 8\npartitions = 1048576\n";
+        let error = Scenario::parse(text, "q.toml", "q").unwrap_err().to_string();
+        assert!(error.starts_with("q.toml:3: field `cluster.partitions`"), "{error}");
+    }
+
+    #[test]
+    fn a_closed_loop_that_cannot_advance_time_is_refused() {
+        let text =
+            "[workload]\nmode = \"closed\"\nthink = { constant = 0.0 }\n[network]\nlatency = { constant = 0.0 }\n\
+                    [storage]\nread_service = { constant = 0.0 }\nwrite_service = { constant = 0.0 }\n";
+        let error = Scenario::parse(text, "loop.toml", "loop").unwrap_err().to_string();
+        assert!(error.contains("never advances time"), "{error}");
+        let with_latency = text.replace("latency = { constant = 0.0 }", "latency = { constant = 0.01 }");
+        assert!(Scenario::parse(&with_latency, "loop.toml", "loop").is_ok());
+    }
+
+    #[test]
+    fn open_loop_rates_whose_draws_would_wrap_or_stall_are_refused() {
+        for rate in ["1e-300", "1e300"] {
+            let text = format!("[workload]\nrate_per_s = {rate}\n");
+            let error = Scenario::parse(&text, "rate.toml", "rate").unwrap_err().to_string();
+            assert!(error.starts_with("rate.toml:2: field `workload.rate_per_s`"), "{error}");
+        }
+        let error = Scenario::parse("[storage]\nscan_key_us = 18446744073709551615\n", "s.toml", "s");
+        assert!(error.is_err(), "a u64::MAX scan time is not a TOML integer either");
+        let error = Scenario::parse("[storage]\nscan_key_us = 9223372036854775807\n", "s.toml", "s").unwrap_err();
+        assert!(error.to_string().contains("at most 1000000"), "{error}");
+    }
+}
