@@ -54,10 +54,10 @@ pub fn check_end_state(
             |versions: Option<&Vec<Observed>>| versions.is_some_and(|vs| present(vs, lineage, write, versioning));
         if present(&(end.held_anywhere)(op.key), lineage, write, versioning) {
             report.lost_writes_unexplained += 1; // still held somewhere: misplaced
-        } else if overwritten(lineage, op.key, write, versioning) {
+        } else if let Some(overwrite) = overwrite(lineage, op.key, write, versioning) {
             // First: without any failure it would be gone all the same.
             report.lost_writes_overwritten += 1;
-            if lost_update(lineage, op.key, write, versioning) {
+            if overwrite == Overwrite::LostUpdate {
                 report.lost_update_writes.insert(write);
             }
         } else if among(end.wiped.get(&op.key)) {
@@ -89,27 +89,32 @@ fn superseded_by(lineage: &Lineage, write: WriteId, newer: &Observed, versioning
     newer.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
 }
 
-/// True when some known version of the key supersedes `write` although
-/// its writer never saw it.
-fn overwritten(lineage: &Lineage, key: u64, write: WriteId, versioning: Versioning) -> bool {
-    lineage.versions_of_key(key).any(|v| superseded_by(lineage, write, v, versioning) && !lineage.saw(v.write, write))
+/// How a lost write was overwritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overwrite {
+    /// Only by versions whose writers never saw it: a lost update.
+    LostUpdate,
+    /// By one that never saw it, after one that did (the loss is that
+    /// later write's; or last-write-wins discarded it).
+    Other,
 }
 
-/// A lost update (not under last-write-wins): some known version
-/// supersedes `write` without its writer having seen it, and none whose
-/// writer saw it does.
-fn lost_update(lineage: &Lineage, key: u64, write: WriteId, versioning: Versioning) -> bool {
-    if versioning == Versioning::LastWriteWins {
-        return false;
-    }
-    let mut unseen = false;
+/// Whether some known version of the key supersedes `write` although its
+/// writer never saw it, and if so whether that makes it a lost update
+/// (none whose writer saw it supersedes it; not under last-write-wins,
+/// where lost updates are `lww_lost_updates`).
+fn overwrite(lineage: &Lineage, key: u64, write: WriteId, versioning: Versioning) -> Option<Overwrite> {
+    let seen_by = lineage.seen_by(write);
+    let (mut unseen, mut seen) = (false, false);
     for v in lineage.versions_of_key(key).filter(|v| superseded_by(lineage, write, v, versioning)) {
-        if lineage.saw(v.write, write) {
-            return false;
+        if seen_by.contains(&v.write) {
+            seen = true;
+        } else {
+            unseen = true;
         }
-        unseen = true;
     }
-    unseen
+    let lost_update = !seen && versioning != Versioning::LastWriteWins;
+    unseen.then_some(if lost_update { Overwrite::LostUpdate } else { Overwrite::Other })
 }
 
 /// Acknowledged writes w such that a write of the same key invoked before w

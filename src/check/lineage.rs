@@ -18,6 +18,8 @@ pub struct Lineage<'a> {
     keys: BTreeMap<u64, BTreeMap<VersionId, Observed>>,
     /// Each write's operation record (its key, invoke time and context).
     writes: BTreeMap<WriteId, &'a OpRecord>,
+    /// The writes whose context named a version of each write.
+    readers: BTreeMap<WriteId, Vec<WriteId>>,
 }
 
 impl<'a> Lineage<'a> {
@@ -28,6 +30,9 @@ impl<'a> Lineage<'a> {
         for op in history {
             if let Some(write) = op.write {
                 lineage.writes.insert(write, op);
+                for seen in &op.context {
+                    lineage.readers.entry(seen.write).or_default().push(write);
+                }
             }
             lineage.add(op.key, op.acked.iter().chain(&op.returned));
         }
@@ -83,6 +88,22 @@ impl<'a> Lineage<'a> {
     /// directly or through the contexts of the writes it saw.
     pub fn saw_version(&self, writer: WriteId, seen: VersionId) -> bool {
         self.reaches(writer, seen.write, |id| *id == seen)
+    }
+
+    /// Every write whose writer saw `write` (some version of it), directly or
+    /// through the contexts of other writes: [`Lineage::saw`] for many
+    /// writers at once, in one walk forward.
+    pub fn seen_by(&self, write: WriteId) -> BTreeSet<WriteId> {
+        let mut seen_by = BTreeSet::new();
+        let mut stack = vec![write];
+        while let Some(seen) = stack.pop() {
+            for &reader in self.readers.get(&seen).into_iter().flatten() {
+                if seen_by.insert(reader) {
+                    stack.push(reader);
+                }
+            }
+        }
+        seen_by
     }
 
     /// Searches the contexts back from `from` for a version `found`
@@ -162,6 +183,9 @@ mod tests {
         assert!(lineage.saw(WriteId(4), WriteId(1)), "any version of a write shows its value");
         assert!(!lineage.saw(WriteId(1), WriteId(3)), "no write sees the future");
         assert!(!lineage.saw(WriteId(4), WriteId(2)));
+        let seen_by_1: Vec<WriteId> = lineage.seen_by(WriteId(1)).into_iter().collect();
+        assert_eq!(seen_by_1, vec![WriteId(2), WriteId(3), WriteId(4)], "the same sight, walked forward");
+        assert!(lineage.seen_by(WriteId(3)).is_empty());
     }
 
     #[test]
