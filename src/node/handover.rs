@@ -48,8 +48,8 @@ pub(super) struct Handover {
     confirmed: BTreeMap<u64, Vec<Version>>,
     /// Keys to push to their owners, by key id.
     strays: BTreeMap<u64, Stray>,
-    /// Where the last push round stopped (rounds take turns over strays).
-    cursor: u64,
+    /// By owner, the last key pushed to it (rounds take turns over strays).
+    cursors: BTreeMap<NodeId, u64>,
     /// When to sweep the main data for keys placed elsewhere (set by a ring change).
     sweep_at: Option<Time>,
 }
@@ -122,24 +122,25 @@ impl Node {
 
     /// A version just landed in the main data: if this node's view places
     /// its key elsewhere (a coordinator or peer with an older view sent
-    /// it), it must be passed on. A node whose ring never changed cannot
+    /// it), it must be passed on, and the confirmations so far covered only
+    /// the versions held before it. A node whose ring never changed cannot
     /// hold such a key, so it skips the check.
     pub(super) fn note_stored(&mut self, key: Key) {
         if self.stats.ring_changes > 0 && !self.placed_here(key) {
-            self.mark_stray(key);
+            self.mark_stray(key).confirmed_by.clear();
         }
     }
 
-    /// Marks `key` to be pushed to its owners; a new version resets the
-    /// confirmations (they covered only the versions held then).
-    fn mark_stray(&mut self, key: Key) {
-        match self.handover.strays.get_mut(&key.id) {
-            Some(stray) => stray.confirmed_by.clear(),
-            None => {
-                self.stats.stray_keys_found += 1;
-                self.handover.strays.insert(key.id, Stray { key, confirmed_by: BTreeSet::new() });
-            }
-        }
+    /// Marks `key` to be pushed to its owners. A key already stray keeps
+    /// its confirmations: they cover every version it still holds (a
+    /// settle or sweep only drops versions, so it must not make owners
+    /// that confirmed wait for the push to come round again).
+    fn mark_stray(&mut self, key: Key) -> &mut Stray {
+        let stats = &mut self.stats;
+        self.handover.strays.entry(key.id).or_insert_with(|| {
+            stats.stray_keys_found += 1;
+            Stray { key, confirmed_by: BTreeSet::new() }
+        })
     }
 
     /// Keys held for other owners, not yet handed over.
@@ -147,37 +148,53 @@ impl Node {
         self.handover.strays.len() as u64
     }
 
-    /// One push round (with the hinted handoff): a batch of strays goes to
-    /// each of their owners believed reachable that has not confirmed them yet.
+    /// One push round (with the hinted handoff): each owner believed
+    /// reachable gets up to `handoff_batch` of the strays it has not
+    /// confirmed yet, taking turns from where its last round stopped. The
+    /// batch is per owner, as for hints: a node holding strays for several
+    /// owners hands them over at the pace of its hints, not one batch
+    /// shared by all.
     pub(super) fn push_strays(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
         if self.handover.sweep_at.is_some_and(|at| at <= now) {
             self.handover.sweep_at = None;
             self.sweep();
         }
-        let cursor = self.handover.cursor;
-        let batch: Vec<(u64, Key, BTreeSet<NodeId>)> = self
-            .handover
-            .strays
-            .range(cursor + 1..)
-            .chain(self.handover.strays.range(..=cursor))
-            .take(self.config.handoff_batch)
-            .map(|(&id, stray)| (id, stray.key, stray.confirmed_by.clone()))
-            .collect();
-        for (id, key, confirmed_by) in batch {
-            self.handover.cursor = id;
-            let versions = self.main_versions(id);
-            if versions.is_empty() || self.placed_here(key) {
-                self.handover.strays.remove(&id);
+        let wanted = self.strays_wanted();
+        self.handover.cursors.retain(|owner, _| wanted.contains_key(owner));
+        for (owner, keys) in wanted {
+            // Key order from just past this owner's cursor, wrapping around.
+            let start = self.handover.cursors.get(&owner).map_or(0, |&c| keys.partition_point(|k| k.id <= c));
+            let batch: Vec<Key> =
+                keys[start..].iter().chain(&keys[..start]).take(self.config.handoff_batch).copied().collect();
+            for key in batch {
+                self.handover.cursors.insert(owner, key.id);
+                let versions = self.main_versions(key.id);
+                self.stats.stray_versions_pushed += versions.len() as u64;
+                out.send(Endpoint::Node(owner), Message::Handoff { key, versions });
+            }
+        }
+    }
+
+    /// The strays each owner believed reachable still has to confirm, in
+    /// key order. Strays this node's view places here again, or with
+    /// nothing left of them, are reclaimed on the way.
+    fn strays_wanted(&mut self) -> BTreeMap<NodeId, Vec<Key>> {
+        let strays: Vec<(Key, BTreeSet<NodeId>)> =
+            self.handover.strays.values().map(|stray| (stray.key, stray.confirmed_by.clone())).collect();
+        let mut wanted: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
+        for (key, confirmed_by) in strays {
+            if self.main_versions(key.id).is_empty() || self.placed_here(key) {
+                self.handover.strays.remove(&key.id);
                 self.stats.stray_keys_reclaimed += 1;
                 continue;
             }
-            let owners: Vec<NodeId> =
-                self.preference.iter().copied().filter(|o| !confirmed_by.contains(o) && self.healthy(*o)).collect();
-            for owner in owners {
-                self.stats.stray_versions_pushed += versions.len() as u64;
-                out.send(Endpoint::Node(owner), Message::Handoff { key, versions: versions.clone() });
+            for &owner in &self.preference {
+                if !confirmed_by.contains(&owner) && self.healthy(owner) {
+                    wanted.entry(owner).or_default().push(key);
+                }
             }
         }
+        wanted
     }
 
     /// Every key in the main data that this node's view places elsewhere

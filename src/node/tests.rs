@@ -542,3 +542,89 @@ fn a_write_after_the_snapshot_is_pushed_to_the_new_owner_not_dropped() {
     let stats = old.stats();
     assert_eq!((stats.stray_keys_found, stats.stray_keys_handed_over, old.strays_pending()), (1, 1, 0));
 }
+
+/// Node 2 of a three-node cluster (replication `n`, `handoff_batch` keys a
+/// round) leaves, then a coordinator with an old view writes `keys` to it
+/// (ids from 1000): they are strays of the remaining nodes.
+fn leaver_with_strays(n: usize, handoff_batch: usize, keys: u64) -> Vec<Node> {
+    let config = Arc::new(NodeConfig { n, r: 1, w: 1, handoff_batch, anti_entropy_depth: None, ..(*config()).clone() });
+    let mut nodes = cluster_with(3, config);
+    nodes[2].leave(Time(0), &mut Outbox::default());
+    for id in 1000..1000 + keys {
+        deliver(&mut nodes[2], NodeId(9), replica_write(Key::new(id), id, true));
+    }
+    assert_eq!(nodes[2].strays_pending(), keys);
+    nodes
+}
+
+/// One handoff round of `node` at `now`: the strays it pushes, by owner.
+fn push_round(node: &mut Node, now: Time) -> BTreeMap<NodeId, Vec<Message>> {
+    let mut out = Outbox::default();
+    node.hand_off(now, &mut out);
+    let mut pushes: BTreeMap<NodeId, Vec<Message>> = BTreeMap::new();
+    for (to, message) in out.messages {
+        if let (Endpoint::Node(owner), Message::Handoff { .. }) = (to, &message) {
+            pushes.entry(owner).or_default().push(message);
+        }
+    }
+    pushes
+}
+
+#[test]
+fn a_push_round_hands_each_owner_a_batch_of_strays_not_one_batch_for_all() {
+    // Ten strays split between two owners, two keys a round: one batch
+    // shared by all took five rounds before a stray came round again.
+    let mut nodes = leaver_with_strays(1, 2, 10);
+    let mut per_owner: BTreeMap<NodeId, u64> = BTreeMap::new();
+    for id in 1000..1010 {
+        *per_owner.entry(nodes[2].ring.preference_list(Key::new(id).position, 1)[0]).or_default() += 1;
+    }
+    let most = per_owner.values().copied().max().unwrap_or(0);
+    assert!(per_owner.len() == 2 && most < 9, "the keys are split between the owners: {per_owner:?}");
+    let mut rounds = 0;
+    while nodes[2].strays_pending() > 0 {
+        rounds += 1;
+        let pushes = push_round(&mut nodes[2], Time(rounds * 10_000));
+        if rounds == 1 {
+            assert_eq!(pushes.keys().copied().collect::<Vec<_>>(), [NodeId(0), NodeId(1)], "both owners at once");
+        }
+        assert!(pushes.values().all(|batch| batch.len() <= 2), "round {rounds}: {pushes:?}");
+        for (owner, batch) in pushes {
+            for push in batch {
+                for (_, ack) in deliver(&mut nodes[owner.0 as usize], NodeId(2), push) {
+                    deliver(&mut nodes[2], owner, ack);
+                }
+            }
+        }
+    }
+    let owned = |node: &Node| (1000..1010).filter(|&id| !node.main_versions(id).is_empty()).count();
+    assert_eq!(rounds, most.div_ceil(2), "two keys a round to each owner ({per_owner:?})");
+    assert_eq!((owned(&nodes[0]) + owned(&nodes[1]), owned(&nodes[2])), (10, 0), "every key reached its owner");
+    let s = nodes[2].stats();
+    assert_eq!((s.stray_keys_found, s.stray_keys_handed_over, s.stray_keys_reclaimed), (10, 10, 0));
+}
+
+#[test]
+fn a_sweep_keeps_the_confirmations_of_a_stray_whose_versions_did_not_change() {
+    // N = 2: the stray's owners are nodes 0 and 1. Node 0 confirms, the push
+    // to node 1 is lost; a later sweep must not make node 0 confirm again.
+    let mut nodes = leaver_with_strays(2, 16, 1);
+    let mut pushes = push_round(&mut nodes[2], Time(5_000_000));
+    assert_eq!(pushes.keys().copied().collect::<Vec<_>>(), [NodeId(0), NodeId(1)]);
+    for push in pushes.remove(&NodeId(0)).unwrap_or_default() {
+        for (_, ack) in deliver(&mut nodes[0], NodeId(2), push) {
+            deliver(&mut nodes[2], NodeId(0), ack);
+        }
+    }
+    nodes[2].settle_handed_over(Time(6_000_000));
+    let again = push_round(&mut nodes[2], Time(10_000_000));
+    assert_eq!(again.keys().copied().collect::<Vec<_>>(), [NodeId(1)], "node 0 already confirmed");
+    for push in again.into_values().flatten() {
+        for (_, ack) in deliver(&mut nodes[1], NodeId(2), push) {
+            deliver(&mut nodes[2], NodeId(1), ack);
+        }
+    }
+    let s = nodes[2].stats();
+    assert_eq!((s.stray_keys_found, s.stray_keys_handed_over, nodes[2].strays_pending()), (1, 1, 0));
+    assert!(nodes[2].main_versions(1000).is_empty(), "handed over, then dropped");
+}
