@@ -59,6 +59,7 @@ pub fn check_outcome(outcome: &RunOutcome) -> check::ConsistencyReport {
         held_anywhere: &|key| outcome.held_anywhere(key),
         wiped: &outcome.wiped,
         capped: &capped,
+        clocks_truncated: outcome.nodes.iter().any(|n| n.stats().clock_truncations > 0),
     };
     check::durability::check_end_state(&mut consistency, &outcome.history, &lineage, &end, outcome.versioning);
     consistency

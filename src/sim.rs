@@ -302,19 +302,37 @@ impl Simulation {
     }
 
     /// Convergence can take longer than the quiesce period (a base message
-    /// loss is never healed, so anti-entropy exchanges keep failing now and
-    /// then): the cluster keeps running, clients stopped, until every
-    /// replica agrees or the scenario's bound passes.
+    /// loss is never healed, so anti-entropy exchanges and handoffs keep
+    /// failing now and then): the cluster keeps running, clients stopped,
+    /// until every replica agrees and nothing waits to be handed on (no
+    /// hint, no stray of a membership change), or the scenario's bound
+    /// passes.
     fn await_convergence(&mut self) {
-        if self.node_config.anti_entropy_depth.is_none() || self.converged_at.is_some() {
+        if self.node_config.anti_entropy_depth.is_none() || self.settled() {
             return;
         }
         let deadline = self.convergence_from().plus(self.converge_within_us);
-        while self.converged_at.is_none() {
+        while !self.settled() {
             let Some(next) = self.queue.pop_until(deadline) else { break };
+            let waiting = self.awaiting_handoff();
             self.process(next.time, next.sequence, next.event);
+            if waiting && !self.awaiting_handoff() {
+                // The last hint or stray landed: the replicas are checked again.
+                self.converged_at = None;
+                self.schedule_convergence_check(next.time);
+            }
         }
         self.end = self.end.max(self.queue.now());
+    }
+
+    /// Every replica agreed at the last check and nothing waits to be handed on.
+    fn settled(&self) -> bool {
+        self.converged_at.is_some() && !self.awaiting_handoff()
+    }
+
+    /// Some node holds a hint, or data its view places elsewhere.
+    fn awaiting_handoff(&self) -> bool {
+        self.hints_total > 0 || self.nodes.iter().any(|n| n.strays_pending() > 0)
     }
 
     /// When the convergence clock starts: the end of the workload, or the

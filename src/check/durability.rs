@@ -24,6 +24,8 @@ pub struct EndState<'a> {
     pub wiped: &'a BTreeMap<u64, Vec<Observed>>,
     /// Versions a sibling cap dropped, by key.
     pub capped: &'a BTreeMap<u64, Vec<Observed>>,
+    /// Some node truncated a clock during the run.
+    pub clocks_truncated: bool,
 }
 
 /// Fills the end-of-run figures of `report`: lost writes (each explained
@@ -46,13 +48,14 @@ pub fn check_end_state(
     for op in history.iter().filter(|op| op.is_acknowledged_write()) {
         let Some(write) = op.write else { continue };
         let held = end.final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
-        if present(held, lineage, write, versioning) {
+        if present(held, lineage, write, versioning, end.clocks_truncated) {
             continue;
         }
         report.lost_writes += 1;
-        let among =
-            |versions: Option<&Vec<Observed>>| versions.is_some_and(|vs| present(vs, lineage, write, versioning));
-        if present(&(end.held_anywhere)(op.key), lineage, write, versioning) {
+        let among = |versions: Option<&Vec<Observed>>| {
+            versions.is_some_and(|vs| present(vs, lineage, write, versioning, end.clocks_truncated))
+        };
+        if present(&(end.held_anywhere)(op.key), lineage, write, versioning, end.clocks_truncated) {
             report.lost_writes_unexplained += 1; // still held somewhere: misplaced
         } else if let Some(overwrite) = overwrite(lineage, op.key, write, versioning) {
             // First: without any failure it would be gone all the same.
@@ -79,9 +82,17 @@ pub fn check_end_state(
 
 /// True when `versions` holds a version of `write`, or one that
 /// supersedes a version of it and whose writer saw it.
-fn present(versions: &[Observed], lineage: &Lineage, write: WriteId, versioning: Versioning) -> bool {
+///
+/// Once a clock was truncated a version may no longer supersede, by its
+/// clock, a write its writer did see (truncation forgets causality): the
+/// write's content lives on in it all the same, so it counts as present.
+fn present(versions: &[Observed], lineage: &Lineage, write: WriteId, versioning: Versioning, truncated: bool) -> bool {
     versions.iter().any(|v| v.write == write)
-        || versions.iter().any(|v| superseded_by(lineage, write, v, versioning) && lineage.saw(v.write, write))
+        || versions.iter().any(|v| {
+            (truncated || superseded_by(lineage, write, v, versioning))
+                && v.write != write
+                && lineage.saw(v.write, write)
+        })
 }
 
 /// True when `newer` supersedes some known version of `write`.

@@ -202,7 +202,7 @@ mod end_state {
             lineage.add(*key, versions);
         }
         let mut report = check_with(history, &lineage, versioning);
-        let end = EndState { final_versions, held_anywhere, wiped, capped };
+        let end = EndState { final_versions, held_anywhere, wiped, capped, clocks_truncated: false };
         check_end_state(&mut report, history, &lineage, &end, versioning);
         report
     }
@@ -278,6 +278,34 @@ mod end_state {
         ];
         let report = end_state(&history, &[(3, &[(0, 3)])], &[]);
         assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(2)]));
+    }
+
+    /// 2 read 1, but its clock was truncated and no longer descends from
+    /// 1's: 1's content lives on in 2, so 1 is not lost once clocks were
+    /// truncated (without truncation such clocks would be a bug, and count).
+    #[test]
+    fn a_write_seen_by_a_held_version_is_present_once_clocks_were_truncated() {
+        let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write_after(1, 20, 30, 2, &[(1, 1)], &[1])];
+        let final_versions = BTreeMap::from([(1, vec![observed(2, &[(1, 1)])])]);
+        let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
+        let none = BTreeMap::new();
+        for (truncated, lost) in [(false, 1), (true, 0)] {
+            let lineage = {
+                let mut lineage = Lineage::from_history(&history);
+                lineage.add(1, &final_versions[&1]);
+                lineage
+            };
+            let mut report = check_with(&history, &lineage, VC);
+            let end = EndState {
+                final_versions: &final_versions,
+                held_anywhere: &held,
+                wiped: &none,
+                capped: &none,
+                clocks_truncated: truncated,
+            };
+            check_end_state(&mut report, &history, &lineage, &end, VC);
+            assert_eq!(report.lost_writes, lost, "clocks truncated: {truncated}");
+        }
     }
 
     #[test]

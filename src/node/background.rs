@@ -3,6 +3,7 @@
 //! through the same service queue as client requests, so it competes
 //! with them.
 
+use super::store::PutEffect;
 use super::vclock::Dot;
 use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
 use crate::protocol::{Key, Message, Version};
@@ -77,7 +78,9 @@ impl Node {
         self.flush_in_progress = false;
         for (key, version) in batch {
             self.buffer.remove_version(key.id, &version);
-            self.store.put(key, version, self.config.rules);
+            if let PutEffect::StoredOverCap(dropped) = self.store.put(key, version, self.config.rules) {
+                self.sibling_cap_dropped(key, dropped);
+            }
         }
     }
 

@@ -51,14 +51,14 @@ impl HintBooks {
 }
 
 /// What storing one hinted version did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HintPut {
     /// The version was stored (false: an equal or newer hint was there).
     pub stored: bool,
     /// Older hints it replaced.
     pub superseded: u64,
     /// Hints (possibly itself) the sibling cap dropped.
-    pub capped: u64,
+    pub capped: Vec<Version>,
 }
 
 impl Hints {
@@ -76,10 +76,8 @@ impl Hints {
         self.versions = self.versions + after - before;
         match effect {
             PutEffect::Obsolete => HintPut::default(),
-            PutEffect::Stored => HintPut { stored: true, superseded: replaced, capped: 0 },
-            PutEffect::StoredOverCap(dropped) => {
-                HintPut { stored: true, superseded: replaced, capped: dropped.len() as u64 }
-            }
+            PutEffect::Stored => HintPut { stored: true, superseded: replaced, capped: Vec::new() },
+            PutEffect::StoredOverCap(dropped) => HintPut { stored: true, superseded: replaced, capped: dropped },
         }
     }
 
@@ -169,7 +167,7 @@ mod tests {
             let put = self.hints.put(NodeId(intended), Key::new(key), v, rules);
             self.books.stored += u64::from(put.stored);
             self.books.superseded += put.superseded;
-            self.books.capped += put.capped;
+            self.books.capped += put.capped.len() as u64;
         }
         fn ack(&mut self, intended: u32, key: u64, writes: &[u64]) {
             let dots: Vec<Dot> = writes.iter().map(|&w| Dot { actor: NodeId(99).into(), counter: w }).collect();

@@ -518,8 +518,8 @@ pub struct Node {
     /// counts as a new actor in clocks (see [`vclock::Actor`]).
     epoch: u32,
     /// Observer record, never read by the node logic: the versions the
-    /// sibling cap dropped from the main data, by key (the checker counts
-    /// the writes they held as explained losses).
+    /// sibling cap dropped from the main data or the hints, by key (the
+    /// checker counts the writes they held as explained losses).
     cap_dropped: Vec<(u64, Version)>,
     incarnation: u64,
     stats: NodeStats,
@@ -859,9 +859,7 @@ impl Node {
         match effect {
             PutEffect::Obsolete => self.stats.obsolete_writes += 1,
             PutEffect::StoredOverCap(dropped) => {
-                self.stats.sibling_cap_hits += 1;
-                self.stats.sibling_cap_drops += dropped.len() as u64;
-                self.cap_dropped.extend(dropped.into_iter().map(|v| (key.id, v)));
+                self.sibling_cap_dropped(key, dropped);
                 self.note_stored(key);
             }
             PutEffect::Stored => self.note_stored(key),
@@ -888,6 +886,13 @@ impl Node {
         let hinted = self.hints.versions_of(key);
         let all = self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted);
         all.map(|v| self.config.rules.versioning.counter_seen(v, actor)).max().unwrap_or(0)
+    }
+
+    /// Counts a sibling cap's drops from the main data and keeps them for the checker.
+    fn sibling_cap_dropped(&mut self, key: Key, dropped: Vec<Version>) {
+        self.stats.sibling_cap_hits += 1;
+        self.stats.sibling_cap_drops += dropped.len() as u64;
+        self.cap_dropped.extend(dropped.into_iter().map(|v| (key.id, v)));
     }
 
     /// This node in its current disk life, as clocks name it.
@@ -944,7 +949,8 @@ impl Node {
                 let put = self.hints.put(intended, key, version, self.config.rules);
                 self.stats.hints_stored += u64::from(put.stored);
                 self.stats.hints_superseded += put.superseded;
-                self.stats.hints_dropped_by_cap += put.capped;
+                self.stats.hints_dropped_by_cap += put.capped.len() as u64;
+                self.cap_dropped.extend(put.capped.into_iter().map(|v| (key.id, v)));
             }
             _ => self.apply(key, version, buffered),
         }
