@@ -140,20 +140,8 @@ impl Hints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::vclock::VectorClock;
+    use crate::node::store::tests::version;
     use crate::node::versioning::Versioning;
-    use crate::protocol::{Stamp, Value, WriteId};
-    use crate::types::Time;
-
-    fn version(write: u64, pairs: &[(u32, u64)]) -> Version {
-        let mut clock = VectorClock::new();
-        for &(n, c) in pairs {
-            clock.set(NodeId(n), c, Time(0));
-        }
-        let stamp = Stamp { time_us: write, writer: 0 };
-        let dot = Dot { actor: NodeId(99).into(), counter: write };
-        Version { clock, dot, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } }
-    }
 
     /// Keeps the books the way the node does, from what each call returns.
     #[derive(Default)]

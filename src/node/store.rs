@@ -153,13 +153,15 @@ pub fn holds(versions: &[Version], wanted: &Version, versioning: Versioning) -> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::node::vclock::VectorClock;
     use crate::protocol::{Stamp, Value, WriteId};
     use crate::types::{NodeId, Time};
 
-    fn version(write: u64, pairs: &[(u32, u64)]) -> Version {
+    /// Version of write `write` (dot n99:`write`, stamp `write`) with the
+    /// clock entries `pairs`; the hint store's tests use it too.
+    pub(crate) fn version(write: u64, pairs: &[(u32, u64)]) -> Version {
         let mut clock = VectorClock::new();
         for &(n, c) in pairs {
             clock.set(NodeId(n), c, Time(0));
