@@ -3,15 +3,10 @@
 
 mod common;
 
-use common::{bundled, inline, run_twice};
+use common::{bundled, inline, run_twice, scenario_text};
 use dynasim::RunReport;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn scenario_text(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
-    std::fs::read_to_string(path).expect("bundled scenario")
-}
 
 /// Every invariant the run could judge held.
 fn assert_all_held(report: &RunReport, repro: &str) {

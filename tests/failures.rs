@@ -3,15 +3,11 @@
 
 mod common;
 
-use common::{bundled, inline, run_twice};
+use common::{bundled, inline, run_twice, scenario_text};
 use dynasim::check::history::{OpKind, OpRecord, Outcome};
 use dynasim::node::versioning::Versioning;
 use dynasim::types::{NodeId, Time};
 use dynasim::{RunReport, Scenario, Simulation};
-
-fn scenario_text(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))).expect("bundled scenario")
-}
 
 fn applied(report: &RunReport, label: &str) -> bool {
     report.summary.faults.iter().any(|f| f.label.starts_with(label))

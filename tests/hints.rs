@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bundled, inline, run_twice};
+use common::{bundled, inline, run_twice, scenario_text};
 use dynasim::RunReport;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,10 +26,6 @@ fn assert_balanced(report: &RunReport, repro: &str) {
     for node in &report.outcome.nodes {
         assert!(node.hint_books().balanced(), "node {:?}: {:?}; repro: {repro}", node.id(), node.hint_books());
     }
-}
-
-fn scenario_text(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))).expect("bundled scenario")
 }
 
 #[test]

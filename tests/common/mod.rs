@@ -10,6 +10,12 @@ pub fn bundled(name: &str) -> Scenario {
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The text of a bundled scenario, for tests that edit it before parsing.
+pub fn scenario_text(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// Parses scenario text written in a test.
 pub fn inline(text: &str) -> Scenario {
     Scenario::parse(text, "inline.toml", "inline").unwrap_or_else(|e| panic!("{e}"))
