@@ -5,6 +5,7 @@
 //! `validate --strict`) or an output that could not be written.
 
 use clap::{Parser, Subcommand};
+use dynasim::scenario::overrides::Override;
 use dynasim::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +30,11 @@ enum Command {
         /// The run directory to write (default: results/<scenario>/seed-<N>/).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Override one scenario field by its dotted path, e.g.
+        /// `--set quorum.r=1 --set network.loss=0.01` (repeatable; the value
+        /// is TOML, bare words are strings; checked like the file).
+        #[arg(long = "set", value_name = "PATH=VALUE", value_parser = Override::parse)]
+        set: Vec<Override>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -49,7 +55,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed, out, quiet } => run(&scenario, seed, out, quiet),
+        Command::Run { scenario, seed, out, set, quiet } => run(&scenario, &set, seed, out, quiet),
         Command::Validate { scenario, strict } => validate(&scenario, strict),
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
@@ -64,15 +70,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path) -> Result<Scenario, ExitCode> {
-    Scenario::load(path).map_err(|error| {
+fn load(path: &Path, overrides: &[Override]) -> Result<Scenario, ExitCode> {
+    Scenario::load_with(path, overrides).map_err(|error| {
         eprintln!("error: {error}");
         ExitCode::from(2)
     })
 }
 
-fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> ExitCode {
-    let scenario = match load(path) {
+fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> ExitCode {
+    let scenario = match load(path, overrides) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -95,13 +101,13 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
         ExitCode::SUCCESS
     } else {
         eprintln!("error: expected invariant(s) violated: {}", violated.join(", "));
-        eprintln!("repro: dynasim run {} --seed {seed}", path.display());
+        eprintln!("repro: {}", scenario.repro(seed));
         ExitCode::from(1)
     }
 }
 
 fn validate(path: &Path, strict: bool) -> ExitCode {
-    let scenario = match load(path) {
+    let scenario = match load(path, &[]) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -233,3 +233,37 @@ fn every_bundled_scenario_expects_only_what_it_can_judge() {
         }
     }
 }
+
+#[test]
+fn set_overrides_a_field_and_is_checked_like_the_file() {
+    let out = std::env::temp_dir().join(format!("dynasim-cli-set-{}", std::process::id()));
+    let out = out.to_str().expect("utf8");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
+    let (code, _, stderr) =
+        dynasim(&["run", scenario, "--set", "quorum.r=1", "--set", "network.loss=0.01", "--out", out]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out}/summary.json")).expect("summary")).expect("json");
+    assert_eq!(json["config"]["r"], 1, "the override reached the run");
+    assert!(json["network"]["messages_dropped"].as_u64().expect("dropped") > 0, "loss 0.01 dropped messages");
+
+    // Each kind of bad override names the --set, as a bad file names its line.
+    for (set, says) in [
+        ("quorum.r=9", "--set quorum.r=9: field `quorum.r`: R must be between 1 and N = 3, got 9"),
+        ("quorum.x=1", "--set quorum.x=1: unknown field `x`, expected one of `n`, `r`, `w`"),
+        ("quorum.r=abc", "--set quorum.r=abc: invalid type: string \"abc\", expected u32"),
+        ("faults[0].at_ms=1", "--set faults[0].at_ms=1: `faults` has 0 entries"),
+        ("quorum.r", "expected PATH=VALUE"),
+    ] {
+        let (code, _, stderr) = dynasim(&["run", scenario, "--set", set, "--out", out]);
+        assert_eq!(code, 2, "{set}: {stderr}");
+        assert!(stderr.contains(says), "{set}: {stderr}");
+    }
+    // A value the file holds made invalid by an override elsewhere names both.
+    let (code, _, stderr) = dynasim(&["run", scenario, "--set", "cluster.nodes=2", "--out", out]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("quickstart.toml:20: field `quorum.n`") && stderr.contains("(with --set cluster.nodes=2)"),
+        "{stderr}"
+    );
+}

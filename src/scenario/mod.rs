@@ -5,6 +5,7 @@
 
 pub mod applicability;
 pub mod limits;
+pub mod overrides;
 pub mod schema;
 pub mod seed;
 
@@ -30,6 +31,8 @@ pub struct Scenario {
     pub origin: String,
     /// The checked contents.
     pub spec: ScenarioSpec,
+    /// The `--set` overrides applied on top of the file, as written, in order.
+    pub overrides: Vec<String>,
 }
 
 /// Why a scenario could not be used.
@@ -63,6 +66,17 @@ pub enum ScenarioError {
         /// How to use it.
         usage: String,
     },
+    /// A `--set` that names no field, or gives it a value of the wrong type
+    /// or outside what is allowed.
+    #[error("{file}: --set {set}: {message}")]
+    Override {
+        /// The scenario file the override applies to.
+        file: String,
+        /// The override as written.
+        set: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
     /// A value outside what is allowed.
     #[error("{file}{}: field `{field}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
@@ -87,6 +101,72 @@ impl Scenario {
         Scenario::parse(&text, &file, stem)
     }
 
+    /// Reads a scenario file, applies `overrides` (`--set`) in order, and
+    /// validates the result.
+    pub fn load_with(path: &Path, overrides: &[overrides::Override]) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
+        Scenario::parse_with(&text, &file, stem, overrides)
+    }
+
+    /// Like [`Scenario::parse`], with `overrides` applied to the document
+    /// before it is checked. The file itself must parse; its values are
+    /// validated only after the overrides, so `--set` can repair a value.
+    /// Each override is deserialized as soon as it is applied, so a wrong
+    /// type or an unknown field is blamed on the `--set` that brought it.
+    pub fn parse_with(
+        text: &str,
+        origin: &str,
+        default_name: &str,
+        overrides: &[overrides::Override],
+    ) -> Result<Scenario, ScenarioError> {
+        use serde::Deserialize;
+        if overrides.is_empty() {
+            return Scenario::parse(text, origin, default_name);
+        }
+        let to_error = |set: &overrides::Override, message: String| ScenarioError::Override {
+            file: origin.to_string(),
+            set: set.to_string(),
+            message,
+        };
+        toml::from_str::<ScenarioSpec>(text).map_err(|e| match other_command(text, origin) {
+            Some(other) => other,
+            None => syntax_error(text, origin, &e),
+        })?;
+        let mut document: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+        let mut spec = None;
+        for set in overrides {
+            set.apply(&mut document).map_err(|message| to_error(set, message))?;
+            let parsed = ScenarioSpec::deserialize(toml::Value::Table(document.clone()))
+                .map_err(|e| to_error(set, e.message().trim_end().to_string()))?;
+            spec = Some(parsed);
+        }
+        let spec = spec.expect("at least one override");
+        validate(&spec).map_err(|invalid| match overrides.iter().rev().find(|set| set.covers(&invalid.field)) {
+            Some(set) => to_error(set, format!("field `{}`: {}", invalid.field, invalid.message)),
+            None => {
+                let all: Vec<String> = overrides.iter().map(|set| format!("--set {set}")).collect();
+                ScenarioError::Invalid {
+                    file: origin.to_string(),
+                    line: locate(text, &invalid.field),
+                    field: invalid.field,
+                    message: format!("{} (with {})", invalid.message, all.join(" ")),
+                }
+            }
+        })?;
+        let name = spec.name.clone().unwrap_or_else(|| default_name.to_string());
+        let overrides = overrides.iter().map(ToString::to_string).collect();
+        Ok(Scenario { name, origin: origin.to_string(), spec, overrides })
+    }
+
+    /// The command line that repeats this run: the file, its overrides, the seed.
+    pub fn repro(&self, seed: u64) -> String {
+        let sets: String = self.overrides.iter().map(|set| format!(" --set {}", shell_word(set))).collect();
+        format!("dynasim run {}{sets} --seed {seed}", shell_word(&self.origin))
+    }
+
     /// Parses and validates scenario text; `origin` names it in messages,
     /// `default_name` is used when the text sets no `name`.
     pub fn parse(text: &str, origin: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
@@ -101,7 +181,7 @@ impl Scenario {
             message: invalid.message,
         })?;
         let name = spec.name.clone().unwrap_or_else(|| default_name.to_string());
-        Ok(Scenario { name, origin: origin.to_string(), spec })
+        Ok(Scenario { name, origin: origin.to_string(), spec, overrides: Vec::new() })
     }
 
     /// The fault schedule (validated when the scenario was parsed), sorted by time.
@@ -388,6 +468,19 @@ fn other_command(text: &str, origin: &str) -> Option<ScenarioError> {
         command: "dynasim ring".into(),
         usage: format!("dynasim ring --config {origin}"),
     })
+}
+
+/// `word` quoted for a POSIX shell when it holds anything but plain characters.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=' | ',' | ':' | '+'));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Turns a TOML error into a message with the file, line, column and the offending line.
