@@ -168,3 +168,41 @@ pub fn to_csv<T: Serialize>(columns: &[&str], rows: &[T]) -> std::io::Result<Vec
     }
     writer.into_inner().map_err(|error| std::io::Error::other(error.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::timeseries::Row;
+
+    /// The header a row type would get from its field names.
+    fn field_names<T: Serialize>(row: &T) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(row).expect("serializes");
+        let bytes = writer.into_inner().expect("flushed");
+        String::from_utf8(bytes).expect("utf8").lines().next().expect("header").to_string()
+    }
+
+    #[test]
+    fn the_column_lists_are_the_row_fields_in_order() {
+        assert_eq!(field_names(&Row::default()), TIMESERIES_COLUMNS.join(","));
+        let fault = FaultRow { label: String::new(), kind: "crash", start_ms: 0.0, end_ms: 0.0 };
+        assert_eq!(field_names(&fault), FAULT_COLUMNS.join(","));
+        assert_eq!(field_names(&CdfRow { op: "read", latency_us: 1, fraction: 1.0 }), CDF_COLUMNS.join(","));
+        let node = NodeRow {
+            node: String::new(),
+            keys_held: 0,
+            coordinated: 0,
+            forwarded: 0,
+            served: 0,
+            replica_reads: 0,
+            replica_writes: 0,
+            hints_held: 0,
+            hints_delivered: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            time_down_ms: 0.0,
+            suspected_by: 0,
+        };
+        assert_eq!(field_names(&node), NODE_COLUMNS.join(","));
+    }
+}
