@@ -104,7 +104,8 @@ const INTERVALS_MAX: f64 = 1e6;
 fn observe_options(scenario: &Scenario, flags: &RunFlags, directory: &Path) -> Result<ObserveOptions, String> {
     let spec = &scenario.spec;
     let longest_ms = spec.duration_ms + spec.quiesce_ms + spec.converge_within_ms;
-    if !(flags.interval_ms.is_finite() && flags.interval_ms >= 0.001 && longest_ms / flags.interval_ms <= INTERVALS_MAX) {
+    if !(flags.interval_ms.is_finite() && flags.interval_ms >= 0.001 && longest_ms / flags.interval_ms <= INTERVALS_MAX)
+    {
         return Err(format!(
             "--interval-ms must be at least 0.001 (1 µs) and cut the run ({longest_ms} ms at most) into at most \
              {INTERVALS_MAX} intervals, got {}",
@@ -112,7 +113,10 @@ fn observe_options(scenario: &Scenario, flags: &RunFlags, directory: &Path) -> R
         ));
     }
     if let Some(key) = flags.trace_key.filter(|&key| key >= spec.workload.keys) {
-        return Err(format!("--trace-key {key}: the workload's keys are 0 to {} ([workload] keys)", spec.workload.keys - 1));
+        return Err(format!(
+            "--trace-key {key}: the workload's keys are 0 to {} ([workload] keys)",
+            spec.workload.keys - 1
+        ));
     }
     Ok(ObserveOptions {
         interval_us: dynasim::types::ms_to_us(flags.interval_ms).max(1),

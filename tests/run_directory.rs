@@ -112,7 +112,8 @@ fn two_runs_write_byte_identical_files_except_wall_json() {
     names.sort();
     assert!(names.len() >= 10, "{names:?}");
     for name in names.iter().filter(|n| *n != "wall.json") {
-        let (a, b) = (std::fs::read(first.join(name)).expect("first"), std::fs::read(second.join(name)).expect("second"));
+        let (a, b) =
+            (std::fs::read(first.join(name)).expect("first"), std::fs::read(second.join(name)).expect("second"));
         assert!(a == b, "{name} differs between two runs of crash-restart.toml --seed 1");
     }
 }
@@ -177,7 +178,11 @@ fn timeseries_and_nodes_balance_with_the_summary() {
     assert_eq!(sum("read_failed") + sum("write_failed"), failed);
     assert_eq!(sum("stale_reads"), summary["consistency"]["stale_reads"].as_u64().expect("stale"));
     let siblings = summary["consistency"]["siblings_per_read"].as_object().expect("siblings");
-    let with_siblings: u64 = siblings.iter().filter(|(k, _)| k.parse::<u64>().expect("count") >= 2).map(|(_, v)| v.as_u64().expect("n")).sum();
+    let with_siblings: u64 = siblings
+        .iter()
+        .filter(|(k, _)| k.parse::<u64>().expect("count") >= 2)
+        .map(|(_, v)| v.as_u64().expect("n"))
+        .sum();
     assert_eq!(sum("reads_with_siblings"), with_siblings);
     assert_eq!(sum("messages"), summary["network"]["messages_sent"].as_u64().expect("messages"));
     assert_eq!(sum("bytes"), summary["network"]["bytes_sent"].as_u64().expect("bytes"));
@@ -191,7 +196,8 @@ fn timeseries_and_nodes_balance_with_the_summary() {
     assert_eq!(total("hints_held"), summary["hints"]["stored"].as_u64().expect("hints"));
     assert_eq!(total("forwarded"), summary["nodes"]["requests_forwarded"].as_u64().expect("forwarded"));
     let served: Vec<u64> = nodes.iter().map(|r| number(r, "served") as u64).collect();
-    let load: Vec<u64> = summary["load"]["requests_per_node"].as_array().expect("load").iter().map(|v| v.as_u64().expect("n")).collect();
+    let load: Vec<u64> =
+        summary["load"]["requests_per_node"].as_array().expect("load").iter().map(|v| v.as_u64().expect("n")).collect();
     assert_eq!(served, load);
     let n2 = nodes.iter().find(|r| r["node"] == "n2").expect("n2");
     assert_eq!(number(n2, "time_down_ms"), 3000.0);
@@ -200,7 +206,8 @@ fn timeseries_and_nodes_balance_with_the_summary() {
 
     let (_, cdf) = csv_rows(&directory.join("latency_cdf.csv"));
     for op in ["read", "write"] {
-        let steps: Vec<(f64, f64)> = cdf.iter().filter(|r| r["op"] == op).map(|r| (number(r, "latency_us"), number(r, "fraction"))).collect();
+        let steps: Vec<(f64, f64)> =
+            cdf.iter().filter(|r| r["op"] == op).map(|r| (number(r, "latency_us"), number(r, "fraction"))).collect();
         assert!((10..=500).contains(&steps.len()), "{op}: {} rows", steps.len());
         assert!(steps.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1), "{op}: a CDF rises");
         assert_eq!(steps.last().expect("steps").1, 1.0);
@@ -234,7 +241,9 @@ fn events_jsonl_counts_every_message_the_network_was_handed() {
 fn descends(newer: &Value, older: &Value) -> bool {
     let counters = |v: &Value| v["clock"].as_object().expect("clock").clone();
     let newer = counters(newer);
-    counters(older).iter().all(|(actor, c)| newer.get(actor).and_then(Value::as_u64).unwrap_or(0) >= c.as_u64().expect("n"))
+    counters(older)
+        .iter()
+        .all(|(actor, c)| newer.get(actor).and_then(Value::as_u64).unwrap_or(0) >= c.as_u64().expect("n"))
 }
 
 #[test]
@@ -275,7 +284,9 @@ fn history_jsonl_recomputes_the_consistency_figures_offline() {
     let consistency = &summary["consistency"];
     assert_eq!(checked, consistency["reads_of_written_keys"].as_u64().expect("checked"));
     assert_eq!(stale, consistency["stale_reads"].as_u64().expect("stale"));
-    let empty = lines.iter().filter(|o| o["kind"] == "read" && o["result"] == "ok" && o["returned"].as_array().expect("r").is_empty());
+    let empty = lines
+        .iter()
+        .filter(|o| o["kind"] == "read" && o["result"] == "ok" && o["returned"].as_array().expect("r").is_empty());
     assert_eq!(empty.count() as u64, consistency["siblings_per_read"]["0"].as_u64().expect("0"));
 }
 
@@ -287,7 +298,8 @@ fn trace_key_shows_the_replica_that_missed_the_write() {
     let plain = dynasim::run(&scenario, seed);
     let stale = dynasim::check::stale_reads(&plain.outcome.history, plain.outcome.versioning);
     let (client, sequence) = *stale.iter().next().expect("this scenario has stale reads");
-    let stale_read = plain.outcome.history.iter().find(|op| (op.client, op.sequence) == (client, sequence)).expect("read");
+    let stale_read =
+        plain.outcome.history.iter().find(|op| (op.client, op.sequence) == (client, sequence)).expect("read");
     let options = ObserveOptions { trace_key: Some(stale_read.key), ..ObserveOptions::default() };
     let report = dynasim::run_observed(&scenario, seed, &options);
     assert_eq!(report.summary.digest, plain.summary.digest, "tracing changes nothing");
@@ -307,7 +319,9 @@ fn trace_key_shows_the_replica_that_missed_the_write() {
     let before_answer = &trace[..trace.find(&answered).expect("the read's answer")];
     let received = format!("-> {replica}  ReplicaWrite");
     assert!(
-        !before_answer.lines().any(|l| l.contains("recv") && l.contains(&received) && l.contains(&format!("w={missed} "))),
+        !before_answer
+            .lines()
+            .any(|l| l.contains("recv") && l.contains(&received) && l.contains(&format!("w={missed} "))),
         "{replica} had received {missed} before the read was answered:\n{paragraph}"
     );
 }
@@ -329,7 +343,8 @@ fn run_points_latest_at_the_newest_run_and_refuses_bad_flags() {
     std::fs::create_dir_all(&directory).expect("scratch");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
     for seed in ["3", "4"] {
-        let (code, _, stderr) = dynasim(&["run", scenario, "--seed", seed, "--quiet", "--interval-ms", "250"], &directory);
+        let (code, _, stderr) =
+            dynasim(&["run", scenario, "--seed", seed, "--quiet", "--interval-ms", "250"], &directory);
         assert_eq!(code, 0, "{stderr}");
     }
     let latest = directory.join("results/quickstart/latest");

@@ -90,7 +90,9 @@ impl FaultWindows {
             FaultEffect::Partition { id, .. } => ("partition", Some(Closer::Partition(*id))),
             FaultEffect::Slow { id, .. } => ("slow", Some(Closer::Slow(*id))),
             FaultEffect::Loss { .. } => ("loss", Some(Closer::Loss)),
-            FaultEffect::ClockSkew { nodes, skew_us } => ("clock-skew", (*skew_us != 0).then(|| Closer::Skew(nodes.clone()))),
+            FaultEffect::ClockSkew { nodes, skew_us } => {
+                ("clock-skew", (*skew_us != 0).then(|| Closer::Skew(nodes.clone())))
+            }
             FaultEffect::Join { .. } => ("join", None),
             FaultEffect::Leave { .. } => ("leave", None),
             FaultEffect::Restart { .. } => ("restart", None),
@@ -140,7 +142,10 @@ mod tests {
         w.apply(Time(900), &fault("end of workload: heal all", FaultEffect::HealAll { restart: true }), &[true; 3]);
         let rows: Vec<(&str, &str, u64, Option<u64>)> =
             w.windows().iter().map(|w| (w.label.as_str(), w.kind, w.start_us, w.end_us)).collect();
-        assert_eq!(rows, vec![("crash n2", "crash", 100, Some(300)), ("end of workload: heal all", "heal", 900, Some(900))]);
+        assert_eq!(
+            rows,
+            vec![("crash n2", "crash", 100, Some(300)), ("end of workload: heal all", "heal", 900, Some(900))]
+        );
     }
 
     #[test]

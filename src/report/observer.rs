@@ -274,10 +274,8 @@ impl Observer {
             self.last_counters.resize(index + 1, (0, 0));
         }
         let stats = node.stats();
-        let (suspected, ring_changes) = std::mem::replace(
-            &mut self.last_counters[index],
-            (stats.peers_suspected, stats.ring_changes),
-        );
+        let (suspected, ring_changes) =
+            std::mem::replace(&mut self.last_counters[index], (stats.peers_suspected, stats.ring_changes));
         if stats.peers_suspected > suspected {
             for (peer, _) in node.suspected_peers().filter(|(_, since)| *since == now) {
                 log.suspected(now, node.id(), peer);

@@ -143,10 +143,30 @@ pub fn node_rows(nodes: &[Node], observed: &Observations) -> Vec<NodeRow> {
 
 /// Columns of `timeseries.csv`.
 pub const TIMESERIES_COLUMNS: &[&str] = &[
-    "start_ms", "end_ms", "read_issued", "read_ok", "read_failed", "read_timed_out", "read_p50_us", "read_p99_us",
-    "read_p999_us", "write_issued", "write_ok", "write_failed", "write_timed_out", "write_p50_us", "write_p99_us",
-    "write_p999_us", "stale_reads", "reads_with_siblings", "hints_pending", "messages", "bytes", "nodes_down",
-    "nodes_suspected", "faults_active",
+    "start_ms",
+    "end_ms",
+    "read_issued",
+    "read_ok",
+    "read_failed",
+    "read_timed_out",
+    "read_p50_us",
+    "read_p99_us",
+    "read_p999_us",
+    "write_issued",
+    "write_ok",
+    "write_failed",
+    "write_timed_out",
+    "write_p50_us",
+    "write_p99_us",
+    "write_p999_us",
+    "stale_reads",
+    "reads_with_siblings",
+    "hints_pending",
+    "messages",
+    "bytes",
+    "nodes_down",
+    "nodes_suspected",
+    "faults_active",
 ];
 /// Columns of `faults.csv`.
 pub const FAULT_COLUMNS: &[&str] = &["label", "kind", "start_ms", "end_ms"];
@@ -154,8 +174,19 @@ pub const FAULT_COLUMNS: &[&str] = &["label", "kind", "start_ms", "end_ms"];
 pub const CDF_COLUMNS: &[&str] = &["op", "latency_us", "fraction"];
 /// Columns of `nodes.csv`.
 pub const NODE_COLUMNS: &[&str] = &[
-    "node", "keys_held", "coordinated", "forwarded", "served", "replica_reads", "replica_writes", "hints_held",
-    "hints_delivered", "bytes_sent", "bytes_received", "time_down_ms", "suspected_by",
+    "node",
+    "keys_held",
+    "coordinated",
+    "forwarded",
+    "served",
+    "replica_reads",
+    "replica_writes",
+    "hints_held",
+    "hints_delivered",
+    "bytes_sent",
+    "bytes_received",
+    "time_down_ms",
+    "suspected_by",
 ];
 
 /// Rows as CSV bytes under the header `columns` (written even with no

@@ -154,7 +154,11 @@ impl KeyTrace {
         let mine = |versions: &[Version]| versions.iter().map(version_text).collect::<Vec<_>>().join(", ");
         Some(match message {
             Message::Get { request, key: k, forwarded } if k.id == key => {
-                format!("{}{}", request_text(request.client, request.sequence), if *forwarded { " (forwarded)" } else { "" })
+                format!(
+                    "{}{}",
+                    request_text(request.client, request.sequence),
+                    if *forwarded { " (forwarded)" } else { "" }
+                )
             }
             Message::Put { request, key: k, context, .. } if k.id == key => {
                 format!("{} context {}", request_text(request.client, request.sequence), clock_text(context))
@@ -172,7 +176,9 @@ impl KeyTrace {
                 }
             }
             Message::ReplicaRead { key: k, .. } if k.id == key => String::new(),
-            Message::ReplicaReadReply { coordination, versions } if ours(coordination) => format!("[{}]", mine(versions)),
+            Message::ReplicaReadReply { coordination, versions } if ours(coordination) => {
+                format!("[{}]", mine(versions))
+            }
             Message::ReplicaWrite { key: k, version, hint, .. } if k.id == key => match hint {
                 Some(home) => format!("{} (hinted: meant for {home})", version_text(version)),
                 None => version_text(version),
@@ -185,7 +191,8 @@ impl KeyTrace {
                 dots.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             }
             Message::KeyVersions { entries, wanted } => {
-                let sent = entries.iter().find(|(k, _)| k.id == key).map(|(_, v)| format!("(anti-entropy) [{}]", mine(v)));
+                let sent =
+                    entries.iter().find(|(k, _)| k.id == key).map(|(_, v)| format!("(anti-entropy) [{}]", mine(v)));
                 sent.or_else(|| wanted.iter().any(|k| k.id == key).then(|| "(anti-entropy) asks for it".to_string()))?
             }
             Message::RangeData { entries, .. } => {
@@ -261,7 +268,9 @@ impl KeyTrace {
             .answers
             .iter()
             .filter(|a| read.invoke <= a.at && a.at <= complete)
-            .filter(|a| coordinator.is_none_or(|c| a.coordinator == c) || a.coordinator == Endpoint::Client(read.client))
+            .filter(|a| {
+                coordinator.is_none_or(|c| a.coordinator == c) || a.coordinator == Endpoint::Client(read.client)
+            })
             .map(|a| a.replica)
             .collect();
         nodes.extend(coordinator.filter(|c| matches!(c, Endpoint::Node(_))));
