@@ -27,7 +27,13 @@ pub fn static_warnings(scenario: &Scenario) -> Vec<String> {
 /// `deterministic`, and fills in the `deterministic` verdict and the
 /// warnings of the summary.
 pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
-    let mut report = crate::run(scenario, seed);
+    run_observed(scenario, seed, &crate::report::observer::ObserveOptions::default())
+}
+
+/// [`run`] with the first run observed as `options` ask (the second, if
+/// any, only compares figures).
+pub fn run_observed(scenario: &Scenario, seed: u64, options: &crate::report::observer::ObserveOptions) -> RunReport {
+    let mut report = crate::run_observed(scenario, seed, options);
     if scenario.spec.expect.iter().any(|name| name == DETERMINISTIC) {
         let again = crate::run(scenario, seed);
         let verdict = match first_difference(&report.summary, &again.summary) {

@@ -36,9 +36,15 @@ pub struct RunReport {
 
 /// Runs `scenario` with master `seed` and checks the resulting history.
 pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
+    run_observed(scenario, seed, &report::observer::ObserveOptions::default())
+}
+
+/// [`run`], observed as `options` ask (time series interval, events
+/// stream, key trace, progress bar); the summary is the same either way.
+pub fn run_observed(scenario: &Scenario, seed: u64, options: &report::observer::ObserveOptions) -> RunReport {
     // Wall time is measured only for the `wall` section of the summary.
     let started = std::time::Instant::now();
-    let outcome = Simulation::new(scenario, seed).run();
+    let outcome = Simulation::new(scenario, seed).with_observer(options).run();
     let consistency = check_outcome(&outcome);
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = report::summary::summarize(scenario, seed, &outcome, consistency, wall_seconds);

@@ -5,6 +5,8 @@
 //! `validate --strict`) or an output that could not be written.
 
 use clap::{Parser, Subcommand};
+use dynasim::report::observer::ObserveOptions;
+use dynasim::report::RunDirectoryOptions;
 use dynasim::scenario::overrides::Override;
 use dynasim::Scenario;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,18 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Length of one timeseries.csv interval, ms of simulated time.
+        #[arg(long, default_value_t = 100.0)]
+        interval_ms: f64,
+        /// Also write events.jsonl: every node-level event of the run.
+        #[arg(long)]
+        events: bool,
+        /// Also write history.jsonl: every client operation.
+        #[arg(long)]
+        history: bool,
+        /// Write trace-KEY.txt, the timeline of one key (its number, 0 to keys-1), and print it.
+        #[arg(long, value_name = "KEY")]
+        trace_key: Option<u64>,
     },
     /// Check a scenario file and report the first problem; warn about
     /// expected invariants the scenario cannot be judged on.
@@ -55,7 +69,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed, out, set, quiet } => run(&scenario, &set, seed, out, quiet),
+        Command::Run { scenario, seed, out, set, quiet, interval_ms, events, history, trace_key } => {
+            let flags = RunFlags { interval_ms, events, history, trace_key, quiet };
+            run(&scenario, &set, seed, out, &flags)
+        }
         Command::Validate { scenario, strict } => validate(&scenario, strict),
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
@@ -77,24 +94,84 @@ fn load(path: &Path, overrides: &[Override]) -> Result<Scenario, ExitCode> {
     })
 }
 
-fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> ExitCode {
+/// The flags of `run` beyond the scenario, seed and directory.
+struct RunFlags {
+    interval_ms: f64,
+    events: bool,
+    history: bool,
+    trace_key: Option<u64>,
+    quiet: bool,
+}
+
+/// The most rows timeseries.csv may get.
+const INTERVALS_MAX: f64 = 1e6;
+
+/// Checks the flags against the scenario: the observation options, or the error to print.
+fn observe_options(scenario: &Scenario, flags: &RunFlags, directory: &Path) -> Result<ObserveOptions, String> {
+    let spec = &scenario.spec;
+    let longest_ms = spec.duration_ms + spec.quiesce_ms + spec.converge_within_ms;
+    if !(flags.interval_ms.is_finite() && flags.interval_ms >= 0.001 && longest_ms / flags.interval_ms <= INTERVALS_MAX)
+    {
+        return Err(format!(
+            "--interval-ms must be at least 0.001 (1 µs) and cut the run ({longest_ms} ms at most) into at most \
+             {INTERVALS_MAX} intervals, got {}",
+            flags.interval_ms
+        ));
+    }
+    if let Some(key) = flags.trace_key.filter(|&key| key >= spec.workload.keys) {
+        return Err(format!(
+            "--trace-key {key}: the workload's keys are 0 to {} ([workload] keys)",
+            spec.workload.keys - 1
+        ));
+    }
+    Ok(ObserveOptions {
+        interval_us: dynasim::types::ms_to_us(flags.interval_ms).max(1),
+        events: flags.events.then(|| directory.join("events.jsonl")),
+        trace_key: flags.trace_key,
+        progress: !flags.quiet,
+    })
+}
+
+fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathBuf>, flags: &RunFlags) -> ExitCode {
     let scenario = match load(path, overrides) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let text = match std::fs::read_to_string(path) {
+        // scenario.toml keeps the file as written; overrides head it as comments.
+        Ok(text) => overrides.iter().map(|set| format!("# run with --set {set}\n")).collect::<String>() + &text,
+        Err(error) => return fail(&format!("cannot read {}: {error}", path.display())),
+    };
     let seed = seed.unwrap_or(scenario.spec.seed);
-    let directory = out.unwrap_or_else(|| PathBuf::from("results").join(&scenario.name).join(format!("seed-{seed}")));
-    let report = dynasim::expect::run(&scenario, seed);
+    let parent = PathBuf::from("results").join(&scenario.name);
+    let directory = out.clone().unwrap_or_else(|| parent.join(format!("seed-{seed}")));
+    let options = match observe_options(&scenario, flags, &directory) {
+        Ok(options) => options,
+        Err(message) => return fail(&message),
+    };
+    let report = dynasim::expect::run_observed(&scenario, seed, &options);
     for warning in &report.summary.warnings {
         eprintln!("warning: {}: {warning}", path.display());
     }
-    if let Err(error) = dynasim::report::write_summary(&directory, &report.summary) {
-        eprintln!("error: cannot write {}: {error}", directory.join("summary.json").display());
-        return ExitCode::from(2);
+    if let Some(error) = &report.outcome.observed.events_error {
+        return fail(&format!("cannot write {}: {error}", directory.join("events.jsonl").display()));
     }
-    if !quiet {
+    let written = RunDirectoryOptions { history: flags.history };
+    let written = match dynasim::report::write_run_directory(&directory, &text, &report, &written) {
+        Ok(written) => written,
+        Err(error) => return fail(&format!("cannot write the run directory: {error}")),
+    };
+    if out.is_none() {
+        if let Err(error) = dynasim::report::run_directory::point_latest(&parent, &directory) {
+            eprintln!("warning: cannot point {} at the run: {error}", parent.join("latest").display());
+        }
+    }
+    if !flags.quiet {
         print!("{}", dynasim::report::render_text(&report.summary));
-        println!("wrote {}", directory.join("summary.json").display());
+        if let Some(trace) = &written.trace {
+            print!("{trace}");
+        }
+        println!("wrote {}", directory.display());
     }
     let violated = dynasim::violated_expectations(&scenario, &report.summary);
     if violated.is_empty() {
@@ -104,6 +181,12 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
         eprintln!("repro: {}", scenario.repro(seed));
         ExitCode::from(1)
     }
+}
+
+/// Prints `message` as an error; exit code 2 (bad input or unwritable output).
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
 }
 
 fn validate(path: &Path, strict: bool) -> ExitCode {

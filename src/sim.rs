@@ -19,6 +19,7 @@ use crate::node::store::StoreRules;
 use crate::node::versioning::Versioning;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
 use crate::protocol::{Key, Message};
+use crate::report::observer::{Observations, ObserveOptions, Observer, World};
 use crate::ring::Ring;
 use crate::scenario::Scenario;
 use crate::types::{ms_to_us, ClientId, Endpoint, NodeId, Time};
@@ -113,6 +114,8 @@ pub struct RunOutcome {
     pub membership: Vec<MembershipChange>,
     /// Interval between gossip rounds, µs.
     pub gossip_interval_us: u64,
+    /// Time series, fault windows, per-node figures and traces for the run directory.
+    pub observed: Observations,
 }
 
 /// One run of a scenario with one seed.
@@ -149,6 +152,7 @@ pub struct Simulation {
     membership: Vec<MembershipChange>,
     pending_leaves: BTreeSet<NodeId>,
     convergence_check_pending: bool,
+    observer: Observer,
 }
 
 impl RunOutcome {
@@ -243,7 +247,15 @@ impl Simulation {
             membership: Vec::new(),
             pending_leaves: BTreeSet::new(),
             convergence_check_pending: false,
+            observer: Observer::new(&ObserveOptions::default(), workload_end),
         }
+    }
+
+    /// Observes the run as `options` ask (events stream, key trace,
+    /// interval, progress bar) instead of the default figures only.
+    pub fn with_observer(mut self, options: &ObserveOptions) -> Simulation {
+        self.observer = Observer::new(options, self.end);
+        self
     }
 
     /// The key's preference list (top N) on the run's initial ring (before
@@ -280,7 +292,10 @@ impl Simulation {
         self.ring = self.agreed_ring();
         let final_versions = self.final_versions(&history);
         let keys_not_converged = self.divergent_keys(&self.written_keys).len() as u64;
+        self.sample(self.end, true);
+        let observed = self.observer.finish(self.end);
         RunOutcome {
+            observed,
             converged_at: self.converged_at,
             keys_not_converged,
             membership: self.membership,
@@ -375,9 +390,16 @@ impl Simulation {
     }
 
     fn process(&mut self, now: Time, sequence: u64, event: Event) {
+        if self.observer.due(now) {
+            self.sample(now, false);
+        }
         match event {
             Event::Deliver { from, to, message } => {
                 self.trace(now, sequence, 0x100 | u16::from(message.code()), from, to, message.key_id());
+                if self.observer.wants_events() {
+                    let up = if let Endpoint::Node(node) = to { self.alive[node.0 as usize] } else { true };
+                    self.observer.delivered(now, from, to, &message, up);
+                }
                 match to {
                     Endpoint::Node(node) if self.alive[node.0 as usize] => {
                         self.nodes[node.0 as usize].on_message(now, from, message, &mut self.node_out);
@@ -393,6 +415,9 @@ impl Simulation {
             Event::NodeTimer { node, timer } => {
                 let owner = Endpoint::Node(node);
                 self.trace(now, sequence, 0x200 | u16::from(timer.code()), owner, owner, None);
+                if self.observer.wants_events() {
+                    self.observer.timer(now, owner, &timer);
+                }
                 if self.alive[node.0 as usize] {
                     self.nodes[node.0 as usize].on_timer(now, timer, &mut self.node_out);
                     self.drain_node(node);
@@ -401,6 +426,9 @@ impl Simulation {
             Event::ClientTimer { client, timer } => {
                 let owner = Endpoint::Client(client);
                 self.trace(now, sequence, 0x300 | u16::from(timer.code()), owner, owner, None);
+                if self.observer.wants_events() {
+                    self.observer.timer(now, owner, &timer);
+                }
                 self.clients[client.0 as usize].on_timer(now, timer, &mut self.client_out);
                 self.drain_client(client);
             }
@@ -518,6 +546,20 @@ impl Simulation {
                 }
             }
         }
+        self.observer.fault(now, &self.faults[index], &self.alive);
+    }
+
+    /// Hands the observer the state at the interval ends up to `now` (and
+    /// at `now` itself when `closing` the last interval).
+    fn sample(&mut self, now: Time, closing: bool) {
+        let world = World {
+            network: self.network.stats(),
+            hints_pending: self.hints_total,
+            alive: &self.alive,
+            nodes: &self.nodes,
+            events: self.digest.events(),
+        };
+        self.observer.sample(now, &world, closing);
     }
 
     /// Schedules the observer's convergence check unless one is pending.
@@ -654,6 +696,9 @@ impl Simulation {
         self.send_all(Endpoint::Node(node), &mut messages);
         self.node_out.messages = messages;
         self.update_hints(node, now);
+        if self.observer.wants_events() {
+            self.observer.node_handled(now, &self.nodes[node.0 as usize]);
+        }
     }
 
     fn drain_client(&mut self, client: ClientId) {
@@ -685,7 +730,14 @@ impl Simulation {
     fn send_all(&mut self, from: Endpoint, messages: &mut Vec<(Endpoint, Message)>) {
         let now = self.queue.now();
         for (to, message) in messages.drain(..) {
-            if let Some(delay) = self.network.transit(from, to, &message) {
+            let bytes_before = self.network.stats().bytes_sent;
+            let transit = self.network.transit(from, to, &message);
+            let bytes = self.network.stats().bytes_sent - bytes_before;
+            self.observer.traffic(from, to, bytes, transit.is_some());
+            if self.observer.wants_events() {
+                self.observer.sent(now, from, to, &message, transit.is_some());
+            }
+            if let Some(delay) = transit {
                 self.queue.schedule(now.plus(delay), Event::Deliver { from, to, message });
             }
         }

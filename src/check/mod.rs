@@ -109,10 +109,21 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
     for ops in by_key.values() {
         let (checked, stale) = stale_reads_of_key(ops, versioning);
         report.reads_of_written_keys += checked;
-        report.stale_reads += stale;
+        report.stale_reads += stale.len() as u64;
     }
     report.duplicate_coordinations = lineage.duplicate_coordinations();
     report
+}
+
+/// The stale reads of a history, each as its (client, sequence): the
+/// per-read verdicts behind `stale_reads`, for figures over time.
+pub fn stale_reads(history: &[OpRecord], versioning: Versioning) -> BTreeSet<(crate::types::ClientId, u64)> {
+    let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
+    for op in history {
+        by_key.entry(op.key).or_default().push(op);
+    }
+    let stale = by_key.values().flat_map(|ops| stale_reads_of_key(ops, versioning).1);
+    stale.map(|op| (op.client, op.sequence)).collect()
 }
 
 /// True when `newer` is a version of `older`'s write or supersedes `older`.
@@ -152,26 +163,26 @@ fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
     count
 }
 
-/// (reads checked, stale reads) among one key's operations.
+/// (reads checked, the stale reads) among one key's operations.
 ///
 /// Sweeps reads in invoke order, keeping the frontier of writes acknowledged
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
-fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
+fn stale_reads_of_key<'a>(ops: &[&'a OpRecord], versioning: Versioning) -> (u64, Vec<&'a OpRecord>) {
     let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
         .filter_map(|op| Some((op.complete?, op.acked.as_ref()?)))
         .collect();
     acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
-    let mut reads: Vec<&&OpRecord> =
-        ops.iter().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok).collect();
+    let mut reads: Vec<&'a OpRecord> =
+        ops.iter().copied().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok).collect();
     reads.sort_by_key(|op| (op.invoke, op.client, op.sequence));
 
     let covers = |newer: &Observed, older: &Observed| covers(newer, older, versioning);
     let mut frontier: Vec<&Observed> = Vec::new();
     let mut next_write = 0;
-    let (mut checked, mut stale) = (0, 0);
+    let (mut checked, mut stale) = (0, Vec::new());
     for read in reads {
         while next_write < acknowledged.len() && acknowledged[next_write].0 < read.invoke {
             let (_, write) = acknowledged[next_write];
@@ -187,7 +198,7 @@ fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
         }
         checked += 1;
         if !frontier.iter().all(|w| read.returned.iter().any(|r| covers(r, w))) {
-            stale += 1;
+            stale.push(read);
         }
     }
     (checked, stale)

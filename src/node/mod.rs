@@ -628,6 +628,12 @@ impl Node {
         }
     }
 
+    /// The peers this node suspects, with when it began to: for the
+    /// observer's figures (nodes never read each other's suspicions).
+    pub fn suspected_peers(&self) -> impl Iterator<Item = (NodeId, Time)> + '_ {
+        self.suspected.iter().map(|(&node, &since)| (node, since))
+    }
+
     /// This node's counters.
     pub fn stats(&self) -> &NodeStats {
         &self.stats

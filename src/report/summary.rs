@@ -1,7 +1,8 @@
 //! `summary.json`: every figure of one run, with stable keys.
 //!
-//! Everything except the `wall` section is a function of (scenario, seed),
-//! so two runs give byte-identical files once `wall` is set aside.
+//! Everything in it is a function of (scenario, seed), so two runs give
+//! byte-identical files; the machine-dependent `wall` figures go to
+//! `wall.json` instead.
 
 use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::check::ConsistencyReport;
@@ -18,6 +19,11 @@ use std::collections::BTreeMap;
 /// The summary of one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
+    /// The layout of this file: raised whenever a key changes meaning or
+    /// disappears, so readers can refuse what they do not understand.
+    pub schema_version: u32,
+    /// The dynasim release that wrote it (figures may change between releases).
+    pub dynasim_version: &'static str,
     /// Scenario name.
     pub scenario: String,
     /// Master seed used.
@@ -57,7 +63,9 @@ pub struct RunSummary {
     pub membership: Vec<MembershipSummary>,
     /// Engine figures that do not depend on the machine.
     pub engine: EngineSummary,
-    /// Wall-clock figures: the only part that differs between identical runs.
+    /// Wall-clock figures: the only part that differs between identical
+    /// runs, so written to `wall.json`, never to summary.json.
+    #[serde(skip)]
     pub wall: WallSummary,
 }
 
@@ -95,13 +103,13 @@ pub struct OpsSummary {
     pub reconcile_writes: u64,
     /// Operations that succeeded.
     pub succeeded: u64,
-    /// Failures answered by a coordinator, by cause.
+    /// Failures answered by a coordinator, by cause (every cause, 0 included).
     pub failed: BTreeMap<String, u64>,
     /// Operations the client gave up on.
     pub timed_out: u64,
     /// Operations still outstanding at the end.
     pub in_flight: u64,
-    /// Succeeded / issued, per op type and overall.
+    /// Succeeded / issued, per op type and overall (1 when none was issued).
     pub availability: BTreeMap<String, f64>,
 }
 
@@ -237,6 +245,9 @@ pub struct WallSummary {
     pub ops_per_s: f64,
 }
 
+/// The version of summary.json's layout (see [`RunSummary::schema_version`]).
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// Builds the summary from a finished run; `wall_seconds` is measured by the caller.
 pub fn summarize(
     scenario: &Scenario,
@@ -276,6 +287,8 @@ pub fn summarize(
         outcome.nodes.iter().map(|n| n.stats().replica_reads + n.stats().replica_writes).collect();
     let events = outcome.events;
     RunSummary {
+        schema_version: SCHEMA_VERSION,
+        dynasim_version: env!("CARGO_PKG_VERSION"),
         scenario: scenario.name.clone(),
         seed,
         digest: outcome.digest.clone(),
@@ -362,7 +375,11 @@ fn membership_summary(outcome: &RunOutcome) -> Vec<MembershipSummary> {
 
 fn count_ops(history: &[OpRecord]) -> OpsSummary {
     let mut ops = OpsSummary::default();
-    let mut issued: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    // Every key is present whatever happened, so readers never miss one.
+    for failure in [Failure::Timeout, Failure::NotEnoughReplicas] {
+        ops.failed.insert(failure_name(failure).to_string(), 0);
+    }
+    let mut issued: BTreeMap<&str, (u64, u64)> = BTreeMap::from([("read", (0, 0)), ("write", (0, 0))]);
     for op in history {
         ops.total += 1;
         let kind = match op.kind {
@@ -386,16 +403,16 @@ fn count_ops(history: &[OpRecord]) -> OpsSummary {
             Outcome::InFlight => ops.in_flight += 1,
         }
     }
+    let availability = |ok: u64, total: u64| if total == 0 { 1.0 } else { ok as f64 / total as f64 };
     for (kind, (total, ok)) in issued {
-        ops.availability.insert(kind.to_string(), ok as f64 / total as f64);
+        ops.availability.insert(kind.to_string(), availability(ok, total));
     }
-    if ops.total > 0 {
-        ops.availability.insert("all".to_string(), ops.succeeded as f64 / ops.total as f64);
-    }
+    ops.availability.insert("all".to_string(), availability(ops.succeeded, ops.total));
     ops
 }
 
-fn failure_name(failure: Failure) -> &'static str {
+/// The name of a failure cause in summary.json (and the history).
+pub fn failure_name(failure: Failure) -> &'static str {
     match failure {
         Failure::Timeout => "timeout",
         Failure::NotEnoughReplicas => "not_enough_replicas",

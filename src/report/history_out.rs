@@ -1,0 +1,109 @@
+//! `history.jsonl` (`--history`): every client operation, one JSON object
+//! per line in invoke order — enough to recompute every consistency figure
+//! offline (the versions a read returned and a write was acknowledged as,
+//! with their clocks, dots and timestamps, and what each writer had seen).
+
+use super::summary::failure_name;
+use super::trace::write_text;
+use super::PartialFile;
+use crate::check::history::{Observed, OpKind, OpRecord, Outcome, VersionId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// One line of `history.jsonl`.
+#[derive(Serialize)]
+struct Line {
+    client: String,
+    sequence: u64,
+    kind: &'static str,
+    key: u64,
+    invoke_us: u64,
+    complete_us: Option<u64>,
+    /// ok, failed:<cause>, timed_out or in_flight.
+    result: String,
+    /// Writes: the value written (`c<client>#<n>`).
+    write: Option<String>,
+    blind: bool,
+    reconcile: bool,
+    /// Writes: the version the acknowledgement named.
+    acked: Option<VersionLine>,
+    /// Writes: the versions the writer had read (its context).
+    context: Vec<VersionRef>,
+    /// Reads: the versions returned.
+    returned: Vec<VersionLine>,
+    /// The node the client sent it to (null: the client coordinated it).
+    target: Option<String>,
+}
+
+/// A version by identity: the write it holds and its dot.
+#[derive(Serialize)]
+struct VersionRef {
+    write: String,
+    dot: String,
+}
+
+/// A version with what orders it.
+#[derive(Serialize)]
+struct VersionLine {
+    write: String,
+    dot: String,
+    /// Actor → counter.
+    clock: BTreeMap<String, u64>,
+    /// The writer's timestamp, µs (last-write-wins orders by it, then `writer`).
+    stamp_us: u64,
+    writer: u32,
+    /// Cart items (merge policy).
+    items: Option<Vec<u32>>,
+}
+
+fn version_line(version: &Observed) -> VersionLine {
+    VersionLine {
+        write: write_text(version.write),
+        dot: version.dot.to_string(),
+        clock: version.clock.entries().iter().map(|e| (e.actor.to_string(), e.counter)).collect(),
+        stamp_us: version.stamp.time_us,
+        writer: version.stamp.writer,
+        items: version.items.as_ref().map(|items| items.to_vec()),
+    }
+}
+
+fn version_ref(id: &VersionId) -> VersionRef {
+    VersionRef { write: write_text(id.write), dot: id.dot.to_string() }
+}
+
+fn line(op: &OpRecord) -> Line {
+    Line {
+        client: op.client.to_string(),
+        sequence: op.sequence,
+        kind: if op.kind == OpKind::Read { "read" } else { "write" },
+        key: op.key,
+        invoke_us: op.invoke.0,
+        complete_us: op.complete.map(|t| t.0),
+        result: match op.outcome {
+            Outcome::Ok => "ok".to_string(),
+            Outcome::Failed(failure) => format!("failed:{}", failure_name(failure)),
+            Outcome::TimedOut => "timed_out".to_string(),
+            Outcome::InFlight => "in_flight".to_string(),
+        },
+        write: op.write.map(write_text),
+        blind: op.blind,
+        reconcile: op.reconcile,
+        acked: op.acked.as_ref().map(version_line),
+        context: op.context.iter().map(version_ref).collect(),
+        returned: op.returned.iter().map(version_line).collect(),
+        target: op.target.map(|n| n.to_string()),
+    }
+}
+
+/// Streams `history` to `path` (through its partial file).
+pub fn write_history(path: &Path, history: &[OpRecord]) -> std::io::Result<()> {
+    let mut file = PartialFile::create(path)?;
+    for op in history {
+        let out = file.writer();
+        serde_json::to_writer(&mut *out, &line(op)).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+    }
+    file.commit()
+}
