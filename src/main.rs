@@ -86,6 +86,10 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
         eprintln!("error: cannot write {}: {error}", directory.join("summary.json").display());
         return ExitCode::from(2);
     }
+    if let Err(error) = dynasim::report::staleness::write_staleness_csv(&directory, &report.summary.staleness) {
+        eprintln!("error: cannot write {}: {error}", directory.join("staleness.csv").display());
+        return ExitCode::from(2);
+    }
     if !quiet {
         print!("{}", dynasim::report::render_text(&report.summary));
         println!("wrote {}", directory.join("summary.json").display());

@@ -73,6 +73,25 @@ pub struct ConsistencyReport {
     /// The writes counted in `lost_updates` (for per-window figures).
     #[serde(skip)]
     pub lost_update_writes: BTreeSet<WriteId>,
+    /// One verdict per read counted in `reads_of_written_keys`, by key and
+    /// invocation (for staleness by time since the last write).
+    #[serde(skip)]
+    pub read_verdicts: Vec<ReadVerdict>,
+}
+
+/// The checker's verdict on one successful read of a key that had an
+/// acknowledged write before the read was invoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadVerdict {
+    /// From the completion of the key's last write acknowledged before the
+    /// read was invoked to the read's invocation, µs.
+    pub since_write_us: u64,
+    /// The read is stale (DESIGN.md's definition).
+    pub stale: bool,
+    /// k-staleness: the acknowledged writes completed before the read was
+    /// invoked that the read returned neither itself nor a version
+    /// superseding; 0 for a read that is not stale.
+    pub versions_behind: u64,
 }
 
 /// Checks a finished run's history (the end-state figures need
@@ -107,10 +126,10 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
         }
     }
     for ops in by_key.values() {
-        let (checked, stale) = stale_reads_of_key(ops, versioning);
-        report.reads_of_written_keys += checked;
-        report.stale_reads += stale;
+        report.read_verdicts.extend(judge_reads_of_key(ops, versioning));
     }
+    report.reads_of_written_keys = report.read_verdicts.len() as u64;
+    report.stale_reads = report.read_verdicts.iter().filter(|v| v.stale).count() as u64;
     report.duplicate_coordinations = lineage.duplicate_coordinations();
     report
 }
@@ -152,12 +171,12 @@ fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
     count
 }
 
-/// (reads checked, stale reads) among one key's operations.
+/// A verdict for each read of one key's operations that could be stale.
 ///
 /// Sweeps reads in invoke order, keeping the frontier of writes acknowledged
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
-fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
+fn judge_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> Vec<ReadVerdict> {
     let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
@@ -171,7 +190,7 @@ fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
     let covers = |newer: &Observed, older: &Observed| covers(newer, older, versioning);
     let mut frontier: Vec<&Observed> = Vec::new();
     let mut next_write = 0;
-    let (mut checked, mut stale) = (0, 0);
+    let mut verdicts = Vec::new();
     for read in reads {
         while next_write < acknowledged.len() && acknowledged[next_write].0 < read.invoke {
             let (_, write) = acknowledged[next_write];
@@ -185,12 +204,15 @@ fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
         if frontier.is_empty() {
             continue;
         }
-        checked += 1;
-        if !frontier.iter().all(|w| read.returned.iter().any(|r| covers(r, w))) {
-            stale += 1;
-        }
+        let reflects = |w: &Observed| read.returned.iter().any(|r| covers(r, w));
+        let stale = !frontier.iter().all(|w| reflects(w));
+        // Counted for stale reads only: a read that covers the frontier covers every earlier write.
+        let versions_behind =
+            if stale { acknowledged[..next_write].iter().filter(|(_, w)| !reflects(w)).count() as u64 } else { 0 };
+        let since_write_us = read.invoke.since(acknowledged[next_write - 1].0);
+        verdicts.push(ReadVerdict { since_write_us, stale, versions_behind });
     }
-    (checked, stale)
+    verdicts
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Run outputs: the summary, its JSON file and the human-readable digest of it.
 
+pub mod staleness;
 pub mod summary;
 pub mod windows;
 
@@ -91,6 +92,7 @@ pub fn render_text(summary: &RunSummary) -> String {
         summary.wall.seconds,
         summary.wall.events_per_s,
     );
+    text.push_str(&staleness::render_text(&summary.staleness));
     for (name, verdict) in &summary.invariants {
         if !verdict.starts_with("not-checked") {
             text.push_str(&format!("invariant {name}: {verdict}\n"));

@@ -9,6 +9,7 @@ pub mod schema;
 pub mod seed;
 
 use crate::ring::Strategy;
+use crate::types::ms_to_us;
 pub use schema::*;
 use std::fmt;
 use std::path::Path;
@@ -236,6 +237,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
         "\"dvv\" orders versions by causality; policy \"lww\" orders them by timestamp: use \"keep-all\" or \"merge\" with dvv",
     )?;
     validate_workload(&spec.workload)?;
+    validate_probes(spec)?;
     check_ms("routing.membership_poll_ms", spec.routing.membership_poll_ms, false)?;
     check_ms("routing.avoid_after_timeout_ms", spec.routing.avoid_after_timeout_ms, true)?;
     validate_node(&spec.node)?;
@@ -363,6 +365,49 @@ fn validate_workload(w: &WorkloadSpec) -> Result<(), Invalid> {
     check_fraction("workload.blind_write_fraction", w.blind_write_fraction)?;
     check(w.value_bytes <= 1 << 30, "workload.value_bytes", "must be at most 1 GiB")?;
     check_ms("workload.timeout_ms", w.timeout_ms, false)
+}
+
+/// Probe mode: the delays are times (0 allowed) in increasing order, and
+/// the run lasts long enough for the last probe's reads: a probe started
+/// just before `duration_ms` may take `timeout_ms` to commit, then reads at
+/// the largest delay, which may take `timeout_ms` to answer.
+fn validate_probes(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let workload = &spec.workload;
+    let field = "workload.probe_delays_ms";
+    if workload.mode != LoadMode::Probe {
+        return check(
+            workload.probe_delays_ms.is_none(),
+            field,
+            "applies only to mode = \"probe\" (PBS t-visibility probes); remove it or set workload.mode = \"probe\"",
+        );
+    }
+    let delays = workload.probe_delays_ms();
+    check(!delays.is_empty(), field, "a probe workload needs at least one delay, e.g. [0, 1, 2, 5, 10]")?;
+    for (index, &delay) in delays.iter().enumerate() {
+        check_ms(&format!("{field}[{index}]"), delay, true).map_err(|e| invalid(field, format!("entry {index}: {}", e.message)))?;
+    }
+    // Each delay is one row of staleness.csv, told apart by its microsecond.
+    if let Some(pair) = delays.windows(2).find(|pair| ms_to_us(pair[0]) >= ms_to_us(pair[1])) {
+        return Err(invalid(
+            field,
+            format!(
+                "delays must be in increasing order, at least 0.001 ms (1 µs) apart, got {} then {}",
+                pair[0], pair[1]
+            ),
+        ));
+    }
+    let largest = delays.last().copied().unwrap_or(0.0);
+    let needed_ms = largest + 2.0 * workload.timeout_ms;
+    check(
+        spec.quiesce_ms >= needed_ms,
+        "quiesce_ms",
+        format!(
+            "a probe workload needs quiesce_ms >= the largest of workload.probe_delays_ms ({largest}) + 2 × \
+             workload.timeout_ms ({}) = {needed_ms}, so the reads of a probe started just before the workload \
+             ends are issued and answered before the run does; got {}",
+            workload.timeout_ms, spec.quiesce_ms
+        ),
+    )
 }
 
 impl LatencyByKind {
