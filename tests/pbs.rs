@@ -12,8 +12,8 @@
 
 mod common;
 
-use common::{bundled, inline, run_twice};
-use dynasim::report::staleness::{wilson_interval, StalenessRow};
+use common::{bundled, inline, run_twice, scenario_text};
+use dynasim::report::staleness::{staleness_csv, wilson_interval, StalenessRow, BIN_EDGES_MS, CSV_HEADER};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -216,4 +216,33 @@ fn bundled_pbs_scenarios_reproduce_the_published_probabilities() {
         assert!(row.reads >= 20_000, "{file}: {} reads at t = {t}", row.reads);
         assert!((p - published).abs() <= 0.015, "{file} t = {t} ms: simulated {p:.4}, published {published}");
     }
+}
+
+#[test]
+fn ordinary_workloads_bin_every_judged_read_by_time_since_the_last_write() {
+    // R = W = 1 with slow replica writes: stale reads right after a write.
+    let text = scenario_text("max-availability-n3r1w1.toml").replace("duration_ms = 5000", "duration_ms = 1500");
+    let report = run_twice(&inline(&text), 4);
+    let summary = &report.summary;
+    let staleness = &summary.staleness;
+    assert_eq!(staleness.rows_by, "since-last-write");
+    let edges: Vec<(f64, Option<f64>)> = staleness.rows.iter().map(|row| (row.bin_lo_ms, row.bin_hi_ms)).collect();
+    assert_eq!(edges.len(), BIN_EDGES_MS.len());
+    assert_eq!((edges[0], edges[9]), ((0.0, Some(1.0)), (500.0, None)));
+    // The bins hold every read the checker judged, and only those.
+    let reads: u64 = staleness.rows.iter().map(|row| row.reads).sum();
+    let stale: u64 = staleness.rows.iter().map(|row| row.reads - row.consistent).sum();
+    assert_eq!(reads, summary.consistency.reads_of_written_keys);
+    assert_eq!(stale, summary.consistency.stale_reads);
+    assert!(stale > 10, "slow replica writes make reads soon after a write stale: {stale}");
+    assert_eq!(staleness.versions_behind.values().sum::<u64>(), stale, "every stale read is some versions behind");
+    assert!(!staleness.versions_behind.contains_key("0"));
+    assert_eq!((staleness.t_visibility_999_ms, staleness.probes_started), (None, 0));
+    // Staleness fades with time since the write.
+    let p = |bin: usize| staleness.rows[bin].p_consistent.expect("reads in the bin");
+    assert!(p(0) < p(6), "P(consistent) 0-1 ms {} vs 50-100 ms {}", p(0), p(6));
+    let csv = staleness_csv(staleness);
+    assert_eq!(csv.lines().next(), Some(CSV_HEADER));
+    assert_eq!(csv.lines().count(), 1 + BIN_EDGES_MS.len());
+    assert!(csv.lines().last().expect("a row").starts_with("500,,"), "{csv}");
 }

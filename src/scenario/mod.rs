@@ -612,4 +612,28 @@ mod tests {
         let e = error_of(text);
         assert!(e.starts_with("bad.toml:8: field `faults[1].groups`: endpoint n1 is in group 0"), "{e}");
     }
+
+    #[test]
+    fn probe_delays_are_checked_with_the_field_and_the_rule() {
+        let probe = "quiesce_ms = 3000\n[workload]\nmode = \"probe\"\n";
+        let cases = [
+            ("probe_delays_ms = []", "at least one delay"),
+            ("probe_delays_ms = [0, -1]", "entry 1: must be a number of milliseconds"),
+            ("probe_delays_ms = [0, 1e300]", "entry 1: must be a number of milliseconds"),
+            ("probe_delays_ms = [5, 1]", "increasing order"),
+            ("probe_delays_ms = [1, 1.0001]", "at least 0.001 ms (1 µs) apart"),
+        ];
+        for (line, rule) in cases {
+            let e = error_of(&format!("{probe}{line}\n"));
+            assert!(e.starts_with("bad.toml:4: field `workload.probe_delays_ms`"), "{line}: {e}");
+            assert!(e.contains(rule), "{line}: {e}");
+        }
+        let e = error_of("[workload]\nprobe_delays_ms = [0, 1]\n");
+        assert!(e.starts_with("bad.toml:2: field `workload.probe_delays_ms`: applies only to mode = \"probe\""), "{e}");
+        let e = error_of(&format!("{probe}probe_delays_ms = [0, 1500]\n"));
+        assert!(e.starts_with("bad.toml:1: field `quiesce_ms`"), "{e}");
+        assert!(e.contains("(1500) + 2 × workload.timeout_ms (1000) = 3500"), "{e}");
+        let defaults = Scenario::parse(probe, "ok.toml", "ok").expect("default delays fit the quiesce");
+        assert_eq!(defaults.spec.workload.probe_delays_ms(), DEFAULT_PROBE_DELAYS_MS.to_vec());
+    }
 }
