@@ -212,7 +212,12 @@ fn bundled_pbs_scenarios_reproduce_the_published_probabilities() {
         let report = dynasim::run(&bundled(file), 1);
         let row = report.summary.staleness.rows.iter().find(|row| row.bin_lo_ms == t).expect("the delay is probed");
         let p = row.p_consistent.expect("reads");
-        eprintln!("{file} t={t}: simulated {:.2}%, published {:.1}% ({} reads)", 100.0 * p, 100.0 * published, row.reads);
+        eprintln!(
+            "{file} t={t}: simulated {:.2}%, published {:.1}% ({} reads)",
+            100.0 * p,
+            100.0 * published,
+            row.reads
+        );
         assert!(row.reads >= 20_000, "{file}: {} reads at t = {t}", row.reads);
         assert!((p - published).abs() <= 0.015, "{file} t = {t} ms: simulated {p:.4}, published {published}");
     }

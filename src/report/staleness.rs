@@ -216,7 +216,8 @@ pub fn render_text(staleness: &Staleness) -> String {
             row.reads
         ));
     }
-    let reached = staleness.t_visibility_999_ms.map_or("not within the probed delays".to_string(), |t| format!("t = {t} ms"));
+    let reached =
+        staleness.t_visibility_999_ms.map_or("not within the probed delays".to_string(), |t| format!("t = {t} ms"));
     text.push_str(&format!("  P >= 99.9% from {reached}\n"));
     text
 }
@@ -243,8 +244,13 @@ mod tests {
 
     #[test]
     fn bins_are_half_open_and_the_last_is_open() {
-        let verdicts =
-            [verdict(0, true), verdict(999, false), verdict(1_000, false), verdict(499_999, true), verdict(10_000_000, false)];
+        let verdicts = [
+            verdict(0, true),
+            verdict(999, false),
+            verdict(1_000, false),
+            verdict(499_999, true),
+            verdict(10_000_000, false),
+        ];
         let rows = rows_by_bin(&verdicts);
         assert_eq!(rows.len(), BIN_EDGES_MS.len());
         assert_eq!((rows[0].reads, rows[0].consistent), (2, 1));
@@ -259,11 +265,10 @@ mod tests {
     fn probe_rows_take_the_reads_issued_at_each_delay() {
         let verdicts = [verdict(1, true), verdict(1, false), verdict(2_001, false), verdict(7, false)];
         let rows = rows_by_delay(&verdicts, &[0.0, 2.0, 5.0]);
-        assert_eq!(rows.iter().map(|r| (r.bin_lo_ms, r.reads, r.consistent)).collect::<Vec<_>>(), [
-            (0.0, 2, 1),
-            (2.0, 1, 1),
-            (5.0, 0, 0)
-        ]);
+        assert_eq!(
+            rows.iter().map(|r| (r.bin_lo_ms, r.reads, r.consistent)).collect::<Vec<_>>(),
+            [(0.0, 2, 1), (2.0, 1, 1), (5.0, 0, 0)]
+        );
         assert_eq!(rows[1].bin_hi_ms, Some(2.0));
     }
 

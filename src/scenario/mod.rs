@@ -384,7 +384,8 @@ fn validate_probes(spec: &ScenarioSpec) -> Result<(), Invalid> {
     let delays = workload.probe_delays_ms();
     check(!delays.is_empty(), field, "a probe workload needs at least one delay, e.g. [0, 1, 2, 5, 10]")?;
     for (index, &delay) in delays.iter().enumerate() {
-        check_ms(&format!("{field}[{index}]"), delay, true).map_err(|e| invalid(field, format!("entry {index}: {}", e.message)))?;
+        check_ms(&format!("{field}[{index}]"), delay, true)
+            .map_err(|e| invalid(field, format!("entry {index}: {}", e.message)))?;
     }
     // Each delay is one row of staleness.csv, told apart by its microsecond.
     if let Some(pair) = delays.windows(2).find(|pair| ms_to_us(pair[0]) >= ms_to_us(pair[1])) {
