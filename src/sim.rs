@@ -801,5 +801,9 @@ fn client_config(scenario: &Scenario, workload_end: Time) -> ClientConfig {
         w: spec.quorum.w as usize,
         workload_end,
         keys: Arc::new(KeyChooser::new(w.keys, w.popularity)),
+        probe_delays_us: match w.mode {
+            crate::scenario::LoadMode::Probe => w.probe_delays_ms().into_iter().map(ms_to_us).collect(),
+            crate::scenario::LoadMode::Open | crate::scenario::LoadMode::Closed => Vec::new(),
+        },
     }
 }

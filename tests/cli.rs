@@ -220,8 +220,16 @@ fn a_run_leaves_only_finished_files_where_readers_look() {
         .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
         .collect();
     names.sort();
-    let expected =
-        ["faults.csv", "latency_cdf.csv", "nodes.csv", "scenario.toml", "summary.json", "timeseries.csv", "wall.json"];
+    let expected = [
+        "faults.csv",
+        "latency_cdf.csv",
+        "nodes.csv",
+        "scenario.toml",
+        "staleness.csv",
+        "summary.json",
+        "timeseries.csv",
+        "wall.json",
+    ];
     assert_eq!(names, expected, "the stale partial is replaced and its directory removed");
     summary_of(&out);
 }

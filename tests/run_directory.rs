@@ -296,8 +296,8 @@ fn trace_key_shows_the_replica_that_missed_the_write() {
     let scenario = bundled("max-availability-n3r1w1.toml");
     let seed = scenario.spec.seed;
     let plain = dynasim::run(&scenario, seed);
-    let stale = dynasim::check::stale_reads(&plain.outcome.history, plain.outcome.versioning);
-    let (client, sequence) = *stale.iter().next().expect("this scenario has stale reads");
+    let verdicts = &plain.summary.consistency.read_verdicts;
+    let (client, sequence) = verdicts.iter().find(|v| v.stale).expect("this scenario has stale reads").read;
     let stale_read =
         plain.outcome.history.iter().find(|op| (op.client, op.sequence) == (client, sequence)).expect("read");
     let options = ObserveOptions { trace_key: Some(stale_read.key), ..ObserveOptions::default() };

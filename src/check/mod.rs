@@ -73,6 +73,27 @@ pub struct ConsistencyReport {
     /// The writes counted in `lost_updates` (for per-window figures).
     #[serde(skip)]
     pub lost_update_writes: BTreeSet<WriteId>,
+    /// One verdict per read counted in `reads_of_written_keys`, by key and
+    /// invocation (for staleness by time since the last write).
+    #[serde(skip)]
+    pub read_verdicts: Vec<ReadVerdict>,
+}
+
+/// The checker's verdict on one successful read of a key that had an
+/// acknowledged write before the read was invoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadVerdict {
+    /// The read, as its (client, sequence).
+    pub read: (crate::types::ClientId, u64),
+    /// From the completion of the key's last write acknowledged before the
+    /// read was invoked to the read's invocation, µs.
+    pub since_write_us: u64,
+    /// The read is stale (DESIGN.md's definition).
+    pub stale: bool,
+    /// k-staleness: the acknowledged writes completed before the read was
+    /// invoked that the read returned neither itself nor a version
+    /// superseding; 0 for a read that is not stale.
+    pub versions_behind: u64,
 }
 
 /// Checks a finished run's history (the end-state figures need
@@ -107,23 +128,12 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
         }
     }
     for ops in by_key.values() {
-        let (checked, stale) = stale_reads_of_key(ops, versioning);
-        report.reads_of_written_keys += checked;
-        report.stale_reads += stale.len() as u64;
+        report.read_verdicts.extend(judge_reads_of_key(ops, versioning));
     }
+    report.reads_of_written_keys = report.read_verdicts.len() as u64;
+    report.stale_reads = report.read_verdicts.iter().filter(|v| v.stale).count() as u64;
     report.duplicate_coordinations = lineage.duplicate_coordinations();
     report
-}
-
-/// The stale reads of a history, each as its (client, sequence): the
-/// per-read verdicts behind `stale_reads`, for figures over time.
-pub fn stale_reads(history: &[OpRecord], versioning: Versioning) -> BTreeSet<(crate::types::ClientId, u64)> {
-    let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
-    for op in history {
-        by_key.entry(op.key).or_default().push(op);
-    }
-    let stale = by_key.values().flat_map(|ops| stale_reads_of_key(ops, versioning).1);
-    stale.map(|op| (op.client, op.sequence)).collect()
 }
 
 /// True when `newer` is a version of `older`'s write or supersedes `older`.
@@ -163,26 +173,26 @@ fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
     count
 }
 
-/// (reads checked, the stale reads) among one key's operations.
+/// A verdict for each read of one key's operations that could be stale.
 ///
 /// Sweeps reads in invoke order, keeping the frontier of writes acknowledged
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
-fn stale_reads_of_key<'a>(ops: &[&'a OpRecord], versioning: Versioning) -> (u64, Vec<&'a OpRecord>) {
+fn judge_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> Vec<ReadVerdict> {
     let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
         .filter_map(|op| Some((op.complete?, op.acked.as_ref()?)))
         .collect();
     acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
-    let mut reads: Vec<&'a OpRecord> =
+    let mut reads: Vec<&OpRecord> =
         ops.iter().copied().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok).collect();
     reads.sort_by_key(|op| (op.invoke, op.client, op.sequence));
 
     let covers = |newer: &Observed, older: &Observed| covers(newer, older, versioning);
     let mut frontier: Vec<&Observed> = Vec::new();
     let mut next_write = 0;
-    let (mut checked, mut stale) = (0, Vec::new());
+    let mut verdicts = Vec::new();
     for read in reads {
         while next_write < acknowledged.len() && acknowledged[next_write].0 < read.invoke {
             let (_, write) = acknowledged[next_write];
@@ -196,12 +206,15 @@ fn stale_reads_of_key<'a>(ops: &[&'a OpRecord], versioning: Versioning) -> (u64,
         if frontier.is_empty() {
             continue;
         }
-        checked += 1;
-        if !frontier.iter().all(|w| read.returned.iter().any(|r| covers(r, w))) {
-            stale.push(read);
-        }
+        let reflects = |w: &Observed| read.returned.iter().any(|r| covers(r, w));
+        let stale = !frontier.iter().all(|w| reflects(w));
+        // Counted for stale reads only: a read that covers the frontier covers every earlier write.
+        let versions_behind =
+            if stale { acknowledged[..next_write].iter().filter(|(_, w)| !reflects(w)).count() as u64 } else { 0 };
+        let since_write_us = read.invoke.since(acknowledged[next_write - 1].0);
+        verdicts.push(ReadVerdict { read: (read.client, read.sequence), since_write_us, stale, versions_behind });
     }
-    (checked, stale)
+    verdicts
 }
 
 #[cfg(test)]

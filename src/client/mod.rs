@@ -6,6 +6,7 @@
 //! learns about the cluster only from replies, timeouts and membership polls.
 
 pub mod cart;
+pub mod probe;
 pub mod workload;
 
 use crate::check::history::{CartOp, Observed, OpKind, OpRecord, Outcome, VersionId};
@@ -70,6 +71,8 @@ pub struct ClientConfig {
     pub workload_end: Time,
     /// Which keys to ask for.
     pub keys: Arc<KeyChooser>,
+    /// Probe mode: the delays after a probe write's commit at which it is read, µs.
+    pub probe_delays_us: Vec<u64>,
 }
 
 /// Timers a client sets for itself.
@@ -84,6 +87,11 @@ pub enum ClientTimer {
     },
     /// Time to ask a node for its ring view.
     MembershipPoll,
+    /// Time to read a probe's key (probe mode).
+    ProbeRead {
+        /// The probe's key.
+        key: u64,
+    },
 }
 
 impl ClientTimer {
@@ -93,6 +101,7 @@ impl ClientTimer {
             ClientTimer::NextRequest => 1,
             ClientTimer::RequestTimeout { .. } => 2,
             ClientTimer::MembershipPoll => 3,
+            ClientTimer::ProbeRead { .. } => 4,
         }
     }
 }
@@ -116,6 +125,8 @@ enum Role {
     ReadForWrite,
     /// A write-back of siblings the client merged: nothing follows.
     Reconcile,
+    /// A probe's write: once it commits, the probe's reads are scheduled.
+    ProbeWrite,
 }
 
 /// A write this client coordinates itself (last-write-wins under client-driven routing).
@@ -155,6 +166,8 @@ pub struct Client {
     preference: Vec<NodeId>,
     /// Last timestamp this client gave a write it coordinated.
     last_stamp_us: u64,
+    /// Probes started so far (probe mode).
+    probes_started: u64,
 }
 
 impl Client {
@@ -173,6 +186,7 @@ impl Client {
             history: Vec::new(),
             preference: Vec::new(),
             last_stamp_us: 0,
+            probes_started: 0,
         }
     }
 
@@ -189,7 +203,7 @@ impl Client {
     /// Starts the workload at time zero.
     pub fn on_start(&mut self, now: Time, out: &mut Outbox<ClientTimer>) {
         let first = match self.config.mode {
-            LoadMode::Open => self.interarrival_us(),
+            LoadMode::Open | LoadMode::Probe => self.interarrival_us(),
             LoadMode::Closed => self.config.think.sample_us(&mut self.rng),
         };
         out.set_timer(now.plus(first), ClientTimer::NextRequest);
@@ -208,7 +222,7 @@ impl Client {
                     return;
                 }
                 self.issue_request(now, out);
-                if self.config.mode == LoadMode::Open {
+                if self.config.mode != LoadMode::Closed {
                     let gap = self.interarrival_us();
                     out.set_timer(now.plus(gap), ClientTimer::NextRequest);
                 }
@@ -225,6 +239,8 @@ impl Client {
                     self.after_completion(now, pending.role, out);
                 }
             }
+            // A probe's reads follow its commit even after the workload ends.
+            ClientTimer::ProbeRead { key } => self.issue_read(now, Key::new(key), Role::Request, out),
             ClientTimer::MembershipPoll => {
                 if now < self.config.workload_end {
                     let members = self.ring.nodes();
@@ -302,6 +318,9 @@ impl Client {
     }
 
     fn issue_request(&mut self, now: Time, out: &mut Outbox<ClientTimer>) {
+        if self.config.mode == LoadMode::Probe {
+            return self.issue_probe(now, out);
+        }
         let key = Key::new(self.config.keys.choose(&mut self.rng));
         if unit_f64(&mut self.rng) < self.config.read_fraction {
             self.issue_read(now, key, Role::Request, out);
@@ -517,6 +536,9 @@ impl Client {
                 record.outcome = Outcome::Ok;
                 let write = record.write.expect("a write record names its write");
                 record.acked = Some(Observed { write, dot: ack.dot, clock: ack.clock, stamp: ack.stamp, items: None });
+                if pending.role == Role::ProbeWrite {
+                    self.schedule_probe_reads(now, pending.key.id, out);
+                }
             }
             Err(failure) => record.outcome = Outcome::Failed(failure),
         }

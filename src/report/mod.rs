@@ -7,6 +7,7 @@ pub mod history_out;
 pub mod observer;
 pub mod progress;
 pub mod run_directory;
+pub mod staleness;
 pub mod summary;
 pub mod tables;
 pub mod timeseries;
@@ -146,6 +147,7 @@ pub fn render_text(summary: &RunSummary) -> String {
         summary.wall.seconds,
         summary.wall.events_per_s,
     );
+    text.push_str(&staleness::render_text(&summary.staleness));
     for (name, verdict) in &summary.invariants {
         if !verdict.starts_with("not-checked") {
             text.push_str(&format!("invariant {name}: {verdict}\n"));

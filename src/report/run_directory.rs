@@ -49,7 +49,8 @@ pub fn write_run_directory(
     let outcome = &report.outcome;
     let observed = &outcome.observed;
     let end_us = outcome.end.0;
-    let stale = crate::check::stale_reads(&outcome.history, outcome.versioning);
+    let verdicts = &report.summary.consistency.read_verdicts;
+    let stale = verdicts.iter().filter(|verdict| verdict.stale).map(|verdict| verdict.read).collect();
     let mut written = Written::default();
     let mut write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let path = directory.join(name);
@@ -64,6 +65,7 @@ pub fn write_run_directory(
     write("timeseries.csv", &tables::to_csv(TIMESERIES_COLUMNS, &rows)?)?;
     write("faults.csv", &tables::to_csv(FAULT_COLUMNS, &tables::fault_rows(&observed.fault_windows, end_us))?)?;
     write("latency_cdf.csv", &tables::to_csv(CDF_COLUMNS, &tables::cdf_rows(&outcome.history))?)?;
+    write("staleness.csv", super::staleness::staleness_csv(&report.summary.staleness).as_bytes())?;
     write("nodes.csv", &tables::to_csv(NODE_COLUMNS, &tables::node_rows(&outcome.nodes, observed))?)?;
     let trace = observed.trace.as_ref().map(|trace| (trace.key(), trace.render(&outcome.history, &stale)));
     if let Some((key, text)) = &trace {

@@ -40,6 +40,9 @@ pub struct RunSummary {
     pub throughput_ops_per_s: f64,
     /// Checker figures.
     pub consistency: ConsistencyReport,
+    /// Staleness by time since a write: PBS t-visibility in probe mode,
+    /// else reads binned by time since the key's last acknowledged write.
+    pub staleness: super::staleness::Staleness,
     /// Invariant verdicts: held, violated, not-applicable (with why) or not-checked.
     pub invariants: BTreeMap<String, String>,
     /// Expectations that could not be judged: one message per invariant the
@@ -305,6 +308,7 @@ pub fn summarize(
         throughput_ops_per_s: if duration_s > 0.0 { ops.succeeded as f64 / duration_s } else { 0.0 },
         ops,
         latency_us,
+        staleness: super::staleness::staleness(scenario, &consistency, &outcome.history),
         consistency,
         invariants,
         warnings: Vec::new(),

@@ -66,7 +66,7 @@ pub(super) fn validate_limits(spec: &ScenarioSpec) -> Result<(), Invalid> {
 fn validate_load(spec: &ScenarioSpec) -> Result<(), Invalid> {
     let workload = &spec.workload;
     match workload.mode {
-        LoadMode::Open => {
+        LoadMode::Open | LoadMode::Probe => {
             let interarrival_us = 1e6 * f64::from(workload.clients) / workload.rate_per_s;
             let (low, high) = INTERARRIVAL_US_RANGE;
             check(
@@ -118,6 +118,8 @@ fn expected_operations(spec: &ScenarioSpec) -> f64 {
     let duration_s = spec.duration_ms / 1000.0;
     match workload.mode {
         LoadMode::Open => workload.rate_per_s * duration_s,
+        // A probe is one write and one read per delay.
+        LoadMode::Probe => workload.rate_per_s * duration_s * (1.0 + workload.probe_delays_ms().len() as f64),
         LoadMode::Closed => f64::from(workload.clients) * duration_s * 1e6 / closed_loop_cycle_us(spec).max(1.0),
     }
 }
@@ -159,7 +161,12 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
         0.0
     };
     let operations = expected_operations(spec);
-    let versions = operations.min(spec.workload.keys as f64) * replicas;
+    // Every probe writes a key of its own.
+    let keys = match spec.workload.mode {
+        LoadMode::Probe => spec.workload.rate_per_s * spec.duration_ms / 1000.0,
+        LoadMode::Open | LoadMode::Closed => spec.workload.keys as f64,
+    };
+    let versions = operations.min(keys) * replicas;
     let data = versions * (f64::from(spec.workload.value_bytes) + 200.0) + operations * 300.0;
     let clients = f64::from(spec.workload.clients) * 4096.0;
     let base = 64.0 * (1u64 << 20) as f64;

@@ -10,6 +10,7 @@ pub mod schema;
 pub mod seed;
 
 use crate::ring::Strategy;
+use crate::types::ms_to_us;
 pub use schema::*;
 use std::fmt;
 use std::path::Path;
@@ -316,6 +317,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
         "\"dvv\" orders versions by causality; policy \"lww\" orders them by timestamp: use \"keep-all\" or \"merge\" with dvv",
     )?;
     validate_workload(&spec.workload)?;
+    validate_probes(spec)?;
     check_ms("routing.membership_poll_ms", spec.routing.membership_poll_ms, false)?;
     check_ms("routing.avoid_after_timeout_ms", spec.routing.avoid_after_timeout_ms, true)?;
     validate_node(&spec.node)?;
@@ -443,6 +445,50 @@ fn validate_workload(w: &WorkloadSpec) -> Result<(), Invalid> {
     check_fraction("workload.blind_write_fraction", w.blind_write_fraction)?;
     check(w.value_bytes <= 1 << 30, "workload.value_bytes", "must be at most 1 GiB")?;
     check_ms("workload.timeout_ms", w.timeout_ms, false)
+}
+
+/// Probe mode: the delays are times (0 allowed) in increasing order, and
+/// the run lasts long enough for the last probe's reads: a probe started
+/// just before `duration_ms` may take `timeout_ms` to commit, then reads at
+/// the largest delay, which may take `timeout_ms` to answer.
+fn validate_probes(spec: &ScenarioSpec) -> Result<(), Invalid> {
+    let workload = &spec.workload;
+    let field = "workload.probe_delays_ms";
+    if workload.mode != LoadMode::Probe {
+        return check(
+            workload.probe_delays_ms.is_none(),
+            field,
+            "applies only to mode = \"probe\" (PBS t-visibility probes); remove it or set workload.mode = \"probe\"",
+        );
+    }
+    let delays = workload.probe_delays_ms();
+    check(!delays.is_empty(), field, "a probe workload needs at least one delay, e.g. [0, 1, 2, 5, 10]")?;
+    for (index, &delay) in delays.iter().enumerate() {
+        check_ms(&format!("{field}[{index}]"), delay, true)
+            .map_err(|e| invalid(field, format!("entry {index}: {}", e.message)))?;
+    }
+    // Each delay is one row of staleness.csv, told apart by its microsecond.
+    if let Some(pair) = delays.windows(2).find(|pair| ms_to_us(pair[0]) >= ms_to_us(pair[1])) {
+        return Err(invalid(
+            field,
+            format!(
+                "delays must be in increasing order, at least 0.001 ms (1 µs) apart, got {} then {}",
+                pair[0], pair[1]
+            ),
+        ));
+    }
+    let largest = delays.last().copied().unwrap_or(0.0);
+    let needed_ms = largest + 2.0 * workload.timeout_ms;
+    check(
+        spec.quiesce_ms >= needed_ms,
+        "quiesce_ms",
+        format!(
+            "a probe workload needs quiesce_ms >= the largest of workload.probe_delays_ms ({largest}) + 2 × \
+             workload.timeout_ms ({}) = {needed_ms}, so the reads of a probe started just before the workload \
+             ends are issued and answered before the run does; got {}",
+            workload.timeout_ms, spec.quiesce_ms
+        ),
+    )
 }
 
 impl LatencyByKind {
@@ -659,5 +705,29 @@ mod tests {
                     groups = [[\"n1\"], [\"n1\"]]\n";
         let e = error_of(text);
         assert!(e.starts_with("bad.toml:8: field `faults[1].groups`: endpoint n1 is in group 0"), "{e}");
+    }
+
+    #[test]
+    fn probe_delays_are_checked_with_the_field_and_the_rule() {
+        let probe = "quiesce_ms = 3000\n[workload]\nmode = \"probe\"\n";
+        let cases = [
+            ("probe_delays_ms = []", "at least one delay"),
+            ("probe_delays_ms = [0, -1]", "entry 1: must be a number of milliseconds"),
+            ("probe_delays_ms = [0, 1e300]", "entry 1: must be a number of milliseconds"),
+            ("probe_delays_ms = [5, 1]", "increasing order"),
+            ("probe_delays_ms = [1, 1.0001]", "at least 0.001 ms (1 µs) apart"),
+        ];
+        for (line, rule) in cases {
+            let e = error_of(&format!("{probe}{line}\n"));
+            assert!(e.starts_with("bad.toml:4: field `workload.probe_delays_ms`"), "{line}: {e}");
+            assert!(e.contains(rule), "{line}: {e}");
+        }
+        let e = error_of("[workload]\nprobe_delays_ms = [0, 1]\n");
+        assert!(e.starts_with("bad.toml:2: field `workload.probe_delays_ms`: applies only to mode = \"probe\""), "{e}");
+        let e = error_of(&format!("{probe}probe_delays_ms = [0, 1500]\n"));
+        assert!(e.starts_with("bad.toml:1: field `quiesce_ms`"), "{e}");
+        assert!(e.contains("(1500) + 2 × workload.timeout_ms (1000) = 3500"), "{e}");
+        let defaults = Scenario::parse(probe, "ok.toml", "ok").expect("default delays fit the quiesce");
+        assert_eq!(defaults.spec.workload.probe_delays_ms(), DEFAULT_PROBE_DELAYS_MS.to_vec());
     }
 }

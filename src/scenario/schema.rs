@@ -305,8 +305,9 @@ pub struct NodeSpec {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
-    /// `open` (Poisson arrivals at `rate_per_s`) or `closed` (each client
-    /// waits for its reply, then thinks). Default open.
+    /// `open` (Poisson arrivals at `rate_per_s`), `closed` (each client
+    /// waits for its reply, then thinks) or `probe` (PBS t-visibility
+    /// probes, see `probe_delays_ms`). Default open.
     #[serde(default)]
     pub mode: LoadMode,
     /// Number of client processes. Default 16.
@@ -349,6 +350,22 @@ pub struct WorkloadSpec {
     /// Shopping carts: fraction of cart writes that remove an item. Default 0.3.
     #[serde(default = "default_remove_fraction")]
     pub remove_fraction: f64,
+    /// Probe mode only: the delays t after a probe write commits at which
+    /// one read each is issued, ms, in increasing order (Bailis et al.,
+    /// PBS, VLDB 2012: P(consistent read | t)). Default
+    /// [`DEFAULT_PROBE_DELAYS_MS`] in probe mode; an error in other modes.
+    #[serde(default)]
+    pub probe_delays_ms: Option<Vec<f64>>,
+}
+
+/// The probe delays used when a probe workload names none, ms.
+pub const DEFAULT_PROBE_DELAYS_MS: [f64; 10] = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+
+impl WorkloadSpec {
+    /// The probe delays in ms (the defaults when unset).
+    pub fn probe_delays_ms(&self) -> Vec<f64> {
+        self.probe_delays_ms.clone().unwrap_or_else(|| DEFAULT_PROBE_DELAYS_MS.to_vec())
+    }
 }
 
 /// Open or closed loop load generation.
@@ -360,6 +377,11 @@ pub enum LoadMode {
     Open,
     /// One outstanding request per client, then a think time.
     Closed,
+    /// PBS probes: each client starts probes at Poisson times (`rate_per_s`
+    /// across clients) until `duration_ms`; a probe writes a key never
+    /// written before and, once the write commits at the client, reads it
+    /// once at each of `probe_delays_ms` after the commit.
+    Probe,
 }
 
 /// Which keys requests go to.
@@ -588,6 +610,7 @@ impl Default for WorkloadSpec {
             timeout_ms: default_client_timeout_ms(),
             cart_items: default_cart_items(),
             remove_fraction: default_remove_fraction(),
+            probe_delays_ms: None,
         }
     }
 }
