@@ -44,6 +44,11 @@ enum Command {
     },
     /// Static analysis of partitioning strategies 1-3 (Dynamo §6.2, Figure 8).
     Ring(dynasim::ring::RingArgs),
+    /// Re-render a run directory's plots (SVG) and report.html from its files.
+    Report {
+        /// The run directory (holds summary.json).
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +56,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { scenario, seed, out, quiet } => run(&scenario, seed, out, quiet),
         Command::Validate { scenario, strict } => validate(&scenario, strict),
+        Command::Report { dir } => match dynasim::report::render::rerender(&dir) {
+            Ok(page) => {
+                println!("wrote {}", page.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        },
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
                 print!("{text}");

@@ -1,5 +1,6 @@
 //! Run outputs: the summary, its JSON file and the human-readable digest of it.
 
+pub mod render;
 pub mod summary;
 pub mod windows;
 
