@@ -101,16 +101,22 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
         eprintln!("error: cannot write {}: {error}", directory.join("summary.json").display());
         return ExitCode::from(2);
     }
+    let repro = format!("dynasim run {} --seed {seed}", path.display());
+    if let Err(error) = dynasim::report::render::render_run(&directory, &repro) {
+        eprintln!("error: cannot render the report: {error}");
+        return ExitCode::from(2);
+    }
     if !quiet {
         print!("{}", dynasim::report::render_text(&report.summary));
         println!("wrote {}", directory.join("summary.json").display());
+        println!("wrote {}", directory.join(dynasim::report::render::REPORT_FILE).display());
     }
     let violated = dynasim::violated_expectations(&scenario, &report.summary);
     if violated.is_empty() {
         ExitCode::SUCCESS
     } else {
         eprintln!("error: expected invariant(s) violated: {}", violated.join(", "));
-        eprintln!("repro: dynasim run {} --seed {seed}", path.display());
+        eprintln!("repro: {repro}");
         ExitCode::from(1)
     }
 }

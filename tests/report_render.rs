@@ -272,3 +272,45 @@ fn the_report_command_rerenders_a_run_directory() {
     assert!(stderr.contains("/nonexistent/run/summary.json: not found"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
+
+#[test]
+fn overlapping_windows_get_their_own_label_rows_and_odd_labels_are_escaped() {
+    let directory = copy_of_fixture("overlap");
+    let faults = "label,kind,start_ms,end_ms\n\
+                  \"partition {n0,n1} | {n2..n7}\",partition,1000,6000\n\
+                  crash n2,crash,2000,5000\n\
+                  loss 10% <all> & more,loss,2100,2600\n\
+                  slow n3,slow,2200,9000\n\
+                  join n8,join,7000,7000\n\
+                  late fault,crash,20000,25000\n";
+    std::fs::write(directory.join("faults.csv"), faults).expect("write");
+    render_run(&directory, REPRO).expect("renders");
+    let svg = read(&directory, "latency.svg");
+    for label in ["partition {n0,n1} | {n2..n7}", "crash n2", "loss 10% &lt;all&gt; &amp; more", "slow n3", "join n8"] {
+        assert!(svg.contains(&format!(">\n{label}\n</text>")), "{label} is labelled");
+    }
+    assert!(!svg.contains("late fault"), "a window after the last interval is not drawn");
+    let html = read(&directory, "report.html");
+    assert!(html.contains("<td>loss 10% &lt;all&gt; &amp; more</td>"));
+    assert!(html.contains("<td>late fault</td>"), "the fault table lists every fault");
+}
+
+#[test]
+fn a_run_renders_its_report_too() {
+    let out = std::env::temp_dir().join(format!("dynasim-render-{}-run", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_dynasim"))
+        .args(["run", scenario, "--seed", "3", "--out", out.to_str().expect("utf8")])
+        .output()
+        .expect("binary runs");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("report.html"));
+    let summary: Value = serde_json::from_str(&read(&out, "summary.json")).expect("json");
+    let html = read(&out, "report.html");
+    assert!(html.contains(&format!("digest <code>{}</code>", summary["digest"].as_str().expect("digest"))));
+    for name in summary["invariants"].as_object().expect("invariants").keys() {
+        assert!(html.contains(&format!("<tr><td>{name}</td>")), "{name}");
+    }
+    assert!(html.contains(&format!("<pre>dynasim run {scenario} --seed 3</pre>")));
+}

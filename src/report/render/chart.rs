@@ -154,6 +154,9 @@ impl Axis {
 
     fn label_count(&self) -> usize {
         match &self.ticks {
+            // plotters draws every 1..9 × 10^k only when asked for enough
+            // labels per decade; `label` then keeps the 1-2-5 ones.
+            Ticks::Numeric if self.log => 20 * (self.range.1 / self.range.0).log10().floor().clamp(1.0, 12.0) as usize,
             Ticks::Numeric => 10,
             // Allowing one label per whole number keeps plotters from placing 0.5s.
             Ticks::Integers => self.range.1.floor().max(1.0) as usize + 1,
@@ -380,25 +383,62 @@ pub fn label_lanes(spans: &[(i32, i32)]) -> Vec<u32> {
         .collect()
 }
 
-/// Where each window's label goes: (left pixel relative to the panel, lane).
-fn window_label_places(panel: &XyPanel<'_>, panel_width: i32) -> Vec<(i32, u32)> {
+/// A window as drawn: clamped to the x range, with its colour and where
+/// its label goes (left pixel in the panel, lane), if there is room.
+struct PlacedWindow<'w> {
+    label: &'w str,
+    color: RGBColor,
+    start: f64,
+    end: f64,
+    label_place: Option<(i32, u32)>,
+}
+
+/// At most this many rows of window labels; a window whose label would
+/// need another is shaded but unlabelled (the fault table lists it).
+const MAX_LANES: u32 = 4;
+
+/// Clamps the windows that reach into the x range and places their labels.
+/// Colours follow the windows' order in the panel, so a fault keeps its
+/// colour in every figure drawn from the same list.
+fn place_windows<'w>(panel: &XyPanel<'w>, panel_width: i32) -> Vec<PlacedWindow<'w>> {
+    let (low, high) = panel.x.range;
     let plot_left = (MARGIN + Y_LABEL_AREA) as i32;
     let plot_right = panel_width - MARGIN as i32;
     let to_pixel = |x: f64| {
-        let (low, high) = panel.x.range;
         let (value, low, high) = if panel.x.log { (x.ln(), low.ln(), high.ln()) } else { (x, low, high) };
         let share = ((value - low) / (high - low)).clamp(0.0, 1.0);
         plot_left + (share * f64::from(plot_right - plot_left)).round() as i32
     };
-    let spans: Vec<(i32, i32)> = panel
-        .windows
+    let visible: Vec<(usize, &Window)> =
+        panel.windows.iter().enumerate().filter(|(_, w)| w.end >= low && w.start <= high).collect();
+    let spans: Vec<(i32, i32)> = visible
         .iter()
-        .map(|w| {
+        .map(|(_, w)| {
             let width = text_width(&w.label, LABEL_SIZE);
             (to_pixel(w.start).min(plot_right - width).max(plot_left), width)
         })
         .collect();
-    spans.iter().map(|s| s.0).zip(label_lanes(&spans)).collect()
+    let lanes = label_lanes(&spans);
+    visible
+        .into_iter()
+        .zip(spans.iter().zip(lanes))
+        .map(|((index, window), (span, lane))| PlacedWindow {
+            label: &window.label,
+            color: window_color(index),
+            start: window.start.clamp(low, high),
+            end: window.end.clamp(low, high),
+            label_place: (lane < MAX_LANES).then_some((span.0, lane)),
+        })
+        .collect()
+}
+
+impl Line {
+    /// The line without points a log axis cannot show (zero or negative).
+    fn drawable(&self, x_log: bool, y_log: bool) -> Line {
+        let keep = |x: f64, y: f64| (!x_log || x > 0.0) && (!y_log || y > 0.0);
+        let points = self.points.iter().map(|&(x, y)| (x, y.filter(|y| keep(x, *y)))).collect();
+        Line { points, ..self.clone() }
+    }
 }
 
 /// Draws one line chart into `area`: windows, bands, lines, mesh, the
@@ -407,13 +447,15 @@ pub fn xy_panel(area: &Area<'_>, panel: &XyPanel<'_>) -> PlotResult {
     let (width, height) = area.dim_in_pixel();
     let mut entries: Vec<(String, Mark)> =
         panel.bands.iter().map(|b| (b.label.clone(), Mark::Fill(b.color, BAND_OPACITY))).collect();
-    for line in panel.lines.iter().filter(|l| l.points.iter().any(|p| p.1.is_some())) {
+    let lines: Vec<Line> = panel.lines.iter().map(|l| l.drawable(panel.x.log, panel.y.log)).collect();
+    for line in lines.iter().filter(|l| l.points.iter().any(|p| p.1.is_some())) {
         entries.push((line.label.clone(), Mark::Stroke(line.color, line.dash)));
     }
     let legend_height = legend_rows(&entries, width as i32) * LEGEND_ROW_HEIGHT + 8;
     let (chart_area, legend_area) = area.split_vertically(height.saturating_sub(legend_height));
-    let places = window_label_places(panel, width as i32);
-    let lanes = places.iter().map(|p| p.1 + 1).max().unwrap_or(0);
+    let windows = place_windows(panel, width as i32);
+    let lanes = windows.iter().filter_map(|w| w.label_place).map(|p| p.1 + 1).max().unwrap_or(0);
+    let content = Content { panel, lines: &lines, windows: &windows };
     // The caption goes above the window labels, so it is drawn first and
     // the chart (whose top margin holds the labels) built below it.
     let chart_area = chart_area.titled(&panel.caption, (FONT, CAPTION_SIZE)).map_err(|e| e.to_string())?;
@@ -428,41 +470,47 @@ pub fn xy_panel(area: &Area<'_>, panel: &XyPanel<'_>) -> PlotResult {
     match (panel.x.log, panel.y.log) {
         (false, false) => {
             let chart = builder.build_cartesian_2d(x.0..x.1, y.0..y.1).map_err(|e| text(&e))?;
-            draw_xy(chart, panel, &chart_area, &places)?
+            draw_xy(chart, &content, &chart_area)?
         }
         (true, false) => {
             let chart = builder.build_cartesian_2d((x.0..x.1).log_scale(), y.0..y.1).map_err(|e| text(&e))?;
-            draw_xy(chart, panel, &chart_area, &places)?
+            draw_xy(chart, &content, &chart_area)?
         }
         (false, true) => {
             let chart = builder.build_cartesian_2d(x.0..x.1, (y.0..y.1).log_scale()).map_err(|e| text(&e))?;
-            draw_xy(chart, panel, &chart_area, &places)?
+            draw_xy(chart, &content, &chart_area)?
         }
         (true, true) => {
             let chart =
                 builder.build_cartesian_2d((x.0..x.1).log_scale(), (y.0..y.1).log_scale()).map_err(|e| text(&e))?;
-            draw_xy(chart, panel, &chart_area, &places)?
+            draw_xy(chart, &content, &chart_area)?
         }
     }
     draw_legend(&legend_area, &entries)
 }
 
+/// What [`draw_xy`] draws: the panel's axes and bands, its lines cleaned
+/// for the axes' scales, and its windows placed.
+struct Content<'c> {
+    panel: &'c XyPanel<'c>,
+    lines: &'c [Line],
+    windows: &'c [PlacedWindow<'c>],
+}
+
 fn draw_xy<'a, X, Y>(
     mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
-    panel: &XyPanel<'_>,
+    content: &Content<'_>,
     area: &Area<'_>,
-    places: &[(i32, u32)],
 ) -> PlotResult
 where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let text = |e: &dyn std::fmt::Display| e.to_string();
-    let (x_low, x_high) = panel.x.range;
-    let (y_low, y_high) = panel.y.range;
-    for (index, window) in panel.windows.iter().enumerate() {
-        let color = window_color(index);
-        let (start, end) = (window.start.clamp(x_low, x_high), window.end.clamp(x_low, x_high));
+    let panel = content.panel;
+    let (x_low, y_low, y_high) = (panel.x.range.0, panel.y.range.0, panel.y.range.1);
+    for window in content.windows {
+        let (start, end, color) = (window.start, window.end, window.color);
         if end > start {
             let shade = Rectangle::new([(start, y_low), (end, y_high)], color.mix(0.13).filled());
             chart.draw_series(std::iter::once(shade)).map_err(|e| text(&e))?;
@@ -491,17 +539,17 @@ where
         let fill = band.color.mix(BAND_OPACITY);
         chart.draw_series(std::iter::once(Polygon::new(outline, fill))).map_err(|e| text(&e))?;
     }
-    for line in &panel.lines {
+    for line in content.lines {
         draw_line(&mut chart, line)?;
     }
     let base = area.get_base_pixel();
     let style = TextStyle::from((FONT, LABEL_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom));
-    for (index, (window, (left, lane))) in panel.windows.iter().zip(places).enumerate() {
-        let top = chart.backend_coord(&(x_low, y_high)).1 - base.1;
-        let y = top - 3 - (*lane * LANE_HEIGHT) as i32;
-        let color = darker(window_color(index));
-        let label_style = style.color(&color);
-        area.draw(&Text::new(window.label.clone(), (*left, y), label_style)).map_err(|e| text(&e))?;
+    let top = chart.backend_coord(&(x_low, y_high)).1 - base.1;
+    for window in content.windows {
+        let Some((left, lane)) = window.label_place else { continue };
+        let y = top - 3 - (lane * LANE_HEIGHT) as i32;
+        let color = darker(window.color);
+        area.draw(&Text::new(window.label, (left, y), style.color(&color))).map_err(|e| text(&e))?;
     }
     Ok(())
 }
