@@ -202,7 +202,8 @@ pub fn linear_range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64,
         return (0.0, 1.0);
     }
     if high - low < 1e-9 {
-        return (low - 0.5, high + 1.0);
+        // Flat data (all zero stale reads, say): a unit-high axis around it.
+        return if from_zero && low >= 0.0 { (0.0, (high * 1.1).max(1.0)) } else { (low - 0.5, high + 0.5) };
     }
     let headroom = (high - low) * 0.08;
     (if from_zero && low >= 0.0 { low } else { low - headroom }, high + headroom)
@@ -646,7 +647,9 @@ mod tests {
     fn labels_that_would_overlap_go_to_separate_lanes() {
         // Two overlapping labels, then one far right that fits the first lane again.
         assert_eq!(label_lanes(&[(100, 80), (150, 80), (400, 50)]), vec![0, 1, 0]);
-        assert_eq!(label_lanes(&[(100, 80), (185, 20)]), vec![0, 0]);
+        // A 10-pixel gap is kept between labels in one row.
+        assert_eq!(label_lanes(&[(100, 80), (190, 20)]), vec![0, 0]);
+        assert_eq!(label_lanes(&[(100, 80), (185, 20)]), vec![0, 1]);
         assert!(label_lanes(&[]).is_empty());
     }
 
@@ -680,8 +683,10 @@ mod tests {
     #[test]
     fn ranges_cover_the_values_and_survive_empty_or_flat_input() {
         assert_eq!(linear_range(std::iter::empty(), true), (0.0, 1.0));
-        let (low, high) = linear_range([3.0, 3.0].into_iter(), false);
-        assert!(low < 3.0 && high > 3.0);
+        assert_eq!(linear_range([0.0, 0.0].into_iter(), true), (0.0, 1.0));
+        assert_eq!(linear_range([3.0, 3.0].into_iter(), false), (2.5, 3.5));
+        let (low, high) = linear_range([2.0, 12.0].into_iter(), true);
+        assert!(low == 0.0 && high > 12.0);
         let (low, high) = log_range([0.0, 100.0, 1000.0].into_iter());
         assert!(low < 100.0 && high > 1000.0 && low > 0.0);
     }

@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_missing_column_lists_the_columns_there_are() {
-        let error = table("a,b\n1,2\n").texts("c").err().expect("no column c");
+        let error = table("a,b\n1,2\n").texts("c").expect_err("no column c");
         assert_eq!(error.to_string(), "x.csv: missing column `c` (columns: a,b)");
     }
 
