@@ -64,6 +64,11 @@ enum Command {
     },
     /// Static analysis of partitioning strategies 1-3 (Dynamo §6.2, Figure 8).
     Ring(dynasim::ring::RingArgs),
+    /// Re-render a run directory's plots (SVG) and report.html from its files.
+    Report {
+        /// The run directory (holds summary.json).
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,16 @@ fn main() -> ExitCode {
             run(&scenario, &set, seed, out, &flags)
         }
         Command::Validate { scenario, strict } => validate(&scenario, strict),
+        Command::Report { dir } => match dynasim::report::render::rerender(&dir) {
+            Ok(page) => {
+                println!("wrote {}", page.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        },
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -161,6 +176,9 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
         Ok(written) => written,
         Err(error) => return fail(&format!("cannot write the run directory: {error}")),
     };
+    if let Err(error) = dynasim::report::render::render_run(&directory, &scenario.repro(seed)) {
+        return fail(&format!("cannot render the report: {error}"));
+    }
     if out.is_none() {
         if let Err(error) = dynasim::report::run_directory::point_latest(&parent, &directory) {
             eprintln!("warning: cannot point {} at the run: {error}", parent.join("latest").display());
@@ -172,6 +190,7 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
             print!("{trace}");
         }
         println!("wrote {}", directory.display());
+        println!("report: {}", directory.join(dynasim::report::render::REPORT_FILE).display());
     }
     let violated = dynasim::violated_expectations(&scenario, &report.summary);
     if violated.is_empty() {

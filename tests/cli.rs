@@ -221,11 +221,19 @@ fn a_run_leaves_only_finished_files_where_readers_look() {
         .collect();
     names.sort();
     let expected = [
+        "availability.svg",
         "faults.csv",
+        "hints.svg",
+        "latency.svg",
         "latency_cdf.csv",
+        "latency_cdf.svg",
+        "load.svg",
         "nodes.csv",
+        "pbs.svg",
+        "report.html",
         "scenario.toml",
         "staleness.csv",
+        "staleness.svg",
         "summary.json",
         "timeseries.csv",
         "wall.json",

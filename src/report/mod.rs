@@ -6,6 +6,7 @@ pub mod fault_windows;
 pub mod history_out;
 pub mod observer;
 pub mod progress;
+pub mod render;
 pub mod run_directory;
 pub mod staleness;
 pub mod summary;
