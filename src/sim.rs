@@ -345,9 +345,10 @@ impl Simulation {
         self.converged_at.is_some() && !self.awaiting_handoff()
     }
 
-    /// Some node holds a hint, or data its view places elsewhere.
+    /// Some node holds a hint, or data its view places elsewhere (or has
+    /// yet to sweep for such data).
     fn awaiting_handoff(&self) -> bool {
-        self.hints_total > 0 || self.nodes.iter().any(|n| n.strays_pending() > 0)
+        self.hints_total > 0 || self.nodes.iter().any(Node::handover_pending)
     }
 
     /// When the convergence clock starts: the end of the workload, or the

@@ -48,16 +48,20 @@ pub fn check_end_state(
     for op in history.iter().filter(|op| op.is_acknowledged_write()) {
         let Some(write) = op.write else { continue };
         let held = end.final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
-        if present(held, lineage, write, versioning, end.clocks_truncated) {
+        let direct = Sight { lineage, write, successors: &[], versioning, truncated: end.clocks_truncated };
+        if direct.present(held) {
+            continue; // the common case, without walking the key's versions
+        }
+        let successors = successors(lineage, op.key, write, versioning);
+        let sight = Sight { successors: &successors, ..direct };
+        if sight.present(held) {
             continue;
         }
         report.lost_writes += 1;
-        let among = |versions: Option<&Vec<Observed>>| {
-            versions.is_some_and(|vs| present(vs, lineage, write, versioning, end.clocks_truncated))
-        };
-        if present(&(end.held_anywhere)(op.key), lineage, write, versioning, end.clocks_truncated) {
+        let among = |versions: Option<&Vec<Observed>>| versions.is_some_and(|vs| sight.present(vs));
+        if sight.present(&(end.held_anywhere)(op.key)) {
             report.lost_writes_unexplained += 1; // still held somewhere: misplaced
-        } else if let Some(overwrite) = overwrite(lineage, op.key, write, versioning) {
+        } else if let Some(overwrite) = overwrite(lineage, &successors, write, versioning) {
             // First: without any failure it would be gone all the same.
             report.lost_writes_overwritten += 1;
             if overwrite == Overwrite::LostUpdate {
@@ -80,24 +84,67 @@ pub fn check_end_state(
     report.resurfaced_deletes = resurfaced_deletes(history);
 }
 
-/// True when `versions` holds a version of `write`, or one that
-/// supersedes a version of it and whose writer saw it.
-///
-/// Once a clock was truncated a version may no longer supersede, by its
-/// clock, a write its writer did see (truncation forgets causality): the
-/// write's content lives on in it all the same, so it counts as present.
-fn present(versions: &[Observed], lineage: &Lineage, write: WriteId, versioning: Versioning, truncated: bool) -> bool {
-    versions.iter().any(|v| v.write == write)
-        || versions.iter().any(|v| {
-            (truncated || superseded_by(lineage, write, v, versioning))
-                && v.write != write
-                && lineage.saw(v.write, write)
-        })
+/// How the checker judges whether versions carry one write.
+#[derive(Clone, Copy)]
+struct Sight<'a, 'l> {
+    lineage: &'a Lineage<'l>,
+    write: WriteId,
+    /// Known versions superseding the write through others (see [`successors`]).
+    successors: &'a [&'a Observed],
+    versioning: Versioning,
+    /// Some clock was truncated during the run.
+    truncated: bool,
+}
+
+impl Sight<'_, '_> {
+    /// True when `versions` holds a version of the write, or one that
+    /// supersedes it (directly or through one of its successors) and whose
+    /// writer saw it.
+    ///
+    /// Once a clock was truncated a version may no longer supersede, by its
+    /// clock, a write its writer did see (truncation forgets causality): the
+    /// write's content lives on in it all the same, so it counts as present.
+    fn present(&self, versions: &[Observed]) -> bool {
+        let Sight { lineage, write, versioning, .. } = *self;
+        versions.iter().any(|v| v.write == write)
+            || versions.iter().any(|v| {
+                (self.truncated || superseded_by(lineage, write, v, versioning) || self.through_successor(v))
+                    && v.write != write
+                    && lineage.saw(v.write, write)
+            })
+    }
+
+    /// True when `version` is a successor of the write or supersedes one.
+    fn through_successor(&self, version: &Observed) -> bool {
+        self.successors.iter().any(|s| s.id() == version.id() || self.versioning.supersedes(version, *s))
+    }
 }
 
 /// True when `newer` supersedes some known version of `write`.
 fn superseded_by(lineage: &Lineage, write: WriteId, newer: &Observed, versioning: Versioning) -> bool {
     newer.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
+}
+
+/// The known versions of `key` that supersede `write`, directly or through
+/// one another. A replica drops a version once a version covering it
+/// arrives, and with it whatever that version superseded. Under vector
+/// clocks and last-write-wins supersession is transitive, so this is the
+/// versions superseding the write directly; a dotted version vector covers
+/// a version by its dot alone, not the versions that version covered, so
+/// a write can be gone through a chain no single clock shows.
+fn successors<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Versioning) -> Vec<&'l Observed> {
+    let known: Vec<&Observed> = lineage.versions_of_key(key).filter(|v| v.write != write).collect();
+    let mut found: Vec<&Observed> = Vec::new();
+    let mut frontier: Vec<&Observed> = lineage.versions_of(write).collect();
+    while let Some(older) = frontier.pop() {
+        for &newer in &known {
+            if versioning.supersedes(newer, older) && !found.iter().any(|f| f.id() == newer.id()) {
+                found.push(newer);
+                frontier.push(newer);
+            }
+        }
+    }
+    found
 }
 
 /// How a lost write was overwritten.
@@ -110,14 +157,14 @@ enum Overwrite {
     Other,
 }
 
-/// Whether some known version of the key supersedes `write` although its
-/// writer never saw it, and if so whether that makes it a lost update
-/// (none whose writer saw it supersedes it; not under last-write-wins,
-/// where lost updates are `lww_lost_updates`).
-fn overwrite(lineage: &Lineage, key: u64, write: WriteId, versioning: Versioning) -> Option<Overwrite> {
+/// Whether some successor of `write` (see [`successors`]) was written by
+/// someone who never saw it, and if so whether that makes it a lost update
+/// (no successor's writer saw it; not under last-write-wins, where lost
+/// updates are `lww_lost_updates`).
+fn overwrite(lineage: &Lineage, successors: &[&Observed], write: WriteId, versioning: Versioning) -> Option<Overwrite> {
     let seen_by = lineage.seen_by(write);
     let (mut unseen, mut seen) = (false, false);
-    for v in lineage.versions_of_key(key).filter(|v| superseded_by(lineage, write, v, versioning)) {
+    for v in successors {
         if seen_by.contains(&v.write) {
             seen = true;
         } else {

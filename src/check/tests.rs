@@ -268,6 +268,34 @@ mod end_state {
         assert_eq!(report.lost_writes_unexplained, 0);
     }
 
+    /// Dotted version vectors: 2 read 1 and covers it; 4 read only the
+    /// blind 3 of the same actor as 2, and its context (n4: 27) covers 2
+    /// by its dot but says nothing of 1. Replicas drop 2 for 4, and 1 with
+    /// it: 1 is gone through the chain (overwritten), 2 is the lost update.
+    #[test]
+    fn a_write_gone_through_a_chain_of_dotted_version_vectors_is_overwritten_not_unexplained() {
+        let at = |id: u64, node: u32, counter: u64, c: &[(u32, u64)]| Observed {
+            dot: Dot { actor: NodeId(node).into(), counter },
+            stamp: Stamp { time_us: id, writer: 0 },
+            ..observed(id, c)
+        };
+        let acked = |op: OpRecord, version: Observed| OpRecord { acked: Some(version), ..op };
+        let history = vec![
+            acked(write(1, 0, 10, 1, &[]), at(1, 0, 1, &[])),
+            acked(write_after(1, 20, 30, 2, &[], &[1]), at(2, 4, 2, &[(0, 1)])),
+            acked(write(1, 40, 50, 3, &[]), at(3, 4, 27, &[])),
+            acked(write_after(1, 60, 70, 4, &[], &[3]), at(4, 4, 34, &[(4, 27)])),
+        ];
+        let final_versions = BTreeMap::from([(1, vec![at(4, 4, 34, &[(4, 27)])])]);
+        let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
+        let none = BTreeMap::new();
+        let report = finish(&history, &final_versions, &held, &none, &none, Versioning::DottedVersionVectors);
+        assert_eq!(report.lost_writes, 2, "1 and 2 are gone; 4 saw 3");
+        assert_eq!(report.lost_writes_unexplained, 0, "{report:?}");
+        assert_eq!(report.lost_writes_overwritten, 2);
+        assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(2)]));
+    }
+
     /// 1 ← 2 (read 1) ← 3 (blind): 2 is the lost update, not 1, which 2 saw.
     #[test]
     fn only_the_write_overwritten_unseen_is_a_lost_update() {

@@ -148,6 +148,15 @@ impl Node {
         self.handover.strays.len() as u64
     }
 
+    /// True while this node may still hold data it must pass on: strays
+    /// not yet handed over, or a sweep planned after a ring change. Until
+    /// the sweep runs, keys no fetch took are not known as strays yet, so a
+    /// run that ends before it would leave their versions on a node outside
+    /// their preference list.
+    pub fn handover_pending(&self) -> bool {
+        !self.handover.strays.is_empty() || self.handover.sweep_at.is_some()
+    }
+
     /// One push round (with the hinted handoff): each owner believed
     /// reachable gets up to `handoff_batch` of the strays it has not
     /// confirmed yet, taking turns from where its last round stopped. The
