@@ -1,8 +1,9 @@
 //! The `dynasim` command line: parses arguments and dispatches to the library.
 //!
-//! Exit codes: 0 success; 1 an expected invariant was violated; 2 bad input
-//! (unreadable or invalid scenario, bad arguments, warnings under
-//! `validate --strict`) or an output that could not be written.
+//! Exit codes: 0 success; 1 an invariant was violated that the scenario
+//! does not `tolerate`; 2 bad input (unreadable or invalid scenario, bad
+//! arguments, warnings under `validate --strict`) or an output that could
+//! not be written.
 
 use clap::{Parser, Subcommand};
 use dynasim::Scenario;
@@ -94,7 +95,7 @@ fn run(path: &Path, seed: Option<u64>, out: Option<PathBuf>, quiet: bool) -> Exi
     if violated.is_empty() {
         ExitCode::SUCCESS
     } else {
-        eprintln!("error: expected invariant(s) violated: {}", violated.join(", "));
+        eprintln!("error: invariant(s) violated and not tolerated: {}", violated.join(", "));
         eprintln!("repro: dynasim run {} --seed {seed}", path.display());
         ExitCode::from(1)
     }
