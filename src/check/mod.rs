@@ -8,9 +8,11 @@
 pub mod durability;
 pub mod history;
 pub mod lineage;
+pub mod realtime;
 
 use crate::node::versioning::Versioning;
 use crate::protocol::WriteId;
+use crate::types::ClientId;
 use history::{Observed, OpKind, OpRecord, Outcome};
 use lineage::Lineage;
 use serde::Serialize;
@@ -73,6 +75,26 @@ pub struct ConsistencyReport {
     /// The writes counted in `lost_updates` (for per-window figures).
     #[serde(skip)]
     pub lost_update_writes: BTreeSet<WriteId>,
+    /// The reads counted in `stale_reads`: (client, request number) → key,
+    /// to compare with the real-time check.
+    #[serde(skip)]
+    pub stale_read_ops: BTreeMap<(ClientId, u64), u64>,
+    /// Real-time check ([`realtime`], no clock trusted): returned versions
+    /// of a write no client issued on that key.
+    pub realtime_phantom_versions: u64,
+    /// Real-time check: reads or write contexts naming a write invoked
+    /// after the read completed or the write was invoked.
+    pub realtime_causality_violations: u64,
+    /// Real-time check: reads that returned, for some write acknowledged
+    /// before they were invoked, neither it nor a write that saw it or was
+    /// invoked after it completed.
+    pub realtime_stale_reads: u64,
+    /// Strict mode only: reads the two checks judge differently (stale by
+    /// one and not the other), apart from real-time stale reads whose missed
+    /// writes were all lost updates (their overwriters' clocks claim them).
+    pub disagreements: u64,
+    /// The first few disagreements, described.
+    pub disagreeing_reads: Vec<String>,
 }
 
 /// Checks a finished run's history (the end-state figures need
@@ -109,7 +131,8 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
     for ops in by_key.values() {
         let (checked, stale) = stale_reads_of_key(ops, versioning);
         report.reads_of_written_keys += checked;
-        report.stale_reads += stale;
+        report.stale_reads += stale.len() as u64;
+        report.stale_read_ops.extend(stale);
     }
     report.duplicate_coordinations = lineage.duplicate_coordinations();
     report
@@ -152,12 +175,13 @@ fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
     count
 }
 
-/// (reads checked, stale reads) among one key's operations.
+/// (reads checked, the stale reads' (client, request number)) among one
+/// key's operations.
 ///
 /// Sweeps reads in invoke order, keeping the frontier of writes acknowledged
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
-fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
+fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, Vec<((ClientId, u64), u64)>) {
     let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
@@ -171,7 +195,7 @@ fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
     let covers = |newer: &Observed, older: &Observed| covers(newer, older, versioning);
     let mut frontier: Vec<&Observed> = Vec::new();
     let mut next_write = 0;
-    let (mut checked, mut stale) = (0, 0);
+    let (mut checked, mut stale) = (0, Vec::new());
     for read in reads {
         while next_write < acknowledged.len() && acknowledged[next_write].0 < read.invoke {
             let (_, write) = acknowledged[next_write];
@@ -187,7 +211,7 @@ fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, u64) {
         }
         checked += 1;
         if !frontier.iter().all(|w| read.returned.iter().any(|r| covers(r, w))) {
-            stale += 1;
+            stale.push(((read.client, read.sequence), read.key));
         }
     }
     (checked, stale)
