@@ -25,14 +25,13 @@ pub fn static_warnings(scenario: &Scenario) -> Vec<String> {
         .iter()
         .filter_map(|name| not_applicable(spec, name).map(|why| warning(name, &format!("not-applicable: {why}"))));
     let listed = |name: &&str| spec.expect.iter().chain(&spec.tolerate).any(|listed| listed == name);
-    let unexpected = INVARIANT_NAMES.iter().filter(|name| !listed(name) && not_applicable(spec, name).is_none()).map(
-        |name| {
+    let unexpected =
+        INVARIANT_NAMES.iter().filter(|name| !listed(name) && not_applicable(spec, name).is_none()).map(|name| {
             format!(
                 "invariant `{name}` applies to this scenario but is neither in `expect` nor in `tolerate`; add it to \
                  `expect`"
             )
-        },
-    );
+        });
     inapplicable.chain(unexpected).collect()
 }
 

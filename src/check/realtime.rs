@@ -232,12 +232,16 @@ mod tests {
     }
 
     fn read(sequence: u64, invoke: u64, complete: u64, returned: &[u64]) -> OpRecord {
-        OpRecord { returned: returned.iter().map(|&w| version(w)).collect(), ..op(OpKind::Read, sequence, invoke, complete) }
+        OpRecord {
+            returned: returned.iter().map(|&w| version(w)).collect(),
+            ..op(OpKind::Read, sequence, invoke, complete)
+        }
     }
 
     #[test]
     fn a_clean_history_has_no_findings() {
-        let history = vec![write(1, 0, 10, &[]), read(100, 20, 30, &[1]), write(2, 40, 50, &[1]), read(101, 60, 70, &[2])];
+        let history =
+            vec![write(1, 0, 10, &[]), read(100, 20, 30, &[1]), write(2, 40, 50, &[1]), read(101, 60, 70, &[2])];
         assert_eq!(check(&history), RealtimeReport::default());
     }
 
@@ -307,8 +311,12 @@ mod tests {
         record(&mut report, &realtime, true, Versioning::DottedVersionVectors);
         assert_eq!(report.realtime_stale_reads, 2);
         assert_eq!(report.disagreements, 2, "{:?}", report.disagreeing_reads);
-        assert!(report.disagreeing_reads[0].contains("read 100") && report.disagreeing_reads[0].contains("real time only"));
-        assert!(report.disagreeing_reads[1].contains("read 102") && report.disagreeing_reads[1].contains("clocks only"));
+        assert!(
+            report.disagreeing_reads[0].contains("read 100") && report.disagreeing_reads[0].contains("real time only")
+        );
+        assert!(
+            report.disagreeing_reads[1].contains("read 102") && report.disagreeing_reads[1].contains("clocks only")
+        );
         let mut report = clocks.clone();
         record(&mut report, &realtime, true, Versioning::VectorClocks);
         assert_eq!(report.disagreements, 1, "vector clocks overwrite concurrent writes: only 102 disagrees");
