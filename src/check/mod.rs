@@ -78,7 +78,7 @@ pub struct ConsistencyReport {
     /// The reads counted in `stale_reads`: (client, request number) → key,
     /// to compare with the real-time check.
     #[serde(skip)]
-    pub stale_read_ops: BTreeMap<(ClientId, u64), u64>,
+    pub stale_read_ops: BTreeMap<ReadId, u64>,
     /// Real-time check ([`realtime`], no clock trusted): returned versions
     /// of a write no client issued on that key.
     pub realtime_phantom_versions: u64,
@@ -96,6 +96,9 @@ pub struct ConsistencyReport {
     /// The first few disagreements, described.
     pub disagreeing_reads: Vec<String>,
 }
+
+/// A read by (client, request number).
+pub type ReadId = (ClientId, u64);
 
 /// Checks a finished run's history (the end-state figures need
 /// [`durability::check_end_state`] too).
@@ -181,7 +184,7 @@ fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
 /// Sweeps reads in invoke order, keeping the frontier of writes acknowledged
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
-fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, Vec<((ClientId, u64), u64)>) {
+fn stale_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> (u64, Vec<(ReadId, u64)>) {
     let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
