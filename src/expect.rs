@@ -8,19 +8,31 @@
 
 use crate::report::summary::RunSummary;
 use crate::scenario::applicability::not_applicable;
+use crate::scenario::INVARIANT_NAMES;
 use crate::{RunReport, Scenario};
 
 /// The name of the invariant judged by running twice.
 pub const DETERMINISTIC: &str = "deterministic";
 
 /// Warnings known before running: expected invariants the scenario itself
-/// makes not applicable (e.g. `no-stale-reads` with sloppy quorums on).
+/// makes not applicable (e.g. `no-stale-reads` with sloppy quorums on), and
+/// invariants that apply but are neither expected nor tolerated, so nobody
+/// forgets one (`dynasim validate` prints them; `--strict` fails on them).
 pub fn static_warnings(scenario: &Scenario) -> Vec<String> {
     let spec = &scenario.spec;
-    spec.expect
+    let inapplicable = spec
+        .expect
         .iter()
-        .filter_map(|name| not_applicable(spec, name).map(|why| warning(name, &format!("not-applicable: {why}"))))
-        .collect()
+        .filter_map(|name| not_applicable(spec, name).map(|why| warning(name, &format!("not-applicable: {why}"))));
+    let listed = |name: &&str| spec.expect.iter().chain(&spec.tolerate).any(|listed| listed == name);
+    let unexpected =
+        INVARIANT_NAMES.iter().filter(|name| !listed(name) && not_applicable(spec, name).is_none()).map(|name| {
+            format!(
+                "invariant `{name}` applies to this scenario but is neither in `expect` nor in `tolerate`; add it to \
+                 `expect`"
+            )
+        });
+    inapplicable.chain(unexpected).collect()
 }
 
 /// Runs `scenario` with `seed`, a second time when it expects
@@ -46,15 +58,18 @@ pub fn run_observed(scenario: &Scenario, seed: u64, options: &crate::report::obs
     report
 }
 
-/// The invariants the scenario expects that this run violated.
+/// The invariants this run violated that the scenario does not tolerate:
+/// every invariant the summary judged must hold, listed in `expect` or not,
+/// unless `tolerate` names it (a scenario that forgot one in `expect` must
+/// still fail when it breaks).
 pub fn violated_expectations(scenario: &Scenario, summary: &RunSummary) -> Vec<String> {
     let violated = |verdict: &String| verdict == "violated" || verdict.starts_with("violated:");
-    scenario
-        .spec
-        .expect
+    let tolerated = |name: &str| scenario.spec.tolerate.iter().any(|t| t == name);
+    summary
+        .invariants
         .iter()
-        .filter(|name| summary.invariants.get(name.as_str()).is_some_and(violated))
-        .cloned()
+        .filter(|(name, verdict)| violated(verdict) && !tolerated(name))
+        .map(|(name, _)| name.clone())
         .collect()
 }
 
@@ -106,14 +121,40 @@ mod tests {
 
     #[test]
     fn an_expected_invariant_the_scenario_makes_inapplicable_is_a_warning() {
-        let sloppy = scenario("expect = [\"no-stale-reads\", \"no-lost-writes\"]\n");
+        let rest = "\"deterministic\", \"causal-siblings\", \"converges\"";
+        let sloppy = scenario(&format!("expect = [\"no-stale-reads\", \"no-lost-writes\", {rest}]\n"));
         let warnings = static_warnings(&sloppy);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("`no-stale-reads`") && warnings[0].contains("sloppy quorum is on"));
-        let strict = scenario("expect = [\"no-stale-reads\"]\n[node]\nsloppy_quorum = false\n");
+        let strict = scenario(&format!(
+            "expect = [\"no-stale-reads\", \"no-lost-writes\", {rest}]\n[node]\nsloppy_quorum = false\n"
+        ));
         assert!(static_warnings(&strict).is_empty());
         let lww = scenario("expect = [\"causal-siblings\"]\n[reconciliation]\npolicy = \"lww\"\n");
         assert!(static_warnings(&lww)[0].contains("last-write-wins"));
+    }
+
+    #[test]
+    fn an_applicable_invariant_neither_expected_nor_tolerated_is_a_warning() {
+        let warnings = static_warnings(&scenario("expect = [\"converges\"]\ntolerate = [\"no-lost-writes\"]\n"));
+        let named = |name: &str| warnings.iter().any(|w| w.contains(&format!("`{name}` applies")));
+        assert!(named("deterministic") && named("causal-siblings"), "{warnings:?}");
+        assert!(!named("converges") && !named("no-lost-writes"), "expected or tolerated: {warnings:?}");
+        assert!(!named("no-stale-reads"), "not applicable with sloppy quorums: {warnings:?}");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn any_violated_invariant_fails_the_run_unless_tolerated() {
+        let text = "duration_ms = 100\nquiesce_ms = 0\nexpect = [\"no-lost-writes\"]\n";
+        let mut summary = crate::run(&scenario(text), 1).summary;
+        assert!(violated_expectations(&scenario(text), &summary).is_empty());
+        summary.invariants.insert("causal-siblings".into(), "violated".into());
+        summary.invariants.insert("converges".into(), "violated: 3 keys still differed".into());
+        let violated = violated_expectations(&scenario(text), &summary);
+        assert_eq!(violated, ["causal-siblings", "converges"], "violated although not expected");
+        let tolerant = scenario(&format!("{text}tolerate = [\"converges\"]\n"));
+        assert_eq!(violated_expectations(&tolerant, &summary), ["causal-siblings"]);
     }
 
     #[test]

@@ -45,15 +45,18 @@ pub fn run_observed(scenario: &Scenario, seed: u64, options: &report::observer::
     // Wall time is measured only for the `wall` section of the summary.
     let started = std::time::Instant::now();
     let outcome = Simulation::new(scenario, seed).with_observer(options).run();
-    let consistency = check_outcome(&outcome);
+    let strict = scenario::applicability::not_applicable(&scenario.spec, "no-stale-reads").is_none();
+    let consistency = check_outcome(&outcome, strict);
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = report::summary::summarize(scenario, seed, &outcome, consistency, wall_seconds);
     RunReport { summary, outcome }
 }
 
 /// The checker's figures for a finished run: the history checks, then the
-/// end state (every version the stores, disks and sibling caps showed).
-pub fn check_outcome(outcome: &RunOutcome) -> check::ConsistencyReport {
+/// end state (every version the stores, disks and sibling caps showed),
+/// then the real-time check that trusts no clock, compared with them when
+/// the scenario is in strict mode (`strict`; a clock truncation ends it).
+pub fn check_outcome(outcome: &RunOutcome, strict: bool) -> check::ConsistencyReport {
     let mut lineage = check::lineage::Lineage::from_history(&outcome.history);
     let capped = outcome.cap_dropped();
     for (key, versions) in outcome.final_versions.iter().chain(&outcome.wiped).chain(&capped) {
@@ -67,6 +70,9 @@ pub fn check_outcome(outcome: &RunOutcome) -> check::ConsistencyReport {
         capped: &capped,
         clocks_truncated: outcome.nodes.iter().any(|n| n.stats().clock_truncations > 0),
     };
+    let clocks_truncated = end.clocks_truncated;
     check::durability::check_end_state(&mut consistency, &outcome.history, &lineage, &end, outcome.versioning);
+    let realtime = check::realtime::check(&outcome.history);
+    check::realtime::record(&mut consistency, &realtime, strict && !clocks_truncated, outcome.versioning);
     consistency
 }

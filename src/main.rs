@@ -1,8 +1,9 @@
 //! The `dynasim` command line: parses arguments and dispatches to the library.
 //!
-//! Exit codes: 0 success; 1 an expected invariant was violated; 2 bad input
-//! (unreadable or invalid scenario, bad arguments, warnings under
-//! `validate --strict`) or an output that could not be written.
+//! Exit codes: 0 success; 1 an invariant was violated that the scenario
+//! does not `tolerate`; 2 bad input (unreadable or invalid scenario, bad
+//! arguments, warnings under `validate --strict`) or an output that could
+//! not be written.
 
 use clap::{Parser, Subcommand};
 use dynasim::report::observer::ObserveOptions;
@@ -196,7 +197,7 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
     if violated.is_empty() {
         ExitCode::SUCCESS
     } else {
-        eprintln!("error: expected invariant(s) violated: {}", violated.join(", "));
+        eprintln!("error: invariant(s) violated and not tolerated: {}", violated.join(", "));
         eprintln!("repro: {}", scenario.repro(seed));
         ExitCode::from(1)
     }

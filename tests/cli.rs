@@ -120,6 +120,51 @@ fn an_inapplicable_expectation_warns_and_fails_validate_strict() {
     assert!(warnings[0].as_str().expect("text").contains("not-applicable: sloppy quorum is on"));
 }
 
+/// Anti-entropy off and 20% loss with strict quorums: replicas never agree,
+/// so `converges` is violated although the scenario does not expect it.
+const DIVERGES: &str = "duration_ms = 300\nquiesce_ms = 100\n[node]\nsloppy_quorum = false\n[network]\nloss = 0.2\n\
+                        [anti_entropy]\nenabled = false\n";
+
+#[test]
+fn a_violated_invariant_fails_the_run_even_when_not_expected() {
+    let path = scratch("diverges.toml", DIVERGES);
+    let out = scratch_out("diverges");
+    let (code, _, stderr) =
+        dynasim(&["run", path.to_str().expect("utf8"), "--quiet", "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("violated and not tolerated: converges"), "{stderr}");
+    assert!(stderr.contains("repro: dynasim run"), "{stderr}");
+    assert!(summary_of(&out)["invariants"]["converges"].as_str().expect("verdict").starts_with("violated"));
+}
+
+#[test]
+fn a_tolerated_violation_passes_and_an_unknown_tolerated_name_is_refused() {
+    let tolerant = format!("# anti-entropy is off, so replicas never converge\ntolerate = [\"converges\"]\n{DIVERGES}");
+    let path = scratch("tolerated.toml", &tolerant);
+    let out = scratch_out("tolerated");
+    let (code, _, stderr) =
+        dynasim(&["run", path.to_str().expect("utf8"), "--quiet", "--out", out.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(summary_of(&out)["invariants"]["converges"].as_str().expect("verdict").starts_with("violated"));
+    let path = scratch("unknown-tolerated.toml", &format!("tolerate = [\"convergence\"]\n{DIVERGES}"));
+    let (code, _, stderr) = dynasim(&["validate", path.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("field `tolerate`: unknown invariant \"convergence\""), "{stderr}");
+}
+
+#[test]
+fn validate_names_applicable_invariants_that_are_neither_expected_nor_tolerated() {
+    let path = scratch("forgetful.toml", "expect = [\"no-lost-writes\"]\ntolerate = [\"converges\"]\n");
+    let (code, _, stderr) = dynasim(&["validate", path.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{stderr}");
+    for name in ["deterministic", "causal-siblings"] {
+        assert!(stderr.contains(&format!("`{name}` applies to this scenario")), "{name}: {stderr}");
+    }
+    assert!(!stderr.contains("`converges` applies") && !stderr.contains("`no-stale-reads` applies"), "{stderr}");
+    let (code, _, stderr) = dynasim(&["validate", "--strict", path.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
 #[test]
 fn the_readme_scenario_expects_only_what_it_can_judge() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
@@ -242,8 +287,10 @@ fn a_run_leaves_only_finished_files_where_readers_look() {
     summary_of(&out);
 }
 
+/// Both kinds of static warning: an expected invariant that cannot be
+/// judged, and an applicable one neither expected nor tolerated.
 #[test]
-fn every_bundled_scenario_expects_only_what_it_can_judge() {
+fn every_bundled_scenario_expects_exactly_what_it_can_judge() {
     let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     for entry in std::fs::read_dir(&directory).expect("scenarios") {
         let path = entry.expect("entry").path();

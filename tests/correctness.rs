@@ -137,6 +137,20 @@ fn random_scenario(rng: &mut ChaCha8Rng, clocks: &str, (r, w): (u32, u32)) -> St
     text
 }
 
+/// The real-time check (no clock trusted) agrees with the clock-based one
+/// in strict mode: no phantom version, nothing depending on its future, no
+/// stale read either way — under dotted version vectors not even one the
+/// real-time check alone sees (server-side vector clocks make those by
+/// overwriting concurrent writes through one coordinator).
+fn assert_realtime_agrees(c: &dynasim::check::ConsistencyReport, clocks: &str, repro: &str) {
+    assert_eq!(c.realtime_phantom_versions, 0, "{repro}");
+    assert_eq!(c.realtime_causality_violations, 0, "{repro}");
+    assert_eq!(c.disagreements, 0, "{:?}\n{repro}", c.disagreeing_reads);
+    if clocks == "dvv" {
+        assert_eq!(c.realtime_stale_reads, 0, "{repro}");
+    }
+}
+
 /// Seeds to explore: `DYNASIM_SEEDS` (e.g. 200 for the figure the issue
 /// asks for), else a number that fits CI.
 fn exploration_seeds() -> u64 {
@@ -154,6 +168,7 @@ fn strict_mode_holds_every_invariant_under_loss_slow_nodes_partitions_and_crashe
         assert_all_held(&report, &repro);
         let s = &report.summary;
         assert_eq!(s.invariants["no-stale-reads"], "held", "{repro}");
+        assert_realtime_agrees(&s.consistency, clocks, &repro);
         if s.nodes.clock_truncations == 0 {
             assert_eq!(s.consistency.false_conflicts, 0, "{repro}");
         }
@@ -216,6 +231,8 @@ fn with_everything_and_joins_and_leaves_no_write_is_lost_unexplained_and_replica
         assert_all_held(&report, &repro);
         let s = &report.summary;
         assert_eq!(s.consistency.lost_writes_unexplained, 0, "{repro}");
+        assert_eq!(s.consistency.realtime_phantom_versions, 0, "{repro}");
+        assert_eq!(s.consistency.realtime_causality_violations, 0, "{repro}");
         assert!(s.hints.balanced(), "{repro}");
     }
 }

@@ -8,9 +8,11 @@
 pub mod durability;
 pub mod history;
 pub mod lineage;
+pub mod realtime;
 
 use crate::node::versioning::Versioning;
 use crate::protocol::WriteId;
+use crate::types::ClientId;
 use history::{Observed, OpKind, OpRecord, Outcome};
 use lineage::Lineage;
 use serde::Serialize;
@@ -77,6 +79,26 @@ pub struct ConsistencyReport {
     /// invocation (for staleness by time since the last write).
     #[serde(skip)]
     pub read_verdicts: Vec<ReadVerdict>,
+    /// The reads counted in `stale_reads`: (client, request number) → key,
+    /// to compare with the real-time check.
+    #[serde(skip)]
+    pub stale_read_ops: BTreeMap<ReadId, u64>,
+    /// Real-time check ([`realtime`], no clock trusted): returned versions
+    /// of a write no client issued on that key.
+    pub realtime_phantom_versions: u64,
+    /// Real-time check: reads or write contexts naming a write invoked
+    /// after the read completed or the write was invoked.
+    pub realtime_causality_violations: u64,
+    /// Real-time check: reads that returned, for some write acknowledged
+    /// before they were invoked, neither it nor a write that saw it or was
+    /// invoked after it completed.
+    pub realtime_stale_reads: u64,
+    /// Strict mode only: reads the two checks judge differently (stale by
+    /// one and not the other), apart from real-time stale reads whose missed
+    /// writes were all lost updates (their overwriters' clocks claim them).
+    pub disagreements: u64,
+    /// The first few disagreements, described.
+    pub disagreeing_reads: Vec<String>,
 }
 
 /// The checker's verdict on one successful read of a key that had an
@@ -84,7 +106,7 @@ pub struct ConsistencyReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadVerdict {
     /// The read, as its (client, sequence).
-    pub read: (crate::types::ClientId, u64),
+    pub read: ReadId,
     /// From the completion of the key's last write acknowledged before the
     /// read was invoked to the read's invocation, µs.
     pub since_write_us: u64,
@@ -95,6 +117,9 @@ pub struct ReadVerdict {
     /// superseding; 0 for a read that is not stale.
     pub versions_behind: u64,
 }
+
+/// A read by (client, request number).
+pub type ReadId = (ClientId, u64);
 
 /// Checks a finished run's history (the end-state figures need
 /// [`durability::check_end_state`] too).
@@ -127,8 +152,10 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
             _ => {}
         }
     }
-    for ops in by_key.values() {
-        report.read_verdicts.extend(judge_reads_of_key(ops, versioning));
+    for (&key, ops) in &by_key {
+        let verdicts = judge_reads_of_key(ops, versioning);
+        report.stale_read_ops.extend(verdicts.iter().filter(|v| v.stale).map(|v| (v.read, key)));
+        report.read_verdicts.extend(verdicts);
     }
     report.reads_of_written_keys = report.read_verdicts.len() as u64;
     report.stale_reads = report.read_verdicts.iter().filter(|v| v.stale).count() as u64;

@@ -628,3 +628,66 @@ fn a_sweep_keeps_the_confirmations_of_a_stray_whose_versions_did_not_change() {
     assert_eq!((s.stray_keys_found, s.stray_keys_handed_over, nodes[2].strays_pending()), (1, 1, 0));
     assert!(nodes[2].main_versions(1000).is_empty(), "handed over, then dropped");
 }
+
+/// Catches "a fallback picked inside the top N and counted twice toward
+/// W": under W = N a write must reach N distinct nodes, so the node
+/// standing in for an unreachable replica comes from beyond the top N, and
+/// one node's acknowledgements count once however often they arrive.
+#[test]
+fn under_w_equals_n_fallbacks_come_from_beyond_the_top_n_and_each_node_counts_once() {
+    let config = Arc::new(NodeConfig { w: 3, ..(*config()).clone() });
+    let mut nodes = cluster_with(6, config);
+    let (key, list) = key_where(&nodes, NodeId(0), None);
+    let others: Vec<NodeId> = list.iter().copied().filter(|&n| n != NodeId(0)).collect();
+    let (answering, silent) = (others[0], others[1]);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    let coordination = match &out.messages[0].1 {
+        Message::ReplicaWrite { coordination, .. } => *coordination,
+        other => panic!("unexpected {other:?}"),
+    };
+    out.messages.clear();
+    assert!(finish_storage(&mut nodes[0], &mut out).is_empty(), "1 ack of W = 3");
+    let ack = Message::ReplicaWriteAck { coordination };
+    nodes[0].on_message(Time(50), Endpoint::Node(answering), ack.clone(), &mut out);
+    nodes[0].on_message(Time(60), Endpoint::Node(answering), ack.clone(), &mut out);
+    assert!(out.messages.is_empty(), "a repeated ack is not a third node: {:?}", out.messages);
+    // The silent replica times out: a fallback beyond the top N stands in.
+    nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id: coordination.id }, &mut out);
+    let fallbacks: Vec<(NodeId, Option<NodeId>)> = out
+        .messages
+        .iter()
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::ReplicaWrite { hint, .. }) => Some((*n, *hint)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fallbacks.len(), 1, "{:?}", out.messages);
+    let (fallback, hint) = fallbacks[0];
+    assert!(!list.contains(&fallback), "fallback {fallback:?} is inside the top N {list:?}");
+    assert_eq!(hint, Some(silent));
+    out.messages.clear();
+    nodes[0].on_message(Time(300), Endpoint::Node(answering), ack.clone(), &mut out);
+    assert!(out.messages.is_empty(), "still two distinct nodes: {:?}", out.messages);
+    nodes[0].on_message(Time(310), Endpoint::Node(fallback), ack, &mut out);
+    assert!(
+        matches!(&out.messages[..], [(Endpoint::Client(CLIENT), Message::PutReply { outcome: Ok(_), .. })]),
+        "the third distinct node makes W: {:?}",
+        out.messages
+    );
+    // A write coordinated while a replica is already suspected goes to a
+    // fallback beyond the top N from the start, with a hint.
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(400), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
+    let targets: Vec<(NodeId, Option<NodeId>)> = out
+        .messages
+        .iter()
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::ReplicaWrite { hint, .. }) => Some((*n, *hint)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(targets.len(), 2, "{targets:?}");
+    assert!(targets.contains(&(answering, None)), "{targets:?}");
+    assert!(targets.iter().any(|&(n, hint)| !list.contains(&n) && hint == Some(silent)), "{targets:?}");
+}

@@ -220,7 +220,12 @@ mod tests {
     use super::*;
 
     fn verdict(since_write_us: u64, stale: bool) -> ReadVerdict {
-        ReadVerdict { since_write_us, stale, versions_behind: u64::from(stale) }
+        ReadVerdict {
+            read: (crate::types::ClientId(0), since_write_us),
+            since_write_us,
+            stale,
+            versions_behind: u64::from(stale),
+        }
     }
 
     #[test]

@@ -277,12 +277,20 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     check_ms("duration_ms", spec.duration_ms, false)?;
     check_ms("quiesce_ms", spec.quiesce_ms, true)?;
     check_ms("converge_within_ms", spec.converge_within_ms, true)?;
-    for name in &spec.expect {
-        check(
-            INVARIANT_NAMES.contains(&name.as_str()),
-            "expect",
-            format!("unknown invariant {name:?}; allowed: {}", INVARIANT_NAMES.join(", ")),
-        )?;
+    for (field, names) in [("expect", &spec.expect), ("tolerate", &spec.tolerate)] {
+        for name in names {
+            check(
+                INVARIANT_NAMES.contains(&name.as_str()),
+                field,
+                format!("unknown invariant {name:?}; allowed: {}", INVARIANT_NAMES.join(", ")),
+            )?;
+        }
+    }
+    if let Some(both) = spec.tolerate.iter().find(|name| spec.expect.contains(name)) {
+        return Err(invalid(
+            "tolerate",
+            format!("{both:?} is listed in both `expect` and `tolerate`; an invariant is either expected or tolerated"),
+        ));
     }
     validate_cluster(&spec.cluster)?;
     let q = &spec.quorum;
@@ -636,6 +644,15 @@ mod tests {
     #[test]
     fn unknown_invariants_list_the_allowed_names() {
         assert!(error_of("expect = [\"linearizable\"]\n").contains("allowed: deterministic, causal-siblings"));
+        let e = error_of("tolerate = [\"no-stale\"]\n");
+        assert!(e.starts_with("bad.toml:1: field `tolerate`: unknown invariant \"no-stale\""), "{e}");
+        assert!(e.contains("allowed: deterministic"), "{e}");
+    }
+
+    #[test]
+    fn an_invariant_both_expected_and_tolerated_is_refused() {
+        let e = error_of("expect = [\"converges\"]\ntolerate = [\"converges\"]\n");
+        assert!(e.contains("field `tolerate`") && e.contains("both `expect` and `tolerate`"), "{e}");
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct ScenarioSpec {
     /// `dynasim run` exits 1 when one is violated. Default: none.
     #[serde(default)]
     pub expect: Vec<String>,
+    /// Invariants this scenario knowingly violates (canonical names): a
+    /// run fails (exit 1) when any invariant's verdict is `violated` unless
+    /// it is listed here. A comment in the file must say why. Default: none.
+    #[serde(default)]
+    pub tolerate: Vec<String>,
     /// Cluster size and partitioning.
     #[serde(default)]
     pub cluster: ClusterSpec,

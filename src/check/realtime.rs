@@ -1,0 +1,327 @@
+//! A second consistency check that never trusts a clock.
+//!
+//! The lineage checker (`check::check_with`) decides what supersedes what
+//! from the versions' clocks; a bug that corrupts clocks (a truncation that
+//! drops the newest entry, a read repair that mints a merged version) can
+//! fool it. This check reads only what the clients recorded — invoke and
+//! complete times, the write each returned version names and the versions
+//! each write's context named — so the two fail independently, and a
+//! disagreement between them is itself a finding.
+//!
+//! Its rules:
+//! - **phantom version**: a read returned a version of a write no client
+//!   issued on that key (acknowledged, indeterminate or failed: a failed
+//!   write may still have reached a replica, so only an unknown write is a
+//!   phantom);
+//! - **causality violation**: a read returned, or a write's context named,
+//!   a write that had not been invoked yet when the read completed or the
+//!   write was invoked — nothing can depend on a write from its future;
+//! - **stale read**: a read that returns, for some write acknowledged before
+//!   the read was invoked, neither that write nor a successor of it — a
+//!   write whose writer saw it (through contexts) or that was invoked after
+//!   it completed. Only strict mode (DESIGN.md) forbids these.
+
+use super::history::{OpKind, OpRecord, Outcome};
+use super::ConsistencyReport;
+use crate::node::versioning::Versioning;
+use crate::protocol::WriteId;
+use crate::types::{ClientId, Time};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One read the real-time check found stale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaleRead {
+    /// The reading client.
+    pub client: ClientId,
+    /// Its request number.
+    pub sequence: u64,
+    /// The key read.
+    pub key: u64,
+    /// Acknowledged writes completed before the read that it returned
+    /// neither themselves nor a successor of.
+    pub missing: Vec<WriteId>,
+}
+
+/// What the real-time check found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RealtimeReport {
+    /// Returned versions whose write no client issued on that key.
+    pub phantom_versions: u64,
+    /// Reads or write contexts naming a write from their future.
+    pub causality_violations: u64,
+    /// Reads that missed a write acknowledged before they were invoked.
+    pub stale: Vec<StaleRead>,
+}
+
+/// Checks `history` by its real-time order and contexts alone.
+pub fn check(history: &[OpRecord]) -> RealtimeReport {
+    let mut writes: BTreeMap<WriteId, &OpRecord> = BTreeMap::new();
+    let mut readers: BTreeMap<WriteId, Vec<WriteId>> = BTreeMap::new();
+    let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
+    for op in history {
+        by_key.entry(op.key).or_default().push(op);
+        if let (OpKind::Write, Some(write)) = (op.kind, op.write) {
+            writes.insert(write, op);
+            for seen in &op.context {
+                readers.entry(seen.write).or_default().push(write);
+            }
+        }
+    }
+    let mut report = RealtimeReport::default();
+    for op in history {
+        match op.kind {
+            OpKind::Read if op.outcome == Outcome::Ok => {
+                let complete = op.complete.unwrap_or(Time(u64::MAX));
+                for version in &op.returned {
+                    match writes.get(&version.write) {
+                        Some(write) if write.key == op.key => {
+                            report.causality_violations += u64::from(write.invoke > complete);
+                        }
+                        _ => report.phantom_versions += 1,
+                    }
+                }
+            }
+            OpKind::Write => {
+                let future = op.context.iter().filter_map(|id| writes.get(&id.write)).filter(|w| w.invoke > op.invoke);
+                report.causality_violations += future.count() as u64;
+            }
+            OpKind::Read => {}
+        }
+    }
+    let successors = Successors { writes: &writes, readers: &readers, cache: BTreeMap::new() };
+    report.stale = stale_reads(&by_key, successors);
+    report
+}
+
+/// Which writes succeed which: by real time, or by having seen them
+/// through contexts (computed on demand, once per write).
+struct Successors<'a, 'h> {
+    writes: &'a BTreeMap<WriteId, &'h OpRecord>,
+    /// The writes whose context named each write.
+    readers: &'a BTreeMap<WriteId, Vec<WriteId>>,
+    cache: BTreeMap<WriteId, BTreeSet<WriteId>>,
+}
+
+impl Successors<'_, '_> {
+    /// True when `later` is `write`, saw it, or was invoked after it completed.
+    fn succeeds(&mut self, later: WriteId, write: WriteId, completed: Time) -> bool {
+        if later == write || self.writes.get(&later).is_some_and(|w| w.invoke > completed) {
+            return true;
+        }
+        let readers = self.readers;
+        self.cache.entry(write).or_insert_with(|| seen_by(readers, write)).contains(&later)
+    }
+}
+
+/// Every write whose context chain names `write`.
+fn seen_by(readers: &BTreeMap<WriteId, Vec<WriteId>>, write: WriteId) -> BTreeSet<WriteId> {
+    let (mut seen_by, mut stack) = (BTreeSet::new(), vec![write]);
+    while let Some(seen) = stack.pop() {
+        for &reader in readers.get(&seen).into_iter().flatten() {
+            if seen_by.insert(reader) {
+                stack.push(reader);
+            }
+        }
+    }
+    seen_by
+}
+
+/// Successful reads that missed an acknowledged write completed before
+/// they were invoked, key by key.
+fn stale_reads(by_key: &BTreeMap<u64, Vec<&OpRecord>>, mut successors: Successors) -> Vec<StaleRead> {
+    let mut stale = Vec::new();
+    for ops in by_key.values() {
+        let acknowledged: Vec<(WriteId, Time)> = ops
+            .iter()
+            .filter(|op| op.is_acknowledged_write())
+            .filter_map(|op| Some((op.write?, op.complete?)))
+            .collect();
+        for read in ops.iter().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok) {
+            let missing: Vec<WriteId> = acknowledged
+                .iter()
+                .filter(|(_, completed)| *completed < read.invoke)
+                .filter(|&&(write, completed)| {
+                    !read.returned.iter().any(|version| successors.succeeds(version.write, write, completed))
+                })
+                .map(|(write, _)| *write)
+                .collect();
+            if !missing.is_empty() {
+                stale.push(StaleRead { client: read.client, sequence: read.sequence, key: read.key, missing });
+            }
+        }
+    }
+    stale
+}
+
+/// How many disagreements [`record`] describes in full.
+const DESCRIBED_DISAGREEMENTS: usize = 10;
+
+/// Copies the real-time figures into `report` and, in strict mode — where
+/// both checks must find no stale read — lists the reads they judge
+/// differently. Under server-side vector clocks a read the real-time check
+/// alone calls stale is expected, not a disagreement: concurrent writes
+/// through one coordinator overwrite each other, and the overwriter's clock
+/// claims the write its writer never saw (DESIGN.md's lost update).
+pub fn record(report: &mut ConsistencyReport, realtime: &RealtimeReport, strict: bool, versioning: Versioning) {
+    report.realtime_phantom_versions = realtime.phantom_versions;
+    report.realtime_causality_violations = realtime.causality_violations;
+    report.realtime_stale_reads = realtime.stale.len() as u64;
+    if !strict {
+        return;
+    }
+    let mut disagreements: BTreeMap<(ClientId, u64), String> = BTreeMap::new();
+    for read in &realtime.stale {
+        let overwritten = versioning == Versioning::VectorClocks;
+        if !report.stale_read_ops.contains_key(&(read.client, read.sequence)) && !overwritten {
+            let missing: Vec<String> = read.missing.iter().map(|w| w.0.to_string()).collect();
+            let why = format!("stale by real time only (missed writes {})", missing.join(", "));
+            disagreements.insert((read.client, read.sequence), describe(read.client, read.sequence, read.key, &why));
+        }
+    }
+    let realtime_stale: BTreeSet<(ClientId, u64)> = realtime.stale.iter().map(|r| (r.client, r.sequence)).collect();
+    for (&(client, sequence), &key) in &report.stale_read_ops {
+        if !realtime_stale.contains(&(client, sequence)) {
+            disagreements.insert((client, sequence), describe(client, sequence, key, "stale by clocks only"));
+        }
+    }
+    report.disagreements = disagreements.len() as u64;
+    report.disagreeing_reads = disagreements.into_values().take(DESCRIBED_DISAGREEMENTS).collect();
+}
+
+fn describe(client: ClientId, sequence: u64, key: u64, why: &str) -> String {
+    format!("read {sequence} of client {} of key {key}: {why}", client.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::history::{Observed, VersionId};
+    use crate::node::vclock::{Dot, VectorClock};
+    use crate::protocol::Stamp;
+    use crate::types::NodeId;
+
+    fn version(write: u64) -> Observed {
+        Observed {
+            write: WriteId(write),
+            dot: Dot { actor: NodeId(0).into(), counter: write },
+            clock: VectorClock::new(),
+            stamp: Stamp::default(),
+            items: None,
+        }
+    }
+
+    fn op(kind: OpKind, sequence: u64, invoke: u64, complete: u64) -> OpRecord {
+        OpRecord {
+            complete: Some(Time(complete)),
+            outcome: Outcome::Ok,
+            ..OpRecord::invoked(ClientId(0), sequence, kind, 1, Time(invoke))
+        }
+    }
+
+    /// Write `id` on key 1, invoked and completed at the given times, made
+    /// from a read that returned `context`. Its clock is empty: nothing
+    /// here may read one.
+    fn write(id: u64, invoke: u64, complete: u64, context: &[u64]) -> OpRecord {
+        let context = context.iter().map(|&w| VersionId { write: WriteId(w), dot: version(w).dot }).collect();
+        OpRecord {
+            write: Some(WriteId(id)),
+            acked: Some(version(id)),
+            context,
+            ..op(OpKind::Write, id, invoke, complete)
+        }
+    }
+
+    fn read(sequence: u64, invoke: u64, complete: u64, returned: &[u64]) -> OpRecord {
+        OpRecord {
+            returned: returned.iter().map(|&w| version(w)).collect(),
+            ..op(OpKind::Read, sequence, invoke, complete)
+        }
+    }
+
+    #[test]
+    fn a_clean_history_has_no_findings() {
+        let history =
+            vec![write(1, 0, 10, &[]), read(100, 20, 30, &[1]), write(2, 40, 50, &[1]), read(101, 60, 70, &[2])];
+        assert_eq!(check(&history), RealtimeReport::default());
+    }
+
+    #[test]
+    fn a_returned_version_no_client_wrote_is_a_phantom() {
+        let history = vec![write(1, 0, 10, &[]), read(100, 20, 30, &[1, 7])];
+        assert_eq!(check(&history).phantom_versions, 1);
+        let mut other_key = write(7, 0, 10, &[]);
+        other_key.key = 2;
+        let history = vec![write(1, 0, 10, &[]), other_key, read(100, 20, 30, &[1, 7])];
+        assert_eq!(check(&history).phantom_versions, 1, "a write of another key is no source either");
+        let mut indeterminate = write(7, 0, 10, &[]);
+        indeterminate.outcome = Outcome::TimedOut;
+        let history = vec![write(1, 0, 10, &[]), indeterminate, read(100, 20, 30, &[1, 7])];
+        assert_eq!(check(&history).phantom_versions, 0, "an indeterminate write may be returned");
+    }
+
+    #[test]
+    fn nothing_may_depend_on_a_write_from_its_future() {
+        // A read completed at 30 returns write 2, invoked only at 40.
+        let history = vec![write(1, 0, 10, &[]), read(100, 20, 30, &[1, 2]), write(2, 40, 50, &[])];
+        assert_eq!(check(&history).causality_violations, 1);
+        // Write 3 (invoked at 20) names write 2 (invoked at 40) in its context.
+        let history = vec![write(2, 40, 50, &[]), write(3, 20, 60, &[2])];
+        assert_eq!(check(&history).causality_violations, 1);
+        // The same write invoked after its context's write is fine.
+        let history = vec![write(2, 40, 50, &[]), write(3, 55, 60, &[2])];
+        assert_eq!(check(&history).causality_violations, 0);
+    }
+
+    #[test]
+    fn a_read_missing_a_completed_write_and_its_successors_is_stale() {
+        // Write 1 completed at 10; the read invoked at 20 returns nothing.
+        let history = vec![write(1, 0, 10, &[]), read(100, 20, 30, &[])];
+        let stale = check(&history).stale;
+        assert_eq!(stale, vec![StaleRead { client: ClientId(0), sequence: 100, key: 1, missing: vec![WriteId(1)] }]);
+        // Returning write 0, which completed before write 1 was invoked, is stale too.
+        let history = vec![write(0, 0, 5, &[]), write(1, 6, 10, &[]), read(100, 20, 30, &[0])];
+        assert_eq!(check(&history).stale.len(), 1);
+        // A write that saw write 1 (through a chain) succeeds it.
+        let chain = vec![write(1, 0, 10, &[]), write(2, 2, 12, &[1]), write(3, 3, 14, &[2]), read(100, 20, 30, &[3])];
+        assert!(check(&chain).stale.is_empty());
+        // So does a write invoked after write 1 completed, even blind.
+        let later = vec![write(1, 0, 10, &[]), write(2, 11, 15, &[]), read(100, 20, 30, &[2])];
+        assert!(check(&later).stale.is_empty());
+        // A concurrent blind write neither saw it nor came after it.
+        let concurrent = vec![write(1, 0, 10, &[]), write(2, 5, 15, &[]), read(100, 20, 30, &[2])];
+        assert_eq!(check(&concurrent).stale.len(), 1);
+        // A write completed after the read was invoked is not required.
+        let overlapping = vec![write(1, 0, 25, &[]), read(100, 20, 30, &[])];
+        assert!(check(&overlapping).stale.is_empty());
+    }
+
+    #[test]
+    fn strict_mode_reports_reads_the_two_checks_judge_differently() {
+        let stale = |sequence: u64, missing: u64| StaleRead {
+            client: ClientId(0),
+            sequence,
+            key: 1,
+            missing: vec![WriteId(missing)],
+        };
+        let realtime = RealtimeReport { stale: vec![stale(100, 1), stale(101, 2)], ..RealtimeReport::default() };
+        let mut clocks = ConsistencyReport::default();
+        clocks.stale_read_ops.insert((ClientId(0), 101), 1); // both call read 101 stale
+        clocks.stale_read_ops.insert((ClientId(0), 102), 1); // only the clocks call 102 stale
+        let mut report = clocks.clone();
+        record(&mut report, &realtime, true, Versioning::DottedVersionVectors);
+        assert_eq!(report.realtime_stale_reads, 2);
+        assert_eq!(report.disagreements, 2, "{:?}", report.disagreeing_reads);
+        assert!(
+            report.disagreeing_reads[0].contains("read 100") && report.disagreeing_reads[0].contains("real time only")
+        );
+        assert!(
+            report.disagreeing_reads[1].contains("read 102") && report.disagreeing_reads[1].contains("clocks only")
+        );
+        let mut report = clocks.clone();
+        record(&mut report, &realtime, true, Versioning::VectorClocks);
+        assert_eq!(report.disagreements, 1, "vector clocks overwrite concurrent writes: only 102 disagrees");
+        let mut report = clocks;
+        record(&mut report, &realtime, false, Versioning::DottedVersionVectors);
+        assert_eq!((report.realtime_stale_reads, report.disagreements), (2, 0), "outside strict mode, only counted");
+    }
+}
