@@ -50,6 +50,21 @@ enum Command {
     },
     /// Static analysis of partitioning strategies 1-3 (Dynamo §6.2, Figure 8).
     Ring(dynasim::ring::RingArgs),
+    /// Run a scenario over a grid of `--set` values × seeds on every core:
+    /// sweep.csv, aggregate.csv (mean, 95% CI), plots and a table.
+    Sweep(dynasim::sweep::SweepArgs),
+    /// Compare runs and sweeps side by side: figures, differences, CI overlap.
+    Compare(dynasim::sweep::compare::CompareArgs),
+    /// Combine the shards of a sweep (`sweep --shard I/M`) into the outputs
+    /// one machine would have written.
+    Merge {
+        /// Directories holding shard-I-of-M.json files.
+        #[arg(required = true, num_args = 1..)]
+        directories: Vec<PathBuf>,
+        /// The sweep directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +72,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { scenario, seed, out, set, quiet } => run(&scenario, &set, seed, out, quiet),
         Command::Validate { scenario, strict } => validate(&scenario, strict),
+        Command::Sweep(args) => finish(dynasim::sweep::sweep(&args, dynasim::sweep::progress_wanted())),
+        Command::Merge { directories, out } => finish(dynasim::sweep::shard::merge(&directories, &out)),
+        Command::Compare(args) => match dynasim::sweep::compare::compare(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        },
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -67,6 +94,25 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Prints a sweep's or merge's table; exit 1 when a run violated an
+/// expected invariant, 2 on bad input.
+fn finish(outcome: Result<dynasim::sweep::SweepOutcome, dynasim::sweep::SweepError>) -> ExitCode {
+    match outcome {
+        Ok(outcome) => {
+            print!("{}", outcome.text);
+            if outcome.violated > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 
