@@ -127,7 +127,7 @@ fn invalid_combinations_are_skipped_and_counted() {
     assert!(outcome.text.contains("W must be between 1 and N = 3, got 4"), "{}", outcome.text);
     assert!(outcome.text.contains("2 runs (0 violated)"), "{}", outcome.text);
     let csv = String::from_utf8(read(&out.join("sweep.csv"))).expect("utf8");
-    assert_eq!(csv.lines().filter(|l| l.contains(",invalid: --set quorum.")).count(), 4, "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.contains(",\"invalid: --set quorum.")).count(), 4, "{csv}");
     let aggregate = String::from_utf8(read(&out.join("aggregate.csv"))).expect("utf8");
     assert_eq!(aggregate.lines().count(), 1 + 6);
 }

@@ -7,7 +7,7 @@ pub use crate::ring::stats::Estimate;
 
 /// The aggregated figures: (dotted path in summary.json or derived, short
 /// title for tables and plots). The order is the column order.
-pub const FIGURES: [(&str, &str); 16] = [
+pub const FIGURES: [(&str, &str); 17] = [
     ("latency_us.read.p50", "read p50 µs"),
     ("latency_us.read.p99", "read p99 µs"),
     ("latency_us.read.p999", "read p99.9 µs"),
@@ -24,6 +24,7 @@ pub const FIGURES: [(&str, &str); 16] = [
     ("hints.stored", "hints stored"),
     (BYTES_MOVED, "bytes moved"),
     (BOOTSTRAP_US, "bootstrap µs"),
+    ("load.efficiency", "load balance"),
 ];
 
 /// The position of `path` in [`FIGURES`].
@@ -66,8 +67,11 @@ pub fn by_configuration(file: &ShardFile) -> Vec<ConfigAggregate> {
             let estimates = FIGURES
                 .iter()
                 .map(|(path, _)| {
-                    let values: Vec<f64> =
-                        rows.iter().filter_map(|r| r.figures.get(*path)).filter_map(|v| v.parse::<f64>().ok()).collect();
+                    let values: Vec<f64> = rows
+                        .iter()
+                        .filter_map(|r| r.figures.get(*path))
+                        .filter_map(|v| v.parse::<f64>().ok())
+                        .collect();
                     (!values.is_empty()).then(|| (Estimate::of(&values), values.len()))
                 })
                 .collect();

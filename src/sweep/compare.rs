@@ -151,7 +151,9 @@ fn read_sweep(input: &Path, path: &Path) -> Result<Vec<Column>, SweepError> {
     let mut columns = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| bad(e.to_string()))?;
-        let value = |name: &str| header.iter().position(|h| h == name).and_then(|i| record.get(i)).and_then(|v| v.parse::<f64>().ok());
+        let value = |name: &str| {
+            header.iter().position(|h| h == name).and_then(|i| record.get(i)).and_then(|v| v.parse::<f64>().ok())
+        };
         let figures: BTreeMap<String, (f64, Option<f64>)> = FIGURES
             .iter()
             .filter_map(|(figure, _)| {

@@ -26,8 +26,9 @@ impl Axis {
     /// not inside `[...]`, `{...}` or quotes) or `PATH=A..B` (an inclusive
     /// integer range). Each value must also be a valid `--set`.
     pub fn parse(text: &str) -> Result<Axis, String> {
-        let (path, raw) =
-            text.split_once('=').ok_or_else(|| format!("--set {text}: expected PATH=VALUES, e.g. --set quorum.r=1,2,3"))?;
+        let (path, raw) = text
+            .split_once('=')
+            .ok_or_else(|| format!("--set {text}: expected PATH=VALUES, e.g. --set quorum.r=1,2,3"))?;
         let (path, raw) = (path.trim(), raw.trim());
         let values = match integer_range(raw) {
             Some(range) => range.map_err(|why| format!("--set {text}: {why}"))?,
@@ -190,7 +191,8 @@ impl Grid {
                 let values: Vec<String> =
                     self.axes.iter().zip(&picks).map(|(axis, &pick)| axis.values[pick].clone()).collect();
                 let overrides = self.axes.iter().zip(&picks).map(|(axis, &pick)| axis.setting(pick)).collect();
-                let parts: Vec<String> = self.axes.iter().zip(&values).map(|(a, v)| format!("{}={v}", a.path)).collect();
+                let parts: Vec<String> =
+                    self.axes.iter().zip(&values).map(|(a, v)| format!("{}={v}", a.path)).collect();
                 let label = if parts.is_empty() { "base".to_string() } else { parts.join(" ") };
                 let mut directory = if parts.is_empty() { "base".to_string() } else { directory_name(&parts) };
                 if !taken.insert(directory.clone()) {
@@ -273,7 +275,10 @@ mod tests {
         let file = vec![Axis::parse("quorum.r=1,2").unwrap(), Axis::parse("quorum.w=1,2").unwrap()];
         let grid = Grid::new(file, vec![Axis::parse("quorum.r=3,1").unwrap()], vec![1, 2]);
         let labels: Vec<String> = grid.configurations().into_iter().map(|c| c.label).collect();
-        assert_eq!(labels, ["quorum.r=3 quorum.w=1", "quorum.r=3 quorum.w=2", "quorum.r=1 quorum.w=1", "quorum.r=1 quorum.w=2"]);
+        assert_eq!(
+            labels,
+            ["quorum.r=3 quorum.w=1", "quorum.r=3 quorum.w=2", "quorum.r=1 quorum.w=1", "quorum.r=1 quorum.w=2"]
+        );
         assert_eq!(grid.len(), 8);
         let none = Grid::new(vec![], vec![], vec![7]);
         assert_eq!(none.configurations()[0].label, "base");

@@ -111,8 +111,7 @@ pub struct SweepOutcome {
 pub fn sweep(args: &SweepArgs, progress: bool) -> Result<SweepOutcome, SweepError> {
     let path = &args.scenario;
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SweepError(format!("{origin}: cannot read scenario: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| SweepError(format!("{origin}: cannot read scenario: {e}")))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
     let base = Scenario::deserialize_with(&text, &origin, &[])?;
     let name = base.name.clone().unwrap_or_else(|| stem.to_string());

@@ -96,12 +96,15 @@ pub fn mean_ci(aggregate: &ConfigAggregate, index: usize) -> String {
 }
 
 /// The printed table: one line per configuration that ran, mean ±95% CI
-/// of the main figures (membership figures only when a run moved data).
+/// of the main figures (figures zero everywhere left out; per-op-type
+/// availability and load balance only in aggregate.csv).
 pub fn render_table(aggregates: &[ConfigAggregate]) -> String {
     let shown: Vec<usize> = FIGURES
         .iter()
         .enumerate()
-        .filter(|(_, (path, _))| !matches!(*path, "ops.availability.read" | "ops.availability.write"))
+        .filter(|(_, (path, _))| {
+            !matches!(*path, "ops.availability.read" | "ops.availability.write" | "load.efficiency")
+        })
         .filter(|(index, _)| aggregates.iter().any(|a| a.estimates[*index].is_some_and(|(e, _)| e.mean != 0.0)))
         .map(|(index, _)| index)
         .collect();
@@ -123,14 +126,23 @@ pub fn render_table(aggregates: &[ConfigAggregate]) -> String {
 /// Left-aligns the first column and right-aligns the rest, two spaces apart.
 pub fn align(lines: &[Vec<String>]) -> String {
     let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..columns).map(|c| lines.iter().filter_map(|l| l.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| lines.iter().filter_map(|l| l.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
     let mut text = String::new();
     for line in lines {
         let cells: Vec<String> = line
             .iter()
             .enumerate()
-            .map(|(c, cell)| if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) })
+            .map(
+                |(c, cell)| {
+                    if c == 0 {
+                        format!("{cell:<w$}", w = widths[c])
+                    } else {
+                        format!("{cell:>w$}", w = widths[c])
+                    }
+                },
+            )
             .collect();
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');

@@ -84,7 +84,10 @@ fn failed(e: &dyn std::fmt::Display) -> SweepError {
 }
 
 /// Draws into an SVG string; `draw` gets the whole area.
-fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), SweepError>) -> Result<String, SweepError> {
+fn svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), SweepError>,
+) -> Result<String, SweepError> {
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
@@ -149,14 +152,19 @@ fn panel(
     for (series, &figure) in figures.iter().enumerate() {
         let color = COLORS[series % COLORS.len()];
         let offset = (series as f64 - (figures.len() as f64 - 1.0) / 2.0) * 0.6 / figures.len().max(1) as f64;
-        let points: Vec<(f64, Estimate)> =
-            configs.iter().enumerate().filter_map(|(i, c)| estimate(c, figure).map(|e| (i as f64 + offset, e))).collect();
+        let points: Vec<(f64, Estimate)> = configs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| estimate(c, figure).map(|e| (i as f64 + offset, e)))
+            .collect();
         chart
             .draw_series(points.iter().map(|&(x, e)| Circle::new((x, e.mean), 4, color.filled())))
             .map_err(|e| failed(&e))?
             .label(FIGURES[figure].1)
             .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
-        chart.draw_series(points.iter().filter(|(_, e)| e.ci95 > 0.0).map(|&(x, e)| ci_bar(x, e, color))).map_err(|e| failed(&e))?;
+        chart
+            .draw_series(points.iter().filter(|(_, e)| e.ci95 > 0.0).map(|&(x, e)| ci_bar(x, e, color)))
+            .map_err(|e| failed(&e))?;
     }
     chart
         .configure_series_labels()

@@ -76,7 +76,9 @@ fn index_from_environment(environment: &impl Fn(&str) -> Option<String>) -> Resu
             Some(min) => parse("SLURM_ARRAY_TASK_MIN", min)?,
             None => 0,
         };
-        return task.checked_sub(first).ok_or_else(|| format!("SLURM_ARRAY_TASK_ID {task} is below SLURM_ARRAY_TASK_MIN {first}"));
+        return task
+            .checked_sub(first)
+            .ok_or_else(|| format!("SLURM_ARRAY_TASK_ID {task} is below SLURM_ARRAY_TASK_MIN {first}"));
     }
     if let Some(index) = environment("JOB_COMPLETION_INDEX") {
         return parse("JOB_COMPLETION_INDEX", index);
@@ -137,11 +139,16 @@ impl ShardFile {
     }
 
     fn read(path: &Path) -> Result<ShardFile, SweepError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SweepError(format!("{}: cannot read: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| SweepError(format!("{}: cannot read: {e}", path.display())))?;
         let file: ShardFile = serde_json::from_str(&text)
             .map_err(|e| SweepError(format!("{}: not a sweep shard file: {e}", path.display())))?;
         if file.format != FORMAT {
-            return Err(SweepError(format!("{}: shard format {} (this dynasim reads {FORMAT})", path.display(), file.format)));
+            return Err(SweepError(format!(
+                "{}: shard format {} (this dynasim reads {FORMAT})",
+                path.display(),
+                file.format
+            )));
         }
         Ok(file)
     }
@@ -154,8 +161,8 @@ impl ShardFile {
 
 /// Shard files (`shard-*-of-*.json`) in `directory`, sorted by name.
 fn shard_files(directory: &Path) -> Result<Vec<PathBuf>, SweepError> {
-    let entries =
-        std::fs::read_dir(directory).map_err(|e| SweepError(format!("{}: cannot read directory: {e}", directory.display())))?;
+    let entries = std::fs::read_dir(directory)
+        .map_err(|e| SweepError(format!("{}: cannot read directory: {e}", directory.display())))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| {
@@ -192,17 +199,32 @@ pub fn merge(directories: &[PathBuf], out: &Path) -> Result<SweepOutcome, SweepE
     let mut seen = vec![None::<&PathBuf>; first.shards];
     for (path, file) in &shards {
         if let Some(earlier) = seen[file.shard].replace(path) {
-            return Err(SweepError(format!("shard {} given twice: {} and {}", file.shard, earlier.display(), path.display())));
+            return Err(SweepError(format!(
+                "shard {} given twice: {} and {}",
+                file.shard,
+                earlier.display(),
+                path.display()
+            )));
         }
     }
-    let missing: Vec<String> = seen.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(i, _)| i.to_string()).collect();
+    let missing: Vec<String> =
+        seen.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(i, _)| i.to_string()).collect();
     if !missing.is_empty() {
-        return Err(SweepError(format!("missing shard(s) {} of {} in {}", missing.join(", "), first.shards, list(directories))));
+        return Err(SweepError(format!(
+            "missing shard(s) {} of {} in {}",
+            missing.join(", "),
+            first.shards,
+            list(directories)
+        )));
     }
     let mut rows: Vec<Row> = shards.iter().flat_map(|(_, file)| file.rows.iter().cloned()).collect();
     rows.sort_by_key(|row| row.index);
     if rows.len() != first.runs || rows.iter().enumerate().any(|(i, row)| row.index != i) {
-        return Err(SweepError(format!("the shards hold {} rows, not the grid's {} runs once each", rows.len(), first.runs)));
+        return Err(SweepError(format!(
+            "the shards hold {} rows, not the grid's {} runs once each",
+            rows.len(),
+            first.runs
+        )));
     }
     let merged = ShardFile { shard: 0, shards: 1, rows, ..first.clone() };
     merged.write(out)?;
