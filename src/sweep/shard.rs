@@ -143,6 +143,14 @@ impl ShardFile {
             std::fs::read_to_string(path).map_err(|e| SweepError(format!("{}: cannot read: {e}", path.display())))?;
         let file: ShardFile = serde_json::from_str(&text)
             .map_err(|e| SweepError(format!("{}: not a sweep shard file: {e}", path.display())))?;
+        if file.shard >= file.shards {
+            return Err(SweepError(format!(
+                "{}: shard {} of {} is out of range",
+                path.display(),
+                file.shard,
+                file.shards
+            )));
+        }
         if file.format != FORMAT {
             return Err(SweepError(format!(
                 "{}: shard format {} (this dynasim reads {FORMAT})",
