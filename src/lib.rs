@@ -18,6 +18,7 @@ pub mod report;
 pub mod ring;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod types;
 
 pub use expect::violated_expectations;

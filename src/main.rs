@@ -70,6 +70,21 @@ enum Command {
         /// The run directory (holds summary.json).
         dir: PathBuf,
     },
+    /// Run a scenario over a grid of `--set` values × seeds on every core:
+    /// sweep.csv, aggregate.csv (mean, 95% CI), plots and a table.
+    Sweep(dynasim::sweep::SweepArgs),
+    /// Compare runs and sweeps side by side: figures, differences, CI overlap.
+    Compare(dynasim::sweep::compare::CompareArgs),
+    /// Combine the shards of a sweep (`sweep --shard I/M`) into the outputs
+    /// one machine would have written.
+    Merge {
+        /// Directories holding shard-I-of-M.json files.
+        #[arg(required = true, num_args = 1..)]
+        directories: Vec<PathBuf>,
+        /// The sweep directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +105,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Sweep(args) => finish(dynasim::sweep::sweep(&args, dynasim::sweep::progress_wanted())),
+        Command::Merge { directories, out } => finish(dynasim::sweep::shard::merge(&directories, &out)),
+        Command::Compare(args) => match dynasim::sweep::compare::compare(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        },
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -100,6 +127,25 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Prints a sweep's or merge's table; exit 1 when a run violated an
+/// expected invariant, 2 on bad input.
+fn finish(outcome: Result<dynasim::sweep::SweepOutcome, dynasim::sweep::SweepError>) -> ExitCode {
+    match outcome {
+        Ok(outcome) => {
+            print!("{}", outcome.text);
+            if outcome.violated > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -155,7 +201,7 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
     };
     let text = match std::fs::read_to_string(path) {
         // scenario.toml keeps the file as written; overrides head it as comments.
-        Ok(text) => overrides.iter().map(|set| format!("# run with --set {set}\n")).collect::<String>() + &text,
+        Ok(text) => scenario.annotated(&text),
         Err(error) => return fail(&format!("cannot read {}: {error}", path.display())),
     };
     let seed = seed.unwrap_or(scenario.spec.seed);

@@ -123,7 +123,6 @@ impl Scenario {
         default_name: &str,
         overrides: &[overrides::Override],
     ) -> Result<Scenario, ScenarioError> {
-        use serde::Deserialize;
         if overrides.is_empty() {
             return Scenario::parse(text, origin, default_name);
         }
@@ -132,19 +131,7 @@ impl Scenario {
             set: set.to_string(),
             message,
         };
-        toml::from_str::<ScenarioSpec>(text).map_err(|e| match other_command(text, origin) {
-            Some(other) => other,
-            None => syntax_error(text, origin, &e),
-        })?;
-        let mut document: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
-        let mut spec = None;
-        for set in overrides {
-            set.apply(&mut document).map_err(|message| to_error(set, message))?;
-            let parsed = ScenarioSpec::deserialize(toml::Value::Table(document.clone()))
-                .map_err(|e| to_error(set, e.message().trim_end().to_string()))?;
-            spec = Some(parsed);
-        }
-        let spec = spec.expect("at least one override");
+        let spec = Scenario::deserialize_with(text, origin, overrides)?;
         validate(&spec).map_err(|invalid| match overrides.iter().rev().find(|set| set.covers(&invalid.field)) {
             Some(set) => to_error(set, format!("field `{}`: {}", invalid.field, invalid.message)),
             None => {
@@ -160,6 +147,48 @@ impl Scenario {
         let name = spec.name.clone().unwrap_or_else(|| default_name.to_string());
         let overrides = overrides.iter().map(ToString::to_string).collect();
         Ok(Scenario { name, origin: origin.to_string(), spec, overrides })
+    }
+
+    /// The first half of [`Scenario::parse_with`]: the file parsed and the
+    /// overrides applied, each deserialized as soon as it is applied, but
+    /// no value checked. A sweep uses it to tell a `--set` naming no field or
+    /// giving a wrong type (bad input) from a combination of values that is
+    /// not allowed (skipped).
+    pub fn deserialize_with(
+        text: &str,
+        origin: &str,
+        overrides: &[overrides::Override],
+    ) -> Result<ScenarioSpec, ScenarioError> {
+        use serde::Deserialize;
+        let parsed = toml::from_str::<ScenarioSpec>(text).map_err(|e| match other_command(text, origin) {
+            Some(other) => other,
+            None => syntax_error(text, origin, &e),
+        })?;
+        let mut document: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+        let mut spec = parsed;
+        for set in overrides {
+            set.apply(&mut document).map_err(|message| ScenarioError::Override {
+                file: origin.to_string(),
+                set: set.to_string(),
+                message,
+            })?;
+            spec = ScenarioSpec::deserialize(toml::Value::Table(document.clone())).map_err(|e| {
+                ScenarioError::Override {
+                    file: origin.to_string(),
+                    set: set.to_string(),
+                    message: e.message().trim_end().to_string(),
+                }
+            })?;
+        }
+        Ok(spec)
+    }
+
+    /// `text` (this scenario's file) headed by one comment line per
+    /// override, for the run directory's scenario.toml: the file as written,
+    /// with what the run changed in it.
+    pub fn annotated(&self, text: &str) -> String {
+        let header: String = self.overrides.iter().map(|set| format!("# run with --set {set}\n")).collect();
+        header + text
     }
 
     /// The command line that repeats this run: the file, its overrides, the seed.

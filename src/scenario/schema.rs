@@ -74,6 +74,25 @@ pub struct ScenarioSpec {
     /// Faults applied at virtual times. Default: none.
     #[serde(default)]
     pub faults: Vec<crate::fault::FaultSpec>,
+    /// `[sweep]`: the grid `dynasim sweep` runs, so a comparison is a
+    /// checked-in file; `run` and `validate` ignore it.
+    #[serde(default)]
+    pub sweep: Option<SweepSpec>,
+}
+
+/// `[sweep]`: axes and seeds of a sweep, in the command line's syntax
+/// (`dynasim sweep` parses and checks them; see `crate::sweep::grid`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Axes in order, each as `--set` takes it: `"quorum.r=1,2,3"`,
+    /// `"cluster.strategy=1..3"`, `"quorum={n=3,r=2,w=2},{n=3,r=1,w=1}"`.
+    /// An array keeps the order, which is the order of the configurations.
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// Seeds as `--seeds` takes them: `"1..10"` or `"1,5,9"`.
+    #[serde(default)]
+    pub seeds: Option<String>,
 }
 
 /// `[reconciliation]`: the integration pattern (seed: "Integration Patterns").
