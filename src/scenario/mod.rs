@@ -363,7 +363,41 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
             ),
         )?;
     }
+    if let Some(explore) = &spec.explore {
+        validate_explore(explore)?;
+    }
     limits::validate_limits(spec)
+}
+
+fn validate_explore(explore: &ExploreSpec) -> Result<(), Invalid> {
+    for (kind, weight) in explore.kinds.iter().flatten() {
+        check(
+            EXPLORE_KINDS.contains(&kind.as_str()),
+            "explore.kinds",
+            format!("unknown fault kind {kind:?}; allowed: {}", EXPLORE_KINDS.join(", ")),
+        )?;
+        check(
+            weight.is_finite() && (0.0..=1e6).contains(weight),
+            "explore.kinds",
+            format!("the weight of {kind:?} must be a number between 0 and 1e6, got {weight}"),
+        )?;
+    }
+    if let Some(kinds) = &explore.kinds {
+        check(kinds.values().any(|&w| w > 0.0), "explore.kinds", "give at least one kind a weight > 0")?;
+    }
+    let max_faults = explore.max_faults.unwrap_or(1);
+    check((1..=64).contains(&max_faults), "explore.max_faults", format!("must be between 1 and 64, got {max_faults}"))?;
+    let max_loss = explore.max_loss.unwrap_or(0.0);
+    check(
+        max_loss.is_finite() && (0.0..1.0).contains(&max_loss),
+        "explore.max_loss",
+        format!("must be a probability in [0, 1), got {max_loss}"),
+    )?;
+    if let Some(ms) = explore.max_fault_ms {
+        check_ms("explore.max_fault_ms", ms, false)?;
+    }
+    let shrink_runs = explore.shrink_runs.unwrap_or(0);
+    check(shrink_runs <= 100_000, "explore.shrink_runs", format!("must be at most 100000, got {shrink_runs}"))
 }
 
 fn validate_node(node: &NodeSpec) -> Result<(), Invalid> {
@@ -500,7 +534,8 @@ fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ScenarioEr
     }
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+/// The 1-based (line, column) of byte `offset` in `text`, for messages.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
