@@ -87,10 +87,8 @@ pub enum ExploreError {
 /// Explores `path` as `options` say.
 pub fn explore(path: &Path, options: &ExploreOptions) -> Result<ExploreReport, ExploreError> {
     let scenario = Scenario::load(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| crate::ScenarioError::Unreadable {
-        file: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::ScenarioError::Unreadable { file: path.display().to_string(), reason: e.to_string() })?;
     let base: toml::Table = toml::from_str(&text).expect("the scenario just parsed");
     std::fs::create_dir_all(&options.out)
         .map_err(|e| ExploreError::Write { path: options.out.display().to_string(), reason: e.to_string() })?;

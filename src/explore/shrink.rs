@@ -21,14 +21,7 @@ pub struct Shrunk {
 }
 
 /// Shrinks `failing` (which fails `invariant` with `seed`) within `budget` runs.
-pub fn shrink(
-    base: &toml::Table,
-    name: &str,
-    failing: Candidate,
-    seed: u64,
-    invariant: &str,
-    budget: u32,
-) -> Shrunk {
+pub fn shrink(base: &toml::Table, name: &str, failing: Candidate, seed: u64, invariant: &str, budget: u32) -> Shrunk {
     let mut current = failing;
     let mut runs = 0;
     'walk: while runs < budget {
@@ -59,9 +52,7 @@ fn proposals(base: &toml::Table, current: &Candidate) -> Vec<Candidate> {
         fewer.faults.remove(index);
         out.push(fewer);
     }
-    let integer = |path: &str, default: i64| {
-        current.setting(base, path).and_then(Value::as_integer).unwrap_or(default)
-    };
+    let integer = |path: &str, default: i64| current.setting(base, path).and_then(Value::as_integer).unwrap_or(default);
     let float = |path: &str, default: f64| {
         current.setting(base, path).and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))).unwrap_or(default)
     };

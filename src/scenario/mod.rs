@@ -94,9 +94,7 @@ pub enum ScenarioError {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+        let (file, text) = read_text(path)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
         Scenario::parse(&text, &file, stem)
     }
@@ -104,9 +102,7 @@ impl Scenario {
     /// Reads a scenario file, applies `overrides` (`--set`) in order, and
     /// validates the result.
     pub fn load_with(path: &Path, overrides: &[overrides::Override]) -> Result<Scenario, ScenarioError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+        let (file, text) = read_text(path)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
         Scenario::parse_with(&text, &file, stem, overrides)
     }
@@ -203,6 +199,28 @@ impl Scenario {
             (Policy::Lww, _) => Versioning::LastWriteWins,
             (_, Clocks::Vector) => Versioning::VectorClocks,
             (_, Clocks::Dvv) => Versioning::DottedVersionVectors,
+        }
+    }
+}
+
+/// Reads a scenario file as text: (the path for messages, the text). Bytes
+/// that are not UTF-8 are a syntax error at their line and column.
+fn read_text(path: &Path) -> Result<(String, String), ScenarioError> {
+    let file = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((file, text)),
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let bytes = error.as_bytes();
+            let before = String::from_utf8_lossy(&bytes[..valid]);
+            let (line, column) = line_column(&before, before.len());
+            Err(ScenarioError::Syntax {
+                file,
+                location: format!("{line}:{column}"),
+                message: format!("byte 0x{:02x} is not UTF-8; a scenario file is UTF-8 text", bytes[valid]),
+            })
         }
     }
 }

@@ -185,8 +185,7 @@ fn judge(case: &Case, seed: u64) -> Judged {
 /// The failure text of a digest mismatch: which figures changed.
 fn mismatch(pinned: &lock::Pinned, judged: &Judged, lock_path: &Path) -> String {
     let changes = lock::changed(&pinned.figures, &judged.figures);
-    let mut text =
-        format!("digest {} -> {} (pinned in {})", pinned.digest, judged.digest, lock_path.display());
+    let mut text = format!("digest {} -> {} (pinned in {})", pinned.digest, judged.digest, lock_path.display());
     if changes.is_empty() {
         text += "\nno figure changed: only the order of events differs";
     } else {
@@ -238,8 +237,7 @@ fn bless(old: &lock::Lock, new: &lock::Lock, lock_path: &Path) -> Result<String,
 /// Reads the suite and loads every case's scenario.
 fn load(path: &Path) -> Result<Vec<Case>, SuiteError> {
     let file = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| SuiteError(format!("{file}: cannot read suite: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| SuiteError(format!("{file}: cannot read suite: {e}")))?;
     let suite: SuiteFile = toml::from_str(&text).map_err(|e| {
         let location = e.span().map_or_else(
             || "?".to_string(),
@@ -264,7 +262,8 @@ fn load(path: &Path) -> Result<Vec<Case>, SuiteError> {
         if !names.insert(spec.name.clone()) {
             return Err(at("a second case with this name; names must be unique".into()));
         }
-        let overrides: Vec<Override> = spec.set.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>().map_err(at)?;
+        let overrides: Vec<Override> =
+            spec.set.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>().map_err(at)?;
         let scenario_path: PathBuf = directory.join(&spec.scenario);
         let scenario = Scenario::load_with(&scenario_path, &overrides).map_err(|e| at(e.to_string()))?;
         let seeds = match &spec.seeds {
