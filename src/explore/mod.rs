@@ -142,7 +142,7 @@ struct Explorer<'a> {
 impl Explorer<'_> {
     fn one(&self, seed: u64) -> Result<Outcome, ExploreError> {
         let spec = &self.scenario.spec;
-        let name = format!("{}-seed-{seed}", self.scenario.name);
+        let name = format!("{}-seed-{seed}", plain_name(&self.scenario.name));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let drawn = generate::schedule(spec, &mut rng);
         let mut candidate = Candidate { faults: spec.faults.clone(), settings: Default::default() };
@@ -206,5 +206,20 @@ impl Explorer<'_> {
             path,
             repro,
         })
+    }
+}
+
+/// `name` as a valid scenario `name` (the file stem may hold any
+/// character): ASCII letters, digits, `-`, `_`, `.`, at most 96 of them.
+fn plain_name(name: &str) -> String {
+    let plain: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .take(96)
+        .collect();
+    if plain.is_empty() {
+        "scenario".to_string()
+    } else {
+        plain
     }
 }
