@@ -10,6 +10,7 @@ pub mod client;
 pub mod dist;
 pub mod engine;
 pub mod expect;
+pub mod explore;
 pub mod fault;
 pub mod net;
 pub mod node;
@@ -18,6 +19,7 @@ pub mod report;
 pub mod ring;
 pub mod scenario;
 pub mod sim;
+pub mod suite;
 pub mod sweep;
 pub mod types;
 

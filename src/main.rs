@@ -85,6 +85,36 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run a regression suite: pinned scenarios and seeds, bounds on summary
+    /// figures, digests pinned in the suite's lock file (exit 1 on a failure).
+    Check {
+        /// The suite file (TOML, `[[case]]` entries).
+        suite: PathBuf,
+        /// Rewrite the lock file's pinned digests and figures (never the bounds).
+        #[arg(long)]
+        bless: bool,
+        /// Runs at once (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Run random fault schedules against a scenario's expected invariants
+    /// and shrink every violation to a small scenario file (exit 1 if any).
+    Explore {
+        /// The scenario file (TOML); its `[explore]` table says what to draw.
+        scenario: PathBuf,
+        /// Number of schedules.
+        #[arg(long, default_value_t = 100)]
+        runs: u64,
+        /// Seed of the first schedule (schedule i has seed + i).
+        #[arg(long, default_value_t = 1, value_parser = dynasim::scenario::seed::parse_seed)]
+        seed: u64,
+        /// Runs at once (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where shrunk scenarios go (default: results/<scenario>/explore/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -117,6 +147,8 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Check { suite, bless, jobs } => check(&suite, bless, jobs),
+        Command::Explore { scenario, runs, seed, jobs, out } => explore(&scenario, runs, seed, jobs, out),
         Command::Ring(args) => match dynasim::ring::ring_command(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -270,4 +302,62 @@ fn validate(path: &Path, strict: bool) -> ExitCode {
     }
     println!("{}: ok (scenario {:?})", path.display(), scenario.name);
     ExitCode::SUCCESS
+}
+
+fn default_jobs(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn check(suite: &Path, bless: bool, jobs: Option<usize>) -> ExitCode {
+    let options = dynasim::suite::CheckOptions { bless, jobs: default_jobs(jobs) };
+    match dynasim::suite::check(suite, &options) {
+        Ok(report) => {
+            print!("{}", report.text);
+            ExitCode::from(report.exit_code)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn explore(path: &Path, runs: u64, seed: u64, jobs: Option<usize>, out: Option<PathBuf>) -> ExitCode {
+    let name = match load(path, &[]) {
+        Ok(scenario) => scenario.name,
+        Err(code) => return code,
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from("results").join(name).join("explore"));
+    let options = dynasim::explore::ExploreOptions { runs, seed, jobs: default_jobs(jobs), out, progress: true };
+    let report = match dynasim::explore::explore(path, &options) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for finding in &report.findings {
+        println!(
+            "schedule seed {}: {} ({}); shrunk from {} to {} fault(s) in {} run(s): {}",
+            finding.seed,
+            finding.invariant,
+            finding.detail,
+            finding.faults.0,
+            finding.faults.1,
+            finding.shrink_runs,
+            finding.path.display()
+        );
+        println!("repro: {}", finding.repro);
+    }
+    println!(
+        "explore: {} schedule(s), {} violation(s) ({} drawn fault(s) refused by the scenario)",
+        report.schedules,
+        report.findings.len(),
+        report.faults_refused
+    );
+    if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

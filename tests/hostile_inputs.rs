@@ -36,7 +36,7 @@ fn sources() -> Vec<(String, Value)> {
     let mut files: Vec<_> = std::fs::read_dir(format!("{root}/scenarios"))
         .expect("scenarios")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("suite.toml"))
         .collect();
     files.sort();
     for file in files {

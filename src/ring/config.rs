@@ -125,10 +125,27 @@ impl RingAnalysisConfig {
     }
 
     /// Parses and validates TOML text; `origin` names it in errors.
+    /// Errors carry `origin:line:column` (syntax, unknown fields, types) or
+    /// `origin:line` (a value out of range, when the file sets it).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<RingAnalysisConfig, RingError> {
-        let config: RingAnalysisConfig = toml::from_str(text)
-            .map_err(|error| RingError::ParseConfig { origin: origin.to_string(), message: error.to_string() })?;
-        config.validate(origin)?;
+        let config: RingAnalysisConfig = toml::from_str(text).map_err(|error| {
+            let location = error.span().map(|span| crate::scenario::line_column(text, span.start));
+            RingError::ParseConfig {
+                origin: location
+                    .map_or_else(|| origin.to_string(), |(line, column)| format!("{origin}:{line}:{column}")),
+                message: error.message().trim_end().to_string(),
+            }
+        })?;
+        config.validate(origin).map_err(|error| match error {
+            RingError::InvalidConfig { origin, field, reason } => {
+                let line = text.lines().position(|line| {
+                    line.trim_start().strip_prefix(field).is_some_and(|rest| rest.trim_start().starts_with('='))
+                });
+                let origin = line.map_or(origin.clone(), |index| format!("{origin}:{}", index + 1));
+                RingError::InvalidConfig { origin, field, reason }
+            }
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -279,6 +296,15 @@ mod tests {
         let error =
             RingAnalysisConfig::from_toml_str("seedz = 3\n", "x.toml").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("x.toml") && error.contains("seedz"), "{error}");
+    }
+
+    #[test]
+    fn errors_name_the_line_and_column_of_the_file() {
+        let error = RingAnalysisConfig::from_toml_str("seeds = 2\nseedz = 1\n", "x.toml").unwrap_err().to_string();
+        assert!(error.starts_with("x.toml:2:1: unknown field `seedz`"), "{error}");
+        let error =
+            RingAnalysisConfig::from_toml_str("seeds = 2\nstrategies = [4]\n", "x.toml").unwrap_err().to_string();
+        assert!(error.starts_with("x.toml:2: invalid field `strategies`"), "{error}");
     }
 
     #[test]

@@ -95,9 +95,7 @@ pub enum ScenarioError {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+        let (file, text) = read_text(path)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
         Scenario::parse(&text, &file, stem)
     }
@@ -105,9 +103,7 @@ impl Scenario {
     /// Reads a scenario file, applies `overrides` (`--set`) in order, and
     /// validates the result.
     pub fn load_with(path: &Path, overrides: &[overrides::Override]) -> Result<Scenario, ScenarioError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+        let (file, text) = read_text(path)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
         Scenario::parse_with(&text, &file, stem, overrides)
     }
@@ -233,6 +229,28 @@ impl Scenario {
             (Policy::Lww, _) => Versioning::LastWriteWins,
             (_, Clocks::Vector) => Versioning::VectorClocks,
             (_, Clocks::Dvv) => Versioning::DottedVersionVectors,
+        }
+    }
+}
+
+/// Reads a scenario file as text: (the path for messages, the text). Bytes
+/// that are not UTF-8 are a syntax error at their line and column.
+fn read_text(path: &Path) -> Result<(String, String), ScenarioError> {
+    let file = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| ScenarioError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((file, text)),
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let bytes = error.as_bytes();
+            let before = String::from_utf8_lossy(&bytes[..valid]);
+            let (line, column) = line_column(&before, before.len());
+            Err(ScenarioError::Syntax {
+                file,
+                location: format!("{line}:{column}"),
+                message: format!("byte 0x{:02x} is not UTF-8; a scenario file is UTF-8 text", bytes[valid]),
+            })
         }
     }
 }
@@ -402,7 +420,41 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
             ),
         )?;
     }
+    if let Some(explore) = &spec.explore {
+        validate_explore(explore)?;
+    }
     limits::validate_limits(spec)
+}
+
+fn validate_explore(explore: &ExploreSpec) -> Result<(), Invalid> {
+    for (kind, weight) in explore.kinds.iter().flatten() {
+        check(
+            EXPLORE_KINDS.contains(&kind.as_str()),
+            "explore.kinds",
+            format!("unknown fault kind {kind:?}; allowed: {}", EXPLORE_KINDS.join(", ")),
+        )?;
+        check(
+            weight.is_finite() && (0.0..=1e6).contains(weight),
+            "explore.kinds",
+            format!("the weight of {kind:?} must be a number between 0 and 1e6, got {weight}"),
+        )?;
+    }
+    if let Some(kinds) = &explore.kinds {
+        check(kinds.values().any(|&w| w > 0.0), "explore.kinds", "give at least one kind a weight > 0")?;
+    }
+    let max_faults = explore.max_faults.unwrap_or(1);
+    check((1..=64).contains(&max_faults), "explore.max_faults", format!("must be between 1 and 64, got {max_faults}"))?;
+    let max_loss = explore.max_loss.unwrap_or(0.0);
+    check(
+        max_loss.is_finite() && (0.0..1.0).contains(&max_loss),
+        "explore.max_loss",
+        format!("must be a probability in [0, 1), got {max_loss}"),
+    )?;
+    if let Some(ms) = explore.max_fault_ms {
+        check_ms("explore.max_fault_ms", ms, false)?;
+    }
+    let shrink_runs = explore.shrink_runs.unwrap_or(0);
+    check(shrink_runs <= 100_000, "explore.shrink_runs", format!("must be at most 100000, got {shrink_runs}"))
 }
 
 fn validate_node(node: &NodeSpec) -> Result<(), Invalid> {
@@ -583,7 +635,8 @@ fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ScenarioEr
     }
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+/// The 1-based (line, column) of byte `offset` in `text`, for messages.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;

@@ -78,6 +78,10 @@ pub struct ScenarioSpec {
     /// checked-in file; `run` and `validate` ignore it.
     #[serde(default)]
     pub sweep: Option<SweepSpec>,
+    /// How `dynasim explore` draws random fault schedules for this
+    /// scenario; `run` ignores it. Default: see [`ExploreSpec`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<ExploreSpec>,
 }
 
 /// `[sweep]`: axes and seeds of a sweep, in the command line's syntax
@@ -93,6 +97,46 @@ pub struct SweepSpec {
     /// Seeds as `--seeds` takes them: `"1..10"` or `"1,5,9"`.
     #[serde(default)]
     pub seeds: Option<String>,
+}
+
+/// The fault kinds `dynasim explore` can draw, as `[explore] kinds` names them.
+pub const EXPLORE_KINDS: [&str; 10] = [
+    "crash",
+    "disk-loss",
+    "partition",
+    "one-way-partition",
+    "loss",
+    "slow-node",
+    "slow-link",
+    "clock-skew",
+    "join",
+    "leave",
+];
+
+/// `[explore]`: the random fault schedules `dynasim explore` draws. Every
+/// schedule is appended to the scenario's own `[[faults]]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExploreSpec {
+    /// Relative weight of each fault kind (names in [`EXPLORE_KINDS`]);
+    /// a kind not listed is never drawn. Default: every kind at 1, except
+    /// that a strict-mode scenario (R + W > N, sloppy quorum off, …) gets
+    /// no disk-loss, join or leave, which would take it out of strict mode.
+    #[serde(default)]
+    pub kinds: Option<std::collections::BTreeMap<String, f64>>,
+    /// Most faults in one schedule (each schedule draws 1..=this many).
+    /// Default 4.
+    #[serde(default)]
+    pub max_faults: Option<u32>,
+    /// Highest message-loss rate a `loss` fault draws, in [0, 1). Default 0.1.
+    #[serde(default)]
+    pub max_loss: Option<f64>,
+    /// Longest fault, ms. Default: half the workload's duration.
+    #[serde(default)]
+    pub max_fault_ms: Option<f64>,
+    /// Most runs spent shrinking one violation. Default 150.
+    #[serde(default)]
+    pub shrink_runs: Option<u32>,
 }
 
 /// `[reconciliation]`: the integration pattern (seed: "Integration Patterns").

@@ -1,0 +1,107 @@
+//! `dynasim explore`: finds and shrinks a stale read under sloppy R = W = 1,
+//! the shrunk file reproduces with `dynasim run`, and strict mode stays
+//! clean over a few hundred random schedules.
+
+use dynasim::explore::{explore, judge, ExploreOptions};
+use dynasim::Scenario;
+use std::path::{Path, PathBuf};
+
+fn scratch(name: &str, text: &str) -> (PathBuf, PathBuf) {
+    let directory = std::env::temp_dir().join(format!("dynasim-explore-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).expect("scratch directory");
+    let path = directory.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("scenario written");
+    (path, directory.join("found"))
+}
+
+fn options(runs: u64, seed: u64, out: &Path) -> ExploreOptions {
+    ExploreOptions { runs, seed, jobs: 2, out: out.to_path_buf(), progress: false }
+}
+
+/// Sloppy quorum, R = W = 1, a light load on few keys: stale reads need
+/// faults (or unlucky timing) to appear.
+const SLOPPY: &str = "duration_ms = 1500\nquiesce_ms = 500\nexpect = [\"no-stale-reads\"]\n[cluster]\nnodes = 5\n\
+                      [quorum]\nn = 3\nr = 1\nw = 1\n[workload]\nrate_per_s = 100\nclients = 4\nkeys = 10\n\
+                      [explore]\nmax_faults = 6\nshrink_runs = 80\n";
+
+#[test]
+fn sloppy_r1_w1_stale_reads_are_found_shrunk_and_reproduced_by_the_written_file() {
+    let (path, out) = scratch("sloppy", SLOPPY);
+    let report = explore(&path, &options(8, 1, &out)).expect("explores");
+    assert_eq!(report.schedules, 8);
+    assert!(!report.findings.is_empty(), "R = W = 1 with faults must show a stale read");
+    for finding in &report.findings {
+        assert_eq!(finding.invariant, "no-stale-reads");
+        assert!(finding.faults.1 <= finding.faults.0 && finding.faults.1 <= 3, "{finding:?}");
+        assert!(finding.shrink_runs <= 80, "{finding:?}");
+        // The file loads as a scenario and the same seed fails the same way.
+        let text = std::fs::read_to_string(&finding.path).expect("shrunk file");
+        assert!(text.contains(&format!("# repro: {}", finding.repro)), "{text}");
+        assert!(finding.repro.ends_with(&format!("--seed {}", finding.seed)));
+        let scenario = Scenario::load(&finding.path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scenario.spec.seed, finding.seed);
+        assert!(scenario.spec.explore.is_none(), "the shrunk file is a plain scenario");
+        let run = dynasim::expect::run(&scenario, finding.seed);
+        assert!(run.summary.consistency.stale_reads > 0, "{text}");
+        let failed = judge::failures(&scenario, &run.summary);
+        assert_eq!(failed[0].invariant, "no-stale-reads");
+    }
+    // Deterministic: the same exploration writes the same findings.
+    let again = explore(&path, &options(8, 1, &out)).expect("explores");
+    let seeds = |r: &dynasim::explore::ExploreReport| r.findings.iter().map(|f| (f.seed, f.faults)).collect::<Vec<_>>();
+    assert_eq!(seeds(&report), seeds(&again));
+}
+
+#[test]
+fn the_shrunk_file_reproduces_through_the_command_line() {
+    let (path, out) = scratch("cli", SLOPPY);
+    let binary = env!("CARGO_BIN_EXE_dynasim");
+    let output = std::process::Command::new(binary)
+        .args(["explore", path.to_str().expect("utf-8"), "--runs", "3", "--seed", "4", "--jobs", "2", "--out"])
+        .arg(&out)
+        .output()
+        .expect("explore runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let repro = stdout.lines().find_map(|l| l.strip_prefix("repro: dynasim run ")).expect("a repro line");
+    let words: Vec<&str> = repro.split_whitespace().collect();
+    let run_dir = out.join("run");
+    let run = std::process::Command::new(binary)
+        .args(["run", words[0], "--seed", words[2], "-q", "--out"])
+        .arg(&run_dir)
+        .output()
+        .expect("run runs");
+    assert_eq!(run.status.code(), Some(0), "stale reads are counted, not flagged, outside strict mode");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).expect("summary")).expect("json");
+    assert!(summary["consistency"]["stale_reads"].as_u64().expect("count") > 0, "{summary}");
+}
+
+#[test]
+fn strict_mode_stays_clean_over_hundreds_of_random_schedules() {
+    let strict = "duration_ms = 1500\nquiesce_ms = 1000\n\
+                  expect = [\"no-stale-reads\", \"causal-siblings\", \"no-lost-writes\", \"converges\"]\n\
+                  [cluster]\nnodes = 5\n[quorum]\nn = 3\nr = 2\nw = 2\n[node]\nsloppy_quorum = false\n\
+                  [workload]\nrate_per_s = 400\nclients = 4\nkeys = 50\n";
+    let (path, out) = scratch("strict", strict);
+    let runs = std::env::var("DYNASIM_EXPLORE_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let report = explore(&path, &options(runs, 1, &out)).expect("explores");
+    assert_eq!(report.schedules, runs);
+    let found: Vec<String> = report.findings.iter().map(|f| format!("{}: {}", f.invariant, f.repro)).collect();
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn the_default_kinds_keep_a_strict_scenario_strict() {
+    let strict = dynasim::Scenario::parse("[node]\nsloppy_quorum = false\n", "s.toml", "s").expect("valid");
+    let kinds = dynasim::explore::generate::kind_weights(&strict.spec);
+    for kind in ["disk-loss", "join", "leave"] {
+        assert!(!kinds.contains_key(kind), "{kind} would take the scenario out of strict mode");
+    }
+    assert!(kinds.contains_key("partition") && kinds.contains_key("one-way-partition"));
+    let sloppy = dynasim::Scenario::parse("", "s.toml", "s").expect("valid");
+    assert_eq!(dynasim::explore::generate::kind_weights(&sloppy.spec).len(), 10);
+    let e = Scenario::parse("[explore]\nkinds = { crash = 1, meteor = 2 }\n", "e.toml", "e").unwrap_err().to_string();
+    assert!(e.starts_with("e.toml:2: field `explore.kinds`") && e.contains("\"meteor\""), "{e}");
+}
