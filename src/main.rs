@@ -137,28 +137,21 @@ fn main() -> ExitCode {
         },
         Command::Sweep(args) => finish(dynasim::sweep::sweep(&args, dynasim::sweep::progress_wanted())),
         Command::Merge { directories, out } => finish(dynasim::sweep::shard::merge(&directories, &out)),
-        Command::Compare(args) => match dynasim::sweep::compare::compare(&args) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Compare(args) => print_text(dynasim::sweep::compare::compare(&args)),
         Command::Check { suite, bless, jobs } => check(&suite, bless, jobs),
         Command::Explore { scenario, runs, seed, jobs, out } => explore(&scenario, runs, seed, jobs, out),
-        Command::Ring(args) => match dynasim::ring::ring_command(&args) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Ring(args) => print_text(dynasim::ring::ring_command(&args)),
+    }
+}
+
+/// Prints a command's text (exit 0), or its error (exit 2: bad input).
+fn print_text<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error.to_string()),
     }
 }
 
