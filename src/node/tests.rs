@@ -654,14 +654,7 @@ fn under_w_equals_n_fallbacks_come_from_beyond_the_top_n_and_each_node_counts_on
     assert!(out.messages.is_empty(), "a repeated ack is not a third node: {:?}", out.messages);
     // The silent replica times out: a fallback beyond the top N stands in.
     nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id: coordination.id }, &mut out);
-    let fallbacks: Vec<(NodeId, Option<NodeId>)> = out
-        .messages
-        .iter()
-        .filter_map(|(to, m)| match (to, m) {
-            (Endpoint::Node(n), Message::ReplicaWrite { hint, .. }) => Some((*n, *hint)),
-            _ => None,
-        })
-        .collect();
+    let fallbacks = replica_writes(&out);
     assert_eq!(fallbacks.len(), 1, "{:?}", out.messages);
     let (fallback, hint) = fallbacks[0];
     assert!(!list.contains(&fallback), "fallback {fallback:?} is inside the top N {list:?}");
@@ -679,15 +672,19 @@ fn under_w_equals_n_fallbacks_come_from_beyond_the_top_n_and_each_node_counts_on
     // fallback beyond the top N from the start, with a hint.
     let mut out = Outbox::default();
     nodes[0].on_message(Time(400), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
-    let targets: Vec<(NodeId, Option<NodeId>)> = out
-        .messages
+    let targets = replica_writes(&out);
+    assert_eq!(targets.len(), 2, "{targets:?}");
+    assert!(targets.contains(&(answering, None)), "{targets:?}");
+    assert!(targets.iter().any(|&(n, hint)| !list.contains(&n) && hint == Some(silent)), "{targets:?}");
+}
+
+/// The replica writes in `out`: (target node, the node it stands in for).
+fn replica_writes(out: &Outbox<NodeTimer>) -> Vec<(NodeId, Option<NodeId>)> {
+    out.messages
         .iter()
         .filter_map(|(to, m)| match (to, m) {
             (Endpoint::Node(n), Message::ReplicaWrite { hint, .. }) => Some((*n, *hint)),
             _ => None,
         })
-        .collect();
-    assert_eq!(targets.len(), 2, "{targets:?}");
-    assert!(targets.contains(&(answering, None)), "{targets:?}");
-    assert!(targets.iter().any(|&(n, hint)| !list.contains(&n) && hint == Some(silent)), "{targets:?}");
+        .collect()
 }
