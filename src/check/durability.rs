@@ -1,8 +1,9 @@
 //! End-of-run checks: lost writes, last-write-wins lost updates, and
 //! resurfaced cart deletes (DESIGN.md's definitions).
 
-use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome};
+use super::history::{self, CartOp, Observed, OpKind, OpRecord, Outcome};
 use super::lineage::Lineage;
+use super::successors::{self, KeyIndex, Seen};
 use super::ConsistencyReport;
 use crate::node::versioning::Versioning;
 use crate::protocol::WriteId;
@@ -45,34 +46,51 @@ pub fn check_end_state(
     end: &EndState,
     versioning: Versioning,
 ) {
-    for op in history.iter().filter(|op| op.is_acknowledged_write()) {
-        let Some(write) = op.write else { continue };
-        let held = end.final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
-        let direct = Sight { lineage, write, successors: &[], versioning, truncated: end.clocks_truncated };
-        if direct.present(held) {
-            continue; // the common case, without walking the key's versions
-        }
-        let successors = successors(lineage, op.key, write, versioning);
-        let sight = Sight { successors: &successors, ..direct };
-        if sight.present(held) {
-            continue;
-        }
-        report.lost_writes += 1;
-        let among = |versions: Option<&Vec<Observed>>| versions.is_some_and(|vs| sight.present(vs));
-        if sight.present(&(end.held_anywhere)(op.key)) {
-            report.lost_writes_unexplained += 1; // still held somewhere: misplaced
-        } else if let Some(overwrite) = overwrite(lineage, &successors, write, versioning) {
-            // First: without any failure it would be gone all the same.
-            report.lost_writes_overwritten += 1;
-            if overwrite == Overwrite::LostUpdate {
-                report.lost_update_writes.insert(write);
+    let acknowledged = history::sorted_by_key(history.iter().filter(|op| op.is_acknowledged_write()));
+    for writes in acknowledged.chunk_by(history::same_key) {
+        let key = writes[0].key;
+        let (held, wiped, capped) = (of_key(end.final_versions, key), of_key(end.wiped, key), of_key(end.capped, key));
+        // Asked on the key's first lost write, once.
+        let mut lost_end: Option<(Vec<Observed>, KeyIndex)> = None;
+        for op in writes {
+            let Some(write) = op.write else { continue };
+            let direct = Sight { lineage, write, successors: &[], versioning, truncated: end.clocks_truncated };
+            if direct.present(held) {
+                continue; // the common case, without looking for successors
             }
-        } else if among(end.wiped.get(&op.key)) {
-            report.lost_writes_disk_or_buffer += 1;
-        } else if among(end.capped.get(&op.key)) {
-            report.lost_writes_sibling_cap += 1;
-        } else {
-            report.lost_writes_unexplained += 1;
+            let (anywhere, index) = lost_end.get_or_insert_with(|| {
+                let anywhere = (end.held_anywhere)(key);
+                let index = KeyIndex::new(lineage, key, &[held, &anywhere, wiped, capped]);
+                (anywhere, index)
+            });
+            let walked;
+            let (sight, seen) = if index.are_direct(lineage, key, write, versioning) {
+                // Then a successor, or a version superseding one, supersedes the write directly.
+                (direct, successors::sight_of(lineage, write, successors::direct(lineage, key, write, versioning)))
+            } else {
+                walked = successors::walk(lineage, key, write, versioning);
+                let sight = Sight { successors: &walked, ..direct };
+                if sight.present(held) {
+                    continue;
+                }
+                (sight, successors::sight_of(lineage, write, walked.iter().copied()))
+            };
+            report.lost_writes += 1;
+            if sight.present(anywhere) {
+                report.lost_writes_unexplained += 1; // still held somewhere: misplaced
+            } else if let Some(overwrite) = overwrite(seen, versioning) {
+                // First: without any failure it would be gone all the same.
+                report.lost_writes_overwritten += 1;
+                if overwrite == Overwrite::LostUpdate {
+                    report.lost_update_writes.insert(write);
+                }
+            } else if sight.present(wiped) {
+                report.lost_writes_disk_or_buffer += 1;
+            } else if sight.present(capped) {
+                report.lost_writes_sibling_cap += 1;
+            } else {
+                report.lost_writes_unexplained += 1;
+            }
         }
     }
     report.lost_updates = if versioning == Versioning::LastWriteWins {
@@ -81,7 +99,13 @@ pub fn check_end_state(
     } else {
         report.lost_update_writes.len() as u64
     };
-    report.resurfaced_deletes = resurfaced_deletes(history);
+    let carts = history.iter().any(|op| op.cart.is_some());
+    report.resurfaced_deletes = if carts { resurfaced_deletes(history) } else { 0 };
+}
+
+/// The versions `versions` lists for `key` (none when it lists no such key).
+fn of_key(versions: &BTreeMap<u64, Vec<Observed>>, key: u64) -> &[Observed] {
+    versions.get(&key).map_or(&[][..], Vec::as_slice)
 }
 
 /// How the checker judges whether versions carry one write.
@@ -89,7 +113,8 @@ pub fn check_end_state(
 struct Sight<'a, 'l> {
     lineage: &'a Lineage<'l>,
     write: WriteId,
-    /// Known versions superseding the write through others (see [`successors`]).
+    /// Known versions superseding the write through others, when they
+    /// must be listed (see [`successors`]).
     successors: &'a [&'a Observed],
     versioning: Versioning,
     /// Some clock was truncated during the run.
@@ -125,28 +150,6 @@ fn superseded_by(lineage: &Lineage, write: WriteId, newer: &Observed, versioning
     newer.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
 }
 
-/// The known versions of `key` that supersede `write`, directly or through
-/// one another. A replica drops a version once a version covering it
-/// arrives, and with it whatever that version superseded. Under vector
-/// clocks and last-write-wins supersession is transitive, so this is the
-/// versions superseding the write directly; a dotted version vector covers
-/// a version by its dot alone, not the versions that version covered, so
-/// a write can be gone through a chain no single clock shows.
-fn successors<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Versioning) -> Vec<&'l Observed> {
-    let known: Vec<&Observed> = lineage.versions_of_key(key).filter(|v| v.write != write).collect();
-    let mut found: Vec<&Observed> = Vec::new();
-    let mut frontier: Vec<&Observed> = lineage.versions_of(write).collect();
-    while let Some(older) = frontier.pop() {
-        for &newer in &known {
-            if versioning.supersedes(newer, older) && !found.iter().any(|f| f.id() == newer.id()) {
-                found.push(newer);
-                frontier.push(newer);
-            }
-        }
-    }
-    found
-}
-
 /// How a lost write was overwritten.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Overwrite {
@@ -157,22 +160,13 @@ enum Overwrite {
     Other,
 }
 
-/// Whether some successor of `write` (see [`successors`]) was written by
-/// someone who never saw it, and if so whether that makes it a lost update
-/// (no successor's writer saw it; not under last-write-wins, where lost
-/// updates are `lww_lost_updates`).
-fn overwrite(lineage: &Lineage, successors: &[&Observed], write: WriteId, versioning: Versioning) -> Option<Overwrite> {
-    let seen_by = lineage.seen_by(write);
-    let (mut unseen, mut seen) = (false, false);
-    for v in successors {
-        if seen_by.contains(&v.write) {
-            seen = true;
-        } else {
-            unseen = true;
-        }
-    }
-    let lost_update = !seen && versioning != Versioning::LastWriteWins;
-    unseen.then_some(if lost_update { Overwrite::LostUpdate } else { Overwrite::Other })
+/// Whether some successor of a write was written by someone who never saw
+/// it, and if so whether that makes it a lost update (no successor's writer
+/// saw it; not under last-write-wins, where lost updates are
+/// `lww_lost_updates`).
+fn overwrite(seen: Seen, versioning: Versioning) -> Option<Overwrite> {
+    let lost_update = !seen.seen && versioning != Versioning::LastWriteWins;
+    seen.unseen.then_some(if lost_update { Overwrite::LostUpdate } else { Overwrite::Other })
 }
 
 /// Acknowledged writes w such that a write of the same key invoked before w
@@ -182,27 +176,24 @@ fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
     let stamp = |op: &OpRecord| {
         op.acked.as_ref().map(|v| v.stamp).or_else(|| lineage.versions_of(op.write?).map(|v| v.stamp).max())
     };
-    let mut by_key: BTreeMap<u64, Vec<(crate::types::Time, &OpRecord)>> = BTreeMap::new();
-    for op in history.iter().filter(|op| op.kind == OpKind::Write) {
-        by_key.entry(op.key).or_default().push((op.invoke, op));
-    }
+    let writes_by_key = history::sorted_by_key(history.iter().filter(|op| op.kind == OpKind::Write));
     let mut lost = 0;
-    for writes in by_key.values() {
+    for writes in writes_by_key.chunk_by(history::same_key) {
         // `writes` is in invoke order (the history is sorted by invoke time).
         let mut highest_before: Option<crate::protocol::Stamp> = None;
         let mut index = 0;
         while index < writes.len() {
-            let invoke = writes[index].0;
+            let invoke = writes[index].invoke;
             let same_time_end =
-                writes[index..].iter().position(|(t, _)| *t != invoke).map_or(writes.len(), |p| index + p);
-            for (_, op) in &writes[index..same_time_end] {
+                writes[index..].iter().position(|op| op.invoke != invoke).map_or(writes.len(), |p| index + p);
+            for op in &writes[index..same_time_end] {
                 let stamp = stamp(op);
                 if op.outcome == Outcome::Ok && stamp.zip(highest_before).is_some_and(|(mine, earlier)| earlier > mine)
                 {
                     lost += 1;
                 }
             }
-            for (_, op) in &writes[index..same_time_end] {
+            for op in &writes[index..same_time_end] {
                 if let Some(stamp) = stamp(op) {
                     highest_before = highest_before.max(Some(stamp));
                 }
@@ -217,12 +208,8 @@ fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
 /// completed returns again, with no add of that item invoked after the
 /// remove was invoked (and before that read completed).
 fn resurfaced_deletes(history: &[OpRecord]) -> u64 {
-    let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
-    for op in history {
-        by_key.entry(op.key).or_default().push(op);
-    }
     let mut resurfaced = 0;
-    for ops in by_key.values() {
+    for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
         let removes = ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| match op.cart {
             Some(CartOp::Remove(item)) => Some((item, op.invoke, op.complete?)),
             _ => None,

@@ -103,6 +103,20 @@ impl OpRecord {
     }
 }
 
+/// The operations of `ops` ordered by key, each key's in their order in
+/// `ops`: walk it with `chunk_by(same_key)`. One sort instead of a map of
+/// vectors, which a run with a million keys would allocate a million times.
+pub fn sorted_by_key<'h>(ops: impl IntoIterator<Item = &'h OpRecord>) -> Vec<&'h OpRecord> {
+    let mut sorted: Vec<&OpRecord> = ops.into_iter().collect();
+    sorted.sort_by_key(|op| op.key); // stable: each key's operations keep their order
+    sorted
+}
+
+/// True when two operations are of one key (to split [`sorted_by_key`]).
+pub fn same_key(a: &&OpRecord, b: &&OpRecord) -> bool {
+    a.key == b.key
+}
+
 /// One version's identity: the client write it holds and the dot that
 /// made it (a write coordinated twice has two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Every known version by key, and every write's record.
 #[derive(Debug, Default)]
 pub struct Lineage<'a> {
-    /// Known versions of each key, by identity.
-    keys: BTreeMap<u64, BTreeMap<VersionId, Observed>>,
+    /// Known versions of each key, by identity (borrowed: the history and
+    /// the end state outlive the checks).
+    keys: BTreeMap<u64, BTreeMap<VersionId, &'a Observed>>,
     /// Each write's operation record (its key, invoke time and context).
     writes: BTreeMap<WriteId, &'a OpRecord>,
     /// The writes whose context named a version of each write.
@@ -41,35 +42,40 @@ impl<'a> Lineage<'a> {
 
     /// Adds versions of `key` seen elsewhere (in the stores at the end, or
     /// lost with a disk).
-    pub fn add<'v>(&mut self, key: u64, versions: impl IntoIterator<Item = &'v Observed>) {
+    pub fn add(&mut self, key: u64, versions: impl IntoIterator<Item = &'a Observed>) {
         let mut versions = versions.into_iter().peekable();
         if versions.peek().is_none() {
             return;
         }
         let known = self.keys.entry(key).or_default();
         for version in versions {
-            known.entry(version.id()).or_insert_with(|| version.clone());
+            known.entry(version.id()).or_insert(version);
         }
     }
 
-    /// The known versions of `key`, by identity.
-    pub fn versions_of_key(&self, key: u64) -> impl Iterator<Item = &Observed> {
-        self.keys.get(&key).into_iter().flat_map(BTreeMap::values)
+    /// The known versions of `key`, by identity (either way round).
+    pub fn versions_of_key(&self, key: u64) -> impl DoubleEndedIterator<Item = &Observed> {
+        self.keys.get(&key).into_iter().flat_map(BTreeMap::values).copied()
     }
 
     /// The known versions of `write` (several if it was coordinated twice).
     pub fn versions_of(&self, write: WriteId) -> impl Iterator<Item = &Observed> {
-        let key = self.writes.get(&write).map(|op| op.key);
+        let key = self.key_of(write);
         let lower = VersionId { write, dot: Default::default() };
         key.and_then(|key| self.keys.get(&key))
             .into_iter()
             .flat_map(move |known| known.range(lower..).take_while(move |(id, _)| id.write == write))
-            .map(|(_, version)| version)
+            .map(|(_, version)| *version)
     }
 
     /// The version known by this identity.
     pub fn version(&self, key: u64, id: VersionId) -> Option<&Observed> {
-        self.keys.get(&key)?.get(&id)
+        self.keys.get(&key)?.get(&id).copied()
+    }
+
+    /// The key `write` wrote (None for a write the history does not name).
+    pub fn key_of(&self, write: WriteId) -> Option<u64> {
+        self.writes.get(&write).map(|op| op.key)
     }
 
     /// When `write` was invoked (None for a write the history does not name).
@@ -110,6 +116,9 @@ impl<'a> Lineage<'a> {
     /// accepts. Only writes invoked after `target` can have seen it, which
     /// bounds the search.
     fn reaches(&self, from: WriteId, target: WriteId, found: impl Fn(&VersionId) -> bool) -> bool {
+        if self.writes.get(&from).is_none_or(|op| op.context.is_empty()) {
+            return false; // a blind write saw nothing (the common case, without allocating)
+        }
         let Some(not_before) = self.invoked(target) else { return false };
         let mut stack = vec![from];
         let mut visited = BTreeSet::new();

@@ -9,6 +9,7 @@ pub mod durability;
 pub mod history;
 pub mod lineage;
 pub mod realtime;
+mod successors;
 
 use crate::node::versioning::Versioning;
 use crate::protocol::WriteId;
@@ -131,9 +132,7 @@ pub fn check(history: &[OpRecord], versioning: Versioning) -> ConsistencyReport 
 pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versioning) -> ConsistencyReport {
     let lww = versioning == Versioning::LastWriteWins;
     let mut report = ConsistencyReport::default();
-    let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
     for op in history {
-        by_key.entry(op.key).or_default().push(op);
         match (op.kind, op.outcome) {
             (OpKind::Read, Outcome::Ok) => {
                 *report.siblings_per_read.entry(op.returned.len().to_string()).or_default() += 1;
@@ -152,7 +151,8 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
             _ => {}
         }
     }
-    for (&key, ops) in &by_key {
+    for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
+        let key = ops[0].key;
         let verdicts = judge_reads_of_key(ops, versioning);
         report.stale_read_ops.extend(verdicts.iter().filter(|v| v.stale).map(|v| (v.read, key)));
         report.read_verdicts.extend(verdicts);
@@ -244,5 +244,7 @@ fn judge_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> Vec<ReadVerd
     verdicts
 }
 
+#[cfg(test)]
+mod successors_tests;
 #[cfg(test)]
 mod tests;

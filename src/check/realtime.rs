@@ -21,7 +21,7 @@
 //!   write whose writer saw it (through contexts) or that was invoked after
 //!   it completed. Only strict mode (DESIGN.md) forbids these.
 
-use super::history::{OpKind, OpRecord, Outcome};
+use super::history::{self, OpKind, OpRecord, Outcome};
 use super::ConsistencyReport;
 use crate::node::versioning::Versioning;
 use crate::protocol::WriteId;
@@ -57,9 +57,7 @@ pub struct RealtimeReport {
 pub fn check(history: &[OpRecord]) -> RealtimeReport {
     let mut writes: BTreeMap<WriteId, &OpRecord> = BTreeMap::new();
     let mut readers: BTreeMap<WriteId, Vec<WriteId>> = BTreeMap::new();
-    let mut by_key: BTreeMap<u64, Vec<&OpRecord>> = BTreeMap::new();
     for op in history {
-        by_key.entry(op.key).or_default().push(op);
         if let (OpKind::Write, Some(write)) = (op.kind, op.write) {
             writes.insert(write, op);
             for seen in &op.context {
@@ -89,7 +87,7 @@ pub fn check(history: &[OpRecord]) -> RealtimeReport {
         }
     }
     let successors = Successors { writes: &writes, readers: &readers, cache: BTreeMap::new() };
-    report.stale = stale_reads(&by_key, successors);
+    report.stale = stale_reads(&history::sorted_by_key(history), successors);
     report
 }
 
@@ -128,9 +126,9 @@ fn seen_by(readers: &BTreeMap<WriteId, Vec<WriteId>>, write: WriteId) -> BTreeSe
 
 /// Successful reads that missed an acknowledged write completed before
 /// they were invoked, key by key.
-fn stale_reads(by_key: &BTreeMap<u64, Vec<&OpRecord>>, mut successors: Successors) -> Vec<StaleRead> {
+fn stale_reads(by_key: &[&OpRecord], mut successors: Successors) -> Vec<StaleRead> {
     let mut stale = Vec::new();
-    for ops in by_key.values() {
+    for ops in by_key.chunk_by(history::same_key) {
         let acknowledged: Vec<(WriteId, Time)> = ops
             .iter()
             .filter(|op| op.is_acknowledged_write())
