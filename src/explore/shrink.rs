@@ -111,7 +111,9 @@ fn smaller_clusters(base: &toml::Table, current: &Candidate) -> Vec<Candidate> {
         let mut smaller = Candidate { faults, settings: current.settings.clone() };
         smaller.settings.insert("cluster.nodes".into(), Value::Integer(nodes - 1));
         if moved != seeds {
-            smaller.settings.insert("cluster.seeds".into(), Value::Array(moved.into_iter().map(Value::Integer).collect()));
+            smaller
+                .settings
+                .insert("cluster.seeds".into(), Value::Array(moved.into_iter().map(Value::Integer).collect()));
         }
         out.push(smaller);
     }
