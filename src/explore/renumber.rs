@@ -18,7 +18,7 @@ pub fn named_nodes(faults: &[FaultSpec]) -> BTreeSet<u32> {
         named.extend(fault.nodes.iter().copied());
         named.extend(fault.via);
         let endpoints = fault.groups.iter().flatten().chain(&fault.from).chain(&fault.to);
-        named.extend(endpoints.filter_map(|endpoint| node_id(endpoint)));
+        named.extend(endpoints.filter_map(|endpoint| node_id(endpoint.as_str())));
     }
     named
 }
