@@ -5,6 +5,16 @@
 //! becomes a warning (on stderr and in summary.json). `deterministic` is
 //! judged here, over [`crate::run`], by running the scenario a second time
 //! and comparing the digest and the summary (without its wall-clock part).
+//!
+//! One rule is judged here too: a scenario file that expects
+//! `no-stale-reads` outside strict mode (where the checker only counts
+//! stale reads) fails it by count — any stale read is a violation.
+//! Expecting it there is how a file asks "can a stale read happen at all?"
+//! (an explore target, or the file explore shrank a stale read to), and the
+//! answer must fail the run, not pass with a warning. The rule is for a
+//! file run as written: when `--set` or a sweep axis (`nrw-compare.toml`'s
+//! N3R1W1) takes a file out of the mode its `expect` list was written for,
+//! stale reads are counted, not flagged, as DESIGN.md says.
 
 use crate::report::summary::RunSummary;
 use crate::scenario::applicability::not_applicable;
@@ -13,6 +23,8 @@ use crate::{RunReport, Scenario};
 
 /// The name of the invariant judged by running twice.
 pub const DETERMINISTIC: &str = "deterministic";
+/// The invariant judged by count when expected outside strict mode.
+const NO_STALE_READS: &str = "no-stale-reads";
 
 /// Warnings known before running: expected invariants the scenario itself
 /// makes not applicable (e.g. `no-stale-reads` with sloppy quorums on), and
@@ -54,8 +66,26 @@ pub fn run_observed(scenario: &Scenario, seed: u64, options: &crate::report::obs
         };
         report.summary.invariants.insert(DETERMINISTIC.to_string(), verdict);
     }
+    if let Some(verdict) = stale_reads_by_count(scenario, &report.summary) {
+        report.summary.invariants.insert(NO_STALE_READS.to_string(), verdict);
+    }
     report.summary.warnings = run_warnings(scenario, &report.summary);
     report
+}
+
+/// The `no-stale-reads` verdict of a run of a file (no overrides) that
+/// expects it outside strict mode and counted stale reads; `None` when the
+/// checker's verdict stands.
+fn stale_reads_by_count(scenario: &Scenario, summary: &RunSummary) -> Option<String> {
+    let stale = summary.consistency.stale_reads;
+    let expected = scenario.spec.expect.iter().any(|name| name == NO_STALE_READS) && scenario.overrides.is_empty();
+    let why = not_applicable(&scenario.spec, NO_STALE_READS)?;
+    (expected && stale > 0).then(|| {
+        format!(
+            "violated: {stale} stale read(s); outside strict mode ({why}) stale reads are only counted, but the \
+             scenario expects none"
+        )
+    })
 }
 
 /// The invariants this run violated that the scenario does not tolerate:
@@ -88,6 +118,12 @@ fn run_warnings(scenario: &Scenario, summary: &RunSummary) -> Vec<String> {
 }
 
 fn warning(name: &str, verdict: &str) -> String {
+    if name == NO_STALE_READS {
+        return format!(
+            "expected invariant `{name}` cannot be judged for this scenario ({verdict}), so only its count is \
+             checked: any stale read fails a run of the file as written (no --set, no sweep axis)"
+        );
+    }
     format!("expected invariant `{name}` cannot be judged for this scenario ({verdict}), so it is not checked")
 }
 
@@ -167,6 +203,32 @@ mod tests {
         let unexpected = run(&scenario("duration_ms = 200\nquiesce_ms = 100\n"), 5);
         assert!(unexpected.summary.invariants[DETERMINISTIC].starts_with("not-checked"));
         assert!(unexpected.summary.warnings.is_empty());
+    }
+
+    #[test]
+    fn an_expected_no_stale_reads_outside_strict_mode_fails_by_count() {
+        let quiet = scenario("duration_ms = 300\nquiesce_ms = 100\nexpect = [\"no-stale-reads\"]\n");
+        let report = run(&quiet, 1);
+        assert_eq!(report.summary.consistency.stale_reads, 0);
+        assert!(report.summary.invariants[NO_STALE_READS].starts_with("not-applicable"));
+        assert!(report.summary.warnings[0].contains("only its count is checked"), "{:?}", report.summary.warnings);
+        let mut summary = report.summary.clone();
+        summary.consistency.stale_reads = 2;
+        let verdict = stale_reads_by_count(&quiet, &summary).expect("counted stale reads fail");
+        assert!(
+            verdict.starts_with("violated: 2 stale read(s)") && verdict.contains("sloppy quorum is on"),
+            "{verdict}"
+        );
+        summary.invariants.insert(NO_STALE_READS.into(), verdict);
+        assert_eq!(violated_expectations(&quiet, &summary), [NO_STALE_READS]);
+        let unexpected = scenario("duration_ms = 300\nquiesce_ms = 100\n");
+        assert_eq!(stale_reads_by_count(&unexpected, &summary), None, "not expected: only counted");
+        let strict = scenario("expect = [\"no-stale-reads\"]\n[node]\nsloppy_quorum = false\n");
+        assert_eq!(stale_reads_by_count(&strict, &summary), None, "strict mode: the checker's verdict stands");
+        let text = "expect = [\"no-stale-reads\"]\n[node]\nsloppy_quorum = false\n";
+        let set = crate::scenario::overrides::Override::parse("node.sloppy_quorum=true").expect("an override");
+        let swept = Scenario::parse_with(text, "t.toml", "t", &[set]).expect("valid");
+        assert_eq!(stale_reads_by_count(&swept, &summary), None, "an override left strict mode: only counted");
     }
 
     #[test]

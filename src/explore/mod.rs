@@ -12,6 +12,7 @@
 pub mod candidate;
 pub mod generate;
 pub mod judge;
+pub mod renumber;
 pub mod shrink;
 
 use crate::Scenario;

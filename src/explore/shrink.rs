@@ -1,7 +1,8 @@
 //! Greedy delta-debugging of a failing schedule.
 //!
-//! Each step proposes one smaller scenario — a fault dropped, fewer nodes,
-//! clients or keys, a shorter workload, a fault shorter, earlier or milder —
+//! Each step proposes one smaller scenario — a fault dropped, a node no
+//! fault names taken out (the ids above it renumbered), fewer clients or
+//! keys, a shorter workload, a fault shorter, earlier or milder —
 //! and keeps it only if the run with the same seed still fails the SAME
 //! invariant. Proposals are tried in a fixed order and the walk starts over
 //! after every kept step, so shrinking is deterministic; it stops when no
@@ -9,6 +10,7 @@
 
 use super::candidate::Candidate;
 use super::judge;
+use super::renumber;
 use toml::Value;
 
 /// A shrunk schedule and what it cost.
@@ -52,6 +54,7 @@ fn proposals(base: &toml::Table, current: &Candidate) -> Vec<Candidate> {
         fewer.faults.remove(index);
         out.push(fewer);
     }
+    out.extend(smaller_clusters(base, current));
     let integer = |path: &str, default: i64| current.setting(base, path).and_then(Value::as_integer).unwrap_or(default);
     let float = |path: &str, default: f64| {
         current.setting(base, path).and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))).unwrap_or(default)
@@ -61,14 +64,13 @@ fn proposals(base: &toml::Table, current: &Candidate) -> Vec<Candidate> {
         smaller.settings.insert(path.to_string(), value);
         out.push(smaller);
     };
-    let nodes = integer("cluster.nodes", 8);
-    if nodes > 1 {
-        with("cluster.nodes", Value::Integer(nodes - 1));
-    }
     for (path, default) in [("workload.clients", 16), ("workload.keys", 1000)] {
         let value = integer(path, default);
-        if value > 1 {
-            with(path, Value::Integer(value / 2));
+        // Half as many, then (when that failed to keep the failure) one fewer.
+        let mut smaller = vec![value / 2, value - 1];
+        smaller.dedup();
+        for fewer in smaller.into_iter().filter(|&fewer| fewer >= 1) {
+            with(path, Value::Integer(fewer));
         }
     }
     for (path, default, least) in [("duration_ms", 5000.0, 10.0), ("workload.rate_per_s", 2000.0, 1.0)] {
@@ -81,6 +83,39 @@ fn proposals(base: &toml::Table, current: &Candidate) -> Vec<Candidate> {
         for milder in milder_faults(current, index) {
             out.push(milder);
         }
+    }
+    out
+}
+
+/// `current` with one node fewer: the highest node no fault (and no
+/// `cluster.seeds` entry) names, then the lowest, the ids above it moved
+/// down ([`renumber`]) so every fault still names the node it meant.
+fn smaller_clusters(base: &toml::Table, current: &Candidate) -> Vec<Candidate> {
+    let nodes = current.setting(base, "cluster.nodes").and_then(Value::as_integer).unwrap_or(8);
+    let seeds: Vec<i64> = match current.setting(base, "cluster.seeds").and_then(Value::as_array) {
+        Some(seeds) => seeds.iter().filter_map(Value::as_integer).collect(),
+        None => vec![0],
+    };
+    let named = renumber::named_nodes(&current.faults);
+    let unnamed: Vec<u32> = (0..u32::try_from(nodes).unwrap_or(0))
+        .filter(|node| !named.contains(node) && !seeds.contains(&i64::from(*node)))
+        .collect();
+    let mut dropped: Vec<u32> = unnamed.last().into_iter().chain(unnamed.first()).copied().collect();
+    dropped.dedup();
+    let mut out = Vec::new();
+    for node in dropped {
+        let Some(faults) = renumber::without_node(&current.faults, node) else {
+            continue;
+        };
+        let moved: Vec<i64> = seeds.iter().map(|&seed| if seed > i64::from(node) { seed - 1 } else { seed }).collect();
+        let mut smaller = Candidate { faults, settings: current.settings.clone() };
+        smaller.settings.insert("cluster.nodes".into(), Value::Integer(nodes - 1));
+        if moved != seeds {
+            smaller
+                .settings
+                .insert("cluster.seeds".into(), Value::Array(moved.into_iter().map(Value::Integer).collect()));
+        }
+        out.push(smaller);
     }
     out
 }
