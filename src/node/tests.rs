@@ -688,3 +688,103 @@ fn replica_writes(out: &Outbox<NodeTimer>) -> Vec<(NodeId, Option<NodeId>)> {
         })
         .collect()
 }
+
+// Laws of the store, the read quorum and versioning that the mutation run
+// (issue 15, TESTING.md) found untested.
+
+const VC_RULES: StoreRules = StoreRules::VECTOR_CLOCKS;
+
+#[test]
+fn a_store_counts_keys_and_versions_and_removes_exactly_what_it_is_told() {
+    let version = store::tests::version;
+    let mut s = Store::new();
+    assert!(s.is_empty());
+    s.put(Key::new(1), version(1, &[(0, 1)]), VC_RULES);
+    s.put(Key::new(1), version(2, &[(1, 1)]), VC_RULES);
+    s.put(Key::new(2), version(3, &[(0, 1)]), VC_RULES);
+    assert!(!s.is_empty());
+    assert_eq!((s.key_count(), s.version_count()), (2, 3));
+    let listed: Vec<(u64, usize)> = s.iter().map(|(k, vs)| (k.id, vs.len())).collect();
+    assert_eq!(listed, vec![(1, 2), (2, 1)]);
+    s.remove_version(1, &version(1, &[(0, 1)]));
+    assert_eq!(s.get(1), &[version(2, &[(1, 1)])][..], "only the named version went");
+    s.remove_version(1, &version(2, &[(1, 1)]));
+    assert_eq!(s.key_count(), 1, "a key with no versions left is gone");
+    let mut taken = s.take();
+    assert!(s.is_empty(), "take leaves the store empty");
+    assert_eq!(taken.version_count(), 1);
+    taken.remove_key(2);
+    assert!(taken.is_empty());
+}
+
+#[test]
+fn holding_a_version_means_holding_it_or_a_descendant() {
+    let (old, new) = (store::tests::version(1, &[(0, 1)]), store::tests::version(2, &[(0, 2)]));
+    let vc = versioning::Versioning::VectorClocks;
+    assert!(store::holds(std::slice::from_ref(&new), &old, vc));
+    assert!(!store::holds(std::slice::from_ref(&old), &new, vc));
+    assert!(!store::holds(&[], &old, vc));
+}
+
+#[test]
+fn the_sibling_cap_drops_nothing_until_it_is_exceeded_and_a_repeated_version_is_obsolete() {
+    let version = store::tests::version;
+    for versioning in [versioning::Versioning::VectorClocks, versioning::Versioning::LastWriteWins] {
+        let rules = StoreRules { versioning, sibling_cap: 2 };
+        let mut s = Store::new();
+        assert_eq!(s.put(Key::new(1), version(1, &[(0, 1)]), rules), PutEffect::Stored);
+        assert_eq!(s.put(Key::new(1), version(1, &[(0, 1)]), rules), PutEffect::Obsolete, "{versioning:?}");
+    }
+    let capped = StoreRules { versioning: versioning::Versioning::VectorClocks, sibling_cap: 2 };
+    let mut s = Store::new();
+    s.put(Key::new(1), version(1, &[(0, 1)]), capped);
+    assert_eq!(s.put(Key::new(1), version(2, &[(1, 1)]), capped), PutEffect::Stored, "two siblings fit a cap of 2");
+}
+
+#[test]
+fn a_read_quorum_reports_who_was_asked_who_replied_and_when_it_answered() {
+    let v = store::tests::version(1, &[(0, 1)]);
+    let mut q = ReadQuorum::new(1, vec![NodeId(1), NodeId(2)], versioning::Versioning::VectorClocks);
+    assert!(!q.answered());
+    q.ask(NodeId(3));
+    q.ask(NodeId(3));
+    assert_eq!(q.asked(), &[NodeId(1), NodeId(2), NodeId(3)][..]);
+    assert!(!q.has_replied(NodeId(2)));
+    let result = q.record(NodeId(2), vec![v.clone()]).expect("R = 1");
+    assert!(q.answered());
+    assert!(q.has_replied(NodeId(2)) && !q.has_replied(NodeId(1)));
+    assert_eq!((result.versions, result.fastest), (vec![v.clone()], Some(NodeId(2))));
+    assert_eq!(q.replies(), &[(NodeId(2), vec![v])][..]);
+    assert!(!q.all_replied());
+}
+
+#[test]
+fn the_counter_a_version_has_seen_counts_its_own_dot_and_its_clock() {
+    let vc = versioning::Versioning::VectorClocks;
+    let mut v = store::tests::version(7, &[(0, 3)]); // dot n99:7, clock {n0: 3}
+    assert_eq!(vc.counter_seen(&v, NodeId(99).into()), 7, "its own dot");
+    assert_eq!(vc.counter_seen(&v, NodeId(0).into()), 3, "its clock");
+    assert_eq!(vc.counter_seen(&v, NodeId(5).into()), 0, "an actor it never saw");
+    v.clock.set(NodeId(99), 9, Time(0));
+    assert_eq!(vc.counter_seen(&v, NodeId(99).into()), 9, "the clock's entry when it is higher");
+}
+
+#[test]
+fn a_version_never_supersedes_itself_and_last_write_wins_ties_cover_both_ways() {
+    let version = store::tests::version;
+    let (a, b) = (version(1, &[(0, 1)]), version(2, &[(0, 2)]));
+    for versioning in [
+        versioning::Versioning::VectorClocks,
+        versioning::Versioning::DottedVersionVectors,
+        versioning::Versioning::LastWriteWins,
+    ] {
+        assert!(versioning.covers(&a, &a), "{versioning:?}");
+        assert!(!versioning.supersedes(&a, &a), "{versioning:?}");
+        assert!(!versioning.concurrent(&a, &a), "{versioning:?}");
+    }
+    let lww = versioning::Versioning::LastWriteWins;
+    assert!(lww.supersedes(&b, &a) && !lww.supersedes(&a, &b));
+    let tie = Version { dot: b.dot, ..a.clone() };
+    assert!(lww.covers(&tie, &a) && lww.covers(&a, &tie), "equal stamps cover each other");
+    assert!(!lww.supersedes(&tie, &a), "a tie supersedes neither way");
+}
