@@ -390,8 +390,7 @@ fn measure(row: &Row, repetitions: usize) -> Result<(), String> {
     let (cpu_s, peak_rss, bare_cpu_s) = (medians("cpu_s")?, medians("peak_rss")?, medians("bare_cpu_s")?);
     let (bare_events, bare_ops) = (first.number("bare_events")?, first.number("bare_ops")?);
     let baseline = spawn_child(row, true)?;
-    let bytes_per_copy =
-        ratio(peak_rss - baseline.number("peak_rss")?, copies - baseline.number("copies")?).max(0.0);
+    let bytes_per_copy = ratio(peak_rss - baseline.number("peak_rss")?, copies - baseline.number("copies")?).max(0.0);
     let cpu_per_op = ratio(cpu_s, ops);
     let bare_cpu_per_op = ratio(bare_cpu_s, bare_ops);
     let events_per_op = ratio(events, ops);
@@ -441,7 +440,13 @@ fn run() -> Result<(), String> {
     // A row run on request only runs when the filter is the start of its name.
     let selected: Vec<&Row> = rows
         .iter()
-        .filter(|row| if row.on_request { !filter.is_empty() && row.name.starts_with(filter) } else { row.name.contains(filter) })
+        .filter(|row| {
+            if row.on_request {
+                !filter.is_empty() && row.name.starts_with(filter)
+            } else {
+                row.name.contains(filter)
+            }
+        })
         .collect();
     if selected.is_empty() {
         let names: Vec<&str> = rows.iter().map(|row| row.name).collect();
