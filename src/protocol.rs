@@ -35,7 +35,17 @@ pub struct Key {
 impl Key {
     /// The key with index `id`.
     pub fn new(id: u64) -> Key {
-        Key { id, position: key_position(Key::name(id).as_bytes()) }
+        // `key-<id>` written on the stack: every request names a key, and a
+        // heap string per request showed up in profiles.
+        let mut name = [0u8; 24];
+        name[..4].copy_from_slice(b"key-");
+        let digits = id.max(1).ilog10() as usize + 1;
+        let mut rest = id;
+        for slot in name[4..4 + digits].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        Key { id, position: key_position(&name[..4 + digits]) }
     }
 
     /// The key's bytes as stored: `key-<id>`.
@@ -127,7 +137,7 @@ impl Span {
 }
 
 /// One client request: which client, and the client's own request number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId {
     /// The client that asked and gets the reply.
     pub client: ClientId,
@@ -499,6 +509,9 @@ mod tests {
     #[test]
     fn key_wire_size_counts_its_name() {
         assert_eq!(Key::new(0).wire_bytes(), "key-0".len() as u64);
+        for id in [0, 1, 9, 10, 99, 12345, u64::MAX] {
+            assert_eq!(Key::new(id).position, key_position(Key::name(id).as_bytes()), "key {id}");
+        }
         assert_eq!(Key::new(12345).wire_bytes(), "key-12345".len() as u64);
     }
 }

@@ -29,8 +29,10 @@ use std::sync::Arc;
 /// Something that happens at a virtual time.
 #[derive(Debug)]
 enum Event {
-    /// A message arrives.
-    Deliver { from: Endpoint, to: Endpoint, message: Message },
+    /// A message arrives. Boxed: a message is several times larger than
+    /// any other event, and every event is moved through the outbox, the
+    /// queue's slab and the dispatch; a box is moved as one pointer.
+    Deliver { from: Endpoint, to: Endpoint, message: Box<Message> },
     /// A node's timer fires.
     NodeTimer { node: NodeId, timer: NodeTimer },
     /// A client's timer fires.
@@ -284,11 +286,8 @@ impl Simulation {
             self.process(next.time, next.sequence, next.event);
         }
         self.await_convergence();
-        for client in &mut self.clients {
-            client.finish();
-        }
-        let mut history: Vec<OpRecord> = self.clients.iter().flat_map(|c| c.history().iter().cloned()).collect();
-        history.sort_by_key(|op| (op.invoke, op.client, op.sequence));
+        let mut history: Vec<OpRecord> = self.clients.iter_mut().flat_map(Client::finish).collect();
+        history.sort_unstable_by_key(|op| (op.invoke, op.client, op.sequence)); // the keys are unique
         self.ring = self.agreed_ring();
         let final_versions = self.final_versions(&history);
         let keys_not_converged = self.divergent_keys(&self.written_keys).len() as u64;
@@ -381,9 +380,7 @@ impl Simulation {
             .copied()
             .filter(|&key| {
                 self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
-                let mut digests = preference
-                    .iter()
-                    .map(|n| crate::node::merkle::key_digest(key, &self.nodes[n.0 as usize].main_versions(key)));
+                let mut digests = preference.iter().map(|n| self.nodes[n.0 as usize].main_digest(key));
                 let first = digests.next();
                 digests.any(|d| Some(d) != first)
             })
@@ -403,12 +400,12 @@ impl Simulation {
                 }
                 match to {
                     Endpoint::Node(node) if self.alive[node.0 as usize] => {
-                        self.nodes[node.0 as usize].on_message(now, from, message, &mut self.node_out);
+                        self.nodes[node.0 as usize].on_message(now, from, *message, &mut self.node_out);
                         self.drain_node(node);
                     }
                     Endpoint::Node(_) => self.network.count_undeliverable(),
                     Endpoint::Client(client) => {
-                        self.clients[client.0 as usize].on_message(now, from, message, &mut self.client_out);
+                        self.clients[client.0 as usize].on_message(now, from, *message, &mut self.client_out);
                         self.drain_client(client);
                     }
                 }
@@ -739,7 +736,7 @@ impl Simulation {
                 self.observer.sent(now, from, to, &message, transit.is_some());
             }
             if let Some(delay) = transit {
-                self.queue.schedule(now.plus(delay), Event::Deliver { from, to, message });
+                self.queue.schedule(now.plus(delay), Event::Deliver { from, to, message: Box::new(message) });
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod workload;
 
 use crate::check::history::{CartOp, Observed, OpKind, OpRecord, Outcome, VersionId};
 use crate::dist::Dist;
+use crate::engine::id_map::IdMap;
 use crate::engine::rng::{unit_f64, SimRng};
 use crate::node::quorum::ReadQuorum;
 use crate::node::vclock::VectorClock;
@@ -157,8 +158,8 @@ pub struct Client {
     config: Arc<ClientConfig>,
     rng: SimRng,
     ring: Arc<Ring>,
-    contexts: BTreeMap<u64, ReadContext>,
-    pending: BTreeMap<u64, Pending>,
+    contexts: IdMap<u64, ReadContext>,
+    pending: IdMap<u64, Pending>,
     avoid_until: BTreeMap<NodeId, Time>,
     next_sequence: u64,
     next_write: u64,
@@ -178,8 +179,8 @@ impl Client {
             config,
             rng,
             ring,
-            contexts: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            contexts: IdMap::default(),
+            pending: IdMap::default(),
             avoid_until: BTreeMap::new(),
             next_sequence: 0,
             next_write: 0,
@@ -305,11 +306,15 @@ impl Client {
         }
     }
 
-    /// Marks outstanding requests as in flight at the end of the run.
-    pub fn finish(&mut self) {
+    /// Marks outstanding requests as in flight at the end of the run and
+    /// hands over the history (moved, not copied: it is the run's largest
+    /// structure).
+    pub fn finish(&mut self) -> Vec<OpRecord> {
+        // Each marks its own record: the map's order does not matter.
         for pending in self.pending.values() {
             self.history[pending.record].outcome = Outcome::InFlight;
         }
+        std::mem::take(&mut self.history)
     }
 
     fn interarrival_us(&mut self) -> u64 {

@@ -1,5 +1,6 @@
 //! The engine's parts: virtual-time event queue, random streams, run digest.
 
 pub mod digest;
+pub mod id_map;
 pub mod queue;
 pub mod rng;

@@ -2,13 +2,13 @@
 //! partitions and slow links, drawn from one random stream per directed link.
 
 use crate::dist::Dist;
+use crate::engine::id_map::IdMap;
 use crate::engine::rng::{unit_f64, Purpose, SimRng, Streams};
 use crate::fault::LinkRule;
 use crate::protocol::{Message, MESSAGE_KINDS};
 use crate::scenario::NetworkSpec;
 use crate::types::Endpoint;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// Message counts and bytes, as the network saw them.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -44,7 +44,7 @@ pub struct Network {
     slowdowns: Vec<Slowdown>,
     streams: Streams,
     // Looked up by key only, never iterated, so its order cannot reach results.
-    links: HashMap<u64, SimRng>,
+    links: IdMap<u64, SimRng>,
     stats: NetworkStats,
 }
 
@@ -72,7 +72,7 @@ impl Network {
             partitions: Vec::new(),
             slowdowns: Vec::new(),
             streams,
-            links: HashMap::new(),
+            links: IdMap::default(),
             stats: NetworkStats::default(),
         }
     }

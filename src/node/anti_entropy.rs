@@ -11,12 +11,13 @@ use crate::ring::{PlacementRange, Ring};
 use crate::types::{Endpoint, NodeId, Time};
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A node's anti-entropy state: the ranges of its ring view and a tree per
 /// range it hosts.
 #[derive(Clone, Debug, Default)]
 pub(super) struct AntiEntropy {
-    ranges: Vec<PlacementRange>,
+    ranges: Arc<[PlacementRange]>,
     trees: BTreeMap<usize, MerkleTree>,
     hosted: Vec<usize>,
 }
@@ -26,7 +27,7 @@ impl Node {
     /// (at start, after a crash, after a ring change).
     pub(super) fn rebuild_trees(&mut self) {
         let Some(depth) = self.config.anti_entropy_depth else { return };
-        let ranges = self.ring.placement_ranges();
+        let ranges = self.ring.shared_placement_ranges();
         let mut hosted = Vec::new();
         let mut trees = BTreeMap::new();
         for (index, range) in ranges.iter().enumerate() {
@@ -48,12 +49,18 @@ impl Node {
     /// updating the tree around a change).
     pub(super) fn digest_if_tracked(&self, key: Key) -> Option<u64> {
         self.config.anti_entropy_depth?;
-        let buffered = self.buffer.get(key.id);
-        Some(if buffered.is_empty() {
-            key_digest(key.id, self.store.get(key.id)) // the common case: no copy
+        Some(self.main_digest(key.id))
+    }
+
+    /// The digest of `key`'s main data (durable and buffered): what two
+    /// replicas compare, and what the observer compares to judge convergence.
+    pub fn main_digest(&self, key: u64) -> u64 {
+        let buffered = self.buffer.get(key);
+        if buffered.is_empty() {
+            key_digest(key, self.store.get(key)) // the common case: no copy
         } else {
-            key_digest(key.id, &self.main_versions(key.id))
-        })
+            key_digest(key, &self.main_versions(key))
+        }
     }
 
     /// Moves `key` from digest `old` to `new` in its range's tree (if hosted).
@@ -108,7 +115,9 @@ impl Node {
             return;
         }
         let peer = peers[self.rng.gen_range(0..peers.len())];
-        let root = self.anti_entropy.trees[&range].root();
+        let tree = self.anti_entropy.trees.get_mut(&range).expect("a hosted range has a tree");
+        tree.refresh();
+        let root = tree.root();
         self.send_tree_nodes(peer, range, vec![(1, root)], out);
     }
 
@@ -157,7 +166,9 @@ impl Node {
         out: &mut Outbox<NodeTimer>,
     ) {
         let Some(range) = self.hosted_range(span) else { return };
-        let tree = &self.anti_entropy.trees[&range];
+        let tree = self.anti_entropy.trees.get_mut(&range).expect("a hosted range has a tree");
+        tree.refresh();
+        let tree = &*tree;
         let mut children = Vec::new();
         let mut leaves = BTreeSet::new();
         for &(index, hash) in nodes {

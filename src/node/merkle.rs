@@ -13,10 +13,20 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 /// A complete binary tree in heap layout: index 1 is the root, the
 /// children of i are 2i and 2i+1, leaves are 2^depth .. 2^(depth+1).
+///
+/// Inner hashes are brought up to date lazily: a change only updates its
+/// leaf and notes it, and [`MerkleTree::refresh`] rehashes the noted paths
+/// once, before an exchange reads the tree. Writes far outnumber exchanges,
+/// so each shared inner node is hashed once per exchange, not once per write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MerkleTree {
     depth: u32,
+    /// Every node's hash by heap index; empty until the first change (a
+    /// node hosts Q·N/S ranges, most of them empty for a while).
     hashes: Vec<u64>,
+    /// Leaves changed since the last refresh (possibly repeated); `None`
+    /// once there are more than leaves, and every inner node is rehashed.
+    stale: Option<Vec<u32>>,
 }
 
 /// Hash of an empty subtree.
@@ -26,18 +36,52 @@ impl MerkleTree {
     /// An empty tree with 2^depth leaves (depth 1..=20).
     pub fn new(depth: u32) -> Self {
         assert!((1..=20).contains(&depth), "tree depth must be 1..=20");
-        MerkleTree { depth, hashes: vec![EMPTY; 1 << (depth + 1)] }
+        MerkleTree { depth, hashes: Vec::new(), stale: Some(Vec::new()) }
     }
 
     /// The root hash (equal roots: the ranges hold the same data, with
-    /// overwhelming probability).
+    /// overwhelming probability). Call [`refresh`](Self::refresh) first.
     pub fn root(&self) -> u64 {
-        self.hashes[1]
+        self.hash(1)
     }
 
-    /// The hash at heap index `index`.
+    /// The hash at heap index `index`. Call [`refresh`](Self::refresh) first.
     pub fn hash(&self, index: usize) -> u64 {
-        self.hashes[index]
+        debug_assert!(self.is_leaf(index) || self.is_fresh(), "inner hashes read before a refresh");
+        debug_assert!(self.contains(index));
+        self.hashes.get(index).copied().unwrap_or(EMPTY)
+    }
+
+    /// True when every inner hash is up to date.
+    pub fn is_fresh(&self) -> bool {
+        self.stale.as_ref().is_some_and(Vec::is_empty)
+    }
+
+    /// Rehashes the inner nodes above the leaves changed since the last
+    /// refresh, level by level, each once.
+    pub fn refresh(&mut self) {
+        if self.hashes.is_empty() {
+            return; // never changed: every hash is the empty one
+        }
+        let Some(mut level) = self.stale.replace(Vec::new()) else {
+            for index in (1..1usize << self.depth).rev() {
+                self.hashes[index] = combine(self.hashes[2 * index], self.hashes[2 * index + 1]);
+            }
+            return;
+        };
+        level.sort_unstable();
+        level.dedup();
+        while level.first().is_some_and(|&index| index > 1) {
+            // Halving keeps the list sorted, so duplicates stay adjacent.
+            level.iter_mut().for_each(|index| *index /= 2);
+            level.dedup();
+            for &index in &level {
+                let index = index as usize;
+                self.hashes[index] = combine(self.hashes[2 * index], self.hashes[2 * index + 1]);
+            }
+        }
+        level.clear();
+        self.stale = Some(level); // keeps its capacity for the next changes
     }
 
     /// True for a leaf index.
@@ -47,7 +91,7 @@ impl MerkleTree {
 
     /// True for an index inside the tree.
     pub fn contains(&self, index: usize) -> bool {
-        (1..self.hashes.len()).contains(&index)
+        (1..1 << (self.depth + 1)).contains(&index)
     }
 
     /// The leaf a key at `position` falls in.
@@ -55,18 +99,24 @@ impl MerkleTree {
         (1 << self.depth) | (position.0 as usize & ((1 << self.depth) - 1))
     }
 
-    /// Replaces one key's digest `old` by `new` in `leaf` (0 = absent) and
-    /// rehashes the path to the root.
+    /// Replaces one key's digest `old` by `new` in `leaf` (0 = absent); the
+    /// path to the root is rehashed at the next [`refresh`](Self::refresh).
     pub fn update(&mut self, leaf: usize, old: u64, new: u64) {
         debug_assert!(self.is_leaf(leaf));
         if old == new {
             return;
         }
+        let leaves = 1usize << self.depth;
+        if self.hashes.is_empty() {
+            self.hashes = vec![EMPTY; 2 * leaves];
+        }
         self.hashes[leaf] ^= old ^ new;
-        let mut index = leaf / 2;
-        while index >= 1 {
-            self.hashes[index] = combine(self.hashes[2 * index], self.hashes[2 * index + 1]);
-            index /= 2;
+        if let Some(stale) = &mut self.stale {
+            if stale.len() < leaves {
+                stale.push(leaf as u32);
+            } else {
+                self.stale = None;
+            }
         }
     }
 }
@@ -101,17 +151,24 @@ pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
     hasher.digest().max(1) // never the empty digest
 }
 
+/// Feeds one version to `hasher`: write id, dot, timestamp, then each clock
+/// entry. The fields are laid out in a buffer first, since the streaming
+/// hash pays per call (the bytes hashed, hence the digest, are the same).
 fn hash_version(hasher: &mut Xxh3, version: &Version) {
-    hasher.update(&version.value.write.0.to_le_bytes());
-    hasher.update(&version.dot.actor.node.0.to_le_bytes());
-    hasher.update(&version.dot.actor.epoch.to_le_bytes());
-    hasher.update(&version.dot.counter.to_le_bytes());
-    hasher.update(&version.stamp.time_us.to_le_bytes());
-    hasher.update(&version.stamp.writer.to_le_bytes());
+    let mut fixed = [0u8; 36];
+    fixed[0..8].copy_from_slice(&version.value.write.0.to_le_bytes());
+    fixed[8..12].copy_from_slice(&version.dot.actor.node.0.to_le_bytes());
+    fixed[12..16].copy_from_slice(&version.dot.actor.epoch.to_le_bytes());
+    fixed[16..24].copy_from_slice(&version.dot.counter.to_le_bytes());
+    fixed[24..32].copy_from_slice(&version.stamp.time_us.to_le_bytes());
+    fixed[32..36].copy_from_slice(&version.stamp.writer.to_le_bytes());
+    hasher.update(&fixed);
     for entry in version.clock.entries() {
-        hasher.update(&entry.actor.node.0.to_le_bytes());
-        hasher.update(&entry.actor.epoch.to_le_bytes());
-        hasher.update(&entry.counter.to_le_bytes());
+        let mut bytes = [0u8; 16];
+        bytes[0..4].copy_from_slice(&entry.actor.node.0.to_le_bytes());
+        bytes[4..8].copy_from_slice(&entry.actor.epoch.to_le_bytes());
+        bytes[8..16].copy_from_slice(&entry.counter.to_le_bytes());
+        hasher.update(&bytes);
     }
 }
 
@@ -162,6 +219,7 @@ mod tests {
             let leaf = tree.leaf_of(Key::new(key).position);
             tree.update(leaf, 0, key_digest(key, &[version(write, 1)]));
         }
+        tree.refresh();
         tree
     }
 
@@ -193,7 +251,10 @@ mod tests {
         let mut tree = tree_of(6, &store);
         let leaf = tree.leaf_of(Key::new(1000).position);
         tree.update(leaf, 0, 42);
+        tree.refresh();
+        assert_ne!(tree.root(), a.root());
         tree.update(leaf, 42, 0);
+        tree.refresh();
         assert_eq!(tree, a);
     }
 
@@ -225,6 +286,33 @@ mod tests {
     }
 
     proptest! {
+        /// Refreshing only the changed paths (or everything, once more
+        /// leaves changed than the tree has) gives the hashes of a tree
+        /// rehashed in full, whenever the refreshes come.
+        #[test]
+        fn a_lazy_refresh_equals_a_full_rehash(
+            changes in proptest::collection::vec((0usize..64, 1u64..1000, any::<bool>()), 0..200),
+            depth in 1u32..7,
+        ) {
+            let mut tree = MerkleTree::new(depth);
+            for (leaf, digest, refresh_now) in changes {
+                let leaf = (1 << depth) | (leaf & ((1 << depth) - 1));
+                tree.update(leaf, 0, digest);
+                if refresh_now {
+                    tree.refresh();
+                }
+            }
+            tree.refresh();
+            let mut full: Vec<u64> = (0..2usize << depth).map(|i| if tree.is_leaf(i) { tree.hash(i) } else { EMPTY }).collect();
+            for index in (1..1usize << depth).rev() {
+                full[index] = combine(full[2 * index], full[2 * index + 1]);
+            }
+            prop_assert!(tree.is_fresh());
+            for (index, &expected) in full.iter().enumerate().skip(1) {
+                prop_assert_eq!(tree.hash(index), expected, "heap index {}", index);
+            }
+        }
+
         #[test]
         fn the_diff_finds_exactly_the_differing_keys(
             a in proptest::collection::btree_map(0u64..500, 0u64..3, 0..200),

@@ -22,6 +22,7 @@ pub mod vclock;
 pub mod versioning;
 
 use crate::dist::Dist;
+use crate::engine::id_map::IdMap;
 use crate::engine::rng::{unit_f64, SimRng};
 use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, WriteAck};
 use crate::ring::Ring;
@@ -467,11 +468,12 @@ pub struct Node {
     /// Versions held for unreachable nodes, kept apart from `store`.
     hints: hints::Hints,
     next_id: u64,
-    reads: BTreeMap<u64, ReadCoordination>,
-    writes: BTreeMap<u64, WriteCoordination>,
-    storage_ops: BTreeMap<u64, StorageOp>,
+    // In-flight work by id: looked up, never iterated.
+    reads: IdMap<u64, ReadCoordination>,
+    writes: IdMap<u64, WriteCoordination>,
+    storage_ops: IdMap<u64, StorageOp>,
     /// Requests forwarded to a coordinator and not yet acknowledged by it.
-    forwards: BTreeMap<RequestId, forward::Forward>,
+    forwards: IdMap<RequestId, forward::Forward>,
     /// Peers this node believes unreachable, with when it decided so.
     suspected: BTreeMap<NodeId, Time>,
     /// Peers sent handoffs not acknowledged since, with the number of such rounds.
@@ -556,10 +558,10 @@ impl Node {
             buffer: Store::new(),
             hints: hints::Hints::default(),
             next_id: 0,
-            reads: BTreeMap::new(),
-            writes: BTreeMap::new(),
-            storage_ops: BTreeMap::new(),
-            forwards: BTreeMap::new(),
+            reads: IdMap::default(),
+            writes: IdMap::default(),
+            storage_ops: IdMap::default(),
+            forwards: IdMap::default(),
             suspected: BTreeMap::new(),
             handoff_unacked: BTreeMap::new(),
             anti_entropy: anti_entropy::AntiEntropy::default(),

@@ -7,6 +7,7 @@
 use crate::types::{NodeId, Time};
 use serde::Serialize;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// How two clocks relate causally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,9 +82,14 @@ pub struct ClockEntry {
 }
 
 /// A vector clock: entries sorted by actor, no zero counters.
+///
+/// The entries are shared, immutable once built: a version's clock is
+/// copied into every replica read, reply, client context and history
+/// record, so a copy is a reference-count increment, and the rare change
+/// (a coordinator's increment, a merge, a truncation) builds a new list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct VectorClock {
-    entries: Vec<ClockEntry>,
+    entries: Arc<[ClockEntry]>,
 }
 
 impl VectorClock {
@@ -119,14 +125,16 @@ impl VectorClock {
     pub fn set(&mut self, actor: impl Into<Actor>, counter: u64, now: Time) {
         assert!(counter > 0, "clock counters start at 1");
         let actor = actor.into();
-        match self.entries.binary_search_by_key(&actor, |e| e.actor) {
+        let mut entries = self.entries.to_vec();
+        match entries.binary_search_by_key(&actor, |e| e.actor) {
             Ok(i) => {
-                assert!(counter >= self.entries[i].counter, "a clock entry never decreases");
-                self.entries[i].counter = counter;
-                self.entries[i].timestamp = now;
+                assert!(counter >= entries[i].counter, "a clock entry never decreases");
+                entries[i].counter = counter;
+                entries[i].timestamp = now;
             }
-            Err(i) => self.entries.insert(i, ClockEntry { actor, counter, timestamp: now }),
+            Err(i) => entries.insert(i, ClockEntry { actor, counter, timestamp: now }),
         }
+        self.entries = entries.into();
     }
 
     /// Adds one to `actor`'s counter.
@@ -184,7 +192,7 @@ impl VectorClock {
             };
             entries.push(pick);
         }
-        VectorClock { entries }
+        VectorClock { entries: entries.into() }
     }
 
     /// How `self` relates to `other`.
@@ -242,18 +250,21 @@ impl VectorClock {
     /// writer's fresh increment, which a skewed clock could make look
     /// oldest). Returns how many were dropped.
     pub fn truncate(&mut self, max_entries: usize, keep: Actor) -> usize {
+        let mut entries = self.entries.to_vec();
         let mut dropped = 0;
-        while self.entries.len() > max_entries.max(1) {
-            let oldest = self
-                .entries
+        while entries.len() > max_entries.max(1) {
+            let oldest = entries
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.actor != keep)
                 .min_by_key(|(_, e)| (e.timestamp, e.actor))
                 .map(|(i, _)| i)
                 .expect("non-empty clock");
-            self.entries.remove(oldest);
+            entries.remove(oldest);
             dropped += 1;
+        }
+        if dropped > 0 {
+            self.entries = entries.into();
         }
         dropped
     }

@@ -96,17 +96,17 @@ pub fn measure_loads(ring: &Ring, replicas: usize, zones: Option<&[u32]>) -> Rin
     let mut zone_shared = ExactSpan::default();
     let mut list = Vec::with_capacity(replicas);
     for range in ring.placement_ranges() {
-        ring.range_preference_list_into(&range, replicas, &mut list);
+        ring.range_preference_list_into(range, replicas, &mut list);
         if let Some(first) = list.first() {
-            primary[first.0 as usize].add(&range);
+            primary[first.0 as usize].add(range);
         }
         for node in &list {
-            replica[node.0 as usize].add(&range);
+            replica[node.0 as usize].add(range);
         }
         if let Some(zones) = zones {
             let distinct: BTreeSet<u32> = list.iter().map(|n| zones[n.0 as usize]).collect();
             if distinct.len() < list.len() {
-                zone_shared.add(&range);
+                zone_shared.add(range);
             }
         }
     }

@@ -37,6 +37,7 @@ pub use report::{render_table, ring_command, run_ring_analysis, RingAnalysisRepo
 use crate::types::{NodeId, Token};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Window within which strategy 3 avoids placing one node twice, when the
 /// caller does not say (Dynamo's usual N = 3).
@@ -204,6 +205,9 @@ pub struct Ring {
     /// Strategy 3: owner of each partition.
     partition_owners: Vec<NodeId>,
     zones: Option<Zones>,
+    /// The placement ranges, computed once and shared by every node that
+    /// sees this ring (a copy per node grew memory with nodes × Q).
+    placement: Arc<[PlacementRange]>,
 }
 
 impl Ring {
@@ -286,11 +290,13 @@ impl Ring {
             partition_walk_start: Vec::new(),
             partition_owners,
             zones,
+            placement: Arc::from([]),
         };
         if let Strategy::RandomTokensEqualPartitions { .. } = ring.strategy {
             ring.partition_walk_start =
                 ring.partition_ends.iter().map(|&end| ring.first_token_at_or_after(end) as u32).collect();
         }
+        ring.placement = ring.compute_placement_ranges().into();
         ring.assert_invariants();
         ring
     }
@@ -395,7 +401,16 @@ impl Ring {
     /// the spans between tokens (strategy 1) or the equal partitions
     /// (strategies 2, 3). Empty ring: no ranges. Why: exact load and
     /// movement accounting.
-    pub fn placement_ranges(&self) -> Vec<PlacementRange> {
+    pub fn placement_ranges(&self) -> &[PlacementRange] {
+        &self.placement
+    }
+
+    /// [`Ring::placement_ranges`], shared: a node keeps them without a copy.
+    pub fn shared_placement_ranges(&self) -> Arc<[PlacementRange]> {
+        Arc::clone(&self.placement)
+    }
+
+    fn compute_placement_ranges(&self) -> Vec<PlacementRange> {
         if self.tokens.is_empty() {
             return Vec::new();
         }

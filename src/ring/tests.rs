@@ -186,7 +186,7 @@ fn placement_ranges_tile_the_ring() {
             assert_eq!(pair[0].last.0.wrapping_add(1), pair[1].first.0);
         }
         let mut by_range = Vec::new();
-        for range in &ranges {
+        for range in ranges {
             ring.range_preference_list_into(range, 3, &mut by_range);
             assert_eq!(by_range, ring.preference_list(range.first, 3));
             assert_eq!(by_range, ring.preference_list(range.last, 3));
@@ -299,7 +299,7 @@ fn range_index_finds_the_range_whose_keys_share_the_preference_list() {
         let mut expected = Vec::new();
         for key in 0..500u64 {
             let position = key_position(format!("key-{key}").as_bytes());
-            let range = &ranges[Ring::range_index(&ranges, position)];
+            let range = &ranges[Ring::range_index(ranges, position)];
             ring.range_preference_list_into(range, 3, &mut expected);
             assert_eq!(ring.preference_list(position, 3), expected, "{strategy:?} key {key}");
         }
