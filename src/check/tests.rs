@@ -296,6 +296,32 @@ mod end_state {
         assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(2)]));
     }
 
+    /// 1 ← 2 (read 1) ← 3 (read 2) under dotted version vectors, with 3's
+    /// context naming 2's dot only: the replicas hold 3 alone, whose clock
+    /// says nothing of 1. 1 lives on in 3 through the chain (its writer saw
+    /// 1 through 2), so nothing is lost — a checker that follows only the
+    /// direct supersession would count 1 as lost.
+    #[test]
+    fn a_write_carried_through_a_chain_of_dotted_version_vectors_is_present() {
+        let at = |id: u64, node: u32, counter: u64, c: &[(u32, u64)]| Observed {
+            dot: Dot { actor: NodeId(node).into(), counter },
+            stamp: Stamp { time_us: id, writer: 0 },
+            ..observed(id, c)
+        };
+        let acked = |op: OpRecord, version: Observed| OpRecord { acked: Some(version), ..op };
+        let history = vec![
+            acked(write(1, 0, 10, 1, &[]), at(1, 0, 1, &[])),
+            acked(write_after(1, 20, 30, 2, &[], &[1]), at(2, 4, 2, &[(0, 1)])),
+            acked(write_after(1, 40, 50, 3, &[], &[2]), at(3, 4, 3, &[(4, 2)])),
+        ];
+        let final_versions = BTreeMap::from([(1, vec![at(3, 4, 3, &[(4, 2)])])]);
+        let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
+        let none = BTreeMap::new();
+        let report = finish(&history, &final_versions, &held, &none, &none, Versioning::DottedVersionVectors);
+        assert_eq!(report.lost_writes, 0, "{report:?}");
+        assert!(report.lost_update_writes.is_empty());
+    }
+
     /// 1 ← 2 (read 1) ← 3 (blind): 2 is the lost update, not 1, which 2 saw.
     #[test]
     fn only_the_write_overwritten_unseen_is_a_lost_update() {
