@@ -189,6 +189,20 @@ mod end_state {
     use std::collections::BTreeMap;
 
     /// Runs the end-of-run checks the way `lib::check_outcome` does.
+    /// Version `id` with its own dot (`node`:`counter`) and context `c`.
+    fn at(id: u64, node: u32, counter: u64, c: &[(u32, u64)]) -> Observed {
+        Observed {
+            dot: Dot { actor: NodeId(node).into(), counter },
+            stamp: Stamp { time_us: id, writer: 0 },
+            ..observed(id, c)
+        }
+    }
+
+    /// `op`, acknowledged as `version`.
+    fn acked(op: OpRecord, version: Observed) -> OpRecord {
+        OpRecord { acked: Some(version), ..op }
+    }
+
     fn finish(
         history: &[OpRecord],
         final_versions: &BTreeMap<u64, Vec<Observed>>,
@@ -274,12 +288,6 @@ mod end_state {
     /// it: 1 is gone through the chain (overwritten), 2 is the lost update.
     #[test]
     fn a_write_gone_through_a_chain_of_dotted_version_vectors_is_overwritten_not_unexplained() {
-        let at = |id: u64, node: u32, counter: u64, c: &[(u32, u64)]| Observed {
-            dot: Dot { actor: NodeId(node).into(), counter },
-            stamp: Stamp { time_us: id, writer: 0 },
-            ..observed(id, c)
-        };
-        let acked = |op: OpRecord, version: Observed| OpRecord { acked: Some(version), ..op };
         let history = vec![
             acked(write(1, 0, 10, 1, &[]), at(1, 0, 1, &[])),
             acked(write_after(1, 20, 30, 2, &[], &[1]), at(2, 4, 2, &[(0, 1)])),
@@ -303,12 +311,6 @@ mod end_state {
     /// direct supersession would count 1 as lost.
     #[test]
     fn a_write_carried_through_a_chain_of_dotted_version_vectors_is_present() {
-        let at = |id: u64, node: u32, counter: u64, c: &[(u32, u64)]| Observed {
-            dot: Dot { actor: NodeId(node).into(), counter },
-            stamp: Stamp { time_us: id, writer: 0 },
-            ..observed(id, c)
-        };
-        let acked = |op: OpRecord, version: Observed| OpRecord { acked: Some(version), ..op };
         let history = vec![
             acked(write(1, 0, 10, 1, &[]), at(1, 0, 1, &[])),
             acked(write_after(1, 20, 30, 2, &[], &[1]), at(2, 4, 2, &[(0, 1)])),
