@@ -14,7 +14,7 @@ use crate::engine::queue::EventQueue;
 use crate::engine::rng::{Purpose, Streams};
 use crate::fault::{FaultEffect, TimedFault};
 use crate::net::{Network, NetworkStats};
-use crate::node::membership::MemberStatus;
+use crate::node::membership::{MemberStatus, View};
 use crate::node::store::StoreRules;
 use crate::node::versioning::Versioning;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
@@ -189,13 +189,15 @@ impl Simulation {
         }));
         let versioning = scenario.versioning();
         let node_config = Arc::new(node_config(scenario, versioning));
+        let view = Arc::new(View::of_ring(&ring));
         let nodes: Vec<Node> = node_ids
             .iter()
             .map(|&id| {
-                Node::new(
+                Node::with_view(
                     id,
                     Arc::clone(&node_config),
                     Arc::clone(&ring),
+                    Arc::clone(&view),
                     streams.stream(Purpose::Node, u64::from(id.0)),
                     streams.stream(Purpose::RingTokens, u64::from(id.0)),
                 )

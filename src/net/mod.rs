@@ -1,9 +1,10 @@
 //! The simulated network: per-kind latency distributions, message loss,
 //! partitions and slow links, drawn from one random stream per directed link.
 
+mod links;
+
 use crate::dist::Dist;
-use crate::engine::id_map::IdMap;
-use crate::engine::rng::{unit_f64, Purpose, SimRng, Streams};
+use crate::engine::rng::{unit_f64, Streams};
 use crate::fault::LinkRule;
 use crate::protocol::{Message, MESSAGE_KINDS};
 use crate::scenario::NetworkSpec;
@@ -42,9 +43,7 @@ pub struct Network {
     loss: f64,
     partitions: Vec<(usize, Vec<LinkRule>)>,
     slowdowns: Vec<Slowdown>,
-    streams: Streams,
-    // Looked up by key only, never iterated, so its order cannot reach results.
-    links: IdMap<u64, SimRng>,
+    links: links::LinkStreams,
     stats: NetworkStats,
 }
 
@@ -71,8 +70,7 @@ impl Network {
             loss: spec.loss,
             partitions: Vec::new(),
             slowdowns: Vec::new(),
-            streams,
-            links: IdMap::default(),
+            links: links::LinkStreams::new(streams),
             stats: NetworkStats::default(),
         }
     }
@@ -86,8 +84,7 @@ impl Network {
             return None;
         }
         let link = (endpoint_index(from) << 28) | endpoint_index(to);
-        let streams = self.streams;
-        let rng = self.links.entry(link).or_insert_with(|| streams.stream(Purpose::Link, link));
+        let rng = self.links.stream(link);
         if self.loss > 0.0 && unit_f64(rng) < self.loss {
             self.stats.messages_dropped += 1;
             return None;

@@ -530,14 +530,30 @@ pub struct Node {
 
 impl Node {
     /// A fresh node with an empty store, seeing `ring`; `rng` is its own stream.
-    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, mut rng: SimRng, token_rng: SimRng) -> Self {
+    pub fn new(id: NodeId, config: Arc<NodeConfig>, ring: Arc<Ring>, rng: SimRng, token_rng: SimRng) -> Self {
+        let view = Arc::new(membership::View::of_ring(&ring));
+        Node::with_view(id, config, ring, view, rng, token_rng)
+    }
+
+    /// A fresh node whose membership view is `view` (that of `ring`). The
+    /// initial members of a cluster share one view until gossip changes
+    /// one: a view lists every member and partition, so a copy per node
+    /// would grow with the square of the cluster.
+    pub fn with_view(
+        id: NodeId,
+        config: Arc<NodeConfig>,
+        ring: Arc<Ring>,
+        view: Arc<membership::View>,
+        mut rng: SimRng,
+        token_rng: SimRng,
+    ) -> Self {
         let service = ServiceQueue::new(config.servers);
         let seed_phase = gossip::draw_seed_phase(&mut rng, config.seed_gossip_every);
         let mut node = Node {
             id,
             config,
             view_digest: 0,
-            view: Arc::new(membership::View::of_ring(&ring)),
+            view,
             joining: false,
             join_seed: NodeId(0),
             flush_in_progress: false,

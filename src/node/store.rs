@@ -5,6 +5,7 @@
 //! existing one already covers is ignored. Under last-write-wins a key holds
 //! the one version with the greatest (timestamp, writer).
 
+use super::merkle::key_digest;
 use super::vclock::Dot;
 use super::versioning::Versioning;
 use crate::protocol::{Key, Version};
@@ -31,11 +32,21 @@ pub struct Store {
 }
 
 /// One key's versions, with the key itself (so ranges can be scanned by
-/// ring position without rehashing names).
+/// ring position without rehashing names) and the versions' digest.
 #[derive(Clone, Debug)]
 struct Entry {
     key: Key,
     versions: Vec<Version>,
+    /// `key_digest` of `versions`, kept up to date by every change: the
+    /// Merkle trees and the observer's convergence checks read a key's
+    /// digest far more often than it changes.
+    digest: u64,
+}
+
+impl Entry {
+    fn rehash(&mut self) {
+        self.digest = key_digest(self.key.id, &self.versions);
+    }
 }
 
 /// What storing a version did.
@@ -61,33 +72,43 @@ impl Store {
         self.keys.get(&key).map_or(&[], |e| e.versions.as_slice())
     }
 
+    /// The digest of `key`'s versions ([`key_digest`]; 0 when it has none).
+    pub fn digest(&self, key: u64) -> u64 {
+        self.keys.get(&key).map_or(0, |e| e.digest)
+    }
+
     /// Stores `version` for `key` under `rules`.
     pub fn put(&mut self, key: Key, version: Version, rules: StoreRules) -> PutEffect {
-        let versions = &mut self.keys.entry(key.id).or_insert_with(|| Entry { key, versions: Vec::new() }).versions;
+        let entry = self.keys.entry(key.id).or_insert_with(|| Entry { key, versions: Vec::new(), digest: 0 });
+        let versions = &mut entry.versions;
         let versioning = rules.versioning;
         if versions.iter().any(|v| versioning.covers(v, &version)) {
             return PutEffect::Obsolete;
         }
         versions.retain(|v| !versioning.covers(&version, v));
         versions.push(version);
-        if rules.sibling_cap > 0 && versions.len() > rules.sibling_cap {
+        let effect = if rules.sibling_cap > 0 && versions.len() > rules.sibling_cap {
             versions.sort_by_key(|v| std::cmp::Reverse(v.stamp));
-            let dropped = versions.split_off(rules.sibling_cap);
-            return PutEffect::StoredOverCap(dropped);
-        }
-        PutEffect::Stored
+            PutEffect::StoredOverCap(versions.split_off(rules.sibling_cap))
+        } else {
+            PutEffect::Stored
+        };
+        entry.rehash();
+        effect
     }
 
     /// Removes the versions of `key` named by `dots`; returns how many.
     pub fn remove_dots(&mut self, key: u64, dots: &[Dot]) -> usize {
-        let Some(versions) = self.keys.get_mut(&key).map(|e| &mut e.versions) else {
+        let Some(entry) = self.keys.get_mut(&key) else {
             return 0;
         };
-        let before = versions.len();
-        versions.retain(|v| !dots.contains(&v.dot));
-        let removed = before - versions.len();
-        if versions.is_empty() {
+        let before = entry.versions.len();
+        entry.versions.retain(|v| !dots.contains(&v.dot));
+        let removed = before - entry.versions.len();
+        if entry.versions.is_empty() {
             self.keys.remove(&key);
+        } else if removed > 0 {
+            entry.rehash();
         }
         removed
     }
@@ -100,9 +121,12 @@ impl Store {
     /// Removes exactly `version` from `key`'s versions, if present.
     pub fn remove_version(&mut self, key: u64, version: &Version) {
         let Some(entry) = self.keys.get_mut(&key) else { return };
+        let before = entry.versions.len();
         entry.versions.retain(|v| v != version);
         if entry.versions.is_empty() {
             self.keys.remove(&key);
+        } else if entry.versions.len() != before {
+            entry.rehash();
         }
     }
 
@@ -192,6 +216,30 @@ pub(crate) mod tests {
         // A version descending from both replaces both.
         store.put(Key::new(1), version(3, &[(0, 1), (1, 1), (2, 1)]), VC);
         assert_eq!(store.get(1).len(), 1);
+    }
+
+    #[test]
+    fn the_kept_digest_is_the_digest_of_what_is_held_after_every_change() {
+        use crate::node::merkle::key_digest;
+        let capped = StoreRules { versioning: Versioning::VectorClocks, sibling_cap: 2 };
+        let mut store = Store::new();
+        let check = |store: &Store| assert_eq!(store.digest(1), key_digest(1, store.get(1)));
+        check(&store);
+        store.put(Key::new(1), version(1, &[(0, 1)]), capped);
+        check(&store);
+        store.put(Key::new(1), version(2, &[(1, 1)]), capped);
+        check(&store);
+        assert!(matches!(store.put(Key::new(1), version(3, &[(2, 1)]), capped), PutEffect::StoredOverCap(_)));
+        check(&store);
+        assert_eq!(store.put(Key::new(1), version(3, &[(2, 1)]), capped), PutEffect::Obsolete);
+        check(&store);
+        let held = store.get(1)[0].clone();
+        store.remove_version(1, &held);
+        check(&store);
+        let dot = store.get(1)[0].dot;
+        assert_eq!(store.remove_dots(1, &[dot]), 1);
+        check(&store);
+        assert_eq!(store.digest(1), 0, "nothing held: the empty digest");
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! One random stream per directed link, in bounded memory.
+//!
+//! Each link draws its loss and latency from its own ChaCha stream, so the
+//! traffic of one link never shifts the draws of another. A stream's full
+//! state is ~330 bytes; a cluster of a thousand nodes and a thousand
+//! clients uses millions of links, most of them rarely. So only recently
+//! used links keep their generator, in a direct-mapped cache; a link pushed
+//! out of it is *parked* as its position in its stream (one number), and
+//! rebuilt from the master seed at that position when it is used again.
+//! ChaCha is seekable, so the rebuilt stream continues exactly where the
+//! parked one stopped: every draw, hence every figure, is the same as if
+//! every generator had been kept.
+
+use crate::engine::id_map::IdMap;
+use crate::engine::rng::{Purpose, SimRng, Streams};
+
+/// Cache slots at first; the cache doubles as more distinct links appear.
+const FIRST_SLOTS: usize = 64;
+/// Cache slots at most (~22 MB of generators).
+const MAX_SLOTS: usize = 1 << 16;
+
+/// The link streams of one run.
+#[derive(Debug)]
+pub struct LinkStreams {
+    streams: Streams,
+    /// Generators of recently used links, by `slot_of(link)`.
+    slots: Vec<Option<(u64, SimRng)>>,
+    /// Stream positions (in 32-bit words) of links pushed out of `slots`.
+    /// Looked up by link only; its order never reaches a result.
+    parked: IdMap<u64, u64>,
+    /// Distinct links used so far.
+    links_seen: usize,
+}
+
+impl LinkStreams {
+    /// No link used yet; streams derive from `streams`.
+    pub fn new(streams: Streams) -> Self {
+        LinkStreams { streams, slots: empty_slots(FIRST_SLOTS), parked: IdMap::default(), links_seen: 0 }
+    }
+
+    /// The stream of `link`, positioned after every draw made from it.
+    pub fn stream(&mut self, link: u64) -> &mut SimRng {
+        let mut slot = self.slot_of(link);
+        if !matches!(&self.slots[slot], Some((resident, _)) if *resident == link) {
+            let rng = self.unpark(link);
+            slot = self.slot_of(link); // the cache may have grown
+            self.evict(slot);
+            self.slots[slot] = Some((link, rng));
+        }
+        match &mut self.slots[slot] {
+            Some((_, rng)) => rng,
+            None => unreachable!("the slot was just filled"),
+        }
+    }
+
+    /// `link`'s generator, rebuilt at its parked position, or fresh.
+    fn unpark(&mut self, link: u64) -> SimRng {
+        let mut rng = self.streams.stream(Purpose::Link, link);
+        match self.parked.remove(&link) {
+            Some(position) => rng.set_word_pos(u128::from(position)),
+            None => {
+                self.links_seen += 1;
+                if self.links_seen * 2 > self.slots.len() && self.slots.len() < MAX_SLOTS {
+                    self.grow();
+                }
+            }
+        }
+        rng
+    }
+
+    /// Parks the generator in `slot`, if any.
+    fn evict(&mut self, slot: usize) {
+        if let Some((resident, rng)) = self.slots[slot].take() {
+            let position = u64::try_from(rng.get_word_pos()).expect("a link draws fewer than 2^64 words");
+            self.parked.insert(resident, position);
+        }
+    }
+
+    /// Doubles the cache; residents that collide in it are parked.
+    fn grow(&mut self) {
+        let doubled = empty_slots(self.slots.len() * 2);
+        let old = std::mem::replace(&mut self.slots, doubled);
+        for (link, rng) in old.into_iter().flatten() {
+            let slot = self.slot_of(link);
+            self.evict(slot);
+            self.slots[slot] = Some((link, rng));
+        }
+    }
+
+    fn slot_of(&self, link: u64) -> usize {
+        // The SplitMix64 finaliser: links differ in a few low and high bits.
+        let mut z = link.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z as usize) & (self.slots.len() - 1)
+    }
+}
+
+fn empty_slots(count: usize) -> Vec<Option<(u64, SimRng)>> {
+    std::iter::repeat_with(|| None).take(count).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::RngCore;
+
+    proptest! {
+        /// Whatever order links are used in, and however often the cache
+        /// pushes them out, each link yields exactly its own stream.
+        #[test]
+        fn every_link_yields_its_own_stream_whatever_the_cache_does(
+            uses in prop::collection::vec((0u64..300, 1usize..5, any::<bool>()), 1..2000),
+        ) {
+            let streams = Streams::new(9);
+            let mut cached = LinkStreams::new(streams);
+            let mut reference: std::collections::BTreeMap<u64, SimRng> = Default::default();
+            for (link, draws, wide) in uses {
+                // Spread links over both halves of the id, as endpoint pairs are.
+                let link = if wide { (link << 28) | (link % 7) } else { link };
+                let expected = reference.entry(link).or_insert_with(|| streams.stream(Purpose::Link, link));
+                let got = cached.stream(link);
+                for _ in 0..draws {
+                    // Mixed widths leave the stream at odd word positions.
+                    prop_assert_eq!(got.next_u32(), expected.next_u32());
+                    prop_assert_eq!(got.next_u64(), expected.next_u64());
+                }
+            }
+            prop_assert_eq!(cached.links_seen, reference.len());
+        }
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_parks_the_rest() {
+        let mut links = LinkStreams::new(Streams::new(1));
+        for link in 0..200_000u64 {
+            links.stream(link).next_u64();
+        }
+        assert_eq!(links.slots.len(), MAX_SLOTS);
+        let resident = links.slots.iter().flatten().count();
+        assert_eq!(resident + links.parked.len(), 200_000, "every link is resident or parked, once");
+        // Parked links come back where they stopped: the second draw of
+        // their own stream, not a fresh first one.
+        for link in 0..1_000u64 {
+            let mut reference = Streams::new(1).stream(Purpose::Link, link);
+            reference.next_u64();
+            assert_eq!(links.stream(link).next_u64(), reference.next_u64(), "link {link}");
+        }
+    }
+}
