@@ -360,7 +360,7 @@ impl Simulation {
 
     /// The versions each written key's final preference list holds.
     fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Observed>> {
-        let keys: BTreeSet<u64> = history.iter().filter(|op| op.write.is_some()).map(|op| op.key).collect();
+        let keys: BTreeSet<u64> = history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect();
         let mut preference = Vec::new();
         keys.into_iter()
             .map(|key| {
@@ -451,7 +451,7 @@ impl Simulation {
                         .clients
                         .iter()
                         .flat_map(|c| c.history())
-                        .filter(|op| op.write.is_some())
+                        .filter(|op| op.write().is_some())
                         .map(|op| op.key)
                         .collect();
                     self.written_keys = keys.into_iter().collect();

@@ -92,8 +92,8 @@ fn hints_are_handed_back_after_the_partition_heals() {
         writes_to_keys_of(&report, &scenario, NodeId(0)).into_iter().filter(|op| op.outcome == Outcome::Ok).collect();
     assert!(acked.len() > 100);
     for op in acked {
-        let write = op.write.expect("a write");
-        let acked = op.acked.as_ref().expect("an acknowledged write names its version");
+        let write = op.write().expect("a write");
+        let acked = op.acked().expect("an acknowledged write names its version");
         let held = n0.main_versions(op.key);
         let present = held.iter().any(|v| v.value.write == write || Versioning::VectorClocks.covers(v, acked));
         assert!(present, "n0 lacks write {write:?} to key {} after handoff", op.key);
@@ -145,7 +145,7 @@ fn reads_soon_after_writes(history: &[OpRecord]) -> usize {
             history.iter().any(|w| {
                 w.key == read.key
                     && w.is_acknowledged_write()
-                    && w.complete.is_some_and(|c| c < read.invoke && read.invoke.since(c) < 20_000)
+                    && w.complete().is_some_and(|c| c < read.invoke && read.invoke.since(c) < 20_000)
             })
         })
         .count()
@@ -231,7 +231,9 @@ fn cart_merge_resurfaces_deleted_items() {
         .outcome
         .history
         .iter()
-        .filter(|op| op.is_acknowledged_write() && matches!(op.cart, Some(dynasim::check::history::CartOp::Remove(_))))
+        .filter(|op| {
+            op.is_acknowledged_write() && matches!(op.cart(), Some(dynasim::check::history::CartOp::Remove(_)))
+        })
         .count();
     assert!(removes > 100, "items were removed");
     assert!(c.resurfaced_deletes > 0, "concurrent add/remove branches merge by union");

@@ -2,7 +2,7 @@
 //! resurfaced cart deletes (DESIGN.md's definitions).
 
 use super::history::{self, CartOp, Observed, OpKind, OpRecord, Outcome};
-use super::lineage::Lineage;
+use super::lineage::{Lineage, SawCache};
 use super::successors::{self, KeyIndex, Seen};
 use super::ConsistencyReport;
 use crate::node::versioning::Versioning;
@@ -47,14 +47,17 @@ pub fn check_end_state(
     versioning: Versioning,
 ) {
     let acknowledged = history::sorted_by_key(history.iter().filter(|op| op.is_acknowledged_write()));
+    let in_order = lineage.contexts_precede_writers();
     for writes in acknowledged.chunk_by(history::same_key) {
         let key = writes[0].key;
+        let saw = SawCache::new(lineage, in_order); // one key's: its memory ends with the key
         let (held, wiped, capped) = (of_key(end.final_versions, key), of_key(end.wiped, key), of_key(end.capped, key));
         // Asked on the key's first lost write, once.
         let mut lost_end: Option<(Vec<Observed>, KeyIndex)> = None;
         for op in writes {
-            let Some(write) = op.write else { continue };
-            let direct = Sight { lineage, write, successors: &[], versioning, truncated: end.clocks_truncated };
+            let Some(write) = op.write() else { continue };
+            let direct =
+                Sight { lineage, saw: &saw, write, successors: &[], versioning, truncated: end.clocks_truncated };
             if direct.present(held) {
                 continue; // the common case, without looking for successors
             }
@@ -99,7 +102,7 @@ pub fn check_end_state(
     } else {
         report.lost_update_writes.len() as u64
     };
-    let carts = history.iter().any(|op| op.cart.is_some());
+    let carts = history.iter().any(|op| op.cart().is_some());
     report.resurfaced_deletes = if carts { resurfaced_deletes(history) } else { 0 };
 }
 
@@ -112,6 +115,8 @@ fn of_key(versions: &BTreeMap<u64, Vec<Observed>>, key: u64) -> &[Observed] {
 #[derive(Clone, Copy)]
 struct Sight<'a, 'l> {
     lineage: &'a Lineage<'l>,
+    /// Who saw what, walked once per writer of the key.
+    saw: &'a SawCache<'a, 'l>,
     write: WriteId,
     /// Known versions superseding the write through others, when they
     /// must be listed (see [`successors`]).
@@ -135,7 +140,7 @@ impl Sight<'_, '_> {
             || versions.iter().any(|v| {
                 (self.truncated || superseded_by(lineage, write, v, versioning) || self.through_successor(v))
                     && v.write != write
-                    && lineage.saw(v.write, write)
+                    && self.saw.saw(v.write, write)
             })
     }
 
@@ -173,9 +178,8 @@ fn overwrite(seen: Seen, versioning: Versioning) -> Option<Overwrite> {
 /// carries a greater (timestamp, writer): last-write-wins discards w.
 fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
     // The acknowledged version's stamp, else that of any version a read or store showed.
-    let stamp = |op: &OpRecord| {
-        op.acked.as_ref().map(|v| v.stamp).or_else(|| lineage.versions_of(op.write?).map(|v| v.stamp).max())
-    };
+    let stamp =
+        |op: &OpRecord| op.acked().map(|v| v.stamp).or_else(|| lineage.versions_of(op.write()?).map(|v| v.stamp).max());
     let writes_by_key = history::sorted_by_key(history.iter().filter(|op| op.kind == OpKind::Write));
     let mut lost = 0;
     for writes in writes_by_key.chunk_by(history::same_key) {
@@ -210,23 +214,23 @@ fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
 fn resurfaced_deletes(history: &[OpRecord]) -> u64 {
     let mut resurfaced = 0;
     for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
-        let removes = ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| match op.cart {
-            Some(CartOp::Remove(item)) => Some((item, op.invoke, op.complete?)),
+        let removes = ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| match op.cart() {
+            Some(CartOp::Remove(item)) => Some((item, op.invoke, op.complete()?)),
             _ => None,
         });
         for (item, removed_invoke, removed_at) in removes {
             let re_added_before = |until: crate::types::Time| {
                 ops.iter()
-                    .any(|op| op.cart == Some(CartOp::Add(item)) && op.invoke > removed_invoke && op.invoke < until)
+                    .any(|op| op.cart() == Some(CartOp::Add(item)) && op.invoke > removed_invoke && op.invoke < until)
             };
             let returned = |op: &&&OpRecord| {
-                op.returned.iter().any(|v| v.items.as_deref().is_some_and(|items| items.contains(&item)))
+                op.returned().iter().any(|v| v.items.as_deref().is_some_and(|items| items.contains(&item)))
             };
             let resurfaces = ops
                 .iter()
                 .filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok && op.invoke > removed_at)
                 .filter(returned)
-                .any(|op| !re_added_before(op.complete.unwrap_or(op.invoke)));
+                .any(|op| !re_added_before(op.complete().unwrap_or(op.invoke)));
             resurfaced += u64::from(resurfaces);
         }
     }

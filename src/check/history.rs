@@ -33,8 +33,12 @@ pub enum Outcome {
     InFlight,
 }
 
-/// One client operation.
-#[derive(Clone, Debug, Serialize)]
+/// One client operation, in 72 bytes: a run of 10 M operations keeps every
+/// one of them until the checker has read the history. What only writes
+/// have lives behind one box ([`Detail::Write`]), what a read returned in
+/// one boxed slice, and the optional fields are flagged in one byte instead
+/// of each taking an `Option`'s padding. Read them through the accessors.
+#[derive(Clone, Debug)]
 pub struct OpRecord {
     /// Who issued it.
     pub client: ClientId,
@@ -46,28 +50,65 @@ pub struct OpRecord {
     pub key: u64,
     /// When the client sent it.
     pub invoke: Time,
-    /// When the client learned the outcome (None while in flight).
-    pub complete: Option<Time>,
     /// The outcome.
     pub outcome: Outcome,
-    /// Writes: the id of the value written.
-    pub write: Option<WriteId>,
-    /// Writes: sent with an empty context.
-    pub blind: bool,
-    /// Writes: a client-side reconciliation of siblings it read.
-    pub reconcile: bool,
-    /// Writes: the version the acknowledgement named (a write coordinated
-    /// twice has another version, which only reads and stores show).
-    pub acked: Option<Observed>,
-    /// Writes under the `merge` policy: the cart operation.
-    pub cart: Option<CartOp>,
-    /// Writes: the versions returned by the read whose context this write
-    /// carries (what its writer saw).
-    pub context: Vec<VersionId>,
-    /// Reads: the versions returned.
-    pub returned: Vec<Observed>,
-    /// The node the client sent it to (None when the client coordinated it).
-    pub target: Option<NodeId>,
+    /// Which of the optional fields are set ([`Flags`]).
+    flags: Flags,
+    /// When the client learned the outcome (when [`Flags::COMPLETE`]).
+    complete: Time,
+    /// The node the client sent it to (when [`Flags::TARGET`]).
+    target: NodeId,
+    /// What a read returned, or what a write wrote, saw and was
+    /// acknowledged as.
+    detail: Detail,
+}
+
+/// The bits of [`OpRecord::flags`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Flags(u8);
+
+impl Flags {
+    const COMPLETE: u8 = 1;
+    const TARGET: u8 = 1 << 1;
+    const BLIND: u8 = 1 << 2;
+    const RECONCILE: u8 = 1 << 3;
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.0 |= bit;
+        } else {
+            self.0 &= !bit;
+        }
+    }
+}
+
+/// The parts of a record only some operations have: a read that found
+/// nothing allocates nothing.
+#[derive(Clone, Debug)]
+enum Detail {
+    /// Nothing yet (a read in flight, failed, or that found no version).
+    Nothing,
+    /// A read's returned versions (never empty).
+    Read(Box<[Observed]>),
+    /// A write's value, context, cart operation and acknowledgement.
+    Write(Box<WriteDetail>),
+}
+
+/// What only a write has.
+#[derive(Clone, Debug)]
+struct WriteDetail {
+    /// The id of the value written.
+    write: WriteId,
+    /// The version the acknowledgement named.
+    acked: Option<Observed>,
+    /// Under the `merge` policy: the cart operation.
+    cart: Option<CartOp>,
+    /// The versions of the read whose context this write carries.
+    context: Box<[VersionId]>,
 }
 
 impl OpRecord {
@@ -79,22 +120,153 @@ impl OpRecord {
             kind,
             key,
             invoke,
-            complete: None,
             outcome: Outcome::InFlight,
-            write: None,
-            blind: false,
-            reconcile: false,
-            acked: None,
-            cart: None,
-            context: Vec::new(),
-            returned: Vec::new(),
-            target: None,
+            flags: Flags::default(),
+            complete: Time::ZERO,
+            target: NodeId(0),
+            detail: Detail::Nothing,
+        }
+    }
+
+    /// When the client learned the outcome (None while in flight).
+    pub fn complete(&self) -> Option<Time> {
+        self.flags.has(Flags::COMPLETE).then_some(self.complete)
+    }
+
+    /// Records when the client learned the outcome.
+    pub fn set_complete(&mut self, at: Time) {
+        self.complete = at;
+        self.flags.set(Flags::COMPLETE, true);
+    }
+
+    /// The node the client sent it to (None when the client coordinated it).
+    pub fn target(&self) -> Option<NodeId> {
+        self.flags.has(Flags::TARGET).then_some(self.target)
+    }
+
+    /// Records the node the client sent it to.
+    pub fn set_target(&mut self, node: NodeId) {
+        self.target = node;
+        self.flags.set(Flags::TARGET, true);
+    }
+
+    /// Writes: the id of the value written.
+    pub fn write(&self) -> Option<WriteId> {
+        self.write_detail().map(|w| w.write)
+    }
+
+    /// Makes this record a write of value `write`: `blind` when sent with
+    /// an empty context, `reconcile` for a client-side reconciliation of
+    /// siblings it read. The other write fields are set after this.
+    pub fn set_write(&mut self, write: WriteId, blind: bool, reconcile: bool) {
+        let detail = WriteDetail { write, acked: None, cart: None, context: Box::default() };
+        self.detail = Detail::Write(Box::new(detail));
+        self.flags.set(Flags::BLIND, blind);
+        self.flags.set(Flags::RECONCILE, reconcile);
+    }
+
+    /// Writes: sent with an empty context.
+    pub fn blind(&self) -> bool {
+        self.flags.has(Flags::BLIND)
+    }
+
+    /// Writes: a client-side reconciliation of siblings it read.
+    pub fn reconcile(&self) -> bool {
+        self.flags.has(Flags::RECONCILE)
+    }
+
+    /// Writes: the version the acknowledgement named (a write coordinated
+    /// twice has another version, which only reads and stores show).
+    pub fn acked(&self) -> Option<&Observed> {
+        self.write_detail()?.acked.as_ref()
+    }
+
+    /// Records the version a write's acknowledgement named.
+    pub fn set_acked(&mut self, version: Observed) {
+        self.write_detail_mut().acked = Some(version);
+    }
+
+    /// The acknowledged version, to amend (tests build histories with it).
+    pub fn acked_mut(&mut self) -> Option<&mut Observed> {
+        match &mut self.detail {
+            Detail::Write(write) => write.acked.as_mut(),
+            Detail::Nothing | Detail::Read(_) => None,
+        }
+    }
+
+    /// Writes under the `merge` policy: the cart operation.
+    pub fn cart(&self) -> Option<CartOp> {
+        self.write_detail()?.cart
+    }
+
+    /// Records a write's cart operation (none outside the `merge` policy).
+    pub fn set_cart(&mut self, cart: Option<CartOp>) {
+        self.write_detail_mut().cart = cart;
+    }
+
+    /// Writes: the versions returned by the read whose context this write
+    /// carries (what its writer saw).
+    pub fn context(&self) -> &[VersionId] {
+        self.write_detail().map_or(&[], |w| &w.context)
+    }
+
+    /// Records what a write's writer saw.
+    pub fn set_context(&mut self, context: Vec<VersionId>) {
+        self.write_detail_mut().context = context.into_boxed_slice();
+    }
+
+    /// Reads: the versions returned.
+    pub fn returned(&self) -> &[Observed] {
+        match &self.detail {
+            Detail::Read(returned) => returned,
+            Detail::Nothing | Detail::Write(_) => &[],
+        }
+    }
+
+    /// Records the versions a read returned.
+    pub fn set_returned(&mut self, returned: Vec<Observed>) {
+        debug_assert!(self.kind == OpKind::Read, "only a read returns versions");
+        self.detail = if returned.is_empty() { Detail::Nothing } else { Detail::Read(returned.into_boxed_slice()) };
+    }
+
+    /// The returned versions, to amend (tests build histories with it).
+    pub fn returned_mut(&mut self) -> &mut [Observed] {
+        match &mut self.detail {
+            Detail::Read(returned) => returned,
+            Detail::Nothing | Detail::Write(_) => &mut [],
+        }
+    }
+
+    /// Heap bytes this record owns beyond its own size (version clocks and
+    /// cart items are shared with the stores and not counted): what the
+    /// history costs per operation, for the test that keeps it compact.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.detail {
+            Detail::Nothing => 0,
+            Detail::Read(returned) => std::mem::size_of_val::<[Observed]>(returned),
+            Detail::Write(write) => {
+                std::mem::size_of::<WriteDetail>() + std::mem::size_of_val::<[VersionId]>(&write.context)
+            }
+        }
+    }
+
+    fn write_detail(&self) -> Option<&WriteDetail> {
+        match &self.detail {
+            Detail::Write(write) => Some(write),
+            Detail::Nothing | Detail::Read(_) => None,
+        }
+    }
+
+    fn write_detail_mut(&mut self) -> &mut WriteDetail {
+        match &mut self.detail {
+            Detail::Write(write) => write,
+            Detail::Nothing | Detail::Read(_) => panic!("set_write names a write before its other fields"),
         }
     }
 
     /// Latency in µs, for completed operations.
     pub fn latency_us(&self) -> Option<u64> {
-        self.complete.map(|c| c.since(self.invoke))
+        self.complete().map(|c| c.since(self.invoke))
     }
 
     /// True for a write acknowledged as successful.
@@ -182,4 +354,53 @@ pub enum CartOp {
     Add(u32),
     /// Take the item out of the cart.
     Remove(u32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::vclock::Dot;
+    use crate::protocol::Stamp;
+
+    fn version(write: u64) -> Observed {
+        let dot = Dot { actor: NodeId(1).into(), counter: write };
+        Observed { write: WriteId(write), dot, clock: VectorClock::new(), stamp: Stamp::default(), items: None }
+    }
+
+    /// 10 M operations must fit in well under 1 GB of history (issue 13).
+    #[test]
+    fn a_record_is_72_bytes_and_a_read_that_found_nothing_allocates_nothing() {
+        assert!(std::mem::size_of::<OpRecord>() <= 72, "{} bytes", std::mem::size_of::<OpRecord>());
+        let mut read = OpRecord::invoked(ClientId(3), 1, OpKind::Read, 9, Time(5));
+        read.set_complete(Time(8));
+        read.set_target(NodeId(2));
+        read.set_returned(Vec::new());
+        assert_eq!(read.heap_bytes(), 0);
+        assert_eq!(
+            (read.complete(), read.target(), read.write(), read.acked()),
+            (Some(Time(8)), Some(NodeId(2)), None, None)
+        );
+        assert!(read.returned().is_empty() && read.context().is_empty() && read.cart().is_none());
+        read.set_returned(vec![version(4), version(5)]);
+        assert_eq!(read.returned(), &[version(4), version(5)]);
+        assert_eq!(read.heap_bytes(), 2 * std::mem::size_of::<Observed>());
+    }
+
+    #[test]
+    fn a_write_keeps_what_it_was_given() {
+        let mut write = OpRecord::invoked(ClientId(3), 2, OpKind::Write, 9, Time(5));
+        assert_eq!((write.complete(), write.target(), write.write()), (None, None, None));
+        write.set_write(WriteId(7), false, true);
+        write.set_cart(Some(CartOp::Add(4)));
+        write.set_context(vec![version(4).id()]);
+        write.set_acked(version(7));
+        assert_eq!((write.write(), write.blind(), write.reconcile()), (Some(WriteId(7)), false, true));
+        assert_eq!(
+            (write.cart(), write.context(), write.acked()),
+            (Some(CartOp::Add(4)), &[version(4).id()][..], Some(&version(7)))
+        );
+        assert!(write.returned().is_empty());
+        write.acked_mut().expect("acked").stamp.time_us = 11;
+        assert_eq!(write.acked().map(|v| v.stamp.time_us), Some(11));
+    }
 }

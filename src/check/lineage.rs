@@ -9,6 +9,7 @@
 use super::history::{Observed, OpRecord, VersionId};
 use crate::protocol::WriteId;
 use crate::types::Time;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every known version by key, and every write's record.
@@ -29,13 +30,13 @@ impl<'a> Lineage<'a> {
     pub fn from_history(history: &'a [OpRecord]) -> Lineage<'a> {
         let mut lineage = Lineage::default();
         for op in history {
-            if let Some(write) = op.write {
+            if let Some(write) = op.write() {
                 lineage.writes.insert(write, op);
-                for seen in &op.context {
+                for seen in op.context() {
                     lineage.readers.entry(seen.write).or_default().push(write);
                 }
             }
-            lineage.add(op.key, op.acked.iter().chain(&op.returned));
+            lineage.add(op.key, op.acked().into_iter().chain(op.returned()));
         }
         lineage
     }
@@ -116,7 +117,7 @@ impl<'a> Lineage<'a> {
     /// accepts. Only writes invoked after `target` can have seen it, which
     /// bounds the search.
     fn reaches(&self, from: WriteId, target: WriteId, found: impl Fn(&VersionId) -> bool) -> bool {
-        if self.writes.get(&from).is_none_or(|op| op.context.is_empty()) {
+        if self.writes.get(&from).is_none_or(|op| op.context().is_empty()) {
             return false; // a blind write saw nothing (the common case, without allocating)
         }
         let Some(not_before) = self.invoked(target) else { return false };
@@ -124,7 +125,7 @@ impl<'a> Lineage<'a> {
         let mut visited = BTreeSet::new();
         while let Some(write) = stack.pop() {
             let Some(op) = self.writes.get(&write) else { continue };
-            for id in &op.context {
+            for id in op.context() {
                 if found(id) {
                     return true;
                 }
@@ -135,6 +136,31 @@ impl<'a> Lineage<'a> {
             }
         }
         false
+    }
+
+    /// True when every context names only writes invoked strictly before
+    /// its writer (as real reads make them; a context naming a later write
+    /// is a causality violation). Then no write sees itself through others,
+    /// and what a writer saw is all it reaches ([`SawCache`]).
+    pub fn contexts_precede_writers(&self) -> bool {
+        self.writes
+            .values()
+            .all(|op| op.context().iter().all(|id| self.invoked(id.write).is_none_or(|invoked| invoked < op.invoke)))
+    }
+
+    /// Every write whose version `writer`'s context named, directly or
+    /// through the contexts of the writes it names (unbounded: the walk
+    /// [`Lineage::saw`] makes, for every target at once).
+    fn sight(&self, writer: WriteId) -> BTreeSet<WriteId> {
+        let (mut seen, mut stack) = (BTreeSet::new(), vec![writer]);
+        while let Some(write) = stack.pop() {
+            for id in self.writes.get(&write).map_or(&[][..], |op| op.context()) {
+                if seen.insert(id.write) {
+                    stack.push(id.write);
+                }
+            }
+        }
+        seen
     }
 
     /// Versions seen beyond the first of each write: requests coordinated
@@ -149,6 +175,43 @@ impl<'a> Lineage<'a> {
             }
         }
         extra
+    }
+}
+
+/// [`Lineage::saw`] asked about few writers and many writes (the versions
+/// a key's end state shows against each of its acknowledged writes): each
+/// writer's sight is walked once, whole, and kept, instead of once per
+/// question — linear in the key's writes instead of quadratic.
+///
+/// Exact when contexts precede their writers
+/// ([`Lineage::contexts_precede_writers`]): every write on a path to a
+/// write's reader was then invoked after it, which is all `saw`'s bounded
+/// search requires. Otherwise each question goes to [`Lineage::saw`].
+pub struct SawCache<'l, 'a> {
+    lineage: &'l Lineage<'a>,
+    /// Contexts precede their writers: the cached sights are exact.
+    exact: bool,
+    /// The sight of each writer asked about so far.
+    sights: RefCell<BTreeMap<WriteId, BTreeSet<WriteId>>>,
+}
+
+impl<'l, 'a> SawCache<'l, 'a> {
+    /// An empty cache over `lineage`; `exact` is
+    /// [`Lineage::contexts_precede_writers`], computed once by the caller.
+    pub fn new(lineage: &'l Lineage<'a>, exact: bool) -> Self {
+        SawCache { lineage, exact, sights: RefCell::default() }
+    }
+
+    /// [`Lineage::saw`].
+    pub fn saw(&self, writer: WriteId, seen: WriteId) -> bool {
+        if !self.exact {
+            return self.lineage.saw(writer, seen);
+        }
+        if self.lineage.invoked(seen).is_none() {
+            return false; // `saw` knows nothing of a write the history does not name
+        }
+        let mut sights = self.sights.borrow_mut();
+        sights.entry(writer).or_insert_with(|| self.lineage.sight(writer)).contains(&seen)
     }
 }
 
@@ -167,10 +230,10 @@ mod tests {
     fn write(write: u64, invoke: u64, context: &[VersionId]) -> OpRecord {
         let mut op = OpRecord::invoked(ClientId(0), write, OpKind::Write, 1, Time(invoke));
         op.outcome = Outcome::Ok;
-        op.write = Some(WriteId(write));
-        op.context = context.to_vec();
+        op.set_write(WriteId(write), false, false);
+        op.set_context(context.to_vec());
         let version = id(write, 0);
-        op.acked = Some(Observed {
+        op.set_acked(Observed {
             write: version.write,
             dot: version.dot,
             clock: VectorClock::new(),
@@ -202,10 +265,33 @@ mod tests {
         let history = vec![write(1, 0, &[]), write(2, 10, &[id(1, 1)])];
         let mut lineage = Lineage::from_history(&history);
         assert_eq!(lineage.duplicate_coordinations(), 0);
-        let duplicate = Observed { dot: id(1, 1).dot, ..history[0].acked.clone().expect("acked") };
+        let duplicate = Observed { dot: id(1, 1).dot, ..history[0].acked().cloned().expect("acked") };
         lineage.add(1, [&duplicate]);
         assert_eq!(lineage.versions_of(WriteId(1)).count(), 2);
         assert_eq!(lineage.versions_of(WriteId(2)).count(), 1);
         assert_eq!(lineage.duplicate_coordinations(), 1);
+    }
+
+    #[test]
+    fn the_cached_sight_answers_as_saw_does() {
+        // 2 read 1; 3 read 2 and a write never made (9); 4 read 1 at n1; 5 is blind.
+        let history = vec![
+            write(1, 0, &[]),
+            write(2, 10, &[id(1, 0)]),
+            write(3, 20, &[id(2, 0), id(9, 0)]),
+            write(4, 30, &[id(1, 1)]),
+            write(5, 40, &[]),
+        ];
+        let lineage = Lineage::from_history(&history);
+        assert!(lineage.contexts_precede_writers());
+        let cache = SawCache::new(&lineage, true);
+        for writer in 1..=5 {
+            for seen in 1..=9 {
+                let (writer, seen) = (WriteId(writer), WriteId(seen));
+                assert_eq!(cache.saw(writer, seen), lineage.saw(writer, seen), "{writer:?} saw {seen:?}");
+            }
+        }
+        let future = vec![write(1, 0, &[id(2, 0)]), write(2, 10, &[])];
+        assert!(!Lineage::from_history(&future).contexts_precede_writers(), "1 names a write invoked after it");
     }
 }

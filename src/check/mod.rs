@@ -135,10 +135,10 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
     for op in history {
         match (op.kind, op.outcome) {
             (OpKind::Read, Outcome::Ok) => {
-                *report.siblings_per_read.entry(op.returned.len().to_string()).or_default() += 1;
+                *report.siblings_per_read.entry(op.returned().len().to_string()).or_default() += 1;
                 if !lww {
-                    report.causal_sibling_violations += non_concurrent_pairs(&op.returned, versioning);
-                    report.false_conflicts += ordered_sibling_pairs(&op.returned, lineage);
+                    report.causal_sibling_violations += non_concurrent_pairs(op.returned(), versioning);
+                    report.false_conflicts += ordered_sibling_pairs(op.returned(), lineage);
                 }
             }
             (OpKind::Write, Outcome::Ok) => {
@@ -182,8 +182,8 @@ fn non_concurrent_pairs(returned: &[Observed], versioning: Versioning) -> u64 {
 /// Versions in an acknowledged write's context that its own version does
 /// not supersede.
 fn unsuperseded_context(op: &OpRecord, lineage: &Lineage, versioning: Versioning) -> u64 {
-    let Some(acked) = op.acked.as_ref() else { return 0 };
-    let seen = op.context.iter().filter_map(|&id| lineage.version(op.key, id));
+    let Some(acked) = op.acked() else { return 0 };
+    let seen = op.context().iter().filter_map(|&id| lineage.version(op.key, id));
     seen.filter(|seen| !versioning.covers(acked, *seen)).count() as u64
 }
 
@@ -209,7 +209,7 @@ fn judge_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> Vec<ReadVerd
     let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
-        .filter_map(|op| Some((op.complete?, op.acked.as_ref()?)))
+        .filter_map(|op| Some((op.complete()?, op.acked()?)))
         .collect();
     acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
     let mut reads: Vec<&OpRecord> =
@@ -233,7 +233,7 @@ fn judge_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> Vec<ReadVerd
         if frontier.is_empty() {
             continue;
         }
-        let reflects = |w: &Observed| read.returned.iter().any(|r| covers(r, w));
+        let reflects = |w: &Observed| read.returned().iter().any(|r| covers(r, w));
         let stale = !frontier.iter().all(|w| reflects(w));
         // Counted for stale reads only: a read that covers the frontier covers every earlier write.
         let versions_behind =

@@ -22,7 +22,7 @@ mod oracle {
     pub fn lost_writes(history: &[OpRecord], lineage: &Lineage, end: &EndState, versioning: Versioning) -> Figures {
         let mut figures = Figures::default();
         for op in history.iter().filter(|op| op.is_acknowledged_write()) {
-            let Some(write) = op.write else { continue };
+            let Some(write) = op.write() else { continue };
             let held = end.final_versions.get(&op.key).map_or(&[][..], Vec::as_slice);
             let successors = successors(lineage, op.key, write, versioning);
             let sight = Sight { lineage, write, successors: &successors, versioning, truncated: end.clocks_truncated };
@@ -163,11 +163,14 @@ fn scenario() -> impl Strategy<Value = (Vec<OpRecord>, [Vec<Observed>; 4], bool)
             .map(|(index, (key, acknowledged, acked, context))| {
                 let id = index as u64 + 1;
                 let mut op = OpRecord::invoked(ClientId(0), id, OpKind::Write, key, Time(id * 10));
-                op.write = Some(WriteId(id));
+                op.set_write(WriteId(id), false, false);
                 op.outcome = if acknowledged { Outcome::Ok } else { Outcome::TimedOut };
-                op.acked = acked.map(|spec| version(&(id, spec.1, spec.2, spec.3, spec.4)));
-                op.context =
-                    context.iter().map(|spec| VersionId { write: WriteId(spec.0), dot: version(spec).dot }).collect();
+                if let Some(spec) = acked {
+                    op.set_acked(version(&(id, spec.1, spec.2, spec.3, spec.4)));
+                }
+                op.set_context(
+                    context.iter().map(|spec| VersionId { write: WriteId(spec.0), dot: version(spec).dot }).collect(),
+                );
                 op
             })
             .collect();

@@ -28,22 +28,25 @@ fn clock(pairs: &[(u32, u64)]) -> VectorClock {
 }
 
 fn op(kind: OpKind, key: u64, invoke: u64, complete: u64) -> OpRecord {
-    OpRecord {
-        complete: Some(Time(complete)),
-        outcome: Outcome::Ok,
-        ..OpRecord::invoked(ClientId(0), invoke, kind, key, Time(invoke))
-    }
+    let mut op = OpRecord::invoked(ClientId(0), invoke, kind, key, Time(invoke));
+    op.outcome = Outcome::Ok;
+    op.set_complete(Time(complete));
+    op
 }
 
 fn write(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)]) -> OpRecord {
     let stamp = Stamp { time_us: invoke, writer: 0 };
-    let acked = Some(Observed { stamp, ..observed(id, c) });
-    OpRecord { write: Some(WriteId(id)), acked, ..op(OpKind::Write, key, invoke, complete) }
+    let mut write = op(OpKind::Write, key, invoke, complete);
+    write.set_write(WriteId(id), false, false);
+    write.set_acked(Observed { stamp, ..observed(id, c) });
+    write
 }
 
 /// Write `id` made from a read that returned `context`.
 fn write_after(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)], context: &[u64]) -> OpRecord {
-    OpRecord { context: context.iter().map(|&w| vid(w)).collect(), ..write(key, invoke, complete, id, c) }
+    let mut write = write(key, invoke, complete, id, c);
+    write.set_context(context.iter().map(|&w| vid(w)).collect());
+    write
 }
 
 fn observed(id: u64, c: &[(u32, u64)]) -> Observed {
@@ -51,8 +54,9 @@ fn observed(id: u64, c: &[(u32, u64)]) -> Observed {
 }
 
 fn read(key: u64, invoke: u64, complete: u64, returned: &[(u64, &[(u32, u64)])]) -> OpRecord {
-    let returned = returned.iter().map(|(id, c)| observed(*id, c)).collect();
-    OpRecord { returned, ..op(OpKind::Read, key, invoke, complete) }
+    let mut read = op(OpKind::Read, key, invoke, complete);
+    read.set_returned(returned.iter().map(|(id, c)| observed(*id, c)).collect());
+    read
 }
 
 #[test]
@@ -154,11 +158,11 @@ fn a_write_coordinated_twice_is_two_versions() {
     let first = write(1, 0, 10, 1, &[(0, 1)]);
     let duplicate = Observed { dot: Dot { actor: NodeId(1).into(), counter: 1 }, ..observed(1, &[(1, 1)]) };
     let mut both = read(1, 20, 30, &[]);
-    both.returned = vec![observed(1, &[(0, 1)]), duplicate.clone()];
+    both.set_returned(vec![observed(1, &[(0, 1)]), duplicate.clone()]);
     let mut after = write(1, 40, 50, 2, &[(1, 1), (2, 1)]);
-    after.context = vec![duplicate.id()];
+    after.set_context(vec![duplicate.id()]);
     let mut later = read(1, 60, 70, &[(2, &[(1, 1), (2, 1)])]);
-    later.returned.push(observed(1, &[(0, 1)]));
+    later.set_returned(vec![observed(2, &[(1, 1), (2, 1)]), observed(1, &[(0, 1)])]);
     let report = check(&[first, both, after, later], VC);
     assert_eq!(report.causal_sibling_violations, 0, "the write supersedes the version its writer read");
     assert_eq!(report.false_conflicts, 0, "the other version of write 1 was never seen by write 2");
@@ -173,11 +177,11 @@ fn dotted_version_vectors_order_by_dots() {
     let mut a = write(1, 0, 10, 1, &[]);
     let mut b = write(1, 0, 10, 2, &[]);
     for (op, counter) in [(&mut a, 1), (&mut b, 2)] {
-        let acked = op.acked.as_mut().expect("acked");
+        let acked = op.acked_mut().expect("acked");
         acked.dot = Dot { actor: NodeId(0).into(), counter };
     }
     let mut r = read(1, 20, 30, &[]);
-    r.returned = vec![a.acked.clone().expect("acked"), b.acked.clone().expect("acked")];
+    r.set_returned(vec![a.acked().cloned().expect("acked"), b.acked().cloned().expect("acked")]);
     let report = check(&[a, b, r], dvv);
     assert_eq!(report.causal_sibling_violations, 0);
     assert_eq!(report.stale_reads, 0);
@@ -199,8 +203,9 @@ mod end_state {
     }
 
     /// `op`, acknowledged as `version`.
-    fn acked(op: OpRecord, version: Observed) -> OpRecord {
-        OpRecord { acked: Some(version), ..op }
+    fn acked(mut op: OpRecord, version: Observed) -> OpRecord {
+        op.set_acked(version);
+        op
     }
 
     fn finish(
@@ -392,9 +397,9 @@ mod end_state {
     #[test]
     fn lww_discards_a_later_write_with_an_earlier_timestamp() {
         let mut early = write(1, 0, 10, 1, &[(0, 1)]);
-        early.acked.as_mut().expect("acked").stamp = Stamp { time_us: 500, writer: 0 };
+        early.acked_mut().expect("acked").stamp = Stamp { time_us: 500, writer: 0 };
         let mut late = write(1, 5, 15, 2, &[(1, 1)]);
-        late.acked.as_mut().expect("acked").stamp = Stamp { time_us: 7, writer: 1 };
+        late.acked_mut().expect("acked").stamp = Stamp { time_us: 7, writer: 1 };
         let final_versions = BTreeMap::from([(
             1,
             vec![Observed { stamp: Stamp { time_us: 500, writer: 0 }, ..observed(1, &[(0, 1)]) }],
@@ -412,13 +417,13 @@ mod end_state {
     #[test]
     fn a_removed_cart_item_read_again_without_a_new_add_resurfaced() {
         let mut remove = write(1, 0, 10, 1, &[(0, 1)]);
-        remove.cart = Some(CartOp::Remove(7));
+        remove.set_cart(Some(CartOp::Remove(7)));
         let mut again = read(1, 20, 30, &[(2, &[(0, 1), (1, 1)])]);
-        again.returned[0].items = Some(vec![3, 7].into());
+        again.returned_mut()[0].items = Some(vec![3, 7].into());
         let report = end_state(&[remove.clone(), again.clone()], &[(2, &[(0, 1), (1, 1)])], &[]);
         assert_eq!(report.resurfaced_deletes, 1);
         let mut add = write(1, 12, 14, 3, &[(0, 2)]);
-        add.cart = Some(CartOp::Add(7));
+        add.set_cart(Some(CartOp::Add(7)));
         let report = end_state(&[remove, add, again], &[(2, &[(0, 1), (1, 1)])], &[]);
         assert_eq!(report.resurfaced_deletes, 0, "re-added after the remove");
     }

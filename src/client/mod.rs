@@ -232,9 +232,9 @@ impl Client {
                 if let Some(pending) = self.pending.remove(&sequence) {
                     let record = &mut self.history[pending.record];
                     record.outcome = Outcome::TimedOut;
-                    record.complete = Some(now);
+                    record.set_complete(now);
                     // Route around the node that did not answer (Dynamo §4.5, §6.4).
-                    if let Some(target) = record.target {
+                    if let Some(target) = record.target() {
                         self.avoid_until.insert(target, now.plus(self.config.avoid_after_timeout_us));
                     }
                     self.after_completion(now, pending.role, out);
@@ -367,7 +367,7 @@ impl Client {
             Some(ReadQuorum::new(needed, asked, self.config.versioning))
         } else {
             let target = self.route(now, key, None);
-            record.target = Some(target);
+            record.set_target(target);
             out.send(Endpoint::Node(target), Message::Get { request, key, forwarded: false });
             None
         };
@@ -406,12 +406,10 @@ impl Client {
         self.next_write += 1;
         let write = WriteId::new(self.id, self.next_write);
         let (value, cart_op) = self.next_value(write, context.as_ref(), role);
-        record.write = Some(write);
-        record.blind = context.is_none();
-        record.reconcile = role == Role::Reconcile;
-        record.cart = cart_op;
+        record.set_write(write, context.is_none(), role == Role::Reconcile);
+        record.set_cart(cart_op);
         let (clock, versions) = context.as_ref().map(|c| (c.clock.clone(), c.versions.clone())).unwrap_or_default();
-        record.context = versions;
+        record.set_context(versions);
         let mut pending = Pending { record: 0, key, role, quorum: None, write: None };
         if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
             // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
@@ -435,7 +433,7 @@ impl Client {
         } else {
             let fastest = context.as_ref().and_then(|c| c.fastest).filter(|_| self.config.write_to_fastest_replica);
             let target = self.route(now, key, fastest);
-            record.target = Some(target);
+            record.set_target(target);
             let request = RequestId { client: self.id, sequence };
             out.send(Endpoint::Node(target), Message::Put { request, key, context: clock, value, forwarded: false });
         }
@@ -496,11 +494,11 @@ impl Client {
         };
         let key = pending.key;
         let record = &mut self.history[pending.record];
-        record.complete = Some(now);
+        record.set_complete(now);
         match outcome {
             Ok(result) => {
                 record.outcome = Outcome::Ok;
-                record.returned = result.versions.iter().map(Observed::of).collect();
+                record.set_returned(result.versions.iter().map(Observed::of).collect());
                 let items = (self.config.policy == Policy::Merge).then(|| cart::merge_items(&result.versions));
                 let context = ReadContext {
                     clock: result.context,
@@ -535,12 +533,12 @@ impl Client {
             return;
         };
         let record = &mut self.history[pending.record];
-        record.complete = Some(now);
+        record.set_complete(now);
         match outcome {
             Ok(ack) => {
                 record.outcome = Outcome::Ok;
-                let write = record.write.expect("a write record names its write");
-                record.acked = Some(Observed { write, dot: ack.dot, clock: ack.clock, stamp: ack.stamp, items: None });
+                let write = record.write().expect("a write record names its write");
+                record.set_acked(Observed { write, dot: ack.dot, clock: ack.clock, stamp: ack.stamp, items: None });
                 if pending.role == Role::ProbeWrite {
                     self.schedule_probe_reads(now, pending.key.id, out);
                 }

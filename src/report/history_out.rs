@@ -80,20 +80,20 @@ fn line(op: &OpRecord) -> Line {
         kind: if op.kind == OpKind::Read { "read" } else { "write" },
         key: op.key,
         invoke_us: op.invoke.0,
-        complete_us: op.complete.map(|t| t.0),
+        complete_us: op.complete().map(|t| t.0),
         result: match op.outcome {
             Outcome::Ok => "ok".to_string(),
             Outcome::Failed(failure) => format!("failed:{}", failure_name(failure)),
             Outcome::TimedOut => "timed_out".to_string(),
             Outcome::InFlight => "in_flight".to_string(),
         },
-        write: op.write.map(write_text),
-        blind: op.blind,
-        reconcile: op.reconcile,
-        acked: op.acked.as_ref().map(version_line),
-        context: op.context.iter().map(version_ref).collect(),
-        returned: op.returned.iter().map(version_line).collect(),
-        target: op.target.map(|n| n.to_string()),
+        write: op.write().map(write_text),
+        blind: op.blind(),
+        reconcile: op.reconcile(),
+        acked: op.acked().map(version_line),
+        context: op.context().iter().map(version_ref).collect(),
+        returned: op.returned().iter().map(version_line).collect(),
+        target: op.target().map(|n| n.to_string()),
     }
 }
 

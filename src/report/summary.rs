@@ -394,7 +394,7 @@ fn count_ops(history: &[OpRecord]) -> OpsSummary {
             OpKind::Read => ops.reads += 1,
             OpKind::Write => ops.writes += 1,
         }
-        ops.reconcile_writes += u64::from(op.reconcile);
+        ops.reconcile_writes += u64::from(op.reconcile());
         let entry = issued.entry(kind).or_default();
         entry.0 += 1;
         match op.outcome {

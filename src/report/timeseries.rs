@@ -94,7 +94,7 @@ pub fn rows(history: &[OpRecord], stale: &BTreeSet<(ClientId, u64)>, observed: &
         let read = op.kind == OpKind::Read;
         let issued = &mut rows[bin(op.invoke.0)];
         *(if read { &mut issued.read_issued } else { &mut issued.write_issued }) += 1;
-        let Some(complete) = op.complete else { continue };
+        let Some(complete) = op.complete() else { continue };
         let index = bin(complete.0);
         let row = &mut rows[index];
         let (ok, failed, timed_out) = if read {
@@ -115,7 +115,7 @@ pub fn rows(history: &[OpRecord], stale: &BTreeSet<(ClientId, u64)>, observed: &
         if read {
             latencies[index].read.push(latency);
             row.stale_reads += u64::from(stale.contains(&(op.client, op.sequence)));
-            row.reads_with_siblings += u64::from(op.returned.len() >= 2);
+            row.reads_with_siblings += u64::from(op.returned().len() >= 2);
         } else {
             latencies[index].write.push(latency);
         }

@@ -211,7 +211,7 @@ impl KeyTrace {
             let request = request_text(op.client, op.sequence);
             let kind = if op.kind == OpKind::Read { "read" } else { "write" };
             timeline.push((op.invoke, 0, format!("{} invokes {kind} {request}", op.client)));
-            if let Some(complete) = op.complete {
+            if let Some(complete) = op.complete() {
                 let mark = if stale.contains(&(op.client, op.sequence)) { "  STALE" } else { "" };
                 timeline.push((complete, 2, format!("{} {kind} {request} -> {}{mark}", op.client, result_text(op))));
             }
@@ -232,11 +232,11 @@ impl KeyTrace {
         let _ = writeln!(text, "\nstale reads: {}", stale_ops.len());
         for read in stale_ops {
             let Some(missed) = last_acknowledged_before(ops, read.invoke) else { continue };
-            let write = missed.write.expect("an acknowledged write names its value");
+            let write = missed.write().expect("an acknowledged write names its value");
             let answered = self.answered_by(read);
             let without: Vec<String> = answered
                 .iter()
-                .filter(|node| !self.held_by(write, **node, read.complete.unwrap_or(Time(u64::MAX))))
+                .filter(|node| !self.held_by(write, **node, read.complete().unwrap_or(Time(u64::MAX))))
                 .map(|node| match self.holders.get(&write).and_then(|h| h.get(node)) {
                     Some(at) => format!("{node} (it got the write at {} ms)", ms_text(*at)),
                     None => format!("{node} (never got the write)"),
@@ -249,10 +249,10 @@ impl KeyTrace {
                  answered by: {}\n    missed by: {}",
                 request_text(read.client, read.sequence),
                 ms_text(read.invoke),
-                versions_seen(&read.returned),
+                versions_seen(read.returned()),
                 write_text(write),
-                missed.acked.as_ref().map_or("?".to_string(), |v| v.dot.to_string()),
-                ms_text(missed.complete.unwrap_or(Time::ZERO)),
+                missed.acked().map_or("?".to_string(), |v| v.dot.to_string()),
+                ms_text(missed.complete().unwrap_or(Time::ZERO)),
                 if names.is_empty() { "unknown".to_string() } else { names.join(", ") },
                 if without.is_empty() { "none seen".to_string() } else { without.join(", ") },
             );
@@ -262,7 +262,7 @@ impl KeyTrace {
     /// The nodes that answered `read`: its coordinator (which reads its
     /// own store) and the replicas that replied to it during the read.
     fn answered_by(&self, read: &OpRecord) -> Vec<Endpoint> {
-        let complete = read.complete.unwrap_or(Time(u64::MAX));
+        let complete = read.complete().unwrap_or(Time(u64::MAX));
         let coordinator = self.coordinators.get(&(read.client, read.sequence)).copied();
         let mut nodes: BTreeSet<Endpoint> = self
             .answers
@@ -285,14 +285,14 @@ impl KeyTrace {
 
 /// The acknowledged write of these operations that completed last before `at`.
 fn last_acknowledged_before<'a>(ops: &[&'a OpRecord], at: Time) -> Option<&'a OpRecord> {
-    let acknowledged = ops.iter().filter(|op| op.is_acknowledged_write() && op.complete.is_some_and(|c| c < at));
-    acknowledged.max_by_key(|op| op.complete).copied()
+    let acknowledged = ops.iter().filter(|op| op.is_acknowledged_write() && op.complete().is_some_and(|c| c < at));
+    acknowledged.max_by_key(|op| op.complete()).copied()
 }
 
 fn result_text(op: &OpRecord) -> String {
     match op.outcome {
-        Outcome::Ok if op.kind == OpKind::Read => format!("ok {}", versions_seen(&op.returned)),
-        Outcome::Ok => format!("ok version {}", op.acked.as_ref().map_or("?".to_string(), |v| v.dot.to_string())),
+        Outcome::Ok if op.kind == OpKind::Read => format!("ok {}", versions_seen(op.returned())),
+        Outcome::Ok => format!("ok version {}", op.acked().map_or("?".to_string(), |v| v.dot.to_string())),
         Outcome::Failed(failure) => format!("failed: {}", super::summary::failure_name(failure)),
         Outcome::TimedOut => "timed out".to_string(),
         Outcome::InFlight => "in flight".to_string(),

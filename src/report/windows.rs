@@ -74,7 +74,7 @@ pub fn windows(
             OpKind::Write => {
                 window.writes += 1;
                 window.writes_ok += ok;
-                window.lost_updates += u64::from(op.write.is_some_and(|w| lost_updates.contains(&w)));
+                window.lost_updates += u64::from(op.write().is_some_and(|w| lost_updates.contains(&w)));
             }
         }
     }
