@@ -158,6 +158,8 @@ pub struct Client {
     config: Arc<ClientConfig>,
     rng: SimRng,
     ring: Arc<Ring>,
+    /// The context of this client's last read of each key, which its plain
+    /// writes carry (not kept under read-modify-write: nothing reads it).
     contexts: IdMap<u64, ReadContext>,
     pending: IdMap<u64, Pending>,
     avoid_until: BTreeMap<NodeId, Time>,
@@ -507,7 +509,11 @@ impl Client {
                     items,
                 };
                 let siblings = result.versions.len();
-                self.contexts.insert(key.id, context.clone());
+                if !self.config.read_modify_write {
+                    // Only a later plain write of the key reads it back; a
+                    // read-modify-write carries its own read's context.
+                    self.contexts.insert(key.id, context.clone());
+                }
                 if pending.role == Role::ReadForWrite {
                     // The write merges what it read: it is the reconciliation too.
                     self.issue_write(now, key, Some(context), Role::Request, out);
