@@ -356,6 +356,12 @@ mod tests {
         assert_eq!(late.merge(&early).entries()[0].timestamp, Time(9));
     }
 
+    #[test]
+    fn a_clock_costs_twenty_bytes_an_entry_on_the_wire() {
+        assert_eq!(VectorClock::new().wire_bytes(), 0);
+        assert_eq!(clock(&[(1, 1), (2, 4), (3, 2)]).wire_bytes(), 60);
+    }
+
     fn arb_clock() -> impl Strategy<Value = VectorClock> {
         proptest::collection::btree_map(0u32..6, 1u64..5, 0..6).prop_map(|m| {
             let mut c = VectorClock::new();
