@@ -318,6 +318,50 @@ mod tests {
         assert_eq!(c.counter(NodeId(9)), 1);
     }
 
+    #[test]
+    fn actors_and_dots_print_as_node_epoch_and_counter() {
+        let first_life = Actor::from(NodeId(3));
+        let third_life = Actor { node: NodeId(3), epoch: 2 };
+        assert_eq!(first_life.to_string(), "n3");
+        assert_eq!(third_life.to_string(), "n3#2");
+        assert_eq!(Dot { actor: first_life, counter: 7 }.to_string(), "n3:7");
+        assert_eq!(Dot { actor: third_life, counter: 7 }.to_string(), "n3#2:7");
+    }
+
+    #[test]
+    fn only_the_clock_without_entries_is_empty() {
+        assert!(VectorClock::new().is_empty());
+        assert!(!clock(&[(1, 1)]).is_empty());
+    }
+
+    #[test]
+    fn merge_keeps_entries_sorted_by_actor() {
+        let low = clock(&[(1, 1), (4, 1)]);
+        let high = clock(&[(2, 3), (5, 2)]);
+        let actors = |c: &VectorClock| c.entries().iter().map(|e| e.actor.node.0).collect::<Vec<_>>();
+        assert_eq!(actors(&low.merge(&high)), [1, 2, 4, 5]);
+        assert_eq!(actors(&high.merge(&low)), [1, 2, 4, 5]);
+        assert_eq!(low.merge(&high).counter(NodeId(5)), 2);
+    }
+
+    #[test]
+    fn merge_of_equal_counters_keeps_the_later_timestamp() {
+        // Truncation drops the entry with the oldest timestamp, so a merge
+        // must not make a fresh entry look old.
+        let mut early = VectorClock::new();
+        early.set(NodeId(1), 2, Time(5));
+        let mut late = VectorClock::new();
+        late.set(NodeId(1), 2, Time(9));
+        assert_eq!(early.merge(&late).entries()[0].timestamp, Time(9));
+        assert_eq!(late.merge(&early).entries()[0].timestamp, Time(9));
+    }
+
+    #[test]
+    fn a_clock_costs_twenty_bytes_an_entry_on_the_wire() {
+        assert_eq!(VectorClock::new().wire_bytes(), 0);
+        assert_eq!(clock(&[(1, 1), (2, 4), (3, 2)]).wire_bytes(), 60);
+    }
+
     fn arb_clock() -> impl Strategy<Value = VectorClock> {
         proptest::collection::btree_map(0u32..6, 1u64..5, 0..6).prop_map(|m| {
             let mut c = VectorClock::new();
