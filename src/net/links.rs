@@ -11,8 +11,9 @@
 //! parked one stopped: every draw, hence every figure, is the same as if
 //! every generator had been kept.
 
-use crate::engine::id_map::IdMap;
+use crate::engine::id_map::{IdHasher, IdMap};
 use crate::engine::rng::{Purpose, SimRng, Streams};
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 /// Cache slots at first; the cache doubles as more distinct links appear.
 const FIRST_SLOTS: usize = 64;
@@ -88,12 +89,8 @@ impl LinkStreams {
     }
 
     fn slot_of(&self, link: u64) -> usize {
-        // The SplitMix64 finaliser: links differ in a few low and high bits.
-        let mut z = link.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z as usize) & (self.slots.len() - 1)
+        // The id maps' SplitMix64 finaliser: links differ in a few low and high bits.
+        (BuildHasherDefault::<IdHasher>::default().hash_one(link) as usize) & (self.slots.len() - 1)
     }
 }
 
