@@ -24,7 +24,7 @@ use crate::ring::Ring;
 use crate::scenario::Scenario;
 use crate::types::{ms_to_us, ClientId, Endpoint, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Something that happens at a virtual time.
 #[derive(Debug)]
@@ -118,6 +118,11 @@ pub struct RunOutcome {
     pub gossip_interval_us: u64,
     /// Time series, fault windows, per-node figures and traces for the run directory.
     pub observed: Observations,
+    /// Which nodes hold some version of each key at the end, as sorted
+    /// (key, node) pairs: built on the checker's first question to
+    /// [`RunOutcome::held_anywhere`], so that each question reads only the
+    /// nodes that hold the key instead of searching every node's store.
+    holders: OnceLock<Vec<(u64, u32)>>,
 }
 
 /// One run of a scenario with one seed.
@@ -171,7 +176,21 @@ impl RunOutcome {
     /// buffer or hints, inside the key's preference list or not (the
     /// checker asks this only about lost writes).
     pub fn held_anywhere(&self, key: u64) -> Vec<Observed> {
-        self.nodes.iter().flat_map(|n| n.local_versions(key)).map(|v| Observed::of(&v)).collect()
+        let holders = self.holders.get_or_init(|| {
+            let mut holders: Vec<(u64, u32)> = (self.nodes.iter().enumerate())
+                .flat_map(|(index, node)| node.held_keys().map(move |key| (key, index as u32)))
+                .collect();
+            holders.sort_unstable();
+            holders.dedup();
+            holders
+        });
+        let from = holders.partition_point(|&(held, _)| held < key);
+        holders[from..]
+            .iter()
+            .take_while(|&&(held, _)| held == key)
+            .flat_map(|&(_, node)| self.nodes[node as usize].local_versions(key)) // in node order, as before
+            .map(|v| Observed::of(&v))
+            .collect()
     }
 }
 
@@ -288,7 +307,12 @@ impl Simulation {
             self.process(next.time, next.sequence, next.event);
         }
         self.await_convergence();
-        let mut history: Vec<OpRecord> = self.clients.iter_mut().flat_map(Client::finish).collect();
+        // Sized once and filled client by client: the run's largest
+        // structure is never held twice (a growing collect would copy it).
+        let mut history = Vec::with_capacity(self.clients.iter().map(|c| c.history().len()).sum());
+        for client in &mut self.clients {
+            history.append(&mut client.finish());
+        }
         history.sort_unstable_by_key(|op| (op.invoke, op.client, op.sequence)); // the keys are unique
         self.ring = self.agreed_ring();
         let final_versions = self.final_versions(&history);
@@ -314,6 +338,7 @@ impl Simulation {
             end: self.end,
             workload_end: self.workload_end,
             versioning: self.versioning,
+            holders: OnceLock::new(),
         }
     }
 

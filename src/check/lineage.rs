@@ -13,13 +13,18 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every known version by key, and every write's record.
+///
+/// Flat sorted vectors rather than nested maps: a key holds one to three
+/// versions as a rule, and a map per key cost a 368-byte B-tree node each
+/// (a third of the checker's memory on a million keys).
 #[derive(Debug, Default)]
 pub struct Lineage<'a> {
-    /// Known versions of each key, by identity (borrowed: the history and
-    /// the end state outlive the checks).
-    keys: BTreeMap<u64, BTreeMap<VersionId, &'a Observed>>,
-    /// Each write's operation record (its key, invoke time and context).
-    writes: BTreeMap<WriteId, &'a OpRecord>,
+    /// Known versions of each key, sorted by identity (borrowed: the
+    /// history and the end state outlive the checks).
+    keys: BTreeMap<u64, Vec<(VersionId, &'a Observed)>>,
+    /// Each write's operation record (its key, invoke time and context),
+    /// sorted by write.
+    writes: Vec<(WriteId, &'a OpRecord)>,
     /// The writes whose context named a version of each write.
     readers: BTreeMap<WriteId, Vec<WriteId>>,
 }
@@ -31,13 +36,18 @@ impl<'a> Lineage<'a> {
         let mut lineage = Lineage::default();
         for op in history {
             if let Some(write) = op.write() {
-                lineage.writes.insert(write, op);
+                lineage.writes.push((write, op));
                 for seen in op.context() {
                     lineage.readers.entry(seen.write).or_default().push(write);
                 }
             }
             lineage.add(op.key, op.acked().into_iter().chain(op.returned()));
         }
+        // Write ids are unique; were one named twice, its last record would
+        // count (reversed, then a stable sort and keeping each id's first).
+        lineage.writes.reverse();
+        lineage.writes.sort_by_key(|(write, _)| *write);
+        lineage.writes.dedup_by_key(|(write, _)| *write);
         lineage
     }
 
@@ -50,13 +60,19 @@ impl<'a> Lineage<'a> {
         }
         let known = self.keys.entry(key).or_default();
         for version in versions {
-            known.entry(version.id()).or_insert(version);
+            let id = version.id();
+            if let Err(at) = known.binary_search_by_key(&id, |(known, _)| *known) {
+                if known.capacity() == 0 {
+                    known.reserve_exact(1); // most keys never know a second version
+                }
+                known.insert(at, (id, version)); // the first seen of an identity stays
+            }
         }
     }
 
     /// The known versions of `key`, by identity (either way round).
     pub fn versions_of_key(&self, key: u64) -> impl DoubleEndedIterator<Item = &Observed> {
-        self.keys.get(&key).into_iter().flat_map(BTreeMap::values).copied()
+        self.keys.get(&key).into_iter().flatten().map(|(_, version)| *version)
     }
 
     /// The known versions of `write` (several if it was coordinated twice).
@@ -65,23 +81,33 @@ impl<'a> Lineage<'a> {
         let lower = VersionId { write, dot: Default::default() };
         key.and_then(|key| self.keys.get(&key))
             .into_iter()
-            .flat_map(move |known| known.range(lower..).take_while(move |(id, _)| id.write == write))
+            .flat_map(move |known| {
+                let from = known.partition_point(|(id, _)| *id < lower);
+                known[from..].iter().take_while(move |(id, _)| id.write == write)
+            })
             .map(|(_, version)| *version)
     }
 
     /// The version known by this identity.
     pub fn version(&self, key: u64, id: VersionId) -> Option<&Observed> {
-        self.keys.get(&key)?.get(&id).copied()
+        let known = self.keys.get(&key)?;
+        known.binary_search_by_key(&id, |(known, _)| *known).ok().map(|at| known[at].1)
     }
 
     /// The key `write` wrote (None for a write the history does not name).
     pub fn key_of(&self, write: WriteId) -> Option<u64> {
-        self.writes.get(&write).map(|op| op.key)
+        self.record(write).map(|op| op.key)
     }
 
     /// When `write` was invoked (None for a write the history does not name).
     pub fn invoked(&self, write: WriteId) -> Option<Time> {
-        self.writes.get(&write).map(|op| op.invoke)
+        self.record(write).map(|op| op.invoke)
+    }
+
+    /// The operation record of `write`.
+    fn record(&self, write: WriteId) -> Option<&'a OpRecord> {
+        let at = self.writes.binary_search_by_key(&write, |(id, _)| *id).ok()?;
+        Some(self.writes[at].1)
     }
 
     /// True when the writer of `writer` saw `seen` (some version of it),
@@ -117,14 +143,14 @@ impl<'a> Lineage<'a> {
     /// accepts. Only writes invoked after `target` can have seen it, which
     /// bounds the search.
     fn reaches(&self, from: WriteId, target: WriteId, found: impl Fn(&VersionId) -> bool) -> bool {
-        if self.writes.get(&from).is_none_or(|op| op.context().is_empty()) {
+        if self.record(from).is_none_or(|op| op.context().is_empty()) {
             return false; // a blind write saw nothing (the common case, without allocating)
         }
         let Some(not_before) = self.invoked(target) else { return false };
         let mut stack = vec![from];
         let mut visited = BTreeSet::new();
         while let Some(write) = stack.pop() {
-            let Some(op) = self.writes.get(&write) else { continue };
+            let Some(op) = self.record(write) else { continue };
             for id in op.context() {
                 if found(id) {
                     return true;
@@ -144,7 +170,8 @@ impl<'a> Lineage<'a> {
     /// and what a writer saw is all it reaches ([`SawCache`]).
     pub fn contexts_precede_writers(&self) -> bool {
         self.writes
-            .values()
+            .iter()
+            .map(|(_, op)| op)
             .all(|op| op.context().iter().all(|id| self.invoked(id.write).is_none_or(|invoked| invoked < op.invoke)))
     }
 
@@ -154,7 +181,7 @@ impl<'a> Lineage<'a> {
     fn sight(&self, writer: WriteId) -> BTreeSet<WriteId> {
         let (mut seen, mut stack) = (BTreeSet::new(), vec![writer]);
         while let Some(write) = stack.pop() {
-            for id in self.writes.get(&write).map_or(&[][..], |op| op.context()) {
+            for id in self.record(write).map_or(&[][..], |op| op.context()) {
                 if seen.insert(id.write) {
                     stack.push(id.write);
                 }
@@ -169,7 +196,7 @@ impl<'a> Lineage<'a> {
         let mut extra = 0;
         for known in self.keys.values() {
             let mut previous: Option<WriteId> = None;
-            for id in known.keys() {
+            for (id, _) in known {
                 extra += u64::from(previous == Some(id.write));
                 previous = Some(id.write);
             }
@@ -207,11 +234,11 @@ impl<'l, 'a> SawCache<'l, 'a> {
         if !self.exact {
             return self.lineage.saw(writer, seen);
         }
-        if self.lineage.invoked(seen).is_none() {
-            return false; // `saw` knows nothing of a write the history does not name
-        }
         let mut sights = self.sights.borrow_mut();
-        sights.entry(writer).or_insert_with(|| self.lineage.sight(writer)).contains(&seen)
+        let sight = sights.entry(writer).or_insert_with(|| self.lineage.sight(writer));
+        // A blind writer saw nothing: no need to look `seen` up in the history.
+        // `saw` knows nothing of a write the history does not name.
+        !sight.is_empty() && self.lineage.invoked(seen).is_some() && sight.contains(&seen)
     }
 }
 

@@ -130,6 +130,11 @@ impl Hints {
         self.by_intended.values().flat_map(move |h| h.get(key))
     }
 
+    /// The keys of every hint held (a key hinted for several nodes repeats).
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_intended.values().flat_map(|hints| hints.iter().map(|(key, _)| key.id))
+    }
+
     /// Hinted versions held.
     pub fn pending(&self) -> u64 {
         debug_assert_eq!(self.versions, self.by_intended.values().map(|s| s.version_count() as u64).sum::<u64>());

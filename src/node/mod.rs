@@ -905,6 +905,14 @@ impl Node {
         store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted), versioning)
     }
 
+    /// Every key this node holds some version of — in its main store, its
+    /// buffer or its hints — each at least once, in no particular order:
+    /// [`Node::local_versions`] is empty for every other key.
+    pub fn held_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        let main = self.store.iter().chain(self.buffer.iter()).map(|(key, _)| key.id);
+        main.chain(self.hints.keys())
+    }
+
     /// The largest counter `actor` has in any version this node holds for `key`.
     fn largest_counter(&self, key: u64, actor: vclock::Actor) -> u64 {
         let hinted = self.hints.versions_of(key);

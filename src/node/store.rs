@@ -86,6 +86,11 @@ impl Store {
             return PutEffect::Obsolete;
         }
         versions.retain(|v| !versioning.covers(&version, v));
+        if versions.capacity() == 0 {
+            // Nearly every key holds one version: room for exactly one, not
+            // the four a first push reserves (a 320-byte allocation per key).
+            versions.reserve_exact(1);
+        }
         versions.push(version);
         let effect = if rules.sibling_cap > 0 && versions.len() > rules.sibling_cap {
             versions.sort_by_key(|v| std::cmp::Reverse(v.stamp));
@@ -204,6 +209,17 @@ pub(crate) mod tests {
         assert_eq!(store.put(Key::new(1), version(2, &[(0, 2)]), VC), PutEffect::Stored);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.get(1)[0].value.write, WriteId(2));
+    }
+
+    #[test]
+    fn a_key_holding_one_version_reserves_room_for_one_even_after_replacements() {
+        let mut store = Store::new();
+        store.put(Key::new(1), version(1, &[(0, 1)]), VC);
+        store.put(Key::new(1), version(2, &[(0, 2)]), VC); // replaces, in place
+        let entry = &store.keys[&1];
+        assert_eq!((entry.versions.len(), entry.versions.capacity()), (1, 1));
+        store.put(Key::new(1), version(3, &[(1, 1)]), VC); // a sibling: the list grows as usual
+        assert_eq!(store.get(1).len(), 2);
     }
 
     #[test]

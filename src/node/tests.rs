@@ -788,3 +788,28 @@ fn a_version_never_supersedes_itself_and_last_write_wins_ties_cover_both_ways() 
     assert!(lww.covers(&tie, &a) && lww.covers(&a, &tie), "equal stamps cover each other");
     assert!(!lww.supersedes(&tie, &a), "a tie supersedes neither way");
 }
+
+#[test]
+fn the_keys_a_node_holds_are_those_of_its_store_its_buffer_and_its_hints() {
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, buffered);
+    let node = &mut nodes[0];
+    let mut out = Outbox::default();
+    // Key 1 buffered (unflushed), key 2 flushed to disk, key 3 a hint for node 4.
+    node.on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(Key::new(1), 1, false), &mut out);
+    node.on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(Key::new(2), 2, true), &mut out);
+    finish_storage(node, &mut out);
+    let Message::ReplicaWrite { coordination, key, version, durable, .. } = replica_write(Key::new(3), 3, true) else {
+        unreachable!()
+    };
+    let hinted = Message::ReplicaWrite { coordination, key, version, hint: Some(NodeId(4)), durable };
+    node.on_message(Time(0), Endpoint::Node(NodeId(9)), hinted, &mut out);
+    finish_storage(node, &mut out);
+    assert_eq!(node.hints_pending(), 1);
+    let held: std::collections::BTreeSet<u64> = node.held_keys().collect();
+    assert_eq!(held, std::collections::BTreeSet::from([1, 2, 3]));
+    for key in 1..=3 {
+        assert_eq!(node.local_versions(key).len(), 1, "key {key}");
+    }
+    assert!(node.local_versions(4).is_empty());
+}
