@@ -150,9 +150,9 @@ pub struct Simulation {
     /// The `converges` bound, µs.
     converge_within_us: u64,
     versioning: Versioning,
-    written_keys: Vec<u64>,
+    written_keys: Vec<Key>,
     /// Written keys that disagreed at the last convergence check.
-    divergent: Vec<u64>,
+    divergent: Vec<Key>,
     converged_at: Option<Time>,
     node_config: Arc<NodeConfig>,
     streams: Streams,
@@ -401,13 +401,13 @@ impl Simulation {
 
     /// The keys among `keys` whose preference-list replicas do not all hold
     /// the same versions (the omniscient observer's view; nodes never see it).
-    fn divergent_keys(&self, keys: &[u64]) -> Vec<u64> {
+    fn divergent_keys(&self, keys: &[Key]) -> Vec<Key> {
         let mut preference = Vec::new();
         keys.iter()
             .copied()
-            .filter(|&key| {
-                self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
-                let mut digests = preference.iter().map(|n| self.nodes[n.0 as usize].main_digest(key));
+            .filter(|key| {
+                self.ring.preference_list_into(key.position, self.replicas, &mut preference);
+                let mut digests = preference.iter().map(|n| self.nodes[n.0 as usize].main_digest(key.id));
                 let first = digests.next();
                 digests.any(|d| Some(d) != first)
             })
@@ -479,7 +479,8 @@ impl Simulation {
                         .filter(|op| op.write().is_some())
                         .map(|op| op.key)
                         .collect();
-                    self.written_keys = keys.into_iter().collect();
+                    // Hashed once: every check walks these keys' preference lists.
+                    self.written_keys = keys.into_iter().map(Key::new).collect();
                 }
                 // Keys that agreed last time rarely diverge again, so only
                 // the last divergent ones are rechecked until none is left;
