@@ -870,6 +870,16 @@ impl Node {
     /// Stores a version in this node's main data (buffer or disk) and counts it.
     fn apply(&mut self, key: Key, version: Version, buffered: bool) {
         self.stats.replica_writes += 1;
+        if !buffered && self.buffer.get(key.id).is_empty() {
+            // The common case: the main data is the store's, whose put
+            // knows the key's digest before and after (one search, not three).
+            let (effect, old, new) = self.store.put_digests(key, version, self.config.rules);
+            self.count_put(key, effect);
+            if self.config.anti_entropy_depth.is_some() {
+                self.update_tree(key, old, new);
+            }
+            return;
+        }
         let old_digest = self.digest_if_tracked(key);
         let effect = if buffered {
             if store::holds(self.store.get(key.id), &version, self.config.rules.versioning) {
@@ -880,6 +890,14 @@ impl Node {
         } else {
             self.store.put(key, version, self.config.rules)
         };
+        self.count_put(key, effect);
+        if let (Some(old), Some(new)) = (old_digest, self.digest_if_tracked(key)) {
+            self.update_tree(key, old, new);
+        }
+    }
+
+    /// Counts what a put into the main data did.
+    fn count_put(&mut self, key: Key, effect: PutEffect) {
         match effect {
             PutEffect::Obsolete => self.stats.obsolete_writes += 1,
             PutEffect::StoredOverCap(dropped) => {
@@ -887,9 +905,6 @@ impl Node {
                 self.note_stored(key);
             }
             PutEffect::Stored => self.note_stored(key),
-        }
-        if let (Some(old), Some(new)) = (old_digest, self.digest_if_tracked(key)) {
-            self.update_tree(key, old, new);
         }
     }
 

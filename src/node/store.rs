@@ -79,11 +79,18 @@ impl Store {
 
     /// Stores `version` for `key` under `rules`.
     pub fn put(&mut self, key: Key, version: Version, rules: StoreRules) -> PutEffect {
+        self.put_digests(key, version, rules).0
+    }
+
+    /// [`Store::put`], also returning the key's digest before and after
+    /// (what a Merkle tree moves the key between) from the one search.
+    pub fn put_digests(&mut self, key: Key, version: Version, rules: StoreRules) -> (PutEffect, u64, u64) {
         let entry = self.keys.entry(key.id).or_insert_with(|| Entry { key, versions: Vec::new(), digest: 0 });
+        let before = entry.digest;
         let versions = &mut entry.versions;
         let versioning = rules.versioning;
         if versions.iter().any(|v| versioning.covers(v, &version)) {
-            return PutEffect::Obsolete;
+            return (PutEffect::Obsolete, before, before);
         }
         versions.retain(|v| !versioning.covers(&version, v));
         if versions.capacity() == 0 {
@@ -99,7 +106,7 @@ impl Store {
             PutEffect::Stored
         };
         entry.rehash();
-        effect
+        (effect, before, entry.digest)
     }
 
     /// Removes the versions of `key` named by `dots`; returns how many.
@@ -220,6 +227,18 @@ pub(crate) mod tests {
         assert_eq!((entry.versions.len(), entry.versions.capacity()), (1, 1));
         store.put(Key::new(1), version(3, &[(1, 1)]), VC); // a sibling: the list grows as usual
         assert_eq!(store.get(1).len(), 2);
+    }
+
+    #[test]
+    fn a_put_reports_the_digests_the_store_showed_before_and_after_it() {
+        let mut store = Store::new();
+        for (write, pairs) in [(1, &[(0, 1)][..]), (2, &[(0, 2)]), (3, &[(1, 1)]), (1, &[(0, 1)])] {
+            let before = store.digest(7);
+            let (effect, old, new) = store.put_digests(Key::new(7), version(write, pairs), VC);
+            assert_eq!((old, new), (before, store.digest(7)), "write {write}: {effect:?}");
+            assert_eq!(new == old, effect == PutEffect::Obsolete, "write {write}");
+        }
+        assert_eq!(store.put_digests(Key::new(8), version(4, &[(0, 1)]), VC).1, 0, "a new key had none");
     }
 
     #[test]
