@@ -788,3 +788,43 @@ fn a_version_never_supersedes_itself_and_last_write_wins_ties_cover_both_ways() 
     assert!(lww.covers(&tie, &a) && lww.covers(&a, &tie), "equal stamps cover each other");
     assert!(!lww.supersedes(&tie, &a), "a tie supersedes neither way");
 }
+
+/// Catches "a hint deleted when sent, before its ack": a fallback keeps a
+/// hint until the intended node acknowledges storing it, so a handoff whose
+/// acknowledgement is lost is sent again at the next round.
+#[test]
+fn a_hint_whose_handoff_ack_is_lost_is_kept_and_sent_again_until_acknowledged() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(1), None);
+    let Message::ReplicaWrite { coordination, version, durable, .. } = replica_write(key, 7, true) else {
+        unreachable!("a replica write")
+    };
+    let hinted = Message::ReplicaWrite { coordination, key, version, hint: Some(NodeId(1)), durable };
+    deliver(&mut nodes[4], NodeId(9), hinted);
+    assert_eq!(nodes[4].hints_pending(), 1, "the fallback holds the write as a hint for node 1");
+    assert!(nodes[4].main_versions(key.id).is_empty(), "hints are kept apart from the main data");
+    let handoffs = |node: &mut Node, now: Time| -> Vec<(Endpoint, Message)> {
+        let mut out = Outbox::default();
+        node.hand_off(now, &mut out);
+        out.messages.into_iter().filter(|(_, m)| matches!(m, Message::Handoff { .. })).collect()
+    };
+    // Round 1: handed back, stored by node 1; its acknowledgement is lost.
+    let first = handoffs(&mut nodes[4], Time(10_000));
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, Endpoint::Node(NodeId(1)));
+    let acks = deliver(&mut nodes[1], NodeId(4), first[0].1.clone());
+    assert!(matches!(&acks[..], [(Endpoint::Node(NodeId(4)), Message::HandoffAck { .. })]), "{acks:?}");
+    assert_eq!(nodes[1].main_versions(key.id).len(), 1, "the intended node stored it");
+    assert_eq!(nodes[4].hints_pending(), 1, "no ack arrived: the hint is kept");
+    assert_eq!(nodes[4].stats().hints_delivered, 0);
+    // Round 2: sent again; this time the acknowledgement arrives.
+    let second = handoffs(&mut nodes[4], Time(20_000));
+    assert_eq!(format!("{second:?}"), format!("{first:?}"), "the same hint is handed off again");
+    for (_, ack) in deliver(&mut nodes[1], NodeId(4), second[0].1.clone()) {
+        deliver(&mut nodes[4], NodeId(1), ack);
+    }
+    assert_eq!(nodes[4].hints_pending(), 0, "acknowledged: the hint is dropped");
+    let books = nodes[4].hint_books();
+    assert_eq!((books.stored, books.delivered, books.pending), (1, 1, 0));
+    assert!(handoffs(&mut nodes[4], Time(30_000)).is_empty(), "nothing left to hand off");
+}
