@@ -676,6 +676,7 @@ fn under_w_equals_n_fallbacks_come_from_beyond_the_top_n_and_each_node_counts_on
     assert_eq!(targets.len(), 2, "{targets:?}");
     assert!(targets.contains(&(answering, None)), "{targets:?}");
     assert!(targets.iter().any(|&(n, hint)| !list.contains(&n) && hint == Some(silent)), "{targets:?}");
+    assert_eq!(nodes[0].stats().fallbacks_used, 2, "one at the replica check, one when coordinating");
 }
 
 /// The replica writes in `out`: (target node, the node it stands in for).
@@ -812,4 +813,542 @@ fn the_keys_a_node_holds_are_those_of_its_store_its_buffer_and_its_hints() {
         assert_eq!(node.local_versions(key).len(), 1, "key {key}");
     }
     assert!(node.local_versions(4).is_empty());
+}
+
+/// Catches "a hint deleted when sent, before its ack": a fallback keeps a
+/// hint until the intended node acknowledges storing it, so a handoff whose
+/// acknowledgement is lost is sent again at the next round.
+#[test]
+fn a_hint_whose_handoff_ack_is_lost_is_kept_and_sent_again_until_acknowledged() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(1), None);
+    let Message::ReplicaWrite { coordination, version, durable, .. } = replica_write(key, 7, true) else {
+        unreachable!("a replica write")
+    };
+    let hinted = Message::ReplicaWrite { coordination, key, version, hint: Some(NodeId(1)), durable };
+    deliver(&mut nodes[4], NodeId(9), hinted);
+    assert_eq!(nodes[4].hints_pending(), 1, "the fallback holds the write as a hint for node 1");
+    assert!(nodes[4].main_versions(key.id).is_empty(), "hints are kept apart from the main data");
+    let handoffs = |node: &mut Node, now: Time| -> Vec<(Endpoint, Message)> {
+        let mut out = Outbox::default();
+        node.hand_off(now, &mut out);
+        out.messages.into_iter().filter(|(_, m)| matches!(m, Message::Handoff { .. })).collect()
+    };
+    // Round 1: handed back, stored by node 1; its acknowledgement is lost.
+    let first = handoffs(&mut nodes[4], Time(10_000));
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, Endpoint::Node(NodeId(1)));
+    let acks = deliver(&mut nodes[1], NodeId(4), first[0].1.clone());
+    assert!(matches!(&acks[..], [(Endpoint::Node(NodeId(4)), Message::HandoffAck { .. })]), "{acks:?}");
+    assert_eq!(nodes[1].main_versions(key.id).len(), 1, "the intended node stored it");
+    assert_eq!(nodes[4].hints_pending(), 1, "no ack arrived: the hint is kept");
+    assert_eq!(nodes[4].stats().hints_delivered, 0);
+    // Round 2: sent again; this time the acknowledgement arrives.
+    let second = handoffs(&mut nodes[4], Time(20_000));
+    assert_eq!(format!("{second:?}"), format!("{first:?}"), "the same hint is handed off again");
+    for (_, ack) in deliver(&mut nodes[1], NodeId(4), second[0].1.clone()) {
+        deliver(&mut nodes[4], NodeId(1), ack);
+    }
+    assert_eq!(nodes[4].hints_pending(), 0, "acknowledged: the hint is dropped");
+    let books = nodes[4].hint_books();
+    assert_eq!((books.stored, books.delivered, books.pending), (1, 1, 0));
+    assert!(handoffs(&mut nodes[4], Time(30_000)).is_empty(), "nothing left to hand off");
+}
+
+/// The replica writes in `out` with their durable flag and coordination.
+fn replica_writes_durable(out: &Outbox<NodeTimer>) -> Vec<(NodeId, bool, Coordination)> {
+    out.messages
+        .iter()
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::ReplicaWrite { durable, coordination, .. }) => {
+                Some((*n, *durable, *coordination))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn put_replied(out: &Outbox<NodeTimer>) -> bool {
+    out.messages.iter().any(|(to, m)| *to == Endpoint::Client(CLIENT) && matches!(m, Message::PutReply { .. }))
+}
+
+#[test]
+fn the_coordinators_own_copy_counts_toward_w_only_once_it_is_on_disk() {
+    let mut nodes = cluster(5);
+    let (key, list) = key_where(&nodes, NodeId(0), None);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    let writes = replica_writes_durable(&out);
+    assert!(writes.iter().all(|&(_, durable, _)| durable), "without buffering every replica writes durably");
+    let (remote, _, coordination) = writes[0];
+    assert!(list.contains(&remote));
+    out.messages.clear();
+    // A remote ack before the coordinator's own disk write: 1 of W = 2.
+    nodes[0].on_message(Time(1), Endpoint::Node(remote), Message::ReplicaWriteAck { coordination }, &mut out);
+    assert!(!put_replied(&out), "answered before the coordinator's copy was durable: {:?}", out.messages);
+    let sent = finish_storage(&mut nodes[0], &mut out);
+    assert!(
+        matches!(&sent[..], [(Endpoint::Client(CLIENT), Message::PutReply { outcome: Ok(_), .. })]),
+        "its disk write completes W: {sent:?}"
+    );
+}
+
+#[test]
+fn with_buffered_writes_one_remote_replica_writes_durably_and_its_ack_counts_only_when_needed_for_w() {
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, Arc::clone(&buffered));
+    let (key, list) = key_where(&nodes, NodeId(0), None);
+    let remote: Vec<NodeId> = list.iter().copied().filter(|&n| n != NodeId(0)).collect();
+    let durable = *remote.last().expect("two remote replicas");
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    let writes = replica_writes_durable(&out);
+    let flags: Vec<(NodeId, bool)> = writes.iter().map(|&(n, d, _)| (n, d)).collect();
+    let expected: Vec<(NodeId, bool)> = remote.iter().map(|&n| (n, n == durable)).collect();
+    assert_eq!(flags, expected, "only the last remote top-N replica writes durably");
+    assert!(nodes[0].store().get(key.id).is_empty(), "the coordinator's own copy is buffered, not on disk");
+    assert_eq!(nodes[0].main_versions(key.id).len(), 1);
+    assert!(!put_replied(&out), "the coordinator's buffered copy is 1 of W = 2");
+    let coordination = writes[0].2;
+    out.messages.clear();
+    nodes[0].on_message(Time(1), Endpoint::Node(durable), Message::ReplicaWriteAck { coordination }, &mut out);
+    assert!(!put_replied(&out), "the durable replica's ack does not count toward W: {:?}", out.messages);
+    nodes[0].on_message(Time(2), Endpoint::Node(remote[0]), Message::ReplicaWriteAck { coordination }, &mut out);
+    assert!(put_replied(&out), "a buffered replica's ack makes W");
+
+    // With only W replicas reachable (strict quorum, one suspected), the
+    // durable replica's ack is needed and counts.
+    let strict = Arc::new(NodeConfig { sloppy_quorum: false, ..(*buffered).clone() });
+    let mut nodes = cluster_with(5, strict);
+    nodes[0].suspect(Time(0), remote[0]);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    let writes = replica_writes_durable(&out);
+    assert_eq!(writes.iter().map(|&(n, d, _)| (n, d)).collect::<Vec<_>>(), vec![(durable, true)]);
+    out.messages.clear();
+    let coordination = writes[0].2;
+    nodes[0].on_message(Time(1), Endpoint::Node(durable), Message::ReplicaWriteAck { coordination }, &mut out);
+    assert!(put_replied(&out), "two of two replicas acknowledged: {:?}", out.messages);
+}
+
+#[test]
+fn without_sloppy_quorum_a_request_needs_r_or_w_reachable_replicas_of_the_top_n_and_fails_at_once_without() {
+    let strict = Arc::new(NodeConfig { sloppy_quorum: false, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, strict);
+    let (key, list) = key_where(&nodes, NodeId(0), None);
+    let remote: Vec<NodeId> = list.iter().copied().filter(|&n| n != NodeId(0)).collect();
+    let get = |sequence| Message::Get { request: RequestId { client: CLIENT, sequence }, key, forwarded: false };
+    // One replica suspected: two of three reachable make R = 2 and W = 2.
+    nodes[0].suspect(Time(0), remote[0]);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(1), Endpoint::Client(CLIENT), get(1), &mut out);
+    nodes[0].on_message(Time(1), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
+    let sent: Vec<(Endpoint, &str)> = out
+        .messages
+        .iter()
+        .map(|(to, m)| {
+            let kind = match m {
+                Message::ReplicaRead { .. } => "read",
+                Message::ReplicaWrite { .. } => "write",
+                _ => "other",
+            };
+            (*to, kind)
+        })
+        .collect();
+    let other = Endpoint::Node(remote[1]);
+    assert_eq!(sent, vec![(other, "read"), (other, "write")], "no fallback without sloppy quorum");
+    // Both others suspected: one replica is not enough; both fail at once.
+    nodes[0].suspect(Time(2), remote[1]);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(3), Endpoint::Client(CLIENT), get(3), &mut out);
+    nodes[0].on_message(Time(3), Endpoint::Client(CLIENT), put(4, key, VectorClock::new(), 4), &mut out);
+    assert!(
+        matches!(
+            &out.messages[..],
+            [
+                (Endpoint::Client(CLIENT), Message::GetReply { outcome: Err(Failure::NotEnoughReplicas), .. }),
+                (Endpoint::Client(CLIENT), Message::PutReply { outcome: Err(Failure::NotEnoughReplicas), .. }),
+            ]
+        ),
+        "{:?}",
+        out.messages
+    );
+    let s = nodes[0].stats();
+    assert_eq!((s.reads_coordinated, s.writes_coordinated, s.coordinations_without_replicas), (2, 2, 2));
+    assert_eq!(s.fallbacks_used, 0);
+}
+
+#[test]
+fn two_silent_replicas_are_replaced_by_two_distinct_healthy_fallbacks_beyond_the_top_n() {
+    let all = Arc::new(NodeConfig { w: 3, r: 3, ..(*config()).clone() });
+    let mut nodes = cluster_with(7, Arc::clone(&all));
+    // A key whose preference list starts with the coordinator.
+    let (key, list) = (0..)
+        .map(Key::new)
+        .map(|k| (k, nodes[0].ring.preference_list(k.position, 3)))
+        .find(|(_, list)| list[0] == NodeId(0))
+        .expect("some key qualifies");
+    let beyond: Vec<NodeId> = nodes[0].ring.extended_preference_list(key.position).skip(3).collect();
+    // The first node beyond the top N is suspected: it is skipped.
+    nodes[0].suspect(Time(0), beyond[0]);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    let id = replica_writes_durable(&out)[0].2.id;
+    out.messages.clear();
+    nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id }, &mut out);
+    let fallbacks: Vec<NodeId> = replica_writes(&out).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(fallbacks, beyond[1..3].to_vec(), "top N {list:?}, beyond it {beyond:?}");
+    assert_eq!(nodes[0].stats().fallbacks_used, 2);
+    // The coordinator and both fallbacks acknowledge: W = 3 is made, and
+    // the replicas they stood in for are given up, not replaced again.
+    out.messages.clear();
+    finish_storage(&mut nodes[0], &mut out);
+    let coordination = Coordination { coordinator: Endpoint::Node(NodeId(0)), id };
+    for &fallback in &fallbacks {
+        nodes[0].on_message(Time(300), Endpoint::Node(fallback), Message::ReplicaWriteAck { coordination }, &mut out);
+    }
+    assert!(put_replied(&out), "{:?}", out.messages);
+    let mut out = Outbox::default();
+    nodes[0].on_timer(Time(400), NodeTimer::ReplicaTimeout { id }, &mut out);
+    assert!(out.messages.is_empty() && out.timers.is_empty(), "{:?} {:?}", out.messages, out.timers);
+    // A read whose two remote replicas are silent does the same.
+    let mut nodes = cluster_with(7, all);
+    nodes[0].suspect(Time(0), beyond[0]);
+    let get = Message::Get { request: RequestId { client: CLIENT, sequence: 2 }, key, forwarded: false };
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(300), Endpoint::Client(CLIENT), get, &mut out);
+    let id = match &out.messages[0].1 {
+        Message::ReplicaRead { coordination, .. } => coordination.id,
+        other => panic!("unexpected {other:?}"),
+    };
+    out.messages.clear();
+    nodes[0].on_timer(Time(500), NodeTimer::ReplicaTimeout { id }, &mut out);
+    let asked: Vec<Endpoint> =
+        out.messages.iter().filter(|(_, m)| matches!(m, Message::ReplicaRead { .. })).map(|(to, _)| *to).collect();
+    assert_eq!(asked, beyond[1..3].iter().map(|&n| Endpoint::Node(n)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_request_arms_a_replica_check_before_its_deadline_and_none_that_would_come_at_it() {
+    for (replica_timeout_us, checks) in [(200, vec![Time(200)]), (1_000, vec![])] {
+        let config = Arc::new(NodeConfig { replica_timeout_us, ..(*config()).clone() });
+        let mut nodes = cluster_with(5, config);
+        let (key, _) = key_where(&nodes, NodeId(0), None);
+        let mut out = Outbox::default();
+        nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+        let armed = |wanted: fn(&NodeTimer) -> bool| -> Vec<Time> {
+            out.timers.iter().filter(|(_, t)| wanted(t)).map(|(at, _)| *at).collect()
+        };
+        assert_eq!(armed(|t| matches!(t, NodeTimer::CoordinationTimeout { .. })), vec![Time(1_000)]);
+        assert_eq!(armed(|t| matches!(t, NodeTimer::ReplicaTimeout { .. })), checks, "{replica_timeout_us} µs");
+    }
+}
+
+#[test]
+fn a_write_every_replica_acknowledged_is_done_and_its_replica_check_does_nothing() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    let writes = replica_writes_durable(&out);
+    out.messages.clear();
+    finish_storage(&mut nodes[0], &mut out);
+    for &(replica, _, coordination) in &writes {
+        nodes[0].on_message(Time(50), Endpoint::Node(replica), Message::ReplicaWriteAck { coordination }, &mut out);
+    }
+    assert!(put_replied(&out));
+    let mut out = Outbox::default();
+    nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id: writes[0].2.id }, &mut out);
+    assert!(out.messages.is_empty() && out.timers.is_empty(), "{:?} {:?}", out.messages, out.timers);
+}
+
+/// Node 0 coordinates a read of a key it replicates (N = 3, R = 2) in a
+/// cluster of 6; the first remote replica replies (with nothing), the
+/// second stays silent. With `own_read_done` the coordinator's own read
+/// completes too, so the read is answered. Returns the nodes, the read's
+/// coordination id, the silent replica and what node 0 sent so far.
+fn read_with_a_silent_replica(sloppy_quorum: bool, own_read_done: bool) -> (Vec<Node>, u64, NodeId, Outbox<NodeTimer>) {
+    let config = Arc::new(NodeConfig { sloppy_quorum, ..(*config()).clone() });
+    let mut nodes = cluster_with(6, config);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let get = Message::Get { request: RequestId { client: CLIENT, sequence: 1 }, key, forwarded: false };
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), get, &mut out);
+    let asked: Vec<(NodeId, Coordination)> = out
+        .messages
+        .drain(..)
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::ReplicaRead { coordination, .. }) => Some((n, coordination)),
+            _ => None,
+        })
+        .collect();
+    let [(answering, coordination), (silent, _)] = asked[..] else { panic!("two remote replicas: {asked:?}") };
+    if own_read_done {
+        finish_storage(&mut nodes[0], &mut out);
+    }
+    let reply = Message::ReplicaReadReply { coordination, versions: vec![] };
+    nodes[0].on_message(Time(50), Endpoint::Node(answering), reply, &mut out);
+    (nodes, coordination.id, silent, out)
+}
+
+fn replica_reads(out: &Outbox<NodeTimer>) -> Vec<NodeId> {
+    out.messages
+        .iter()
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::ReplicaRead { .. }) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn at_the_replica_check_only_the_silent_remote_replica_is_suspected_and_replaced_once() {
+    let (mut nodes, id, silent, mut out) = read_with_a_silent_replica(true, false);
+    assert!(out.messages.is_empty(), "1 of R = 2: {:?}", out.messages);
+    nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id }, &mut out);
+    let suspected: Vec<NodeId> = nodes[0].suspected_peers().map(|(n, _)| n).collect();
+    assert_eq!(suspected, vec![silent], "neither the coordinator (its disk is slow) nor the replica that replied");
+    let first = replica_reads(&out);
+    assert_eq!(first.len(), 1, "one fallback for one silent replica: {:?}", out.messages);
+    out.messages.clear();
+    // At the next check the fallback is silent too: it is replaced, the
+    // replica it stood in for is not replaced again.
+    nodes[0].on_timer(Time(400), NodeTimer::ReplicaTimeout { id }, &mut out);
+    let second = replica_reads(&out);
+    assert_eq!(second.len(), 1, "{:?}", out.messages);
+    assert_ne!(second, first);
+    assert_eq!(nodes[0].stats().fallbacks_used, 2);
+}
+
+#[test]
+fn an_answered_read_or_a_strict_quorum_asks_no_fallback_for_a_silent_replica() {
+    for (sloppy, own_read_done) in [(true, true), (false, false)] {
+        let (mut nodes, id, silent, mut out) = read_with_a_silent_replica(sloppy, own_read_done);
+        let answered = out.messages.iter().any(|(_, m)| matches!(m, Message::GetReply { outcome: Ok(_), .. }));
+        assert_eq!(answered, own_read_done);
+        out.messages.clear();
+        nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id }, &mut out);
+        assert!(replica_reads(&out).is_empty(), "sloppy {sloppy}, answered {own_read_done}: {:?}", out.messages);
+        let suspected: Vec<NodeId> = nodes[0].suspected_peers().map(|(n, _)| n).collect();
+        assert_eq!(suspected, vec![silent]);
+        assert_eq!(nodes[0].stats().fallbacks_used, 0);
+    }
+}
+
+#[test]
+fn a_read_times_out_at_its_deadline_only_if_it_was_not_answered() {
+    for own_read_done in [false, true] {
+        let (mut nodes, id, _, mut out) = read_with_a_silent_replica(false, own_read_done);
+        out.messages.clear();
+        nodes[0].on_timer(Time(1_000), NodeTimer::CoordinationTimeout { id }, &mut out);
+        let timed_out: Vec<&Message> =
+            out.messages.iter().filter(|(to, _)| *to == Endpoint::Client(CLIENT)).map(|(_, m)| m).collect();
+        if own_read_done {
+            assert!(timed_out.is_empty(), "answered before the deadline: {timed_out:?}");
+        } else {
+            assert!(
+                matches!(timed_out[..], [Message::GetReply { outcome: Err(Failure::Timeout), .. }]),
+                "{timed_out:?}"
+            );
+        }
+        assert_eq!(nodes[0].stats().coordinations_timed_out, u64::from(!own_read_done));
+    }
+}
+
+/// Node 0 coordinates a read (N = 3, R = 2) of a key whose first remote
+/// replica holds one version that node 0 and the second remote replica
+/// lack; the first remote replica and node 0 reply, and with
+/// `all_reply` the second remote replica too (with nothing). Returns the
+/// nodes, the version, the second remote replica, the read's coordination
+/// id and what node 0 sent after the first two replies.
+fn read_of_a_version_one_replica_lacks(
+    read_repair: bool,
+    all_reply: bool,
+) -> (Vec<Node>, Version, NodeId, u64, Vec<(Endpoint, Message)>) {
+    let config = Arc::new(NodeConfig { read_repair, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, config);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let Message::ReplicaWrite { version, .. } = replica_write(key, 1, true) else { unreachable!("a replica write") };
+    let get = Message::Get { request: RequestId { client: CLIENT, sequence: 1 }, key, forwarded: false };
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), get, &mut out);
+    let asked: Vec<(NodeId, Coordination)> = out
+        .messages
+        .drain(..)
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::ReplicaRead { coordination, .. }) => Some((n, coordination)),
+            _ => None,
+        })
+        .collect();
+    let [(holder, coordination), (lacking, _)] = asked[..] else { panic!("two remote replicas: {asked:?}") };
+    finish_storage(&mut nodes[0], &mut out);
+    let reply = Message::ReplicaReadReply { coordination, versions: vec![version.clone()] };
+    nodes[0].on_message(Time(50), Endpoint::Node(holder), reply, &mut out);
+    assert!(
+        matches!(&out.messages[..], [(_, Message::GetReply { outcome: Ok(ReadResult { versions, .. }), .. })] if versions.len() == 1),
+        "answered with the version: {:?}",
+        out.messages
+    );
+    out.messages.clear();
+    if all_reply {
+        let empty = Message::ReplicaReadReply { coordination, versions: vec![] };
+        nodes[0].on_message(Time(60), Endpoint::Node(lacking), empty, &mut out);
+    }
+    let mut sent = std::mem::take(&mut out.messages);
+    sent.extend(finish_storage(&mut nodes[0], &mut out));
+    (nodes, version, lacking, coordination.id, sent)
+}
+
+fn read_repairs(sent: &[(Endpoint, Message)]) -> Vec<(Endpoint, Vec<Version>)> {
+    sent.iter()
+        .filter_map(|(to, m)| match m {
+            Message::ReadRepair { versions, .. } => Some((*to, versions.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn once_every_replica_replied_read_repair_gives_each_replica_that_lacks_it_the_latest_version() {
+    let (nodes, version, lacking, _, sent) = read_of_a_version_one_replica_lacks(true, true);
+    assert_eq!(read_repairs(&sent), vec![(Endpoint::Node(lacking), vec![version.clone()])], "{sent:?}");
+    assert_eq!(
+        nodes[0].main_versions(key_where(&nodes, NodeId(0), None).0.id),
+        vec![version.clone()],
+        "the coordinator too"
+    );
+    assert_eq!(nodes[0].stats().read_repairs, 2);
+    // Read repair off: nothing is repaired.
+    let (nodes, _, _, _, sent) = read_of_a_version_one_replica_lacks(false, true);
+    assert!(read_repairs(&sent).is_empty(), "{sent:?}");
+    assert!(nodes[0].main_versions(key_where(&nodes, NodeId(0), None).0.id).is_empty());
+    assert_eq!(nodes[0].stats().read_repairs, 0);
+}
+
+#[test]
+fn a_read_with_a_silent_replica_repairs_the_two_that_replied_at_its_deadline() {
+    let (mut nodes, version, _, id, sent) = read_of_a_version_one_replica_lacks(true, false);
+    assert!(read_repairs(&sent).is_empty(), "not before every replica replied or the deadline: {sent:?}");
+    let key = key_where(&nodes, NodeId(0), None).0.id;
+    assert!(nodes[0].main_versions(key).is_empty());
+    let mut out = Outbox::default();
+    nodes[0].on_timer(Time(1_000), NodeTimer::CoordinationTimeout { id }, &mut out);
+    let mut sent = std::mem::take(&mut out.messages);
+    sent.extend(finish_storage(&mut nodes[0], &mut out));
+    assert!(read_repairs(&sent).is_empty(), "the replica that replied holds it: {sent:?}");
+    assert_eq!(nodes[0].main_versions(key), vec![version], "the coordinator absorbed it");
+    assert_eq!(nodes[0].stats().read_repairs, 1);
+}
+
+#[test]
+fn the_replica_check_is_armed_again_only_while_it_comes_before_the_deadline() {
+    for (replica_timeout_us, again) in [(300, vec![Time(600)]), (500, vec![])] {
+        let config = Arc::new(NodeConfig { replica_timeout_us, ..(*config()).clone() });
+        let mut nodes = cluster_with(5, config);
+        let (key, _) = key_where(&nodes, NodeId(0), None);
+        let mut out = Outbox::default();
+        nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+        let id = replica_writes_durable(&out)[0].2.id;
+        let mut out = Outbox::default();
+        nodes[0].on_timer(Time(replica_timeout_us), NodeTimer::ReplicaTimeout { id }, &mut out);
+        let checks: Vec<Time> = out
+            .timers
+            .iter()
+            .filter(|(_, t)| matches!(t, NodeTimer::ReplicaTimeout { .. }))
+            .map(|(at, _)| *at)
+            .collect();
+        assert_eq!(checks, again, "replica timeout {replica_timeout_us} µs, deadline 1000 µs");
+    }
+}
+
+/// The forwarded requests in `out`: (target, request sequence).
+fn forwarded_puts(out: &Outbox<NodeTimer>) -> Vec<(Endpoint, u64)> {
+    out.messages
+        .iter()
+        .filter_map(|(to, m)| match m {
+            Message::Put { request, forwarded: true, .. } => Some((*to, request.sequence)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_forwarder_tries_each_of_the_top_n_in_turn_until_one_acknowledges_then_coordinates_itself() {
+    let mut nodes = cluster(5);
+    let (key, list) = key_where(&nodes, NodeId(0), Some(NodeId(4)));
+    let forwarder = &mut nodes[4];
+    let timer = |out: &Outbox<NodeTimer>| -> (Time, NodeTimer) {
+        let timers: Vec<(Time, NodeTimer)> =
+            out.timers.iter().copied().filter(|(_, t)| matches!(t, NodeTimer::ForwardTimeout { .. })).collect();
+        assert_eq!(timers.len(), 1, "{timers:?}");
+        timers[0]
+    };
+    // Acknowledged: the forward timeout does nothing.
+    let mut out = Outbox::default();
+    forwarder.on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    assert_eq!(forwarded_puts(&out), vec![(Endpoint::Node(list[0]), 1)]);
+    let (at, acked) = timer(&out);
+    assert_eq!(at, Time(200));
+    let request = RequestId { client: CLIENT, sequence: 1 };
+    forwarder.on_message(Time(50), Endpoint::Node(list[0]), Message::ForwardAck { request }, &mut out);
+    let mut out = Outbox::default();
+    forwarder.on_timer(at, acked, &mut out);
+    assert!(out.messages.is_empty() && out.timers.is_empty(), "{:?}", out.messages);
+    assert_eq!(forwarder.suspected_peers().count(), 0);
+    // Never acknowledged: each top-N node in turn, suspected as it times out.
+    let mut out = Outbox::default();
+    forwarder.on_message(Time(300), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
+    for (attempt, &target) in list[..2].iter().enumerate() {
+        assert_eq!(forwarded_puts(&out), vec![(Endpoint::Node(target), 2)], "attempt {attempt}");
+        let (at, expired) = timer(&out);
+        assert!(matches!(expired, NodeTimer::ForwardTimeout { attempt: a, .. } if a as usize == attempt));
+        out = Outbox::default();
+        forwarder.on_timer(at, expired, &mut out);
+        // A timer of an earlier attempt that fires late changes nothing.
+        let mut late = Outbox::default();
+        forwarder.on_timer(at, expired, &mut late);
+        assert!(late.messages.is_empty() && late.timers.is_empty(), "{:?}", late.messages);
+    }
+    assert_eq!(forwarded_puts(&out), vec![(Endpoint::Node(list[2]), 2)]);
+    let suspected: Vec<NodeId> = forwarder.suspected_peers().map(|(n, _)| n).collect();
+    let mut expected = list[..2].to_vec();
+    expected.sort();
+    assert_eq!(suspected, expected);
+    // The first node answers something else meanwhile, so it is believed
+    // reachable again; still, N attempts were made: coordinate here.
+    let (at, expired) = timer(&out);
+    forwarder.on_message(at, Endpoint::Node(list[0]), Message::Pong, &mut Outbox::default());
+    let mut out = Outbox::default();
+    forwarder.on_timer(at, expired, &mut out);
+    assert!(forwarded_puts(&out).is_empty(), "after N attempts it coordinates itself: {:?}", out.messages);
+    assert!(out.messages.iter().any(|(_, m)| matches!(m, Message::ReplicaWrite { .. })));
+    assert_eq!((forwarder.stats().requests_forwarded, forwarder.stats().writes_coordinated), (4, 1));
+}
+
+#[test]
+fn a_forwarded_request_is_acknowledged_to_its_forwarder_and_coordinated_where_it_lands() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(0), Some(NodeId(4)));
+    let Message::Put { request, key, context, value, .. } = put(1, key, VectorClock::new(), 1) else { unreachable!() };
+    let forwarded = Message::Put { request, key, context, value, forwarded: true };
+    // On a node outside the top N too: it is not forwarded again.
+    let mut out = Outbox::default();
+    nodes[4].on_message(Time(0), Endpoint::Node(NodeId(3)), forwarded, &mut out);
+    assert!(matches!(&out.messages[0], (Endpoint::Node(NodeId(3)), Message::ForwardAck { .. })), "{:?}", out.messages);
+    assert!(forwarded_puts(&out).is_empty());
+    assert_eq!(nodes[4].stats().writes_coordinated, 1);
+    // A client's own request is not acknowledged as a forward.
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(2, key, VectorClock::new(), 2), &mut out);
+    assert!(out.messages.iter().all(|(_, m)| !matches!(m, Message::ForwardAck { .. })), "{:?}", out.messages);
+}
+
+#[test]
+fn a_versions_history_adds_its_own_dot_only_under_dotted_version_vectors() {
+    let v = store::tests::version(7, &[(0, 3)]); // dot n99:7, a clock {n0: 3} without it
+    for versioning in [versioning::Versioning::VectorClocks, versioning::Versioning::LastWriteWins] {
+        assert_eq!(versioning.history(&v), v.clock, "{versioning:?}: the clock is the history");
+    }
+    let history = versioning::Versioning::DottedVersionVectors.history(&v);
+    assert_eq!((history.counter(NodeId(99)), history.counter(NodeId(0))), (7, 3), "dvv: the clock and the dot");
 }
