@@ -1062,6 +1062,24 @@ fn a_write_every_replica_acknowledged_is_done_and_its_replica_check_does_nothing
     assert!(out.messages.is_empty() && out.timers.is_empty(), "{:?} {:?}", out.messages, out.timers);
 }
 
+/// A client's read of `key` arrives at `coordinator` at time 0: the remote
+/// replicas it asked, with the coordination of each, and its outbox (the
+/// replica reads drained from it, its own storage read still pending).
+fn start_read(coordinator: &mut Node, key: Key) -> (Vec<(NodeId, Coordination)>, Outbox<NodeTimer>) {
+    let get = Message::Get { request: RequestId { client: CLIENT, sequence: 1 }, key, forwarded: false };
+    let mut out = Outbox::default();
+    coordinator.on_message(Time(0), Endpoint::Client(CLIENT), get, &mut out);
+    let asked = out
+        .messages
+        .drain(..)
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::ReplicaRead { coordination, .. }) => Some((n, coordination)),
+            _ => None,
+        })
+        .collect();
+    (asked, out)
+}
+
 /// Node 0 coordinates a read of a key it replicates (N = 3, R = 2) in a
 /// cluster of 6; the first remote replica replies (with nothing), the
 /// second stays silent. With `own_read_done` the coordinator's own read
@@ -1071,17 +1089,7 @@ fn read_with_a_silent_replica(sloppy_quorum: bool, own_read_done: bool) -> (Vec<
     let config = Arc::new(NodeConfig { sloppy_quorum, ..(*config()).clone() });
     let mut nodes = cluster_with(6, config);
     let (key, _) = key_where(&nodes, NodeId(0), None);
-    let get = Message::Get { request: RequestId { client: CLIENT, sequence: 1 }, key, forwarded: false };
-    let mut out = Outbox::default();
-    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), get, &mut out);
-    let asked: Vec<(NodeId, Coordination)> = out
-        .messages
-        .drain(..)
-        .filter_map(|(to, m)| match (to, m) {
-            (Endpoint::Node(n), Message::ReplicaRead { coordination, .. }) => Some((n, coordination)),
-            _ => None,
-        })
-        .collect();
+    let (asked, mut out) = start_read(&mut nodes[0], key);
     let [(answering, coordination), (silent, _)] = asked[..] else { panic!("two remote replicas: {asked:?}") };
     if own_read_done {
         finish_storage(&mut nodes[0], &mut out);
@@ -1169,17 +1177,7 @@ fn read_of_a_version_one_replica_lacks(
     let mut nodes = cluster_with(5, config);
     let (key, _) = key_where(&nodes, NodeId(0), None);
     let Message::ReplicaWrite { version, .. } = replica_write(key, 1, true) else { unreachable!("a replica write") };
-    let get = Message::Get { request: RequestId { client: CLIENT, sequence: 1 }, key, forwarded: false };
-    let mut out = Outbox::default();
-    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), get, &mut out);
-    let asked: Vec<(NodeId, Coordination)> = out
-        .messages
-        .drain(..)
-        .filter_map(|(to, m)| match (to, m) {
-            (Endpoint::Node(n), Message::ReplicaRead { coordination, .. }) => Some((n, coordination)),
-            _ => None,
-        })
-        .collect();
+    let (asked, mut out) = start_read(&mut nodes[0], key);
     let [(holder, coordination), (lacking, _)] = asked[..] else { panic!("two remote replicas: {asked:?}") };
     finish_storage(&mut nodes[0], &mut out);
     let reply = Message::ReplicaReadReply { coordination, versions: vec![version.clone()] };
