@@ -194,6 +194,42 @@ mod tests {
     }
 
     #[test]
+    fn the_books_balance_only_when_stored_is_the_sum_of_every_bucket() {
+        // Every bucket non-zero and distinct, so no bucket can be dropped,
+        // subtracted or multiplied in without the sum changing.
+        let books =
+            HintBooks { stored: 21, delivered: 1, superseded: 2, capped: 3, lost: 4, retargeted: 5, pending: 6 };
+        assert!(books.balanced());
+        for off_by_one in [
+            HintBooks { stored: 22, ..books },
+            HintBooks { delivered: 2, ..books },
+            HintBooks { superseded: 3, ..books },
+            HintBooks { capped: 4, ..books },
+            HintBooks { lost: 5, ..books },
+            HintBooks { retargeted: 6, ..books },
+            HintBooks { pending: 7, ..books },
+        ] {
+            assert!(!off_by_one.balanced(), "{off_by_one:?}");
+        }
+    }
+
+    #[test]
+    fn taking_the_hints_of_one_intended_node_leaves_the_others() {
+        let mut hints = Hints::default();
+        hints.put(NodeId(1), Key::new(7), version(1, &[(0, 1)]), VC);
+        hints.put(NodeId(1), Key::new(8), version(2, &[(0, 2)]), VC);
+        hints.put(NodeId(2), Key::new(7), version(3, &[(0, 3)]), VC);
+        let taken = hints.take_intended(NodeId(1));
+        let mut writes: Vec<u64> = taken.iter().map(|(_, v)| v.value.write.0).collect();
+        writes.sort_unstable();
+        assert_eq!(writes, [1, 2]);
+        assert_eq!((hints.pending(), hints.intended()), (1, vec![NodeId(2)]));
+        assert!(hints.take_intended(NodeId(1)).is_empty(), "taken once");
+        assert_eq!(hints.take_intended(NodeId(2)).len(), 1);
+        assert_eq!((hints.pending(), hints.intended()), (0, vec![]));
+    }
+
+    #[test]
     fn the_sibling_cap_drops_hints_into_their_own_bucket() {
         let capped = StoreRules { versioning: Versioning::VectorClocks, sibling_cap: 1 };
         let mut l = Ledger::default();

@@ -498,6 +498,9 @@ fn a_joiner_acknowledges_a_range_only_when_it_is_durable_and_fetches_again_after
             assert_eq!(node.main_versions(id).len(), usize::from(node.id == owner), "key {id} on {:?}", node.id);
         }
     }
+    let moved = (0..200u64).filter(|&id| !nodes[2].main_versions(id).is_empty()).count() as u64;
+    let dropped: u64 = nodes[..2].iter().map(|n| n.stats().transfer_keys_dropped).sum();
+    assert_eq!(dropped, moved, "each source counts the keys it dropped once the joiner confirmed them");
 }
 
 #[test]
@@ -1349,4 +1352,99 @@ fn a_versions_history_adds_its_own_dot_only_under_dotted_version_vectors() {
     }
     let history = versioning::Versioning::DottedVersionVectors.history(&v);
     assert_eq!((history.counter(NodeId(99)), history.counter(NodeId(0))), (7, 3), "dvv: the clock and the dot");
+}
+
+/// A hinted replica write of `write` to `key` on behalf of `intended`.
+fn hinted_write(key: Key, write: u64, intended: NodeId) -> Message {
+    let Message::ReplicaWrite { coordination, version, durable, .. } = replica_write(key, write, true) else {
+        unreachable!("a replica write")
+    };
+    Message::ReplicaWrite { coordination, key, version, hint: Some(intended), durable }
+}
+
+#[test]
+fn hints_for_a_node_that_left_join_the_holders_main_data_at_the_next_handoff_round() {
+    let mut nodes = cluster(5);
+    let (key, other) = (Key::new(1), Key::new(2));
+    deliver(&mut nodes[4], NodeId(9), hinted_write(key, 7, NodeId(1)));
+    deliver(&mut nodes[4], NodeId(9), hinted_write(Key::new(3), 8, NodeId(1)));
+    deliver(&mut nodes[4], NodeId(9), hinted_write(other, 9, NodeId(2)));
+    assert_eq!(nodes[4].hints_pending(), 3);
+    // Node 1 leaves; node 4 learns it by gossip.
+    nodes[1].leave(Time(0), &mut Outbox::default());
+    let view = Arc::new(nodes[1].view().clone());
+    deliver(&mut nodes[4], NodeId(1), Message::Gossip { view });
+    let mut out = Outbox::default();
+    nodes[4].hand_off(Time(10_000), &mut out);
+    assert_eq!(nodes[4].hints_pending(), 1, "only the hint for node 2 is still a hint");
+    assert_eq!(nodes[4].stats().hints_retargeted, 2);
+    assert_eq!(nodes[4].main_versions(key.id).len(), 1, "node 1's hint is main data now");
+    assert!(nodes[4].main_versions(other.id).is_empty(), "node 2's hint is not");
+    let books = nodes[4].hint_books();
+    assert_eq!((books.stored, books.retargeted, books.pending), (3, 2, 1));
+    assert!(books.balanced(), "{books:?}");
+    let handoffs: Vec<NodeId> = out
+        .messages
+        .iter()
+        .filter_map(|(to, m)| match (to, m) {
+            (Endpoint::Node(n), Message::Handoff { .. }) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert!(!handoffs.contains(&NodeId(1)), "nothing is handed back to a node that left: {handoffs:?}");
+}
+
+#[test]
+fn a_ring_change_plans_a_sweep_three_gossip_intervals_later_that_makes_unfetched_keys_strays() {
+    let (mut nodes, _unserved) = join_with_data(200);
+    assert!(!nodes[0].handover_pending());
+    learn_join(&mut nodes, 0); // at Time(1); the gossip interval is 1 s
+    assert!(nodes[0].handover_pending(), "a sweep is planned");
+    let moved = (0..200u64)
+        .filter(|&id| {
+            let key = Key::new(id);
+            nodes[0].ring.preference_list(key.position, 1)[0] == NodeId(2) && !nodes[0].main_versions(id).is_empty()
+        })
+        .count() as u64;
+    assert!(moved > 16, "node 0 holds more keys the joiner now owns than a batch, and no fetch took them");
+    push_round(&mut nodes[0], Time(3_000_000));
+    assert_eq!(nodes[0].strays_pending(), 0, "no sweep before three gossip intervals");
+    let pushes = push_round(&mut nodes[0], Time(3_000_001));
+    assert_eq!(nodes[0].strays_pending(), moved, "the sweep makes every unfetched key a stray");
+    assert_eq!(pushes.keys().copied().collect::<Vec<_>>(), [NodeId(2)]);
+    assert_eq!(pushes[&NodeId(2)].len(), 16, "one batch");
+    assert_eq!(nodes[0].stats().stray_versions_pushed, 16, "one version a key");
+    // Unconfirmed, the next round goes on from where this one stopped.
+    let pushed_keys = |pushes: &BTreeMap<NodeId, Vec<Message>>| -> Vec<Key> {
+        pushes[&NodeId(2)]
+            .iter()
+            .map(|m| match m {
+                Message::Handoff { key, .. } => *key,
+                _ => unreachable!("pushes are handoffs"),
+            })
+            .collect()
+    };
+    let first = pushed_keys(&pushes);
+    let second = pushed_keys(&push_round(&mut nodes[0], Time(3_000_002)));
+    assert!(!first.contains(&second[0]), "{first:?} then {second:?}");
+}
+
+#[test]
+fn a_stored_key_becomes_a_stray_only_after_a_ring_change_that_placed_it_elsewhere() {
+    let (mut nodes, _unserved) = join_with_data(50);
+    let owner = |node: &Node, id: u64| node.ring.preference_list(Key::new(id).position, 1)[0];
+    // Node 1 has not heard of the join: its ring never changed, so a write
+    // for a key its view places on node 0 is not checked (not a stray).
+    let elsewhere = (100..).find(|&id| owner(&nodes[1], id) == NodeId(0)).unwrap();
+    deliver(&mut nodes[1], NodeId(9), replica_write(Key::new(elsewhere), 1, true));
+    assert_eq!(nodes[1].strays_pending(), 0);
+    // Node 0 learns the join: a write for a key it still owns stays; one
+    // for a key the joiner now owns is a stray.
+    learn_join(&mut nodes, 0);
+    let kept = (100..).find(|&id| owner(&nodes[0], id) == NodeId(0)).unwrap();
+    let moved = (100..).find(|&id| owner(&nodes[0], id) == NodeId(2)).unwrap();
+    deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(kept), 2, true));
+    assert_eq!(nodes[0].strays_pending(), 0, "a key placed here is not a stray");
+    deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(moved), 3, true));
+    assert_eq!(nodes[0].strays_pending(), 1, "a key placed elsewhere is");
 }
