@@ -318,7 +318,65 @@ mod tests {
                 assert_eq!(cache.saw(writer, seen), lineage.saw(writer, seen), "{writer:?} saw {seen:?}");
             }
         }
+        assert!(!lineage.saw(WriteId(3), WriteId(9)), "9 is named in 3's context but the history never wrote it");
         let future = vec![write(1, 0, &[id(2, 0)]), write(2, 10, &[])];
         assert!(!Lineage::from_history(&future).contexts_precede_writers(), "1 names a write invoked after it");
+        let same_instant = vec![write(1, 10, &[id(2, 0)]), write(2, 10, &[])];
+        assert!(!Lineage::from_history(&same_instant).contexts_precede_writers(), "not strictly before");
+    }
+
+    /// 2 (invoked at 5) names 3, invoked only at 10: a causality violation.
+    /// 4 read 2. The bounded search of `saw` does not follow 2 (invoked
+    /// before 3, it cannot have seen it), while the whole sight of 4 holds
+    /// 3: once contexts do not precede their writers, the cache must ask
+    /// `saw`, not its cached sights.
+    #[test]
+    fn the_cache_of_a_history_naming_future_writes_asks_saw() {
+        let history = vec![write(2, 5, &[id(3, 0)]), write(3, 10, &[]), write(4, 20, &[id(2, 0)])];
+        let lineage = Lineage::from_history(&history);
+        assert!(!lineage.contexts_precede_writers());
+        assert!(lineage.saw(WriteId(2), WriteId(3)), "named directly");
+        assert!(!lineage.saw(WriteId(4), WriteId(3)), "not through a write invoked before 3");
+        assert!(lineage.sight(WriteId(4)).contains(&WriteId(3)));
+        let cache = SawCache::new(&lineage, false);
+        for writer in 2..=4 {
+            for seen in 2..=4 {
+                let (writer, seen) = (WriteId(writer), WriteId(seen));
+                assert_eq!(cache.saw(writer, seen), lineage.saw(writer, seen), "{writer:?} saw {seen:?}");
+            }
+        }
+    }
+
+    /// Contexts that name each other (only a causality bug makes them)
+    /// must not trap the search: each write is visited once.
+    #[test]
+    fn contexts_forming_a_cycle_are_searched_once() {
+        let history = vec![write(5, 0, &[]), write(1, 10, &[id(2, 0)]), write(2, 20, &[id(1, 0)])];
+        let lineage = Lineage::from_history(&history);
+        assert!(!lineage.saw(WriteId(1), WriteId(5)));
+        assert!(lineage.saw(WriteId(1), WriteId(2)) && lineage.saw(WriteId(2), WriteId(1)));
+        assert_eq!(lineage.seen_by(WriteId(1)), BTreeSet::from([WriteId(1), WriteId(2)]));
+    }
+
+    /// Each write's versions, key and invoke time are looked up on its own
+    /// key, whichever keys others wrote.
+    #[test]
+    fn a_writes_versions_are_found_on_its_own_key() {
+        let mut on_key_2 = write(2, 10, &[]);
+        on_key_2.key = 2;
+        let history = vec![write(1, 0, &[]), on_key_2, write(3, 20, &[id(1, 0)])];
+        let lineage = Lineage::from_history(&history);
+        assert_eq!(lineage.key_of(WriteId(2)), Some(2));
+        assert_eq!(lineage.key_of(WriteId(3)), Some(1));
+        assert_eq!(lineage.key_of(WriteId(7)), None);
+        assert_eq!(lineage.invoked(WriteId(2)), Some(Time(10)));
+        assert_eq!(lineage.invoked(WriteId(7)), None);
+        let writes = |versions: Vec<&Observed>| versions.iter().map(|v| v.write).collect::<Vec<_>>();
+        assert_eq!(writes(lineage.versions_of(WriteId(2)).collect()), vec![WriteId(2)]);
+        assert_eq!(writes(lineage.versions_of(WriteId(3)).collect()), vec![WriteId(3)]);
+        assert_eq!(writes(lineage.versions_of_key(1).collect()), vec![WriteId(1), WriteId(3)]);
+        assert_eq!(writes(lineage.versions_of_key(2).collect()), vec![WriteId(2)]);
+        assert_eq!(lineage.version(2, id(2, 0)).map(|v| v.write), Some(WriteId(2)));
+        assert!(lineage.version(1, id(2, 0)).is_none(), "write 2's version is not on key 1");
     }
 }

@@ -289,6 +289,33 @@ mod tests {
         assert_eq!(check(&history).causality_violations, 0);
     }
 
+    /// The instant itself is not the future: a read completed, or a write
+    /// invoked, at the very instant the write it names was invoked is no
+    /// violation; one microsecond later it is.
+    #[test]
+    fn a_write_invoked_at_the_instant_it_is_named_is_not_from_the_future() {
+        let history = vec![write(1, 0, 10, &[]), read(100, 20, 40, &[1, 2]), write(2, 40, 50, &[])];
+        assert_eq!(check(&history).causality_violations, 0, "read completed as 2 was invoked");
+        let history = vec![write(1, 0, 10, &[]), read(100, 20, 40, &[1, 2]), write(2, 41, 50, &[])];
+        assert_eq!(check(&history).causality_violations, 1);
+        let history = vec![write(2, 40, 50, &[]), write(3, 40, 60, &[2])];
+        assert_eq!(check(&history).causality_violations, 0, "3 invoked as 2 was");
+        let history = vec![write(2, 41, 50, &[]), write(3, 40, 60, &[2])];
+        assert_eq!(check(&history).causality_violations, 1);
+    }
+
+    /// Real-time order is strict: a blind write invoked at the very instant
+    /// write 1 completed was concurrent with it, so returning it alone
+    /// misses write 1.
+    #[test]
+    fn a_blind_write_invoked_as_another_completed_does_not_succeed_it() {
+        let at_the_instant = vec![write(1, 0, 10, &[]), write(2, 10, 15, &[]), read(100, 20, 30, &[2])];
+        let stale = check(&at_the_instant).stale;
+        assert_eq!(stale, vec![StaleRead { client: ClientId(0), sequence: 100, key: 1, missing: vec![WriteId(1)] }]);
+        let just_after = vec![write(1, 0, 10, &[]), write(2, 11, 15, &[]), read(100, 20, 30, &[2])];
+        assert!(check(&just_after).stale.is_empty());
+    }
+
     #[test]
     fn a_read_missing_a_completed_write_and_its_successors_is_stale() {
         // Write 1 completed at 10; the read invoked at 20 returns nothing.

@@ -187,6 +187,57 @@ fn dotted_version_vectors_order_by_dots() {
     assert_eq!(report.stale_reads, 0);
 }
 
+/// Each read's verdict: stale or not, how many acknowledged writes it
+/// missed (k-staleness) and the time since the key's last write
+/// acknowledged before it. 2 supersedes 1; 3 is concurrent with both.
+#[test]
+fn a_reads_verdict_counts_the_writes_it_missed_and_the_time_since_the_last_write() {
+    let history = vec![
+        write(1, 0, 10, 1, &[(0, 1)]),
+        write(1, 20, 30, 2, &[(0, 2)]),
+        read(1, 32, 33, &[(1, &[(0, 1)])]), // before 3 completed: misses 2 only
+        write(1, 25, 35, 3, &[(1, 1)]),
+        read(1, 50, 55, &[]),                               // misses all three
+        read(1, 60, 65, &[(2, &[(0, 2)]), (3, &[(1, 1)])]), // the whole frontier
+        read(1, 70, 75, &[(1, &[(0, 1)]), (3, &[(1, 1)])]), // misses 2
+    ];
+    let report = check(&history, VC);
+    let verdicts: Vec<(u64, u64, bool, u64)> =
+        report.read_verdicts.iter().map(|v| (v.read.1, v.since_write_us, v.stale, v.versions_behind)).collect();
+    assert_eq!(verdicts, vec![(32, 2, true, 1), (50, 15, true, 3), (60, 25, false, 0), (70, 35, true, 1)]);
+    assert_eq!(report.stale_reads, 3);
+    assert_eq!(report.reads_of_written_keys, 4);
+    let stale: Vec<u64> = report.stale_read_ops.keys().map(|read| read.1).collect();
+    assert_eq!(stale, vec![32, 50, 70]);
+}
+
+/// Of two concurrent writes, a read must return both: returning only the
+/// later one (by completion) misses the earlier, which it does not cover.
+#[test]
+fn a_read_returning_only_the_later_of_two_concurrent_writes_is_stale() {
+    let history =
+        vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 0, 12, 2, &[(1, 1)]), read(1, 20, 30, &[(2, &[(1, 1)])])];
+    let report = check(&history, VC);
+    assert_eq!(report.stale_reads, 1);
+    assert_eq!(report.read_verdicts[0].versions_behind, 1);
+}
+
+/// A write acknowledged at the very instant a read is invoked was not
+/// acknowledged *before* it: the read need not return it. The real-time
+/// check draws the same line, so the two agree.
+#[test]
+fn a_write_acknowledged_when_the_read_is_invoked_is_not_required() {
+    let history = vec![write(1, 0, 20, 1, &[(0, 1)]), read(1, 20, 30, &[])];
+    let report = check(&history, VC);
+    assert_eq!((report.reads_of_written_keys, report.stale_reads), (0, 0));
+    assert!(realtime::check(&history).stale.is_empty());
+    // One microsecond earlier it was.
+    let history = vec![write(1, 0, 19, 1, &[(0, 1)]), read(1, 20, 30, &[])];
+    let report = check(&history, VC);
+    assert_eq!((report.reads_of_written_keys, report.stale_reads), (1, 1));
+    assert_eq!(realtime::check(&history).stale.len(), 1);
+}
+
 mod end_state {
     use super::*;
     use crate::check::durability::{check_end_state, EndState};
@@ -426,5 +477,35 @@ mod end_state {
         add.set_cart(Some(CartOp::Add(7)));
         let report = end_state(&[remove, add, again], &[(2, &[(0, 1), (1, 1)])], &[]);
         assert_eq!(report.resurfaced_deletes, 0, "re-added after the remove");
+    }
+
+    /// The time bounds of a resurfaced delete: only a read invoked after the
+    /// remove completed counts, and only an add invoked after the remove was
+    /// invoked and before that read completed excuses it.
+    #[test]
+    fn a_resurfaced_delete_needs_a_read_after_the_remove_and_no_add_between() {
+        let mut remove = write(1, 10, 20, 1, &[(0, 1)]);
+        remove.set_cart(Some(CartOp::Remove(7)));
+        let item_read = |invoke: u64, complete: u64| {
+            let mut read = read(1, invoke, complete, &[(2, &[(0, 1), (1, 1)])]);
+            read.returned_mut()[0].items = Some(vec![7].into());
+            read
+        };
+        let add = |invoke: u64| {
+            let mut add = write(1, invoke, invoke + 1, 3, &[(0, 2)]);
+            add.set_cart(Some(CartOp::Add(7)));
+            add
+        };
+        let held: &[(u64, &[(u32, u64)])] = &[(2, &[(0, 1), (1, 1)])];
+        let resurfaced = |history: &[OpRecord]| end_state(history, held, &[]).resurfaced_deletes;
+        // Reads overlapping the remove, or invoked as it completed, may still see the item.
+        assert_eq!(resurfaced(&[remove.clone(), item_read(15, 25)]), 0, "invoked before the remove completed");
+        assert_eq!(resurfaced(&[remove.clone(), item_read(20, 30)]), 0, "invoked as the remove completed");
+        assert_eq!(resurfaced(&[remove.clone(), item_read(21, 30)]), 1);
+        // An add excuses the item only if invoked after the remove and before the read completed.
+        assert_eq!(resurfaced(&[remove.clone(), add(10), item_read(21, 30)]), 1, "an add as old as the remove");
+        assert_eq!(resurfaced(&[remove.clone(), add(11), item_read(21, 30)]), 0);
+        assert_eq!(resurfaced(&[remove.clone(), add(29), item_read(21, 30)]), 0);
+        assert_eq!(resurfaced(&[remove, add(30), item_read(21, 30)]), 1, "an add invoked as the read completed");
     }
 }
