@@ -465,6 +465,27 @@ mod end_state {
         assert_eq!(report.lost_writes_overwritten, 1, "discarded by timestamp: explained");
     }
 
+    /// Under last-write-wins every later write whose stamp is below an
+    /// earlier write's is discarded, each one counted; stamps that follow
+    /// the invoke order discard nothing.
+    #[test]
+    fn lww_counts_each_later_write_an_earlier_stamp_outranks() {
+        let stamped = |invoke: u64, id: u64, time_us: u64| {
+            let mut op = write(1, invoke, invoke + 10, id, &[(0, id)]);
+            op.acked_mut().expect("acked").stamp = Stamp { time_us, writer: 0 };
+            op
+        };
+        let none = BTreeMap::new();
+        let held = |_: u64| Vec::new();
+        let lww = Versioning::LastWriteWins;
+        let in_order = [stamped(0, 1, 5), stamped(5, 2, 7), stamped(8, 3, 9)];
+        let report = finish(&in_order, &none, &held, &none, &none, lww);
+        assert_eq!((report.lww_lost_updates, report.lost_updates), (0, 0));
+        let skewed = [stamped(0, 1, 500), stamped(5, 2, 7), stamped(8, 3, 9)];
+        let report = finish(&skewed, &none, &held, &none, &none, lww);
+        assert_eq!((report.lww_lost_updates, report.lost_updates), (2, 2), "2 and 3 both lose to 1's stamp");
+    }
+
     #[test]
     fn a_removed_cart_item_read_again_without_a_new_add_resurfaced() {
         let mut remove = write(1, 0, 10, 1, &[(0, 1)]);
