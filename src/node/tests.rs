@@ -1578,3 +1578,94 @@ fn strays_with_nothing_left_after_a_disk_loss_are_reclaimed_not_pushed() {
     assert_eq!(nodes[2].strays_pending(), 0);
     assert!(!nodes[2].handover_pending());
 }
+
+/// Periodic timers carry the incarnation that set them: after a crash and
+/// restart, each one set before the crash does nothing (no message, no new
+/// timer), and each one set since runs and arms its next round.
+#[test]
+fn periodic_timers_set_before_a_crash_do_nothing_and_those_set_since_run() {
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, Arc::clone(&buffered));
+    let streams = Streams::new(1);
+    let mut joiner =
+        Node::new_joiner(NodeId(5), buffered, streams.stream(Purpose::Node, 5), streams.stream(Purpose::RingTokens, 5));
+    joiner.join(Time(0), NodeId(0), &mut Outbox::default());
+    for node in [&mut nodes[0], &mut joiner] {
+        let mut before = Outbox::default();
+        node.start(Time(0), &mut before);
+        node.crash(Time(1), false);
+        let mut since = Outbox::default();
+        node.start(Time(2), &mut since);
+        let kinds = |timers: &[(Time, NodeTimer)]| timers.iter().map(|(_, t)| t.code()).collect::<Vec<_>>();
+        assert_eq!(kinds(&before.timers), kinds(&since.timers), "the restart arms the same timers");
+        assert!(before.timers.len() >= 4, "{:?}", before.timers);
+        for (at, timer) in before.timers {
+            let mut out = Outbox::default();
+            node.on_timer(at, timer, &mut out);
+            assert!(out.messages.is_empty() && out.timers.is_empty(), "{timer:?} of the old incarnation: {out:?}");
+        }
+        for (at, timer) in since.timers {
+            let mut out = Outbox::default();
+            node.on_timer(at, timer, &mut out);
+            assert!(out.timers.iter().any(|(_, next)| next.code() == timer.code()), "{timer:?} armed again: {out:?}");
+        }
+    }
+}
+
+/// Cluster-wide totals: adding a node's counters adds each of them (every
+/// counter distinct, none 2, so a counter multiplied or subtracted shows).
+#[test]
+fn adding_node_stats_adds_every_counter() {
+    let one = NodeStats {
+        reads_coordinated: 3,
+        writes_coordinated: 4,
+        requests_forwarded: 5,
+        replica_reads: 6,
+        replica_writes: 7,
+        obsolete_writes: 8,
+        clock_truncations: 9,
+        sibling_cap_hits: 10,
+        sibling_cap_drops: 11,
+        coordinations_timed_out: 12,
+        coordinations_without_replicas: 13,
+        peers_suspected: 14,
+        fallbacks_used: 15,
+        hints_stored: 16,
+        hints_delivered: 17,
+        hints_superseded: 18,
+        hints_dropped_by_cap: 19,
+        hints_lost: 20,
+        read_repairs: 21,
+        versions_repaired: 22,
+        flushes: 23,
+        gossip_rounds: 24,
+        gossip_messages: 25,
+        gossip_bytes: 26,
+        ring_changes: 27,
+        writes_outside_own_ranges: 28,
+        transfers_requested: 29,
+        transfer_keys_sent: 30,
+        transfer_bytes_sent: 31,
+        transfer_keys_received: 32,
+        transfer_keys_dropped: 33,
+        stray_keys_found: 34,
+        stray_keys_handed_over: 35,
+        stray_keys_reclaimed: 36,
+        stray_versions_pushed: 37,
+        hints_retargeted: 38,
+        anti_entropy_rounds: 39,
+        anti_entropy_tree_nodes: 40,
+        anti_entropy_keys_repaired: 41,
+        anti_entropy_bytes: 42,
+        anti_entropy_full_copy_bytes: 43,
+    };
+    let mut total = NodeStats::default();
+    total.add(&one);
+    total.add(&one);
+    let (one, total) = (serde_json::to_value(&one).expect("counters"), serde_json::to_value(&total).expect("counters"));
+    let counters = one.as_object().expect("a struct");
+    assert_eq!(counters.len(), 41);
+    for (name, value) in counters {
+        assert_eq!(total[name].as_u64(), value.as_u64().map(|v| 2 * v), "{name}");
+    }
+}
