@@ -46,4 +46,16 @@ mod tests {
         // an arrival after the servers freed starts at once
         assert_eq!(q.admit(Time(100), 1), Time(101));
     }
+
+    #[test]
+    fn a_reset_frees_every_server_at_once() {
+        let mut q = ServiceQueue::new(2);
+        assert_eq!(q.admit(Time(0), 1_000), Time(1_000));
+        assert_eq!(q.admit(Time(0), 1_000), Time(1_000));
+        // A crash at 10 forgets the queued work: both servers start at once.
+        q.reset(Time(10));
+        assert_eq!(q.admit(Time(10), 5), Time(15));
+        assert_eq!(q.admit(Time(10), 5), Time(15));
+        assert_eq!(q.admit(Time(10), 5), Time(20), "then the queue builds up again");
+    }
 }

@@ -278,6 +278,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn removing_some_of_a_keys_versions_by_dot_updates_its_digest() {
+        use crate::node::merkle::key_digest;
+        let dot = |write| Dot { actor: NodeId(99).into(), counter: write };
+        let mut store = Store::new();
+        store.put(Key::new(1), version(1, &[(0, 1)]), VC);
+        store.put(Key::new(1), version(2, &[(1, 1)]), VC);
+        let both = store.digest(1);
+        assert_eq!(store.remove_dots(1, &[dot(1)]), 1);
+        assert_eq!(store.get(1), &[version(2, &[(1, 1)])][..]);
+        assert_eq!(store.digest(1), key_digest(1, store.get(1)), "the digest of the one version left");
+        assert_ne!(store.digest(1), both);
+        assert_eq!(store.remove_dots(1, &[dot(5)]), 0, "no version has that dot");
+        assert_eq!(store.remove_dots(2, &[dot(2)]), 0, "no such key");
+        assert_eq!(store.version_count(), 1);
+    }
+
+    #[test]
     fn last_write_wins_keeps_the_greatest_stamp_only() {
         let lww = StoreRules { versioning: Versioning::LastWriteWins, sibling_cap: 0 };
         let mut store = Store::new();

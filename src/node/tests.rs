@@ -1448,3 +1448,224 @@ fn a_stored_key_becomes_a_stray_only_after_a_ring_change_that_placed_it_elsewher
     deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(moved), 3, true));
     assert_eq!(nodes[0].strays_pending(), 1, "a key placed elsewhere is");
 }
+
+// Session 7 (issue 15): background work (probes, handoff rounds, flushes,
+// absorbed versions), the store and the hand-over, for the mutants the
+// mutation run of store, background, service and handover left alive.
+
+/// The handoffs one round of `node` at `now` sends, by destination, and the timers it sets.
+fn handoff_round(node: &mut Node, now: Time) -> (Vec<Endpoint>, Vec<(Time, NodeTimer)>) {
+    let mut out = Outbox::default();
+    node.hand_off(now, &mut out);
+    let to = out.messages.iter().filter(|(_, m)| matches!(m, Message::Handoff { .. })).map(|(to, _)| *to).collect();
+    (to, out.timers)
+}
+
+/// One slow acknowledgement is not enough to suspect an intended node: a
+/// fallback suspects it only after three handoff rounds in a row went
+/// unacknowledged, then hands it nothing, probes it, and resumes once it
+/// answers.
+#[test]
+fn an_intended_node_silent_for_three_handoff_rounds_is_suspected_probed_and_resumed_when_it_answers() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(1), None);
+    deliver(&mut nodes[4], NodeId(9), hinted_write(key, 7, NodeId(1)));
+    let fallback = &mut nodes[4];
+    let intended = Endpoint::Node(NodeId(1));
+    for round in 1..=3u64 {
+        let now = Time(round * 10_000);
+        let (to, timers) = handoff_round(fallback, now);
+        assert_eq!(to, [intended], "round {round}: handed back");
+        assert_eq!(fallback.suspected_peers().count(), 0, "round {round}: not suspected yet");
+        assert!(timers.contains(&(Time(now.0 + 10_000), NodeTimer::Handoff { incarnation: 0 })), "{timers:?}");
+    }
+    let (to, _) = handoff_round(fallback, Time(40_000));
+    assert!(to.is_empty(), "three rounds unacknowledged: suspected, not handed the hint");
+    assert_eq!(fallback.suspected_peers().collect::<Vec<_>>(), [(NodeId(1), Time(40_000))]);
+    assert_eq!(fallback.stats().peers_suspected, 1);
+    assert!(handoff_round(fallback, Time(50_000)).0.is_empty(), "a suspected node is handed nothing");
+    // The probe pings every suspected peer and is armed again.
+    let mut out = Outbox::default();
+    fallback.probe(Time(55_000), &mut out);
+    assert!(matches!(&out.messages[..], [(to, Message::Ping)] if *to == intended), "{:?}", out.messages);
+    assert_eq!(out.timers, [(Time(65_000), NodeTimer::Probe { incarnation: 0 })]);
+    // The node answers: it is reachable again and handed the hint afresh,
+    // with three more rounds before it would be suspected again.
+    fallback.on_message(Time(56_000), intended, Message::Pong, &mut Outbox::default());
+    for round in 6..=8u64 {
+        assert_eq!(handoff_round(fallback, Time(round * 10_000)).0, [intended], "round {round}");
+    }
+    assert_eq!(fallback.stats().peers_suspected, 1);
+    assert_eq!(fallback.hints_pending(), 1, "never acknowledged: still held");
+}
+
+/// A flush writes everything buffered in one disk write; none starts while
+/// one is still being written or when nothing is buffered, and what arrives
+/// during a flush waits for the next.
+#[test]
+fn a_flush_writes_the_buffer_once_and_none_starts_while_one_is_in_progress_or_nothing_is_buffered() {
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, buffered);
+    let node = &mut nodes[0];
+    let storage_ops =
+        |out: &Outbox<NodeTimer>| out.timers.iter().filter(|(_, t)| matches!(t, NodeTimer::StorageDone { .. })).count();
+    let mut out = Outbox::default();
+    node.flush(Time(0), &mut out);
+    assert_eq!(node.stats().flushes, 0, "nothing buffered: no flush");
+    assert_eq!(out.timers, [(Time(10_000), NodeTimer::Flush { incarnation: 0 })], "only the next flush is armed");
+    out.timers.clear();
+    for id in 1..=2 {
+        node.on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(Key::new(id), id, false), &mut out);
+    }
+    out.messages.clear();
+    node.flush(Time(10_000), &mut out);
+    assert_eq!((node.stats().flushes, storage_ops(&out)), (1, 1), "one disk write for the whole buffer");
+    // A write arrives and the next flush comes before that disk write completes.
+    let mut during = Outbox::default();
+    node.on_message(Time(10_001), Endpoint::Node(NodeId(9)), replica_write(Key::new(3), 3, false), &mut during);
+    during.messages.clear();
+    node.flush(Time(10_002), &mut during);
+    assert_eq!((node.stats().flushes, storage_ops(&during)), (1, 0), "no second flush while one is in progress");
+    finish_storage(node, &mut out);
+    for id in 1..=2 {
+        assert_eq!(node.store().get(id).len(), 1, "key {id} on disk");
+    }
+    assert!(node.store().get(3).is_empty(), "key 3 came after the flush started");
+    assert_eq!(node.main_versions(3).len(), 1, "still buffered");
+    let mut next = Outbox::default();
+    node.flush(Time(20_000), &mut next);
+    assert_eq!((node.stats().flushes, storage_ops(&next)), (2, 1), "the flush finished: the next one starts");
+    finish_storage(node, &mut next);
+    assert_eq!((node.store().get(3).len(), node.store().version_count()), (1, 3));
+}
+
+/// A read repair stores every version sent (the coordinator sends only what
+/// the replica lacked) and counts them.
+#[test]
+fn a_read_repair_stores_and_counts_the_versions_the_replica_lacked() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let version = |write: u64, actor: u32| {
+        let Message::ReplicaWrite { mut version, .. } = replica_write(key, write, true) else { unreachable!() };
+        version.clock = VectorClock::new();
+        version.clock.set(NodeId(actor), 1, Time(0));
+        version.dot = crate::node::vclock::Dot { actor: NodeId(actor).into(), counter: 1 };
+        version
+    };
+    let sent =
+        deliver(&mut nodes[0], NodeId(3), Message::ReadRepair { key, versions: vec![version(1, 7), version(2, 8)] });
+    assert!(sent.is_empty(), "a read repair is not acknowledged");
+    assert_eq!(nodes[0].main_versions(key.id).len(), 2, "two siblings stored");
+    assert_eq!(nodes[0].stats().versions_repaired, 2);
+    deliver(&mut nodes[0], NodeId(3), Message::ReadRepair { key, versions: vec![version(3, 9)] });
+    assert_eq!((nodes[0].main_versions(key.id).len(), nodes[0].stats().versions_repaired), (3, 3));
+}
+
+/// A stray with nothing left of it (here: the disk that held it was lost)
+/// is reclaimed at the next push round, not pushed empty to its owners;
+/// the books still balance.
+#[test]
+fn strays_with_nothing_left_after_a_disk_loss_are_reclaimed_not_pushed() {
+    let mut nodes = leaver_with_strays(1, 16, 3);
+    nodes[2].crash(Time(1), true);
+    assert!((1000..1003).all(|id| nodes[2].main_versions(id).is_empty()));
+    assert_eq!(nodes[2].strays_pending(), 3, "the strays are known until the next round");
+    // Past the sweep planned at the leave, so nothing is left pending.
+    let pushes = push_round(&mut nodes[2], Time(5_000_000));
+    assert!(pushes.is_empty(), "nothing to push: {pushes:?}");
+    let s = nodes[2].stats();
+    assert_eq!((s.stray_keys_found, s.stray_keys_handed_over, s.stray_keys_reclaimed), (3, 0, 3));
+    assert_eq!(nodes[2].strays_pending(), 0);
+    assert!(!nodes[2].handover_pending());
+}
+
+/// Periodic timers carry the incarnation that set them: after a crash and
+/// restart, each one set before the crash does nothing (no message, no new
+/// timer), and each one set since runs and arms its next round.
+#[test]
+fn periodic_timers_set_before_a_crash_do_nothing_and_those_set_since_run() {
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, Arc::clone(&buffered));
+    let streams = Streams::new(1);
+    let mut joiner =
+        Node::new_joiner(NodeId(5), buffered, streams.stream(Purpose::Node, 5), streams.stream(Purpose::RingTokens, 5));
+    joiner.join(Time(0), NodeId(0), &mut Outbox::default());
+    for node in [&mut nodes[0], &mut joiner] {
+        let mut before = Outbox::default();
+        node.start(Time(0), &mut before);
+        node.crash(Time(1), false);
+        let mut since = Outbox::default();
+        node.start(Time(2), &mut since);
+        let kinds = |timers: &[(Time, NodeTimer)]| timers.iter().map(|(_, t)| t.code()).collect::<Vec<_>>();
+        assert_eq!(kinds(&before.timers), kinds(&since.timers), "the restart arms the same timers");
+        assert!(before.timers.len() >= 4, "{:?}", before.timers);
+        for (at, timer) in before.timers {
+            let mut out = Outbox::default();
+            node.on_timer(at, timer, &mut out);
+            assert!(out.messages.is_empty() && out.timers.is_empty(), "{timer:?} of the old incarnation: {out:?}");
+        }
+        for (at, timer) in since.timers {
+            let mut out = Outbox::default();
+            node.on_timer(at, timer, &mut out);
+            assert!(out.timers.iter().any(|(_, next)| next.code() == timer.code()), "{timer:?} armed again: {out:?}");
+        }
+    }
+}
+
+/// Cluster-wide totals: adding a node's counters adds each of them (every
+/// counter distinct, none 2, so a counter multiplied or subtracted shows).
+#[test]
+fn adding_node_stats_adds_every_counter() {
+    let one = NodeStats {
+        reads_coordinated: 3,
+        writes_coordinated: 4,
+        requests_forwarded: 5,
+        replica_reads: 6,
+        replica_writes: 7,
+        obsolete_writes: 8,
+        clock_truncations: 9,
+        sibling_cap_hits: 10,
+        sibling_cap_drops: 11,
+        coordinations_timed_out: 12,
+        coordinations_without_replicas: 13,
+        peers_suspected: 14,
+        fallbacks_used: 15,
+        hints_stored: 16,
+        hints_delivered: 17,
+        hints_superseded: 18,
+        hints_dropped_by_cap: 19,
+        hints_lost: 20,
+        read_repairs: 21,
+        versions_repaired: 22,
+        flushes: 23,
+        gossip_rounds: 24,
+        gossip_messages: 25,
+        gossip_bytes: 26,
+        ring_changes: 27,
+        writes_outside_own_ranges: 28,
+        transfers_requested: 29,
+        transfer_keys_sent: 30,
+        transfer_bytes_sent: 31,
+        transfer_keys_received: 32,
+        transfer_keys_dropped: 33,
+        stray_keys_found: 34,
+        stray_keys_handed_over: 35,
+        stray_keys_reclaimed: 36,
+        stray_versions_pushed: 37,
+        hints_retargeted: 38,
+        anti_entropy_rounds: 39,
+        anti_entropy_tree_nodes: 40,
+        anti_entropy_keys_repaired: 41,
+        anti_entropy_bytes: 42,
+        anti_entropy_full_copy_bytes: 43,
+    };
+    let mut total = NodeStats::default();
+    total.add(&one);
+    total.add(&one);
+    let (one, total) = (serde_json::to_value(&one).expect("counters"), serde_json::to_value(&total).expect("counters"));
+    let counters = one.as_object().expect("a struct");
+    assert_eq!(counters.len(), 41);
+    for (name, value) in counters {
+        assert_eq!(total[name].as_u64(), value.as_u64().map(|v| 2 * v), "{name}");
+    }
+}
