@@ -75,7 +75,7 @@ pub fn check_outcome(outcome: &RunOutcome, strict: bool) -> check::ConsistencyRe
     };
     let clocks_truncated = end.clocks_truncated;
     check::durability::check_end_state(&mut consistency, &outcome.history, &lineage, &end, outcome.versioning);
-    let realtime = check::realtime::check(&outcome.history);
+    let realtime = check::realtime::check_with(&outcome.history, &lineage);
     check::realtime::record(&mut consistency, &realtime, strict && !clocks_truncated, outcome.versioning);
     consistency
 }

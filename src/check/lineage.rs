@@ -104,8 +104,9 @@ impl<'a> Lineage<'a> {
         self.record(write).map(|op| op.invoke)
     }
 
-    /// The operation record of `write`.
-    fn record(&self, write: WriteId) -> Option<&'a OpRecord> {
+    /// The operation record of `write` (None for a write the history does
+    /// not name; the last record, were one named twice).
+    pub fn record(&self, write: WriteId) -> Option<&'a OpRecord> {
         let at = self.writes.binary_search_by_key(&write, |(id, _)| *id).ok()?;
         Some(self.writes[at].1)
     }
