@@ -33,12 +33,16 @@ pub enum Purpose {
 #[derive(Clone, Copy, Debug)]
 pub struct Streams {
     master_seed: u64,
+    /// The ChaCha key every stream shares, expanded from the master seed
+    /// once (`seed_from_u64`'s expansion): a run of a thousand nodes
+    /// rebuilds link streams millions of times.
+    key: <SimRng as SeedableRng>::Seed,
 }
 
 impl Streams {
     /// Streams for one run with the given master seed.
     pub fn new(master_seed: u64) -> Self {
-        Streams { master_seed }
+        Streams { master_seed, key: SimRng::seed_from_u64(master_seed).get_seed() }
     }
 
     /// The master seed these streams derive from.
@@ -49,7 +53,7 @@ impl Streams {
     /// The stream for `purpose` number `index` (index < 2^56).
     pub fn stream(&self, purpose: Purpose, index: u64) -> SimRng {
         debug_assert!(index < (1 << 56), "stream index out of range");
-        let mut rng = ChaCha8Rng::seed_from_u64(self.master_seed);
+        let mut rng = SimRng::from_seed(self.key);
         rng.set_stream(((purpose as u64) << 56) | index);
         rng
     }
