@@ -30,9 +30,8 @@ impl Node {
         let ranges = self.ring.shared_placement_ranges();
         let mut hosted = Vec::new();
         let mut trees = BTreeMap::new();
-        for (index, range) in ranges.iter().enumerate() {
-            self.ring.range_preference_list_into(range, self.config.n, &mut self.preference);
-            if self.preference.contains(&self.id) {
+        for index in 0..ranges.len() {
+            if self.ring.range_preference_list(index, self.config.n, &mut self.preference).contains(&self.id) {
                 hosted.push(index);
                 trees.insert(index, MerkleTree::new(depth));
             }

@@ -194,6 +194,33 @@ fn placement_ranges_tile_the_ring() {
     }
 }
 
+/// The kept lists are the walked ones, range by range, whatever the
+/// strategy, zones and replica count (the first count asked is kept; any
+/// other is walked), and a copy of the ring keeps answering the same.
+#[test]
+fn kept_range_preference_lists_are_the_walked_ones() {
+    let zones = [0, 1, 2, 0, 1, 2, 0];
+    for strategy in [
+        Strategy::RandomTokens { tokens_per_node: 3 },
+        Strategy::RandomTokensEqualPartitions { tokens_per_node: 3, partitions: 16 },
+        Strategy::EqualPartitions { partitions: 16 },
+    ] {
+        for (zones, first_n) in [(None, 3), (Some(&zones[..]), 2), (None, 9)] {
+            let ring = seeded_ring(&strategy, 7, 11, zones);
+            let copy = ring.clone();
+            let (mut walked, mut scratch) = (Vec::new(), Vec::new());
+            for n in [first_n, 1, first_n, 4] {
+                for (index, range) in ring.placement_ranges().iter().enumerate() {
+                    ring.range_preference_list_into(range, n, &mut walked);
+                    let kept = ring.range_preference_list(index, n, &mut scratch).to_vec();
+                    assert_eq!(kept, walked, "{strategy:?} zones {zones:?} n {n} range {index}");
+                    assert_eq!(copy.range_preference_list(index, n, &mut scratch), &walked[..]);
+                }
+            }
+        }
+    }
+}
+
 fn any_strategy(node_count: u32) -> impl Gen<Value = Strategy> {
     prop_oneof![
         (1u32..6).prop_map(|t| Strategy::RandomTokens { tokens_per_node: t }),
