@@ -404,4 +404,33 @@ mod tests {
         write.acked_mut().expect("acked").stamp.time_us = 11;
         assert_eq!(write.acked().map(|v| v.stamp.time_us), Some(11));
     }
+
+    /// What the reports read of a record: its latency, from invocation to
+    /// completion and unknown while it is in flight.
+    #[test]
+    fn latency_runs_from_invocation_to_completion_and_is_unknown_in_flight() {
+        let mut read = OpRecord::invoked(ClientId(3), 1, OpKind::Read, 9, Time(5));
+        assert_eq!(read.latency_us(), None);
+        read.set_complete(Time(12));
+        assert_eq!(read.latency_us(), Some(7));
+    }
+
+    /// A blind write is flagged as one and owns only its detail; a write
+    /// made from a read is flagged neither blind nor a reconciliation, keeps
+    /// the flags set before it was named a write, and owns its context's
+    /// versions too.
+    #[test]
+    fn a_write_owns_its_detail_and_its_context_and_a_blind_one_is_flagged() {
+        let detail = std::mem::size_of::<WriteDetail>();
+        let mut blind = OpRecord::invoked(ClientId(3), 2, OpKind::Write, 9, Time(5));
+        blind.set_write(WriteId(7), true, false);
+        assert_eq!((blind.blind(), blind.reconcile(), blind.heap_bytes()), (true, false, detail));
+        let mut after_a_read = OpRecord::invoked(ClientId(3), 3, OpKind::Write, 9, Time(6));
+        after_a_read.set_target(NodeId(2));
+        after_a_read.set_write(WriteId(8), false, false);
+        let flags = (after_a_read.blind(), after_a_read.reconcile(), after_a_read.complete(), after_a_read.target());
+        assert_eq!(flags, (false, false, None, Some(NodeId(2))));
+        after_a_read.set_context(vec![version(4).id(), version(5).id()]);
+        assert_eq!(after_a_read.heap_bytes(), detail + 2 * std::mem::size_of::<VersionId>());
+    }
 }

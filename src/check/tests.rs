@@ -238,6 +238,20 @@ fn a_write_acknowledged_when_the_read_is_invoked_is_not_required() {
     assert_eq!(realtime::check(&history).stale.len(), 1);
 }
 
+/// Both checks judge each key's reads against that key's writes alone: a
+/// read of key 2 that found nothing misses no write of key 1, while the
+/// same read of key 1 is stale.
+#[test]
+fn a_read_is_judged_only_against_the_writes_of_its_own_key() {
+    let history = vec![write(1, 0, 10, 1, &[(0, 1)]), read(2, 20, 30, &[]), read(1, 40, 50, &[])];
+    let report = check(&history, VC);
+    assert_eq!((report.reads_of_written_keys, report.stale_reads), (1, 1));
+    assert_eq!(report.stale_read_ops, BTreeMap::from([((ClientId(0), 40), 1)]));
+    let stale = realtime::check(&history).stale;
+    let stale_read = realtime::StaleRead { client: ClientId(0), sequence: 40, key: 1, missing: vec![WriteId(1)] };
+    assert_eq!(stale, vec![stale_read]);
+}
+
 mod end_state {
     use super::*;
     use crate::check::durability::{check_end_state, EndState};
