@@ -368,12 +368,74 @@ mod tests {
         /// part-way: a version set's digest never depends on its size class.
         #[test]
         fn digest_input_hashes_the_concatenation_wherever_it_spills(
-            pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 0..12),
+            // Pieces up to past the whole inline room, so a first piece may spill at once.
+            pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..12),
         ) {
             let mut input = DigestInput::new();
             pieces.iter().for_each(|piece| input.push(piece));
             prop_assert_eq!(input.digest(), xxh3_64(&pieces.concat()));
         }
+    }
+
+    #[test]
+    fn leaves_are_the_last_level_of_the_heap_and_a_key_falls_in_the_leaf_of_its_low_bits() {
+        let tree = MerkleTree::new(4);
+        assert_eq!(tree.leaf_of(Token(0xabc6)), 16 + 6);
+        assert_eq!(tree.leaf_of(Token(16)), 16);
+        assert_eq!(tree.leaf_of(Token(u128::MAX)), 31);
+        assert!(!tree.is_leaf(15) && tree.is_leaf(16) && tree.is_leaf(31));
+        assert!(!tree.contains(0) && tree.contains(1) && tree.contains(31) && !tree.contains(32));
+    }
+
+    /// A tree is fresh until a change and again after the refresh, whether
+    /// that refresh rehashes the changed paths or (more changes than
+    /// leaves) every inner node; a change to the same digest is none.
+    #[test]
+    fn a_tree_is_fresh_only_while_no_change_awaits_a_refresh() {
+        let mut tree = MerkleTree::new(2);
+        assert!(tree.is_fresh());
+        tree.update(5, 0, 0);
+        assert!(tree.is_fresh(), "no change");
+        tree.update(5, 0, 9);
+        assert!(!tree.is_fresh());
+        tree.refresh();
+        assert!(tree.is_fresh());
+        (0..5u64).for_each(|i| tree.update(4 + i as usize % 4, 0, 10 + i));
+        assert!(!tree.is_fresh());
+        tree.refresh();
+        assert!(tree.is_fresh());
+    }
+
+    /// A leaf's hash is the XOR of its keys' digests: moving one key from
+    /// one digest to another gives the tree it would have with the new one.
+    #[test]
+    fn a_key_whose_digest_changes_leaves_the_tree_it_would_have_had_with_the_new_digest() {
+        let (other, old, new) = (0x0f0f_u64, 0x3c3c_u64, 0x5a5a_u64);
+        let mut changed = MerkleTree::new(3);
+        changed.update(9, 0, other);
+        changed.update(9, 0, old);
+        changed.refresh();
+        changed.update(9, old, new);
+        changed.refresh();
+        let mut direct = MerkleTree::new(3);
+        direct.update(9, 0, other);
+        direct.update(9, 0, new);
+        direct.refresh();
+        assert_eq!(changed.hash(9), other ^ new);
+        assert_eq!(changed.root(), direct.root());
+    }
+
+    /// Equal trees cost the root's hash; one differing key costs the root
+    /// and then two hashes a level down its one path.
+    #[test]
+    fn comparing_two_trees_walks_only_the_path_to_a_differing_leaf() {
+        let store: BTreeMap<u64, u64> = (0..50).map(|k| (k, k)).collect();
+        let a = tree_of(4, &store);
+        assert_eq!(differing_leaves(&a, &a.clone()), (vec![], 1));
+        let mut changed = store.clone();
+        changed.insert(7, 99);
+        let leaf = a.leaf_of(Key::new(7).position);
+        assert_eq!(differing_leaves(&a, &tree_of(4, &changed)), (vec![leaf], 1 + 2 * 4));
     }
 
     #[test]

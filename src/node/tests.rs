@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::engine::rng::{Purpose, Streams};
-use crate::protocol::{Coordination, Failure, ReadResult, Value, Version, WriteId};
+use crate::protocol::{Coordination, Failure, ReadResult, Span, Value, Version, WriteId};
 use crate::ring::Strategy;
-use crate::types::ClientId;
+use crate::types::{ClientId, Token};
 use vclock::Causality;
 use vclock::VectorClock;
 
@@ -280,12 +280,13 @@ fn a_durable_replica_write_waits_for_the_disk_even_with_buffering() {
 }
 
 /// Delivers every message between nodes (and fires storage timers) until
-/// nothing is left to do.
-fn settle(nodes: &mut [Node], mut pending: Vec<(NodeId, Endpoint, Message)>) {
+/// nothing is left to do. Returns every message sent on the way, by sender.
+fn settle(nodes: &mut [Node], mut pending: Vec<(NodeId, Endpoint, Message)>) -> Vec<(NodeId, Message)> {
     let mut out = Outbox::default();
+    let mut log = Vec::new();
     for _ in 0..1_000 {
         if pending.is_empty() {
-            return;
+            return log;
         }
         for (from, to, message) in std::mem::take(&mut pending) {
             let Endpoint::Node(to) = to else { continue };
@@ -293,6 +294,7 @@ fn settle(nodes: &mut [Node], mut pending: Vec<(NodeId, Endpoint, Message)>) {
             node.on_message(Time(1), Endpoint::Node(from), message, &mut out);
             let mut sent = std::mem::take(&mut out.messages);
             sent.extend(finish_storage(node, &mut out));
+            log.extend(sent.iter().map(|(_, m)| (to, m.clone())));
             pending.extend(sent.into_iter().map(|(dest, m)| (to, dest, m)));
         }
     }
@@ -423,22 +425,42 @@ fn run_work(node: &mut Node, out: &mut Outbox<NodeTimer>) -> Vec<(Endpoint, Mess
 /// them; node 2 joins through node 0 and asks for its ranges. Returns the
 /// three nodes and the fetches the joiner sent.
 fn join_with_data(keys: u64) -> (Vec<Node>, Vec<(Endpoint, Message)>) {
-    let single = Arc::new(NodeConfig { n: 1, r: 1, w: 1, anti_entropy_depth: None, ..(*config()).clone() });
-    let mut nodes = cluster_with(2, Arc::clone(&single));
+    let (nodes, fetches, _) = join_of(2, 1, keys);
+    (nodes, fetches)
+}
+
+/// Timers a node set, with their times.
+type Timers = Vec<(Time, NodeTimer)>;
+
+/// `members` nodes replicating each key `n` times hold `keys` written keys
+/// where the ring places them; node `members` joins through node 0 and
+/// asks for its ranges (at time 1). Returns the nodes, the joiner last,
+/// the fetches it sent and the fetch timeouts it set.
+fn join_of(members: u32, n: usize, keys: u64) -> (Vec<Node>, Vec<(Endpoint, Message)>, Timers) {
+    let config = Arc::new(NodeConfig { n, r: 1, w: 1, anti_entropy_depth: None, ..(*config()).clone() });
+    let mut nodes = cluster_with(members, Arc::clone(&config));
     for id in 0..keys {
         let key = Key::new(id);
-        let owner = nodes[0].ring.preference_list(key.position, 1)[0];
-        deliver(&mut nodes[owner.0 as usize], NodeId(9), replica_write(key, id + 1, true));
+        for owner in nodes[0].ring.preference_list(key.position, n) {
+            deliver(&mut nodes[owner.0 as usize], NodeId(9), replica_write(key, id + 1, true));
+        }
     }
     let streams = Streams::new(1);
-    let mut joiner =
-        Node::new_joiner(NodeId(2), single, streams.stream(Purpose::Node, 2), streams.stream(Purpose::RingTokens, 2));
+    let id = NodeId(members);
+    let (rng, tokens) =
+        (streams.stream(Purpose::Node, members.into()), streams.stream(Purpose::RingTokens, members.into()));
+    let mut joiner = Node::new_joiner(id, config, rng, tokens);
+    joiner.join(Time(0), NodeId(0), &mut Outbox::default());
     let mut out = Outbox::default();
-    joiner.join(Time(0), NodeId(0), &mut out);
-    let reply = deliver(&mut nodes[0], NodeId(2), Message::JoinRequest);
-    let fetches = reply.into_iter().flat_map(|(_, m)| deliver(&mut joiner, NodeId(0), m)).collect();
+    for (_, reply) in deliver(&mut nodes[0], id, Message::JoinRequest) {
+        joiner.on_message(Time(1), Endpoint::Node(NodeId(0)), reply, &mut out);
+    }
+    let timeouts = out.timers.iter().filter(|(_, t)| matches!(t, NodeTimer::FetchTimeout { .. })).cloned().collect();
+    let mut sent = std::mem::take(&mut out.messages);
+    sent.extend(run_work(&mut joiner, &mut out));
+    let fetches = sent.into_iter().filter(|(_, m)| matches!(m, Message::FetchRange { .. })).collect();
     nodes.push(joiner);
-    (nodes, fetches)
+    (nodes, fetches, timeouts)
 }
 
 /// Delivers the fetches to their sources; returns (source, range data).
@@ -1668,4 +1690,340 @@ fn adding_node_stats_adds_every_counter() {
     for (name, value) in counters {
         assert_eq!(total[name].as_u64(), value.as_u64().map(|v| 2 * v), "{name}");
     }
+}
+
+// Session 8 (issue 15): anti-entropy and range transfer, for the mutants the
+// mutation run of merkle, anti_entropy and transfer left alive.
+
+/// Two started nodes replicating every range (N = 2), with `buffered_writes`.
+fn two_replicas(buffered_writes: bool) -> Vec<Node> {
+    let config = Arc::new(NodeConfig { n: 2, r: 1, w: 1, buffered_writes, ..(*config()).clone() });
+    let mut nodes = cluster_with(2, config);
+    for node in nodes.iter_mut() {
+        node.start(Time(0), &mut Outbox::default());
+    }
+    nodes
+}
+
+/// Bytes of a full copy of what `node` stores: each stored key and its
+/// reconciled versions (durable and buffered).
+fn full_copy_bytes(node: &Node) -> u64 {
+    let keys: Vec<Key> = node.store().iter().map(|(key, _)| key).collect();
+    keys.iter().map(|k| k.wire_bytes() + node.main_versions(k.id).iter().map(Version::wire_bytes).sum::<u64>()).sum()
+}
+
+/// Each round arms the next, counts itself and the bytes a full copy of
+/// the hosted data would take; each node counts the tree nodes and bytes
+/// of every anti-entropy message it sends, no more, no less.
+#[test]
+fn anti_entropy_counts_its_rounds_the_full_copy_it_replaces_and_every_tree_node_and_byte_it_sends() {
+    let mut nodes = two_replicas(true);
+    for id in 0..40u64 {
+        deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(id), id + 1, true));
+    }
+    // A newer version of key 3, still buffered, and a key only node 1 holds.
+    deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(3), 100, false));
+    deliver(&mut nodes[1], NodeId(9), replica_write(Key::new(500), 500, true));
+    let mut out = Outbox::default();
+    nodes[0].anti_entropy_round(Time(5), &mut out);
+    assert!(out.timers.contains(&(Time(10_005), NodeTimer::AntiEntropy { incarnation: 0 })), "{:?}", out.timers);
+    let stats = nodes[0].stats();
+    let first_copy = full_copy_bytes(&nodes[0]);
+    assert_eq!(stats.anti_entropy_rounds, 1);
+    assert_eq!(stats.anti_entropy_full_copy_bytes, first_copy);
+    assert_eq!(out.messages.len(), 16, "one root for each of the 16 ranges hosted");
+    assert_eq!(stats.anti_entropy_tree_nodes, 16);
+    let opening_bytes: u64 = out.messages.iter().map(|(_, m)| m.wire_bytes()).sum();
+    assert_eq!(stats.anti_entropy_bytes, opening_bytes);
+    let opening: Vec<_> = out.messages.drain(..).map(|(to, m)| (NodeId(0), to, m)).collect();
+    let log = settle(&mut nodes, opening);
+    for (node, opened) in [(0, opening_bytes), (1, 0)] {
+        let sent: Vec<&Message> = log.iter().filter(|(from, _)| *from == NodeId(node)).map(|(_, m)| m).collect();
+        assert!(sent.iter().all(|m| matches!(
+            m,
+            Message::TreeCompare { .. } | Message::LeafDigests { .. } | Message::KeyVersions { .. }
+        )));
+        let bytes: u64 = sent.iter().map(|m| m.wire_bytes()).sum();
+        let tree_nodes: usize = sent
+            .iter()
+            .map(|m| match m {
+                Message::TreeCompare { nodes, .. } => nodes.len(),
+                _ => 0,
+            })
+            .sum();
+        let stats = nodes[node as usize].stats();
+        assert_eq!(stats.anti_entropy_bytes, opened + bytes, "node {node}");
+        assert_eq!(stats.anti_entropy_tree_nodes, u64::from(node == 0) * 16 + tree_nodes as u64, "node {node}");
+    }
+    assert_eq!(nodes[1].stats().anti_entropy_rounds, 0);
+    nodes[0].anti_entropy_round(Time(10_005), &mut Outbox::default());
+    assert_eq!(nodes[0].stats().anti_entropy_rounds, 2);
+    assert_eq!(nodes[0].stats().anti_entropy_full_copy_bytes, first_copy + full_copy_bytes(&nodes[0]), "key 500 added");
+}
+
+/// A write still in the buffer is part of the node's main data: its digest
+/// and its Merkle tree cover it, so anti-entropy hands it to a replica that
+/// lacks it before it is ever flushed.
+#[test]
+fn a_buffered_write_is_in_the_merkle_tree_and_reaches_another_replica_by_anti_entropy() {
+    let mut nodes = two_replicas(true);
+    let key = Key::new(7);
+    deliver(&mut nodes[0], NodeId(9), replica_write(key, 1, false));
+    assert!(nodes[0].store().get(key.id).is_empty(), "buffered, not on disk");
+    let digest = merkle::key_digest(key.id, &nodes[0].main_versions(key.id));
+    assert_eq!(nodes[0].main_digest(key.id), digest);
+    assert!(digest > 1);
+    assert_eq!(nodes[1].main_digest(key.id), 0, "no versions: the empty digest");
+    let mut out = Outbox::default();
+    nodes[0].anti_entropy_round(Time(5), &mut out);
+    let opening: Vec<_> = out.messages.drain(..).map(|(to, m)| (NodeId(0), to, m)).collect();
+    settle(&mut nodes, opening);
+    assert_eq!(nodes[1].main_versions(key.id), nodes[0].main_versions(key.id));
+    assert_eq!(nodes[1].main_digest(key.id), digest);
+    assert_eq!(nodes[1].stats().anti_entropy_keys_repaired, 1);
+}
+
+/// A round compares each hosted range with a replica this node believes
+/// reachable, never with itself; with none reachable, it sends nothing.
+#[test]
+fn an_anti_entropy_round_compares_only_with_replicas_believed_reachable() {
+    let mut nodes = cluster(3);
+    nodes[0].start(Time(0), &mut Outbox::default());
+    nodes[0].suspect(Time(0), NodeId(1));
+    let mut out = Outbox::default();
+    nodes[0].anti_entropy_round(Time(5), &mut out);
+    let to: Vec<Endpoint> = out.messages.iter().map(|(to, _)| *to).collect();
+    assert_eq!(to, vec![Endpoint::Node(NodeId(2)); 16], "N = 3 of 3: every range, with the one healthy peer");
+    nodes[0].suspect(Time(6), NodeId(2));
+    let mut out = Outbox::default();
+    nodes[0].anti_entropy_round(Time(10_005), &mut out);
+    assert!(out.messages.is_empty(), "{:?}", out.messages);
+    assert_eq!(nodes[0].stats().anti_entropy_rounds, 2);
+}
+
+/// A replica answers a tree comparison only for a range it hosts with the
+/// very same bounds; then only the tree nodes whose hashes differ from its
+/// own: an inner node with its two children, a leaf with the digests of
+/// its keys; an equal node or an index outside the tree gets nothing.
+#[test]
+fn a_tree_comparison_is_answered_only_for_a_hosted_range_and_only_where_the_hashes_differ() {
+    let mut nodes = cluster(5);
+    let node = &mut nodes[0];
+    node.start(Time(0), &mut Outbox::default());
+    for id in 0..600u64 {
+        deliver(node, NodeId(9), replica_write(Key::new(id), id + 1, true));
+    }
+    let (id, ring) = (node.id, Arc::clone(&node.ring));
+    let ranges = ring.placement_ranges();
+    let span = |index: usize| Span { first: ranges[index].first, last: ranges[index].last };
+    let hosts = |index: usize| ring.preference_list(ranges[index].last, 3).contains(&id);
+    let hosted = (0..ranges.len()).find(|&i| hosts(i)).expect("a hosted range");
+    let elsewhere = (0..ranges.len()).find(|&i| !hosts(i)).expect("a range hosted elsewhere");
+    let compare = |range: Span, nodes: Vec<(u32, u64)>| Message::TreeCompare { range, nodes };
+    // The root hash of the hosted range, as the node opens a comparison with it.
+    let mut out = Outbox::default();
+    node.anti_entropy_round(Time(1), &mut out);
+    let root = out
+        .messages
+        .iter()
+        .find_map(|(_, m)| match m {
+            Message::TreeCompare { range, nodes } if *range == span(hosted) => Some(nodes[0].1),
+            _ => None,
+        })
+        .expect("the hosted range compared");
+    assert!(deliver(node, NodeId(1), compare(span(hosted), vec![(1, root)])).is_empty(), "equal roots");
+    assert!(deliver(node, NodeId(1), compare(span(elsewhere), vec![(1, 0)])).is_empty(), "a range not hosted");
+    let shifted = Span { first: Token(span(hosted).first.0.wrapping_add(1)), ..span(hosted) };
+    assert!(deliver(node, NodeId(1), compare(shifted, vec![(1, 0)])).is_empty(), "other bounds: another view");
+    assert!(deliver(node, NodeId(1), compare(span(hosted), vec![(32, 5)])).is_empty(), "outside a depth-4 tree");
+    // An inner node that differs: its two children.
+    match &deliver(node, NodeId(1), compare(span(hosted), vec![(3, 0)]))[..] {
+        [(to, Message::TreeCompare { range, nodes })] => {
+            assert_eq!((*to, *range), (Endpoint::Node(NodeId(1)), span(hosted)));
+            assert_eq!(nodes.iter().map(|(index, _)| *index).collect::<Vec<_>>(), [6, 7]);
+        }
+        other => panic!("expected the children of node 3, got {other:?}"),
+    }
+    // A leaf that differs: the digests of its keys (those whose positions
+    // end in the same four bits).
+    let sample = (0..600).map(Key::new).find(|k| span(hosted).contains(k.position)).expect("a key in the range");
+    let low_bits = sample.position.0 & 15;
+    let leaf = 16 + low_bits as u32;
+    let expected: Vec<(Key, u64)> = (0..600)
+        .map(Key::new)
+        .filter(|k| span(hosted).contains(k.position) && k.position.0 & 15 == low_bits)
+        .map(|k| (k, merkle::key_digest(k.id, &node.main_versions(k.id))))
+        .collect();
+    match &deliver(node, NodeId(1), compare(span(hosted), vec![(leaf, 0)]))[..] {
+        [(_, Message::LeafDigests { range, leaves, keys })] => {
+            assert_eq!((*range, &leaves[..]), (span(hosted), &[leaf][..]));
+            assert_eq!(keys, &expected);
+        }
+        other => panic!("expected the digests of leaf {leaf}, got {other:?}"),
+    }
+}
+
+/// The span a fetch asks for, and the node asked.
+fn fetch_of((to, message): &(Endpoint, Message)) -> (Span, NodeId) {
+    match (to, message) {
+        (Endpoint::Node(source), Message::FetchRange { first, last }) => (Span { first: *first, last: *last }, *source),
+        other => panic!("expected a fetch, got {other:?}"),
+    }
+}
+
+/// A fetch not answered within five gossip intervals suspects its source
+/// and asks the next previous replica, the one giving the range up first;
+/// each is asked twice, then the fetch is given up (anti-entropy repairs
+/// the rest). A timeout of an earlier try does nothing.
+#[test]
+fn an_unanswered_fetch_asks_each_previous_replica_in_turn_twice_then_gives_up() {
+    let (mut nodes, fetches, timeouts) = join_of(3, 3, 0);
+    let joiner = &mut nodes[3];
+    assert_eq!(joiner.stats().transfers_requested, fetches.len() as u64);
+    let (span, first) = fetch_of(&fetches[0]);
+    assert!(timeouts.contains(&(Time(5_000_001), NodeTimer::FetchTimeout { span, attempt: 0 })), "{timeouts:?}");
+    assert!(!joiner.ring.preference_list(span.last, 3).contains(&first), "the replica giving the range up first");
+    let mut asked = vec![first];
+    for attempt in 0..6u32 {
+        let now = Time(u64::from(attempt + 2) * 5_000_000);
+        let mut out = Outbox::default();
+        joiner.on_timer(now, NodeTimer::FetchTimeout { span, attempt }, &mut out);
+        assert!(joiner.suspected_peers().any(|(peer, _)| peer == asked[attempt as usize]), "try {attempt}");
+        if attempt == 5 {
+            assert!(out.messages.is_empty() && out.timers.is_empty(), "given up: {out:?}");
+            break;
+        }
+        let (again, source) = fetch_of(&out.messages[0]);
+        assert_eq!((again, out.messages.len()), (span, 1));
+        assert_eq!(out.timers, [(now.plus(5_000_000), NodeTimer::FetchTimeout { span, attempt: attempt + 1 })]);
+        asked.push(source);
+        let mut stale = Outbox::default();
+        joiner.on_timer(now, NodeTimer::FetchTimeout { span, attempt }, &mut stale);
+        assert!(stale.messages.is_empty() && stale.timers.is_empty(), "a timeout of an earlier try");
+    }
+    let mut previous = asked[..3].to_vec();
+    previous.sort();
+    assert_eq!(previous, [NodeId(0), NodeId(1), NodeId(2)]);
+    assert_eq!(asked[..3], asked[3..], "in turn, each twice");
+    let mut out = Outbox::default();
+    joiner.on_timer(Time(50_000_000), NodeTimer::FetchTimeout { span, attempt: 6 }, &mut out);
+    assert!(out.messages.is_empty(), "no longer pending");
+}
+
+/// A fetch asks the previous replicas believed reachable before a
+/// suspected one, even the one giving the range up.
+#[test]
+fn a_fetch_asks_previous_replicas_believed_reachable_before_a_suspected_one() {
+    let (mut nodes, fetches, _) = join_of(3, 3, 0);
+    let previous = Arc::clone(&nodes[1].ring);
+    let joiner = &mut nodes[3];
+    let (span, leaving) = fetch_of(&fetches[0]);
+    joiner.suspect(Time(2), leaving);
+    let mut out = Outbox::default();
+    joiner.fetch_new_ranges(Time(2), &previous, &mut out);
+    let (_, asked) = out.messages.iter().map(fetch_of).find(|(s, _)| *s == span).expect("the span fetched again");
+    assert_ne!(asked, leaving, "a suspected replica is asked last");
+}
+
+/// A restart asks again for every pending range, as a new try: the
+/// timeout set before the crash is then stale and does nothing.
+#[test]
+fn after_a_restart_a_fetch_timeout_set_before_the_crash_does_nothing() {
+    let (mut nodes, fetches, _) = join_of(2, 1, 0);
+    let joiner = &mut nodes[2];
+    joiner.crash(Time(2), false);
+    let mut out = Outbox::default();
+    joiner.start(Time(3), &mut out);
+    let again: Vec<_> = out.messages.iter().filter(|(_, m)| matches!(m, Message::FetchRange { .. })).collect();
+    assert_eq!(again.len(), fetches.len());
+    let (span, _) = fetch_of(&fetches[0]);
+    assert!(out.timers.contains(&(Time(5_000_003), NodeTimer::FetchTimeout { span, attempt: 1 })), "{:?}", out.timers);
+    let mut stale = Outbox::default();
+    joiner.on_timer(Time(5_000_001), NodeTimer::FetchTimeout { span, attempt: 0 }, &mut stale);
+    assert!(stale.messages.is_empty() && stale.timers.is_empty(), "{stale:?}");
+    assert_eq!(joiner.suspected_peers().count(), 0);
+}
+
+/// Serving a range costs one read of its partition's file (strategy 3) or
+/// a scan of every stored key and a read per key of the range (strategies
+/// 1 and 2), in the service queue.
+#[test]
+fn serving_a_range_costs_one_read_of_its_file_or_a_scan_of_the_store_and_a_read_per_key() {
+    let random =
+        Arc::new(NodeConfig { strategy: Strategy::RandomTokens { tokens_per_node: 4 }, ..(*config()).clone() });
+    let lower_half = Span { first: Token(0), last: Token(u128::MAX / 2) };
+    let in_half = (0..30).filter(|&id| lower_half.contains(Key::new(id).position)).count() as u64;
+    assert!(in_half > 0 && in_half < 30);
+    for (config, cost_us) in [(config(), 10), (random, 30 * 2 + in_half * 10)] {
+        let mut nodes = cluster_with(2, config);
+        for id in 0..30 {
+            deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(id), id + 1, true));
+        }
+        let mut out = Outbox::default();
+        let fetch = Message::FetchRange { first: lower_half.first, last: lower_half.last };
+        nodes[0].on_message(Time(1_000_000), Endpoint::Node(NodeId(1)), fetch, &mut out);
+        match &out.timers[..] {
+            [(at, NodeTimer::StorageDone { .. })] => assert_eq!(*at, Time(1_000_000 + cost_us)),
+            other => panic!("expected the read queued, got {other:?}"),
+        }
+    }
+}
+
+/// A range goes out at the transfer bandwidth and is counted; a source
+/// that hears no confirmation within a gossip interval of sending it
+/// takes it as lost: the keys it no longer places here become strays to
+/// push, and a confirmation that comes later drops nothing. The joiner
+/// counts the keys it received and is bootstrapped only once every range
+/// it fetched is stored.
+#[test]
+fn a_range_is_sent_at_the_transfer_bandwidth_and_an_unconfirmed_one_is_pushed_after_a_gossip_interval() {
+    let (mut nodes, fetches, _) = join_of(2, 1, 200);
+    for node in 0..2 {
+        learn_join(&mut nodes, node);
+    }
+    assert!(fetches.len() > 1);
+    let (_, source) = fetch_of(&fetches[0]);
+    let node = &mut nodes[source.0 as usize];
+    let mut out = Outbox::default();
+    node.on_message(Time(1_000_000), Endpoint::Node(NodeId(2)), fetches[0].1.clone(), &mut out);
+    let [(read_done, read)] = std::mem::take(&mut out.timers)[..] else { panic!("one read queued") };
+    assert_eq!(read_done, Time(1_000_010));
+    node.on_timer(read_done, read, &mut out);
+    let [(sent_at, sent)] = std::mem::take(&mut out.timers)[..] else { panic!("one transfer going out") };
+    assert!(out.messages.is_empty(), "not before it went out");
+    node.on_timer(sent_at, sent, &mut out);
+    let sent = std::mem::take(&mut out.messages);
+    let [(to, data)] = &sent[..] else { panic!("the range sent, got {sent:?}") };
+    assert_eq!(*to, Endpoint::Node(NodeId(2)));
+    let Message::RangeData { entries, .. } = data else { panic!("expected range data, got {data:?}") };
+    let keys = entries.len() as u64;
+    assert!(keys > 0);
+    let bytes = data.wire_bytes();
+    assert_eq!(sent_at, read_done.plus(bytes.div_ceil(50)), "{bytes} bytes at 50 bytes/us");
+    assert_eq!((node.stats().transfer_keys_sent, node.stats().transfer_bytes_sent), (keys, bytes));
+    // No confirmation: kept until a gossip interval after it went out.
+    let deadline = sent_at.plus(1_000_000);
+    node.hand_off(Time(deadline.0 - 1), &mut Outbox::default());
+    assert_eq!(node.strays_pending(), 0, "not yet taken as lost");
+    node.hand_off(deadline, &mut Outbox::default());
+    assert_eq!(node.strays_pending(), keys, "taken as lost: every key of it is a stray to push");
+    // The range arrives after all, and is acknowledged once its last key
+    // is stored; the source drops nothing for it.
+    let joiner = &mut nodes[2];
+    let mut out = Outbox::default();
+    joiner.on_message(Time(3_000_000), Endpoint::Node(source), data.clone(), &mut out);
+    assert_eq!(joiner.stats().transfer_keys_received, keys);
+    let stores = std::mem::take(&mut out.timers);
+    assert_eq!(stores.len() as u64, keys, "one store per key");
+    let mut acks = Vec::new();
+    for (stored, (at, timer)) in (1..).zip(stores) {
+        joiner.on_timer(at, timer, &mut out);
+        acks.append(&mut out.messages);
+        assert_eq!(acks.len(), usize::from(stored == keys), "{stored} of {keys} keys stored");
+    }
+    assert!(joiner.bootstrap().1.is_none(), "other ranges still pending");
+    let [(_, ack)] = &acks[..] else { unreachable!() };
+    deliver(&mut nodes[source.0 as usize], NodeId(2), ack.clone());
+    assert_eq!(nodes[source.0 as usize].stats().transfer_keys_dropped, 0);
+    assert_eq!(nodes[source.0 as usize].strays_pending(), keys);
 }
