@@ -231,4 +231,148 @@ mod tests {
         let rebuilt = view.ring(&strategy, 3).expect("ring");
         assert!(!rebuilt.partition_owners().contains(&NodeId(2)));
     }
+
+    // Session 9 (issue 15): the laws of adopt, merge and the wire size that
+    // the mutation run of membership.rs found untested.
+
+    const PARTITIONS: Strategy = Strategy::EqualPartitions { partitions: 16 };
+    const TOKENS: Strategy = Strategy::RandomTokens { tokens_per_node: 4 };
+
+    fn versions(view: &View) -> Vec<(u32, u64, MemberStatus)> {
+        view.members().iter().map(|(n, e)| (n.0, e.version, e.status)).collect()
+    }
+
+    /// The partitions whose owner differs between two tables.
+    fn moved(before: &[NodeId], after: &[NodeId]) -> Vec<usize> {
+        (0..before.len()).filter(|&p| before[p] != after[p]).collect()
+    }
+
+    #[test]
+    fn the_wire_size_is_thirteen_bytes_a_member_sixteen_a_token_and_twelve_a_partition() {
+        assert_eq!(View::default().wire_bytes(), 0);
+        // 3 members of 4 tokens, no partition table.
+        assert_eq!(View::of_ring(&ring(TOKENS, 3)).wire_bytes(), 3 * (13 + 4 * 16));
+        // 4 members without tokens, 16 partitions.
+        assert_eq!(View::of_ring(&ring(PARTITIONS, 4)).wire_bytes(), 4 * 13 + 16 * 12);
+    }
+
+    #[test]
+    fn a_join_bumps_only_the_joiners_entry_and_the_partitions_it_claims() {
+        let before = ring(PARTITIONS, 4);
+        let after = before.with_node_added(NodeId(4), None, Streams::new(1).stream(Purpose::RingTokens, 4));
+        let mut view = View::of_ring(&before);
+        view.adopt(&before, &after);
+        let normal = MemberStatus::Normal;
+        assert_eq!(
+            versions(&view),
+            vec![(0, 1, normal), (1, 1, normal), (2, 1, normal), (3, 1, normal), (4, 1, normal)]
+        );
+        let claimed = moved(before.partition_owners(), after.partition_owners());
+        assert!(!claimed.is_empty());
+        for (p, &(owner, version)) in view.partitions.iter().enumerate() {
+            assert_eq!(owner, after.partition_owners()[p]);
+            assert_eq!(version, if claimed.contains(&p) { 2 } else { 1 }, "partition {p}");
+        }
+        // Adopting the same ring again changes no version.
+        let again = view.clone();
+        view.adopt(&after, &after);
+        assert_eq!(view, again);
+    }
+
+    #[test]
+    fn a_leave_bumps_the_leaver_to_left_and_a_peer_learns_it_and_every_move_by_merging() {
+        let before = ring(PARTITIONS, 4);
+        let after = before.with_node_removed(NodeId(2));
+        let mut leaver = View::of_ring(&before);
+        leaver.adopt(&before, &after);
+        let (normal, left) = (MemberStatus::Normal, MemberStatus::Left);
+        assert_eq!(versions(&leaver), vec![(0, 1, normal), (1, 1, normal), (2, 2, left), (3, 1, normal)]);
+        let given_up = moved(before.partition_owners(), after.partition_owners());
+        for (p, &(owner, version)) in leaver.partitions.iter().enumerate() {
+            assert_eq!((owner, version), (after.partition_owners()[p], if given_up.contains(&p) { 2 } else { 1 }));
+        }
+        // Some partitions go to a lower id than the leaver's: only their
+        // version makes a peer take them.
+        assert!(given_up.iter().any(|&p| after.partition_owners()[p] < NodeId(2)));
+        let mut peer = View::of_ring(&before);
+        assert!(peer.merge(&leaver));
+        assert_eq!(peer, leaver);
+        assert_eq!(peer.digest(), leaver.digest());
+        // The peer's old view, merged back, does not bring the leaver back.
+        assert!(!peer.merge(&View::of_ring(&before)));
+        assert_eq!(peer, leaver);
+    }
+
+    #[test]
+    fn a_member_that_left_and_rejoins_is_normal_again_with_a_newer_version() {
+        let before = ring(PARTITIONS, 4);
+        let gone = before.with_node_removed(NodeId(2));
+        let back = gone.with_node_added(NodeId(2), None, Streams::new(1).stream(Purpose::RingTokens, 2));
+        let mut view = View::of_ring(&before);
+        view.adopt(&before, &gone);
+        view.adopt(&gone, &back);
+        assert_eq!(
+            view.members()[&NodeId(2)],
+            MemberEntry { version: 3, status: MemberStatus::Normal, tokens: vec![] }
+        );
+        let rebuilt = view.ring(&PARTITIONS, 3).expect("ring");
+        assert_eq!(rebuilt.nodes(), back.nodes());
+        assert!(rebuilt.partition_owners().contains(&NodeId(2)));
+    }
+
+    #[test]
+    fn with_random_tokens_each_member_carries_exactly_its_own_tokens() {
+        let before = ring(TOKENS, 4);
+        let after = before.with_node_added(NodeId(4), None, Streams::new(1).stream(Purpose::RingTokens, 4));
+        let mut view = View::of_ring(&before);
+        view.adopt(&before, &after);
+        for node in after.nodes() {
+            let own: Vec<Token> = after.tokens().iter().filter(|(_, o)| o == node).map(|(t, _)| *t).collect();
+            assert_eq!(own.len(), 4);
+            assert_eq!(view.members()[node].tokens, own, "{node:?}");
+        }
+        assert_eq!(view.members()[&NodeId(4)].version, 1);
+        assert_eq!(view.members()[&NodeId(0)].version, 1, "a member whose tokens did not change keeps its version");
+        assert_eq!(view.ring(&TOKENS, 3).expect("ring").tokens(), after.tokens());
+        // A leave empties the leaver's tokens, and its tokens leave the ring.
+        let without = after.with_node_removed(NodeId(1));
+        view.adopt(&after, &without);
+        assert_eq!(view.members()[&NodeId(1)], MemberEntry { version: 2, status: MemberStatus::Left, tokens: vec![] });
+        assert_eq!(view.ring(&TOKENS, 3).expect("ring").tokens(), without.tokens());
+    }
+
+    #[test]
+    fn merging_takes_a_longer_partition_table_and_a_shorter_one_changes_nothing() {
+        let full = View::of_ring(&ring(PARTITIONS, 4));
+        let mut empty = View::default();
+        assert!(empty.merge(&full));
+        assert_eq!(empty, full);
+        let mut kept = full.clone();
+        assert!(!kept.merge(&View::default()));
+        assert_eq!(kept, full);
+    }
+
+    #[test]
+    fn two_joins_through_different_views_claiming_one_partition_resolve_to_the_higher_id_either_way() {
+        let before = ring(PARTITIONS, 4);
+        let streams = Streams::new(1);
+        let with_4 = before.with_node_added(NodeId(4), None, streams.stream(Purpose::RingTokens, 4));
+        let with_5 = before.with_node_added(NodeId(5), None, streams.stream(Purpose::RingTokens, 5));
+        let (claims_4, claims_5) = (
+            moved(before.partition_owners(), with_4.partition_owners()),
+            moved(before.partition_owners(), with_5.partition_owners()),
+        );
+        let both: Vec<usize> = claims_4.iter().copied().filter(|p| claims_5.contains(p)).collect();
+        assert!(!both.is_empty(), "the two joiners claim a partition in common");
+        let (mut a, mut b) = (View::of_ring(&before), View::of_ring(&before));
+        a.adopt(&before, &with_4);
+        b.adopt(&before, &with_5);
+        let (a_first, b_first) = (a.clone(), b.clone());
+        assert!(a.merge(&b_first));
+        assert!(b.merge(&a_first));
+        assert_eq!(a, b, "merging is commutative");
+        for p in both {
+            assert_eq!(a.partitions[p], (NodeId(5), 2), "partition {p}");
+        }
+    }
 }
