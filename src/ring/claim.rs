@@ -208,6 +208,150 @@ fn repair_among(owners: &mut [NodeId], window: usize, positions: &[usize]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::{prop_assert, prop_assert_eq, proptest};
+
+    /// Steps from `from` forward to `to` on a ring of `count` partitions.
+    fn forward(from: usize, to: usize, count: usize) -> usize {
+        (to + count - from) % count
+    }
+
+    fn table(raw: &[u32]) -> Vec<NodeId> {
+        raw.iter().map(|&n| NodeId(n)).collect()
+    }
+
+    proptest! {
+        /// A violation is an ordered pair of distinct partitions with the
+        /// same owner, the second fewer than `window` steps after the first.
+        #[test]
+        fn violations_are_same_owner_pairs_fewer_than_window_steps_apart(raw in vec(0u32..4, 0..20), window in 0usize..25) {
+            let owners = table(&raw);
+            let count = owners.len();
+            let pairs = (0..count)
+                .flat_map(|p| (0..count).map(move |q| (p, q)))
+                .filter(|&(p, q)| p != q && owners[p] == owners[q] && forward(p, q, count) < window)
+                .count();
+            prop_assert_eq!(violations(&owners, window), pairs);
+        }
+
+        /// `node` conflicts at `position` when it owns another partition
+        /// fewer than `window` steps away in either direction.
+        #[test]
+        fn a_conflict_is_the_same_node_fewer_than_window_steps_either_way(
+            raw in vec(0u32..4, 1..20), pick in 0usize..20, node in 0u32..4, window in 0usize..25,
+        ) {
+            let owners = table(&raw);
+            let count = owners.len();
+            let position = pick % count;
+            let near = (0..count).any(|q| {
+                q != position
+                    && owners[q] == NodeId(node)
+                    && forward(position, q, count).min(forward(q, position, count)) < window
+            });
+            prop_assert_eq!(conflicts(&owners, position, NodeId(node), window), near);
+        }
+
+        /// The initial table gives every node `floor(Q/S)` or `ceil(Q/S)`
+        /// partitions, stripes them when the window cannot be kept, and
+        /// otherwise repairs to no more violations than the stripes had.
+        #[test]
+        fn the_initial_table_is_balanced_and_no_worse_than_the_stripes(
+            node_count in 1u32..12, extra in 0u32..60, window in 1usize..6,
+        ) {
+            let nodes: Vec<NodeId> = (0..node_count).map(NodeId).collect();
+            let partitions = node_count + extra;
+            let owners = initial(&nodes, partitions, window);
+            let stripes: Vec<NodeId> = (0..partitions as usize).map(|p| nodes[p % nodes.len()]).collect();
+            let floor = partitions as usize / nodes.len();
+            let (min, max) = spread(&owners, &nodes);
+            prop_assert!(min == floor && max <= floor + 1, "shares {}..{} for Q = {}", min, max, partitions);
+            prop_assert_eq!(counts(&owners, &nodes), counts(&stripes, &nodes));
+            if nodes.len() < window {
+                prop_assert_eq!(&owners, &stripes);
+            }
+            prop_assert!(violations(&owners, window) <= violations(&stripes, window));
+        }
+
+        /// A join moves exactly `floor(Q/S')` partitions, all to the joiner,
+        /// and leaves every share within one of equal.
+        #[test]
+        fn a_join_moves_its_share_to_the_joiner_only(node_count in 1u32..12, extra in 1u32..60, window in 1usize..5) {
+            let members: Vec<NodeId> = (0..node_count).map(NodeId).collect();
+            let partitions = node_count + extra;
+            let owners = initial(&members, partitions, window);
+            let joiner = NodeId(node_count);
+            let after = join(&owners, &members, joiner, window);
+            let moved: Vec<usize> = (0..owners.len()).filter(|&p| owners[p] != after[p]).collect();
+            prop_assert_eq!(moved.len(), partitions as usize / (members.len() + 1));
+            prop_assert!(moved.iter().all(|&p| after[p] == joiner));
+            let everyone: Vec<NodeId> = (0..=node_count).map(NodeId).collect();
+            let (min, max) = spread(&after, &everyone);
+            prop_assert!(max - min <= 1, "shares {}..{}", min, max);
+        }
+
+        /// A leave moves exactly the leaver's partitions, to the others, and
+        /// leaves every share within one of equal.
+        #[test]
+        fn a_leave_moves_only_the_leavers_partitions(node_count in 2u32..12, extra in 0u32..60, window in 1usize..5, pick in 0u32..12) {
+            let members: Vec<NodeId> = (0..node_count).map(NodeId).collect();
+            let owners = initial(&members, node_count + extra, window);
+            let leaver = NodeId(pick % node_count);
+            let after = leave(&owners, &members, leaver, window);
+            for (before, now) in owners.iter().zip(&after) {
+                prop_assert_eq!(*before == leaver, before != now);
+                prop_assert!(*now != leaver);
+            }
+            let remaining: Vec<NodeId> = members.iter().copied().filter(|&n| n != leaver).collect();
+            let (min, max) = spread(&after, &remaining);
+            prop_assert!(max - min <= 1, "shares {}..{}", min, max);
+        }
+
+        /// Rebalancing gives every partition a member, every member a share
+        /// within one of equal, moves nothing from a balanced table of
+        /// members, and is a fixed point.
+        #[test]
+        fn rebalancing_gives_members_equal_shares_and_is_a_fixed_point(
+            raw in vec(0u32..8, 1..40), member_mask in 1u32..256, window in 1usize..4,
+        ) {
+            let members: Vec<NodeId> = (0..8).filter(|n| member_mask & (1 << n) != 0).map(NodeId).collect();
+            let owners = table(&raw);
+            let settled = rebalance(&owners, &members, window);
+            prop_assert_eq!(settled.len(), owners.len());
+            prop_assert!(settled.iter().all(|n| members.binary_search(n).is_ok()));
+            let (min, max) = spread(&settled, &members);
+            prop_assert!(max - min <= 1, "shares {}..{}", min, max);
+            prop_assert_eq!(rebalance(&settled, &members, window), settled.clone());
+            // At least every partition of a non-member and every one above
+            // a member's new ceiling moves.
+            let ceiling = owners.len().div_ceil(members.len());
+            let before = counts(&owners, &members);
+            let excess: usize = before
+                .iter()
+                .map(|(n, &c)| if members.binary_search(n).is_ok() { c.saturating_sub(ceiling) } else { c })
+                .sum();
+            let moved = owners.iter().zip(&settled).filter(|(a, b)| a != b).count();
+            prop_assert!(moved >= excess, "moved {} of an excess of {}", moved, excess);
+        }
+    }
+
+    #[test]
+    fn a_window_wider_than_the_ring_counts_each_pair_once_per_direction() {
+        let owners = table(&[0, 1, 0]);
+        assert_eq!(violations(&owners, 10), 2);
+        assert_eq!(violations(&table(&[0, 1]), 10), 0);
+        assert_eq!(violations(&table(&[4]), 10), 0);
+        assert_eq!(violations(&[], 3), 0);
+        assert!(!conflicts(&table(&[4]), 0, NodeId(4), 10));
+        // Window 3 from position 0 of 7: positions 1, 2 ahead and 6, 5 behind.
+        let owners = table(&[4, 5, 6, 7, 8, 9, 10]);
+        let near: Vec<u32> = (4..=10).filter(|&n| conflicts(&owners, 0, NodeId(n), 3)).collect();
+        assert_eq!(near, vec![5, 6, 9, 10]);
+    }
+
+    #[test]
+    fn rebalancing_an_empty_membership_changes_nothing() {
+        assert_eq!(rebalance(&table(&[3, 4, 3]), &[], 3), table(&[3, 4, 3]));
+    }
 
     fn ids(count: u32) -> Vec<NodeId> {
         (0..count).map(NodeId).collect()

@@ -321,6 +321,107 @@ mod tests {
         assert!(error.contains("`replicas`") && error.contains("N ≤ S"), "{error}");
     }
 
+    /// `Ok` if `text` is a valid grid, else the field an `InvalidConfig`
+    /// names (or the whole message of any other error).
+    fn verdict(text: &str) -> Result<(), String> {
+        RingAnalysisConfig::from_toml_str(text, "t.toml").map(|_| ()).map_err(|error| match error {
+            RingError::InvalidConfig { field, .. } => field.to_string(),
+            other => other.to_string(),
+        })
+    }
+
+    #[test]
+    fn the_bundled_figure_eight_file_reads_as_the_defaults_and_a_missing_file_is_named() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ring/figure8.toml");
+        assert_eq!(RingAnalysisConfig::from_toml_file(&path).ok(), Some(RingAnalysisConfig::default()));
+        let missing = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ring/no-such-grid.toml");
+        let error = RingAnalysisConfig::from_toml_file(&missing).map(|_| ()).map_err(|e| e.to_string());
+        assert!(matches!(&error, Err(message) if message.contains("no-such-grid.toml")), "{error:?}");
+        let args = RingArgs { config: Some(missing), ..RingArgs::default() };
+        assert!(matches!(RingAnalysisConfig::from_args(&args), Err(RingError::ReadConfig { .. })));
+    }
+
+    #[test]
+    fn every_list_rejects_a_value_outside_its_range_and_a_required_list_rejects_emptiness() {
+        for (text, field) in [
+            ("strategies = []\n", "strategies"),
+            ("node_counts = []\n", "node_counts"),
+            ("node_counts = [0]\n", "node_counts"),
+            ("node_counts = [30, 4097]\n", "node_counts"),
+            ("replicas = [0]\n", "replicas"),
+            ("tokens_per_node = [0]\n", "tokens_per_node"),
+            ("tokens_per_node = [4097]\n", "tokens_per_node"),
+            ("partitions = [0]\n", "partitions"),
+            ("strategy2_partitions = [1048577]\n", "strategy2_partitions"),
+            // 4095 is the largest movement cluster: one join makes 4096.
+            ("movement_node_counts = [4096]\nmovement_partitions = 8192\n", "movement_node_counts"),
+        ] {
+            assert_eq!(verdict(text), Err(field.to_string()), "{text}");
+        }
+        assert_eq!(verdict("movement_node_counts = [4095]\nmovement_partitions = 8192\n"), Ok(()));
+        assert_eq!(verdict("partitions = [1048576]\nstrategy2_partitions = [1]\n"), Ok(()));
+    }
+
+    #[test]
+    fn a_list_only_some_strategy_uses_may_be_empty_when_no_chosen_strategy_uses_it() {
+        for strategy in [1, 2] {
+            let text = format!("strategies = [{strategy}]\ntokens_per_node = []\n");
+            assert_eq!(verdict(&text), Err("tokens_per_node".to_string()), "{text}");
+        }
+        assert_eq!(verdict("strategies = [3]\ntokens_per_node = []\n"), Ok(()));
+        assert_eq!(verdict("strategies = [1, 2]\npartitions = []\n"), Ok(()));
+        assert_eq!(verdict("strategies = [3]\npartitions = []\n"), Err("partitions".to_string()));
+        assert_eq!(verdict("strategies = [1, 3]\nstrategy2_partitions = []\n"), Ok(()));
+        assert_eq!(verdict("strategies = [2]\nstrategy2_partitions = []\n"), Err("strategy2_partitions".to_string()));
+    }
+
+    #[test]
+    fn each_bound_admits_its_limit_and_rejects_one_past_it() {
+        // N may equal the smallest cluster, in either grid.
+        assert_eq!(verdict("node_counts = [5]\nmovement_node_counts = [5]\nreplicas = [5]\n"), Ok(()));
+        assert_eq!(verdict("node_counts = [5]\nmovement_node_counts = [5]\nreplicas = [6]\n"), Err("replicas".into()));
+        assert_eq!(verdict("node_counts = [9]\nmovement_node_counts = [5]\nreplicas = [6]\n"), Err("replicas".into()));
+        assert_eq!(verdict("zones = 4096\n"), Ok(()));
+        assert_eq!(verdict("zones = 4097\n"), Err("zones".into()));
+        assert_eq!(verdict("seeds = 100000\n"), Ok(()));
+        assert_eq!(verdict("seeds = 100001\n"), Err("seeds".into()));
+        assert_eq!(verdict("seeds = 0\n"), Err("seeds".into()));
+        // TOML integers stop at i64::MAX, so the last seed's bound is checked on the value.
+        let last_seed = |first_seed: u64| RingAnalysisConfig { first_seed, ..RingAnalysisConfig::default() };
+        assert!(last_seed(u64::MAX - 30).validate("t").is_ok());
+        assert!(matches!(
+            last_seed(u64::MAX - 29).validate("t"),
+            Err(RingError::InvalidConfig { field: "first_seed", .. })
+        ));
+        assert_eq!(verdict("movement_tokens_per_node = 4096\n"), Ok(()));
+        assert_eq!(verdict("movement_tokens_per_node = 0\n"), Err("movement_tokens_per_node".into()));
+        // Q must exceed every movement cluster size (a join needs a partition).
+        assert_eq!(verdict("movement_node_counts = [16]\nmovement_partitions = 17\n"), Ok(()));
+        assert_eq!(
+            verdict("movement_node_counts = [16]\nmovement_partitions = 16\n"),
+            Err("movement_partitions".into())
+        );
+        assert_eq!(verdict("movement_partitions = 1048577\n"), Err("movement_partitions".into()));
+    }
+
+    #[test]
+    fn a_ring_of_strategy_one_or_two_may_hold_two_to_the_twenty_one_tokens_after_a_join() {
+        // T · (S + 1): 512 · 4096 = 2^21 is the limit, 512 · 4097 is past it.
+        let grid = |strategies: &str, nodes: u32| {
+            verdict(&format!("strategies = [{strategies}]\nnode_counts = [{nodes}]\ntokens_per_node = [512]\n"))
+        };
+        for strategies in ["1", "2", "1, 2, 3"] {
+            assert_eq!(grid(strategies, 4095), Ok(()), "{strategies}");
+            assert_eq!(grid(strategies, 4096), Err("tokens_per_node".into()), "{strategies}");
+        }
+        // Strategy 3 alone draws no tokens, so T does not limit it.
+        assert_eq!(grid("3", 4096), Ok(()));
+        // The movement grid's T and S count too.
+        let movement = "strategies = [1]\nmovement_node_counts = [4095]\nmovement_partitions = 4096\n";
+        assert_eq!(verdict(&format!("{movement}movement_tokens_per_node = 512\n")), Ok(()));
+        assert_eq!(verdict(&format!("{movement}movement_tokens_per_node = 513\n")), Err("tokens_per_node".into()));
+    }
+
     #[test]
     fn flags_override_the_file() {
         let args = RingArgs { seeds: Some(2), tokens_per_node: Some(vec![8]), ..RingArgs::default() };

@@ -61,6 +61,62 @@ pub fn partition_of(partition_ends: &[Token], position: Token) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
+
+    /// `value · factor` as a 256-bit number (high, low), exactly.
+    fn times(value: u128, factor: u32) -> (u128, u128) {
+        let factor = u128::from(factor);
+        let high_part = (value >> 64) * factor; // below 2^96
+        let low_part = (value & u128::from(u64::MAX)) * factor; // below 2^96
+        let (low, carry) = (high_part << 64).overflowing_add(low_part);
+        ((high_part >> 64) + u128::from(carry), low)
+    }
+
+    proptest! {
+        /// `partition_start(i, Q)` is exactly `ceil(i·2^128/Q)`: the least
+        /// position `p` with `p·Q >= i·2^128` (compared in 256 bits).
+        #[test]
+        fn a_start_is_the_exact_ceiling_of_its_share_of_the_ring(partitions in 1u32.., pick in any::<u32>()) {
+            let index = pick % partitions;
+            let start = partition_start(index, partitions).0;
+            let boundary = (u128::from(index), 0u128);
+            prop_assert!(times(start, partitions) >= boundary);
+            if index > 0 {
+                prop_assert!(times(start - 1, partitions) < boundary);
+            } else {
+                prop_assert_eq!(start, 0);
+            }
+        }
+
+        /// A position maps to the partition whose bounds contain it.
+        #[test]
+        fn a_position_lies_between_the_bounds_of_its_partition(partitions in 1u32..300, position in any::<u128>()) {
+            let ends = partition_ends(partitions);
+            let index = partition_of(&ends, Token(position));
+            prop_assert!(partition_start(index as u32, partitions).0 <= position);
+            prop_assert!(position <= partition_end(index as u32, partitions).0);
+            prop_assert_eq!(ends[index], partition_end(index as u32, partitions));
+        }
+    }
+
+    #[test]
+    fn a_partitions_bounds_map_to_it_and_their_neighbours_to_the_next_and_previous() {
+        for partitions in [1u32, 2, 3, 7, 1000] {
+            let ends = partition_ends(partitions);
+            assert_eq!(ends.len(), partitions as usize);
+            for index in 0..partitions {
+                let (start, end) = (partition_start(index, partitions), partition_end(index, partitions));
+                assert_eq!(partition_of(&ends, start), index as usize);
+                assert_eq!(partition_of(&ends, end), index as usize);
+                if index > 0 {
+                    assert_eq!(partition_of(&ends, Token(start.0 - 1)), index as usize - 1);
+                }
+                if index + 1 < partitions {
+                    assert_eq!(partition_of(&ends, Token(end.0 + 1)), index as usize + 1);
+                }
+            }
+        }
+    }
 
     #[test]
     fn one_partition_covers_the_whole_ring() {

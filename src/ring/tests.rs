@@ -221,6 +221,40 @@ fn kept_range_preference_lists_are_the_walked_ones() {
     }
 }
 
+#[test]
+fn a_walk_asked_for_more_nodes_than_the_ring_holds_takes_each_once_and_stops() {
+    // Ring order: n0 (zone 0), n1 (zone 0), n2 (zone 1), n3 (zone 1).
+    let zoned =
+        Ring::build(&ONE_TOKEN, &ids(4), Some(&[0, 0, 1, 1]), |node| FixedTokens::new(&[u128::from(node.0 + 1) * 100]));
+    let plain = fixed_ring(&ONE_TOKEN, &[&[100], &[200], &[300], &[400]]);
+    let mut out = Vec::new();
+    zoned.walk_into(1, 10, &mut out);
+    assert_eq!(out, vec![NodeId(1), NodeId(2), NodeId(3), NodeId(0)]);
+    out.clear();
+    plain.walk_into(1, 10, &mut out);
+    assert_eq!(out, vec![NodeId(1), NodeId(2), NodeId(3), NodeId(0)]);
+}
+
+/// The documented zone-aware walk, written plainly: in round `r`, walking
+/// clockwise from token `start`, take each node not yet taken whose zone
+/// has been taken fewer than `r` times; stop when every node is taken.
+fn walk_in_rounds(ring: &Ring, start: usize, zones: &[u32]) -> Vec<NodeId> {
+    let tokens = ring.tokens();
+    let mut taken: Vec<NodeId> = Vec::new();
+    let mut round = 1;
+    while taken.len() < ring.nodes().len() {
+        for step in 0..tokens.len() {
+            let node = tokens[(start + step) % tokens.len()].1;
+            let zone_taken = taken.iter().filter(|m| zones[m.0 as usize] == zones[node.0 as usize]).count();
+            if !taken.contains(&node) && zone_taken < round {
+                taken.push(node);
+            }
+        }
+        round += 1;
+    }
+    taken
+}
+
 fn any_strategy(node_count: u32) -> impl Gen<Value = Strategy> {
     prop_oneof![
         (1u32..6).prop_map(|t| Strategy::RandomTokens { tokens_per_node: t }),
@@ -273,6 +307,21 @@ proptest! {
             seen.sort_unstable();
             seen.dedup();
             prop_assert_eq!(seen.len(), list.len());
+        }
+    }
+
+    #[test]
+    fn zone_aware_lists_are_the_walk_in_rounds(
+        (strategy, s, seed) in ring_case(), position in any::<u128>(), zone_seed in any::<u64>(), zone_count in 1u32..5,
+    ) {
+        let mut rng = Streams::new(zone_seed).stream(Purpose::Faults, 0);
+        let zones: Vec<u32> = (0..s).map(|_| rng.next_u32() % zone_count).collect();
+        let ring = seeded_ring(&strategy, s, seed, Some(&zones));
+        let expected = walk_in_rounds(&ring, ring.walk_start(Token(position)), &zones);
+        let extended: Vec<NodeId> = ring.extended_preference_list(Token(position)).collect();
+        prop_assert_eq!(&extended, &expected);
+        for n in 1..=expected.len() {
+            prop_assert_eq!(&ring.preference_list(Token(position), n)[..], &expected[..n]);
         }
     }
 
