@@ -2027,3 +2027,28 @@ fn a_range_is_sent_at_the_transfer_bandwidth_and_an_unconfirmed_one_is_pushed_af
     assert_eq!(nodes[source.0 as usize].stats().transfer_keys_dropped, 0);
     assert_eq!(nodes[source.0 as usize].strays_pending(), keys);
 }
+
+/// The run digest tells a node's timer kinds apart by [`NodeTimer::code`]:
+/// each kind has its own code, and the codes are the ones the locked suite
+/// digests were made with (a renumbering would change every digest).
+#[test]
+fn every_node_timer_kind_enters_the_digest_with_its_own_stable_code() {
+    let span = Span { first: Token(0), last: Token(0) };
+    let request = RequestId { client: CLIENT, sequence: 1 };
+    let timers = [
+        NodeTimer::StorageDone { op: 0 },
+        NodeTimer::CoordinationTimeout { id: 0 },
+        NodeTimer::ReplicaTimeout { id: 0 },
+        NodeTimer::Probe { incarnation: 0 },
+        NodeTimer::Handoff { incarnation: 0 },
+        NodeTimer::Flush { incarnation: 0 },
+        NodeTimer::ForwardTimeout { request, attempt: 0 },
+        NodeTimer::AntiEntropy { incarnation: 0 },
+        NodeTimer::Gossip { incarnation: 0 },
+        NodeTimer::TransferSent { id: 0 },
+        NodeTimer::JoinRetry { incarnation: 0 },
+        NodeTimer::FetchTimeout { span, attempt: 0 },
+    ];
+    let codes: Vec<u8> = timers.iter().map(NodeTimer::code).collect();
+    assert_eq!(codes, (1..=12).collect::<Vec<u8>>());
+}
