@@ -2052,3 +2052,11 @@ fn every_node_timer_kind_enters_the_digest_with_its_own_stable_code() {
     let codes: Vec<u8> = timers.iter().map(NodeTimer::code).collect();
     assert_eq!(codes, (1..=12).collect::<Vec<u8>>());
 }
+
+/// A node answers to the id it was built with: the simulator routes its
+/// messages and timers by it.
+#[test]
+fn a_node_knows_its_own_id() {
+    let ids: Vec<NodeId> = cluster(4).iter().map(Node::id).collect();
+    assert_eq!(ids, (0..4).map(NodeId).collect::<Vec<_>>());
+}
