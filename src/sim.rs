@@ -82,7 +82,8 @@ pub struct RunOutcome {
     /// The nodes in their final state (stores, counters).
     pub nodes: Vec<Node>,
     /// For every key written, the versions held in the main stores of its
-    /// final preference list at the end (what the lost-write check reads).
+    /// final preference list at the end, each distinct version once (what
+    /// the lost-write check reads).
     pub final_versions: BTreeMap<u64, Vec<Observed>>,
     /// Versions some node lost to a crash (unflushed buffer) or a disk
     /// loss, by key.
@@ -383,18 +384,26 @@ impl Simulation {
         self.last_heal.map_or(self.workload_end, |heal| heal.max(self.workload_end))
     }
 
-    /// The versions each written key's final preference list holds.
+    /// The versions each written key's final preference list holds, each
+    /// once: N replicas that agree hold N equal copies, and every reader of
+    /// this map asks only whether some held version is one it looks for.
+    /// Kept at exactly their number (a million keys at the end of a long
+    /// run; a growing vector would reserve four).
     fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Observed>> {
         let keys: BTreeSet<u64> = history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect();
-        let mut preference = Vec::new();
+        let (mut preference, mut held) = (Vec::new(), Vec::new());
         keys.into_iter()
             .map(|key| {
                 self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
-                let held = preference
-                    .iter()
-                    .flat_map(|n| self.nodes[n.0 as usize].main_versions(key))
-                    .map(|v| Observed::of(&v));
-                (key, held.collect())
+                for version in preference.iter().flat_map(|n| self.nodes[n.0 as usize].main_versions(key)) {
+                    let version = Observed::of(&version);
+                    if !held.contains(&version) {
+                        held.push(version);
+                    }
+                }
+                let mut exact = Vec::with_capacity(held.len());
+                exact.append(&mut held);
+                (key, exact)
             })
             .collect()
     }

@@ -25,8 +25,10 @@ pub struct Lineage<'a> {
     /// Each write's operation record (its key, invoke time and context),
     /// sorted by write.
     writes: Vec<(WriteId, &'a OpRecord)>,
-    /// The writes whose context named a version of each write.
-    readers: BTreeMap<WriteId, Vec<WriteId>>,
+    /// (seen, reader) for every version a write's context named, sorted by
+    /// the write seen (each one's readers in history order): one flat
+    /// vector instead of a vector per write, 16 bytes a link.
+    readers: Vec<(WriteId, WriteId)>,
 }
 
 impl<'a> Lineage<'a> {
@@ -37,9 +39,7 @@ impl<'a> Lineage<'a> {
         for op in history {
             if let Some(write) = op.write() {
                 lineage.writes.push((write, op));
-                for seen in op.context() {
-                    lineage.readers.entry(seen.write).or_default().push(write);
-                }
+                lineage.readers.extend(op.context().iter().map(|seen| (seen.write, write)));
             }
             lineage.add(op.key, op.acked().into_iter().chain(op.returned()));
         }
@@ -48,6 +48,7 @@ impl<'a> Lineage<'a> {
         lineage.writes.reverse();
         lineage.writes.sort_by_key(|(write, _)| *write);
         lineage.writes.dedup_by_key(|(write, _)| *write);
+        lineage.readers.sort_by_key(|(seen, _)| *seen); // stable: history order within a write
         lineage
     }
 
@@ -131,7 +132,8 @@ impl<'a> Lineage<'a> {
         let mut seen_by = BTreeSet::new();
         let mut stack = vec![write];
         while let Some(seen) = stack.pop() {
-            for &reader in self.readers.get(&seen).into_iter().flatten() {
+            let from = self.readers.partition_point(|(write, _)| *write < seen);
+            for &(_, reader) in self.readers[from..].iter().take_while(|(write, _)| *write == seen) {
                 if seen_by.insert(reader) {
                     stack.push(reader);
                 }
