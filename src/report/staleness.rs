@@ -224,7 +224,7 @@ mod tests {
             read: (crate::types::ClientId(0), since_write_us),
             since_write_us,
             stale,
-            versions_behind: u64::from(stale),
+            versions_behind: u32::from(stale),
         }
     }
 
