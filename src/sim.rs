@@ -8,7 +8,7 @@
 
 use crate::check::history::{Observed, OpRecord};
 use crate::client::workload::KeyChooser;
-use crate::client::{Client, ClientConfig, ClientTimer};
+use crate::client::{Client, ClientConfig, ClientOutbox, ClientTimer};
 use crate::engine::digest::{TraceDigest, TraceEvent};
 use crate::engine::queue::EventQueue;
 use crate::engine::rng::{Purpose, Streams};
@@ -139,7 +139,7 @@ pub struct Simulation {
     faults: Vec<TimedFault>,
     digest: TraceDigest,
     node_out: Outbox<NodeTimer>,
-    client_out: Outbox<ClientTimer>,
+    client_out: ClientOutbox,
     applied: Vec<AppliedFault>,
     wiped: BTreeMap<u64, Vec<Observed>>,
     hints_by_node: Vec<u64>,
@@ -253,7 +253,7 @@ impl Simulation {
             faults,
             digest: TraceDigest::new(),
             node_out: Outbox::default(),
-            client_out: Outbox::default(),
+            client_out: ClientOutbox::default(),
             applied: Vec::new(),
             wiped: BTreeMap::new(),
             hints_total: 0,
@@ -308,11 +308,11 @@ impl Simulation {
             self.process(next.time, next.sequence, next.event);
         }
         self.await_convergence();
-        // Sized once and filled client by client: the run's largest
-        // structure is never held twice (a growing collect would copy it).
-        let mut history = Vec::with_capacity(self.clients.iter().map(|c| c.history().len()).sum());
-        for client in &mut self.clients {
-            history.append(&mut client.finish());
+        // The clients' one history, sorted in place: the run's largest
+        // structure is never held twice.
+        let mut history = std::mem::take(&mut self.client_out.history);
+        for client in &self.clients {
+            client.finish(&mut history);
         }
         history.sort_unstable_by_key(|op| (op.invoke, op.client, op.sequence)); // the keys are unique
         self.ring = self.agreed_ring();
@@ -481,13 +481,8 @@ impl Simulation {
                 self.convergence_check_pending = false;
                 self.ring = self.agreed_ring();
                 if self.written_keys.is_empty() {
-                    let keys: BTreeSet<u64> = self
-                        .clients
-                        .iter()
-                        .flat_map(|c| c.history())
-                        .filter(|op| op.write().is_some())
-                        .map(|op| op.key)
-                        .collect();
+                    let keys: BTreeSet<u64> =
+                        self.client_out.history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect();
                     // Hashed once: every check walks these keys' preference lists.
                     self.written_keys = keys.into_iter().map(Key::new).collect();
                 }
@@ -738,12 +733,12 @@ impl Simulation {
 
     fn drain_client(&mut self, client: ClientId) {
         let now = self.queue.now();
-        for (at, timer) in self.client_out.timers.drain(..) {
+        for (at, timer) in self.client_out.outbox.timers.drain(..) {
             Self::schedule_timer(&mut self.queue, at.max(now), Event::ClientTimer { client, timer });
         }
-        let mut messages = std::mem::take(&mut self.client_out.messages);
+        let mut messages = std::mem::take(&mut self.client_out.outbox.messages);
         self.send_all(Endpoint::Client(client), &mut messages);
-        self.client_out.messages = messages;
+        self.client_out.outbox.messages = messages;
     }
 
     /// Schedules a timer event. Timeouts that always fire a fixed delay

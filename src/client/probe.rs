@@ -14,8 +14,7 @@
 //! shift is negligible (the WARS test in tests/pbs.rs agrees within the
 //! probe's confidence interval).
 
-use super::{Client, ClientTimer, Role};
-use crate::node::Outbox;
+use super::{Client, ClientOutbox, ClientTimer, Role};
 use crate::protocol::Key;
 use crate::types::{ClientId, Time};
 
@@ -35,14 +34,14 @@ pub fn read_offset_us(delay_us: u64) -> u64 {
 
 impl Client {
     /// Starts a probe: a blind write to a fresh key.
-    pub(super) fn issue_probe(&mut self, now: Time, out: &mut Outbox<ClientTimer>) {
+    pub(super) fn issue_probe(&mut self, now: Time, out: &mut ClientOutbox) {
         let key = Key::new(probe_key(self.id, self.probes_started));
         self.probes_started += 1;
         self.issue_write(now, key, None, Role::ProbeWrite, out);
     }
 
     /// A probe's write committed at `now`: one read of `key` per delay.
-    pub(super) fn schedule_probe_reads(&self, now: Time, key: u64, out: &mut Outbox<ClientTimer>) {
+    pub(super) fn schedule_probe_reads(&self, now: Time, key: u64, out: &mut ClientOutbox) {
         for &delay_us in &self.config.probe_delays_us {
             out.set_timer(now.plus(read_offset_us(delay_us)), ClientTimer::ProbeRead { key });
         }
