@@ -2060,3 +2060,250 @@ fn a_node_knows_its_own_id() {
     let ids: Vec<NodeId> = cluster(4).iter().map(Node::id).collect();
     assert_eq!(ids, (0..4).map(NodeId).collect::<Vec<_>>());
 }
+
+// Session 10 (issue 15): the second half of node/mod.rs, for the mutants
+// the mutation run from `Node::start` on left alive.
+
+/// The interval over which `start` spreads the first round of a periodic timer.
+fn periodic_interval(config: &NodeConfig, timer: &NodeTimer) -> u64 {
+    match timer {
+        NodeTimer::Probe { .. } => config.probe_interval_us,
+        NodeTimer::Handoff { .. } => config.handoff_interval_us,
+        NodeTimer::Flush { .. } => config.flush_interval_us,
+        NodeTimer::Gossip { .. } => config.gossip_interval_us,
+        NodeTimer::AntiEntropy { .. } => config.anti_entropy_interval_us,
+        other => panic!("not a periodic timer: {other:?}"),
+    }
+}
+
+/// The timers each node of a five-node cluster arms when it starts at `start`.
+fn start_timers(config: &Arc<NodeConfig>, start: Time) -> Vec<Vec<(Time, NodeTimer)>> {
+    let mut nodes = cluster_with(5, Arc::clone(config));
+    nodes
+        .iter_mut()
+        .map(|node| {
+            let mut out = Outbox::default();
+            node.start(start, &mut out);
+            out.timers
+        })
+        .collect()
+}
+
+/// A start arms the first round of each periodic timer at a random instant
+/// of its interval: never at the start itself, never more than one interval
+/// after it, and not at the same instant on every node (so the cluster's
+/// rounds do not all fall together).
+#[test]
+fn a_start_arms_each_periodic_timer_within_one_interval_after_it_at_staggered_instants() {
+    let config = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });
+    let start = Time(1_000);
+    let mut probes = std::collections::BTreeSet::new();
+    for timers in start_timers(&config, start) {
+        assert_eq!(timers.len(), 5, "probe, handoff, flush, gossip, anti-entropy: {timers:?}");
+        for (at, timer) in timers {
+            let interval = periodic_interval(&config, &timer);
+            assert!(at > start && at <= start.plus(interval), "{timer:?} at {at:?}, interval {interval} us");
+            if let NodeTimer::Probe { .. } = timer {
+                probes.insert(at);
+            }
+        }
+    }
+    assert!(probes.len() > 1, "five nodes probe first at {probes:?}");
+
+    // An interval of 1 us leaves one instant: 1 us after the start.
+    let tight = Arc::new(NodeConfig {
+        probe_interval_us: 1,
+        handoff_interval_us: 1,
+        flush_interval_us: 1,
+        gossip_interval_us: 1,
+        anti_entropy_interval_us: 1,
+        ..(*config).clone()
+    });
+    for timers in start_timers(&tight, start) {
+        assert_eq!(timers.len(), 5, "{timers:?}");
+        for (at, timer) in timers {
+            assert_eq!(at, start.plus(1), "{timer:?}");
+        }
+    }
+}
+
+/// The version carried by the first replica write in `out`.
+fn first_replica_version(out: &Outbox<NodeTimer>) -> &Version {
+    out.messages
+        .iter()
+        .find_map(|(_, m)| match m {
+            Message::ReplicaWrite { version, .. } => Some(version),
+            _ => None,
+        })
+        .expect("the coordinator sends replica writes")
+}
+
+/// The stamp of the version `node` creates for a blind put of `key` at `now`.
+fn stamp_of_put(node: &mut Node, now: Time, key: Key, sequence: u64) -> crate::protocol::Stamp {
+    let mut out = Outbox::default();
+    node.on_message(now, Endpoint::Client(CLIENT), put(sequence, key, VectorClock::new(), sequence), &mut out);
+    first_replica_version(&out).stamp
+}
+
+/// A coordinator stamps a write with its own physical clock, skew
+/// included; a clock set back never makes a stamp repeat or go back.
+#[test]
+fn a_coordinator_stamps_writes_with_its_skewed_clock_and_never_repeats_a_stamp() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(1), None);
+    let node = &mut nodes[1];
+    node.set_clock_skew(500);
+    let ahead = stamp_of_put(node, Time(1_000), key, 1);
+    assert_eq!((ahead.time_us, ahead.writer), (1_500, 1), "500 us ahead");
+    node.set_clock_skew(-2_000);
+    assert_eq!(stamp_of_put(node, Time(1_100), key, 2).time_us, 1_501, "set back: one past the last stamp");
+    node.set_clock_skew(0);
+    assert_eq!(stamp_of_put(node, Time(3_000), key, 3).time_us, 3_000, "the true time once it is later");
+}
+
+/// A disk loss loses the node's hints with its store, and counts them as
+/// lost hints; a crash that keeps the disk keeps them.
+#[test]
+fn a_disk_loss_loses_and_counts_the_hints_a_crash_keeps() {
+    let mut nodes = cluster(5);
+    let node = &mut nodes[4];
+    for (key, write) in [(1, 7), (2, 8)] {
+        deliver(node, NodeId(9), hinted_write(Key::new(key), write, NodeId(1)));
+    }
+    assert!(node.crash(Time(10), false).is_empty(), "hints are on disk");
+    assert_eq!(node.hints_pending(), 2);
+    let lost = node.crash(Time(20), true);
+    let writes: Vec<(u64, u64)> = lost.iter().map(|(key, v)| (*key, v.value.write.0)).collect();
+    assert_eq!(writes, vec![(1, 7), (2, 8)]);
+    let books = node.hint_books();
+    assert_eq!((books.stored, books.lost, books.pending), (2, 2, 0));
+    assert!(books.balanced(), "{books:?}");
+}
+
+/// A durable replica write of `version` to `key` from coordinator n9,
+/// standing in for `hint` if any.
+fn replica_write_of(key: Key, version: Version, hint: Option<NodeId>) -> Message {
+    let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: version.value.write.0 };
+    Message::ReplicaWrite { coordination, key, version, hint, durable: true }
+}
+
+/// A replica counts each write it applies to its main data (stored or
+/// already held), each read it serves, and each unhinted write for a key its
+/// own view places elsewhere (a hint is meant to be elsewhere).
+#[test]
+fn a_replica_counts_its_writes_the_ones_it_already_held_its_reads_and_writes_outside_its_ranges() {
+    let version = store::tests::version;
+    let mut nodes = cluster(5);
+    let (inside, _) = key_where(&nodes, NodeId(1), None);
+    let outside = (0..)
+        .map(Key::new)
+        .find(|k| !nodes[1].ring.preference_list(k.position, 3).contains(&NodeId(1)))
+        .expect("a key node 1 does not replicate");
+    let node = &mut nodes[1];
+    for message in [
+        replica_write_of(inside, version(1, &[(0, 1)]), None),
+        replica_write_of(inside, version(2, &[(0, 2)]), None),
+        replica_write_of(inside, version(1, &[(0, 1)]), None), // its descendant is there
+        replica_write_of(outside, version(3, &[(0, 1)]), None),
+        replica_write_of(outside, version(4, &[(0, 1)]), Some(NodeId(2))),
+    ] {
+        deliver(node, NodeId(9), message);
+    }
+    let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: 5 };
+    let replies = deliver(node, NodeId(9), Message::ReplicaRead { coordination, key: inside });
+    let returned: Vec<Vec<u64>> = replies
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Message::ReplicaReadReply { versions, .. } => Some(versions.iter().map(|v| v.value.write.0).collect()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(returned, vec![vec![2]]);
+    let s = node.stats();
+    assert_eq!(s.replica_writes, 4, "three to the key it replicates, one outside; the hint is not main data");
+    assert_eq!(s.obsolete_writes, 1);
+    assert_eq!(s.replica_reads, 1);
+    assert_eq!(s.writes_outside_own_ranges, 1, "the unhinted write outside its ranges");
+}
+
+/// Over the sibling cap, a replica drops the oldest siblings, from its main
+/// data or from its hints, counts them and keeps each for the checker; a
+/// hint that covers older hints of its key counts them as superseded.
+#[test]
+fn sibling_cap_drops_from_the_main_data_and_the_hints_are_counted_and_kept_for_the_checker() {
+    let version = store::tests::version;
+    let capped = Arc::new(NodeConfig {
+        rules: StoreRules { versioning: versioning::Versioning::VectorClocks, sibling_cap: 2 },
+        ..(*config()).clone()
+    });
+    let mut nodes = cluster_with(5, capped);
+    let (key, _) = key_where(&nodes, NodeId(1), None);
+    let node = &mut nodes[1];
+    // Three concurrent writes to the main data: the oldest goes.
+    for v in [version(1, &[(0, 1)]), version(2, &[(2, 1)]), version(3, &[(3, 1)])] {
+        deliver(node, NodeId(9), replica_write_of(key, v, None));
+    }
+    // Hints for node 0: two concurrent, one covering both, then two more
+    // concurrent with it, so the oldest of the three goes.
+    for v in [
+        version(4, &[(5, 1)]),
+        version(5, &[(6, 1)]),
+        version(6, &[(5, 1), (6, 1)]),
+        version(7, &[(7, 1)]),
+        version(8, &[(8, 1)]),
+    ] {
+        deliver(node, NodeId(9), replica_write_of(key, v, Some(NodeId(0))));
+    }
+    let dropped: Vec<(u64, u64)> = node.cap_dropped().iter().map(|(k, v)| (*k, v.value.write.0)).collect();
+    assert_eq!(dropped, vec![(key.id, 1), (key.id, 6)]);
+    let writes = |versions: &[Version]| versions.iter().map(|v| v.value.write.0).collect::<Vec<_>>();
+    assert_eq!(writes(node.store().get(key.id)), vec![3, 2]);
+    let s = node.stats();
+    assert_eq!((s.sibling_cap_hits, s.sibling_cap_drops), (1, 1), "the main data's cap");
+    let books = node.hint_books();
+    assert_eq!((books.stored, books.superseded, books.capped, books.pending), (5, 2, 1, 2));
+    assert!(books.balanced(), "{books:?}");
+}
+
+/// A hinted write that names the node receiving it as the intended one is
+/// that node's own data: it joins the main data, not the hints.
+#[test]
+fn a_hinted_write_meant_for_its_receiver_joins_the_main_data() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(1), None);
+    deliver(&mut nodes[1], NodeId(9), hinted_write(key, 7, NodeId(1)));
+    assert_eq!(nodes[1].hints_pending(), 0);
+    assert_eq!(nodes[1].main_versions(key.id).len(), 1);
+    assert_eq!(nodes[1].stats().replica_writes, 1);
+}
+
+/// A coordinator truncates a new version's clock to the configured number
+/// of entries (keeping its own) and counts every entry it dropped.
+#[test]
+fn a_coordinator_counts_every_clock_entry_it_truncates() {
+    let small = Arc::new(NodeConfig { clock_max_entries: 2, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, small);
+    let (key, _) = key_where(&nodes, NodeId(1), None);
+    let mut context = VectorClock::new();
+    for node in 5..8 {
+        context.set(NodeId(node), 1, Time(0));
+    }
+    let mut out = Outbox::default();
+    nodes[1].on_message(Time(10), Endpoint::Client(CLIENT), put(1, key, context, 1), &mut out);
+    let clock = &first_replica_version(&out).clock;
+    assert_eq!(clock.len(), 2);
+    assert_eq!(clock.counter(NodeId(1)), 1, "the coordinator's own entry stays");
+    assert_eq!(nodes[1].stats().clock_truncations, 2, "four entries, two dropped");
+}
+
+/// A replica still silent at a later replica check is already suspected:
+/// its suspicion keeps the time it began and counts once.
+#[test]
+fn a_replica_silent_at_two_replica_checks_is_suspected_once_from_the_first() {
+    let (mut nodes, id, silent, mut out) = read_with_a_silent_replica(false, false);
+    nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id }, &mut out);
+    nodes[0].on_timer(Time(400), NodeTimer::ReplicaTimeout { id }, &mut out);
+    let suspected: Vec<(NodeId, Time)> = nodes[0].suspected_peers().collect();
+    assert_eq!(suspected, vec![(silent, Time(200))]);
+    assert_eq!(nodes[0].stats().peers_suspected, 1);
+}
