@@ -349,6 +349,18 @@ mod tests {
     }
 
     #[test]
+    fn rebalancing_moves_a_partition_where_the_receiver_has_no_neighbour() {
+        // Shares 4, 1, 1 of 6: n0 gives one partition to n1, then one to n2.
+        // n1 owns partition 4, so partition 3 would put it twice in a row;
+        // n2 owns partition 5, so partition 0 would too. Each takes the
+        // first of n0's partitions that sits beside none of its own.
+        let settled = rebalance(&table(&[0, 0, 0, 0, 1, 2]), &ids(3), 2);
+        assert_eq!(settled, table(&[1, 2, 0, 0, 1, 2]));
+        // Taking partitions 3 and 0 instead would leave three pairs.
+        assert_eq!(violations(&settled, 2), 1);
+    }
+
+    #[test]
     fn rebalancing_an_empty_membership_changes_nothing() {
         assert_eq!(rebalance(&table(&[3, 4, 3]), &[], 3), table(&[3, 4, 3]));
     }
@@ -396,6 +408,16 @@ mod tests {
         let moved = owners.iter().zip(&after).filter(|(a, b)| a != b).count();
         assert_eq!(moved, 1024 / 31);
         assert_eq!(spread(&after, &ids(31)), (33, 34));
+        assert_eq!(violations(&after, 3), 0);
+    }
+
+    #[test]
+    fn a_leave_repairs_again_after_a_pass_that_helped() {
+        // Six nodes on 15 partitions, window 3: n1's partitions go to the
+        // least loaded, and the swaps among them need a second pass, after
+        // the first one's swaps, to leave no violation.
+        let owners = initial(&ids(6), 15, 3);
+        let after = leave(&owners, &ids(6), NodeId(1), 3);
         assert_eq!(violations(&after, 3), 0);
     }
 

@@ -405,3 +405,142 @@ fn rebalancing_settles_conflicting_claims_into_equal_shares() {
     let again = Ring::from_assignment(&strategy, 3, nodes, Vec::new(), owners).expect("valid");
     assert_eq!(again.partition_owners(), rebuilt.partition_owners(), "deterministic");
 }
+
+#[test]
+fn each_strategy_names_the_parameters_it_uses() {
+    assert_eq!(ONE_TOKEN.tokens_per_node(), Some(1));
+    assert_eq!(ONE_TOKEN.partitions(), None);
+    let two = Strategy::RandomTokensEqualPartitions { tokens_per_node: 7, partitions: 40 };
+    assert_eq!(two.tokens_per_node(), Some(7));
+    assert_eq!(two.partitions(), Some(40));
+    let three = Strategy::EqualPartitions { partitions: 12 };
+    assert_eq!(three.tokens_per_node(), None);
+    assert_eq!(three.partitions(), Some(12));
+}
+
+/// Why `strategy` cannot build a ring of `node_count` nodes, or None if it can.
+fn rejection(strategy: &Strategy, node_count: usize) -> Option<String> {
+    match strategy.validate(node_count) {
+        Ok(()) => None,
+        Err(RingError::InvalidStrategy { strategy: named, reason }) => {
+            assert_eq!(&named, strategy, "the error names the strategy");
+            Some(reason)
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn a_strategy_needs_a_token_a_partition_and_for_strategy_three_a_partition_per_node() {
+    for no_tokens in [
+        Strategy::RandomTokens { tokens_per_node: 0 },
+        Strategy::RandomTokensEqualPartitions { tokens_per_node: 0, partitions: 8 },
+    ] {
+        assert_eq!(rejection(&no_tokens, 4).as_deref(), Some("tokens_per_node must be at least 1"));
+    }
+    for no_partitions in [
+        Strategy::RandomTokensEqualPartitions { tokens_per_node: 2, partitions: 0 },
+        Strategy::EqualPartitions { partitions: 0 },
+    ] {
+        assert_eq!(rejection(&no_partitions, 0).as_deref(), Some("partitions must be at least 1"));
+    }
+    let eight = Strategy::EqualPartitions { partitions: 8 };
+    assert_eq!(rejection(&eight, 8), None, "Q = S: one partition each");
+    assert_eq!(rejection(&eight, 0), None, "an empty ring");
+    let reason = rejection(&eight, 9).expect("Q < S is rejected");
+    assert!(reason.contains("8 partitions for 9 nodes"), "{reason}");
+    // Strategies 1 and 2 take any number of nodes.
+    assert_eq!(rejection(&ONE_TOKEN, 100), None);
+    assert_eq!(rejection(&Strategy::RandomTokensEqualPartitions { tokens_per_node: 1, partitions: 2 }, 100), None);
+}
+
+#[test]
+fn a_range_of_one_position_is_one_part_in_two_to_the_128_of_the_ring() {
+    let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[101]]);
+    let ranges = ring.placement_ranges();
+    assert_eq!((ranges[1].first, ranges[1].last), (Token(101), Token(101)));
+    assert_eq!(ranges[1].fraction(), 2f64.powi(-128));
+    assert_eq!(ranges[0].fraction(), 1.0, "all but one position, to f64's precision");
+    let quarters = seeded_ring(&Strategy::EqualPartitions { partitions: 4 }, 2, 1, None);
+    assert!(quarters.placement_ranges().iter().all(|range| range.fraction() == 0.25));
+}
+
+#[test]
+fn a_duplicate_token_owns_nothing_and_the_first_owner_at_a_position_wins() {
+    let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[100], &[200]]);
+    let bounds: Vec<(Token, Token)> = ring.placement_ranges().iter().map(|r| (r.first, r.last)).collect();
+    assert_eq!(bounds, vec![(Token(201), Token(100)), (Token(101), Token(200))]);
+    let mut list = Vec::new();
+    ring.range_preference_list_into(&ring.placement_ranges()[0], 3, &mut list);
+    assert_eq!(list, vec![NodeId(0), NodeId(1), NodeId(2)]);
+    // Every token at one position: the first owns the whole ring.
+    let ring = fixed_ring(&ONE_TOKEN, &[&[7], &[7]]);
+    let bounds: Vec<(Token, Token)> = ring.placement_ranges().iter().map(|r| (r.first, r.last)).collect();
+    assert_eq!(bounds, vec![(Token(8), Token(7))]);
+    assert_eq!(ring.placement_ranges()[0].fraction(), 1.0);
+    assert_eq!(ring.preference_list(Token(3), 2), vec![NodeId(0), NodeId(1)]);
+}
+
+#[test]
+fn range_index_puts_both_ends_of_every_range_in_that_range() {
+    let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[200], &[300]]);
+    let ranges = ring.placement_ranges();
+    let index_of = |position: u128| Ring::range_index(ranges, Token(position));
+    let found: Vec<usize> = [0, 100, 101, 200, 201, 300, 301, u128::MAX].into_iter().map(index_of).collect();
+    assert_eq!(found, vec![0, 0, 1, 1, 2, 2, 0, 0]);
+    let ring = seeded_ring(&Strategy::EqualPartitions { partitions: 8 }, 3, 1, None);
+    let ranges = ring.placement_ranges();
+    for (index, range) in ranges.iter().enumerate() {
+        assert_eq!(Ring::range_index(ranges, range.first), index);
+        assert_eq!(Ring::range_index(ranges, range.last), index);
+    }
+}
+
+#[test]
+fn window_violations_count_same_owner_tokens_fewer_than_window_places_apart() {
+    // Ring order: n0 n0 n1 n2 n2 n1.
+    let two = Strategy::RandomTokens { tokens_per_node: 2 };
+    let ring = fixed_ring(&two, &[&[100, 150], &[200, 400], &[300, 350]]);
+    assert_eq!(ring.window_violations(1), 0);
+    assert_eq!(ring.window_violations(2), 2, "n0 n0 and n2 n2");
+    assert_eq!(ring.window_violations(4), 4, "and n1 three places from n1, both ways round");
+}
+
+#[test]
+fn an_empty_strategy_three_ring_owns_nothing_until_a_node_joins() {
+    let strategy = Strategy::EqualPartitions { partitions: 4 };
+    let empty = seeded_ring(&strategy, 0, 1, None);
+    assert!(empty.partition_owners().is_empty());
+    assert!(empty.tokens().is_empty());
+    assert!(empty.preference_list(Token(5), 3).is_empty());
+    let one = empty.with_node_added(NodeId(3), None, FixedTokens::new(&[]));
+    assert_eq!(one.partition_owners(), &[NodeId(3); 4]);
+    assert_eq!(one.preference_list(Token(5), 3), vec![NodeId(3)]);
+    let again = one.with_node_removed(NodeId(3));
+    assert!(again.nodes().is_empty());
+    assert!(again.partition_owners().is_empty());
+}
+
+#[test]
+fn a_joiner_beyond_the_zone_table_is_placed_by_its_own_zone() {
+    // n0 (zone 0) at 100, n1 (zone 1) at 200; n5 joins in zone 0 at 300.
+    let ring =
+        Ring::build(&ONE_TOKEN, &ids(2), Some(&[0, 1]), |node| FixedTokens::new(&[u128::from(node.0 + 1) * 100]));
+    let joined = ring.with_node_added(NodeId(5), Some(0), FixedTokens::new(&[300]));
+    assert_eq!(joined.preference_list(Token(250), 2), vec![NodeId(5), NodeId(1)], "n0 shares n5's zone");
+    assert_eq!(joined.preference_list(Token(250), 3), vec![NodeId(5), NodeId(1), NodeId(0)]);
+}
+
+#[test]
+fn a_token_assignment_fits_only_when_it_has_tokens_and_every_owner_is_a_member() {
+    let tokens = vec![(Token(100), NodeId(0)), (Token(200), NodeId(1))];
+    let ring =
+        Ring::from_assignment(&ONE_TOKEN, 3, vec![NodeId(1), NodeId(0)], tokens.clone(), Vec::new()).expect("fits");
+    assert_eq!(ring.nodes(), &ids(2)[..]);
+    assert_eq!(ring.tokens(), &tokens[..]);
+    assert_eq!(ring.preference_list(Token(150), 2), vec![NodeId(1), NodeId(0)]);
+    assert!(Ring::from_assignment(&ONE_TOKEN, 3, ids(2), Vec::new(), Vec::new()).is_none(), "no tokens");
+    let stranger = vec![(Token(100), NodeId(0)), (Token(200), NodeId(9))];
+    assert!(Ring::from_assignment(&ONE_TOKEN, 3, ids(2), stranger, Vec::new()).is_none(), "a non-member's token");
+    assert!(Ring::from_assignment(&ONE_TOKEN, 3, Vec::new(), tokens, Vec::new()).is_none(), "no members");
+}
