@@ -35,7 +35,7 @@ pub enum Outcome {
 
 /// One client operation, in 64 bytes: a run of 10 M operations keeps every
 /// one of them until the checker has read the history. What only writes
-/// have lives behind one box ([`Detail::Write`]), what a read returned in
+/// have lives behind one box (`Detail::Write`), what a read returned in
 /// one boxed slice, and the optional fields are flagged in one byte instead
 /// of each taking an `Option`'s padding. Read them through the accessors.
 #[derive(Clone, Debug)]

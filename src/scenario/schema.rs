@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
-    /// Name used for the default output directory (results/<name>/), so
+    /// Name used for the default output directory (`results/<name>/`), so
     /// one plain path component: ASCII letters, digits, `-`, `_`, `.`.
     /// Default: the file stem.
     #[serde(default)]

@@ -46,7 +46,7 @@ pub struct SweepArgs {
     /// Runs at once (default: every core).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// The sweep directory (default: results/<scenario>/sweep/).
+    /// The sweep directory (default: `results/<scenario>/sweep/`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run only slice I of M (`I/M`, I in 0..M; runs whose grid index is I
