@@ -390,9 +390,9 @@ impl Simulation {
     /// Kept at exactly their number (a million keys at the end of a long
     /// run; a growing vector would reserve four).
     fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Observed>> {
-        let keys: BTreeSet<u64> = history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect();
         let (mut preference, mut held) = (Vec::new(), Vec::new());
-        keys.into_iter()
+        keys_written(history)
+            .into_iter()
             .map(|key| {
                 self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
                 for version in preference.iter().flat_map(|n| self.nodes[n.0 as usize].main_versions(key)) {
@@ -481,10 +481,8 @@ impl Simulation {
                 self.convergence_check_pending = false;
                 self.ring = self.agreed_ring();
                 if self.written_keys.is_empty() {
-                    let keys: BTreeSet<u64> =
-                        self.client_out.history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect();
                     // Hashed once: every check walks these keys' preference lists.
-                    self.written_keys = keys.into_iter().map(Key::new).collect();
+                    self.written_keys = keys_written(&self.client_out.history).into_iter().map(Key::new).collect();
                 }
                 // Keys that agreed last time rarely diverge again, so only
                 // the last divergent ones are rechecked until none is left;
@@ -772,6 +770,11 @@ impl Simulation {
             }
         }
     }
+}
+
+/// The keys some operation of `history` wrote (or tried to), in order.
+fn keys_written(history: &[OpRecord]) -> BTreeSet<u64> {
+    history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect()
 }
 
 fn node_config(scenario: &Scenario, versioning: Versioning) -> NodeConfig {
