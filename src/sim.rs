@@ -6,7 +6,7 @@
 //! network, which nodes run), never a node's logic. Every processed event
 //! enters the run digest.
 
-use crate::check::history::{Observed, OpRecord};
+use crate::check::history::OpRecord;
 use crate::client::workload::KeyChooser;
 use crate::client::{Client, ClientConfig, ClientOutbox, ClientTimer};
 use crate::engine::digest::{TraceDigest, TraceEvent};
@@ -18,6 +18,7 @@ use crate::node::membership::{MemberStatus, View};
 use crate::node::store::StoreRules;
 use crate::node::versioning::Versioning;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
+use crate::protocol::Version;
 use crate::protocol::{Key, Message};
 use crate::report::observer::{Observations, ObserveOptions, Observer, World};
 use crate::ring::Ring;
@@ -84,10 +85,10 @@ pub struct RunOutcome {
     /// For every key written, the versions held in the main stores of its
     /// final preference list at the end, each distinct version once (what
     /// the lost-write check reads).
-    pub final_versions: BTreeMap<u64, Vec<Observed>>,
+    pub final_versions: BTreeMap<u64, Vec<Version>>,
     /// Versions some node lost to a crash (unflushed buffer) or a disk
     /// loss, by key.
-    pub wiped: BTreeMap<u64, Vec<Observed>>,
+    pub wiped: BTreeMap<u64, Vec<Version>>,
     /// Faults in the order applied (the end-of-workload heal included).
     pub faults: Vec<AppliedFault>,
     /// Time of the last heal that changed something (a restart, a partition
@@ -141,7 +142,7 @@ pub struct Simulation {
     node_out: Outbox<NodeTimer>,
     client_out: ClientOutbox,
     applied: Vec<AppliedFault>,
-    wiped: BTreeMap<u64, Vec<Observed>>,
+    wiped: BTreeMap<u64, Vec<Version>>,
     hints_by_node: Vec<u64>,
     hints_total: u64,
     last_heal: Option<Time>,
@@ -165,10 +166,10 @@ pub struct Simulation {
 
 impl RunOutcome {
     /// The versions sibling caps dropped from main stores during the run, by key.
-    pub fn cap_dropped(&self) -> BTreeMap<u64, Vec<Observed>> {
-        let mut capped: BTreeMap<u64, Vec<Observed>> = BTreeMap::new();
+    pub fn cap_dropped(&self) -> BTreeMap<u64, Vec<Version>> {
+        let mut capped: BTreeMap<u64, Vec<Version>> = BTreeMap::new();
         for (key, version) in self.nodes.iter().flat_map(|n| n.cap_dropped()) {
-            capped.entry(*key).or_default().push(Observed::of(version));
+            capped.entry(*key).or_default().push(version.clone());
         }
         capped
     }
@@ -176,7 +177,7 @@ impl RunOutcome {
     /// Every version any node holds for `key` at the end — main store,
     /// buffer or hints, inside the key's preference list or not (the
     /// checker asks this only about lost writes).
-    pub fn held_anywhere(&self, key: u64) -> Vec<Observed> {
+    pub fn held_anywhere(&self, key: u64) -> Vec<Version> {
         let holders = self.holders.get_or_init(|| {
             let mut holders: Vec<(u64, u32)> = (self.nodes.iter().enumerate())
                 .flat_map(|(index, node)| node.held_keys().map(move |key| (key, index as u32)))
@@ -190,7 +191,6 @@ impl RunOutcome {
             .iter()
             .take_while(|&&(held, _)| held == key)
             .flat_map(|&(_, node)| self.nodes[node as usize].local_versions(key)) // in node order, as before
-            .map(|v| Observed::of(&v))
             .collect()
     }
 }
@@ -389,14 +389,14 @@ impl Simulation {
     /// this map asks only whether some held version is one it looks for.
     /// Kept at exactly their number (a million keys at the end of a long
     /// run; a growing vector would reserve four).
-    fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Observed>> {
+    fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Version>> {
         let (mut preference, mut held) = (Vec::new(), Vec::new());
         keys_written(history)
             .into_iter()
             .map(|key| {
                 self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
                 for version in preference.iter().flat_map(|n| self.nodes[n.0 as usize].main_versions(key)) {
-                    let version = Observed::of(&version);
+                    let version = version.clone();
                     if !held.contains(&version) {
                         held.push(version);
                     }
@@ -513,7 +513,7 @@ impl Simulation {
                     if std::mem::replace(&mut self.alive[node.0 as usize], false) || disk_loss {
                         let lost = self.nodes[node.0 as usize].crash(now, disk_loss);
                         for (key, version) in lost {
-                            self.wiped.entry(key).or_default().push(Observed::of(&version));
+                            self.wiped.entry(key).or_default().push(version.clone());
                         }
                         self.update_hints(node, now);
                     }

@@ -1,11 +1,12 @@
 //! End-of-run checks: lost writes, last-write-wins lost updates, and
 //! resurfaced cart deletes (DESIGN.md's definitions).
 
-use super::history::{self, CartOp, Observed, OpKind, OpRecord, Outcome};
+use super::history::{self, CartOp, OpKind, OpRecord, Outcome};
 use super::lineage::{Lineage, SawCache};
 use super::successors::{self, KeyIndex, Seen};
 use super::ConsistencyReport;
 use crate::node::versioning::Versioning;
+use crate::protocol::Version;
 use crate::protocol::WriteId;
 use std::collections::BTreeMap;
 
@@ -18,13 +19,13 @@ use std::collections::BTreeMap;
 /// cap dropped (`capped`).
 pub struct EndState<'a> {
     /// Main-store versions of the final preference list, by key.
-    pub final_versions: &'a BTreeMap<u64, Vec<Observed>>,
+    pub final_versions: &'a BTreeMap<u64, Vec<Version>>,
     /// Every version held anywhere for a key.
-    pub held_anywhere: &'a dyn Fn(u64) -> Vec<Observed>,
+    pub held_anywhere: &'a dyn Fn(u64) -> Vec<Version>,
     /// Versions lost with a disk or a buffer, by key.
-    pub wiped: &'a BTreeMap<u64, Vec<Observed>>,
+    pub wiped: &'a BTreeMap<u64, Vec<Version>>,
     /// Versions a sibling cap dropped, by key.
-    pub capped: &'a BTreeMap<u64, Vec<Observed>>,
+    pub capped: &'a BTreeMap<u64, Vec<Version>>,
     /// Some node truncated a clock during the run.
     pub clocks_truncated: bool,
 }
@@ -53,7 +54,7 @@ pub fn check_end_state(
         let saw = SawCache::new(lineage, in_order); // one key's: its memory ends with the key
         let (held, wiped, capped) = (of_key(end.final_versions, key), of_key(end.wiped, key), of_key(end.capped, key));
         // Asked on the key's first lost write, once.
-        let mut lost_end: Option<(Vec<Observed>, KeyIndex)> = None;
+        let mut lost_end: Option<(Vec<Version>, KeyIndex)> = None;
         for op in writes {
             let Some(write) = op.write() else { continue };
             let direct =
@@ -107,7 +108,7 @@ pub fn check_end_state(
 }
 
 /// The versions `versions` lists for `key` (none when it lists no such key).
-fn of_key(versions: &BTreeMap<u64, Vec<Observed>>, key: u64) -> &[Observed] {
+fn of_key(versions: &BTreeMap<u64, Vec<Version>>, key: u64) -> &[Version] {
     versions.get(&key).map_or(&[][..], Vec::as_slice)
 }
 
@@ -120,7 +121,7 @@ struct Sight<'a, 'l> {
     write: WriteId,
     /// Known versions superseding the write through others, when they
     /// must be listed (see [`successors`]).
-    successors: &'a [&'a Observed],
+    successors: &'a [&'a Version],
     versioning: Versioning,
     /// Some clock was truncated during the run.
     truncated: bool,
@@ -134,28 +135,28 @@ impl Sight<'_, '_> {
     /// Once a clock was truncated a version may no longer supersede, by its
     /// clock, a write its writer did see (truncation forgets causality): the
     /// write's content lives on in it all the same, so it counts as present.
-    fn present(&self, versions: &[Observed]) -> bool {
+    fn present(&self, versions: &[Version]) -> bool {
         let Sight { lineage, write, versioning, .. } = *self;
         // Whether the writer saw the write is asked first: it is cached per
         // writer, and false for every blind write, which then skips the
         // clock comparisons (the bulk of the checker's time on blind workloads).
-        versions.iter().any(|v| v.write == write)
+        versions.iter().any(|v| v.write() == write)
             || versions.iter().any(|v| {
-                v.write != write
-                    && self.saw.saw(v.write, write)
+                v.write() != write
+                    && self.saw.saw(v.write(), write)
                     && (self.truncated || superseded_by(lineage, write, v, versioning) || self.through_successor(v))
             })
     }
 
     /// True when `version` is a successor of the write or supersedes one.
-    fn through_successor(&self, version: &Observed) -> bool {
-        self.successors.iter().any(|s| s.id() == version.id() || self.versioning.supersedes(version, *s))
+    fn through_successor(&self, version: &Version) -> bool {
+        self.successors.iter().any(|s| s.id() == version.id() || self.versioning.supersedes(version, s))
     }
 }
 
 /// True when `newer` supersedes some known version of `write`.
-fn superseded_by(lineage: &Lineage, write: WriteId, newer: &Observed, versioning: Versioning) -> bool {
-    newer.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
+fn superseded_by(lineage: &Lineage, write: WriteId, newer: &Version, versioning: Versioning) -> bool {
+    newer.write() != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
 }
 
 /// How a lost write was overwritten.
@@ -227,7 +228,7 @@ fn resurfaced_deletes(history: &[OpRecord]) -> u64 {
                     .any(|op| op.cart() == Some(CartOp::Add(item)) && op.invoke > removed_invoke && op.invoke < until)
             };
             let returned = |op: &&&OpRecord| {
-                op.returned().iter().any(|v| v.items.as_deref().is_some_and(|items| items.contains(&item)))
+                op.returned().iter().any(|v| v.value.items.as_deref().is_some_and(|items| items.contains(&item)))
             };
             let resurfaces = ops
                 .iter()

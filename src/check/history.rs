@@ -2,11 +2,9 @@
 //! clients themselves (what they asked, when, and what they were told).
 //! The checker reads it; nodes never do.
 
-use crate::node::vclock::{Dot, VectorClock};
-use crate::protocol::{Failure, Stamp, WriteId};
+use crate::protocol::{Failure, Version, VersionId, WriteId};
 use crate::types::{ClientId, NodeId, Time};
 use serde::Serialize;
-use std::sync::Arc;
 
 /// Read or write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -95,7 +93,7 @@ enum Detail {
     /// A read's returned versions; empty (no allocation) while nothing is
     /// known yet: a read in flight, failed or that found no version, or a
     /// write before [`OpRecord::set_write`].
-    Read(Box<[Observed]>),
+    Read(Box<[Version]>),
     /// A write's value, context, cart operation and acknowledgement.
     Write(Box<WriteDetail>),
 }
@@ -106,7 +104,7 @@ struct WriteDetail {
     /// The id of the value written.
     write: WriteId,
     /// The version the acknowledgement named.
-    acked: Option<Observed>,
+    acked: Option<Version>,
     /// Under the `merge` policy: the cart operation.
     cart: Option<CartOp>,
     /// The versions of the read whose context this write carries.
@@ -179,21 +177,21 @@ impl OpRecord {
 
     /// Writes: the version the acknowledgement named (a write coordinated
     /// twice has another version, which only reads and stores show).
-    pub fn acked(&self) -> Option<&Observed> {
+    pub fn acked(&self) -> Option<&Version> {
         self.write_detail()?.acked.as_ref()
     }
 
     /// Records the version a write's acknowledgement named.
-    pub fn set_acked(&mut self, version: Observed) {
+    pub fn set_acked(&mut self, version: Version) {
         self.write_detail_mut().acked = Some(version);
     }
 
-    /// The acknowledged version, to amend (tests build histories with it).
-    pub fn acked_mut(&mut self) -> Option<&mut Observed> {
-        match &mut self.detail {
-            Detail::Write(write) => write.acked.as_mut(),
-            Detail::Read(_) => None,
-        }
+    /// Changes the acknowledged version's parts (tests build histories
+    /// with it; a version is shared, so this makes a changed copy).
+    #[cfg(test)]
+    pub fn amend_acked(&mut self, change: impl FnOnce(&mut crate::protocol::VersionData)) {
+        let acked = self.write_detail_mut().acked.as_mut().expect("an acknowledged write");
+        *acked = acked.changed(change);
     }
 
     /// Writes under the `merge` policy: the cart operation.
@@ -218,7 +216,7 @@ impl OpRecord {
     }
 
     /// Reads: the versions returned.
-    pub fn returned(&self) -> &[Observed] {
+    pub fn returned(&self) -> &[Version] {
         match &self.detail {
             Detail::Read(returned) => returned,
             Detail::Write(_) => &[],
@@ -226,25 +224,26 @@ impl OpRecord {
     }
 
     /// Records the versions a read returned.
-    pub fn set_returned(&mut self, returned: Vec<Observed>) {
+    pub fn set_returned(&mut self, returned: Vec<Version>) {
         debug_assert!(self.kind == OpKind::Read, "only a read returns versions");
         self.detail = Detail::Read(returned.into_boxed_slice()); // an empty one frees its buffer
     }
 
-    /// The returned versions, to amend (tests build histories with it).
-    pub fn returned_mut(&mut self) -> &mut [Observed] {
-        match &mut self.detail {
-            Detail::Read(returned) => returned,
-            Detail::Write(_) => &mut [],
-        }
+    /// Changes the parts of the `at`-th returned version (tests build
+    /// histories with it; a version is shared, so this makes a changed copy).
+    #[cfg(test)]
+    pub fn amend_returned(&mut self, at: usize, change: impl FnOnce(&mut crate::protocol::VersionData)) {
+        let Detail::Read(returned) = &mut self.detail else { panic!("only a read returns versions") };
+        returned[at] = returned[at].changed(change);
     }
 
-    /// Heap bytes this record owns beyond its own size (version clocks and
-    /// cart items are shared with the stores and not counted): what the
-    /// history costs per operation, for the test that keeps it compact.
+    /// Heap bytes this record owns beyond its own size (versions are shared
+    /// with the stores and the other records that saw them, and not
+    /// counted): what the history costs per operation, for the test that
+    /// keeps it compact.
     pub fn heap_bytes(&self) -> usize {
         match &self.detail {
-            Detail::Read(returned) => std::mem::size_of_val::<[Observed]>(returned),
+            Detail::Read(returned) => std::mem::size_of_val::<[Version]>(returned),
             Detail::Write(write) => {
                 std::mem::size_of::<WriteDetail>() + std::mem::size_of_val::<[VersionId]>(&write.context)
             }
@@ -290,63 +289,6 @@ pub fn same_key(a: &&OpRecord, b: &&OpRecord) -> bool {
     a.key == b.key
 }
 
-/// One version's identity: the client write it holds and the dot that
-/// made it (a write coordinated twice has two).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct VersionId {
-    /// The write.
-    pub write: WriteId,
-    /// The version's dot.
-    pub dot: Dot,
-}
-
-/// A version as a client saw it returned (or the checker found it stored).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Observed {
-    /// The write that produced it.
-    pub write: WriteId,
-    /// Its own identity.
-    pub dot: Dot,
-    /// Its clock.
-    pub clock: VectorClock,
-    /// Its timestamp.
-    pub stamp: Stamp,
-    /// Cart items, under the `merge` policy.
-    pub items: Option<Arc<[u32]>>,
-}
-
-impl Observed {
-    /// What a client records of a version it was returned.
-    pub fn of(version: &crate::protocol::Version) -> Observed {
-        Observed {
-            write: version.value.write,
-            dot: version.dot,
-            clock: version.clock.clone(),
-            stamp: version.stamp,
-            items: version.value.items.clone(),
-        }
-    }
-}
-
-impl Observed {
-    /// The version's identity.
-    pub fn id(&self) -> VersionId {
-        VersionId { write: self.write, dot: self.dot }
-    }
-}
-
-impl crate::node::versioning::Versioned for Observed {
-    fn clock(&self) -> &VectorClock {
-        &self.clock
-    }
-    fn dot(&self) -> Dot {
-        self.dot
-    }
-    fn stamp(&self) -> Stamp {
-        self.stamp
-    }
-}
-
 /// A shopping-cart operation (a read-modify-write of the cart's item set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -360,12 +302,12 @@ pub enum CartOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::vclock::Dot;
+    use crate::node::vclock::{Dot, VectorClock};
     use crate::protocol::Stamp;
 
-    fn version(write: u64) -> Observed {
+    fn version(write: u64) -> Version {
         let dot = Dot { actor: NodeId(1).into(), counter: write };
-        Observed { write: WriteId(write), dot, clock: VectorClock::new(), stamp: Stamp::default(), items: None }
+        Version::of_write(write, dot, VectorClock::new(), Stamp::default())
     }
 
     /// 10 M operations must fit in well under 1 GB of history (issue 13).
@@ -384,7 +326,7 @@ mod tests {
         assert!(read.returned().is_empty() && read.context().is_empty() && read.cart().is_none());
         read.set_returned(vec![version(4), version(5)]);
         assert_eq!(read.returned(), &[version(4), version(5)]);
-        assert_eq!(read.heap_bytes(), 2 * std::mem::size_of::<Observed>());
+        assert_eq!(read.heap_bytes(), 2 * std::mem::size_of::<Version>());
     }
 
     #[test]
@@ -401,7 +343,7 @@ mod tests {
             (Some(CartOp::Add(4)), &[version(4).id()][..], Some(&version(7)))
         );
         assert!(write.returned().is_empty());
-        write.acked_mut().expect("acked").stamp.time_us = 11;
+        write.amend_acked(|v| v.stamp.time_us = 11);
         assert_eq!(write.acked().map(|v| v.stamp.time_us), Some(11));
     }
 

@@ -6,8 +6,9 @@
 //! client history (the versions its read returned), so the checker never
 //! has to trust clocks to decide it.
 
-use super::history::{Observed, OpRecord, VersionId};
+use super::history::OpRecord;
 use crate::protocol::WriteId;
+use crate::protocol::{Version, VersionId};
 use crate::types::Time;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Lineage<'a> {
     /// Known versions of each key, sorted by identity (borrowed: the
     /// history and the end state outlive the checks).
-    keys: BTreeMap<u64, Vec<(VersionId, &'a Observed)>>,
+    keys: BTreeMap<u64, Vec<(VersionId, &'a Version)>>,
     /// Each write's operation record (its key, invoke time and context),
     /// sorted by write.
     writes: Vec<(WriteId, &'a OpRecord)>,
@@ -54,7 +55,7 @@ impl<'a> Lineage<'a> {
 
     /// Adds versions of `key` seen elsewhere (in the stores at the end, or
     /// lost with a disk).
-    pub fn add(&mut self, key: u64, versions: impl IntoIterator<Item = &'a Observed>) {
+    pub fn add(&mut self, key: u64, versions: impl IntoIterator<Item = &'a Version>) {
         let mut versions = versions.into_iter().peekable();
         if versions.peek().is_none() {
             return;
@@ -75,12 +76,12 @@ impl<'a> Lineage<'a> {
     }
 
     /// The known versions of `key`, by identity (either way round).
-    pub fn versions_of_key(&self, key: u64) -> impl DoubleEndedIterator<Item = &Observed> {
+    pub fn versions_of_key(&self, key: u64) -> impl DoubleEndedIterator<Item = &Version> {
         self.keys.get(&key).into_iter().flatten().map(|(_, version)| *version)
     }
 
     /// The known versions of `write` (several if it was coordinated twice).
-    pub fn versions_of(&self, write: WriteId) -> impl Iterator<Item = &Observed> {
+    pub fn versions_of(&self, write: WriteId) -> impl Iterator<Item = &Version> {
         let key = self.key_of(write);
         let lower = VersionId { write, dot: Default::default() };
         key.and_then(|key| self.keys.get(&key))
@@ -93,7 +94,7 @@ impl<'a> Lineage<'a> {
     }
 
     /// The version known by this identity.
-    pub fn version(&self, key: u64, id: VersionId) -> Option<&Observed> {
+    pub fn version(&self, key: u64, id: VersionId) -> Option<&Version> {
         let known = self.keys.get(&key)?;
         known.binary_search_by_key(&id, |(known, _)| *known).ok().map(|at| known[at].1)
     }
@@ -266,13 +267,7 @@ mod tests {
         op.set_write(WriteId(write), false, false);
         op.set_context(context.to_vec());
         let version = id(write, 0);
-        op.set_acked(Observed {
-            write: version.write,
-            dot: version.dot,
-            clock: VectorClock::new(),
-            stamp: Stamp::default(),
-            items: None,
-        });
+        op.set_acked(Version::of_write(version.write.0, version.dot, VectorClock::new(), Stamp::default()));
         op
     }
 
@@ -298,7 +293,7 @@ mod tests {
         let history = vec![write(1, 0, &[]), write(2, 10, &[id(1, 1)])];
         let mut lineage = Lineage::from_history(&history);
         assert_eq!(lineage.duplicate_coordinations(), 0);
-        let duplicate = Observed { dot: id(1, 1).dot, ..history[0].acked().cloned().expect("acked") };
+        let duplicate = history[0].acked().expect("acked").changed(|v| v.dot = id(1, 1).dot);
         lineage.add(1, [&duplicate]);
         assert_eq!(lineage.versions_of(WriteId(1)).count(), 2);
         assert_eq!(lineage.versions_of(WriteId(2)).count(), 1);
@@ -377,12 +372,12 @@ mod tests {
         assert_eq!(lineage.key_of(WriteId(7)), None);
         assert_eq!(lineage.invoked(WriteId(2)), Some(Time(10)));
         assert_eq!(lineage.invoked(WriteId(7)), None);
-        let writes = |versions: Vec<&Observed>| versions.iter().map(|v| v.write).collect::<Vec<_>>();
+        let writes = |versions: Vec<&Version>| versions.iter().map(|v| v.write()).collect::<Vec<_>>();
         assert_eq!(writes(lineage.versions_of(WriteId(2)).collect()), vec![WriteId(2)]);
         assert_eq!(writes(lineage.versions_of(WriteId(3)).collect()), vec![WriteId(3)]);
         assert_eq!(writes(lineage.versions_of_key(1).collect()), vec![WriteId(1), WriteId(3)]);
         assert_eq!(writes(lineage.versions_of_key(2).collect()), vec![WriteId(2)]);
-        assert_eq!(lineage.version(2, id(2, 0)).map(|v| v.write), Some(WriteId(2)));
+        assert_eq!(lineage.version(2, id(2, 0)).map(|v| v.write()), Some(WriteId(2)));
         assert!(lineage.version(1, id(2, 0)).is_none(), "write 2's version is not on key 1");
     }
 }

@@ -12,9 +12,10 @@ pub mod realtime;
 mod successors;
 
 use crate::node::versioning::Versioning;
+use crate::protocol::Version;
 use crate::protocol::WriteId;
 use crate::types::ClientId;
-use history::{Observed, OpKind, OpRecord, Outcome};
+use history::{OpKind, OpRecord, Outcome};
 use lineage::Lineage;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,12 +166,12 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
 }
 
 /// True when `newer` is a version of `older`'s write or supersedes `older`.
-fn covers(newer: &Observed, older: &Observed, versioning: Versioning) -> bool {
-    newer.write == older.write || versioning.covers(newer, older)
+fn covers(newer: &Version, older: &Version, versioning: Versioning) -> bool {
+    newer.write() == older.write() || versioning.covers(newer, older)
 }
 
 /// Pairs of returned versions that are not concurrent (one covers the other).
-fn non_concurrent_pairs(returned: &[Observed], versioning: Versioning) -> u64 {
+fn non_concurrent_pairs(returned: &[Version], versioning: Versioning) -> u64 {
     let mut count = 0;
     for (i, a) in returned.iter().enumerate() {
         for b in &returned[i + 1..] {
@@ -185,16 +186,16 @@ fn non_concurrent_pairs(returned: &[Observed], versioning: Versioning) -> u64 {
 fn unsuperseded_context(op: &OpRecord, lineage: &Lineage, versioning: Versioning) -> u64 {
     let Some(acked) = op.acked() else { return 0 };
     let seen = op.context().iter().filter_map(|&id| lineage.version(op.key, id));
-    seen.filter(|seen| !versioning.covers(acked, *seen)).count() as u64
+    seen.filter(|seen| !versioning.covers(acked, seen)).count() as u64
 }
 
 /// Sibling pairs where one version is an ancestor of the other through
 /// the contexts writes were made with.
-fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
+fn ordered_sibling_pairs(returned: &[Version], lineage: &Lineage) -> u64 {
     let mut count = 0;
     for (i, a) in returned.iter().enumerate() {
         for b in &returned[i + 1..] {
-            let ordered = lineage.saw_version(b.write, a.id()) || lineage.saw_version(a.write, b.id());
+            let ordered = lineage.saw_version(b.write(), a.id()) || lineage.saw_version(a.write(), b.id());
             count += u64::from(ordered);
         }
     }
@@ -207,18 +208,18 @@ fn ordered_sibling_pairs(returned: &[Observed], lineage: &Lineage) -> u64 {
 /// so far that no other acknowledged write supersedes: a read that covers
 /// every frontier write covers all earlier ones too.
 fn judge_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> Vec<ReadVerdict> {
-    let mut acknowledged: Vec<(crate::types::Time, &Observed)> = ops
+    let mut acknowledged: Vec<(crate::types::Time, &Version)> = ops
         .iter()
         .filter(|op| op.is_acknowledged_write())
         .filter_map(|op| Some((op.complete()?, op.acked()?)))
         .collect();
-    acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
+    acknowledged.sort_by_key(|(complete, version)| (*complete, version.write()));
     let mut reads: Vec<&OpRecord> =
         ops.iter().copied().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok).collect();
     reads.sort_by_key(|op| (op.invoke, op.client, op.sequence));
 
-    let covers = |newer: &Observed, older: &Observed| covers(newer, older, versioning);
-    let mut frontier: Vec<&Observed> = Vec::new();
+    let covers = |newer: &Version, older: &Version| covers(newer, older, versioning);
+    let mut frontier: Vec<&Version> = Vec::new();
     let mut next_write = 0;
     let mut verdicts = Vec::new();
     for read in reads {
@@ -234,7 +235,7 @@ fn judge_reads_of_key(ops: &[&OpRecord], versioning: Versioning) -> Vec<ReadVerd
         if frontier.is_empty() {
             continue;
         }
-        let reflects = |w: &Observed| read.returned().iter().any(|r| covers(r, w));
+        let reflects = |w: &Version| read.returned().iter().any(|r| covers(r, w));
         let stale = !frontier.iter().all(|w| reflects(w));
         // Counted for stale reads only: a read that covers the frontier covers every earlier write.
         let behind = if stale { acknowledged[..next_write].iter().filter(|(_, w)| !reflects(w)).count() } else { 0 };

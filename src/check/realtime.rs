@@ -21,10 +21,11 @@
 //!   write whose writer saw it (through contexts) or that was invoked after
 //!   it completed. Only strict mode (DESIGN.md) forbids these.
 
-use super::history::{self, Observed, OpKind, OpRecord, Outcome};
+use super::history::{self, OpKind, OpRecord, Outcome};
 use super::lineage::Lineage;
 use super::ConsistencyReport;
 use crate::node::versioning::Versioning;
+use crate::protocol::Version;
 use crate::protocol::WriteId;
 use crate::types::{ClientId, Time};
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,7 +71,7 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage) -> RealtimeReport {
             OpKind::Read if op.outcome == Outcome::Ok => {
                 let complete = op.complete().unwrap_or(Time(u64::MAX));
                 for version in op.returned() {
-                    match lineage.record(version.write) {
+                    match lineage.record(version.write()) {
                         Some(write) if write.key == op.key => {
                             report.causality_violations += u64::from(write.invoke > complete);
                         }
@@ -110,8 +111,8 @@ impl Successors<'_, '_> {
 
     /// The latest invoke time of the writes of `versions` the history
     /// names: each succeeds every write completed before it.
-    fn latest_invoke(&self, versions: &[Observed]) -> Option<Time> {
-        versions.iter().filter_map(|v| self.lineage.invoked(v.write)).max()
+    fn latest_invoke(&self, versions: &[Version]) -> Option<Time> {
+        versions.iter().filter_map(|v| self.lineage.invoked(v.write())).max()
     }
 }
 
@@ -145,7 +146,7 @@ fn stale_reads(by_key: &[&OpRecord], mut successors: Successors) -> Vec<StaleRea
                 .into_iter()
                 .map(|index| acknowledged[index])
                 .filter(|&(write, completed)| {
-                    !read.returned().iter().any(|version| successors.succeeds(version.write, write, completed))
+                    !read.returned().iter().any(|version| successors.succeeds(version.write(), write, completed))
                 })
                 .map(|(write, _)| write)
                 .collect();
@@ -199,19 +200,13 @@ fn describe(client: ClientId, sequence: u64, key: u64, why: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::history::{Observed, VersionId};
     use crate::node::vclock::{Dot, VectorClock};
     use crate::protocol::Stamp;
+    use crate::protocol::{Version, VersionId};
     use crate::types::NodeId;
 
-    fn version(write: u64) -> Observed {
-        Observed {
-            write: WriteId(write),
-            dot: Dot { actor: NodeId(0).into(), counter: write },
-            clock: VectorClock::new(),
-            stamp: Stamp::default(),
-            items: None,
-        }
+    fn version(write: u64) -> Version {
+        Version::of_write(write, Dot { actor: NodeId(0).into(), counter: write }, VectorClock::new(), Stamp::default())
     }
 
     fn op(kind: OpKind, sequence: u64, invoke: u64, complete: u64) -> OpRecord {
@@ -370,7 +365,7 @@ mod tests {
                     .iter()
                     .filter(|(_, completed)| *completed < read.invoke)
                     .filter(|&&(write, completed)| {
-                        !read.returned().iter().any(|version| successors.succeeds(version.write, write, completed))
+                        !read.returned().iter().any(|version| successors.succeeds(version.write(), write, completed))
                     })
                     .map(|(write, _)| *write)
                     .collect();

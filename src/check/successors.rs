@@ -15,10 +15,10 @@
 //! (dotted version vectors, which cover a version by its dot alone, or a
 //! reused dot) the chains are walked.
 
-use super::history::Observed;
 use super::lineage::Lineage;
 use crate::node::vclock::Dot;
 use crate::node::versioning::Versioning;
+use crate::protocol::Version;
 use crate::protocol::WriteId;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,11 +36,11 @@ pub struct KeyIndex {
 impl KeyIndex {
     /// Indexes `key`'s known versions and `shown`, the end state's
     /// versions of the key (held, held anywhere, wiped, capped).
-    pub fn new(lineage: &Lineage, key: u64, shown: &[&[Observed]]) -> KeyIndex {
+    pub fn new(lineage: &Lineage, key: u64, shown: &[&[Version]]) -> KeyIndex {
         let mut first_writer: BTreeMap<Dot, WriteId> = BTreeMap::new();
         let mut shared_dots = BTreeSet::new();
         for version in lineage.versions_of_key(key).chain(shown.iter().copied().flatten()) {
-            if *first_writer.entry(version.dot).or_insert(version.write) != version.write {
+            if *first_writer.entry(version.dot).or_insert(version.write()) != version.write() {
                 shared_dots.insert(version.dot);
             }
         }
@@ -65,11 +65,11 @@ impl KeyIndex {
 /// The known versions of `key` that supersede `write`, directly or through
 /// one another, walked from the write's versions over the key's versions
 /// (each found once).
-pub fn walk<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Versioning) -> Vec<&'l Observed> {
-    let known: Vec<&Observed> = lineage.versions_of_key(key).filter(|v| v.write != write).collect();
+pub fn walk<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Versioning) -> Vec<&'l Version> {
+    let known: Vec<&Version> = lineage.versions_of_key(key).filter(|v| v.write() != write).collect();
     let mut is_found = vec![false; known.len()];
-    let mut found: Vec<&Observed> = Vec::new();
-    let mut frontier: Vec<&Observed> = lineage.versions_of(write).collect();
+    let mut found: Vec<&Version> = Vec::new();
+    let mut frontier: Vec<&Version> = lineage.versions_of(write).collect();
     while let Some(older) = frontier.pop() {
         for (index, &newer) in known.iter().enumerate() {
             if !is_found[index] && versioning.supersedes(newer, older) {
@@ -84,11 +84,11 @@ pub fn walk<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Vers
 
 /// Whether some successor's writer saw `write` (`seen`) and whether some
 /// successor's writer did not (`unseen`), from the successors' writes.
-pub fn sight_of<'v>(lineage: &Lineage, write: WriteId, successors: impl Iterator<Item = &'v Observed>) -> Seen {
+pub fn sight_of<'v>(lineage: &Lineage, write: WriteId, successors: impl Iterator<Item = &'v Version>) -> Seen {
     let seen_by = lineage.seen_by(write);
     let mut result = Seen::default();
     for successor in successors {
-        if seen_by.contains(&successor.write) {
+        if seen_by.contains(&successor.write()) {
             result.seen = true;
         } else {
             result.unseen = true;
@@ -118,10 +118,10 @@ pub fn direct<'l>(
     key: u64,
     write: WriteId,
     versioning: Versioning,
-) -> impl Iterator<Item = &'l Observed> {
-    let own: Vec<&Observed> = lineage.versions_of(write).collect();
+) -> impl Iterator<Item = &'l Version> {
+    let own: Vec<&Version> = lineage.versions_of(write).collect();
     lineage
         .versions_of_key(key)
         .rev()
-        .filter(move |v| v.write != write && own.iter().any(|old| versioning.supersedes(*v, *old)))
+        .filter(move |v| v.write() != write && own.iter().any(|old| versioning.supersedes(v, old)))
 }

@@ -4,12 +4,13 @@
 //! versionings included).
 
 use super::durability::{check_end_state, EndState};
-use super::history::{Observed, OpKind, OpRecord, Outcome, VersionId};
+use super::history::{OpKind, OpRecord, Outcome};
 use super::lineage::Lineage;
 use super::ConsistencyReport;
 use crate::node::vclock::{Dot, VectorClock};
 use crate::node::versioning::Versioning;
 use crate::protocol::{Stamp, WriteId};
+use crate::protocol::{Version, VersionId};
 use crate::types::{ClientId, NodeId, Time};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +31,7 @@ mod oracle {
                 continue;
             }
             figures.lost += 1;
-            let among = |versions: Option<&Vec<Observed>>| versions.is_some_and(|vs| sight.present(vs));
+            let among = |versions: Option<&Vec<Version>>| versions.is_some_and(|vs| sight.present(vs));
             if sight.present(&(end.held_anywhere)(op.key)) {
                 figures.unexplained += 1;
             } else if let Some(lost_update) = overwrite(lineage, &successors, write, versioning) {
@@ -52,28 +53,28 @@ mod oracle {
     struct Sight<'a, 'l> {
         lineage: &'a Lineage<'l>,
         write: WriteId,
-        successors: &'a [&'a Observed],
+        successors: &'a [&'a Version],
         versioning: Versioning,
         truncated: bool,
     }
 
     impl Sight<'_, '_> {
-        fn present(&self, versions: &[Observed]) -> bool {
+        fn present(&self, versions: &[Version]) -> bool {
             let (lineage, write, versioning) = (self.lineage, self.write, self.versioning);
-            versions.iter().any(|v| v.write == write)
+            versions.iter().any(|v| v.write() == write)
                 || versions.iter().any(|v| {
                     let superseded =
-                        v.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(v, old));
-                    let through = self.successors.iter().any(|s| s.id() == v.id() || versioning.supersedes(v, *s));
-                    (self.truncated || superseded || through) && v.write != write && lineage.saw(v.write, write)
+                        v.write() != write && lineage.versions_of(write).any(|old| versioning.supersedes(v, old));
+                    let through = self.successors.iter().any(|s| s.id() == v.id() || versioning.supersedes(v, s));
+                    (self.truncated || superseded || through) && v.write() != write && lineage.saw(v.write(), write)
                 })
         }
     }
 
-    fn successors<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Versioning) -> Vec<&'l Observed> {
-        let known: Vec<&Observed> = lineage.versions_of_key(key).filter(|v| v.write != write).collect();
-        let mut found: Vec<&Observed> = Vec::new();
-        let mut frontier: Vec<&Observed> = lineage.versions_of(write).collect();
+    fn successors<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Versioning) -> Vec<&'l Version> {
+        let known: Vec<&Version> = lineage.versions_of_key(key).filter(|v| v.write() != write).collect();
+        let mut found: Vec<&Version> = Vec::new();
+        let mut frontier: Vec<&Version> = lineage.versions_of(write).collect();
         while let Some(older) = frontier.pop() {
             for &newer in &known {
                 if versioning.supersedes(newer, older) && !found.iter().any(|f| f.id() == newer.id()) {
@@ -86,10 +87,10 @@ mod oracle {
     }
 
     /// Some(lost update?) when a successor's writer never saw the write.
-    fn overwrite(lineage: &Lineage, successors: &[&Observed], write: WriteId, versioning: Versioning) -> Option<bool> {
+    fn overwrite(lineage: &Lineage, successors: &[&Version], write: WriteId, versioning: Versioning) -> Option<bool> {
         let seen_by = lineage.seen_by(write);
-        let seen = successors.iter().any(|v| seen_by.contains(&v.write));
-        let unseen = successors.iter().any(|v| !seen_by.contains(&v.write));
+        let seen = successors.iter().any(|v| seen_by.contains(&v.write()));
+        let unseen = successors.iter().any(|v| !seen_by.contains(&v.write()));
         unseen.then_some(!seen && versioning != Versioning::LastWriteWins)
     }
 }
@@ -121,20 +122,15 @@ impl Figures {
 /// One random version: (write, dot node, dot counter, clock entries, stamp).
 type VersionSpec = (u64, u32, u64, Vec<(u32, u64)>, u64);
 
-fn version((write, node, counter, clock, stamp): &VersionSpec) -> Observed {
+fn version((write, node, counter, clock, stamp): &VersionSpec) -> Version {
     let mut c = VectorClock::new();
     for &(actor, count) in clock {
         if c.counter(NodeId(actor)) < count {
             c.set(NodeId(actor), count, Time(0));
         }
     }
-    Observed {
-        write: WriteId(*write),
-        dot: Dot { actor: NodeId(*node).into(), counter: *counter },
-        clock: c,
-        stamp: Stamp { time_us: *stamp, writer: *node },
-        items: None,
-    }
+    let dot = Dot { actor: NodeId(*node).into(), counter: *counter };
+    Version::of_write(*write, dot, c, Stamp { time_us: *stamp, writer: *node })
 }
 
 /// Small values so dots, clocks and stamps collide often.
@@ -144,7 +140,7 @@ fn version_spec(writes: u64) -> impl Strategy<Value = VersionSpec> {
 
 /// Writes 1..=writes on keys 1 and 2, each acknowledged or not, with a
 /// context of earlier writes' versions; and the end state's versions.
-fn scenario() -> impl Strategy<Value = (Vec<OpRecord>, [Vec<Observed>; 4], bool)> {
+fn scenario() -> impl Strategy<Value = (Vec<OpRecord>, [Vec<Version>; 4], bool)> {
     let writes = 6u64;
     let ops = prop::collection::vec(
         (
@@ -183,7 +179,7 @@ proptest! {
     fn the_fast_lost_write_classification_equals_the_quadratic_one((history, shown, truncated) in scenario()) {
         let [held, anywhere, wiped, capped] = shown;
         // All on key 1 (key 2 writes have no end-state versions: held nowhere).
-        let by_key = |versions: Vec<Observed>| BTreeMap::from([(1, versions)]);
+        let by_key = |versions: Vec<Version>| BTreeMap::from([(1, versions)]);
         let (final_versions, wiped, capped) = (by_key(held), by_key(wiped), by_key(capped));
         let held_anywhere = |key: u64| if key == 1 { anywhere.clone() } else { Vec::new() };
         let mut lineage = Lineage::from_history(&history);

@@ -1,9 +1,10 @@
 //! Checker tests on hand-written histories.
 
-use super::history::{CartOp, Observed, OpKind, OpRecord, Outcome, VersionId};
+use super::history::{CartOp, OpKind, OpRecord, Outcome};
 use super::*;
 use crate::node::vclock::{Dot, VectorClock};
 use crate::protocol::Stamp;
+use crate::protocol::{Version, VersionId};
 use crate::types::{ClientId, NodeId, Time};
 
 const VC: Versioning = Versioning::VectorClocks;
@@ -38,7 +39,7 @@ fn write(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)]) -> OpR
     let stamp = Stamp { time_us: invoke, writer: 0 };
     let mut write = op(OpKind::Write, key, invoke, complete);
     write.set_write(WriteId(id), false, false);
-    write.set_acked(Observed { stamp, ..observed(id, c) });
+    write.set_acked(observed(id, c).changed(|v| v.stamp = stamp));
     write
 }
 
@@ -49,8 +50,8 @@ fn write_after(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)], 
     write
 }
 
-fn observed(id: u64, c: &[(u32, u64)]) -> Observed {
-    Observed { write: WriteId(id), dot: dot(id), clock: clock(c), stamp: Stamp { time_us: id, writer: 0 }, items: None }
+fn observed(id: u64, c: &[(u32, u64)]) -> Version {
+    Version::of_write(id, dot(id), clock(c), Stamp { time_us: id, writer: 0 })
 }
 
 fn read(key: u64, invoke: u64, complete: u64, returned: &[(u64, &[(u32, u64)])]) -> OpRecord {
@@ -156,7 +157,7 @@ fn siblings_ordered_by_their_write_contexts_are_false_conflicts() {
 #[test]
 fn a_write_coordinated_twice_is_two_versions() {
     let first = write(1, 0, 10, 1, &[(0, 1)]);
-    let duplicate = Observed { dot: Dot { actor: NodeId(1).into(), counter: 1 }, ..observed(1, &[(1, 1)]) };
+    let duplicate = observed(1, &[(1, 1)]).changed(|v| v.dot = Dot { actor: NodeId(1).into(), counter: 1 });
     let mut both = read(1, 20, 30, &[]);
     both.set_returned(vec![observed(1, &[(0, 1)]), duplicate.clone()]);
     let mut after = write(1, 40, 50, 2, &[(1, 1), (2, 1)]);
@@ -177,8 +178,7 @@ fn dotted_version_vectors_order_by_dots() {
     let mut a = write(1, 0, 10, 1, &[]);
     let mut b = write(1, 0, 10, 2, &[]);
     for (op, counter) in [(&mut a, 1), (&mut b, 2)] {
-        let acked = op.acked_mut().expect("acked");
-        acked.dot = Dot { actor: NodeId(0).into(), counter };
+        op.amend_acked(|v| v.dot = Dot { actor: NodeId(0).into(), counter });
     }
     let mut r = read(1, 20, 30, &[]);
     r.set_returned(vec![a.acked().cloned().expect("acked"), b.acked().cloned().expect("acked")]);
@@ -266,26 +266,22 @@ mod end_state {
 
     /// Runs the end-of-run checks the way `lib::check_outcome` does.
     /// Version `id` with its own dot (`node`:`counter`) and context `c`.
-    fn at(id: u64, node: u32, counter: u64, c: &[(u32, u64)]) -> Observed {
-        Observed {
-            dot: Dot { actor: NodeId(node).into(), counter },
-            stamp: Stamp { time_us: id, writer: 0 },
-            ..observed(id, c)
-        }
+    fn at(id: u64, node: u32, counter: u64, c: &[(u32, u64)]) -> Version {
+        Version::of_write(id, Dot { actor: NodeId(node).into(), counter }, clock(c), Stamp { time_us: id, writer: 0 })
     }
 
     /// `op`, acknowledged as `version`.
-    fn acked(mut op: OpRecord, version: Observed) -> OpRecord {
+    fn acked(mut op: OpRecord, version: Version) -> OpRecord {
         op.set_acked(version);
         op
     }
 
     fn finish(
         history: &[OpRecord],
-        final_versions: &BTreeMap<u64, Vec<Observed>>,
-        held_anywhere: &dyn Fn(u64) -> Vec<Observed>,
-        wiped: &BTreeMap<u64, Vec<Observed>>,
-        capped: &BTreeMap<u64, Vec<Observed>>,
+        final_versions: &BTreeMap<u64, Vec<Version>>,
+        held_anywhere: &dyn Fn(u64) -> Vec<Version>,
+        wiped: &BTreeMap<u64, Vec<Version>>,
+        capped: &BTreeMap<u64, Vec<Version>>,
         versioning: Versioning,
     ) -> ConsistencyReport {
         let mut lineage = Lineage::from_history(history);
@@ -469,12 +465,12 @@ mod end_state {
     #[test]
     fn lww_discards_a_later_write_with_an_earlier_timestamp() {
         let mut early = write(1, 0, 10, 1, &[(0, 1)]);
-        early.acked_mut().expect("acked").stamp = Stamp { time_us: 500, writer: 0 };
+        early.amend_acked(|v| v.stamp = Stamp { time_us: 500, writer: 0 });
         let mut late = write(1, 5, 15, 2, &[(1, 1)]);
-        late.acked_mut().expect("acked").stamp = Stamp { time_us: 7, writer: 1 };
+        late.amend_acked(|v| v.stamp = Stamp { time_us: 7, writer: 1 });
         let final_versions = BTreeMap::from([(
             1,
-            vec![Observed { stamp: Stamp { time_us: 500, writer: 0 }, ..observed(1, &[(0, 1)]) }],
+            vec![observed(1, &[(0, 1)]).changed(|v| v.stamp = Stamp { time_us: 500, writer: 0 })],
         )]);
         let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
         let both = [early, late];
@@ -493,7 +489,7 @@ mod end_state {
     fn lww_counts_each_later_write_an_earlier_stamp_outranks() {
         let stamped = |invoke: u64, id: u64, time_us: u64| {
             let mut op = write(1, invoke, invoke + 10, id, &[(0, id)]);
-            op.acked_mut().expect("acked").stamp = Stamp { time_us, writer: 0 };
+            op.amend_acked(|v| v.stamp = Stamp { time_us, writer: 0 });
             op
         };
         let none = BTreeMap::new();
@@ -512,7 +508,7 @@ mod end_state {
         let mut remove = write(1, 0, 10, 1, &[(0, 1)]);
         remove.set_cart(Some(CartOp::Remove(7)));
         let mut again = read(1, 20, 30, &[(2, &[(0, 1), (1, 1)])]);
-        again.returned_mut()[0].items = Some(vec![3, 7].into());
+        again.amend_returned(0, |v| v.value.items = Some(vec![3, 7].into()));
         let report = end_state(&[remove.clone(), again.clone()], &[(2, &[(0, 1), (1, 1)])], &[]);
         assert_eq!(report.resurfaced_deletes, 1);
         let mut add = write(1, 12, 14, 3, &[(0, 2)]);
@@ -530,7 +526,7 @@ mod end_state {
         remove.set_cart(Some(CartOp::Remove(7)));
         let item_read = |invoke: u64, complete: u64| {
             let mut read = read(1, invoke, complete, &[(2, &[(0, 1), (1, 1)])]);
-            read.returned_mut()[0].items = Some(vec![7].into());
+            read.amend_returned(0, |v| v.value.items = Some(vec![7].into()));
             read
         };
         let add = |invoke: u64| {

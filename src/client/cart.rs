@@ -33,11 +33,16 @@ pub fn apply(items: &[u32], op: CartOp) -> Arc<[u32]> {
 mod tests {
     use super::*;
     use crate::node::vclock::VectorClock;
-    use crate::protocol::{Stamp, Value, WriteId};
+    use crate::protocol::{Stamp, Value, VersionData, WriteId};
 
     fn cart(items: &[u32]) -> Version {
         let value = Value { write: WriteId(1), bytes: 1, items: Some(items.into()) };
-        Version { clock: VectorClock::new(), dot: Default::default(), stamp: Stamp::default(), value }
+        Version::from(VersionData {
+            clock: VectorClock::new(),
+            dot: Default::default(),
+            stamp: Stamp::default(),
+            value,
+        })
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod cart;
 pub mod probe;
 pub mod workload;
 
-use crate::check::history::{CartOp, Observed, OpKind, OpRecord, Outcome, VersionId};
+use crate::check::history::{CartOp, OpKind, OpRecord, Outcome};
 use crate::dist::Dist;
 use crate::engine::id_map::IdMap;
 use crate::engine::rng::{unit_f64, SimRng};
@@ -17,7 +17,7 @@ use crate::node::quorum::ReadQuorum;
 use crate::node::vclock::VectorClock;
 use crate::node::Outbox;
 use crate::protocol::{
-    Coordination, Failure, Key, Message, ReadResult, RequestId, Stamp, Value, Version, WriteAck, WriteId,
+    Coordination, Failure, Key, Message, ReadResult, RequestId, Stamp, Value, Version, VersionData, VersionId, WriteId,
 };
 use crate::ring::Ring;
 use crate::scenario::{LoadMode, Policy, RoutingMode};
@@ -133,7 +133,8 @@ enum Role {
 /// A write this client coordinates itself (last-write-wins under client-driven routing).
 #[derive(Clone, Debug)]
 struct ClientWrite {
-    ack: WriteAck,
+    /// The version it sends, which its acknowledgement names.
+    version: Version,
     asked: Vec<NodeId>,
     acked: Vec<NodeId>,
 }
@@ -300,8 +301,8 @@ impl Client {
                     write.acked.push(replica);
                 }
                 if write.acked.len() >= self.config.w {
-                    let ack = write.ack.clone();
-                    self.finish_write(now, coordination.id, Ok(ack), out);
+                    let version = write.version.clone();
+                    self.finish_write(now, coordination.id, Ok(version), out);
                 }
             }
             Message::MembershipReply { ring } => self.ring = ring,
@@ -434,7 +435,7 @@ impl Client {
             // The client is the version's actor; its stamps never repeat.
             let actor = crate::node::vclock::Actor { node: NodeId(stamp.writer), epoch: 0 };
             let dot = crate::node::vclock::Dot { actor, counter: time_us };
-            let version = Version { clock: VectorClock::new(), dot, stamp, value };
+            let version = Version::from(VersionData { clock: VectorClock::new(), dot, stamp, value });
             let asked = self.ring.preference_list(key.position, self.config.n);
             let coordination = Coordination { coordinator: Endpoint::Client(self.id), id: sequence };
             for &replica in &asked {
@@ -442,8 +443,7 @@ impl Client {
                     Message::ReplicaWrite { coordination, key, version: version.clone(), hint: None, durable: true };
                 out.send(Endpoint::Node(replica), message);
             }
-            let ack = WriteAck { clock: version.clock, dot, stamp };
-            pending.write = Some(ClientWrite { ack, asked, acked: Vec::new() });
+            pending.write = Some(ClientWrite { version, asked, acked: Vec::new() });
         } else {
             let fastest = context.as_ref().and_then(|c| c.fastest).filter(|_| self.config.write_to_fastest_replica);
             let target = self.route(now, key, fastest);
@@ -506,7 +506,7 @@ impl Client {
         match outcome {
             Ok(result) => {
                 record.outcome = Outcome::Ok;
-                record.set_returned(result.versions.iter().map(Observed::of).collect());
+                record.set_returned(result.versions.clone());
                 let items = (self.config.policy == Policy::Merge).then(|| cart::merge_items(&result.versions));
                 let context = ReadContext {
                     clock: result.context,
@@ -534,17 +534,21 @@ impl Client {
         self.after_completion(now, pending.role, out);
     }
 
-    fn finish_write(&mut self, now: Time, sequence: u64, outcome: Result<WriteAck, Failure>, out: &mut ClientOutbox) {
+    fn finish_write(&mut self, now: Time, sequence: u64, outcome: Result<Version, Failure>, out: &mut ClientOutbox) {
         let Some(pending) = self.pending.remove(&sequence) else {
             return;
         };
         let record = &mut out.history[pending.record];
         record.set_complete(now);
         match outcome {
-            Ok(ack) => {
+            Ok(version) => {
                 record.outcome = Outcome::Ok;
-                let write = record.write().expect("a write record names its write");
-                record.set_acked(Observed { write, dot: ack.dot, clock: ack.clock, stamp: ack.stamp, items: None });
+                debug_assert_eq!(
+                    record.write(),
+                    Some(version.write()),
+                    "an acknowledgement names the write's own value"
+                );
+                record.set_acked(version);
                 if pending.role == Role::ProbeWrite {
                     self.schedule_probe_reads(now, pending.key.id, out);
                 }

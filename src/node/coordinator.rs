@@ -185,8 +185,8 @@ impl Node {
         if !write.answered && write.acks >= self.config.w {
             write.answered = true;
             let request = write.request;
-            let ack = Node::write_ack_of(&write.version);
-            out.send(Endpoint::Client(request.client), Message::PutReply { request, outcome: Ok(ack) });
+            let outcome = Ok(write.version.clone());
+            out.send(Endpoint::Client(request.client), Message::PutReply { request, outcome });
         }
         if write.targets.iter().all(|t| t.acked || t.abandoned) {
             self.writes.remove(&id);

@@ -66,7 +66,7 @@ impl Hints {
     pub fn put(&mut self, intended: NodeId, key: Key, version: Version, rules: StoreRules) -> HintPut {
         let hints = self.by_intended.entry(intended).or_default();
         let before = hints.get(key.id);
-        let replaced = before.iter().filter(|old| rules.versioning.covers(&version, *old)).count() as u64;
+        let replaced = before.iter().filter(|old| rules.versioning.covers(&version, old)).count() as u64;
         let before = before.len() as u64;
         let effect = hints.put(key, version, rules);
         let after = hints.get(key.id).len() as u64;

@@ -240,7 +240,7 @@ pub fn differing_leaves(a: &MerkleTree, b: &MerkleTree) -> (Vec<usize>, u64) {
 mod tests {
     use super::*;
     use crate::node::vclock::{Dot, VectorClock};
-    use crate::protocol::{Key, Stamp, Value, WriteId};
+    use crate::protocol::{Key, Stamp};
     use crate::types::{NodeId, Time};
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
@@ -249,7 +249,7 @@ mod tests {
         let mut clock = VectorClock::new();
         clock.set(NodeId(0), counter, Time(0));
         let dot = Dot { actor: NodeId(0).into(), counter: write * 1000 + counter };
-        Version { clock, dot, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
+        Version::of_write(write, dot, clock, Stamp::default())
     }
 
     fn tree_of(depth: u32, store: &BTreeMap<u64, u64>) -> MerkleTree {
@@ -300,8 +300,7 @@ mod tests {
     #[test]
     fn a_key_digest_does_not_depend_on_the_order_versions_are_held_in() {
         // Two versions of one write (a request coordinated twice) and a third.
-        let mut twin = version(7, 2);
-        twin.stamp = Stamp { time_us: 9, writer: 3 };
+        let twin = version(7, 2).changed(|v| v.stamp = Stamp { time_us: 9, writer: 3 });
         let versions = [version(7, 1), twin, version(8, 1)];
         let mut reversed = versions.clone();
         reversed.reverse();
@@ -443,7 +442,7 @@ mod tests {
         // Forty clock entries: 8 + 36 + 40 x 16 bytes, well past the inline room.
         let mut clock = VectorClock::new();
         (0..40).for_each(|node| clock.set(NodeId(node), u64::from(node) + 1, Time(0)));
-        let big = Version { clock, ..version(7, 1) };
+        let big = version(7, 1).changed(|v| v.clock = clock);
         let mut bytes = 42u64.to_le_bytes().to_vec();
         bytes.extend(7u64.to_le_bytes()); // write id
         bytes.extend(0u32.to_le_bytes()); // dot: node

@@ -24,7 +24,7 @@ pub mod versioning;
 use crate::dist::Dist;
 use crate::engine::id_map::IdMap;
 use crate::engine::rng::{unit_f64, SimRng};
-use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, WriteAck};
+use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, VersionData};
 use crate::ring::Ring;
 use crate::types::{Endpoint, NodeId, Time};
 use quorum::ReadQuorum;
@@ -1047,7 +1047,7 @@ impl Node {
         let versioning = self.config.rules.versioning;
         let (clock, dropped) = versioning.new_clock(context, dot, physical, self.config.clock_max_entries);
         self.stats.clock_truncations += dropped as u64;
-        Version { clock, dot, stamp: Stamp { time_us: physical.0, writer: self.id.0 }, value }
+        Version::from(VersionData { clock, dot, stamp: Stamp { time_us: physical.0, writer: self.id.0 }, value })
     }
 
     /// The new version's dot: this node's counter set to one more than the
@@ -1065,10 +1065,6 @@ impl Node {
         let counter = 1 + stored.max(context.counter(actor)).max(self.counter_high_water);
         self.counter_high_water = counter;
         vclock::Dot { actor, counter }
-    }
-
-    fn write_ack_of(version: &Version) -> WriteAck {
-        WriteAck { clock: version.clock.clone(), dot: version.dot, stamp: version.stamp }
     }
 }
 

@@ -78,14 +78,14 @@ impl ReadQuorum {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Stamp, Value, WriteId};
+    use crate::protocol::Stamp;
     use crate::types::Time;
 
     fn version(write: u64, node: u32, counter: u64) -> Version {
         let mut clock = VectorClock::new();
         clock.set(NodeId(node), counter, Time(0));
         let dot = crate::node::vclock::Dot { actor: NodeId(node).into(), counter };
-        Version { clock, dot, stamp: Stamp::default(), value: Value { write: WriteId(write), bytes: 1, items: None } }
+        Version::of_write(write, dot, clock, Stamp::default())
     }
 
     #[test]

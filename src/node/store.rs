@@ -192,7 +192,7 @@ pub fn holds(versions: &[Version], wanted: &Version, versioning: Versioning) -> 
 pub(crate) mod tests {
     use super::*;
     use crate::node::vclock::VectorClock;
-    use crate::protocol::{Stamp, Value, WriteId};
+    use crate::protocol::{Stamp, Value, VersionData, WriteId};
     use crate::types::{NodeId, Time};
 
     /// Version of write `write` (dot n99:`write`, stamp `write`) with the
@@ -204,7 +204,7 @@ pub(crate) mod tests {
         }
         let stamp = Stamp { time_us: write, writer: 0 };
         let dot = Dot { actor: NodeId(99).into(), counter: write };
-        Version { clock, dot, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } }
+        Version::from(VersionData { clock, dot, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } })
     }
 
     const VC: StoreRules = StoreRules::VECTOR_CLOCKS;

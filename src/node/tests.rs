@@ -233,7 +233,7 @@ fn replica_write(key: Key, write: u64, durable: bool) -> Message {
     clock.set(NodeId(9), write.max(1), Time(0));
     let value = Value { write: WriteId(write), bytes: 8, items: None };
     let dot = crate::node::vclock::Dot { actor: NodeId(9).into(), counter: write.max(1) };
-    let version = Version { clock, dot, stamp: crate::protocol::Stamp::default(), value };
+    let version = Version::from(VersionData { clock, dot, stamp: crate::protocol::Stamp::default(), value });
     let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: write };
     Message::ReplicaWrite { coordination, key, version, hint: None, durable }
 }
@@ -787,11 +787,11 @@ fn a_read_quorum_reports_who_was_asked_who_replied_and_when_it_answered() {
 #[test]
 fn the_counter_a_version_has_seen_counts_its_own_dot_and_its_clock() {
     let vc = versioning::Versioning::VectorClocks;
-    let mut v = store::tests::version(7, &[(0, 3)]); // dot n99:7, clock {n0: 3}
+    let v = store::tests::version(7, &[(0, 3)]); // dot n99:7, clock {n0: 3}
     assert_eq!(vc.counter_seen(&v, NodeId(99).into()), 7, "its own dot");
     assert_eq!(vc.counter_seen(&v, NodeId(0).into()), 3, "its clock");
     assert_eq!(vc.counter_seen(&v, NodeId(5).into()), 0, "an actor it never saw");
-    v.clock.set(NodeId(99), 9, Time(0));
+    let v = v.changed(|v| v.clock.set(NodeId(99), 9, Time(0)));
     assert_eq!(vc.counter_seen(&v, NodeId(99).into()), 9, "the clock's entry when it is higher");
 }
 
@@ -810,7 +810,7 @@ fn a_version_never_supersedes_itself_and_last_write_wins_ties_cover_both_ways() 
     }
     let lww = versioning::Versioning::LastWriteWins;
     assert!(lww.supersedes(&b, &a) && !lww.supersedes(&a, &b));
-    let tie = Version { dot: b.dot, ..a.clone() };
+    let tie = a.changed(|v| v.dot = b.dot);
     assert!(lww.covers(&tie, &a) && lww.covers(&a, &tie), "equal stamps cover each other");
     assert!(!lww.supersedes(&tie, &a), "a tie supersedes neither way");
 }
@@ -1568,11 +1568,12 @@ fn a_read_repair_stores_and_counts_the_versions_the_replica_lacked() {
     let mut nodes = cluster(5);
     let (key, _) = key_where(&nodes, NodeId(0), None);
     let version = |write: u64, actor: u32| {
-        let Message::ReplicaWrite { mut version, .. } = replica_write(key, write, true) else { unreachable!() };
-        version.clock = VectorClock::new();
-        version.clock.set(NodeId(actor), 1, Time(0));
-        version.dot = crate::node::vclock::Dot { actor: NodeId(actor).into(), counter: 1 };
-        version
+        let Message::ReplicaWrite { version, .. } = replica_write(key, write, true) else { unreachable!() };
+        version.changed(|v| {
+            v.clock = VectorClock::new();
+            v.clock.set(NodeId(actor), 1, Time(0));
+            v.dot = crate::node::vclock::Dot { actor: NodeId(actor).into(), counter: 1 };
+        })
     };
     let sent =
         deliver(&mut nodes[0], NodeId(3), Message::ReadRepair { key, versions: vec![version(1, 7), version(2, 8)] });

@@ -14,7 +14,7 @@
 //! second overwrite the first.
 
 use super::vclock::{Actor, Dot, VectorClock};
-use crate::protocol::{Stamp, Version};
+use crate::protocol::Version;
 use crate::types::Time;
 use serde::Serialize;
 
@@ -31,47 +31,24 @@ pub enum Versioning {
     LastWriteWins,
 }
 
-/// What ordering needs of a version: a stored [`Version`], or what the
-/// checker recorded of one.
-pub trait Versioned {
-    /// Its clock.
-    fn clock(&self) -> &VectorClock;
-    /// Its identity.
-    fn dot(&self) -> Dot;
-    /// Its writer's timestamp.
-    fn stamp(&self) -> Stamp;
-}
-
-impl Versioned for Version {
-    fn clock(&self) -> &VectorClock {
-        &self.clock
-    }
-    fn dot(&self) -> Dot {
-        self.dot
-    }
-    fn stamp(&self) -> Stamp {
-        self.stamp
-    }
-}
-
 impl Versioning {
     /// True when `newer` is `older` or supersedes it.
-    pub fn covers(self, newer: &impl Versioned, older: &impl Versioned) -> bool {
+    pub fn covers(self, newer: &Version, older: &Version) -> bool {
         match self {
-            Versioning::LastWriteWins => newer.stamp() >= older.stamp(),
-            Versioning::VectorClocks => newer.clock().descends(older.clock()),
-            Versioning::DottedVersionVectors => newer.dot() == older.dot() || newer.clock().contains(older.dot()),
+            Versioning::LastWriteWins => newer.stamp >= older.stamp,
+            Versioning::VectorClocks => newer.clock.descends(&older.clock),
+            Versioning::DottedVersionVectors => newer.dot == older.dot || newer.clock.contains(older.dot),
         }
     }
 
     /// True when `newer` strictly supersedes `older` (covers it and is
     /// another version).
-    pub fn supersedes(self, newer: &impl Versioned, older: &impl Versioned) -> bool {
-        newer.dot() != older.dot() && self.covers(newer, older) && !self.covers(older, newer)
+    pub fn supersedes(self, newer: &Version, older: &Version) -> bool {
+        newer.dot != older.dot && self.covers(newer, older) && !self.covers(older, newer)
     }
 
     /// True when neither version covers the other: they are siblings.
-    pub fn concurrent(self, a: &impl Versioned, b: &impl Versioned) -> bool {
+    pub fn concurrent(self, a: &Version, b: &Version) -> bool {
         !self.covers(a, b) && !self.covers(b, a)
     }
 
@@ -110,7 +87,7 @@ impl Versioning {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Stamp, Value, WriteId};
+    use crate::protocol::Stamp;
     use crate::types::NodeId;
 
     fn dot(node: u32, counter: u64) -> Dot {
@@ -126,8 +103,7 @@ mod tests {
     }
 
     fn version(write: u64, dot: Dot, context: &[(u32, u64)]) -> Version {
-        let value = Value { write: WriteId(write), bytes: 1, items: None };
-        Version { clock: clock(context), dot, stamp: Stamp { time_us: write, writer: 0 }, value }
+        Version::of_write(write, dot, clock(context), Stamp { time_us: write, writer: 0 })
     }
 
     const DVV: Versioning = Versioning::DottedVersionVectors;
@@ -204,10 +180,10 @@ mod tests {
         let before = version(1, Dot { actor: old, counter: 5 }, &[]);
         let mut c = VectorClock::new();
         c.set(old, 5, Time(0));
-        let before = Version { clock: c, ..before };
+        let before = before.changed(|v| v.clock = c);
         let mut c = VectorClock::new();
         c.set(new, 1, Time(0));
-        let after = Version { clock: c, dot: Dot { actor: new, counter: 1 }, ..version(2, dot(0, 1), &[]) };
+        let after = version(2, dot(0, 1), &[]).changed(|v| (v.clock, v.dot) = (c, Dot { actor: new, counter: 1 }));
         assert!(VC.concurrent(&before, &after), "a reset counter never looks like an ancestor");
     }
 }

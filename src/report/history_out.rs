@@ -6,7 +6,8 @@
 use super::summary::failure_name;
 use super::trace::write_text;
 use super::PartialFile;
-use crate::check::history::{Observed, OpKind, OpRecord, Outcome, VersionId};
+use crate::check::history::{OpKind, OpRecord, Outcome};
+use crate::protocol::{Version, VersionId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -58,14 +59,14 @@ struct VersionLine {
     items: Option<Vec<u32>>,
 }
 
-fn version_line(version: &Observed) -> VersionLine {
+fn version_line(version: &Version) -> VersionLine {
     VersionLine {
-        write: write_text(version.write),
+        write: write_text(version.write()),
         dot: version.dot.to_string(),
         clock: version.clock.entries().iter().map(|e| (e.actor.to_string(), e.counter)).collect(),
         stamp_us: version.stamp.time_us,
         writer: version.stamp.writer,
-        items: version.items.as_ref().map(|items| items.to_vec()),
+        items: version.value.items.as_ref().map(|items| items.to_vec()),
     }
 }
 

@@ -10,7 +10,7 @@
 //! replies are matched by the coordination or request they answer).
 
 use super::events::message_name;
-use crate::check::history::{Observed, OpKind, OpRecord, Outcome};
+use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::node::vclock::VectorClock;
 use crate::protocol::{Message, Version, WriteId};
 use crate::types::{ClientId, Endpoint, Time};
@@ -299,10 +299,10 @@ fn result_text(op: &OpRecord) -> String {
     }
 }
 
-fn versions_seen(versions: &[Observed]) -> String {
+fn versions_seen(versions: &[Version]) -> String {
     let texts: Vec<String> = versions
         .iter()
-        .map(|v| format!("{} w={} clock {}", v.dot, write_text(v.write), clock_text(&v.clock)))
+        .map(|v| format!("{} w={} clock {}", v.dot, write_text(v.write()), clock_text(&v.clock)))
         .collect();
     format!("[{}]", texts.join(", "))
 }
