@@ -6,8 +6,7 @@ use super::lineage::{Lineage, SawCache};
 use super::successors::{self, KeyIndex, Seen};
 use super::ConsistencyReport;
 use crate::node::versioning::Versioning;
-use crate::protocol::Version;
-use crate::protocol::WriteId;
+use crate::protocol::{Version, WriteId};
 use std::collections::BTreeMap;
 
 /// What a run leaves for the end-of-run checks, by key: the versions

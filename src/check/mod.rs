@@ -12,8 +12,7 @@ pub mod realtime;
 mod successors;
 
 use crate::node::versioning::Versioning;
-use crate::protocol::Version;
-use crate::protocol::WriteId;
+use crate::protocol::{Version, WriteId};
 use crate::types::ClientId;
 use history::{OpKind, OpRecord, Outcome};
 use lineage::Lineage;

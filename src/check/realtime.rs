@@ -25,8 +25,7 @@ use super::history::{self, OpKind, OpRecord, Outcome};
 use super::lineage::Lineage;
 use super::ConsistencyReport;
 use crate::node::versioning::Versioning;
-use crate::protocol::Version;
-use crate::protocol::WriteId;
+use crate::protocol::{Version, WriteId};
 use crate::types::{ClientId, Time};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -18,8 +18,7 @@
 use super::lineage::Lineage;
 use crate::node::vclock::Dot;
 use crate::node::versioning::Versioning;
-use crate::protocol::Version;
-use crate::protocol::WriteId;
+use crate::protocol::{Version, WriteId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What decides, for each lost write of one key, whether its successors
