@@ -395,7 +395,6 @@ impl Simulation {
             .map(|key| {
                 self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
                 for version in preference.iter().flat_map(|n| self.nodes[n.0 as usize].main_versions(key)) {
-                    let version = version.clone();
                     if !held.contains(&version) {
                         held.push(version);
                     }
@@ -512,7 +511,7 @@ impl Simulation {
                     if std::mem::replace(&mut self.alive[node.0 as usize], false) || disk_loss {
                         let lost = self.nodes[node.0 as usize].crash(now, disk_loss);
                         for (key, version) in lost {
-                            self.wiped.entry(key).or_default().push(version.clone());
+                            self.wiped.entry(key).or_default().push(version);
                         }
                         self.update_hints(node, now);
                     }

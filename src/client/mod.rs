@@ -506,15 +506,15 @@ impl Client {
         match outcome {
             Ok(result) => {
                 record.outcome = Outcome::Ok;
-                record.set_returned(result.versions.clone());
                 let items = (self.config.policy == Policy::Merge).then(|| cart::merge_items(&result.versions));
                 let context = ReadContext {
                     clock: result.context,
                     fastest: result.fastest,
-                    versions: result.versions.iter().map(|v| VersionId { write: v.value.write, dot: v.dot }).collect(),
+                    versions: result.versions.iter().map(Version::id).collect(),
                     items,
                 };
                 let siblings = result.versions.len();
+                record.set_returned(result.versions);
                 if !self.config.read_modify_write {
                     // Only a later plain write of the key reads it back; a
                     // read-modify-write carries its own read's context.
