@@ -85,26 +85,22 @@ impl Node {
     }
 
     /// Bytes a full copy of this node's data in its hosted ranges would take
-    /// (the baseline anti-entropy is measured against).
+    /// (the baseline anti-entropy is measured against): every key of its
+    /// main data, durable or still buffered, with its reconciled versions.
     fn hosted_bytes(&self) -> u64 {
-        let versioning = self.config.rules.versioning;
-        let mut total = 0;
-        for (key, versions) in self.store.iter() {
-            let range = Ring::range_index(&self.anti_entropy.ranges, key.position);
-            if self.anti_entropy.trees.contains_key(&range) {
-                let buffered = self.buffer.get(key.id);
-                let bytes: u64 = if buffered.is_empty() {
-                    versions.iter().map(Version::wire_bytes).sum()
-                } else {
-                    super::store::reconcile(versions.iter().chain(buffered), versioning)
-                        .iter()
-                        .map(Version::wire_bytes)
-                        .sum()
-                };
-                total += key.wire_bytes() + bytes;
+        let ranges = &self.anti_entropy.ranges;
+        let hosted = |key: &Key| self.anti_entropy.trees.contains_key(&Ring::range_index(ranges, key.position));
+        let durable = self.store.iter().map(|(key, _)| key);
+        let only_buffered = self.buffer.iter().map(|(key, _)| key).filter(|key| self.store.get(key.id).is_empty());
+        let versions_bytes = |key: &Key| -> u64 {
+            let (stored, buffered) = (self.store.get(key.id), self.buffer.get(key.id));
+            if buffered.is_empty() {
+                stored.iter().map(Version::wire_bytes).sum() // the common case: nothing to reconcile
+            } else {
+                self.main_versions(key.id).iter().map(Version::wire_bytes).sum()
             }
-        }
-        total
+        };
+        durable.chain(only_buffered).filter(hosted).map(|key| key.wire_bytes() + versions_bytes(&key)).sum()
     }
 
     fn compare_range(&mut self, range: usize, out: &mut Outbox<NodeTimer>) {

@@ -1709,7 +1709,9 @@ fn two_replicas(buffered_writes: bool) -> Vec<Node> {
 /// Bytes of a full copy of what `node` stores: each stored key and its
 /// reconciled versions (durable and buffered).
 fn full_copy_bytes(node: &Node) -> u64 {
-    let keys: Vec<Key> = node.store().iter().map(|(key, _)| key).collect();
+    let mut keys: Vec<Key> = node.held_keys().map(Key::new).collect(); // no hints in these tests
+    keys.sort_by_key(|key| key.id);
+    keys.dedup();
     keys.iter().map(|k| k.wire_bytes() + node.main_versions(k.id).iter().map(Version::wire_bytes).sum::<u64>()).sum()
 }
 
@@ -1722,8 +1724,11 @@ fn anti_entropy_counts_its_rounds_the_full_copy_it_replaces_and_every_tree_node_
     for id in 0..40u64 {
         deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(id), id + 1, true));
     }
-    // A newer version of key 3, still buffered, and a key only node 1 holds.
+    // A newer version of key 3 and a new key 41, both still buffered, and a
+    // key only node 1 holds.
     deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(3), 100, false));
+    deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(41), 101, false));
+    assert!(nodes[0].store().get(41).is_empty(), "key 41 is only in the buffer");
     deliver(&mut nodes[1], NodeId(9), replica_write(Key::new(500), 500, true));
     let mut out = Outbox::default();
     nodes[0].anti_entropy_round(Time(5), &mut out);
