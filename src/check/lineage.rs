@@ -21,8 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default)]
 pub struct Lineage<'a> {
     /// Known versions of each key, sorted by identity (borrowed: the
-    /// history and the end state outlive the checks).
-    keys: BTreeMap<u64, Vec<(VersionId, &'a Version)>>,
+    /// history and the end state outlive the checks; a pointer each, the
+    /// identity read through it).
+    keys: BTreeMap<u64, Vec<&'a Version>>,
     /// Each write's operation record (its key, invoke time and context),
     /// sorted by write.
     writes: Vec<(WriteId, &'a OpRecord)>,
@@ -63,21 +64,21 @@ impl<'a> Lineage<'a> {
         let known = self.keys.entry(key).or_default();
         for version in versions {
             let id = version.id();
-            if let Err(at) = known.binary_search_by_key(&id, |(known, _)| *known) {
+            if let Err(at) = known.binary_search_by_key(&id, |known| known.id()) {
                 if known.len() == known.capacity() {
                     // Exactly as many as known: a key of a long run knows a
                     // handful of versions, and doubling would reserve up to
                     // twice that (a quarter of the lineage at 10 M operations).
                     known.reserve_exact(1);
                 }
-                known.insert(at, (id, version)); // the first seen of an identity stays
+                known.insert(at, version); // the first seen of an identity stays
             }
         }
     }
 
     /// The known versions of `key`, by identity (either way round).
     pub fn versions_of_key(&self, key: u64) -> impl DoubleEndedIterator<Item = &Version> {
-        self.keys.get(&key).into_iter().flatten().map(|(_, version)| *version)
+        self.keys.get(&key).into_iter().flatten().copied()
     }
 
     /// The known versions of `write` (several if it was coordinated twice).
@@ -87,16 +88,16 @@ impl<'a> Lineage<'a> {
         key.and_then(|key| self.keys.get(&key))
             .into_iter()
             .flat_map(move |known| {
-                let from = known.partition_point(|(id, _)| *id < lower);
-                known[from..].iter().take_while(move |(id, _)| id.write == write)
+                let from = known.partition_point(|version| version.id() < lower);
+                known[from..].iter().take_while(move |version| version.write() == write)
             })
-            .map(|(_, version)| *version)
+            .copied()
     }
 
     /// The version known by this identity.
     pub fn version(&self, key: u64, id: VersionId) -> Option<&Version> {
         let known = self.keys.get(&key)?;
-        known.binary_search_by_key(&id, |(known, _)| *known).ok().map(|at| known[at].1)
+        known.binary_search_by_key(&id, |known| known.id()).ok().map(|at| known[at])
     }
 
     /// The key `write` wrote (None for a write the history does not name).
@@ -203,9 +204,9 @@ impl<'a> Lineage<'a> {
         let mut extra = 0;
         for known in self.keys.values() {
             let mut previous: Option<WriteId> = None;
-            for (id, _) in known {
-                extra += u64::from(previous == Some(id.write));
-                previous = Some(id.write);
+            for version in known {
+                extra += u64::from(previous == Some(version.write()));
+                previous = Some(version.write());
             }
         }
         extra
