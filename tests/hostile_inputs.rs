@@ -18,7 +18,7 @@ const EVENTS_MAX: u64 = 20_000_000;
 /// A mutant still running after this long counts as a hang.
 const WALL_LIMIT: Duration = Duration::from_secs(120);
 /// Mutants whose memory estimate is above this are validated, not run, to
-/// spare the shared test machine (the 4 GiB limit itself is unit-tested).
+/// spare the shared test machine (the 8 GiB limit itself is unit-tested).
 const RUN_MEMORY_MAX_BYTES: f64 = 256.0 * 1024.0 * 1024.0;
 
 #[derive(Clone, Debug)]

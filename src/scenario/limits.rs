@@ -9,11 +9,26 @@ use super::{check, strategy_of, Invalid};
 use crate::ring::Strategy;
 use crate::scenario::{LoadMode, ScenarioSpec};
 
-/// Largest memory estimate accepted, bytes (4 GiB). The estimate
-/// ([`memory_estimate_bytes`]) errs high; the dominant terms grow with
-/// nodes² (every node's view of every member), nodes × Q and the Merkle
-/// trees of every hosted range.
-pub const MEMORY_ESTIMATE_LIMIT_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
+/// Largest memory estimate accepted, bytes (8 GiB: a third of the 24 GiB
+/// machine the project is developed on, twice issue 13's 4 GB goal for
+/// 1,000 nodes × 10 M requests, whose estimate is 4.5 GiB). It refuses
+/// runaway sizes before anything is allocated, not runs that fit. The
+/// estimate ([`memory_estimate_bytes`]) errs high; the dominant terms grow
+/// with nodes² (every node's view of every member), nodes × Q, the Merkle
+/// trees of every hosted range, and the operations.
+pub const MEMORY_ESTIMATE_LIMIT_BYTES: f64 = 8.0 * (1u64 << 30) as f64;
+
+/// Bytes a stored replica copy of a key costs beyond the fixed terms: its
+/// store entry and its share of the version's parts (values are modelled
+/// by their size, never held). Measured ≈ 150 B (session 11, the
+/// 1,000-node row at 2 M and 10 M requests); rounded up.
+const STORED_COPY_BYTES: f64 = 200.0;
+
+/// Bytes a request costs until the end-of-run checks: its history records
+/// (≈ 1.45 operations a request with read-before-write), what they name,
+/// and the checker's indexes of them. Measured ≈ 330 B (the same runs:
+/// 14.5 M operations, 3.94 GB peak at 10 M requests); rounded up.
+const REQUEST_BYTES: f64 = 350.0;
 
 /// Largest `storage.scan_key_us`: one second per key keeps a scan of 2^32
 /// keys far below `u64::MAX` µs.
@@ -53,8 +68,8 @@ pub(super) fn validate_limits(spec: &ScenarioSpec) -> Result<(), Invalid> {
         field,
         format!(
             "the run would need about {:.1} GiB of memory, {:.1} GiB of it because of this field; the limit is \
-             4 GiB (the estimate counts nodes² membership views, nodes × tokens and nodes × Q ring views, \
-             2^(tree_depth + 1) hashes per hosted range, and keys, values and operations). Use fewer nodes, \
+             8 GiB (the estimate counts nodes² membership views, nodes × tokens and nodes × Q ring views, \
+             2^(tree_depth + 1) hashes per hosted range, stored copies and requests). Use fewer nodes, \
              tokens or partitions, a smaller anti_entropy.tree_depth, or a shorter or lighter workload",
             gib(estimate),
             gib(largest)
@@ -128,7 +143,7 @@ fn expected_operations(spec: &ScenarioSpec) -> f64 {
 /// per-item costs (release build): each node's view holds every member
 /// (≈ 160 B), every token (≈ 64 B) and every partition (≈ 64 B); a
 /// hosted range's Merkle tree holds 2^(depth+1) 8-byte hashes; each stored
-/// version costs its value plus ≈ 200 B; each history record ≈ 300 B.
+/// copy costs [`STORED_COPY_BYTES`], each request [`REQUEST_BYTES`].
 pub fn memory_estimate_bytes(spec: &ScenarioSpec) -> f64 {
     memory_terms(spec).iter().map(|(_, bytes)| bytes).sum()
 }
@@ -167,7 +182,7 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
         LoadMode::Open | LoadMode::Closed => spec.workload.keys as f64,
     };
     let versions = operations.min(keys) * replicas;
-    let data = versions * (f64::from(spec.workload.value_bytes) + 200.0) + operations * 300.0;
+    let data = versions * STORED_COPY_BYTES + operations * REQUEST_BYTES;
     let clients = f64::from(spec.workload.clients) * 4096.0;
     let base = 64.0 * (1u64 << 20) as f64;
     [
@@ -201,11 +216,29 @@ mod tests {
         assert!(estimate_gib("") < 0.1, "the defaults are small");
     }
 
+    /// The benchmark's 1,000-node row (strategy 3, Q = 4096, 1 M keys,
+    /// 100 k requests/s), measured at its peak RSS: 1.08 GiB at 2 M
+    /// requests, 3.67 GiB at 10 M (session 11). The estimate is above both
+    /// and accepts both: the scale issue 13 asks for runs from the command line.
+    #[test]
+    fn the_thousand_node_row_is_estimated_above_its_measured_peak_and_accepted() {
+        for (requests, measured_gib) in [(2_000_000u64, 1.08), (10_000_000, 3.67)] {
+            let text = format!(
+                "duration_ms = {}\nquiesce_ms = 1000\n[cluster]\nnodes = 1000\nstrategy = 3\npartitions = 4096\n\
+                 [workload]\nclients = 1000\nrate_per_s = 100000\nkeys = 1000000\nread_fraction = 0.5\n",
+                requests / 100
+            );
+            let estimate = estimate_gib(&text);
+            assert!(estimate >= measured_gib, "{requests} requests: {estimate:.2} GiB");
+            assert!(Scenario::parse(&text, "scale.toml", "scale").is_ok(), "{requests} requests: {estimate:.2} GiB");
+        }
+    }
+
     #[test]
     fn huge_clusters_and_partition_counts_are_refused_before_allocating() {
         for text in ["[cluster]\nnodes = 20000\n", "[cluster]\nnodes = 8\npartitions = 1048576\n"] {
             let error = Scenario::parse(text, "big.toml", "big").unwrap_err().to_string();
-            assert!(error.contains("the limit is 4 GiB"), "{error}");
+            assert!(error.contains("the limit is 8 GiB"), "{error}");
         }
         let error = Scenario::parse("[cluster]\nnodes = 20000\n", "big.toml", "big").unwrap_err().to_string();
         assert!(error.starts_with("big.toml:2: field `cluster.nodes`"), "{error}");
