@@ -9,6 +9,8 @@ use super::merkle::key_digest;
 use super::vclock::Dot;
 use super::versioning::Versioning;
 use crate::protocol::{Key, Version};
+use crate::types::Token;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
 /// How versions of one key are ordered and limited.
@@ -31,12 +33,14 @@ pub struct Store {
     keys: BTreeMap<u64, Entry>,
 }
 
-/// One key's versions, with the key itself (so ranges can be scanned by
-/// ring position without rehashing names) and the versions' digest.
+/// One key's versions, with the key's ring position (so ranges can be
+/// scanned by position without rehashing names; the map holds its id) and
+/// the versions' digest. 48 bytes: a key nearly always holds one version,
+/// kept inline (a million keys on three replicas each).
 #[derive(Clone, Debug)]
 struct Entry {
-    key: Key,
-    versions: Vec<Version>,
+    position: Token,
+    versions: SmallVec<[Version; 1]>,
     /// `key_digest` of `versions`, kept up to date by every change: the
     /// Merkle trees and the observer's convergence checks read a key's
     /// digest far more often than it changes.
@@ -44,8 +48,8 @@ struct Entry {
 }
 
 impl Entry {
-    fn rehash(&mut self) {
-        self.digest = key_digest(self.key.id, &self.versions);
+    fn rehash(&mut self, key: u64) {
+        self.digest = key_digest(key, &self.versions);
     }
 }
 
@@ -85,7 +89,11 @@ impl Store {
     /// [`Store::put`], also returning the key's digest before and after
     /// (what a Merkle tree moves the key between) from the one search.
     pub fn put_digests(&mut self, key: Key, version: Version, rules: StoreRules) -> (PutEffect, u64, u64) {
-        let entry = self.keys.entry(key.id).or_insert_with(|| Entry { key, versions: Vec::new(), digest: 0 });
+        let entry = self.keys.entry(key.id).or_insert_with(|| Entry {
+            position: key.position,
+            versions: SmallVec::new(),
+            digest: 0,
+        });
         let before = entry.digest;
         let versions = &mut entry.versions;
         let versioning = rules.versioning;
@@ -93,19 +101,14 @@ impl Store {
             return (PutEffect::Obsolete, before, before);
         }
         versions.retain(|v| !versioning.covers(&version, v));
-        if versions.capacity() == 0 {
-            // Nearly every key holds one version: room for exactly one, not
-            // the four a first push reserves (a 320-byte allocation per key).
-            versions.reserve_exact(1);
-        }
         versions.push(version);
         let effect = if rules.sibling_cap > 0 && versions.len() > rules.sibling_cap {
             versions.sort_by_key(|v| std::cmp::Reverse(v.stamp));
-            PutEffect::StoredOverCap(versions.split_off(rules.sibling_cap))
+            PutEffect::StoredOverCap(versions.drain(rules.sibling_cap..).collect())
         } else {
             PutEffect::Stored
         };
-        entry.rehash();
+        entry.rehash(key.id);
         (effect, before, entry.digest)
     }
 
@@ -120,7 +123,7 @@ impl Store {
         if entry.versions.is_empty() {
             self.keys.remove(&key);
         } else if removed > 0 {
-            entry.rehash();
+            entry.rehash(key);
         }
         removed
     }
@@ -138,7 +141,7 @@ impl Store {
         if entry.versions.is_empty() {
             self.keys.remove(&key);
         } else if entry.versions.len() != before {
-            entry.rehash();
+            entry.rehash(key);
         }
     }
 
@@ -159,7 +162,7 @@ impl Store {
 
     /// Every key with its versions, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (Key, &[Version])> {
-        self.keys.values().map(|e| (e.key, e.versions.as_slice()))
+        self.keys.iter().map(|(&id, e)| (Key { id, position: e.position }, e.versions.as_slice()))
     }
 
     /// Removes and returns everything (a flush or a wipe).
@@ -219,14 +222,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_key_holding_one_version_reserves_room_for_one_even_after_replacements() {
+    fn a_key_holding_one_version_keeps_it_inline_even_after_replacements() {
         let mut store = Store::new();
         store.put(Key::new(1), version(1, &[(0, 1)]), VC);
         store.put(Key::new(1), version(2, &[(0, 2)]), VC); // replaces, in place
         let entry = &store.keys[&1];
-        assert_eq!((entry.versions.len(), entry.versions.capacity()), (1, 1));
-        store.put(Key::new(1), version(3, &[(1, 1)]), VC); // a sibling: the list grows as usual
+        assert!(entry.versions.len() == 1 && !entry.versions.spilled());
+        store.put(Key::new(1), version(3, &[(1, 1)]), VC); // a sibling: the list moves to the heap
+        assert!(store.keys[&1].versions.spilled());
         assert_eq!(store.get(1).len(), 2);
+        assert_eq!(std::mem::size_of::<Entry>(), 48, "a stored key's entry");
     }
 
     #[test]
