@@ -135,7 +135,7 @@ impl Version {
 
     /// The version's identity.
     pub fn id(&self) -> VersionId {
-        VersionId { write: self.value.write, dot: self.dot }
+        VersionId { write: self.write(), dot: self.dot }
     }
 }
 

@@ -7,8 +7,7 @@
 //! has to trust clocks to decide it.
 
 use super::history::OpRecord;
-use crate::protocol::WriteId;
-use crate::protocol::{Version, VersionId};
+use crate::protocol::{Version, VersionId, WriteId};
 use crate::types::Time;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
