@@ -3,8 +3,7 @@
 use super::history::{CartOp, OpKind, OpRecord, Outcome};
 use super::*;
 use crate::node::vclock::{Dot, VectorClock};
-use crate::protocol::Stamp;
-use crate::protocol::{Version, VersionId};
+use crate::protocol::{Stamp, Version, VersionId};
 use crate::types::{ClientId, NodeId, Time};
 
 const VC: Versioning = Versioning::VectorClocks;
