@@ -4,7 +4,7 @@
 //! only the keys whose versions differ (all versions, reconciled by vector
 //! clock on arrival, through the service queue like any other write).
 
-use super::merkle::{key_digest, MerkleTree};
+use super::merkle::{key_digest, KeySummary, MerkleTree};
 use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
 use crate::protocol::{Key, Message, Span, Version};
 use crate::ring::{PlacementRange, Ring};
@@ -20,6 +20,10 @@ pub(super) struct AntiEntropy {
     ranges: Arc<[PlacementRange]>,
     trees: BTreeMap<usize, MerkleTree>,
     hosted: Vec<usize>,
+    /// Bytes a full copy of the main data in the hosted ranges would take
+    /// (the baseline a round is measured against), kept up to date with
+    /// the trees.
+    hosted_bytes: u64,
 }
 
 impl Node {
@@ -37,18 +41,22 @@ impl Node {
             }
         }
         let keys: BTreeSet<Key> = self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).collect();
-        self.anti_entropy = AntiEntropy { ranges, trees, hosted };
+        self.anti_entropy = AntiEntropy { ranges, trees, hosted, hosted_bytes: 0 };
         for key in keys {
-            let digest = key_digest(key.id, &self.main_versions(key.id));
-            self.update_tree(key, 0, digest);
+            let summary = KeySummary::of(key, &self.main_versions(key.id));
+            self.update_tree(key, KeySummary::default(), summary);
         }
     }
 
-    /// The digest of `key`'s main data, if anti-entropy is on (for
+    /// The summary of `key`'s main data, if anti-entropy is on (for
     /// updating the tree around a change).
-    pub(super) fn digest_if_tracked(&self, key: Key) -> Option<u64> {
+    pub(super) fn summary_if_tracked(&self, key: Key) -> Option<KeySummary> {
         self.config.anti_entropy_depth?;
-        Some(self.main_digest(key.id))
+        if self.buffer.get(key.id).is_empty() {
+            Some(self.store.summary(key)) // the common case: the digest is kept by the store
+        } else {
+            Some(KeySummary::of(key, &self.main_versions(key.id)))
+        }
     }
 
     /// The digest of `key`'s main data (durable and buffered): what two
@@ -62,12 +70,14 @@ impl Node {
         }
     }
 
-    /// Moves `key` from digest `old` to `new` in its range's tree (if hosted).
-    pub(super) fn update_tree(&mut self, key: Key, old: u64, new: u64) {
+    /// Moves `key` from summary `old` to `new` in its range's tree and the
+    /// hosted bytes (if its range is hosted).
+    pub(super) fn update_tree(&mut self, key: Key, old: KeySummary, new: KeySummary) {
         let range = Ring::range_index(&self.anti_entropy.ranges, key.position);
         if let Some(tree) = self.anti_entropy.trees.get_mut(&range) {
             let leaf = tree.leaf_of(key.position);
-            tree.update(leaf, old, new);
+            tree.update(leaf, old.digest, new.digest);
+            self.anti_entropy.hosted_bytes = self.anti_entropy.hosted_bytes + new.bytes - old.bytes;
         }
     }
 
@@ -77,30 +87,11 @@ impl Node {
         let incarnation = self.incarnation;
         out.set_timer(now.plus(self.config.anti_entropy_interval_us), NodeTimer::AntiEntropy { incarnation });
         self.stats.anti_entropy_rounds += 1;
-        self.stats.anti_entropy_full_copy_bytes += self.hosted_bytes();
+        self.stats.anti_entropy_full_copy_bytes += self.anti_entropy.hosted_bytes;
         for index in 0..self.anti_entropy.hosted.len() {
             let range = self.anti_entropy.hosted[index];
             self.compare_range(range, out);
         }
-    }
-
-    /// Bytes a full copy of this node's data in its hosted ranges would take
-    /// (the baseline anti-entropy is measured against): every key of its
-    /// main data, durable or still buffered, with its reconciled versions.
-    fn hosted_bytes(&self) -> u64 {
-        let ranges = &self.anti_entropy.ranges;
-        let hosted = |key: &Key| self.anti_entropy.trees.contains_key(&Ring::range_index(ranges, key.position));
-        let durable = self.store.iter().map(|(key, _)| key);
-        let only_buffered = self.buffer.iter().map(|(key, _)| key).filter(|key| self.store.get(key.id).is_empty());
-        let versions_bytes = |key: &Key| -> u64 {
-            let (stored, buffered) = (self.store.get(key.id), self.buffer.get(key.id));
-            if buffered.is_empty() {
-                stored.iter().map(Version::wire_bytes).sum() // the common case: nothing to reconcile
-            } else {
-                self.main_versions(key.id).iter().map(Version::wire_bytes).sum()
-            }
-        };
-        durable.chain(only_buffered).filter(hosted).map(|key| key.wire_bytes() + versions_bytes(&key)).sum()
     }
 
     fn compare_range(&mut self, range: usize, out: &mut Outbox<NodeTimer>) {

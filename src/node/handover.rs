@@ -105,12 +105,12 @@ impl Node {
 
     fn settle_key(&mut self, key: Key) {
         let confirmed = self.handover.confirmed.remove(&key.id).unwrap_or_default();
-        let old = self.digest_if_tracked(key);
+        let old = self.summary_if_tracked(key);
         for version in &confirmed {
             self.store.remove_version(key.id, version);
             self.buffer.remove_version(key.id, version);
         }
-        if let (Some(old), Some(new)) = (old, self.digest_if_tracked(key)) {
+        if let (Some(old), Some(new)) = (old, self.summary_if_tracked(key)) {
             self.update_tree(key, old, new);
         }
         if self.main_versions(key.id).is_empty() {
@@ -235,10 +235,10 @@ impl Node {
         stray.confirmed_by.insert(peer);
         if owners.iter().all(|o| stray.confirmed_by.contains(o)) {
             self.handover.strays.remove(&key.id);
-            let old = self.digest_if_tracked(key);
+            let old = self.summary_if_tracked(key);
             self.store.remove_key(key.id);
             self.buffer.remove_key(key.id);
-            if let (Some(old), Some(new)) = (old, self.digest_if_tracked(key)) {
+            if let (Some(old), Some(new)) = (old, self.summary_if_tracked(key)) {
                 self.update_tree(key, old, new);
             }
             self.stats.stray_keys_handed_over += 1;

@@ -7,7 +7,7 @@
 //! range compare trees from the root down and exchange only the subtrees
 //! whose hashes differ, then only the keys whose digests differ.
 
-use crate::protocol::Version;
+use crate::protocol::{Key, Version};
 use crate::types::Token;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
@@ -129,6 +129,34 @@ fn combine(left: u64, right: u64) -> u64 {
     bytes[..8].copy_from_slice(&left.to_le_bytes());
     bytes[8..].copy_from_slice(&right.to_le_bytes());
     xxh3_64(&bytes)
+}
+
+/// What anti-entropy keeps of one key's main data: its digest (the
+/// Merkle tree's input) and the bytes a full copy of it would send (the
+/// baseline anti-entropy is measured against), both zero when the key holds
+/// no version. Kept up to date around every change, so a round reads a
+/// running total instead of scanning the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeySummary {
+    /// [`key_digest`] of the versions.
+    pub digest: u64,
+    /// The key's and its versions' bytes on the wire.
+    pub bytes: u64,
+}
+
+impl KeySummary {
+    /// The summary of `key` holding `versions`.
+    pub fn of(key: Key, versions: &[Version]) -> KeySummary {
+        KeySummary::with_digest(key, versions, key_digest(key.id, versions))
+    }
+
+    /// The summary of `key` holding `versions`, whose digest is known.
+    pub fn with_digest(key: Key, versions: &[Version], digest: u64) -> KeySummary {
+        if versions.is_empty() {
+            return KeySummary::default();
+        }
+        KeySummary { digest, bytes: key.wire_bytes() + versions.iter().map(Version::wire_bytes).sum::<u64>() }
+    }
 }
 
 /// The digest of one key's version set (0 when it has none): xxh3 over

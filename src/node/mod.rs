@@ -872,15 +872,15 @@ impl Node {
         self.stats.replica_writes += 1;
         if !buffered && self.buffer.get(key.id).is_empty() {
             // The common case: the main data is the store's, whose put
-            // knows the key's digest before and after (one search, not three).
-            let (effect, old, new) = self.store.put_digests(key, version, self.config.rules);
+            // knows the key's summary before and after (one search, not three).
+            let (effect, old, new) = self.store.put_summaries(key, version, self.config.rules);
             self.count_put(key, effect);
             if self.config.anti_entropy_depth.is_some() {
                 self.update_tree(key, old, new);
             }
             return;
         }
-        let old_digest = self.digest_if_tracked(key);
+        let old_summary = self.summary_if_tracked(key);
         let effect = if buffered {
             if store::holds(self.store.get(key.id), &version, self.config.rules.versioning) {
                 PutEffect::Obsolete
@@ -891,7 +891,7 @@ impl Node {
             self.store.put(key, version, self.config.rules)
         };
         self.count_put(key, effect);
-        if let (Some(old), Some(new)) = (old_digest, self.digest_if_tracked(key)) {
+        if let (Some(old), Some(new)) = (old_summary, self.summary_if_tracked(key)) {
             self.update_tree(key, old, new);
         }
     }

@@ -5,7 +5,7 @@
 //! existing one already covers is ignored. Under last-write-wins a key holds
 //! the one version with the greatest (timestamp, writer).
 
-use super::merkle::key_digest;
+use super::merkle::{key_digest, KeySummary};
 use super::vclock::Dot;
 use super::versioning::Versioning;
 use crate::protocol::{Key, Version};
@@ -51,6 +51,10 @@ impl Entry {
     fn rehash(&mut self, key: u64) {
         self.digest = key_digest(key, &self.versions);
     }
+
+    fn summary(&self, key: Key) -> KeySummary {
+        KeySummary::with_digest(key, &self.versions, self.digest)
+    }
 }
 
 /// What storing a version did.
@@ -81,20 +85,30 @@ impl Store {
         self.keys.get(&key).map_or(0, |e| e.digest)
     }
 
-    /// Stores `version` for `key` under `rules`.
-    pub fn put(&mut self, key: Key, version: Version, rules: StoreRules) -> PutEffect {
-        self.put_digests(key, version, rules).0
+    /// The summary of `key`'s versions, from the digest kept up to date.
+    pub fn summary(&self, key: Key) -> KeySummary {
+        self.keys.get(&key.id).map_or(KeySummary::default(), |e| e.summary(key))
     }
 
-    /// [`Store::put`], also returning the key's digest before and after
-    /// (what a Merkle tree moves the key between) from the one search.
-    pub fn put_digests(&mut self, key: Key, version: Version, rules: StoreRules) -> (PutEffect, u64, u64) {
+    /// Stores `version` for `key` under `rules`.
+    pub fn put(&mut self, key: Key, version: Version, rules: StoreRules) -> PutEffect {
+        self.put_summaries(key, version, rules).0
+    }
+
+    /// [`Store::put`], also returning the key's summary before and after
+    /// (what anti-entropy moves the key between) from the one search.
+    pub fn put_summaries(
+        &mut self,
+        key: Key,
+        version: Version,
+        rules: StoreRules,
+    ) -> (PutEffect, KeySummary, KeySummary) {
         let entry = self.keys.entry(key.id).or_insert_with(|| Entry {
             position: key.position,
             versions: SmallVec::new(),
             digest: 0,
         });
-        let before = entry.digest;
+        let before = entry.summary(key);
         let versions = &mut entry.versions;
         let versioning = rules.versioning;
         if versions.iter().any(|v| versioning.covers(v, &version)) {
@@ -109,7 +123,7 @@ impl Store {
             PutEffect::Stored
         };
         entry.rehash(key.id);
-        (effect, before, entry.digest)
+        (effect, before, entry.summary(key))
     }
 
     /// Removes the versions of `key` named by `dots`; returns how many.
@@ -235,15 +249,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_put_reports_the_digests_the_store_showed_before_and_after_it() {
+    fn a_put_reports_the_summaries_the_store_showed_before_and_after_it() {
         let mut store = Store::new();
         for (write, pairs) in [(1, &[(0, 1)][..]), (2, &[(0, 2)]), (3, &[(1, 1)]), (1, &[(0, 1)])] {
-            let before = store.digest(7);
-            let (effect, old, new) = store.put_digests(Key::new(7), version(write, pairs), VC);
-            assert_eq!((old, new), (before, store.digest(7)), "write {write}: {effect:?}");
+            let before = store.summary(Key::new(7));
+            let (effect, old, new) = store.put_summaries(Key::new(7), version(write, pairs), VC);
+            assert_eq!((old, new), (before, store.summary(Key::new(7))), "write {write}: {effect:?}");
+            assert_eq!(new, KeySummary::of(Key::new(7), store.get(7)), "write {write}");
             assert_eq!(new == old, effect == PutEffect::Obsolete, "write {write}");
         }
-        assert_eq!(store.put_digests(Key::new(8), version(4, &[(0, 1)]), VC).1, 0, "a new key had none");
+        assert_eq!(
+            store.put_summaries(Key::new(8), version(4, &[(0, 1)]), VC).1,
+            KeySummary::default(),
+            "a new key had none"
+        );
     }
 
     #[test]
