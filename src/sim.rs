@@ -718,6 +718,9 @@ impl Simulation {
         for (at, timer) in self.node_out.timers.drain(..) {
             Self::schedule_timer(&mut self.queue, at.max(now), Event::NodeTimer { node, timer });
         }
+        for (at, timer) in self.node_out.cancelled.drain(..) {
+            Self::cancel_timer(&mut self.queue, at.max(now), Event::NodeTimer { node, timer });
+        }
         let mut messages = std::mem::take(&mut self.node_out.messages);
         self.send_all(Endpoint::Node(node), &mut messages);
         self.node_out.messages = messages;
@@ -732,6 +735,9 @@ impl Simulation {
         for (at, timer) in self.client_out.outbox.timers.drain(..) {
             Self::schedule_timer(&mut self.queue, at.max(now), Event::ClientTimer { client, timer });
         }
+        for (at, timer) in self.client_out.outbox.cancelled.drain(..) {
+            Self::cancel_timer(&mut self.queue, at.max(now), Event::ClientTimer { client, timer });
+        }
         let mut messages = std::mem::take(&mut self.client_out.outbox.messages);
         self.send_all(Endpoint::Client(client), &mut messages);
         self.client_out.outbox.messages = messages;
@@ -742,14 +748,37 @@ impl Simulation {
     /// so each kind gets a FIFO lane instead of the heap: cheaper, and the
     /// pop order (hence the digest) is the same.
     fn schedule_timer(queue: &mut EventQueue<Event>, at: Time, event: Event) {
-        let lane = match &event {
-            Event::NodeTimer { timer: NodeTimer::CoordinationTimeout { .. }, .. } => 0,
-            Event::NodeTimer { timer: NodeTimer::ReplicaTimeout { .. }, .. } => 1,
-            Event::NodeTimer { timer: NodeTimer::ForwardTimeout { .. }, .. } => 2,
-            Event::ClientTimer { timer: ClientTimer::RequestTimeout { .. }, .. } => 3,
-            _ => return queue.schedule(at, event),
-        };
-        queue.schedule_in_lane(lane, at, event);
+        match Self::timer_lane(&event) {
+            Some(lane) => queue.schedule_in_lane(lane, at, event),
+            None => queue.schedule(at, event),
+        }
+    }
+
+    /// Cancels a timer event set for `at`: it never fires (nor enters the
+    /// digest). Only timeouts, which wait in lanes, can be cancelled; a
+    /// cancellation of anything else is ignored and the owner's handler
+    /// ignores the timer when it fires, as it would without cancellation.
+    fn cancel_timer(queue: &mut EventQueue<Event>, at: Time, event: Event) {
+        if let Some(lane) = Self::timer_lane(&event) {
+            queue.cancel_in_lane(lane, at, |pending| match (pending, &event) {
+                (Event::NodeTimer { node: a, timer: x }, Event::NodeTimer { node: b, timer: y }) => a == b && x == y,
+                (Event::ClientTimer { client: a, timer: x }, Event::ClientTimer { client: b, timer: y }) => {
+                    a == b && x == y
+                }
+                _ => false,
+            });
+        }
+    }
+
+    /// The FIFO lane of a timeout's kind (None: not a fixed-delay timeout).
+    fn timer_lane(event: &Event) -> Option<usize> {
+        match event {
+            Event::NodeTimer { timer: NodeTimer::CoordinationTimeout { .. }, .. } => Some(0),
+            Event::NodeTimer { timer: NodeTimer::ReplicaTimeout { .. }, .. } => Some(1),
+            Event::NodeTimer { timer: NodeTimer::ForwardTimeout { .. }, .. } => Some(2),
+            Event::ClientTimer { timer: ClientTimer::RequestTimeout { .. }, .. } => Some(3),
+            _ => None,
+        }
     }
 
     /// Puts each message on the wire; the buffer is left empty for reuse.

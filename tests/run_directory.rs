@@ -237,6 +237,23 @@ fn events_jsonl_counts_every_message_the_network_was_handed() {
     assert_eq!(faults, summary["faults"].as_array().expect("faults").len() as u64);
 }
 
+/// A request answered before its timeout cancels it: the timeouts that
+/// fire are exactly those of the requests that timed out (the crash
+/// leaves some unanswered), and no other.
+#[test]
+fn request_timeouts_fire_only_for_the_requests_that_timed_out() {
+    let fired = read(&directories().0.join("events.jsonl"))
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("one JSON object per line"))
+        .filter(|event| {
+            event["kind"] == "timer" && event["detail"].as_str().is_some_and(|d| d.starts_with("RequestTimeout"))
+        })
+        .count() as u64;
+    let timed_out = summary()["ops"]["timed_out"].as_u64().expect("timed_out");
+    assert!(timed_out > 0, "the crash leaves some requests unanswered");
+    assert_eq!(fired, timed_out);
+}
+
 /// True when `newer`'s clock has seen everything `older`'s has (vector clocks).
 fn descends(newer: &Value, older: &Value) -> bool {
     let counters = |v: &Value| v["clock"].as_object().expect("clock").clone();

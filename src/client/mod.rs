@@ -151,6 +151,8 @@ struct Pending {
     quorum: Option<ReadQuorum>,
     /// Writes this client coordinates itself.
     write: Option<ClientWrite>,
+    /// When its timeout fires (cancelled when it completes first).
+    deadline: Time,
 }
 
 /// One client.
@@ -368,9 +370,10 @@ impl Client {
     }
 
     fn track(&mut self, now: Time, sequence: u64, record: OpRecord, pending: Pending, out: &mut ClientOutbox) {
-        self.pending.insert(sequence, Pending { record: out.history.len(), ..pending });
+        let deadline = now.plus(self.config.timeout_us);
+        self.pending.insert(sequence, Pending { record: out.history.len(), deadline, ..pending });
         out.history.push(record);
-        out.set_timer(now.plus(self.config.timeout_us), ClientTimer::RequestTimeout { sequence });
+        out.set_timer(deadline, ClientTimer::RequestTimeout { sequence });
     }
 
     fn issue_read(&mut self, now: Time, key: Key, role: Role, out: &mut ClientOutbox) {
@@ -393,7 +396,8 @@ impl Client {
             out.send(Endpoint::Node(target), Message::Get { request, key, forwarded: false });
             None
         };
-        self.track(now, sequence, record, Pending { record: 0, key, role, quorum, write: None }, out);
+        let pending = Pending { record: 0, key, role, quorum, write: None, deadline: Time::ZERO };
+        self.track(now, sequence, record, pending, out);
     }
 
     /// The value and cart operation a write carries under the scenario's policy.
@@ -425,7 +429,7 @@ impl Client {
         record.set_cart(cart_op);
         let (clock, versions) = context.as_ref().map(|c| (c.clock.clone(), c.versions.clone())).unwrap_or_default();
         record.set_context(versions);
-        let mut pending = Pending { record: 0, key, role, quorum: None, write: None };
+        let mut pending = Pending { record: 0, key, role, quorum: None, write: None, deadline: Time::ZERO };
         if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
             // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
             // Timestamps never repeat for one client, so last-write-wins has no ties.
@@ -496,8 +500,15 @@ impl Client {
         }
     }
 
+    /// Removes request `sequence`, answered before its timeout, which is cancelled.
+    fn take_answered(&mut self, sequence: u64, out: &mut ClientOutbox) -> Option<Pending> {
+        let pending = self.pending.remove(&sequence)?;
+        out.outbox.cancel_timer(pending.deadline, ClientTimer::RequestTimeout { sequence });
+        Some(pending)
+    }
+
     fn finish_read(&mut self, now: Time, sequence: u64, outcome: Result<ReadResult, Failure>, out: &mut ClientOutbox) {
-        let Some(pending) = self.pending.remove(&sequence) else {
+        let Some(pending) = self.take_answered(sequence, out) else {
             return;
         };
         let key = pending.key;
@@ -535,7 +546,7 @@ impl Client {
     }
 
     fn finish_write(&mut self, now: Time, sequence: u64, outcome: Result<Version, Failure>, out: &mut ClientOutbox) {
-        let Some(pending) = self.pending.remove(&sequence) else {
+        let Some(pending) = self.take_answered(sequence, out) else {
             return;
         };
         let record = &mut out.history[pending.record];

@@ -16,6 +16,11 @@
 //!   Since sequence numbers only grow, each lane is sorted by
 //!   (time, sequence), and popping the smallest of the heap top and the lane
 //!   fronts yields exactly the order a single heap would.
+//!
+//! A lane event can be *cancelled* (a timeout whose operation completed):
+//! found by binary search on its time, it is left in place as a tombstone
+//! and dropped when it reaches the lane's front, never popped. The other
+//! events keep their sequence numbers, so they pop exactly as before.
 
 use crate::types::Time;
 use std::cmp::Ordering;
@@ -71,8 +76,11 @@ pub struct EventQueue<E> {
     slots: Vec<Option<E>>,
     /// Free slots, reused before the slab grows.
     free: Vec<u32>,
-    /// FIFO lanes, each sorted by (time, sequence).
-    lanes: Vec<VecDeque<Scheduled<E>>>,
+    /// FIFO lanes, each sorted by (time, sequence); `None` marks a
+    /// cancelled event.
+    lanes: Vec<VecDeque<Scheduled<Option<E>>>>,
+    /// Cancelled events still in a lane.
+    cancelled: usize,
     next_sequence: u64,
     now: Time,
 }
@@ -84,6 +92,7 @@ impl<E> Default for EventQueue<E> {
             slots: Vec::new(),
             free: Vec::new(),
             lanes: Vec::new(),
+            cancelled: 0,
             next_sequence: 0,
             now: Time::ZERO,
         }
@@ -138,7 +147,25 @@ impl<E> EventQueue<E> {
             return;
         }
         let sequence = self.take_sequence(time);
-        self.lanes[lane].push_back(Scheduled { time, sequence, event });
+        self.lanes[lane].push_back(Scheduled { time, sequence, event: Some(event) });
+    }
+
+    /// Cancels the first pending event in lane `lane` scheduled at `time`
+    /// for which `matches` holds: it will never pop. Returns false when
+    /// there is none (it already fired, was cancelled, or went to the heap
+    /// because it broke the lane's order — such an event still fires).
+    /// O(log n) to find the time, then the events at that time.
+    pub fn cancel_in_lane(&mut self, lane: usize, time: Time, mut matches: impl FnMut(&E) -> bool) -> bool {
+        let Some(events) = self.lanes.get_mut(lane) else { return false };
+        let first = events.partition_point(|scheduled| scheduled.time < time);
+        let found = events
+            .range_mut(first..)
+            .take_while(|scheduled| scheduled.time == time)
+            .find(|scheduled| scheduled.event.as_ref().is_some_and(&mut matches));
+        let Some(scheduled) = found else { return false };
+        scheduled.event = None;
+        self.cancelled += 1;
+        true
     }
 
     /// Removes and returns the earliest event if it fires at or before `limit`.
@@ -146,7 +173,11 @@ impl<E> EventQueue<E> {
         // The earliest (time, sequence) is the heap's top or a lane's front.
         let mut earliest = self.heap.peek().map(|key| (key.time, key.sequence));
         let mut from_lane = None;
-        for (index, lane) in self.lanes.iter().enumerate() {
+        for (index, lane) in self.lanes.iter_mut().enumerate() {
+            while lane.front().is_some_and(|front| front.event.is_none()) {
+                lane.pop_front();
+                self.cancelled -= 1;
+            }
             if let Some(front) = lane.front() {
                 let candidate = (front.time, front.sequence);
                 if earliest.is_none_or(|best| candidate < best) {
@@ -159,7 +190,10 @@ impl<E> EventQueue<E> {
             return None;
         }
         let next = match from_lane {
-            Some(index) => self.lanes[index].pop_front().expect("the lane has a front"),
+            Some(index) => {
+                let Scheduled { time, sequence, event } = self.lanes[index].pop_front().expect("the lane has a front");
+                Scheduled { time, sequence, event: event.expect("a lane's front is not cancelled") }
+            }
             None => {
                 let key = self.heap.pop().expect("the heap has a top");
                 let event = self.slots[key.slot as usize].take().expect("a key's slot holds its event");
@@ -172,14 +206,14 @@ impl<E> EventQueue<E> {
         Some(next)
     }
 
-    /// Number of pending events.
+    /// Number of pending events (cancelled ones are not).
     pub fn len(&self) -> usize {
-        self.heap.len() + self.lanes.iter().map(VecDeque::len).sum::<usize>()
+        self.heap.len() + self.lanes.iter().map(VecDeque::len).sum::<usize>() - self.cancelled
     }
 
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty() && self.lanes.iter().all(VecDeque::is_empty)
+        self.len() == 0
     }
 
     /// The sequence number for an event at `time`, which must not be in the past.
@@ -196,6 +230,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::cmp::Reverse;
+    use std::collections::BTreeMap;
 
     fn drain<E>(q: &mut EventQueue<E>) -> Vec<(u64, u64, E)> {
         std::iter::from_fn(|| q.pop_until(Time(u64::MAX)).map(|s| (s.time.0, s.sequence, s.event))).collect()
@@ -292,6 +327,38 @@ mod tests {
         assert_eq!(q.slots.len(), 3, "two slots in turn and the one still pending");
     }
 
+    #[test]
+    fn a_cancelled_lane_event_never_pops_and_the_others_keep_their_order() {
+        let mut q = EventQueue::new();
+        q.schedule_in_lane(0, Time(5), 'a'); // sequence 0
+        q.schedule_in_lane(0, Time(5), 'b'); // 1
+        q.schedule(Time(5), 'c'); // 2
+        q.schedule_in_lane(0, Time(8), 'd'); // 3
+        q.schedule_in_lane(1, Time(8), 'e'); // 4
+        assert!(q.cancel_in_lane(0, Time(5), |&e| e == 'b'), "found at its time");
+        assert!(!q.cancel_in_lane(0, Time(5), |&e| e == 'b'), "already cancelled");
+        assert!(!q.cancel_in_lane(0, Time(8), |&e| e == 'e'), "another lane's");
+        assert!(!q.cancel_in_lane(0, Time(6), |&e| e == 'd'), "not at that time");
+        assert!(!q.cancel_in_lane(0, Time(5), |&e| e == 'c'), "on the heap");
+        assert!(!q.cancel_in_lane(7, Time(5), |_| true), "no such lane");
+        assert_eq!(q.len(), 4);
+        assert!(q.cancel_in_lane(0, Time(8), |&e| e == 'd'), "the lane's last");
+        assert_eq!(drain(&mut q), vec![(5, 0, 'a'), (5, 2, 'c'), (8, 4, 'e')]);
+        assert!(q.is_empty());
+        assert!(q.lanes[0].is_empty(), "the tombstones are gone");
+        assert!(!q.cancel_in_lane(0, Time(5), |&e| e == 'a'), "already fired");
+    }
+
+    #[test]
+    fn a_queue_holding_only_cancelled_events_is_empty_and_pops_nothing() {
+        let mut q = EventQueue::new();
+        q.schedule_in_lane(0, Time(5), 'a');
+        assert!(q.cancel_in_lane(0, Time(5), |_| true));
+        assert!(q.is_empty());
+        assert!(q.pop_until(Time(10)).is_none());
+        assert_eq!(q.now(), Time::ZERO, "a cancelled event does not move time");
+    }
+
     /// Delays of the fixed-delay timers in `Op::Timer`, one per lane.
     const LANE_DELAYS: [u64; 3] = [7, 3, 12];
 
@@ -304,6 +371,9 @@ mod tests {
         Timer { lane: usize },
         /// Pop the earliest event at or before now + `horizon`.
         Pop { horizon: u64 },
+        /// Cancel the `pick`-th (modulo) pending event, from the lane it
+        /// was scheduled in (it may have gone to the heap).
+        Cancel { pick: usize },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -312,17 +382,22 @@ mod tests {
                 .prop_map(|(lane, delay)| Op::Schedule { lane, delay }),
             3 => (0..LANE_DELAYS.len()).prop_map(|lane| Op::Timer { lane }),
             4 => (0u64..15).prop_map(|horizon| Op::Pop { horizon }),
+            2 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
         ]
     }
 
     proptest! {
-        /// Whatever mix of heap and lane scheduling, events pop in the
-        /// order of a single binary heap over (time, sequence), with the
-        /// same sequence numbers.
+        /// Whatever mix of heap and lane scheduling and cancellation,
+        /// events pop in the order of a single binary heap over (time,
+        /// sequence) holding the events not cancelled, with the same
+        /// sequence numbers; a lane event cancels while it is pending, a
+        /// heap event never.
         #[test]
         fn the_queue_pops_like_a_single_heap(ops in proptest::collection::vec(op(), 0..300)) {
             let mut queue = EventQueue::new();
             let mut reference: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
+            // Lane (if any) of each scheduled id.
+            let mut lanes: BTreeMap<usize, Option<usize>> = BTreeMap::new();
             let mut now = 0u64;
             let mut sequence = 0u64;
             for (id, op) in ops.into_iter().enumerate() {
@@ -333,13 +408,27 @@ mod tests {
                             None => queue.schedule(Time(now + delay), id),
                         }
                         reference.push(Reverse((now + delay, sequence, id)));
+                        lanes.insert(id, lane);
                         sequence += 1;
                     }
                     Op::Timer { lane } => {
                         let time = now + LANE_DELAYS[lane];
                         queue.schedule_in_lane(lane, Time(time), id);
                         reference.push(Reverse((time, sequence, id)));
+                        lanes.insert(id, Some(lane));
                         sequence += 1;
+                    }
+                    Op::Cancel { pick } => {
+                        let mut pending: Vec<(u64, u64, usize)> = reference.iter().map(|Reverse(e)| *e).collect();
+                        pending.sort_unstable();
+                        let Some(&(time, _, target)) = pending.get(pick % pending.len().max(1)) else { continue };
+                        let lane = lanes[&target].unwrap_or(0);
+                        let on_heap = queue.slots.contains(&Some(target));
+                        let cancelled = queue.cancel_in_lane(lane, Time(time), |&e| e == target);
+                        prop_assert_eq!(cancelled, lanes[&target].is_some() && !on_heap);
+                        if cancelled {
+                            reference.retain(|Reverse(e)| e.2 != target);
+                        }
                     }
                     Op::Pop { horizon } => {
                         let limit = now + horizon;

@@ -9,6 +9,34 @@ use super::{AbsorbSource, Node, NodeTimer, Outbox, ReadCoordination, StorageOp, 
 use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version};
 use crate::types::{Endpoint, NodeId, Time};
 
+/// A coordination's pending timeouts: its quorum deadline and the next
+/// check for silent replicas (when that comes before the deadline). Kept so
+/// that a coordination finishing early cancels them rather than leaving
+/// them to fire for nothing (a quarter of a fault-free run's events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Timeouts {
+    pub deadline: Time,
+    pub replica_check: Option<Time>,
+}
+
+impl Timeouts {
+    /// Sets the timers of coordination `id`.
+    fn set(self, id: u64, out: &mut Outbox<NodeTimer>) {
+        out.set_timer(self.deadline, NodeTimer::CoordinationTimeout { id });
+        if let Some(check) = self.replica_check {
+            out.set_timer(check, NodeTimer::ReplicaTimeout { id });
+        }
+    }
+
+    /// Cancels the timers of coordination `id`, which finished before them.
+    fn cancel(self, id: u64, out: &mut Outbox<NodeTimer>) {
+        out.cancel_timer(self.deadline, NodeTimer::CoordinationTimeout { id });
+        if let Some(check) = self.replica_check {
+            out.cancel_timer(check, NodeTimer::ReplicaTimeout { id });
+        }
+    }
+}
+
 /// A replica chosen for a request: the node, and the top-N node it stands in for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Replica {
@@ -72,10 +100,10 @@ impl Node {
             }
         }
         let asked = replicas.iter().map(|r| r.node).collect();
-        let deadline = now.plus(self.config.request_timeout_us);
+        let timeouts = self.first_timeouts(now);
         let quorum = ReadQuorum::new(self.config.r, asked, self.config.rules.versioning);
-        self.reads.insert(id, ReadCoordination { request, key, quorum, deadline, replaced: Vec::new() });
-        self.arm_timeouts(now, id, deadline, out);
+        self.reads.insert(id, ReadCoordination { request, key, quorum, timeouts, replaced: Vec::new() });
+        timeouts.set(id, out);
     }
 
     pub(super) fn coordinate_write(
@@ -137,22 +165,26 @@ impl Node {
                 counts_toward_w: durable_counts || durable != Some(r.node),
             })
             .collect();
-        let deadline = now.plus(self.config.request_timeout_us);
+        let timeouts = self.first_timeouts(now);
         self.writes
-            .insert(id, WriteCoordination { request, key, version, targets, acks: 0, answered: false, deadline });
+            .insert(id, WriteCoordination { request, key, version, targets, acks: 0, answered: false, timeouts });
+        // Set before the acknowledgement below, which may finish the write and cancel them.
+        timeouts.set(id, out);
         if durable.is_some_and(|d| d != self.id) && replicas.iter().any(|r| r.node == self.id) {
             // The coordinator's buffered write is acknowledged at once.
             self.on_write_ack(id, self.id, out);
         }
-        self.arm_timeouts(now, id, deadline, out);
     }
 
-    fn arm_timeouts(&mut self, now: Time, id: u64, deadline: Time, out: &mut Outbox<NodeTimer>) {
-        out.set_timer(deadline, NodeTimer::CoordinationTimeout { id });
-        let check = now.plus(self.config.replica_timeout_us);
-        if check < deadline {
-            out.set_timer(check, NodeTimer::ReplicaTimeout { id });
-        }
+    /// The timeouts of a coordination starting at `now`.
+    fn first_timeouts(&self, now: Time) -> Timeouts {
+        let deadline = now.plus(self.config.request_timeout_us);
+        Timeouts { deadline, replica_check: self.next_replica_check(now, deadline) }
+    }
+
+    /// When to check for silent replicas next, if before `deadline`.
+    fn next_replica_check(&self, now: Time, deadline: Time) -> Option<Time> {
+        Some(now.plus(self.config.replica_timeout_us)).filter(|&check| check < deadline)
     }
 
     pub(super) fn on_read_reply(
@@ -170,6 +202,7 @@ impl Node {
         }
         if read.quorum.all_replied() {
             if let Some(read) = self.reads.remove(&id) {
+                read.timeouts.cancel(id, out);
                 self.read_repair(now, &read, out);
             }
         }
@@ -189,7 +222,9 @@ impl Node {
             out.send(Endpoint::Client(request.client), Message::PutReply { request, outcome });
         }
         if write.targets.iter().all(|t| t.acked || t.abandoned) {
+            let timeouts = write.timeouts;
             self.writes.remove(&id);
+            timeouts.cancel(id, out);
         }
     }
 
@@ -221,7 +256,7 @@ impl Node {
     pub(super) fn on_replica_timeout(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
         let coordination = Coordination { coordinator: Endpoint::Node(self.id), id };
         if let Some(read) = self.reads.get(&id) {
-            let (key, deadline) = (read.key, read.deadline);
+            let (key, deadline) = (read.key, read.timeouts.deadline);
             // Its own disk being slow is not a reason to suspect itself; a
             // replica already replaced by a fallback is not replaced again.
             let silent: Vec<NodeId> = read
@@ -247,9 +282,9 @@ impl Node {
                     out.send(Endpoint::Node(fallback), Message::ReplicaRead { coordination, key });
                 }
             }
-            self.arm_timeouts_again(now, id, deadline, out);
+            self.arm_replica_check_again(now, id, deadline, out);
         } else if let Some(write) = self.writes.get(&id) {
-            let (key, deadline, version) = (write.key, write.deadline, write.version.clone());
+            let (key, deadline, version) = (write.key, write.timeouts.deadline, write.version.clone());
             let silent: Vec<(NodeId, NodeId)> = write
                 .targets
                 .iter()
@@ -287,14 +322,21 @@ impl Node {
                 };
                 out.send(Endpoint::Node(fallback), message);
             }
-            self.arm_timeouts_again(now, id, deadline, out);
+            self.arm_replica_check_again(now, id, deadline, out);
         }
     }
 
-    fn arm_timeouts_again(&mut self, now: Time, id: u64, deadline: Time, out: &mut Outbox<NodeTimer>) {
-        let check = now.plus(self.config.replica_timeout_us);
-        if check < deadline {
+    /// Arms the next check for silent replicas of coordination `id`, if
+    /// before its deadline, and notes it in the coordination (to cancel).
+    fn arm_replica_check_again(&mut self, now: Time, id: u64, deadline: Time, out: &mut Outbox<NodeTimer>) {
+        let check = self.next_replica_check(now, deadline);
+        if let Some(check) = check {
             out.set_timer(check, NodeTimer::ReplicaTimeout { id });
+        }
+        if let Some(read) = self.reads.get_mut(&id) {
+            read.timeouts.replica_check = check;
+        } else if let Some(write) = self.writes.get_mut(&id) {
+            write.timeouts.replica_check = check;
         }
     }
 

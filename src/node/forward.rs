@@ -14,8 +14,10 @@ use crate::types::{Endpoint, NodeId, Time};
 #[derive(Clone, Debug)]
 pub(super) struct Forward {
     target: NodeId,
-    attempt: u32,
+    pub attempt: u32,
     message: Message,
+    /// When its timeout fires (cancelled by the coordinator's acknowledgement).
+    pub deadline: Time,
 }
 
 impl Node {
@@ -62,9 +64,10 @@ impl Node {
             _ => return,
         };
         self.stats.requests_forwarded += 1;
-        self.forwards.insert(request, Forward { target, attempt, message: message.clone() });
+        let deadline = now.plus(self.config.replica_timeout_us);
+        self.forwards.insert(request, Forward { target, attempt, message: message.clone(), deadline });
         out.send(Endpoint::Node(target), message);
-        out.set_timer(now.plus(self.config.replica_timeout_us), NodeTimer::ForwardTimeout { request, attempt });
+        out.set_timer(deadline, NodeTimer::ForwardTimeout { request, attempt });
     }
 
     /// The coordinator did not acknowledge: suspect it and try the next.

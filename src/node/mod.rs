@@ -27,6 +27,7 @@ use crate::engine::rng::{unit_f64, SimRng};
 use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, VersionData};
 use crate::ring::Ring;
 use crate::types::{Endpoint, NodeId, Time};
+use coordinator::Timeouts;
 use quorum::ReadQuorum;
 use service::ServiceQueue;
 use std::collections::BTreeMap;
@@ -89,18 +90,22 @@ pub struct NodeConfig {
     pub transfer_bytes_per_us: f64,
 }
 
-/// Effects a handler produces: messages to send and timers to set.
+/// Effects a handler produces: messages to send, timers to set and
+/// timers to cancel.
 #[derive(Debug)]
 pub struct Outbox<T> {
     /// (destination, message) in the order they were produced.
     pub messages: Vec<(Endpoint, Message)>,
     /// (fire time, timer).
     pub timers: Vec<(Time, T)>,
+    /// (fire time, timer) of timers set earlier that need not fire: a
+    /// timeout whose operation finished. Applied after `timers` are set.
+    pub cancelled: Vec<(Time, T)>,
 }
 
 impl<T> Default for Outbox<T> {
     fn default() -> Self {
-        Outbox { messages: Vec::new(), timers: Vec::new() }
+        Outbox { messages: Vec::new(), timers: Vec::new(), cancelled: Vec::new() }
     }
 }
 
@@ -113,6 +118,13 @@ impl<T> Outbox<T> {
     /// Queues a timer.
     pub fn set_timer(&mut self, at: Time, timer: T) {
         self.timers.push((at, timer));
+    }
+
+    /// Cancels `timer`, set to fire at `at`. Only an optimisation: a
+    /// cancellation the simulator cannot honour leaves the timer to fire,
+    /// so its handler must still ignore a timer that is no longer due.
+    pub fn cancel_timer(&mut self, at: Time, timer: T) {
+        self.cancelled.push((at, timer));
     }
 }
 
@@ -439,7 +451,7 @@ struct WriteCoordination {
     targets: Vec<WriteTarget>,
     acks: usize,
     answered: bool,
-    deadline: Time,
+    timeouts: Timeouts,
 }
 
 /// A read this node coordinates.
@@ -448,7 +460,7 @@ struct ReadCoordination {
     request: RequestId,
     key: Key,
     quorum: ReadQuorum,
-    deadline: Time,
+    timeouts: Timeouts,
     /// Replicas already replaced by a fallback after timing out.
     replaced: Vec<NodeId>,
 }
@@ -737,7 +749,9 @@ impl Node {
         match message {
             Message::Get { .. } | Message::Put { .. } => self.on_client_request(now, from, message, out),
             Message::ForwardAck { request } => {
-                self.forwards.remove(&request);
+                if let Some(forward) = self.forwards.remove(&request) {
+                    out.cancel_timer(forward.deadline, NodeTimer::ForwardTimeout { request, attempt: forward.attempt });
+                }
             }
             Message::ReplicaRead { coordination, key } => {
                 self.enqueue_storage(now, StorageOp::Read { key, reply_to: coordination }, out);

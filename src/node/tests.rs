@@ -1087,6 +1087,50 @@ fn a_write_every_replica_acknowledged_is_done_and_its_replica_check_does_nothing
     assert!(out.messages.is_empty() && out.timers.is_empty(), "{:?} {:?}", out.messages, out.timers);
 }
 
+/// A write every replica acknowledged cancels its coordination's
+/// timeouts, which would fire for nothing; one still waiting does not.
+#[test]
+fn a_write_every_replica_acknowledged_cancels_its_timeouts() {
+    let mut nodes = cluster(5);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    let writes = replica_writes_durable(&out);
+    let id = writes[0].2.id;
+    finish_storage(&mut nodes[0], &mut out);
+    let ((last, _, coordination), others) = writes.split_last().expect("remote replicas");
+    for &(replica, _, coordination) in others {
+        nodes[0].on_message(Time(50), Endpoint::Node(replica), Message::ReplicaWriteAck { coordination }, &mut out);
+    }
+    assert!(put_replied(&out) && out.cancelled.is_empty(), "answered, but a replica has yet to acknowledge");
+    let ack = Message::ReplicaWriteAck { coordination: *coordination };
+    nodes[0].on_message(Time(60), Endpoint::Node(*last), ack, &mut out);
+    let timeouts =
+        vec![(Time(1_000), NodeTimer::CoordinationTimeout { id }), (Time(200), NodeTimer::ReplicaTimeout { id })];
+    assert_eq!(out.cancelled, timeouts);
+}
+
+/// A read every replica answered cancels its timeouts: its deadline and
+/// the replica check armed last (here re-armed after a replica was late).
+#[test]
+fn a_read_every_replica_answered_cancels_its_deadline_and_its_latest_replica_check() {
+    let strict = Arc::new(NodeConfig { sloppy_quorum: false, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, strict);
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let (asked, mut out) = start_read(&mut nodes[0], key);
+    let id = asked[0].1.id;
+    finish_storage(&mut nodes[0], &mut out);
+    let reply = |coordination| Message::ReplicaReadReply { coordination, versions: vec![] };
+    nodes[0].on_message(Time(50), Endpoint::Node(asked[0].0), reply(asked[0].1), &mut out);
+    nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id }, &mut out);
+    assert!(out.timers.contains(&(Time(400), NodeTimer::ReplicaTimeout { id })), "{:?}", out.timers);
+    assert!(out.cancelled.is_empty(), "a replica has yet to answer");
+    nodes[0].on_message(Time(250), Endpoint::Node(asked[1].0), reply(asked[1].1), &mut out);
+    let timeouts =
+        vec![(Time(1_000), NodeTimer::CoordinationTimeout { id }), (Time(400), NodeTimer::ReplicaTimeout { id })];
+    assert_eq!(out.cancelled, timeouts);
+}
+
 /// A client's read of `key` arrives at `coordinator` at time 0: the remote
 /// replicas it asked, with the coordination of each, and its outbox (the
 /// replica reads drained from it, its own storage read still pending).
@@ -1314,6 +1358,8 @@ fn a_forwarder_tries_each_of_the_top_n_in_turn_until_one_acknowledges_then_coord
     assert_eq!(at, Time(200));
     let request = RequestId { client: CLIENT, sequence: 1 };
     forwarder.on_message(Time(50), Endpoint::Node(list[0]), Message::ForwardAck { request }, &mut out);
+    assert_eq!(out.cancelled, vec![(at, acked)], "the acknowledgement cancels the timeout");
+    // Should the timeout fire all the same, it does nothing.
     let mut out = Outbox::default();
     forwarder.on_timer(at, acked, &mut out);
     assert!(out.messages.is_empty() && out.timers.is_empty(), "{:?}", out.messages);
