@@ -8,10 +8,10 @@
 use super::merkle::{key_digest, KeySummary};
 use super::vclock::Dot;
 use super::versioning::Versioning;
+use crate::engine::id_map::IdMap;
 use crate::protocol::{Key, Version};
 use crate::types::Token;
 use smallvec::SmallVec;
-use std::collections::BTreeMap;
 
 /// How versions of one key are ordered and limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,9 +28,14 @@ impl StoreRules {
 }
 
 /// The versions of every key a node stores.
+///
+/// Keyed by id in a hash map: every replica access looks a key up (a
+/// `BTreeMap`'s search of a million keys was the hottest code of a large
+/// run), while only rare whole-store walks (a crash, a range transfer, a
+/// tree rebuild) want an order, which [`Store::iter`] sorts for them.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    keys: BTreeMap<u64, Entry>,
+    keys: IdMap<u64, Entry>,
 }
 
 /// One key's versions, with the key's ring position (so ranges can be
@@ -174,9 +179,13 @@ impl Store {
         self.keys.is_empty()
     }
 
-    /// Every key with its versions, in key order.
+    /// Every key with its versions, in key order (sorted here: the map's
+    /// own order must never reach a result).
     pub fn iter(&self) -> impl Iterator<Item = (Key, &[Version])> {
-        self.keys.iter().map(|(&id, e)| (Key { id, position: e.position }, e.versions.as_slice()))
+        let mut entries: Vec<(Key, &[Version])> =
+            self.keys.iter().map(|(&id, e)| (Key { id, position: e.position }, e.versions.as_slice())).collect();
+        entries.sort_unstable_by_key(|(key, _)| key.id);
+        entries.into_iter()
     }
 
     /// Removes and returns everything (a flush or a wipe).
@@ -233,6 +242,22 @@ pub(crate) mod tests {
         assert_eq!(store.put(Key::new(1), version(2, &[(0, 2)]), VC), PutEffect::Stored);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.get(1)[0].value.write, WriteId(2));
+    }
+
+    /// The map's own order never shows: a walk is by key id, whatever
+    /// order the keys arrived in.
+    #[test]
+    fn iteration_is_in_key_order_whatever_the_insertion_order() {
+        let mut store = Store::new();
+        let ids = [907u64, 3, 1 << 40, 55, 12, 700_001, 4];
+        for (write, &id) in ids.iter().enumerate() {
+            store.put(Key::new(id), version(write as u64 + 1, &[(0, 1)]), VC);
+        }
+        let walked: Vec<u64> = store.iter().map(|(key, _)| key.id).collect();
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(walked, sorted);
+        assert!(store.iter().all(|(key, versions)| key == Key::new(key.id) && versions.len() == 1));
     }
 
     #[test]
