@@ -5,22 +5,34 @@
 
 use xxhash_rust::xxh3::Xxh3;
 
+/// Bytes one event adds to the trace.
+const EVENT_BYTES: usize = 34;
+/// Events gathered before they are handed to the hasher in one call:
+/// xxh3's streaming update costs ~80 instructions a call however short
+/// the input, which for 34 bytes an event was 2 % of a run. The hash is
+/// over the same bytes in the same order, so the digest does not depend
+/// on how they were chunked.
+const BATCH_EVENTS: usize = 30;
+
 /// Accumulates the trace of processed events.
 #[derive(Clone)]
 pub struct TraceDigest {
     hasher: Xxh3,
+    /// Encoded events not yet handed to the hasher.
+    batch: [u8; EVENT_BYTES * BATCH_EVENTS],
+    batched: usize,
     events: u64,
 }
 
 impl Default for TraceDigest {
     fn default() -> Self {
-        TraceDigest { hasher: Xxh3::new(), events: 0 }
+        TraceDigest { hasher: Xxh3::new(), batch: [0; EVENT_BYTES * BATCH_EVENTS], batched: 0, events: 0 }
     }
 }
 
 impl std::fmt::Debug for TraceDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TraceDigest({:016x}, {} events)", self.hasher.digest(), self.events)
+        write!(f, "TraceDigest({}, {} events)", self.hex(), self.events)
     }
 }
 
@@ -49,14 +61,19 @@ impl TraceDigest {
 
     /// Appends one event (fixed-width little-endian fields).
     pub fn record(&mut self, event: TraceEvent) {
-        let mut bytes = [0u8; 34];
+        let start = self.batched * EVENT_BYTES;
+        let bytes = &mut self.batch[start..start + EVENT_BYTES];
         bytes[0..8].copy_from_slice(&event.time.to_le_bytes());
         bytes[8..16].copy_from_slice(&event.sequence.to_le_bytes());
         bytes[16..18].copy_from_slice(&event.kind.to_le_bytes());
         bytes[18..22].copy_from_slice(&event.source.to_le_bytes());
         bytes[22..26].copy_from_slice(&event.destination.to_le_bytes());
         bytes[26..34].copy_from_slice(&event.key.to_le_bytes());
-        self.hasher.update(&bytes);
+        self.batched += 1;
+        if self.batched == BATCH_EVENTS {
+            self.hasher.update(&self.batch);
+            self.batched = 0;
+        }
         self.events += 1;
     }
 
@@ -67,7 +84,9 @@ impl TraceDigest {
 
     /// The digest as 16 hex digits.
     pub fn hex(&self) -> String {
-        format!("{:016x}", self.hasher.digest())
+        let mut hasher = self.hasher.clone();
+        hasher.update(&self.batch[..self.batched * EVENT_BYTES]);
+        format!("{:016x}", hasher.digest())
     }
 }
 
@@ -89,6 +108,21 @@ mod tests {
         assert_eq!(digest(&[1, 2]), digest(&[1, 2]));
         assert_ne!(digest(&[1, 2]), digest(&[2, 1]));
         assert_ne!(digest(&[1, 2]), digest(&[1, 3]));
+    }
+
+    /// Batching is invisible: the digest of any number of events, read at
+    /// any point, is xxh3 of their encodings concatenated.
+    #[test]
+    fn the_digest_is_the_hash_of_every_event_so_far_whatever_the_batching() {
+        let mut d = TraceDigest::new();
+        let mut bytes = Vec::new();
+        for time in 0..(3 * BATCH_EVENTS as u64 + 7) {
+            d.record(event(time));
+            bytes.extend_from_slice(&time.to_le_bytes());
+            bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
+            assert_eq!(d.hex(), format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)), "after {} events", time + 1);
+        }
+        assert_eq!(d.events(), 3 * BATCH_EVENTS as u64 + 7);
     }
 
     #[test]

@@ -349,6 +349,9 @@ impl Node {
         }
         let versioning = self.config.rules.versioning;
         let latest = reconcile(read.quorum.replies().iter().flat_map(|(_, vs)| vs.iter()), versioning);
+        if read.quorum.replies().iter().all(|(_, versions)| latest.iter().all(|v| holds(versions, v, versioning))) {
+            return; // the common case: every replica that replied is up to date
+        }
         self.ring.preference_list_into(read.key.position, self.config.n, &mut self.preference);
         for (node, versions) in read.quorum.replies() {
             if !self.preference.contains(node) {
