@@ -8,10 +8,10 @@
 use super::merkle::{key_digest, KeySummary};
 use super::vclock::Dot;
 use super::versioning::Versioning;
-use crate::engine::id_map::IdMap;
 use crate::protocol::{Key, Version};
 use crate::types::Token;
 use smallvec::SmallVec;
+use std::collections::BTreeMap;
 
 /// How versions of one key are ordered and limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,14 +28,9 @@ impl StoreRules {
 }
 
 /// The versions of every key a node stores.
-///
-/// Keyed by id in a hash map: every replica access looks a key up (a
-/// `BTreeMap`'s search of a million keys was the hottest code of a large
-/// run), while only rare whole-store walks (a crash, a range transfer, a
-/// tree rebuild) want an order, which [`Store::iter`] sorts for them.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    keys: IdMap<u64, Entry>,
+    keys: BTreeMap<u64, Entry>,
 }
 
 /// One key's versions, with the key's ring position (so ranges can be
@@ -179,13 +174,9 @@ impl Store {
         self.keys.is_empty()
     }
 
-    /// Every key with its versions, in key order (sorted here: the map's
-    /// own order must never reach a result).
+    /// Every key with its versions, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (Key, &[Version])> {
-        let mut entries: Vec<(Key, &[Version])> =
-            self.keys.iter().map(|(&id, e)| (Key { id, position: e.position }, e.versions.as_slice())).collect();
-        entries.sort_unstable_by_key(|(key, _)| key.id);
-        entries.into_iter()
+        self.keys.iter().map(|(&id, e)| (Key { id, position: e.position }, e.versions.as_slice()))
     }
 
     /// Removes and returns everything (a flush or a wipe).
@@ -244,8 +235,7 @@ pub(crate) mod tests {
         assert_eq!(store.get(1)[0].value.write, WriteId(2));
     }
 
-    /// The map's own order never shows: a walk is by key id, whatever
-    /// order the keys arrived in.
+    /// A walk is by key id, whatever order the keys arrived in.
     #[test]
     fn iteration_is_in_key_order_whatever_the_insertion_order() {
         let mut store = Store::new();
