@@ -151,8 +151,6 @@ struct Pending {
     quorum: Option<ReadQuorum>,
     /// Writes this client coordinates itself.
     write: Option<ClientWrite>,
-    /// When its timeout fires (cancelled when it completes first).
-    deadline: Time,
 }
 
 /// One client.
@@ -370,10 +368,9 @@ impl Client {
     }
 
     fn track(&mut self, now: Time, sequence: u64, record: OpRecord, pending: Pending, out: &mut ClientOutbox) {
-        let deadline = now.plus(self.config.timeout_us);
-        self.pending.insert(sequence, Pending { record: out.history.len(), deadline, ..pending });
+        self.pending.insert(sequence, Pending { record: out.history.len(), ..pending });
         out.history.push(record);
-        out.set_timer(deadline, ClientTimer::RequestTimeout { sequence });
+        out.set_timer(now.plus(self.config.timeout_us), ClientTimer::RequestTimeout { sequence });
     }
 
     fn issue_read(&mut self, now: Time, key: Key, role: Role, out: &mut ClientOutbox) {
@@ -396,8 +393,7 @@ impl Client {
             out.send(Endpoint::Node(target), Message::Get { request, key, forwarded: false });
             None
         };
-        let pending = Pending { record: 0, key, role, quorum, write: None, deadline: Time::ZERO };
-        self.track(now, sequence, record, pending, out);
+        self.track(now, sequence, record, Pending { record: 0, key, role, quorum, write: None }, out);
     }
 
     /// The value and cart operation a write carries under the scenario's policy.
@@ -429,7 +425,7 @@ impl Client {
         record.set_cart(cart_op);
         let (clock, versions) = context.as_ref().map(|c| (c.clock.clone(), c.versions.clone())).unwrap_or_default();
         record.set_context(versions);
-        let mut pending = Pending { record: 0, key, role, quorum: None, write: None, deadline: Time::ZERO };
+        let mut pending = Pending { record: 0, key, role, quorum: None, write: None };
         if self.config.routing == RoutingMode::ClientDriven && self.config.policy == Policy::Lww {
             // Dynamo §6.4: with timestamp versioning the client coordinates writes itself.
             // Timestamps never repeat for one client, so last-write-wins has no ties.
@@ -500,10 +496,12 @@ impl Client {
         }
     }
 
-    /// Removes request `sequence`, answered before its timeout, which is cancelled.
+    /// Removes request `sequence`, answered before its timeout, which is
+    /// cancelled (`track` set it for the invoke time plus the timeout).
     fn take_answered(&mut self, sequence: u64, out: &mut ClientOutbox) -> Option<Pending> {
         let pending = self.pending.remove(&sequence)?;
-        out.outbox.cancel_timer(pending.deadline, ClientTimer::RequestTimeout { sequence });
+        let deadline = out.history[pending.record].invoke.plus(self.config.timeout_us);
+        out.outbox.cancel_timer(deadline, ClientTimer::RequestTimeout { sequence });
         Some(pending)
     }
 

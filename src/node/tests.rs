@@ -893,6 +893,15 @@ fn replica_writes_durable(out: &Outbox<NodeTimer>) -> Vec<(NodeId, bool, Coordin
         .collect()
 }
 
+/// A client's put of `key` (its first write) reaches `coordinator` at time
+/// 0: the replica writes it sent, as [`replica_writes_durable`] reads them,
+/// and its outbox.
+fn start_write(coordinator: &mut Node, key: Key) -> (Vec<(NodeId, bool, Coordination)>, Outbox<NodeTimer>) {
+    let mut out = Outbox::default();
+    coordinator.on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    (replica_writes_durable(&out), out)
+}
+
 fn put_replied(out: &Outbox<NodeTimer>) -> bool {
     out.messages.iter().any(|(to, m)| *to == Endpoint::Client(CLIENT) && matches!(m, Message::PutReply { .. }))
 }
@@ -901,9 +910,7 @@ fn put_replied(out: &Outbox<NodeTimer>) -> bool {
 fn the_coordinators_own_copy_counts_toward_w_only_once_it_is_on_disk() {
     let mut nodes = cluster(5);
     let (key, list) = key_where(&nodes, NodeId(0), None);
-    let mut out = Outbox::default();
-    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
-    let writes = replica_writes_durable(&out);
+    let (writes, mut out) = start_write(&mut nodes[0], key);
     assert!(writes.iter().all(|&(_, durable, _)| durable), "without buffering every replica writes durably");
     let (remote, _, coordination) = writes[0];
     assert!(list.contains(&remote));
@@ -925,9 +932,7 @@ fn with_buffered_writes_one_remote_replica_writes_durably_and_its_ack_counts_onl
     let (key, list) = key_where(&nodes, NodeId(0), None);
     let remote: Vec<NodeId> = list.iter().copied().filter(|&n| n != NodeId(0)).collect();
     let durable = *remote.last().expect("two remote replicas");
-    let mut out = Outbox::default();
-    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
-    let writes = replica_writes_durable(&out);
+    let (writes, mut out) = start_write(&mut nodes[0], key);
     let flags: Vec<(NodeId, bool)> = writes.iter().map(|&(n, d, _)| (n, d)).collect();
     let expected: Vec<(NodeId, bool)> = remote.iter().map(|&n| (n, n == durable)).collect();
     assert_eq!(flags, expected, "only the last remote top-N replica writes durably");
@@ -946,9 +951,7 @@ fn with_buffered_writes_one_remote_replica_writes_durably_and_its_ack_counts_onl
     let strict = Arc::new(NodeConfig { sloppy_quorum: false, ..(*buffered).clone() });
     let mut nodes = cluster_with(5, strict);
     nodes[0].suspect(Time(0), remote[0]);
-    let mut out = Outbox::default();
-    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
-    let writes = replica_writes_durable(&out);
+    let (writes, mut out) = start_write(&mut nodes[0], key);
     assert_eq!(writes.iter().map(|&(n, d, _)| (n, d)).collect::<Vec<_>>(), vec![(durable, true)]);
     out.messages.clear();
     let coordination = writes[0].2;
@@ -1073,9 +1076,7 @@ fn a_request_arms_a_replica_check_before_its_deadline_and_none_that_would_come_a
 fn a_write_every_replica_acknowledged_is_done_and_its_replica_check_does_nothing() {
     let mut nodes = cluster(5);
     let (key, _) = key_where(&nodes, NodeId(0), None);
-    let mut out = Outbox::default();
-    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
-    let writes = replica_writes_durable(&out);
+    let (writes, mut out) = start_write(&mut nodes[0], key);
     out.messages.clear();
     finish_storage(&mut nodes[0], &mut out);
     for &(replica, _, coordination) in &writes {
@@ -1093,9 +1094,7 @@ fn a_write_every_replica_acknowledged_is_done_and_its_replica_check_does_nothing
 fn a_write_every_replica_acknowledged_cancels_its_timeouts() {
     let mut nodes = cluster(5);
     let (key, _) = key_where(&nodes, NodeId(0), None);
-    let mut out = Outbox::default();
-    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
-    let writes = replica_writes_durable(&out);
+    let (writes, mut out) = start_write(&mut nodes[0], key);
     let id = writes[0].2.id;
     finish_storage(&mut nodes[0], &mut out);
     let ((last, _, coordination), others) = writes.split_last().expect("remote replicas");
