@@ -40,6 +40,11 @@ mod bare;
 #[path = "common/process.rs"]
 mod process;
 
+/// The allocator `dynasim` itself uses (see `src/main.rs`), so the rows
+/// measure what a user's run costs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
 

@@ -12,6 +12,7 @@ use crate::client::{Client, ClientConfig, ClientOutbox, ClientTimer};
 use crate::engine::digest::{TraceDigest, TraceEvent};
 use crate::engine::queue::EventQueue;
 use crate::engine::rng::{Purpose, Streams};
+use crate::engine::slab::Slab;
 use crate::fault::{FaultEffect, TimedFault};
 use crate::net::{Network, NetworkStats};
 use crate::node::membership::{MemberStatus, View};
@@ -29,10 +30,11 @@ use std::sync::{Arc, OnceLock};
 /// Something that happens at a virtual time.
 #[derive(Debug)]
 enum Event {
-    /// A message arrives. Boxed: a message is several times larger than
-    /// any other event, and every event is moved through the outbox, the
-    /// queue's slab and the dispatch; a box is moved as one pointer.
-    Deliver { from: Endpoint, to: Endpoint, message: Box<Message> },
+    /// A message arrives. The message waits in the simulation's message
+    /// slab under this handle: it is several times larger than any other
+    /// event, and a handle costs neither a move of the whole message
+    /// through the queue nor an allocation of its own.
+    Deliver { from: Endpoint, to: Endpoint, message: u32 },
     /// A node's timer fires.
     NodeTimer { node: NodeId, timer: NodeTimer },
     /// A client's timer fires.
@@ -130,6 +132,8 @@ pub struct RunOutcome {
 #[derive(Debug)]
 pub struct Simulation {
     queue: EventQueue<Event>,
+    /// The messages in flight, under the handles their `Deliver` events carry.
+    in_flight: Slab<Message>,
     ring: Arc<Ring>,
     replicas: usize,
     nodes: Vec<Node>,
@@ -242,6 +246,7 @@ impl Simulation {
         });
         Simulation {
             queue: EventQueue::new(),
+            in_flight: Slab::default(),
             ring,
             replicas: spec.quorum.n as usize,
             alive: vec![true; nodes.len()],
@@ -427,6 +432,7 @@ impl Simulation {
         }
         match event {
             Event::Deliver { from, to, message } => {
+                let message = self.in_flight.take(message);
                 self.trace(now, sequence, 0x100 | u16::from(message.code()), from, to, message.key_id());
                 if self.observer.wants_events() {
                     let up = if let Endpoint::Node(node) = to { self.alive[node.0 as usize] } else { true };
@@ -434,12 +440,12 @@ impl Simulation {
                 }
                 match to {
                     Endpoint::Node(node) if self.alive[node.0 as usize] => {
-                        self.nodes[node.0 as usize].on_message(now, from, *message, &mut self.node_out);
+                        self.nodes[node.0 as usize].on_message(now, from, message, &mut self.node_out);
                         self.drain_node(node);
                     }
                     Endpoint::Node(_) => self.network.count_undeliverable(),
                     Endpoint::Client(client) => {
-                        self.clients[client.0 as usize].on_message(now, from, *message, &mut self.client_out);
+                        self.clients[client.0 as usize].on_message(now, from, message, &mut self.client_out);
                         self.drain_client(client);
                     }
                 }
@@ -793,7 +799,8 @@ impl Simulation {
                 self.observer.sent(now, from, to, &message, transit.is_some());
             }
             if let Some(delay) = transit {
-                self.queue.schedule(now.plus(delay), Event::Deliver { from, to, message: Box::new(message) });
+                self.queue
+                    .schedule(now.plus(delay), Event::Deliver { from, to, message: self.in_flight.insert(message) });
             }
         }
     }

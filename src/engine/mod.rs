@@ -4,3 +4,4 @@ pub mod digest;
 pub mod id_map;
 pub mod queue;
 pub mod rng;
+pub mod slab;

@@ -22,6 +22,7 @@
 //! and dropped when it reaches the lane's front, never popped. The other
 //! events keep their sequence numbers, so they pop exactly as before.
 
+use super::slab::Slab;
 use crate::types::Time;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -72,10 +73,8 @@ impl Ord for Key {
 pub struct EventQueue<E> {
     /// Keys of the events not in a lane.
     heap: BinaryHeap<Key>,
-    /// The events the heap's keys point to; `None` marks a free slot.
-    slots: Vec<Option<E>>,
-    /// Free slots, reused before the slab grows.
-    free: Vec<u32>,
+    /// The events the heap's keys point to.
+    slots: Slab<E>,
     /// FIFO lanes, each sorted by (time, sequence); `None` marks a
     /// cancelled event.
     lanes: Vec<VecDeque<Scheduled<Option<E>>>>,
@@ -89,8 +88,7 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::default(),
             lanes: Vec::new(),
             cancelled: 0,
             next_sequence: 0,
@@ -113,18 +111,7 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `time`, which must not be in the past.
     pub fn schedule(&mut self, time: Time, event: E) {
         let sequence = self.take_sequence(time);
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                debug_assert!(self.slots[slot as usize].is_none(), "a free slot is empty");
-                self.slots[slot as usize] = Some(event);
-                slot
-            }
-            None => {
-                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 pending events");
-                self.slots.push(Some(event));
-                slot
-            }
-        };
+        let slot = self.slots.insert(event);
         self.heap.push(Key { time, sequence, slot });
     }
 
@@ -201,8 +188,7 @@ impl<E> EventQueue<E> {
             }
             None => {
                 let key = self.heap.pop().expect("the heap has a top");
-                let event = self.slots[key.slot as usize].take().expect("a key's slot holds its event");
-                self.free.push(key.slot);
+                let event = self.slots.take(key.slot);
                 Scheduled { time: key.time, sequence: key.sequence, event }
             }
         };
@@ -356,7 +342,7 @@ mod tests {
             assert!(q.pop_until(Time(round)).is_some() && q.pop_until(Time(round)).is_some());
         }
         assert_eq!(q.len(), 1);
-        assert_eq!(q.slots.len(), 3, "two slots in turn and the one still pending");
+        assert_eq!(q.slots.capacity(), 3, "two slots in turn and the one still pending");
     }
 
     #[test]
@@ -469,7 +455,7 @@ mod tests {
                         pending.sort_unstable();
                         let Some(&(time, _, target)) = pending.get(pick % pending.len().max(1)) else { continue };
                         let lane = lanes[&target].unwrap_or(0);
-                        let on_heap = queue.slots.contains(&Some(target));
+                        let on_heap = queue.slots.contains(&target);
                         let cancelled = queue.cancel_in_lane(lane, Time(time), |&e| e == target);
                         prop_assert_eq!(cancelled, lanes[&target].is_some() && !on_heap);
                         if cancelled {
