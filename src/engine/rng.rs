@@ -52,11 +52,22 @@ impl Streams {
 
     /// The stream for `purpose` number `index` (index < 2^56).
     pub fn stream(&self, purpose: Purpose, index: u64) -> SimRng {
-        debug_assert!(index < (1 << 56), "stream index out of range");
         let mut rng = SimRng::from_seed(self.key);
-        rng.set_stream(((purpose as u64) << 56) | index);
+        rng.set_stream(stream_id(purpose, index));
         rng
     }
+
+    /// The ChaCha key every stream shares (the master seed expanded), for
+    /// code that computes a stream's blocks itself (see `net::links`).
+    pub fn key(&self) -> [u8; 32] {
+        self.key
+    }
+}
+
+/// The ChaCha stream id (nonce) of `purpose`'s stream number `index`.
+pub fn stream_id(purpose: Purpose, index: u64) -> u64 {
+    debug_assert!(index < (1 << 56), "stream index out of range");
+    ((purpose as u64) << 56) | index
 }
 
 /// A uniform draw in [0, 1) with 53 bits of precision, identical on every platform.

@@ -84,12 +84,12 @@ impl Network {
             return None;
         }
         let link = (endpoint_index(from) << 28) | endpoint_index(to);
-        let rng = self.links.stream(link);
-        if self.loss > 0.0 && unit_f64(rng) < self.loss {
+        let mut rng = self.links.stream(link);
+        if self.loss > 0.0 && unit_f64(&mut rng) < self.loss {
             self.stats.messages_dropped += 1;
             return None;
         }
-        let mut delay = self.latency[message.kind() as usize].sample_us(rng);
+        let mut delay = self.latency[message.kind() as usize].sample_us(&mut rng);
         for slow in self.slowdowns.iter().filter(|s| s.rules.iter().any(|r| r.matches(from, to))) {
             delay = libm::round(delay as f64 * slow.multiplier) as u64 + slow.added_us;
         }
