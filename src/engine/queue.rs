@@ -82,6 +82,11 @@ pub struct EventQueue<E> {
     lanes: Vec<VecDeque<Scheduled<Option<E>>>>,
     /// Cancelled events still in a lane.
     cancelled: usize,
+    /// The earliest (time, sequence, lane) among the lanes' fronts, kept
+    /// so a pop looks at the lanes only after one of their fronts changed.
+    lane_front: Option<(Time, u64, usize)>,
+    /// Some lane's front changed since `lane_front` was found.
+    lane_fronts_changed: bool,
     next_sequence: u64,
     now: Time,
 }
@@ -93,6 +98,8 @@ impl<E> Default for EventQueue<E> {
             slots: Slab::default(),
             lanes: Vec::new(),
             cancelled: 0,
+            lane_front: None,
+            lane_fronts_changed: false,
             next_sequence: 0,
             now: Time::ZERO,
         }
@@ -125,8 +132,8 @@ impl<E> EventQueue<E> {
     /// popped it: it takes the next sequence number either way. If `time`
     /// is earlier than the last event in the lane, the lane would lose its
     /// order, so the event goes to the heap instead. Lanes are numbered
-    /// from 0 and created on first use; keep them few and dense, since
-    /// every pop looks at the front of each.
+    /// from 0 and created on first use; keep them few and dense, since a
+    /// pop after a lane's front changed looks at the front of each.
     pub fn schedule_in_lane(&mut self, lane: usize, time: Time, event: E) {
         if lane >= self.lanes.len() {
             self.lanes.resize_with(lane + 1, VecDeque::new);
@@ -136,6 +143,10 @@ impl<E> EventQueue<E> {
             return;
         }
         let sequence = self.take_sequence(time);
+        if self.lanes[lane].is_empty() && self.lane_front.is_none_or(|(first, ..)| time < first) {
+            // The new front is the lanes' earliest (a later sequence loses every tie).
+            self.lane_front = Some((time, sequence, lane));
+        }
         self.lanes[lane].push_back(Scheduled { time, sequence, event: Some(event) });
     }
 
@@ -153,38 +164,36 @@ impl<E> EventQueue<E> {
         let Some(events) = self.lanes.get_mut(lane) else { return false };
         let first = first_at_or_after(events, time);
         let found = events
-            .range_mut(first..)
+            .range(first..)
             .take_while(|scheduled| scheduled.time == time)
-            .find(|scheduled| scheduled.event.as_ref().is_some_and(&mut matches));
-        let Some(scheduled) = found else { return false };
-        scheduled.event = None;
+            .position(|scheduled| scheduled.event.as_ref().is_some_and(&mut matches));
+        let Some(offset) = found else { return false };
+        events[first + offset].event = None;
         self.cancelled += 1;
+        self.lane_fronts_changed |= first + offset == 0;
         true
     }
 
     /// Removes and returns the earliest event if it fires at or before `limit`.
     pub fn pop_until(&mut self, limit: Time) -> Option<Scheduled<E>> {
         // The earliest (time, sequence) is the heap's top or a lane's front.
-        let mut earliest = self.heap.peek().map(|key| (key.time(), key.sequence()));
-        let mut from_lane = None;
-        for (index, lane) in self.lanes.iter_mut().enumerate() {
-            while lane.front().is_some_and(|front| front.event.is_none()) {
-                lane.pop_front();
-                self.cancelled -= 1;
-            }
-            if let Some(front) = lane.front() {
-                let candidate = (front.time, front.sequence);
-                if earliest.is_none_or(|best| candidate < best) {
-                    earliest = Some(candidate);
-                    from_lane = Some(index);
-                }
-            }
+        if self.lane_fronts_changed {
+            self.lane_front = self.earliest_lane_front();
+            self.lane_fronts_changed = false;
         }
-        if earliest?.0 > limit {
+        let heap_top = self.heap.peek().map(|key| (key.time(), key.sequence()));
+        let (earliest, from_lane) = match (self.lane_front, heap_top) {
+            (Some((time, sequence, lane)), Some(top)) if (time, sequence) < top => (time, Some(lane)),
+            (Some((time, _, lane)), None) => (time, Some(lane)),
+            (_, Some((time, _))) => (time, None),
+            (None, None) => return None,
+        };
+        if earliest > limit {
             return None;
         }
         let next = match from_lane {
             Some(index) => {
+                self.lane_fronts_changed = true;
                 let Scheduled { time, sequence, event } = self.lanes[index].pop_front().expect("the lane has a front");
                 Scheduled { time, sequence, event: event.expect("a lane's front is not cancelled") }
             }
@@ -197,6 +206,24 @@ impl<E> EventQueue<E> {
         debug_assert!(next.time >= self.now, "virtual time never goes backwards");
         self.now = next.time;
         Some(next)
+    }
+
+    /// The earliest of the lanes' fronts, dropping the cancelled events
+    /// that reached a front on the way.
+    fn earliest_lane_front(&mut self) -> Option<(Time, u64, usize)> {
+        let mut earliest: Option<(Time, u64, usize)> = None;
+        for (index, lane) in self.lanes.iter_mut().enumerate() {
+            while lane.front().is_some_and(|front| front.event.is_none()) {
+                lane.pop_front();
+                self.cancelled -= 1;
+            }
+            if let Some(front) = lane.front() {
+                if earliest.is_none_or(|(time, sequence, _)| (front.time, front.sequence) < (time, sequence)) {
+                    earliest = Some((front.time, front.sequence, index));
+                }
+            }
+        }
+        earliest
     }
 
     /// Number of pending events (cancelled ones are not).
