@@ -114,13 +114,7 @@ impl Dist {
 
     /// Draws one delay in whole microseconds.
     pub fn sample_us(&self, rng: &mut impl rand::RngCore) -> u64 {
-        let ms = self.sample_ms(rng);
-        let us = libm::round(ms * 1000.0);
-        if us.is_nan() || us <= 0.0 {
-            0
-        } else {
-            us.min(MAX_SAMPLE_US) as u64
-        }
+        whole_us(self.sample_ms(rng) * 1000.0)
     }
 
     /// Draws one delay in milliseconds.
@@ -163,6 +157,22 @@ impl Dist {
     }
 }
 
+/// `us` rounded to the nearest whole µs (halves away from zero), clamped to
+/// [0, `MAX_SAMPLE_US`] (NaN gives 0): what `libm::round` then the clamp
+/// gave, exactly, without the call — every message's delay goes through
+/// here. Below the clamp the truncation is exact (< 2^53) and so is the
+/// fraction `us - truncated`, so the comparison with one half is too.
+fn whole_us(us: f64) -> u64 {
+    if !(us > 0.0) {
+        return 0; // NaN and every non-positive delay
+    }
+    if us >= MAX_SAMPLE_US {
+        return MAX_SAMPLE_US as u64;
+    }
+    let truncated = us as u64;
+    truncated + u64::from(us - truncated as f64 >= 0.5)
+}
+
 /// A standard normal draw by the Box–Muller transform (one of the pair is used,
 /// which keeps the number of draws per sample fixed).
 fn standard_normal(rng: &mut impl rand::RngCore) -> f64 {
@@ -175,6 +185,29 @@ fn standard_normal(rng: &mut impl rand::RngCore) -> f64 {
 mod tests {
     use super::*;
     use crate::engine::rng::{Purpose, Streams};
+
+    /// What `sample_us` computed before `whole_us`: libm's rounding, then the clamp.
+    fn whole_us_by_libm(us: f64) -> u64 {
+        let rounded = libm::round(us);
+        if rounded.is_nan() || rounded <= 0.0 {
+            0
+        } else {
+            rounded.min(MAX_SAMPLE_US) as u64
+        }
+    }
+
+    proptest::proptest! {
+        /// Every delay rounds exactly as libm's `round` and the clamp did:
+        /// any bit pattern, and values at and around every half.
+        #[test]
+        fn whole_us_rounds_as_libm_did(bits in proptest::prelude::any::<u64>(), whole in 0u64..2_000_000_000_000) {
+            let halves = [whole as f64 + 0.5, whole as f64 - 0.5, whole as f64];
+            let neighbours = halves.iter().flat_map(|&h| [h, f64::from_bits(h.to_bits() + 1), f64::from_bits(h.to_bits().saturating_sub(1))]);
+            for us in neighbours.chain([f64::from_bits(bits), f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0, 0.49999999999999994]) {
+                proptest::prop_assert_eq!(whole_us(us), whole_us_by_libm(us), "{}", us);
+            }
+        }
+    }
 
     fn sample_mean(dist: &Dist, draws: usize) -> f64 {
         let mut rng = Streams::new(3).stream(Purpose::Link, 0);
