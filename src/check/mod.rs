@@ -133,10 +133,12 @@ pub fn check(history: &[OpRecord], versioning: Versioning) -> ConsistencyReport 
 pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versioning) -> ConsistencyReport {
     let lww = versioning == Versioning::LastWriteWins;
     let mut report = ConsistencyReport::default();
+    // Counted by number, named once at the end: a string per read was an allocation per read.
+    let mut siblings_per_read: BTreeMap<usize, u64> = BTreeMap::new();
     for op in history {
         match (op.kind, op.outcome) {
             (OpKind::Read, Outcome::Ok) => {
-                *report.siblings_per_read.entry(op.returned().len().to_string()).or_default() += 1;
+                *siblings_per_read.entry(op.returned().len()).or_default() += 1;
                 if !lww {
                     report.causal_sibling_violations += non_concurrent_pairs(op.returned(), versioning);
                     report.false_conflicts += ordered_sibling_pairs(op.returned(), lineage);
@@ -152,6 +154,7 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
             _ => {}
         }
     }
+    report.siblings_per_read = siblings_per_read.into_iter().map(|(count, reads)| (count.to_string(), reads)).collect();
     for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
         let key = ops[0].key;
         let verdicts = judge_reads_of_key(ops, versioning);
