@@ -163,8 +163,8 @@ impl Dist {
 /// here. Below the clamp the truncation is exact (< 2^53) and so is the
 /// fraction `us - truncated`, so the comparison with one half is too.
 fn whole_us(us: f64) -> u64 {
-    if !(us > 0.0) {
-        return 0; // NaN and every non-positive delay
+    if us.is_nan() || us <= 0.0 {
+        return 0;
     }
     if us >= MAX_SAMPLE_US {
         return MAX_SAMPLE_US as u64;

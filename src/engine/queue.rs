@@ -7,15 +7,16 @@
 //! Two layouts keep the queue cheap when it holds tens of thousands of
 //! events (mostly timeouts), without changing the order they pop in:
 //!
-//! * The binary heap orders small `(time, sequence, slot)` keys; the events
-//!   themselves wait in a slab of slots (reused through a free list), so
-//!   sifting moves 24 bytes instead of a whole event.
+//! * The binary heap orders `(time, sequence, slot)` keys packed in 16
+//!   bytes; the events themselves wait in a slab (slots reused through a
+//!   free list), so sifting moves a key instead of a whole event.
 //! * FIFO *lanes* hold events the caller knows are scheduled in
 //!   non-decreasing time order (timers that always fire a fixed delay after
 //!   they are set): appending to a lane and taking its front cost O(1).
 //!   Since sequence numbers only grow, each lane is sorted by
 //!   (time, sequence), and popping the smallest of the heap top and the lane
-//!   fronts yields exactly the order a single heap would.
+//!   fronts (the earliest front is remembered until a front changes) yields
+//!   exactly the order a single heap would.
 //!
 //! A lane event can be *cancelled* (a timeout whose operation completed):
 //! found by binary search on its time, it is left in place as a tombstone

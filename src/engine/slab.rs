@@ -52,6 +52,7 @@ impl<T> Slab<T> {
     }
 
     /// How many slots exist (parked or free): the most values ever parked at once.
+    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }
