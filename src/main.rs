@@ -16,8 +16,9 @@ use std::process::ExitCode;
 /// mimalloc (v2) instead of the system allocator: a run allocates and
 /// frees small objects (versions, clocks, replies) by the million, and
 /// mimalloc's per-size free lists cost a fraction of glibc's bins — 10 % to
-/// 20 % less CPU per run in BENCHMARKS.md, and no more resident memory
-/// (v3 used 15 % more at 1,000 nodes, so v2 it is).
+/// 20 % less CPU per run in BENCHMARKS.md and a lower peak on the
+/// 1,000-node row, for ~13 more bytes per stored copy (its size classes
+/// round up). v3 held 15 % more memory at 1,000 nodes, so v2 it is.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
