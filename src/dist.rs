@@ -161,11 +161,10 @@ impl Dist {
 /// [0, `MAX_SAMPLE_US`] (NaN gives 0): what `libm::round` then the clamp
 /// gave, exactly, without the call — every message's delay goes through
 /// here. Below the clamp the truncation is exact (< 2^53) and so is the
-/// fraction `us - truncated`, so the comparison with one half is too.
+/// fraction `us - truncated`, so the comparison with one half is too. NaN
+/// and negative delays need no test of their own: the cast saturates them
+/// to 0 and their fraction is never a half or more.
 fn whole_us(us: f64) -> u64 {
-    if us.is_nan() || us <= 0.0 {
-        return 0;
-    }
     if us >= MAX_SAMPLE_US {
         return MAX_SAMPLE_US as u64;
     }

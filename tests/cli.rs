@@ -1,6 +1,6 @@
 //! The command line: exit codes and messages on good and bad input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn dynasim(args: &[&str]) -> (i32, String, String) {
@@ -13,7 +13,7 @@ fn dynasim(args: &[&str]) -> (i32, String, String) {
 }
 
 fn scratch(name: &str, contents: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("dynasim-cli-{}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
     std::fs::create_dir_all(&directory).expect("temp dir");
     let path = directory.join(name);
     std::fs::write(&path, contents).expect("write scenario");
@@ -22,7 +22,7 @@ fn scratch(name: &str, contents: &str) -> PathBuf {
 
 #[test]
 fn run_writes_a_summary_with_the_figures_users_need() {
-    let out = std::env::temp_dir().join(format!("dynasim-cli-run-{}", std::process::id()));
+    let out = scratch_out("run");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
     let (code, stdout, stderr) = dynasim(&["run", scenario, "--seed", "7", "--out", out.to_str().expect("utf8")]);
     assert_eq!(code, 0, "{stderr}");
@@ -92,8 +92,12 @@ fn the_readme_scenario_is_valid() {
     assert!(scenario.is_ok(), "{}", scenario.err().map(|e| e.to_string()).unwrap_or_default());
 }
 
+/// An output directory for `name`, emptied: under Cargo's scratch
+/// directory for tests (`target/tmp`), so runs replace each other's files.
 fn scratch_out(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("dynasim-cli-{}-{name}", std::process::id()))
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-out-{name}"));
+    let _ = std::fs::remove_dir_all(&out);
+    out
 }
 
 fn summary_of(directory: &std::path::Path) -> serde_json::Value {
@@ -305,7 +309,7 @@ fn every_bundled_scenario_expects_exactly_what_it_can_judge() {
 
 #[test]
 fn set_overrides_a_field_and_is_checked_like_the_file() {
-    let out = std::env::temp_dir().join(format!("dynasim-cli-set-{}", std::process::id()));
+    let out = scratch_out("set");
     let out = out.to_str().expect("utf8");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
     let (code, _, stderr) =

@@ -9,7 +9,7 @@ use dynasim::Scenario;
 use std::path::{Path, PathBuf};
 
 fn scratch(name: &str, text: &str) -> (PathBuf, PathBuf) {
-    let directory = std::env::temp_dir().join(format!("dynasim-explore-{name}-{}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("explore-{name}"));
     let _ = std::fs::remove_dir_all(&directory);
     std::fs::create_dir_all(&directory).expect("scratch directory");
     let path = directory.join(format!("{name}.toml"));

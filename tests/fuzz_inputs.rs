@@ -144,7 +144,7 @@ proptest! {
 
 #[test]
 fn non_utf8_bytes_are_refused_with_the_line_and_column() {
-    let directory = std::env::temp_dir().join(format!("dynasim-fuzz-{}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz");
     std::fs::create_dir_all(&directory).expect("scratch directory");
     let path = directory.join("binary.toml");
     std::fs::write(&path, b"duration_ms = 100\n[quorum]\nn = \xff\xfe3\n").expect("written");

@@ -19,7 +19,7 @@ fn fixture() -> PathBuf {
 
 /// A fresh copy of the fixture run directory, named after the test.
 fn copy_of_fixture(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("dynasim-render-{}-{name}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("render-{name}"));
     let _ = std::fs::remove_dir_all(&directory);
     std::fs::create_dir_all(&directory).expect("temp dir");
     for entry in std::fs::read_dir(fixture()).expect("fixture dir") {
@@ -297,7 +297,7 @@ fn overlapping_windows_get_their_own_label_rows_and_odd_labels_are_escaped() {
 
 #[test]
 fn a_run_renders_its_report_too() {
-    let out = std::env::temp_dir().join(format!("dynasim-render-{}-run", std::process::id()));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("render-run");
     let _ = std::fs::remove_dir_all(&out);
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
     let output = Command::new(env!("CARGO_BIN_EXE_dynasim"))

@@ -7,7 +7,7 @@ use dynasim::ring::analysis::{analyse_cell, measure_loads, Cell, CellReport, Gri
 use dynasim::ring::stats::Estimate;
 use dynasim::ring::{render_table, run_ring_analysis, Ring, RingAnalysisConfig, Strategy};
 use dynasim::types::NodeId;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn config(seeds: u32) -> RingAnalysisConfig {
     RingAnalysisConfig { seeds, ..RingAnalysisConfig::default() }
@@ -160,7 +160,7 @@ fn zone_aware_placement_never_shares_a_zone_when_zones_cover_n() {
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dynasim-ring-test-{}-{name}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ring-test-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -34,7 +34,7 @@ fn write_crash_restart(directory: &Path) {
 fn directories() -> &'static (PathBuf, PathBuf) {
     static DIRECTORIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     DIRECTORIES.get_or_init(|| {
-        let base = std::env::temp_dir().join(format!("dynasim-run-directory-{}", std::process::id()));
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("run-directory");
         let (first, second) = (base.join("first"), base.join("second"));
         write_crash_restart(&first);
         write_crash_restart(&second);
@@ -320,7 +320,8 @@ fn trace_key_shows_the_replica_that_missed_the_write() {
     let options = ObserveOptions { trace_key: Some(stale_read.key), ..ObserveOptions::default() };
     let report = dynasim::run_observed(&scenario, seed, &options);
     assert_eq!(report.summary.digest, plain.summary.digest, "tracing changes nothing");
-    let directory = std::env::temp_dir().join(format!("dynasim-trace-{}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace");
+    let _ = std::fs::remove_dir_all(&directory);
     let written = write_run_directory(&directory, "", &report, &RunDirectoryOptions::default()).expect("written");
     let trace = written.trace.expect("a trace");
     assert_eq!(read(&directory.join(format!("trace-{}.txt", stale_read.key))), trace);
@@ -356,7 +357,8 @@ fn dynasim(args: &[&str], directory: &Path) -> (i32, String, String) {
 
 #[test]
 fn run_points_latest_at_the_newest_run_and_refuses_bad_flags() {
-    let directory = std::env::temp_dir().join(format!("dynasim-latest-{}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("latest");
+    let _ = std::fs::remove_dir_all(&directory);
     std::fs::create_dir_all(&directory).expect("scratch");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
     for seed in ["3", "4"] {

@@ -12,7 +12,7 @@ fn dynasim(args: &[&str]) -> (i32, String, String) {
 
 /// A fresh directory holding a small scenario and a suite over it.
 fn suite_dir(name: &str, bound: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("dynasim-suite-{name}-{}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-{name}"));
     let _ = std::fs::remove_dir_all(&directory);
     std::fs::create_dir_all(&directory).expect("scratch directory");
     let scenario = "duration_ms = 300\nquiesce_ms = 100\nexpect = [\"no-stale-reads\"]\n[cluster]\nnodes = 4\n\

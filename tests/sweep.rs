@@ -16,7 +16,7 @@ const SHORT: &str = "name = \"short\"\nduration_ms = 300\nquiesce_ms = 200\nexpe
                      [workload]\nrate_per_s = 500\nkeys = 50\n";
 
 fn scratch(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("dynasim-sweep-{}-{name}", std::process::id()));
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sweep-{name}"));
     let _ = std::fs::remove_dir_all(&directory);
     std::fs::create_dir_all(&directory).expect("temp dir");
     directory
