@@ -366,6 +366,19 @@ mod tests {
         }
     }
 
+    /// The cache keeps about four slots a link in use, no more: a small
+    /// run's cache stays small (and a mutation of the growth rule, which no
+    /// figure would show, fails here).
+    #[test]
+    fn the_cache_grows_to_four_slots_a_link() {
+        let mut links = LinkStreams::new(Streams::new(1));
+        for link in 1..=5_000u64 {
+            links.stream(link).next_u32();
+            let expected = (4 * link as usize).next_power_of_two().clamp(FIRST_SLOTS, MAX_SLOTS);
+            assert_eq!(links.slots.len(), expected, "after {link} links");
+        }
+    }
+
     #[test]
     fn the_cache_stays_bounded_and_parks_the_rest() {
         let mut links = LinkStreams::new(Streams::new(1));
