@@ -328,7 +328,7 @@ mod tests {
             seed in any::<u64>(),
             link in 0u64..(1 << 56),
             start in prop_oneof![0u64..40, any::<u64>().prop_map(|p| p >> 2)],
-            draws in prop::collection::vec(0usize..4, 1..40),
+            draws in prop::collection::vec(0usize..6, 1..40),
         ) {
             let streams = Streams::new(seed);
             let mut reference = streams.stream(Purpose::Link, link);
@@ -341,10 +341,16 @@ mod tests {
                 match draw {
                     0 => prop_assert_eq!(got.next_u32(), reference.next_u32()),
                     1 => prop_assert_eq!(got.next_u64(), reference.next_u64()),
-                    width => {
+                    2 | 3 => {
                         let (mut mine, mut theirs) = ([0u8; 7], [0u8; 7]);
-                        got.fill_bytes(&mut mine[..width + 3]);
-                        reference.fill_bytes(&mut theirs[..width + 3]);
+                        got.fill_bytes(&mut mine[..draw + 3]);
+                        reference.fill_bytes(&mut theirs[..draw + 3]);
+                        prop_assert_eq!(mine, theirs);
+                    }
+                    width => {
+                        let (mut mine, mut theirs) = ([0u8; 9], [0u8; 9]);
+                        prop_assert!(got.try_fill_bytes(&mut mine[..width + 1]).is_ok());
+                        reference.fill_bytes(&mut theirs[..width + 1]);
                         prop_assert_eq!(mine, theirs);
                     }
                 }
