@@ -12,6 +12,13 @@
 
 use super::Ring;
 use crate::types::NodeId;
+use smallvec::SmallVec;
+
+/// Nodes an extended walk remembers in a list before it switches to a
+/// bitmap by node id: a request's walk stops after N of them, and a
+/// bitmap sized by the cluster (a kilobyte at 1,000 nodes, zeroed) cost an
+/// allocation per request.
+const LISTED: usize = 8;
 
 impl Ring {
     /// Fills `out` with up to `want` nodes walking clockwise from token index
@@ -69,8 +76,42 @@ pub struct ExtendedPreference<'a> {
     offset: usize,
     round: u32,
     emitted: usize,
-    seen: Vec<bool>,
+    seen: Seen,
     zone_used: Vec<u32>,
+}
+
+/// The nodes a walk has emitted: listed while few, then a bitmap.
+#[derive(Debug)]
+struct Seen {
+    listed: SmallVec<[NodeId; LISTED]>,
+    /// By node id, once more than [`LISTED`] nodes were emitted (empty before).
+    bitmap: Vec<bool>,
+    /// One more than the largest node id (the bitmap's length).
+    id_limit: usize,
+}
+
+impl Seen {
+    fn contains(&self, node: NodeId) -> bool {
+        if self.bitmap.is_empty() {
+            self.listed.contains(&node)
+        } else {
+            self.bitmap[node.0 as usize]
+        }
+    }
+
+    fn insert(&mut self, node: NodeId) {
+        if self.bitmap.is_empty() && self.listed.len() < LISTED {
+            self.listed.push(node);
+            return;
+        }
+        if self.bitmap.is_empty() {
+            self.bitmap = vec![false; self.id_limit];
+            for listed in self.listed.drain(..) {
+                self.bitmap[listed.0 as usize] = true;
+            }
+        }
+        self.bitmap[node.0 as usize] = true;
+    }
 }
 
 impl<'a> ExtendedPreference<'a> {
@@ -83,7 +124,7 @@ impl<'a> ExtendedPreference<'a> {
             offset: 0,
             round: 1,
             emitted: 0,
-            seen: vec![false; id_limit],
+            seen: Seen { listed: SmallVec::new(), bitmap: Vec::new(), id_limit },
             zone_used: vec![0; zone_count],
         }
     }
@@ -102,7 +143,7 @@ impl Iterator for ExtendedPreference<'_> {
             }
             let node = self.ring.tokens[(self.start + self.offset) % count].1;
             self.offset += 1;
-            if self.seen[node.0 as usize] {
+            if self.seen.contains(node) {
                 continue;
             }
             if let Some(zones) = &self.ring.zones {
@@ -112,7 +153,7 @@ impl Iterator for ExtendedPreference<'_> {
                 }
                 self.zone_used[zone] += 1;
             }
-            self.seen[node.0 as usize] = true;
+            self.seen.insert(node);
             self.emitted += 1;
             return Some(node);
         }
