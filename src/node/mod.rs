@@ -30,7 +30,7 @@ use crate::types::{Endpoint, NodeId, Time};
 use coordinator::Timeouts;
 use quorum::ReadQuorum;
 use service::ServiceQueue;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use store::{PutEffect, Store, StoreRules};
 
@@ -484,6 +484,10 @@ pub struct Node {
     reads: IdMap<u64, ReadCoordination>,
     writes: IdMap<u64, WriteCoordination>,
     storage_ops: IdMap<u64, StorageOp>,
+    /// Storage operations that took no time on a free server: they complete
+    /// as soon as the handler that queued them returns, with no event of
+    /// their own (see [`Node::admit_storage`]).
+    completed_now: VecDeque<StorageOp>,
     /// Requests forwarded to a coordinator and not yet acknowledged by it.
     forwards: IdMap<RequestId, forward::Forward>,
     /// Peers this node believes unreachable, with when it decided so.
@@ -589,6 +593,7 @@ impl Node {
             reads: IdMap::default(),
             writes: IdMap::default(),
             storage_ops: IdMap::default(),
+            completed_now: VecDeque::new(),
             forwards: IdMap::default(),
             suspected: BTreeMap::new(),
             handoff_unacked: BTreeMap::new(),
@@ -715,6 +720,7 @@ impl Node {
         self.reads.clear();
         self.writes.clear();
         self.storage_ops.clear();
+        self.completed_now.clear();
         self.forwards.clear();
         // Pending fetches survive (they are asked again at the restart);
         // transfers in flight and half-stored do not.
@@ -742,6 +748,11 @@ impl Node {
 
     /// Handles a message delivered at `now` from `from`.
     pub fn on_message(&mut self, now: Time, from: Endpoint, message: Message, out: &mut Outbox<NodeTimer>) {
+        self.handle_message(now, from, message, out);
+        self.complete_immediate_storage(now, out);
+    }
+
+    fn handle_message(&mut self, now: Time, from: Endpoint, message: Message, out: &mut Outbox<NodeTimer>) {
         if let Endpoint::Node(peer) = from {
             // Any message from a peer shows it is reachable again.
             self.suspected.remove(&peer);
@@ -833,6 +844,11 @@ impl Node {
 
     /// Handles a timer this node set, firing at `now`.
     pub fn on_timer(&mut self, now: Time, timer: NodeTimer, out: &mut Outbox<NodeTimer>) {
+        self.handle_timer(now, timer, out);
+        self.complete_immediate_storage(now, out);
+    }
+
+    fn handle_timer(&mut self, now: Time, timer: NodeTimer, out: &mut Outbox<NodeTimer>) {
         match timer {
             NodeTimer::StorageDone { op } => {
                 if let Some(op) = self.storage_ops.remove(&op) {
@@ -975,10 +991,32 @@ impl Node {
             | StorageOp::Flush { .. }
             | StorageOp::ServeRange { .. } => self.config.write_service.sample_us(&mut self.rng),
         };
+        self.admit_storage(now, service_us, op, out);
+    }
+
+    /// Queues `op`, which takes `service_us` of a server's time. An
+    /// operation that takes no time on a free server completes at once,
+    /// without an event: after the handler that queued it returns (it may
+    /// be the coordinator's own replica, whose coordination that handler
+    /// has yet to record), in the order queued.
+    fn admit_storage(&mut self, now: Time, service_us: u64, op: StorageOp, out: &mut Outbox<NodeTimer>) {
         let done = self.service.admit(now, service_us);
+        if done == now {
+            self.completed_now.push_back(op);
+            return;
+        }
         let id = self.next_id();
         self.storage_ops.insert(id, op);
         out.set_timer(done, NodeTimer::StorageDone { op: id });
+    }
+
+    /// Completes the operations [`Node::admit_storage`] found took no time
+    /// (and those their completions queue in turn): every entry point that
+    /// can queue storage work ends with it.
+    fn complete_immediate_storage(&mut self, now: Time, out: &mut Outbox<NodeTimer>) {
+        while let Some(op) = self.completed_now.pop_front() {
+            self.complete_storage(now, op, out);
+        }
     }
 
     fn complete_storage(&mut self, now: Time, op: StorageOp, out: &mut Outbox<NodeTimer>) {

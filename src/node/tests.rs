@@ -238,6 +238,63 @@ fn replica_write(key: Key, write: u64, durable: bool) -> Message {
     Message::ReplicaWrite { coordination, key, version, hint: None, durable }
 }
 
+/// True when `out` holds a storage timer.
+fn storage_queued(out: &Outbox<NodeTimer>) -> bool {
+    out.timers.iter().any(|(_, timer)| matches!(timer, NodeTimer::StorageDone { .. }))
+}
+
+/// A storage operation that takes no time on a free server completes in
+/// the handler that queued it, with no timer of its own: the coordinator's
+/// own durable write counts toward W at once (its coordination is recorded
+/// first), a replica acknowledges a write and answers a read at once. On a
+/// busy server the same read waits, as any other job.
+#[test]
+fn zero_time_storage_on_a_free_server_completes_at_once_without_a_timer() {
+    let instant = |write_ms| {
+        let config = NodeConfig {
+            read_service: Dist::Constant(0.0),
+            write_service: Dist::Constant(write_ms),
+            ..(*config()).clone()
+        };
+        Arc::new(config)
+    };
+    let mut nodes = cluster_with(5, instant(0.0));
+    let (key, list) = key_where(&nodes, NodeId(0), None);
+    let mut out = Outbox::default();
+    nodes[0].on_message(Time(0), Endpoint::Client(CLIENT), put(1, key, VectorClock::new(), 1), &mut out);
+    assert!(!storage_queued(&out), "the coordinator's own write took no time: {out:?}");
+    let replica = list.iter().copied().find(|&n| n != NodeId(0)).expect("another replica");
+    let write = out.messages.iter().find(|(to, _)| *to == Endpoint::Node(replica)).expect("a replica write").1.clone();
+    let mut replica_out = Outbox::default();
+    nodes[replica.0 as usize].on_message(Time(5), Endpoint::Node(NodeId(0)), write, &mut replica_out);
+    assert!(!storage_queued(&replica_out));
+    let [(to, ack @ Message::ReplicaWriteAck { .. })] = &replica_out.messages[..] else {
+        panic!("expected the ack at once, got {replica_out:?}")
+    };
+    assert_eq!(*to, Endpoint::Node(NodeId(0)));
+    out.messages.clear();
+    nodes[0].on_message(Time(10), Endpoint::Node(replica), ack.clone(), &mut out);
+    assert!(
+        matches!(&out.messages[..], [(Endpoint::Client(CLIENT), Message::PutReply { outcome: Ok(_), .. })]),
+        "W = 2 with the coordinator's own ack: {out:?}"
+    );
+
+    let mut nodes = cluster_with(1, instant(0.02));
+    let coordination = Coordination { coordinator: Endpoint::Node(NodeId(4)), id: 7 };
+    let read = Message::ReplicaRead { coordination, key };
+    let mut busy = Outbox::default();
+    nodes[0].on_message(Time(100), Endpoint::Node(NodeId(4)), replica_write(key, 1, true), &mut busy);
+    nodes[0].on_message(Time(100), Endpoint::Node(NodeId(4)), read.clone(), &mut busy);
+    let done: Vec<Time> =
+        busy.timers.iter().filter(|(_, t)| matches!(t, NodeTimer::StorageDone { .. })).map(|(at, _)| *at).collect();
+    assert_eq!(done, vec![Time(120), Time(120)], "the read waits for the write on the one server");
+    assert!(busy.messages.is_empty());
+    let mut free = Outbox::default();
+    nodes[0].on_message(Time(200), Endpoint::Node(NodeId(4)), read, &mut free);
+    assert!(!storage_queued(&free));
+    assert!(matches!(&free.messages[..], [(_, Message::ReplicaReadReply { .. })]), "{free:?}");
+}
+
 #[test]
 fn buffered_writes_are_acknowledged_at_once_and_lost_if_the_node_crashes_before_the_flush_completes() {
     let buffered = Arc::new(NodeConfig { buffered_writes: true, ..(*config()).clone() });

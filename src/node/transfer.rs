@@ -120,10 +120,7 @@ impl Node {
                 scan + reads
             }
         };
-        let done = self.service.admit(now, service_us);
-        let id = self.next_id();
-        self.storage_ops.insert(id, StorageOp::ServeRange { requester, span });
-        out.set_timer(done, NodeTimer::StorageDone { op: id });
+        self.admit_storage(now, service_us, StorageOp::ServeRange { requester, span }, out);
     }
 
     /// The range has been read: send it at the transfer bandwidth, after
