@@ -110,3 +110,29 @@ pub fn changed(old: &BTreeMap<String, Value>, new: &BTreeMap<String, Value>) -> 
         .map(|path| (path.clone(), show(old.get(path)), show(new.get(path))))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A figure reads back as the very number that was written: a digest
+    /// mismatch lists the figures that moved, so a last-bit misreading
+    /// would list figures that did not (0.9191614255765199, a staleness
+    /// figure of pbs-ymmr, read back as 0.91916142557652 with serde_json's
+    /// default float parser).
+    #[test]
+    fn figures_read_back_bit_for_bit() {
+        let numbers: [f64; 5] = [0.9191614255765199, 477.0078352758353, 0.9156340767939607, 1e-300, 3.0e15 + 0.5];
+        let figures = numbers.iter().enumerate().map(|(i, &x)| (format!("f{i}"), Value::from(x))).collect();
+        let pinned = Pinned { digest: "0".into(), figures };
+        let case = BTreeMap::from([("1".to_string(), pinned)]);
+        let lock = Lock { generated: GENERATED.into(), cases: BTreeMap::from([("case".to_string(), case)]) };
+        // What `write` writes and `read` parses.
+        let text = serde_json::to_string_pretty(&lock).expect("a lock serializes");
+        let back: Lock = serde_json::from_str(&text).expect("a lock parses");
+        for (i, &x) in numbers.iter().enumerate() {
+            let read = back.cases["case"]["1"].figures[&format!("f{i}")].as_f64().expect("a number");
+            assert_eq!(read.to_bits(), x.to_bits(), "{x} read back as {read}");
+        }
+    }
+}
