@@ -19,7 +19,7 @@ use crate::node::membership::{MemberStatus, View};
 use crate::node::store::StoreRules;
 use crate::node::versioning::Versioning;
 use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
-use crate::protocol::{Key, Message, Version};
+use crate::protocol::{Key, KeyPositions, Message, Version};
 use crate::report::observer::{Observations, ObserveOptions, Observer, World};
 use crate::ring::Ring;
 use crate::scenario::Scenario;
@@ -257,7 +257,10 @@ impl Simulation {
             faults,
             digest: TraceDigest::new(),
             node_out: Outbox::default(),
-            client_out: ClientOutbox::default(),
+            client_out: ClientOutbox {
+                positions: KeyPositions::new(client_config.keys.count()),
+                ..ClientOutbox::default()
+            },
             applied: Vec::new(),
             wiped: BTreeMap::new(),
             hints_total: 0,

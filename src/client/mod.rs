@@ -17,7 +17,8 @@ use crate::node::quorum::ReadQuorum;
 use crate::node::vclock::VectorClock;
 use crate::node::Outbox;
 use crate::protocol::{
-    Coordination, Failure, Key, Message, ReadResult, RequestId, Stamp, Value, Version, VersionData, VersionId, WriteId,
+    Coordination, Failure, Key, KeyPositions, Message, ReadResult, RequestId, Stamp, Value, Version, VersionData,
+    VersionId, WriteId,
 };
 use crate::ring::Ring;
 use crate::scenario::{LoadMode, Policy, RoutingMode};
@@ -187,6 +188,8 @@ pub struct ClientOutbox {
     /// Every client's operations, in the order they were invoked (the
     /// simulator sorts them by (invoke, client, sequence) at the end).
     pub history: Vec<OpRecord>,
+    /// The keys' ring positions, hashed once for every client.
+    pub positions: KeyPositions,
 }
 
 impl ClientOutbox {
@@ -265,7 +268,7 @@ impl Client {
                 }
             }
             // A probe's reads follow its commit even after the workload ends.
-            ClientTimer::ProbeRead { key } => self.issue_read(now, Key::new(key), Role::Request, out),
+            ClientTimer::ProbeRead { key } => self.issue_read(now, out.positions.key(key), Role::Request, out),
             ClientTimer::MembershipPoll => {
                 if now < self.config.workload_end {
                     let members = self.ring.nodes();
@@ -348,7 +351,7 @@ impl Client {
         if self.config.mode == LoadMode::Probe {
             return self.issue_probe(now, out);
         }
-        let key = Key::new(self.config.keys.choose(&mut self.rng));
+        let key = out.positions.key(self.config.keys.choose(&mut self.rng));
         if unit_f64(&mut self.rng) < self.config.read_fraction {
             self.issue_read(now, key, Role::Request, out);
         } else if unit_f64(&mut self.rng) < self.config.blind_write_fraction {

@@ -39,6 +39,14 @@ impl KeyChooser {
         }
     }
 
+    /// How many keys there are: indices run from 0 below this.
+    pub fn count(&self) -> u64 {
+        match self {
+            KeyChooser::Uniform { keys } => *keys,
+            KeyChooser::Zipf { cumulative } => cumulative.len() as u64,
+        }
+    }
+
     /// Draws one key index.
     pub fn choose(&self, rng: &mut impl rand::RngCore) -> u64 {
         match self {
