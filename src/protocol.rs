@@ -91,6 +91,16 @@ impl KeyPositions {
         }
         Key { id, position: Token(*memo) }
     }
+
+    /// The key with index `id`, its position from the memo if some client
+    /// asked for it already (at the end of a run, every key it wrote).
+    pub fn known(&self, id: u64) -> Key {
+        let memo = usize::try_from(id).ok().and_then(|index| self.positions.get(index));
+        match memo {
+            Some(&position) if position != 0 => Key { id, position: Token(position) },
+            _ => Key::new(id),
+        }
+    }
 }
 
 /// A stored value. Its content is modelled by its size; `write` names the
@@ -587,8 +597,10 @@ mod tests {
     #[test]
     fn memoised_positions_are_the_keys_own() {
         let mut memo = KeyPositions::new(100);
+        assert_eq!(memo.known(7), Key::new(7)); // not memoised yet
         for id in [0, 7, 99, 7, 0, 100, 5_000] {
             assert_eq!(memo.key(id), Key::new(id), "key {id}"); // 100 and 5,000: outside the memo
+            assert_eq!(memo.known(id), Key::new(id), "key {id}");
         }
         assert_eq!(memo.positions.iter().filter(|&&p| p != 0).count(), 3);
         assert_eq!(memo.positions[7], Key::new(7).position.0);

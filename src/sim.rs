@@ -321,7 +321,7 @@ impl Simulation {
         for client in &self.clients {
             client.finish(&mut history);
         }
-        history.sort_unstable_by_key(|op| (op.invoke, op.client, op.sequence)); // the keys are unique
+        crate::check::history::sort_by_invoke(&mut history);
         self.ring = self.agreed_ring();
         let final_versions = self.final_versions(&history);
         let keys_not_converged = self.divergent_keys(&self.written_keys).len() as u64;
@@ -401,7 +401,8 @@ impl Simulation {
         keys_written(history)
             .into_iter()
             .map(|key| {
-                self.ring.preference_list_into(Key::new(key).position, self.replicas, &mut preference);
+                let position = self.client_out.positions.known(key).position;
+                self.ring.preference_list_into(position, self.replicas, &mut preference);
                 for version in preference.iter().flat_map(|n| self.nodes[n.0 as usize].main_versions(key)) {
                     if !held.contains(&version) {
                         held.push(version);
@@ -489,7 +490,9 @@ impl Simulation {
                 self.ring = self.agreed_ring();
                 if self.written_keys.is_empty() {
                     // Hashed once: every check walks these keys' preference lists.
-                    self.written_keys = keys_written(&self.client_out.history).into_iter().map(Key::new).collect();
+                    let positions = &self.client_out.positions;
+                    self.written_keys =
+                        keys_written(&self.client_out.history).into_iter().map(|k| positions.known(k)).collect();
                 }
                 // Keys that agreed last time rarely diverge again, so only
                 // the last divergent ones are rechecked until none is left;
