@@ -300,7 +300,7 @@ pub fn sort_by_invoke(history: &mut [OpRecord]) {
 /// places them — linear, and stable by construction. It replaced a
 /// comparison sort that was 2.5 % of the quickstart's instructions (six
 /// sorts of the history per check). Keys too sparse for a count table
-/// (more than four slots an operation) fall back to [`sorted_by_packed_key`].
+/// (more than four slots an operation) fall back to `sorted_by_packed_key`.
 pub fn sorted_by_key<'h>(ops: impl IntoIterator<Item = &'h OpRecord>) -> Vec<&'h OpRecord> {
     let ops: Vec<&OpRecord> = ops.into_iter().collect();
     let Some(largest) = ops.iter().map(|op| op.key).max() else { return ops };

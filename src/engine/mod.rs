@@ -5,3 +5,4 @@ pub mod id_map;
 pub mod queue;
 pub mod rng;
 pub mod slab;
+mod wheel;

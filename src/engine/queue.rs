@@ -7,25 +7,31 @@
 //! Two layouts keep the queue cheap when it holds tens of thousands of
 //! events (mostly timeouts), without changing the order they pop in:
 //!
-//! * The binary heap orders `(time, sequence, slot)` keys packed in 16
-//!   bytes; the events themselves wait in a slab (slots reused through a
-//!   free list), so sifting moves a key instead of a whole event.
+//! * A timing wheel (`engine::wheel`) holds the events of the next
+//!   `2^WHEEL_BITS` µs in one FIFO slot per µs, and a binary heap the later
+//!   ones: scheduling and popping cost O(1) for the messages and storage
+//!   completions that make most of a run.
 //! * FIFO *lanes* hold events the caller knows are scheduled in
 //!   non-decreasing time order (timers that always fire a fixed delay after
 //!   they are set): appending to a lane and taking its front cost O(1).
 //!   Since sequence numbers only grow, each lane is sorted by
-//!   (time, sequence), and popping the smallest of the heap top and the lane
-//!   fronts (the earliest front is remembered until a front changes) yields
-//!   exactly the order a single heap would.
+//!   (time, sequence), and popping the smallest of the wheel's first event
+//!   and the lane fronts (the earliest front is remembered until a front
+//!   changes) yields exactly the order a single heap would.
 //!
 //! A lane event can be *cancelled* (a timeout whose operation completed):
 //! found by binary search on its time, it is left in place as a tombstone
 //! and dropped when it reaches the lane's front, never popped. The other
 //! events keep their sequence numbers, so they pop exactly as before.
 
-use super::slab::Slab;
+use super::wheel::Wheel;
 use crate::types::Time;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
+
+/// The wheel's window: 2^15 µs (32.8 ms), past the bulk of message delays
+/// and service times (later events wait in its heap); its slot arrays take
+/// 256 KiB.
+const WHEEL_BITS: u32 = 15;
 
 /// An event with its firing time and tie-breaking sequence number.
 #[derive(Debug)]
@@ -38,46 +44,11 @@ pub struct Scheduled<E> {
     pub event: E,
 }
 
-/// What the heap orders: an event's time (the high 64 bits), its sequence
-/// number (the next 40) and the slab slot holding it (the low 24), packed in
-/// one `u128` — 16 bytes to sift and one comparison per step — and stored
-/// complemented, so the max-heap pops the earliest (time, sequence) first.
-/// Sequence numbers are unique, so the slot never decides an order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Key(u128);
-
-/// Bits of a key holding the slot: at most 2^24 (16.7 M) events wait in the heap at once.
-const SLOT_BITS: u32 = 24;
-/// Bits of a key holding the sequence number: a run schedules at most 2^40 (1.1 × 10^12) events.
-const SEQUENCE_BITS: u32 = 40;
-
-impl Key {
-    fn new(time: Time, sequence: u64, slot: u32) -> Key {
-        assert!(sequence >> SEQUENCE_BITS == 0, "a run schedules fewer than 2^40 events");
-        assert!(slot >> SLOT_BITS == 0, "fewer than 2^24 events wait in the heap at once");
-        Key(!((u128::from(time.0) << 64) | (u128::from(sequence) << SLOT_BITS) | u128::from(slot)))
-    }
-
-    fn time(self) -> Time {
-        Time((!self.0 >> 64) as u64)
-    }
-
-    fn sequence(self) -> u64 {
-        (!self.0 >> SLOT_BITS) as u64 & ((1 << SEQUENCE_BITS) - 1)
-    }
-
-    fn slot(self) -> u32 {
-        !self.0 as u32 & ((1 << SLOT_BITS) - 1)
-    }
-}
-
 /// A priority queue of future events.
 #[derive(Debug)]
 pub struct EventQueue<E> {
-    /// Keys of the events not in a lane.
-    heap: BinaryHeap<Key>,
-    /// The events the heap's keys point to.
-    slots: Slab<E>,
+    /// The events not in a lane.
+    wheel: Wheel<E>,
     /// FIFO lanes, each sorted by (time, sequence); `None` marks a
     /// cancelled event.
     lanes: Vec<VecDeque<Scheduled<Option<E>>>>,
@@ -94,9 +65,15 @@ pub struct EventQueue<E> {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
+        Self::with_wheel(WHEEL_BITS)
+    }
+}
+
+impl<E> EventQueue<E> {
+    /// An empty queue whose wheel spans `2^bits` µs.
+    fn with_wheel(bits: u32) -> Self {
         EventQueue {
-            heap: BinaryHeap::new(),
-            slots: Slab::default(),
+            wheel: Wheel::new(bits),
             lanes: Vec::new(),
             cancelled: 0,
             lane_front: None,
@@ -121,18 +98,17 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `time`, which must not be in the past.
     pub fn schedule(&mut self, time: Time, event: E) {
         let sequence = self.take_sequence(time);
-        let slot = self.slots.insert(event);
-        self.heap.push(Key::new(time, sequence, slot));
+        self.wheel.schedule(time, sequence, event);
     }
 
     /// Schedules `event` at `time` (not in the past) in FIFO lane `lane`,
-    /// which is cheaper than the heap for events that arrive in time order,
+    /// which is cheaper than the wheel for events that arrive in time order,
     /// such as timers that always fire a fixed delay after they are set.
     ///
     /// The event pops exactly when [`schedule`](Self::schedule) would have
     /// popped it: it takes the next sequence number either way. If `time`
     /// is earlier than the last event in the lane, the lane would lose its
-    /// order, so the event goes to the heap instead. Lanes are numbered
+    /// order, so the event goes to the wheel instead. Lanes are numbered
     /// from 0 and created on first use; keep them few and dense, since a
     /// pop after a lane's front changed looks at the front of each.
     pub fn schedule_in_lane(&mut self, lane: usize, time: Time, event: E) {
@@ -153,7 +129,7 @@ impl<E> EventQueue<E> {
 
     /// Cancels the first pending event in lane `lane` scheduled at `time`
     /// for which `matches` holds: it will never pop. Returns false when
-    /// there is none (it already fired, was cancelled, or went to the heap
+    /// there is none (it already fired, was cancelled, or went to the wheel
     /// because it broke the lane's order — such an event still fires).
     ///
     /// A timeout is usually cancelled soon after it was set, so its time is
@@ -177,16 +153,18 @@ impl<E> EventQueue<E> {
 
     /// Removes and returns the earliest event if it fires at or before `limit`.
     pub fn pop_until(&mut self, limit: Time) -> Option<Scheduled<E>> {
-        // The earliest (time, sequence) is the heap's top or a lane's front.
+        // The earliest (time, sequence) is the wheel's first or a lane's front.
         if self.lane_fronts_changed {
             self.lane_front = self.earliest_lane_front();
             self.lane_fronts_changed = false;
         }
-        let heap_top = self.heap.peek().map(|key| (key.time(), key.sequence()));
-        let (earliest, from_lane) = match (self.lane_front, heap_top) {
-            (Some((time, sequence, lane)), Some(top)) if (time, sequence) < top => (time, Some(lane)),
+        let first = self.wheel.peek();
+        let (earliest, from_lane) = match (self.lane_front, first) {
+            (Some((time, sequence, lane)), Some(first)) if (time, sequence) < (first.time, first.sequence) => {
+                (time, Some(lane))
+            }
             (Some((time, _, lane)), None) => (time, Some(lane)),
-            (_, Some((time, _))) => (time, None),
+            (_, Some(first)) => (first.time, None),
             (None, None) => return None,
         };
         if earliest > limit {
@@ -196,13 +174,10 @@ impl<E> EventQueue<E> {
             Some(index) => {
                 self.lane_fronts_changed = true;
                 let Scheduled { time, sequence, event } = self.lanes[index].pop_front().expect("the lane has a front");
+                self.wheel.advance(time);
                 Scheduled { time, sequence, event: event.expect("a lane's front is not cancelled") }
             }
-            None => {
-                let key = self.heap.pop().expect("the heap has a top");
-                let event = self.slots.take(key.slot());
-                Scheduled { time: key.time(), sequence: key.sequence(), event }
-            }
+            None => self.wheel.pop(first.expect("the wheel has a first event")),
         };
         debug_assert!(next.time >= self.now, "virtual time never goes backwards");
         self.now = next.time;
@@ -229,7 +204,7 @@ impl<E> EventQueue<E> {
 
     /// Number of pending events (cancelled ones are not).
     pub fn len(&self) -> usize {
-        self.heap.len() + self.lanes.iter().map(VecDeque::len).sum::<usize>() - self.cancelled
+        self.wheel.len() + self.lanes.iter().map(VecDeque::len).sum::<usize>() - self.cancelled
     }
 
     /// True when nothing is pending.
@@ -278,7 +253,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::cmp::Reverse;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BinaryHeap};
 
     fn drain<E>(q: &mut EventQueue<E>) -> Vec<(u64, u64, E)> {
         std::iter::from_fn(|| q.pop_until(Time(u64::MAX)).map(|s| (s.time.0, s.sequence, s.event))).collect()
@@ -332,7 +307,7 @@ mod tests {
         q.schedule_in_lane(1, Time(5), 'f'); // 5
         q.schedule_in_lane(0, Time(9), 'g'); // 6
         q.schedule(Time(9), 'h'); // 7
-        assert_eq!((q.lanes[0].len(), q.lanes[1].len(), q.heap.len()), (3, 2, 3));
+        assert_eq!((q.lanes[0].len(), q.lanes[1].len(), q.wheel.len()), (3, 2, 3));
         assert_eq!(q.len(), 8);
         let order: Vec<char> = drain(&mut q).into_iter().map(|(_, _, e)| e).collect();
         assert_eq!(order, vec!['e', 'c', 'a', 'b', 'd', 'f', 'g', 'h']);
@@ -345,7 +320,7 @@ mod tests {
         q.schedule_in_lane(0, Time(10), 'a');
         q.schedule_in_lane(0, Time(4), 'b'); // earlier than the lane's back
         q.schedule_in_lane(0, Time(10), 'c');
-        assert_eq!((q.lanes[0].len(), q.heap.len()), (2, 1));
+        assert_eq!((q.lanes[0].len(), q.wheel.len()), (2, 1));
         assert_eq!(drain(&mut q), vec![(4, 1, 'b'), (10, 0, 'a'), (10, 2, 'c')]);
     }
 
@@ -363,28 +338,6 @@ mod tests {
     }
 
     #[test]
-    fn a_key_keeps_its_fields_and_orders_earliest_first() {
-        let extremes = [
-            (Time(u64::MAX), (1 << SEQUENCE_BITS) - 1, (1 << SLOT_BITS) - 1),
-            (Time::ZERO, 0, 0),
-            (Time(1 << 40), 12_345, 678),
-        ];
-        for (time, sequence, slot) in extremes {
-            let key = Key::new(time, sequence, slot);
-            assert_eq!((key.time(), key.sequence(), key.slot()), (time, sequence, slot));
-        }
-        // Greater means popped first: earlier time, then smaller sequence, whatever the slot.
-        assert!(Key::new(Time(5), 9, 0) > Key::new(Time(6), 1, 7));
-        assert!(Key::new(Time(5), 1, (1 << SLOT_BITS) - 1) > Key::new(Time(5), 2, 0));
-    }
-
-    #[test]
-    #[should_panic(expected = "2^24 events")]
-    fn a_slot_beyond_the_key_is_refused() {
-        Key::new(Time::ZERO, 0, 1 << SLOT_BITS);
-    }
-
-    #[test]
     fn popped_slots_are_reused() {
         let mut q = EventQueue::new();
         q.schedule(Time(1_000), 0);
@@ -394,7 +347,7 @@ mod tests {
             assert!(q.pop_until(Time(round)).is_some() && q.pop_until(Time(round)).is_some());
         }
         assert_eq!(q.len(), 1);
-        assert_eq!(q.slots.capacity(), 3, "two slots in turn and the one still pending");
+        assert_eq!(q.wheel.capacity(), 3, "two slots in turn and the one still pending");
     }
 
     #[test]
@@ -448,37 +401,40 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Op {
-        /// Schedule at now + `delay` on the heap, or in `lane` (which may
-        /// fall back to the heap when the delay breaks the lane's order).
+        /// Schedule at now + `delay` on the wheel, or in `lane` (which may
+        /// fall back to the wheel when the delay breaks the lane's order).
         Schedule { lane: Option<usize>, delay: u64 },
         /// Schedule a fixed-delay timer in `lane`, as the simulator does.
         Timer { lane: usize },
         /// Pop the earliest event at or before now + `horizon`.
         Pop { horizon: u64 },
         /// Cancel the `pick`-th (modulo) pending event, from the lane it
-        /// was scheduled in (it may have gone to the heap).
+        /// was scheduled in (it may have gone to the wheel).
         Cancel { pick: usize },
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            3 => (proptest::option::of(0..LANE_DELAYS.len()), 0u64..20)
+            3 => (proptest::option::of(0..LANE_DELAYS.len()), prop_oneof![4 => 0u64..20, 1 => 0u64..300])
                 .prop_map(|(lane, delay)| Op::Schedule { lane, delay }),
             3 => (0..LANE_DELAYS.len()).prop_map(|lane| Op::Timer { lane }),
-            4 => (0u64..15).prop_map(|horizon| Op::Pop { horizon }),
+            4 => prop_oneof![4 => 0u64..15, 1 => 0u64..400].prop_map(|horizon| Op::Pop { horizon }),
             2 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
         ]
     }
 
     proptest! {
-        /// Whatever mix of heap and lane scheduling and cancellation,
+        /// Whatever mix of wheel and lane scheduling and cancellation,
         /// events pop in the order of a single binary heap over (time,
         /// sequence) holding the events not cancelled, with the same
         /// sequence numbers; a lane event cancels while it is pending, a
         /// heap event never.
         #[test]
-        fn the_queue_pops_like_a_single_heap(ops in proptest::collection::vec(op(), 0..300)) {
-            let mut queue = EventQueue::new();
+        fn the_queue_pops_like_a_single_heap(
+            ops in proptest::collection::vec(op(), 0..300), small_wheel in any::<bool>(),
+        ) {
+            // A 64 µs wheel sends the far delays beyond its window.
+            let mut queue = EventQueue::with_wheel(if small_wheel { 6 } else { WHEEL_BITS });
             let mut reference: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
             // Lane (if any) of each scheduled id.
             let mut lanes: BTreeMap<usize, Option<usize>> = BTreeMap::new();
@@ -507,7 +463,7 @@ mod tests {
                         pending.sort_unstable();
                         let Some(&(time, _, target)) = pending.get(pick % pending.len().max(1)) else { continue };
                         let lane = lanes[&target].unwrap_or(0);
-                        let on_heap = queue.slots.contains(&target);
+                        let on_heap = queue.wheel.holds(&target);
                         let cancelled = queue.cancel_in_lane(lane, Time(time), |&e| e == target);
                         prop_assert_eq!(cancelled, lanes[&target].is_some() && !on_heap);
                         if cancelled {
