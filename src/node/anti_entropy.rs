@@ -70,6 +70,17 @@ impl Node {
         }
     }
 
+    /// [`Node::main_digest`] of each of `ids` (ascending), appended to `out`
+    /// in their order: one ordered walk of the store when nothing is
+    /// buffered.
+    pub fn main_digests_in_order(&self, ids: &[u64], out: &mut Vec<u64>) {
+        if self.buffer.is_empty() {
+            self.store.digests_in_order(ids, out);
+        } else {
+            out.extend(ids.iter().map(|&id| self.main_digest(id)));
+        }
+    }
+
     /// Moves `key` from summary `old` to `new` in its range's tree and the
     /// hosted bytes (if its range is hosted).
     pub(super) fn update_tree(&mut self, key: Key, old: KeySummary, new: KeySummary) {

@@ -124,6 +124,24 @@ impl Store {
         self.keys.get(&key).map_or(0, |e| e.digest)
     }
 
+    /// The digests of `ids` (ascending) in their order, appended to `out`
+    /// (0 for a key not held): one walk of the store in key order, from the
+    /// first id on. For a question about most of the store's keys (the
+    /// observer's convergence pass) it replaces a tree search per key, each
+    /// missing the cache, by a sequential read.
+    pub fn digests_in_order(&self, ids: &[u64], out: &mut Vec<u64>) {
+        debug_assert!(ids.is_sorted(), "ids ascend");
+        let Some(&first) = ids.first() else { return };
+        let mut entries = self.keys.range(first..).peekable();
+        for &id in ids {
+            while entries.next_if(|&(&held, _)| held < id).is_some() {}
+            out.push(match entries.peek() {
+                Some(&(&held, entry)) if held == id => entry.digest,
+                _ => 0,
+            });
+        }
+    }
+
     /// The summary of `key`'s versions, from the digest kept up to date.
     pub fn summary(&self, key: Key) -> KeySummary {
         self.keys.get(&key.id).map_or(KeySummary::default(), |entry| {
@@ -476,6 +494,27 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
+        /// One ordered walk gives each asked key's digest, as a search per
+        /// key would: held or not, before, between and after the held ones.
+        #[test]
+        fn digests_in_order_are_the_digests_of_each_key(
+            held in proptest::collection::btree_set(0u64..60, 0..30),
+            asked in proptest::collection::btree_set(0u64..70, 0..40),
+        ) {
+            let mut store = Store::new();
+            for (write, &id) in held.iter().enumerate() {
+                store.put(Key::new(id), version(write as u64 + 1, &[(0, 1)]), VC);
+                if id % 3 == 0 {
+                    store.put(Key::new(id), version(write as u64 + 100, &[(1, 1)]), VC); // a sibling
+                }
+            }
+            let asked: Vec<u64> = asked.into_iter().collect();
+            let mut walked = vec![7]; // appended after what is there
+            store.digests_in_order(&asked, &mut walked);
+            let searched: Vec<u64> = std::iter::once(7).chain(asked.iter().map(|&id| store.digest(id))).collect();
+            proptest::prop_assert_eq!(walked, searched);
+        }
+
         /// Whatever the changes, the store holds what one list per key
         /// would (a key's one version in its entry, siblings aside), with
         /// every digest and count kept right.
