@@ -59,47 +59,52 @@ impl Key {
     }
 }
 
-/// The ring positions of a run's keys, each computed once: every request
-/// names a key, and its MD5 (~640 instructions) was 2 % of the quickstart's
-/// and 2.8 % of the 1,000-node row's. A pure function's memo, shared by the
-/// clients (as one client library's cache would be): positions are what
-/// [`Key::new`] computes, whoever asks first.
+/// A cache of keys' ring positions: every request names a key, and its
+/// MD5 (~640 instructions) was 2 % of the quickstart's. A pure function's
+/// cache, shared by the clients (as one client library's would be): a
+/// position is what [`Key::new`] computes, whoever asks first.
 ///
-/// Indexed by key id up to the workload's key count (other ids, such as
-/// probe keys, are computed each time). The table starts zeroed, so the
-/// allocator hands it over as untouched pages: a key costs its 16 bytes
-/// when it is first used. Zero means "not computed yet" (a key whose MD5
-/// is zero would just be recomputed each time).
+/// Direct-mapped by key id, at most [`KeyPositions::MAX_SLOTS`] slots, so
+/// its memory is bounded whatever the key space (a table of every key
+/// would cost 16 bytes a key: 160 MB for ten million keys). A workload of
+/// up to that many keys hits every time after a key's first request;
+/// beyond, a request hits as often as its key is popular.
 #[derive(Debug, Default)]
 pub struct KeyPositions {
-    positions: Vec<u128>,
+    /// Slot `id mod len` holds the key last cached there.
+    slots: Vec<Key>,
 }
 
 impl KeyPositions {
-    /// A memo for keys `0..keys`.
+    /// The most slots: 64 Ki keys, 2 MiB.
+    pub const MAX_SLOTS: usize = 1 << 16;
+
+    /// A cache for a workload of `keys` keys.
     pub fn new(keys: u64) -> Self {
-        KeyPositions { positions: vec![0; usize::try_from(keys).unwrap_or(0)] }
+        let len = usize::try_from(keys).unwrap_or(usize::MAX).clamp(1, Self::MAX_SLOTS).next_power_of_two();
+        KeyPositions { slots: vec![Key::new(0); len] }
     }
 
-    /// The key with index `id`, its position from the memo.
+    /// The key with index `id`, cached.
     pub fn key(&mut self, id: u64) -> Key {
-        let Some(memo) = usize::try_from(id).ok().and_then(|index| self.positions.get_mut(index)) else {
-            return Key::new(id);
-        };
-        if *memo == 0 {
-            *memo = Key::new(id).position.0;
+        let Some(slot) = self.slot_of(id) else { return Key::new(id) };
+        let cached = &mut self.slots[slot];
+        if cached.id != id {
+            *cached = Key::new(id);
         }
-        Key { id, position: Token(*memo) }
+        *cached
     }
 
-    /// The key with index `id`, its position from the memo if some client
-    /// asked for it already (at the end of a run, every key it wrote).
+    /// The key with index `id`, from the cache if it holds it.
     pub fn known(&self, id: u64) -> Key {
-        let memo = usize::try_from(id).ok().and_then(|index| self.positions.get(index));
-        match memo {
-            Some(&position) if position != 0 => Key { id, position: Token(position) },
+        match self.slot_of(id).map(|slot| self.slots[slot]) {
+            Some(cached) if cached.id == id => cached,
             _ => Key::new(id),
         }
+    }
+
+    fn slot_of(&self, id: u64) -> Option<usize> {
+        (!self.slots.is_empty()).then(|| (id & (self.slots.len() as u64 - 1)) as usize)
     }
 }
 
@@ -595,15 +600,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn memoised_positions_are_the_keys_own() {
-        let mut memo = KeyPositions::new(100);
-        assert_eq!(memo.known(7), Key::new(7)); // not memoised yet
-        for id in [0, 7, 99, 7, 0, 100, 5_000] {
-            assert_eq!(memo.key(id), Key::new(id), "key {id}"); // 100 and 5,000: outside the memo
-            assert_eq!(memo.known(id), Key::new(id), "key {id}");
+    fn cached_positions_are_the_keys_own() {
+        let mut cache = KeyPositions::new(100); // 128 slots
+        assert_eq!(cache.slots.len(), 128);
+        assert_eq!(cache.known(7), Key::new(7)); // not cached yet
+        for id in [0, 7, 99, 7, 0, 128, 5_000, 135, u64::MAX] {
+            assert_eq!(cache.key(id), Key::new(id), "key {id}"); // 128 and 135 evict 0 and 7
+            assert_eq!(cache.known(id), Key::new(id), "key {id}");
         }
-        assert_eq!(memo.positions.iter().filter(|&&p| p != 0).count(), 3);
-        assert_eq!(memo.positions[7], Key::new(7).position.0);
+        assert_eq!(cache.known(7), Key::new(7), "7 was evicted by 135: computed again");
+        assert_eq!(cache.slots[135 % 128], Key::new(135));
+        assert_eq!(KeyPositions::new(10_000_000).slots.len(), KeyPositions::MAX_SLOTS, "bounded");
+        assert_eq!(KeyPositions::default().key(3), Key::new(3), "no slots: computed");
     }
 
     #[test]

@@ -20,9 +20,8 @@ pub const MEMORY_ESTIMATE_LIMIT_BYTES: f64 = 8.0 * (1u64 << 30) as f64;
 
 /// Bytes a stored replica copy of a key costs beyond the fixed terms: its
 /// store entry and its share of the version's parts (values are modelled
-/// by their size, never held) and of the clients' memo of key positions
-/// (16 B a key). Measured ≈ 150 B (session 11, the 1,000-node row at 2 M
-/// and 10 M requests); rounded up.
+/// by their size, never held). Measured ≈ 150 B (session 11, the
+/// 1,000-node row at 2 M and 10 M requests); rounded up.
 const STORED_COPY_BYTES: f64 = 200.0;
 
 /// Bytes a request costs until the end-of-run checks: its history records
