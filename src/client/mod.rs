@@ -188,7 +188,7 @@ pub struct ClientOutbox {
     /// Every client's operations, in the order they were invoked (the
     /// simulator sorts them by (invoke, client, sequence) at the end).
     pub history: Vec<OpRecord>,
-    /// The keys' ring positions, hashed once for every client.
+    /// A cache of the keys' ring positions, shared by every client.
     pub positions: KeyPositions,
 }
 
