@@ -1,8 +1,9 @@
 //! A slab: values parked under small integer handles, slots reused.
 //!
 //! The event queue parks its pending events here so its wheel's slots and
-//! heap hold 4-byte handles (and 16-byte keys), and the simulator parks every message in flight here so an event
-//! carries a 4-byte handle instead of a heap allocation of its own: a run
+//! heap hold 4-byte handles (the heap in 16-byte keys), and the simulator
+//! parks every message in flight here so an event carries a 4-byte handle
+//! instead of a heap allocation of its own: a run
 //! sends millions of messages, and a `Box` per message was a `malloc` and a
 //! `free` each. Freed slots are reused last-in first-out, so the slab stays
 //! as large as the most values ever parked at once, and the slot reused is
@@ -51,22 +52,6 @@ impl<T> Slab<T> {
         value
     }
 
-    /// The value parked under `handle`.
-    ///
-    /// # Panics
-    /// If `handle` holds no value (a bug in the caller).
-    pub fn get(&self, handle: u32) -> &T {
-        self.slots[handle as usize].as_ref().expect("a handle holds a value until taken")
-    }
-
-    /// The value parked under `handle`, to change in place.
-    ///
-    /// # Panics
-    /// If `handle` holds no value (a bug in the caller).
-    pub fn get_mut(&mut self, handle: u32) -> &mut T {
-        self.slots[handle as usize].as_mut().expect("a handle holds a value until taken")
-    }
-
     /// How many slots exist (parked or free): the most values ever parked at once.
     #[cfg(test)]
     pub fn capacity(&self) -> usize {
@@ -92,13 +77,11 @@ mod tests {
         assert_eq!(slab.take(a), 'a');
         assert_eq!(slab.take(c), 'c');
         assert!(!slab.any(|&v| v == 'a') && slab.any(|&v| v == 'b'));
-        assert_eq!((*slab.get(b), std::mem::replace(slab.get_mut(b), 'g')), ('b', 'b'));
-        assert_eq!(*slab.get(b), 'g');
         assert_eq!(slab.insert('d'), c, "the slot freed last is reused first");
         assert_eq!(slab.insert('e'), a);
         assert_eq!(slab.insert('f'), 3, "a new slot only when none is free");
         assert_eq!(slab.capacity(), 4);
-        assert_eq!([slab.take(0), slab.take(1), slab.take(2), slab.take(3)], ['e', 'g', 'd', 'f']);
+        assert_eq!([slab.take(0), slab.take(1), slab.take(2), slab.take(3)], ['e', 'b', 'd', 'f']);
     }
 
     #[test]
