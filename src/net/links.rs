@@ -7,42 +7,44 @@
 //! is kept as one number — how many words of its stream it has drawn — and
 //! the 64-byte ChaCha block its next words come from is computed directly
 //! from (key, stream id, block number): ChaCha is a function of the block
-//! counter. Recently used links keep that block in a direct-mapped cache;
-//! a link pushed out of it is *parked* as its position alone. Every word
-//! is the word `rand_chacha`'s `ChaCha8Rng` would have produced at that
-//! position of that stream (tested below), so every draw, hence every
-//! figure, is as if each link kept a generator of its own.
+//! counter. Recently computed blocks stay in a small direct-mapped cache.
+//! Every word is the word `rand_chacha`'s `ChaCha8Rng` would have produced
+//! at that position of that stream (tested below), so every draw, hence
+//! every figure, is as if each link kept a generator of its own.
 //!
-//! Computing one block on a miss replaced rebuilding a 330-byte
-//! `ChaCha8Rng` and refilling its four-block buffer: the 1,000-node row
-//! missed on nearly every message.
+//! Positions live in dense tables by (sender, receiver) — nodes and
+//! clients are numbered densely from 0 — and the blocks apart from them: a
+//! message costs one random memory access for its link's position, and
+//! the cache (small enough to stay in the CPU's cache) only saves
+//! recomputing a block. At a thousand nodes few messages find their
+//! link's block still cached; when the cache held the positions and a map
+//! the positions of the links it had pushed out, a message cost three
+//! random accesses (the slot, the map's control bytes, its entry), ~15 %
+//! of the 1,000-node row's CPU.
 
-use crate::engine::id_map::{IdHasher, IdMap};
+use crate::engine::id_map::IdHasher;
 use crate::engine::rng::{stream_id, Purpose, Streams};
+use crate::types::Endpoint;
 use std::hash::{BuildHasher, BuildHasherDefault};
 
-/// Cache slots at first; the cache doubles as more distinct links appear.
-const FIRST_SLOTS: usize = 64;
-/// Cache slots at most (~6 MB).
-const MAX_SLOTS: usize = 1 << 16;
+/// Blocks in the cache (80 bytes each: 320 KiB).
+const BLOCK_SLOTS: usize = 1 << 12;
 /// 32-bit words in a ChaCha block.
 const BLOCK_WORDS: u64 = 16;
 /// No link: a slot's `link` when the slot is empty (link ids stay below 2^56).
 const NO_LINK: u64 = u64::MAX;
 
-/// A link in the cache: where its stream stands and the block it is in.
+/// A computed block of one link's stream.
 #[derive(Clone, Debug)]
-struct Resident {
+struct CachedBlock {
     link: u64,
-    /// Words of the stream drawn so far.
-    position: u64,
-    /// Which block `words` holds (`u64::MAX`: none yet).
+    /// Which block of the link's stream `words` is.
     block: u64,
     words: [u32; 16],
 }
 
-impl Resident {
-    const EMPTY: Resident = Resident { link: NO_LINK, position: 0, block: u64::MAX, words: [0; 16] };
+impl CachedBlock {
+    const EMPTY: CachedBlock = CachedBlock { link: NO_LINK, block: 0, words: [0; 16] };
 }
 
 /// The link streams of one run.
@@ -50,73 +52,86 @@ impl Resident {
 pub struct LinkStreams {
     /// The shared ChaCha key, as the block function's eight words.
     key: [u32; 8],
-    /// Recently used links, by `slot_of(link)`.
-    slots: Vec<Resident>,
-    /// Stream positions (in 32-bit words) of links pushed out of `slots`.
-    /// Looked up by link only; its order never reaches a result.
-    parked: IdMap<u64, u64>,
-    /// Distinct links used so far.
-    links_seen: usize,
+    /// Words drawn so far, by link: node to node, node to client, client
+    /// to node, client to client.
+    positions: [Grid; 4],
+    /// Recently computed blocks, in the slot the link's hash picks.
+    blocks: Vec<CachedBlock>,
 }
 
 impl LinkStreams {
     /// No link used yet; streams derive from `streams`.
     pub fn new(streams: Streams) -> Self {
+        Self::with_block_slots(streams, BLOCK_SLOTS)
+    }
+
+    /// No link used yet, with a cache of `slots` blocks (a power of two).
+    fn with_block_slots(streams: Streams, slots: usize) -> Self {
+        debug_assert!(slots.is_power_of_two());
         let seed = streams.key();
         let key = std::array::from_fn(|i| u32::from_le_bytes(seed[4 * i..4 * i + 4].try_into().expect("4 bytes")));
-        LinkStreams { key, slots: vec![Resident::EMPTY; FIRST_SLOTS], parked: IdMap::default(), links_seen: 0 }
+        LinkStreams { key, positions: Default::default(), blocks: vec![CachedBlock::EMPTY; slots] }
     }
 
-    /// The stream of `link`, positioned after every draw made from it.
-    pub fn stream(&mut self, link: u64) -> LinkRng<'_> {
-        let slot = self.slot_of(link);
-        let slot = if self.slots[slot].link == link { slot } else { self.load(link) };
-        LinkRng { key: &self.key, stream: stream_id(Purpose::Link, link), resident: &mut self.slots[slot] }
-    }
-
-    /// Makes `link` resident at its parked position (or at the start of
-    /// its stream), in the slot of the link it pushes out, which is parked.
-    /// Returns the slot.
-    fn load(&mut self, link: u64) -> usize {
-        let position = self.parked.remove(&link);
-        if position.is_none() {
-            self.links_seen += 1;
-            if self.links_seen * 4 > self.slots.len() && self.slots.len() < MAX_SLOTS {
-                self.grow();
-            }
-        }
-        let slot = self.slot_of(link); // the cache may have grown
-        self.evict(slot);
-        let resident = &mut self.slots[slot];
-        resident.link = link;
-        resident.position = position.unwrap_or(0);
-        resident.block = u64::MAX;
-        slot
-    }
-
-    /// Parks the link in `slot`, if any.
-    fn evict(&mut self, slot: usize) {
-        let resident = &mut self.slots[slot];
-        if resident.link != NO_LINK {
-            self.parked.insert(resident.link, resident.position);
-            resident.link = NO_LINK;
-        }
-    }
-
-    /// Doubles the cache; residents that collide in it are parked.
-    fn grow(&mut self) {
-        let doubled = vec![Resident::EMPTY; self.slots.len() * 2];
-        let old = std::mem::replace(&mut self.slots, doubled);
-        for resident in old.into_iter().filter(|r| r.link != NO_LINK) {
-            let slot = self.slot_of(resident.link);
-            self.evict(slot);
-            self.slots[slot] = resident;
-        }
-    }
-
-    fn slot_of(&self, link: u64) -> usize {
+    /// The stream of the link from `from` to `to`, positioned after every
+    /// draw made from it.
+    pub fn stream(&mut self, from: Endpoint, to: Endpoint) -> LinkRng<'_> {
+        let link = (endpoint_index(from) << 28) | endpoint_index(to);
         // The id maps' SplitMix64 finaliser: links differ in a few low and high bits.
-        (BuildHasherDefault::<IdHasher>::default().hash_one(link) as usize) & (self.slots.len() - 1)
+        let slot = (BuildHasherDefault::<IdHasher>::default().hash_one(link) as usize) & (self.blocks.len() - 1);
+        let (table, row) = match from {
+            Endpoint::Node(n) => (0, n.0),
+            Endpoint::Client(c) => (2, c.0),
+        };
+        let (table, column) = match to {
+            Endpoint::Node(n) => (table, n.0),
+            Endpoint::Client(c) => (table + 1, c.0),
+        };
+        LinkRng {
+            key: &self.key,
+            link,
+            position: self.positions[table].cell(row as usize, column as usize),
+            cached: &mut self.blocks[slot],
+        }
+    }
+}
+
+/// Dense endpoint numbering for link stream ids: nodes from 0, clients from 2^27.
+fn endpoint_index(endpoint: Endpoint) -> u64 {
+    match endpoint {
+        Endpoint::Node(n) => u64::from(n.0),
+        Endpoint::Client(c) => (1 << 27) | u64::from(c.0),
+    }
+}
+
+/// A row-major table of stream positions that grows to the ids it is asked for.
+#[derive(Debug, Default)]
+struct Grid {
+    rows: usize,
+    columns: usize,
+    cells: Vec<u64>,
+}
+
+impl Grid {
+    /// The position at (`row`, `column`), 0 until the link's first draw.
+    fn cell(&mut self, row: usize, column: usize) -> &mut u64 {
+        if row >= self.rows || column >= self.columns {
+            self.grow(row, column);
+        }
+        &mut self.cells[row * self.columns + column]
+    }
+
+    /// Makes room for (`row`, `column`), doubling each dimension that is
+    /// too small (ids arrive in order, so a table grows a few times).
+    #[cold]
+    fn grow(&mut self, row: usize, column: usize) {
+        let rows = self.rows.max((row + 1).next_power_of_two());
+        let columns = self.columns.max((column + 1).next_power_of_two());
+        let mut cells = vec![0; rows * columns];
+        for (old, new) in self.cells.chunks_exact(self.columns.max(1)).zip(cells.chunks_exact_mut(columns)) {
+            new[..self.columns].copy_from_slice(old);
+        }
+        *self = Grid { rows, columns, cells };
     }
 }
 
@@ -124,41 +139,45 @@ impl LinkStreams {
 /// the link's position.
 pub struct LinkRng<'a> {
     key: &'a [u32; 8],
-    stream: u64,
-    resident: &'a mut Resident,
+    link: u64,
+    /// Words of the stream drawn so far.
+    position: &'a mut u64,
+    /// The cache slot of the link's blocks (maybe holding another link's).
+    cached: &'a mut CachedBlock,
 }
 
 impl LinkRng<'_> {
     /// The block the link's position is in, computed if the cache holds another.
     fn current_block(&mut self) -> &[u32; 16] {
-        let resident = &mut *self.resident;
-        let block = resident.position / BLOCK_WORDS;
-        if resident.block != block {
-            resident.words = chacha8_block(self.key, block, self.stream);
-            resident.block = block;
+        let block = *self.position / BLOCK_WORDS;
+        let cached = &mut *self.cached;
+        if cached.link != self.link || cached.block != block {
+            cached.words = chacha8_block(self.key, block, stream_id(Purpose::Link, self.link));
+            cached.link = self.link;
+            cached.block = block;
         }
-        &resident.words
+        &cached.words
     }
 }
 
 impl rand::RngCore for LinkRng<'_> {
     fn next_u32(&mut self) -> u32 {
-        let offset = (self.resident.position % BLOCK_WORDS) as usize;
+        let offset = (*self.position % BLOCK_WORDS) as usize;
         let word = self.current_block()[offset];
-        self.resident.position += 1;
+        *self.position += 1;
         word
     }
 
     /// Two consecutive words, the first the low half (as `ChaCha8Rng`).
     fn next_u64(&mut self) -> u64 {
-        let offset = (self.resident.position % BLOCK_WORDS) as usize;
+        let offset = (*self.position % BLOCK_WORDS) as usize;
         if offset + 1 == BLOCK_WORDS as usize {
             let low = self.next_u32(); // the pair straddles two blocks
             return (u64::from(self.next_u32()) << 32) | u64::from(low);
         }
         let words = self.current_block();
         let pair = (u64::from(words[offset + 1]) << 32) | u64::from(words[offset]);
-        self.resident.position += 2;
+        *self.position += 2;
         pair
     }
 
@@ -292,31 +311,47 @@ mod sse2 {
 mod tests {
     use super::*;
     use crate::engine::rng::SimRng;
+    use crate::types::{ClientId, NodeId};
     use proptest::prelude::*;
     use rand::RngCore;
 
+    fn endpoint(client: bool, id: u32) -> Endpoint {
+        if client {
+            Endpoint::Client(ClientId(id))
+        } else {
+            Endpoint::Node(NodeId(id))
+        }
+    }
+
+    fn reference_stream(streams: Streams, from: Endpoint, to: Endpoint) -> SimRng {
+        streams.stream(Purpose::Link, (endpoint_index(from) << 28) | endpoint_index(to))
+    }
+
     proptest! {
-        /// Whatever order links are used in, and however often the cache
-        /// pushes them out, each link yields exactly its own stream.
+        /// Whatever order links are used in (ids in any order, so the
+        /// tables grow under the links already used), and however often
+        /// the cache pushes blocks out, each link yields exactly its own
+        /// stream.
         #[test]
         fn every_link_yields_its_own_stream_whatever_the_cache_does(
-            uses in prop::collection::vec((0u64..300, 1usize..5, any::<bool>()), 1..2000),
+            uses in prop::collection::vec(((any::<bool>(), 0u32..40), (any::<bool>(), 0u32..40), 1usize..5), 1..2000),
+            slots in prop_oneof![Just(1usize), Just(16), Just(BLOCK_SLOTS)],
         ) {
             let streams = Streams::new(9);
-            let mut cached = LinkStreams::new(streams);
-            let mut reference: std::collections::BTreeMap<u64, SimRng> = Default::default();
-            for (link, draws, wide) in uses {
-                // Spread links over both halves of the id, as endpoint pairs are.
-                let link = if wide { (link << 28) | (link % 7) } else { link };
-                let expected = reference.entry(link).or_insert_with(|| streams.stream(Purpose::Link, link));
-                let mut got = cached.stream(link);
+            let mut cached = LinkStreams::with_block_slots(streams, slots);
+            let mut reference: std::collections::BTreeMap<(Endpoint, Endpoint), SimRng> = Default::default();
+            for ((from_client, from), (to_client, to), draws) in uses {
+                let (from, to) = (endpoint(from_client, from), endpoint(to_client, to));
+                let expected = reference.entry((from, to)).or_insert_with(|| reference_stream(streams, from, to));
+                let mut got = cached.stream(from, to);
                 for _ in 0..draws {
                     // Mixed widths leave the stream at odd word positions.
                     prop_assert_eq!(got.next_u32(), expected.next_u32());
                     prop_assert_eq!(got.next_u64(), expected.next_u64());
                 }
             }
-            prop_assert_eq!(cached.links_seen, reference.len());
+            let used: usize = cached.positions.iter().map(|grid| grid.cells.iter().filter(|&&p| p > 0).count()).sum();
+            prop_assert_eq!(used, reference.len(), "one position a link used, and only those");
         }
     }
 
@@ -333,10 +368,9 @@ mod tests {
             let streams = Streams::new(seed);
             let mut reference = streams.stream(Purpose::Link, link);
             reference.set_word_pos(u128::from(start));
-            let mut links = LinkStreams::new(streams);
-            let slot = links.load(link);
-            links.slots[slot].position = start;
-            let mut got = links.stream(link);
+            let links = LinkStreams::new(streams);
+            let (mut position, mut cached) = (start, CachedBlock::EMPTY);
+            let mut got = LinkRng { key: &links.key, link, position: &mut position, cached: &mut cached };
             for draw in draws {
                 match draw {
                     0 => prop_assert_eq!(got.next_u32(), reference.next_u32()),
@@ -372,37 +406,24 @@ mod tests {
         }
     }
 
-    /// The cache keeps about four slots a link in use, no more (a small
-    /// run's cache stays small), and spreads the links over them, so most
-    /// stay resident. No figure would show a mutation of either rule: the
-    /// cache only saves time.
     #[test]
-    fn the_cache_grows_to_four_slots_a_link_and_keeps_most_resident() {
-        let mut links = LinkStreams::new(Streams::new(1));
-        for link in 1..=5_000u64 {
-            links.stream(link).next_u32();
-            let expected = (4 * link as usize).next_power_of_two().clamp(FIRST_SLOTS, MAX_SLOTS);
-            assert_eq!(links.slots.len(), expected, "after {link} links");
+    fn the_cache_stays_bounded_and_every_link_keeps_its_position() {
+        let streams = Streams::new(1);
+        let mut links = LinkStreams::new(streams);
+        let link = |i: u32| (Endpoint::Node(NodeId(i / 400)), Endpoint::Client(ClientId(i % 400)));
+        for (from, to) in (0..200_000).map(link) {
+            links.stream(from, to).next_u64();
         }
-        let resident = links.slots.iter().filter(|r| r.link != NO_LINK).count();
-        assert!(resident * 4 > 5_000 * 3, "{resident} of 5,000 links resident in {} slots", links.slots.len());
-    }
-
-    #[test]
-    fn the_cache_stays_bounded_and_parks_the_rest() {
-        let mut links = LinkStreams::new(Streams::new(1));
-        for link in 0..200_000u64 {
-            links.stream(link).next_u64();
-        }
-        assert_eq!(links.slots.len(), MAX_SLOTS);
-        let resident = links.slots.iter().filter(|r| r.link != NO_LINK).count();
-        assert_eq!(resident + links.parked.len(), 200_000, "every link is resident or parked, once");
-        // Parked links come back where they stopped: the second draw of
-        // their own stream, not a fresh first one.
-        for link in 0..1_000u64 {
-            let mut reference = Streams::new(1).stream(Purpose::Link, link);
+        assert_eq!(links.blocks.len(), BLOCK_SLOTS);
+        let node_to_client = &links.positions[1];
+        assert_eq!((node_to_client.rows, node_to_client.columns), (512, 512));
+        assert_eq!(node_to_client.cells.iter().filter(|&&p| p == 2).count(), 200_000, "one position a link");
+        // Links whose blocks left the cache long ago go on where they
+        // stopped: the second draw of their own stream, not a fresh first one.
+        for (from, to) in (0..1_000).map(link) {
+            let mut reference = reference_stream(streams, from, to);
             reference.next_u64();
-            assert_eq!(links.stream(link).next_u64(), reference.next_u64(), "link {link}");
+            assert_eq!(links.stream(from, to).next_u64(), reference.next_u64(), "{from:?} to {to:?}");
         }
     }
 }

@@ -47,14 +47,6 @@ pub struct Network {
     stats: NetworkStats,
 }
 
-/// Dense endpoint numbering for link stream ids: nodes from 0, clients from 2^27.
-fn endpoint_index(endpoint: Endpoint) -> u64 {
-    match endpoint {
-        Endpoint::Node(n) => u64::from(n.0),
-        Endpoint::Client(c) => (1 << 27) | u64::from(c.0),
-    }
-}
-
 impl Network {
     /// A network as the scenario describes it; link streams derive from `streams`.
     pub fn new(spec: &NetworkSpec, streams: Streams) -> Self {
@@ -83,8 +75,7 @@ impl Network {
             self.stats.messages_partitioned += 1;
             return None;
         }
-        let link = (endpoint_index(from) << 28) | endpoint_index(to);
-        let mut rng = self.links.stream(link);
+        let mut rng = self.links.stream(from, to);
         if self.loss > 0.0 && unit_f64(&mut rng) < self.loss {
             self.stats.messages_dropped += 1;
             return None;
