@@ -32,14 +32,8 @@ impl Node {
     pub(super) fn rebuild_trees(&mut self) {
         let Some(depth) = self.config.anti_entropy_depth else { return };
         let ranges = self.ring.shared_placement_ranges();
-        let mut hosted = Vec::new();
-        let mut trees = BTreeMap::new();
-        for index in 0..ranges.len() {
-            if self.ring.range_preference_list(index, self.config.n, &mut self.preference).contains(&self.id) {
-                hosted.push(index);
-                trees.insert(index, MerkleTree::new(depth));
-            }
-        }
+        let hosted = self.ring.ranges_hosted_by(self.id, self.config.n);
+        let trees = hosted.iter().map(|&index| (index, MerkleTree::new(depth))).collect();
         let keys: BTreeSet<Key> = self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).collect();
         self.anti_entropy = AntiEntropy { ranges, trees, hosted, hosted_bytes: 0 };
         for key in keys {

@@ -196,7 +196,8 @@ fn placement_ranges_tile_the_ring() {
 
 /// The kept lists are the walked ones, range by range, whatever the
 /// strategy, zones and replica count (the first count asked is kept; any
-/// other is walked), and a copy of the ring keeps answering the same.
+/// other is walked), and a copy of the ring keeps answering the same; the
+/// ranges a node hosts are those whose walked list names it.
 #[test]
 fn kept_range_preference_lists_are_the_walked_ones() {
     let zones = [0, 1, 2, 0, 1, 2, 0];
@@ -210,11 +211,17 @@ fn kept_range_preference_lists_are_the_walked_ones() {
             let copy = ring.clone();
             let (mut walked, mut scratch) = (Vec::new(), Vec::new());
             for n in [first_n, 1, first_n, 4] {
+                let mut hosted: BTreeMap<NodeId, Vec<usize>> =
+                    ring.nodes().iter().map(|&node| (node, Vec::new())).collect();
                 for (index, range) in ring.placement_ranges().iter().enumerate() {
                     ring.range_preference_list_into(range, n, &mut walked);
                     let kept = ring.range_preference_list(index, n, &mut scratch).to_vec();
                     assert_eq!(kept, walked, "{strategy:?} zones {zones:?} n {n} range {index}");
                     assert_eq!(copy.range_preference_list(index, n, &mut scratch), &walked[..]);
+                    walked.iter().for_each(|node| hosted.get_mut(node).expect("a member").push(index));
+                }
+                for (node, ranges) in hosted {
+                    assert_eq!(ring.ranges_hosted_by(node, n), ranges, "{strategy:?} zones {zones:?} n {n} {node}");
                 }
             }
         }
