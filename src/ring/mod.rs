@@ -346,7 +346,9 @@ impl Ring {
             Strategy::RandomTokensEqualPartitions { .. } => {
                 self.partition_walk_start[partition::partition_of(&self.partition_ends, position)] as usize
             }
-            Strategy::RandomTokens { .. } | Strategy::EqualPartitions { .. } => self.first_token_at_or_after(position),
+            // Strategy 3's tokens are the partitions' ends, in order.
+            Strategy::EqualPartitions { .. } => partition::partition_of(&self.partition_ends, position),
+            Strategy::RandomTokens { .. } => self.first_token_at_or_after(position),
         }
     }
 
