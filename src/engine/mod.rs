@@ -4,5 +4,6 @@ pub mod digest;
 pub mod id_map;
 pub mod queue;
 pub mod rng;
+pub mod search;
 pub mod slab;
 mod wheel;

@@ -24,6 +24,7 @@
 //! and dropped when it reaches the lane's front, never popped. The other
 //! events keep their sequence numbers, so they pop exactly as before.
 
+use super::search::partition_point_from;
 use super::wheel::Wheel;
 use crate::types::Time;
 use std::collections::VecDeque;
@@ -224,7 +225,7 @@ impl<E> EventQueue<E> {
 /// The index of the first event of `lane` (sorted by time) at or after
 /// `time`: from a first guess interpolated between the lane's front and
 /// back times (a timeout lane fills at about the rate its timers are set),
-/// galloping towards the answer, then by binary search. A cancelled
+/// galloping towards the answer ([`partition_point_from`]). A cancelled
 /// timeout usually lies a few hundred events from the back of a lane that
 /// holds tens of thousands; the guess lands within a few dozen of it.
 fn first_at_or_after<E>(lane: &VecDeque<Scheduled<Option<E>>>, time: Time) -> usize {
@@ -239,45 +240,7 @@ fn first_at_or_after<E>(lane: &VecDeque<Scheduled<Option<E>>>, time: Time) -> us
     }
     // front < time <= back, so the answer is in 1..len, and front < back.
     let behind = u128::from(back.time.0 - time.0) * (len as u128 - 1) / u128::from(back.time.0 - front.0);
-    let guess = (len - 1 - behind as usize).max(1);
-    // Every index at or above `high` holds an event at or after `time`;
-    // every index below `low`, one before it.
-    let (mut low, mut high);
-    let mut step = 1;
-    if lane[guess].time >= time {
-        high = guess;
-        low = 1;
-        while step < guess {
-            let probe = guess - step;
-            if lane[probe].time < time {
-                low = probe + 1;
-                break;
-            }
-            high = probe;
-            step *= 2;
-        }
-    } else {
-        low = guess + 1;
-        high = len - 1;
-        while guess + step < len - 1 {
-            let probe = guess + step;
-            if lane[probe].time >= time {
-                high = probe;
-                break;
-            }
-            low = probe + 1;
-            step *= 2;
-        }
-    }
-    while low < high {
-        let middle = low + (high - low) / 2;
-        if lane[middle].time < time {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
-    }
-    low
+    partition_point_from(len, len - 1 - behind as usize, |index| lane[index].time < time)
 }
 
 #[cfg(test)]

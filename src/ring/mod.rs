@@ -34,6 +34,7 @@ pub use partition::{partition_end, partition_start};
 pub use preference::ExtendedPreference;
 pub use report::{render_table, ring_command, run_ring_analysis, RingAnalysisReport};
 
+use crate::engine::search::{partition_point_from, share_of_ring};
 use crate::types::{NodeId, Token};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
@@ -469,9 +470,12 @@ impl Ring {
     }
 
     /// Index into [`Ring::placement_ranges`] of the range holding `position`
-    /// (ranges are in ring order, so this is a bisection on their ends).
+    /// (ranges are in ring order): a search from the position's share of
+    /// the ring, where equal partitions (strategies 2 and 3) put it exactly
+    /// and random tokens put it near.
     pub fn range_index(ranges: &[PlacementRange], position: Token) -> usize {
-        let index = ranges.partition_point(|r| r.last < position);
+        let guess = share_of_ring(position.0, ranges.len());
+        let index = partition_point_from(ranges.len(), guess, |i| ranges[i].last < position);
         if index == ranges.len() {
             0 // past the last token: the range that wraps around
         } else {

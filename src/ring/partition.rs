@@ -5,6 +5,7 @@
 //! no overflow), so every machine cuts the ring at the same positions and the
 //! partitions tile the ring with no gap and no overlap.
 
+use crate::engine::search::share_of_ring;
 use crate::types::Token;
 
 /// First position of partition `index` out of `partitions`: `ceil(index·2^128/partitions)`.
@@ -50,23 +51,14 @@ pub fn partition_ends(partitions: u32) -> Vec<Token> {
     (0..partitions).map(|index| partition_end(index, partitions)).collect()
 }
 
-/// The partition holding `position`, given the ends from [`partition_ends`].
-///
-/// Partitions are equal shares of the ring, so `position · Q / 2^128` is
-/// the answer; computed from the position's high 64 bits it is the answer
-/// or one below, and one comparison with the bounds settles it — instead of
-/// a binary search of Q bounds (12 steps at Q = 4,096) on every request.
+/// The partition holding `position`, given the ends from [`partition_ends`]:
+/// partitions are equal shares of the ring, so arithmetic finds it
+/// ([`share_of_ring`]) where a binary search of Q bounds took 12 probes at
+/// Q = 4,096, on every request.
 pub fn partition_of(partition_ends: &[Token], position: Token) -> usize {
     assert!(!partition_ends.is_empty(), "a ring needs at least one partition");
-    // (position >> 64) < 2^64 and Q < 2^64: the product fits in 128 bits.
-    let estimate = ((position.0 >> 64) * partition_ends.len() as u128) >> 64;
-    let mut index = estimate as usize;
-    while partition_ends[index].0 < position.0 {
-        index += 1; // the last partition ends at the top of the ring
-    }
-    while index > 0 && partition_ends[index - 1].0 >= position.0 {
-        index -= 1;
-    }
+    let index = share_of_ring(position.0, partition_ends.len());
+    debug_assert!(partition_ends[index] >= position && (index == 0 || partition_ends[index - 1] < position));
     index
 }
 
