@@ -772,9 +772,7 @@ impl Simulation {
         for (at, timer) in self.node_out.cancelled.drain(..) {
             Self::cancel_timer(&mut self.queue, at.max(now), Event::NodeTimer { node, timer });
         }
-        let mut messages = std::mem::take(&mut self.node_out.messages);
-        self.send_all(Endpoint::Node(node), &mut messages);
-        self.node_out.messages = messages;
+        self.send_all(Endpoint::Node(node), Outgoing::Node);
         self.update_hints(node, now);
         if self.observer.wants_events() {
             self.observer.node_handled(now, &self.nodes[node.0 as usize]);
@@ -789,9 +787,7 @@ impl Simulation {
         for (at, timer) in self.client_out.outbox.cancelled.drain(..) {
             Self::cancel_timer(&mut self.queue, at.max(now), Event::ClientTimer { client, timer });
         }
-        let mut messages = std::mem::take(&mut self.client_out.outbox.messages);
-        self.send_all(Endpoint::Client(client), &mut messages);
-        self.client_out.outbox.messages = messages;
+        self.send_all(Endpoint::Client(client), Outgoing::Client);
     }
 
     /// Schedules a timer event. Timeouts that always fire a fixed delay
@@ -832,9 +828,15 @@ impl Simulation {
         }
     }
 
-    /// Puts each message on the wire; the buffer is left empty for reuse.
-    fn send_all(&mut self, from: Endpoint, messages: &mut Vec<(Endpoint, Message)>) {
+    /// Puts each message of the node's or client's outbox on the wire; the
+    /// buffer is left empty for reuse. (Drained in place: taking the buffer
+    /// out and putting it back dropped an empty vector on every event.)
+    fn send_all(&mut self, from: Endpoint, outgoing: Outgoing) {
         let now = self.queue.now();
+        let messages = match outgoing {
+            Outgoing::Node => &mut self.node_out.messages,
+            Outgoing::Client => &mut self.client_out.outbox.messages,
+        };
         for (to, message) in messages.drain(..) {
             let bytes_before = self.network.stats().bytes_sent;
             let transit = self.network.transit(from, to, &message);
@@ -849,6 +851,13 @@ impl Simulation {
             }
         }
     }
+}
+
+/// Whose outbox [`Simulation::send_all`] drains.
+#[derive(Clone, Copy)]
+enum Outgoing {
+    Node,
+    Client,
 }
 
 /// The keys some operation of `history` wrote (or tried to), in order.
