@@ -253,7 +253,11 @@ impl Simulation {
             hints_by_node: vec![0; nodes.len()],
             nodes,
             clients,
-            network: Network::new(&spec.network, streams),
+            network: {
+                let mut network = Network::new(&spec.network, streams);
+                network.reserve_links(spec.cluster.nodes as usize, spec.workload.clients as usize);
+                network
+            },
             faults,
             digest: TraceDigest::new(),
             node_out: Outbox::default(),

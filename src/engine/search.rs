@@ -84,6 +84,28 @@ mod tests {
             prop_assert_eq!(partition_point_from(values.len(), guess, |i| values[i] < target), expected);
         }
 
+        /// Galloping costs O(log distance): from a guess `d` indexes from
+        /// the answer, at most 2·bits(d) + 2 probes (bits(d) = ⌊log2 d⌋ + 1,
+        /// 0 for 0), however long the sequence — what makes a search from
+        /// a good guess cheaper than bisecting the whole.
+        #[test]
+        fn the_search_probes_in_proportion_to_the_log_of_the_distance(
+            answer in prop_oneof![0usize..64, 0usize..=1 << 20],
+            distance in prop_oneof![0usize..8, 0usize..100_000],
+            upwards in any::<bool>(),
+        ) {
+            let len = 1 << 20;
+            let guess = if upwards { answer.saturating_sub(distance) } else { (answer + distance).min(len - 1) };
+            let probes = std::cell::Cell::new(0);
+            let found = partition_point_from(len, guess, |i| {
+                probes.set(probes.get() + 1);
+                i < answer
+            });
+            prop_assert_eq!(found, answer);
+            let bits = (usize::BITS - answer.abs_diff(guess).leading_zeros()) as usize;
+            prop_assert!(probes.get() <= 2 * bits + 2, "{} probes from {} to {}", probes.get(), guess, answer);
+        }
+
         /// The share is the top 128 bits of the 256-bit product, computed
         /// here by 32-bit limbs.
         #[test]

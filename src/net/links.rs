@@ -73,6 +73,17 @@ impl LinkStreams {
         LinkStreams { key, positions: Default::default(), blocks: vec![CachedBlock::EMPTY; slots] }
     }
 
+    /// Sizes the position tables for `nodes` nodes and `clients` clients
+    /// (more may join later: the tables grow), so that a run's tables are
+    /// no larger than its endpoints need — `8 · (nodes² + 2 · nodes ·
+    /// clients)` bytes, which the scenario's memory estimate counts.
+    pub fn reserve(&mut self, nodes: usize, clients: usize) {
+        let [node_to_node, node_to_client, client_to_node, _] = &mut self.positions;
+        node_to_node.reserve(nodes, nodes);
+        node_to_client.reserve(nodes, clients);
+        client_to_node.reserve(clients, nodes);
+    }
+
     /// The stream of the link from `from` to `to`, positioned after every
     /// draw made from it.
     pub fn stream(&mut self, from: Endpoint, to: Endpoint) -> LinkRng<'_> {
@@ -121,12 +132,20 @@ impl Grid {
         &mut self.cells[row * self.columns + column]
     }
 
-    /// Makes room for (`row`, `column`), doubling each dimension that is
-    /// too small (ids arrive in order, so a table grows a few times).
+    /// Makes room for (`row`, `column`), at least doubling each dimension
+    /// that is too small (ids arrive in order: a table grows a few times).
     #[cold]
     fn grow(&mut self, row: usize, column: usize) {
-        let rows = self.rows.max((row + 1).next_power_of_two());
-        let columns = self.columns.max((column + 1).next_power_of_two());
+        let grown = |had: usize, needed: usize| if needed <= had { had } else { needed.max(2 * had) };
+        self.reserve(grown(self.rows, row + 1), grown(self.columns, column + 1));
+    }
+
+    /// At least `rows` × `columns` cells, exactly that many if it grows.
+    fn reserve(&mut self, rows: usize, columns: usize) {
+        let (rows, columns) = (rows.max(self.rows), columns.max(self.columns));
+        if (rows, columns) == (self.rows, self.columns) {
+            return;
+        }
         let mut cells = vec![0; rows * columns];
         for (old, new) in self.cells.chunks_exact(self.columns.max(1)).zip(cells.chunks_exact_mut(columns)) {
             new[..self.columns].copy_from_slice(old);
@@ -403,6 +422,33 @@ mod tests {
             let mut full = input;
             full[..4].copy_from_slice(&[0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574]);
             prop_assert_eq!(chacha8_block(&key, block, stream), portable_rounds(&full));
+        }
+    }
+
+    /// Tables sized for a run's endpoints are exactly that large, keep
+    /// their positions when a joining node grows them, and grow by at
+    /// least doubling.
+    #[test]
+    fn reserved_tables_fit_the_endpoints_and_grow_for_joiners() {
+        let streams = Streams::new(3);
+        let mut links = LinkStreams::new(streams);
+        links.reserve(1000, 7);
+        let dims = |links: &LinkStreams| links.positions.each_ref().map(|grid| (grid.rows, grid.columns));
+        assert_eq!(dims(&links), [(1000, 1000), (1000, 7), (7, 1000), (0, 0)]);
+        let (n3, n999, c6) = (Endpoint::Node(NodeId(3)), Endpoint::Node(NodeId(999)), Endpoint::Client(ClientId(6)));
+        links.stream(n3, n999).next_u64();
+        links.stream(c6, n3).next_u64();
+        assert_eq!(dims(&links), [(1000, 1000), (1000, 7), (7, 1000), (0, 0)], "no growth within the reserve");
+        let joiner = Endpoint::Node(NodeId(1000));
+        links.stream(n3, joiner).next_u64();
+        assert_eq!(dims(&links)[0], (1000, 2000), "a new column, doubled");
+        links.stream(joiner, n3).next_u64();
+        assert_eq!(dims(&links)[0], (2000, 2000), "a new row, doubled");
+        // Positions survive both growths: each link goes on with its own second draw.
+        for (from, to) in [(n3, n999), (c6, n3), (n3, joiner), (joiner, n3)] {
+            let mut reference = reference_stream(streams, from, to);
+            reference.next_u64();
+            assert_eq!(links.stream(from, to).next_u64(), reference.next_u64(), "{from:?} to {to:?}");
         }
     }
 

@@ -87,6 +87,11 @@ impl Network {
         Some(delay)
     }
 
+    /// Sizes the per-link state for the run's `nodes` and `clients`.
+    pub fn reserve_links(&mut self, nodes: usize, clients: usize) {
+        self.links.reserve(nodes, clients);
+    }
+
     /// Counts a message that reached a crashed node.
     pub fn count_undeliverable(&mut self) {
         self.stats.messages_to_crashed_nodes += 1;

@@ -141,7 +141,8 @@ fn expected_operations(spec: &ScenarioSpec) -> f64 {
 
 /// Bytes a run of `spec` is expected to need at its peak, from measured
 /// per-item costs (release build): each node's view holds every member
-/// (≈ 160 B), every token (≈ 64 B) and every partition (≈ 64 B); a
+/// (≈ 160 B), every token (≈ 64 B) and every partition (≈ 64 B); a link's
+/// stream position takes 8 B (every pair of nodes, every client and node); a
 /// hosted range's Merkle tree holds 2^(depth+1) 8-byte hashes; each stored
 /// copy costs [`STORED_COPY_BYTES`], each request [`REQUEST_BYTES`].
 pub fn memory_estimate_bytes(spec: &ScenarioSpec) -> f64 {
@@ -164,7 +165,8 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
         Strategy::EqualPartitions { partitions } => (0.0, f64::from(partitions)),
     };
     let partitions = if spec.cluster.strategy == 1 { 0.0 } else { ranges };
-    let members = nodes * nodes * 160.0;
+    // A view's member (≈ 160 B) and a node-to-node link's stream position (8 B).
+    let members = nodes * nodes * 168.0;
     let ring_views = nodes * (tokens * 64.0 + partitions * 64.0);
     let ring_field = if spec.cluster.strategy == 1 { "cluster.tokens_per_node" } else { "cluster.partitions" };
     // Trees grow with the number of ranges and with 2^depth: blame the
@@ -183,7 +185,8 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
     };
     let versions = operations.min(keys) * replicas;
     let data = versions * STORED_COPY_BYTES + operations * REQUEST_BYTES;
-    let clients = f64::from(spec.workload.clients) * 4096.0;
+    // A client (≈ 4 KiB) and its links' stream positions, to and from every node (16 B).
+    let clients = f64::from(spec.workload.clients) * (4096.0 + 16.0 * nodes);
     let base = 64.0 * (1u64 << 20) as f64;
     [
         ("cluster.nodes", base + members),
