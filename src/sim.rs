@@ -776,7 +776,7 @@ impl Simulation {
         for (at, timer) in self.node_out.cancelled.drain(..) {
             Self::cancel_timer(&mut self.queue, at.max(now), Event::NodeTimer { node, timer });
         }
-        self.send_all(Endpoint::Node(node), Outgoing::Node);
+        self.send_all(Endpoint::Node(node));
         self.update_hints(node, now);
         if self.observer.wants_events() {
             self.observer.node_handled(now, &self.nodes[node.0 as usize]);
@@ -791,7 +791,7 @@ impl Simulation {
         for (at, timer) in self.client_out.outbox.cancelled.drain(..) {
             Self::cancel_timer(&mut self.queue, at.max(now), Event::ClientTimer { client, timer });
         }
-        self.send_all(Endpoint::Client(client), Outgoing::Client);
+        self.send_all(Endpoint::Client(client));
     }
 
     /// Schedules a timer event. Timeouts that always fire a fixed delay
@@ -832,14 +832,15 @@ impl Simulation {
         }
     }
 
-    /// Puts each message of the node's or client's outbox on the wire; the
-    /// buffer is left empty for reuse. (Drained in place: taking the buffer
-    /// out and putting it back dropped an empty vector on every event.)
-    fn send_all(&mut self, from: Endpoint, outgoing: Outgoing) {
+    /// Puts each message of the outbox `from` (a node or a client) just
+    /// filled on the wire; the buffer is left empty for reuse. (Drained in
+    /// place: taking the buffer out and putting it back dropped an empty
+    /// vector on every event.)
+    fn send_all(&mut self, from: Endpoint) {
         let now = self.queue.now();
-        let messages = match outgoing {
-            Outgoing::Node => &mut self.node_out.messages,
-            Outgoing::Client => &mut self.client_out.outbox.messages,
+        let messages = match from {
+            Endpoint::Node(_) => &mut self.node_out.messages,
+            Endpoint::Client(_) => &mut self.client_out.outbox.messages,
         };
         for (to, message) in messages.drain(..) {
             let bytes_before = self.network.stats().bytes_sent;
@@ -855,13 +856,6 @@ impl Simulation {
             }
         }
     }
-}
-
-/// Whose outbox [`Simulation::send_all`] drains.
-#[derive(Clone, Copy)]
-enum Outgoing {
-    Node,
-    Client,
 }
 
 /// The keys some operation of `history` wrote (or tried to), in order.
