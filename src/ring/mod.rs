@@ -215,14 +215,11 @@ pub struct Ring {
 }
 
 /// The preference lists of every placement range for one replica count,
-/// end to end (each `per_range` long), and the same read by node.
+/// read by node: (node, range index) for every node of every list, sorted,
+/// so the ranges a node hosts are one run of `hosts`.
 #[derive(Clone, Debug)]
 struct RangeLists {
     n: usize,
-    per_range: usize,
-    nodes: Vec<NodeId>,
-    /// (node, range index) for every node of every list, sorted: the
-    /// ranges a node hosts are one run of it.
     hosts: Vec<(NodeId, usize)>,
 }
 
@@ -491,28 +488,13 @@ impl Ring {
         assert_eq!(out.len(), want, "n <= S gives exactly n nodes");
     }
 
-    /// The preference list (first `n` distinct nodes) of placement range
-    /// number `index` ([`Ring::placement_ranges`]), as
-    /// [`Ring::range_preference_list_into`] walks it. The lists of every
-    /// range are walked once, on the first call, and kept with the ring:
-    /// each of a cluster's S nodes, which share one ring, scans all Q
-    /// ranges for those it hosts, which walked the ring S × Q times (17 %
-    /// of a short 1,000-node run). A replica count other than the first
-    /// one asked is walked into `scratch` instead.
-    pub fn range_preference_list<'a>(&'a self, index: usize, n: usize, scratch: &'a mut Vec<NodeId>) -> &'a [NodeId] {
-        let lists = self.kept_lists(n);
-        if lists.n == n {
-            return &lists.nodes[index * lists.per_range..(index + 1) * lists.per_range];
-        }
-        self.range_preference_list_into(&self.placement[index], n, scratch);
-        scratch
-    }
-
     /// The indexes ([`Ring::placement_ranges`]), ascending, of the ranges
     /// whose first `n` distinct nodes include `node`: the ranges it hosts.
-    /// From the kept lists, read by node, when `n` is the count they were
-    /// kept for: each node of a cluster asks at start, and S nodes scanning
-    /// Q lists each was 5.5 % of a short 1,000-node run's instructions.
+    /// From the lists kept with the ring (walked once, on the first call)
+    /// when `n` is the count they were kept for: each of a cluster's S
+    /// nodes, which share one ring, asks at start, and walking the ring
+    /// S × Q times was 17 % of a short 1,000-node run, scanning S × Q kept
+    /// lists 5.5 %. Another `n` is walked range by range.
     pub fn ranges_hosted_by(&self, node: NodeId, n: usize) -> Vec<usize> {
         let lists = self.kept_lists(n);
         if lists.n == n {
@@ -536,17 +518,14 @@ impl Ring {
     /// asked then (later calls may ask another `n`: the caller checks).
     fn kept_lists(&self, n: usize) -> &RangeLists {
         self.range_lists.get_or_init(|| {
-            let per_range = n.min(self.nodes.len());
-            let mut nodes = Vec::with_capacity(self.placement.len() * per_range);
-            let mut list = Vec::with_capacity(per_range);
-            for range in self.placement.iter() {
+            let mut hosts = Vec::with_capacity(self.placement.len() * n.min(self.nodes.len()));
+            let mut list = Vec::new();
+            for (index, range) in self.placement.iter().enumerate() {
                 self.range_preference_list_into(range, n, &mut list);
-                nodes.extend_from_slice(&list);
+                hosts.extend(list.iter().map(|&node| (node, index)));
             }
-            let mut hosts: Vec<(NodeId, usize)> =
-                nodes.iter().enumerate().map(|(at, &node)| (node, at / per_range.max(1))).collect();
             hosts.sort_unstable();
-            RangeLists { n, per_range, nodes, hosts }
+            RangeLists { n, hosts }
         })
     }
 
