@@ -50,6 +50,13 @@ impl Node {
     /// in for the unreachable ones (Dynamo §4.6).
     pub(super) fn choose_replicas(&self, key: Key) -> Vec<Replica> {
         let n = self.config.n;
+        // The common case, every one of the top N believed healthy, needs
+        // only the kept list: it is the extended list's first N.
+        if let Some(top) = self.ring.kept_preference_list(key.position, n) {
+            if top.iter().all(|&node| self.healthy(node)) {
+                return top.iter().map(|&node| Replica { node, hint: None }).collect();
+            }
+        }
         let mut chosen = Vec::with_capacity(n);
         let mut skipped = Vec::new();
         for (rank, node) in self.ring.extended_preference_list(key.position).enumerate() {

@@ -5,7 +5,8 @@ use super::*;
 use crate::engine::rng::{Purpose, Streams};
 use proptest::prelude::{any, prop_assert, prop_assert_eq, prop_oneof, proptest, Just};
 use proptest::strategy::Strategy as Gen;
-use rand::RngCore;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// An rng that returns preset tokens (each as two u64 draws, high first).
 struct FixedTokens {
@@ -219,6 +220,42 @@ fn the_ranges_a_node_hosts_are_those_whose_walked_list_names_it() {
                 for (node, ranges) in hosted {
                     assert_eq!(ring.ranges_hosted_by(node, n), ranges, "{strategy:?} zones {zones:?} n {n} {node}");
                     assert_eq!(copy.ranges_hosted_by(node, n), ranges, "the copy, {node}");
+                }
+            }
+        }
+    }
+}
+
+/// A key's list read from the kept lists is the one a walk from its
+/// position finds — range edges, the wrap, zones, more nodes than the ring
+/// holds — and the extended list starts with it; another replica count
+/// than the one kept is walked.
+#[test]
+fn a_kept_preference_list_is_the_walked_one_for_every_position() {
+    let zones = [0, 1, 2, 0, 1, 2, 0];
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for strategy in [
+        Strategy::RandomTokens { tokens_per_node: 3 },
+        Strategy::RandomTokensEqualPartitions { tokens_per_node: 3, partitions: 16 },
+        Strategy::EqualPartitions { partitions: 16 },
+    ] {
+        for (zones, kept_n) in [(None, 3), (Some(&zones[..]), 2), (None, 9)] {
+            let ring = seeded_ring(&strategy, 7, 11, zones);
+            let edges = ring.placement_ranges().iter().flat_map(|range| [range.first.0, range.last.0]);
+            let random: Vec<u128> = (0..200).map(|_| rng.gen()).collect();
+            let positions: Vec<Token> = edges.chain(random).chain([0, u128::MAX]).map(Token).collect();
+            assert!(ring.kept_preference_list(positions[0], kept_n).is_some(), "the first count asked is kept");
+            let (mut walked, mut read) = (Vec::new(), Vec::new());
+            for n in [kept_n, 1, 4] {
+                for &position in &positions {
+                    walked.clear();
+                    ring.walk_into(ring.walk_start(position), n.min(7), &mut walked);
+                    ring.preference_list_into(position, n, &mut read);
+                    assert_eq!(read, walked, "{strategy:?} zones {zones:?} n {n} at {position:?}");
+                    let kept = ring.kept_preference_list(position, n);
+                    assert_eq!(kept, (n == kept_n).then_some(&walked[..]), "only the kept count is read");
+                    let extended: Vec<NodeId> = ring.extended_preference_list(position).take(n).collect();
+                    assert_eq!(extended, walked, "the extended list starts with the list");
                 }
             }
         }
