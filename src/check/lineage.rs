@@ -7,10 +7,12 @@
 //! has to trust clocks to decide it.
 
 use super::history::OpRecord;
+use super::writes::WriteIndex;
+use crate::engine::id_map::IdMap;
 use crate::protocol::{Version, VersionId, WriteId};
 use crate::types::Time;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Every known version by key, and every write's record.
 ///
@@ -21,11 +23,12 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Lineage<'a> {
     /// Known versions of each key, sorted by identity (borrowed: the
     /// history and the end state outlive the checks; a pointer each, the
-    /// identity read through it).
-    keys: BTreeMap<u64, Vec<&'a Version>>,
-    /// Each write's operation record (its key, invoke time and context),
-    /// sorted by write.
-    writes: Vec<(WriteId, &'a OpRecord)>,
+    /// identity read through it). Looked up, never walked in key order: a
+    /// B-tree of a million keys cost ~4 cache misses a lookup, and the
+    /// checker looks a key up for every operation.
+    keys: IdMap<u64, Vec<&'a Version>>,
+    /// Each write's operation record (its key, invoke time and context).
+    writes: WriteIndex<'a>,
     /// (seen, reader) for every version a write's context named, sorted by
     /// the write seen (each one's readers in history order): one flat
     /// vector instead of a vector per write, 16 bytes a link.
@@ -37,18 +40,15 @@ impl<'a> Lineage<'a> {
     /// version a read returned.
     pub fn from_history(history: &'a [OpRecord]) -> Lineage<'a> {
         let mut lineage = Lineage::default();
+        let mut writes = Vec::new();
         for op in history {
             if let Some(write) = op.write() {
-                lineage.writes.push((write, op));
+                writes.push((write, op));
                 lineage.readers.extend(op.context().iter().map(|seen| (seen.write, write)));
             }
             lineage.add(op.key, op.acked().into_iter().chain(op.returned()));
         }
-        // Write ids are unique; were one named twice, its last record would
-        // count (reversed, then a stable sort and keeping each id's first).
-        lineage.writes.reverse();
-        lineage.writes.sort_by_key(|(write, _)| *write);
-        lineage.writes.dedup_by_key(|(write, _)| *write);
+        lineage.writes = WriteIndex::new(writes);
         lineage.readers.sort_by_key(|(seen, _)| *seen); // stable: history order within a write
         lineage
     }
@@ -112,8 +112,7 @@ impl<'a> Lineage<'a> {
     /// The operation record of `write` (None for a write the history does
     /// not name; the last record, were one named twice).
     pub fn record(&self, write: WriteId) -> Option<&'a OpRecord> {
-        let at = self.writes.binary_search_by_key(&write, |(id, _)| *id).ok()?;
-        Some(self.writes[at].1)
+        self.writes.get(write)
     }
 
     /// True when the writer of `writer` saw `seen` (some version of it),
@@ -177,8 +176,7 @@ impl<'a> Lineage<'a> {
     /// and what a writer saw is all it reaches ([`SawCache`]).
     pub fn contexts_precede_writers(&self) -> bool {
         self.writes
-            .iter()
-            .map(|(_, op)| op)
+            .records()
             .all(|op| op.context().iter().all(|id| self.invoked(id.write).is_none_or(|invoked| invoked < op.invoke)))
     }
 
@@ -202,6 +200,7 @@ impl<'a> Lineage<'a> {
     pub fn duplicate_coordinations(&self) -> u64 {
         let mut extra = 0;
         for known in self.keys.values() {
+            // a sum: the map's order never shows
             let mut previous: Option<WriteId> = None;
             for version in known {
                 extra += u64::from(previous == Some(version.write()));
@@ -225,8 +224,8 @@ pub struct SawCache<'l, 'a> {
     lineage: &'l Lineage<'a>,
     /// Contexts precede their writers: the cached sights are exact.
     exact: bool,
-    /// The sight of each writer asked about so far.
-    sights: RefCell<BTreeMap<WriteId, BTreeSet<WriteId>>>,
+    /// The sight of each writer asked about so far (looked up only).
+    sights: RefCell<IdMap<WriteId, BTreeSet<WriteId>>>,
 }
 
 impl<'l, 'a> SawCache<'l, 'a> {

@@ -10,6 +10,7 @@ pub mod history;
 pub mod lineage;
 pub mod realtime;
 mod successors;
+mod writes;
 
 use crate::node::versioning::Versioning;
 use crate::protocol::{Version, WriteId};

@@ -24,6 +24,7 @@
 use super::history::{self, OpKind, OpRecord, Outcome};
 use super::lineage::Lineage;
 use super::ConsistencyReport;
+use crate::engine::id_map::IdMap;
 use crate::node::versioning::Versioning;
 use crate::protocol::{Version, WriteId};
 use crate::types::{ClientId, Time};
@@ -86,7 +87,7 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage) -> RealtimeReport {
             OpKind::Read => {}
         }
     }
-    let successors = Successors { lineage, cache: BTreeMap::new() };
+    let successors = Successors { lineage, cache: IdMap::default() };
     report.stale = stale_reads(&history::sorted_by_key(history), successors);
     report
 }
@@ -95,7 +96,8 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage) -> RealtimeReport {
 /// through contexts (computed on demand, once per write).
 struct Successors<'a, 'h> {
     lineage: &'a Lineage<'h>,
-    cache: BTreeMap<WriteId, BTreeSet<WriteId>>,
+    /// Looked up only: a write's successors by context.
+    cache: IdMap<WriteId, BTreeSet<WriteId>>,
 }
 
 impl Successors<'_, '_> {
@@ -351,7 +353,7 @@ mod tests {
     /// acknowledged write completed before each read tried (the oracle).
     fn stale_reads_quadratic(history: &[OpRecord]) -> Vec<StaleRead> {
         let lineage = Lineage::from_history(history);
-        let mut successors = Successors { lineage: &lineage, cache: BTreeMap::new() };
+        let mut successors = Successors { lineage: &lineage, cache: IdMap::default() };
         let mut stale = Vec::new();
         for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
             let acknowledged: Vec<(WriteId, Time)> = ops
