@@ -22,11 +22,12 @@ use std::collections::BTreeSet;
 #[derive(Debug, Default)]
 pub struct Lineage<'a> {
     /// Known versions of each key, sorted by identity (borrowed: the
-    /// history and the end state outlive the checks; a pointer each, the
-    /// identity read through it). Looked up, never walked in key order: a
+    /// history and the end state outlive the checks; a pointer each, with
+    /// its write: the rest of the identity is read through the pointer).
+    /// Looked up, never walked in key order: a
     /// B-tree of a million keys cost ~4 cache misses a lookup, and the
     /// checker looks a key up for every operation.
-    keys: IdMap<u64, Vec<&'a Version>>,
+    keys: IdMap<u64, Vec<(WriteId, &'a Version)>>,
     /// Each write's operation record (its key, invoke time and context).
     writes: WriteIndex<'a>,
     /// (seen, reader) for every version a write's context named, sorted by
@@ -62,41 +63,39 @@ impl<'a> Lineage<'a> {
         }
         let known = self.keys.entry(key).or_default();
         for version in versions {
-            let id = version.id();
-            if let Err(at) = known.binary_search_by_key(&id, |known| known.id()) {
+            if let Err(at) = search(known, version.id()) {
                 if known.len() == known.capacity() {
                     // Exactly as many as known: a key of a long run knows a
                     // handful of versions, and doubling would reserve up to
                     // twice that (a quarter of the lineage at 10 M operations).
                     known.reserve_exact(1);
                 }
-                known.insert(at, version); // the first seen of an identity stays
+                known.insert(at, (version.write(), version)); // the first seen of an identity stays
             }
         }
     }
 
     /// The known versions of `key`, by identity (either way round).
     pub fn versions_of_key(&self, key: u64) -> impl DoubleEndedIterator<Item = &Version> {
-        self.keys.get(&key).into_iter().flatten().copied()
+        self.keys.get(&key).into_iter().flatten().map(|&(_, version)| version)
     }
 
     /// The known versions of `write` (several if it was coordinated twice).
     pub fn versions_of(&self, write: WriteId) -> impl Iterator<Item = &Version> {
         let key = self.key_of(write);
-        let lower = VersionId { write, dot: Default::default() };
         key.and_then(|key| self.keys.get(&key))
             .into_iter()
             .flat_map(move |known| {
-                let from = known.partition_point(|version| version.id() < lower);
-                known[from..].iter().take_while(move |version| version.write() == write)
+                let from = known.partition_point(|&(known, _)| known < write);
+                known[from..].iter().take_while(move |&&(known, _)| known == write)
             })
-            .copied()
+            .map(|&(_, version)| version)
     }
 
     /// The version known by this identity.
     pub fn version(&self, key: u64, id: VersionId) -> Option<&Version> {
         let known = self.keys.get(&key)?;
-        known.binary_search_by_key(&id, |known| known.id()).ok().map(|at| known[at])
+        search(known, id).ok().map(|at| known[at].1)
     }
 
     /// The key `write` wrote (None for a write the history does not name).
@@ -202,13 +201,21 @@ impl<'a> Lineage<'a> {
         for known in self.keys.values() {
             // a sum: the map's order never shows
             let mut previous: Option<WriteId> = None;
-            for version in known {
-                extra += u64::from(previous == Some(version.write()));
-                previous = Some(version.write());
+            for &(write, _) in known {
+                extra += u64::from(previous == Some(write));
+                previous = Some(write);
             }
         }
         extra
     }
+}
+
+/// Where `id` is (or would go) among a key's known versions, sorted by
+/// identity. Each carries its write so that the search reads a version
+/// (a cache miss in a long run's history) only to tell apart the versions
+/// of one write.
+fn search(known: &[(WriteId, &Version)], id: VersionId) -> Result<usize, usize> {
+    known.binary_search_by(|&(write, version)| write.cmp(&id.write).then_with(|| version.dot.cmp(&id.dot)))
 }
 
 /// [`Lineage::saw`] asked about few writers and many writes (the versions
