@@ -351,7 +351,14 @@ impl Node {
     /// original clocks; read repair never creates a version. Fallbacks that
     /// stood in for a replica are not repaired (their copies are hints).
     fn read_repair(&mut self, now: Time, read: &ReadCoordination, out: &mut Outbox<NodeTimer>) {
-        if !self.config.read_repair || read.quorum.replies().len() < 2 {
+        let replies = read.quorum.replies();
+        if !self.config.read_repair || replies.len() < 2 {
+            return;
+        }
+        if replies.windows(2).all(|pair| pair[0].1 == pair[1].1) {
+            // The common case, without reconciling: replicas that replied
+            // the same versions hold what reconciling them gives (a version
+            // covers itself), so each is up to date.
             return;
         }
         let versioning = self.config.rules.versioning;

@@ -1348,6 +1348,28 @@ fn once_every_replica_replied_read_repair_gives_each_replica_that_lacks_it_the_l
     assert_eq!(nodes[0].stats().read_repairs, 0);
 }
 
+/// Replies that agree with each other do not hide one that differs: the
+/// coordinator and the lacking replica reply nothing, then the holder its
+/// version, and both that lack it are repaired.
+#[test]
+fn read_repair_looks_past_replies_that_agree_with_each_other() {
+    let mut nodes = cluster_with(5, config());
+    let (key, _) = key_where(&nodes, NodeId(0), None);
+    let Message::ReplicaWrite { version, .. } = replica_write(key, 1, true) else { unreachable!("a replica write") };
+    let (asked, mut out) = start_read(&mut nodes[0], key);
+    let [(holder, coordination), (lacking, _)] = asked[..] else { panic!("two remote replicas: {asked:?}") };
+    finish_storage(&mut nodes[0], &mut out);
+    let empty = Message::ReplicaReadReply { coordination, versions: vec![] };
+    nodes[0].on_message(Time(50), Endpoint::Node(lacking), empty, &mut out);
+    let reply = Message::ReplicaReadReply { coordination, versions: vec![version.clone()] };
+    nodes[0].on_message(Time(60), Endpoint::Node(holder), reply, &mut out);
+    let mut sent = std::mem::take(&mut out.messages);
+    sent.extend(finish_storage(&mut nodes[0], &mut out));
+    assert_eq!(read_repairs(&sent), vec![(Endpoint::Node(lacking), vec![version.clone()])], "{sent:?}");
+    assert_eq!(nodes[0].main_versions(key.id), vec![version], "the coordinator too");
+    assert_eq!(nodes[0].stats().read_repairs, 2);
+}
+
 #[test]
 fn a_read_with_a_silent_replica_repairs_the_two_that_replied_at_its_deadline() {
     let (mut nodes, version, _, id, sent) = read_of_a_version_one_replica_lacks(true, false);
