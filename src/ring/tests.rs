@@ -200,30 +200,41 @@ fn placement_ranges_tile_the_ring() {
 /// any other is walked), and a copy of the ring answers the same.
 #[test]
 fn the_ranges_a_node_hosts_are_those_whose_walked_list_names_it() {
-    let zones = [0, 1, 2, 0, 1, 2, 0];
-    for strategy in [
-        Strategy::RandomTokens { tokens_per_node: 3 },
-        Strategy::RandomTokensEqualPartitions { tokens_per_node: 3, partitions: 16 },
-        Strategy::EqualPartitions { partitions: 16 },
-    ] {
-        for (zones, first_n) in [(None, 3), (Some(&zones[..]), 2), (None, 9)] {
-            let ring = seeded_ring(&strategy, 7, 11, zones);
-            let copy = ring.clone();
-            let mut walked = Vec::new();
-            for n in [first_n, 1, first_n, 4] {
-                let mut hosted: BTreeMap<NodeId, Vec<usize>> =
-                    ring.nodes().iter().map(|&node| (node, Vec::new())).collect();
-                for (index, range) in ring.placement_ranges().iter().enumerate() {
-                    ring.range_preference_list_into(range, n, &mut walked);
-                    walked.iter().for_each(|node| hosted.get_mut(node).expect("a member").push(index));
-                }
-                for (node, ranges) in hosted {
-                    assert_eq!(ring.ranges_hosted_by(node, n), ranges, "{strategy:?} zones {zones:?} n {n} {node}");
-                    assert_eq!(copy.ranges_hosted_by(node, n), ranges, "the copy, {node}");
-                }
+    for (strategy, zones, ring, first_n) in rings_and_first_counts() {
+        let copy = ring.clone();
+        let mut walked = Vec::new();
+        for n in [first_n, 1, first_n, 4] {
+            let mut hosted: BTreeMap<NodeId, Vec<usize>> =
+                ring.nodes().iter().map(|&node| (node, Vec::new())).collect();
+            for (index, range) in ring.placement_ranges().iter().enumerate() {
+                ring.range_preference_list_into(range, n, &mut walked);
+                walked.iter().for_each(|node| hosted.get_mut(node).expect("a member").push(index));
+            }
+            for (node, ranges) in hosted {
+                assert_eq!(ring.ranges_hosted_by(node, n), ranges, "{strategy:?} zones {zones:?} n {n} {node}");
+                assert_eq!(copy.ranges_hosted_by(node, n), ranges, "the copy, {node}");
             }
         }
     }
+}
+
+/// Seven-node rings of every strategy, each with the replica count first
+/// asked of it (the one its lists are kept for): without zones (3, and 9,
+/// more nodes than the ring holds) and with three zones (2).
+fn rings_and_first_counts() -> Vec<(Strategy, Option<&'static [u32]>, Ring, usize)> {
+    const ZONES: [u32; 7] = [0, 1, 2, 0, 1, 2, 0];
+    let strategies = [
+        Strategy::RandomTokens { tokens_per_node: 3 },
+        Strategy::RandomTokensEqualPartitions { tokens_per_node: 3, partitions: 16 },
+        Strategy::EqualPartitions { partitions: 16 },
+    ];
+    let zoned: [(Option<&'static [u32]>, usize); 3] = [(None, 3), (Some(&ZONES), 2), (None, 9)];
+    strategies
+        .iter()
+        .flat_map(|strategy| {
+            zoned.map(|(zones, first_n)| (strategy.clone(), zones, seeded_ring(strategy, 7, 11, zones), first_n))
+        })
+        .collect()
 }
 
 /// A key's list read from the kept lists is the one a walk from its
@@ -232,31 +243,23 @@ fn the_ranges_a_node_hosts_are_those_whose_walked_list_names_it() {
 /// than the one kept is walked.
 #[test]
 fn a_kept_preference_list_is_the_walked_one_for_every_position() {
-    let zones = [0, 1, 2, 0, 1, 2, 0];
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    for strategy in [
-        Strategy::RandomTokens { tokens_per_node: 3 },
-        Strategy::RandomTokensEqualPartitions { tokens_per_node: 3, partitions: 16 },
-        Strategy::EqualPartitions { partitions: 16 },
-    ] {
-        for (zones, kept_n) in [(None, 3), (Some(&zones[..]), 2), (None, 9)] {
-            let ring = seeded_ring(&strategy, 7, 11, zones);
-            let edges = ring.placement_ranges().iter().flat_map(|range| [range.first.0, range.last.0]);
-            let random: Vec<u128> = (0..200).map(|_| rng.gen()).collect();
-            let positions: Vec<Token> = edges.chain(random).chain([0, u128::MAX]).map(Token).collect();
-            assert!(ring.kept_preference_list(positions[0], kept_n).is_some(), "the first count asked is kept");
-            let (mut walked, mut read) = (Vec::new(), Vec::new());
-            for n in [kept_n, 1, 4] {
-                for &position in &positions {
-                    walked.clear();
-                    ring.walk_into(ring.walk_start(position), n.min(7), &mut walked);
-                    ring.preference_list_into(position, n, &mut read);
-                    assert_eq!(read, walked, "{strategy:?} zones {zones:?} n {n} at {position:?}");
-                    let kept = ring.kept_preference_list(position, n);
-                    assert_eq!(kept, (n == kept_n).then_some(&walked[..]), "only the kept count is read");
-                    let extended: Vec<NodeId> = ring.extended_preference_list(position).take(n).collect();
-                    assert_eq!(extended, walked, "the extended list starts with the list");
-                }
+    for (strategy, zones, ring, kept_n) in rings_and_first_counts() {
+        let edges = ring.placement_ranges().iter().flat_map(|range| [range.first.0, range.last.0]);
+        let random: Vec<u128> = (0..200).map(|_| rng.gen()).collect();
+        let positions: Vec<Token> = edges.chain(random).chain([0, u128::MAX]).map(Token).collect();
+        assert!(ring.kept_preference_list(positions[0], kept_n).is_some(), "the first count asked is kept");
+        let (mut walked, mut read) = (Vec::new(), Vec::new());
+        for n in [kept_n, 1, 4] {
+            for &position in &positions {
+                walked.clear();
+                ring.walk_into(ring.walk_start(position), n.min(7), &mut walked);
+                ring.preference_list_into(position, n, &mut read);
+                assert_eq!(read, walked, "{strategy:?} zones {zones:?} n {n} at {position:?}");
+                let kept = ring.kept_preference_list(position, n);
+                assert_eq!(kept, (n == kept_n).then_some(&walked[..]), "only the kept count is read");
+                let extended: Vec<NodeId> = ring.extended_preference_list(position).take(n).collect();
+                assert_eq!(extended, walked, "the extended list starts with the list");
             }
         }
     }
