@@ -15,9 +15,10 @@ use crate::protocol::WriteId;
 const SEQUENCE_BITS: u32 = 40;
 
 /// A client's table may hold this many slots a write (plus a few) before
-/// its writes are kept sorted instead: a table slot costs half a sorted
-/// entry, so a table never costs more than four times the sorted list,
-/// and only clients that read seven times in eight writes pass it.
+/// its writes are kept sorted instead: a table slot (8 bytes) costs half a
+/// sorted entry (16), so a table never costs more than four times the
+/// sorted list, and a client gets the sorted list only when its reads
+/// outnumber its writes about seven to one.
 const SLOTS_PER_WRITE: u64 = 8;
 
 /// Every write's record, by write id.
