@@ -24,9 +24,9 @@ pub struct Lineage<'a> {
     /// Known versions of each key, sorted by identity (borrowed: the
     /// history and the end state outlive the checks; a pointer each, with
     /// its write: the rest of the identity is read through the pointer).
-    /// Looked up, never walked in key order: a
-    /// B-tree of a million keys cost ~4 cache misses a lookup, and the
-    /// checker looks a key up for every operation.
+    /// Looked up, never walked in key order: a B-tree of a million keys
+    /// cost ~4 cache misses a lookup, and the checker looks a key up for
+    /// every operation.
     keys: IdMap<u64, Vec<(WriteId, &'a Version)>>,
     /// Each write's operation record (its key, invoke time and context).
     writes: WriteIndex<'a>,
@@ -198,8 +198,8 @@ impl<'a> Lineage<'a> {
     /// more than once (re-forwarded, retried) that left a trace.
     pub fn duplicate_coordinations(&self) -> u64 {
         let mut extra = 0;
+        // A sum over the keys: the map's order never shows.
         for known in self.keys.values() {
-            // a sum: the map's order never shows
             let mut previous: Option<WriteId> = None;
             for &(write, _) in known {
                 extra += u64::from(previous == Some(write));

@@ -547,7 +547,7 @@ impl Ring {
     /// lists kept with the ring when `n` is the count they were kept for
     /// (None for another `n`: the caller walks). Every request asks for its
     /// key's list once or twice, and walking the ring for it cost ~250
-    /// instructions (a quarter of a forwarded request's node logic).
+    /// instructions.
     pub fn kept_preference_list(&self, position: Token, n: usize) -> Option<&[NodeId]> {
         if self.placement.is_empty() {
             return None;
