@@ -480,6 +480,16 @@ pub const MESSAGE_KINDS: usize = 8;
 const HEADER_BYTES: u64 = 24;
 
 impl Message {
+    /// True for a request its receiver answers itself when it comes from a
+    /// node: a replica read or write (the reply or acknowledgement) and a
+    /// forwarded get or put (the forward's acknowledgement).
+    pub fn answered_by_receiver(&self) -> bool {
+        matches!(
+            self,
+            Message::ReplicaRead { .. } | Message::ReplicaWrite { .. } | Message::Get { .. } | Message::Put { .. }
+        )
+    }
+
     /// The latency class of this message.
     pub fn kind(&self) -> MessageKind {
         match self {

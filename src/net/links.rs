@@ -23,6 +23,7 @@
 //! of the 1,000-node row's CPU.
 
 use crate::engine::id_map::IdHasher;
+use crate::engine::prefetch::prefetch;
 use crate::engine::rng::{stream_id, Purpose, Streams};
 use crate::types::Endpoint;
 use std::hash::{BuildHasher, BuildHasherDefault};
@@ -84,24 +85,36 @@ impl LinkStreams {
         client_to_node.reserve(clients, nodes);
     }
 
+    /// Hints that the link from `from` to `to` will carry a message soon:
+    /// its position's line is fetched (see [`prefetch`]).
+    pub fn prefetch(&self, from: Endpoint, to: Endpoint) {
+        let (table, row, column) = Self::cell_of(from, to);
+        self.positions[table].prefetch(row, column);
+    }
+
+    /// The position table, row and column of the link from `from` to `to`.
+    fn cell_of(from: Endpoint, to: Endpoint) -> (usize, usize, usize) {
+        let (table, row) = match from {
+            Endpoint::Node(n) => (0, n.0),
+            Endpoint::Client(c) => (2, c.0),
+        };
+        match to {
+            Endpoint::Node(n) => (table, row as usize, n.0 as usize),
+            Endpoint::Client(c) => (table + 1, row as usize, c.0 as usize),
+        }
+    }
+
     /// The stream of the link from `from` to `to`, positioned after every
     /// draw made from it.
     pub fn stream(&mut self, from: Endpoint, to: Endpoint) -> LinkRng<'_> {
         let link = (endpoint_index(from) << 28) | endpoint_index(to);
         // The id maps' SplitMix64 finaliser: links differ in a few low and high bits.
         let slot = (BuildHasherDefault::<IdHasher>::default().hash_one(link) as usize) & (self.blocks.len() - 1);
-        let (table, row) = match from {
-            Endpoint::Node(n) => (0, n.0),
-            Endpoint::Client(c) => (2, c.0),
-        };
-        let (table, column) = match to {
-            Endpoint::Node(n) => (table, n.0),
-            Endpoint::Client(c) => (table + 1, c.0),
-        };
+        let (table, row, column) = Self::cell_of(from, to);
         LinkRng {
             key: &self.key,
             link,
-            position: self.positions[table].cell(row as usize, column as usize),
+            position: self.positions[table].cell(row, column),
             cached: &mut self.blocks[slot],
         }
     }
@@ -130,6 +143,14 @@ impl Grid {
             self.grow(row, column);
         }
         &mut self.cells[row * self.columns + column]
+    }
+
+    /// Hints that the position at (`row`, `column`) will be read soon (if
+    /// the table has it yet).
+    fn prefetch(&self, row: usize, column: usize) {
+        if row < self.rows && column < self.columns {
+            prefetch(&self.cells[row * self.columns + column]);
+        }
     }
 
     /// Makes room for (`row`, `column`), at least doubling each dimension

@@ -87,6 +87,13 @@ impl Network {
         Some(delay)
     }
 
+    /// Hints that a message from `from` to `to` will be sent soon (the
+    /// answer to one in flight the other way): its link's state is fetched
+    /// into the cache. No effect on any draw.
+    pub fn prefetch_link(&self, from: Endpoint, to: Endpoint) {
+        self.links.prefetch(from, to);
+    }
+
     /// Sizes the per-link state for the run's `nodes` and `clients`.
     pub fn reserve_links(&mut self, nodes: usize, clients: usize) {
         self.links.reserve(nodes, clients);

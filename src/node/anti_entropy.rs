@@ -53,6 +53,13 @@ impl Node {
         }
     }
 
+    /// Asks the CPU to fetch where this node's store keeps `key`, ahead of
+    /// a message about it (a hint from the simulator: no effect on any
+    /// result, nor on what the node knows).
+    pub fn prefetch_key(&self, key: u64) {
+        self.store.prefetch(key);
+    }
+
     /// The digest of `key`'s main data (durable and buffered): what two
     /// replicas compare, and what the observer compares to judge convergence.
     pub fn main_digest(&self, key: u64) -> u64 {
@@ -61,17 +68,6 @@ impl Node {
             self.store.digest(key) // the common case: kept up to date by the store
         } else {
             key_digest(key, &self.main_versions(key))
-        }
-    }
-
-    /// [`Node::main_digest`] of each of `ids` (ascending), appended to `out`
-    /// in their order: one ordered walk of the store when nothing is
-    /// buffered.
-    pub fn main_digests_in_order(&self, ids: &[u64], out: &mut Vec<u64>) {
-        if self.buffer.is_empty() {
-            self.store.digests_in_order(ids, out);
-        } else {
-            out.extend(ids.iter().map(|&id| self.main_digest(id)));
         }
     }
 

@@ -12,6 +12,7 @@ mod forward;
 mod gossip;
 mod handover;
 pub mod hints;
+mod key_table;
 pub mod membership;
 pub mod merkle;
 pub mod quorum;

@@ -5,6 +5,7 @@
 //! existing one already covers is ignored. Under last-write-wins a key holds
 //! the one version with the greatest (timestamp, writer).
 
+use super::key_table::KeyTable;
 use super::merkle::{key_digest, KeySummary};
 use super::vclock::Dot;
 use super::versioning::Versioning;
@@ -28,30 +29,51 @@ impl StoreRules {
 }
 
 /// The versions of every key a node stores.
+///
+/// Indexed by key id in a [`KeyTable`]: every replica access looks its key
+/// up, one cache miss at worst, and [`Store::prefetch`] can take even that
+/// one out of the replica's path. Only rare whole-store walks (a crash, a
+/// range transfer or handover, a tree rebuild) want an order, which
+/// [`Store::iter`] sorts for them: the table's own order never shows.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    keys: BTreeMap<u64, Entry>,
+    keys: KeyTable<Entry>,
     /// The versions of the keys that hold more than one (siblings, the
     /// rare case), whose entries' `single` is empty.
     siblings: BTreeMap<u64, Vec<Version>>,
 }
 
 /// One key's entry: its ring position (so ranges can be scanned by position
-/// without rehashing names; the map holds its id), its version when it
-/// holds exactly one, and its versions' digest. 32 bytes, so that a B-tree
-/// leaf of eleven entries takes 452 bytes (the allocator's 512-byte class):
-/// a key nearly always holds one version, and a million keys on three
-/// replicas each make these leaves most of a large run's store. A list of
-/// versions inline would make an entry 48 bytes and a leaf 628 (640).
-#[derive(Clone, Debug)]
+/// without rehashing names; the table holds its id), its version when it
+/// holds exactly one, and its versions' digest. 32 bytes, and 40 with its
+/// id in the table's slot: the position is kept as two words, since a
+/// `u128`'s 16-byte alignment would pad the slot to 48. A key nearly
+/// always holds one version, and a million keys on three replicas each
+/// make these slots most of a large run's store; a list of versions inline
+/// would make an entry 48 bytes.
+#[derive(Clone, Debug, Default)]
 struct Entry {
-    position: Token,
+    /// The key's [`Token`], high word first.
+    position: [u64; 2],
     /// The key's one version; None when [`Store::siblings`] holds its versions.
     single: Option<Version>,
     /// `key_digest` of the versions, kept up to date by every change: the
     /// Merkle trees and the observer's convergence checks read a key's
     /// digest far more often than it changes.
     digest: u64,
+}
+
+impl Entry {
+    /// `key`'s position, as an entry keeps it.
+    fn position_of(key: Key) -> [u64; 2] {
+        [(key.position.0 >> 64) as u64, key.position.0 as u64]
+    }
+
+    /// The key whose entry this is, given its id.
+    fn key(&self, id: u64) -> Key {
+        let [high, low] = self.position;
+        Key { id, position: Token((u128::from(high) << 64) | u128::from(low)) }
+    }
 }
 
 /// A key's versions taken out of the store to be changed: one version
@@ -78,7 +100,13 @@ impl Store {
 
     /// The versions held for `key` (empty if none).
     pub fn get(&self, key: u64) -> &[Version] {
-        self.keys.get(&key).map_or(&[], |entry| self.versions(key, entry))
+        self.keys.get(key).map_or(&[], |entry| self.versions(key, entry))
+    }
+
+    /// Asks the CPU to fetch where `key`'s entry would be, ahead of a
+    /// request for it still in flight: no effect on any result.
+    pub fn prefetch(&self, key: u64) {
+        self.keys.prefetch(key);
     }
 
     /// The versions of the key `id` whose entry is `entry`.
@@ -121,30 +149,12 @@ impl Store {
 
     /// The digest of `key`'s versions ([`key_digest`]; 0 when it has none).
     pub fn digest(&self, key: u64) -> u64 {
-        self.keys.get(&key).map_or(0, |e| e.digest)
-    }
-
-    /// The digests of `ids` (ascending) in their order, appended to `out`
-    /// (0 for a key not held): one walk of the store in key order, from the
-    /// first id on. For a question about most of the store's keys (the
-    /// observer's convergence pass) it replaces a tree search per key, each
-    /// missing the cache, by a sequential read.
-    pub fn digests_in_order(&self, ids: &[u64], out: &mut Vec<u64>) {
-        debug_assert!(ids.is_sorted(), "ids ascend");
-        let Some(&first) = ids.first() else { return };
-        let mut entries = self.keys.range(first..).peekable();
-        for &id in ids {
-            while entries.next_if(|&(&held, _)| held < id).is_some() {}
-            out.push(match entries.peek() {
-                Some(&(&held, entry)) if held == id => entry.digest,
-                _ => 0,
-            });
-        }
+        self.keys.get(key).map_or(0, |e| e.digest)
     }
 
     /// The summary of `key`'s versions, from the digest kept up to date.
     pub fn summary(&self, key: Key) -> KeySummary {
-        self.keys.get(&key.id).map_or(KeySummary::default(), |entry| {
+        self.keys.get(key.id).map_or(KeySummary::default(), |entry| {
             KeySummary::with_digest(key, self.versions(key.id, entry), entry.digest)
         })
     }
@@ -163,7 +173,8 @@ impl Store {
         rules: StoreRules,
     ) -> (PutEffect, KeySummary, KeySummary) {
         let Store { keys, siblings } = self;
-        let entry = keys.entry(key.id).or_insert_with(|| Entry { position: key.position, single: None, digest: 0 });
+        let entry = keys.entry(key.id);
+        entry.position = Entry::position_of(key);
         let versioning = rules.versioning;
         if let Some(single) = entry.single.as_mut() {
             // The common case, in place: the one version held is replaced by
@@ -209,7 +220,7 @@ impl Store {
 
     /// Removes the versions of `key` that `doomed` picks; returns how many.
     fn remove_where(&mut self, key: u64, doomed: impl Fn(&Version) -> bool) -> usize {
-        let Some(entry) = self.keys.get_mut(&key) else {
+        let Some(entry) = self.keys.get_mut(key) else {
             return 0;
         };
         let mut versions = Self::take_versions(&mut self.siblings, key, entry);
@@ -220,14 +231,14 @@ impl Store {
             entry.digest = key_digest(key, &versions);
         }
         if !Self::put_back(&mut self.siblings, key, entry, versions) {
-            self.keys.remove(&key);
+            self.keys.remove(key);
         }
         removed
     }
 
     /// Forgets `key` entirely.
     pub fn remove_key(&mut self, key: u64) {
-        self.keys.remove(&key);
+        self.keys.remove(key);
         self.siblings.remove(&key);
     }
 
@@ -251,9 +262,12 @@ impl Store {
         self.keys.is_empty()
     }
 
-    /// Every key with its versions, in key order.
+    /// Every key with its versions, in key order (sorted here: the
+    /// table's own order must never reach a result).
     pub fn iter(&self) -> impl Iterator<Item = (Key, &[Version])> {
-        self.keys.iter().map(|(&id, entry)| (Key { id, position: entry.position }, self.versions(id, entry)))
+        let mut entries: Vec<(u64, &Entry)> = self.keys.iter().collect();
+        entries.sort_unstable_by_key(|&(id, _)| id);
+        entries.into_iter().map(|(id, entry)| (entry.key(id), self.versions(id, entry)))
     }
 
     /// Removes and returns everything (a flush or a wipe).
@@ -332,17 +346,18 @@ pub(crate) mod tests {
         let mut store = Store::new();
         store.put(Key::new(1), version(1, &[(0, 1)]), VC);
         store.put(Key::new(1), version(2, &[(0, 2)]), VC); // replaces, in place
-        assert!(store.keys[&1].single.is_some() && store.siblings.is_empty());
+        assert!(store.keys.get(1).unwrap().single.is_some() && store.siblings.is_empty());
         store.put(Key::new(1), version(3, &[(1, 1)]), VC); // a sibling: both move aside
-        assert!(store.keys[&1].single.is_none());
+        assert!(store.keys.get(1).unwrap().single.is_none());
         assert_eq!(store.siblings[&1].len(), 2);
         assert_eq!(store.get(1), &[version(2, &[(0, 2)]), version(3, &[(1, 1)])][..]);
         store.put(Key::new(1), version(4, &[(0, 2), (1, 1)]), VC); // resolves both: back in the entry
-        assert!(store.keys[&1].single.is_some() && store.siblings.is_empty());
+        assert!(store.keys.get(1).unwrap().single.is_some() && store.siblings.is_empty());
         store.put(Key::new(1), version(5, &[(2, 1)]), VC);
         store.remove_key(1);
         assert!(store.keys.is_empty() && store.siblings.is_empty(), "a forgotten key leaves nothing aside");
         assert_eq!(std::mem::size_of::<Entry>(), 32, "a stored key's entry");
+        assert_eq!(std::mem::size_of::<(u64, Entry)>(), 40, "its slot in the table, with its id");
     }
 
     #[test]
@@ -494,27 +509,6 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
-        /// One ordered walk gives each asked key's digest, as a search per
-        /// key would: held or not, before, between and after the held ones.
-        #[test]
-        fn digests_in_order_are_the_digests_of_each_key(
-            held in proptest::collection::btree_set(0u64..60, 0..30),
-            asked in proptest::collection::btree_set(0u64..70, 0..40),
-        ) {
-            let mut store = Store::new();
-            for (write, &id) in held.iter().enumerate() {
-                store.put(Key::new(id), version(write as u64 + 1, &[(0, 1)]), VC);
-                if id % 3 == 0 {
-                    store.put(Key::new(id), version(write as u64 + 100, &[(1, 1)]), VC); // a sibling
-                }
-            }
-            let asked: Vec<u64> = asked.into_iter().collect();
-            let mut walked = vec![7]; // appended after what is there
-            store.digests_in_order(&asked, &mut walked);
-            let searched: Vec<u64> = std::iter::once(7).chain(asked.iter().map(|&id| store.digest(id))).collect();
-            proptest::prop_assert_eq!(walked, searched);
-        }
-
         /// Whatever the changes, the store holds what one list per key
         /// would (a key's one version in its entry, siblings aside), with
         /// every digest and count kept right.
@@ -560,7 +554,7 @@ pub(crate) mod tests {
                 proptest::prop_assert_eq!(store.version_count(), model.0.values().map(Vec::len).sum::<usize>());
                 proptest::prop_assert_eq!(store.key_count(), model.0.len());
                 proptest::prop_assert!(store.siblings.values().all(|vs| vs.len() > 1));
-                proptest::prop_assert!(store.siblings.keys().all(|k| store.keys[k].single.is_none()));
+                proptest::prop_assert!(store.siblings.keys().all(|k| store.keys.get(*k).unwrap().single.is_none()));
             }
         }
     }

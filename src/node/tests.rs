@@ -1913,28 +1913,6 @@ fn a_buffered_write_is_in_the_merkle_tree_and_reaches_another_replica_by_anti_en
     assert_eq!(nodes[1].stats().anti_entropy_keys_repaired, 1);
 }
 
-/// The observer's convergence pass asks a node for many digests at once:
-/// the ordered walk answers what `main_digest` answers key by key, with
-/// the buffer empty (the store's walk) and not (buffered keys count).
-#[test]
-fn digests_in_key_order_are_the_main_digests_of_each_key() {
-    let mut nodes = two_replicas(true);
-    for id in [2u64, 5, 9, 14] {
-        deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(id), id + 1, true));
-    }
-    let asked = [0u64, 2, 3, 5, 9, 10, 14, 99];
-    let per_key = |node: &Node| asked.iter().map(|&id| node.main_digest(id)).collect::<Vec<u64>>();
-    let mut walked = Vec::new();
-    nodes[0].main_digests_in_order(&asked, &mut walked);
-    assert_eq!(walked, per_key(&nodes[0]));
-    assert_eq!(walked.iter().filter(|&&d| d != 0).count(), 4, "held keys have a digest, the others 0");
-    deliver(&mut nodes[0], NodeId(9), replica_write(Key::new(10), 100, false)); // buffered only
-    walked.clear();
-    nodes[0].main_digests_in_order(&asked, &mut walked);
-    assert_eq!(walked, per_key(&nodes[0]));
-    assert_ne!(walked[5], 0, "the buffered key counts");
-}
-
 /// A round compares each hosted range with a replica this node believes
 /// reachable, never with itself; with none reachable, it sends nothing.
 #[test]

@@ -1,0 +1,233 @@
+//! The store's index: a key id's entry in one probe, whose address is
+//! known before the probe.
+//!
+//! At a thousand nodes and a million keys, nearly every replica access
+//! finds its node's index cold. A B-tree missed the cache at each of its
+//! levels; a SwissTable (hashbrown) misses twice, its control bytes and
+//! then the slot they point to, which it keeps apart. Here a key's slot
+//! holds its id beside its value, and the search starts at a slot the
+//! key's hash names, so a lookup is one miss — and, knowing that address
+//! in advance, the simulator can ask for the line while the request is
+//! still in flight ([`KeyTable::prefetch`]), so the replica finds it in
+//! the cache. Open addressing with linear probing: a probe that moves on
+//! reads the next slot, usually in the same or the adjacent line.
+//!
+//! Looked up by id only: [`KeyTable::iter`]'s order is the table's and
+//! must never reach a result (the store sorts before it walks).
+
+use crate::engine::id_map::IdHasher;
+use crate::engine::prefetch::prefetch;
+use std::hash::{BuildHasher, BuildHasherDefault};
+
+/// The id no key has: an empty slot.
+const EMPTY: u64 = u64::MAX;
+/// The fewest slots a table that holds anything has.
+const MIN_SLOTS: usize = 16;
+
+/// Entries by key id, in one array of (id, value) slots.
+#[derive(Clone, Debug)]
+pub struct KeyTable<V> {
+    /// A power of two long, or empty; at most three quarters full, so a
+    /// search meets an empty slot within a few steps.
+    slots: Vec<(u64, V)>,
+    len: usize,
+}
+
+impl<V> Default for KeyTable<V> {
+    fn default() -> Self {
+        KeyTable { slots: Vec::new(), len: 0 }
+    }
+}
+
+impl<V: Default> KeyTable<V> {
+    /// The entry of `id`, inserted as `V::default()` if absent.
+    pub fn entry(&mut self, id: u64) -> &mut V {
+        assert_ne!(id, EMPTY, "key id {EMPTY} marks an empty slot");
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mut at = self.home(id);
+        loop {
+            match self.slots[at].0 {
+                held if held == id => return &mut self.slots[at].1,
+                EMPTY => {
+                    self.len += 1;
+                    self.slots[at] = (id, V::default());
+                    return &mut self.slots[at].1;
+                }
+                _ => at = self.next(at),
+            }
+        }
+    }
+
+    /// Twice the slots (at least [`MIN_SLOTS`]), every entry placed again.
+    fn grow(&mut self) {
+        let slots = (self.slots.len() * 2).max(MIN_SLOTS);
+        let old =
+            std::mem::replace(&mut self.slots, std::iter::repeat_with(|| (EMPTY, V::default())).take(slots).collect());
+        for (id, value) in old.into_iter().filter(|&(id, _)| id != EMPTY) {
+            let mut at = self.home(id);
+            while self.slots[at].0 != EMPTY {
+                at = self.next(at);
+            }
+            self.slots[at] = (id, value);
+        }
+    }
+
+    /// Removes `id`'s entry, if any. The entries after it in its run of
+    /// occupied slots that could sit earlier move back (backward-shift
+    /// deletion), so no search ever stops at a hole it should have passed.
+    pub fn remove(&mut self, id: u64) -> Option<V> {
+        let mut hole = self.find(id)?;
+        let removed = std::mem::take(&mut self.slots[hole].1);
+        self.slots[hole].0 = EMPTY;
+        self.len -= 1;
+        let mut at = self.next(hole);
+        while self.slots[at].0 != EMPTY {
+            // The entry at `at` may fill the hole if its home is not in (hole, at].
+            let home = self.home(self.slots[at].0);
+            let mask = self.slots.len() - 1;
+            if (at.wrapping_sub(home) & mask) >= (at.wrapping_sub(hole) & mask) {
+                self.slots.swap(hole, at);
+                hole = at;
+            }
+            at = self.next(at);
+        }
+        Some(removed)
+    }
+}
+
+impl<V> KeyTable<V> {
+    /// The entry of `id`, if any.
+    pub fn get(&self, id: u64) -> Option<&V> {
+        self.find(id).map(|at| &self.slots[at].1)
+    }
+
+    /// The entry of `id` to change, if any.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut V> {
+        self.find(id).map(|at| &mut self.slots[at].1)
+    }
+
+    /// Asks the CPU to bring `id`'s home slot into its cache: a hint, with
+    /// no effect on what any lookup returns.
+    pub fn prefetch(&self, id: u64) {
+        if !self.slots.is_empty() {
+            prefetch(&self.slots[self.home(id)]);
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every (id, entry), in the table's order: sort before it can reach a result.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &V)> {
+        self.slots.iter().filter(|(id, _)| *id != EMPTY).map(|(id, value)| (*id, value))
+    }
+
+    /// The slot holding `id`, if any.
+    fn find(&self, id: u64) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut at = self.home(id);
+        loop {
+            match self.slots[at].0 {
+                held if held == id => return Some(at),
+                EMPTY => return None,
+                _ => at = self.next(at),
+            }
+        }
+    }
+
+    /// Where the search for `id` starts (the table is not empty).
+    fn home(&self, id: u64) -> usize {
+        BuildHasherDefault::<IdHasher>::default().hash_one(id) as usize & (self.slots.len() - 1)
+    }
+
+    /// The slot after `at`, wrapping around.
+    fn next(&self, at: usize) -> usize {
+        (at + 1) & (self.slots.len() - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Put(u64, u32),
+        Remove(u64),
+    }
+
+    fn step(ids: impl Strategy<Value = u64> + Clone) -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (ids.clone(), any::<u32>()).prop_map(|(id, value)| Step::Put(id, value)),
+            2 => ids.prop_map(Step::Remove),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the puts and removals, the table holds what a map
+        /// does: each id's last value, none for removed ones — with ids
+        /// from a few (long runs of collisions, removals inside them and
+        /// across the wrap) to many (growth).
+        #[test]
+        fn the_table_holds_what_a_map_holds(
+            steps in prop_oneof![
+                prop::collection::vec(step(0u64..24), 0..300),
+                prop::collection::vec(step(0u64..5_000), 0..600),
+                prop::collection::vec(step(any::<u64>().prop_map(|id| id.min(EMPTY - 1))), 0..200),
+            ],
+        ) {
+            let mut table: KeyTable<u32> = KeyTable::default();
+            let mut model: BTreeMap<u64, u32> = BTreeMap::new();
+            for step in steps {
+                match step {
+                    Step::Put(id, value) => {
+                        *table.entry(id) = value;
+                        model.insert(id, value);
+                    }
+                    Step::Remove(id) => prop_assert_eq!(table.remove(id), model.remove(&id)),
+                }
+                prop_assert_eq!(table.len(), model.len());
+            }
+            for (&id, value) in &model {
+                prop_assert_eq!(table.get(id), Some(value));
+            }
+            let mut held: Vec<(u64, u32)> = table.iter().map(|(id, &value)| (id, value)).collect();
+            held.sort_unstable();
+            prop_assert_eq!(held, model.into_iter().collect::<Vec<_>>());
+            prop_assert!(table.slots.is_empty() || table.len() * 4 <= table.slots.len() * 3, "at most 3/4 full");
+        }
+    }
+
+    #[test]
+    fn an_absent_id_is_found_nowhere_and_a_prefetch_changes_nothing() {
+        let mut table: KeyTable<u32> = KeyTable::default();
+        table.prefetch(7); // empty: no slot to point at
+        assert_eq!(table.get(7), None);
+        assert_eq!(table.remove(7), None);
+        *table.entry(7) += 5;
+        *table.entry(7) += 1;
+        table.prefetch(7);
+        table.prefetch(8);
+        assert_eq!((table.get(7), table.get(8), table.len()), (Some(&6), None, 1));
+        assert!(!table.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "marks an empty slot")]
+    fn the_empty_marker_is_no_key() {
+        KeyTable::<u32>::default().entry(EMPTY);
+    }
+}
