@@ -52,3 +52,21 @@ fn a_run_is_identical_when_runs_execute_in_parallel_threads() {
         assert_eq!(thread.join().expect("run thread"), alone);
     }
 }
+
+/// Prefetching is only a hint to the CPU: forcing it on where a run
+/// would not use it (the quickstart's state fits in a cache) or off where
+/// it would (a join: 20,000 keys, transfers, handovers and ordered store
+/// walks) changes no event, history record, final version or figure.
+#[test]
+fn prefetching_changes_nothing() {
+    use dynasim::Simulation;
+    for (name, seed) in [("quickstart.toml", 7), ("join-strategy3.toml", 5)] {
+        let scenario = bundled(name);
+        let run = |prefetch: bool| Simulation::new(&scenario, seed).with_prefetch(prefetch).run();
+        let (on, off) = (run(true), run(false));
+        assert_eq!(on.digest, off.digest, "{name}");
+        assert!(on.events > 10_000, "{name}: the run did something");
+        assert_eq!(format!("{:?}", on.history), format!("{:?}", off.history), "{name}");
+        assert_eq!(format!("{:?}", on.final_versions), format!("{:?}", off.final_versions), "{name}");
+    }
+}
