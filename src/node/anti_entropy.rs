@@ -34,7 +34,7 @@ impl Node {
         let ranges = self.ring.shared_placement_ranges();
         let hosted = self.ring.ranges_hosted_by(self.id, self.config.n);
         let trees = hosted.iter().map(|&index| (index, MerkleTree::new(depth))).collect();
-        let keys: BTreeSet<Key> = self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).collect();
+        let keys: BTreeSet<Key> = self.main_keys().collect();
         self.anti_entropy = AntiEntropy { ranges, trees, hosted, hosted_bytes: 0 };
         for key in keys {
             let summary = KeySummary::of(key, &self.main_versions(key.id));
@@ -133,10 +133,7 @@ impl Node {
     fn keys_in(&self, range: usize, leaves: &BTreeSet<usize>) -> Vec<(Key, Vec<Version>)> {
         let Some(tree) = self.anti_entropy.trees.get(&range) else { return Vec::new() };
         let keys: BTreeSet<Key> = self
-            .store
-            .iter()
-            .chain(self.buffer.iter())
-            .map(|(k, _)| k)
+            .main_keys()
             .filter(|k| Ring::range_index(&self.anti_entropy.ranges, k.position) == range)
             .filter(|k| leaves.contains(&tree.leaf_of(k.position)))
             .collect();

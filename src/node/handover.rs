@@ -94,8 +94,7 @@ impl Node {
     /// For each key in `span` that this node's view no longer places here:
     /// drop the versions a new replica confirmed, and push what is left.
     fn settle_span(&mut self, span: Span) {
-        let held: BTreeSet<Key> =
-            self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).filter(|k| span.contains(k.position)).collect();
+        let held: BTreeSet<Key> = self.main_keys().filter(|k| span.contains(k.position)).collect();
         for key in held {
             if !self.placed_here(key) {
                 self.settle_key(key);
@@ -209,7 +208,7 @@ impl Node {
     /// Every key in the main data that this node's view places elsewhere
     /// becomes a stray (the versions a new replica confirmed are dropped first).
     fn sweep(&mut self) {
-        let held: BTreeSet<Key> = self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).collect();
+        let held: BTreeSet<Key> = self.main_keys().collect();
         for key in held {
             if !self.placed_here(key) {
                 self.settle_key(key);

@@ -955,8 +955,14 @@ impl Node {
     /// buffer or its hints — each at least once, in no particular order:
     /// [`Node::local_versions`] is empty for every other key.
     pub fn held_keys(&self) -> impl Iterator<Item = u64> + '_ {
-        let main = self.store.iter().chain(self.buffer.iter()).map(|(key, _)| key.id);
-        main.chain(self.hints.keys())
+        self.main_keys().map(|key| key.id).chain(self.hints.keys())
+    }
+
+    /// Every key of this node's main data (store and buffer), a key held
+    /// in both twice, in no particular order: collect into an ordered set
+    /// before it can reach a result.
+    fn main_keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.store.keys().chain(self.buffer.keys())
     }
 
     /// The largest counter `actor` has in any version this node holds for `key`.

@@ -262,6 +262,15 @@ impl Store {
         self.keys.is_empty()
     }
 
+    /// Every key held, in the table's order, which must never reach a
+    /// result: for callers that collect into an ordered set or filter a
+    /// few out to sort (a sorted walk of a whole store, as [`Store::iter`]
+    /// gives, cost 2 % of the 64-node bench row's instructions in
+    /// anti-entropy's repairs).
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.keys.iter().map(|(id, entry)| entry.key(id))
+    }
+
     /// Every key with its versions, in key order (sorted here: the
     /// table's own order must never reach a result).
     pub fn iter(&self) -> impl Iterator<Item = (Key, &[Version])> {

@@ -102,8 +102,7 @@ impl Node {
 
     /// My main data with positions in `span`.
     fn data_in(&self, span: Span) -> Vec<(Key, Vec<Version>)> {
-        let keys: std::collections::BTreeSet<Key> =
-            self.store.iter().chain(self.buffer.iter()).map(|(k, _)| k).filter(|k| span.contains(k.position)).collect();
+        let keys: std::collections::BTreeSet<Key> = self.main_keys().filter(|k| span.contains(k.position)).collect();
         keys.into_iter().map(|k| (k, self.main_versions(k.id))).filter(|(_, vs)| !vs.is_empty()).collect()
     }
 
