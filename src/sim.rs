@@ -895,8 +895,8 @@ fn worth_prefetching(scenario: &Scenario) -> bool {
 /// `ring` places the key with `replicas` copies: a wrong guess costs a
 /// wasted fetch, and a prefetch changes no value the run reads).
 fn prefetch_for(receiver: &Node, network: &Network, ring: &Ring, replicas: usize, from: Endpoint, message: &Message) {
-    let Some(key) = message.key_id() else { return };
-    receiver.prefetch_key(key);
+    let Some(id) = message.key_id() else { return };
+    receiver.prefetch_key(id);
     let here = Endpoint::Node(receiver.id());
     if matches!(from, Endpoint::Node(_)) && message.answered_by_receiver() {
         network.prefetch_link(here, from);
