@@ -40,8 +40,8 @@ mod bare;
 #[path = "common/process.rs"]
 mod process;
 
-/// The allocator `dynasim` itself uses (see `src/main.rs`), so the rows
-/// measure what a user's run costs.
+/// The allocator `dynasim` itself uses, with the same settings (see
+/// `src/main.rs`), so the rows measure what a user's run costs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -423,6 +423,7 @@ fn measure(row: &Row, repetitions: usize) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    dynasim::allocator::keep_freed_pages();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

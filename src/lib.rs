@@ -5,6 +5,7 @@
 //! inputs on any machine, so sweeps can call it thousands of times in
 //! parallel.
 
+pub mod allocator;
 pub mod check;
 pub mod client;
 pub mod dist;

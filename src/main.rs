@@ -18,7 +18,8 @@ use std::process::ExitCode;
 /// mimalloc's per-size free lists cost a fraction of glibc's bins — 10 % to
 /// 20 % less CPU per run in BENCHMARKS.md and a lower peak on the
 /// 1,000-node row, for ~13 more bytes per stored copy (its size classes
-/// round up). v3 held 15 % more memory at 1,000 nodes, so v2 it is.
+/// round up). v3 held 15 % more memory at 1,000 nodes, so v2 it is, and it
+/// keeps the pages a run frees (`dynasim::allocator`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -127,6 +128,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    dynasim::allocator::keep_freed_pages();
     let cli = Cli::parse();
     match cli.command {
         Command::Run { scenario, seed, out, set, quiet, interval_ms, events, history, trace_key } => {
