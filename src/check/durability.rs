@@ -48,7 +48,7 @@ pub fn check_end_state(
 ) {
     let acknowledged = history::sorted_by_key(history.iter().filter(|op| op.is_acknowledged_write()));
     let in_order = lineage.contexts_precede_writers();
-    for writes in acknowledged.chunk_by(history::same_key) {
+    for writes in history::key_runs(&acknowledged) {
         let key = writes[0].key;
         let saw = SawCache::new(lineage, in_order); // one key's: its memory ends with the key
         let (held, wiped, capped) = (of_key(end.final_versions, key), of_key(end.wiped, key), of_key(end.capped, key));
@@ -185,7 +185,7 @@ fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
         |op: &OpRecord| op.acked().map(|v| v.stamp).or_else(|| lineage.versions_of(op.write()?).map(|v| v.stamp).max());
     let writes_by_key = history::sorted_by_key(history.iter().filter(|op| op.kind == OpKind::Write));
     let mut lost = 0;
-    for writes in writes_by_key.chunk_by(history::same_key) {
+    for writes in history::key_runs(&writes_by_key) {
         // `writes` is in invoke order (the history is sorted by invoke time).
         let mut highest_before: Option<crate::protocol::Stamp> = None;
         let mut index = 0;
@@ -216,7 +216,7 @@ fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
 /// remove was invoked (and before that read completed).
 fn resurfaced_deletes(history: &[OpRecord]) -> u64 {
     let mut resurfaced = 0;
-    for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
+    for ops in history::key_runs(&history::sorted_by_key(history)) {
         let removes = ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| match op.cart() {
             Some(CartOp::Remove(item)) => Some((item, op.invoke, op.complete()?)),
             _ => None,

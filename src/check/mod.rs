@@ -156,7 +156,7 @@ pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versionin
         }
     }
     report.siblings_per_read = siblings_per_read.into_iter().map(|(count, reads)| (count.to_string(), reads)).collect();
-    for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
+    for ops in history::key_runs(&history::sorted_by_key(history)) {
         let key = ops[0].key;
         let verdicts = judge_reads_of_key(ops, versioning);
         report.stale_read_ops.extend(verdicts.iter().filter(|v| v.stale).map(|v| (v.read, key)));

@@ -127,7 +127,7 @@ impl Successors<'_, '_> {
 /// every write before it.
 fn stale_reads(by_key: &[&OpRecord], mut successors: Successors) -> Vec<StaleRead> {
     let mut stale = Vec::new();
-    for ops in by_key.chunk_by(history::same_key) {
+    for ops in history::key_runs(by_key) {
         let acknowledged: Vec<(WriteId, Time)> = ops
             .iter()
             .filter(|op| op.is_acknowledged_write())
@@ -355,7 +355,7 @@ mod tests {
         let lineage = Lineage::from_history(history);
         let mut successors = Successors { lineage: &lineage, cache: IdMap::default() };
         let mut stale = Vec::new();
-        for ops in history::sorted_by_key(history).chunk_by(history::same_key) {
+        for ops in history::key_runs(&history::sorted_by_key(history)) {
             let acknowledged: Vec<(WriteId, Time)> = ops
                 .iter()
                 .filter(|op| op.is_acknowledged_write())
