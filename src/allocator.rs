@@ -6,9 +6,10 @@
 //! million (replies, clocks, coordination state, a growing key table's old
 //! slots), so pages are emptied, purged and faulted back in — zeroed by the
 //! kernel each time — all run long: at 1,000 nodes and 10 M operations ~90 k
-//! of 310 k page faults and 7–14 % of the CPU time. A run is a batch job
-//! whose memory peaks near its end anyway, so the binaries keep what they
-//! free for their own later allocations.
+//! of 310 k page faults, and 8–14 % more CPU time in three of four
+//! measurements (BENCHMARKS.md, session 20). A run is a batch job whose
+//! memory peaks near its end anyway, so the binaries keep what they free
+//! for their own later allocations.
 
 /// `mi_option_purge_delay` in mimalloc v2's `mimalloc.h` (the Rust bindings
 /// stop short of it); its default is 10 ms, which a test checks.
@@ -33,7 +34,10 @@ mod tests {
     fn the_option_set_is_the_purge_delay() {
         // SAFETY: reads one entry of mimalloc's option table.
         let default = unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
-        assert_eq!(default, 10, "option {PURGE_DELAY} is not mimalloc's 10 ms purge delay");
+        assert_eq!(
+            default, 10,
+            "option {PURGE_DELAY} is not mimalloc's 10 ms purge delay (or MIMALLOC_PURGE_DELAY is set)"
+        );
         keep_freed_pages();
         // SAFETY: as above.
         assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }, -1);
