@@ -400,7 +400,7 @@ pub fn key_runs<'s, 'h>(sorted: &'s [&'h OpRecord]) -> KeyRuns<'s, 'h> {
 }
 
 /// The shortest list whose walk [`key_runs`] prefetches: 64 Ki records
-/// span 4 MiB, the size of a core's share of a last-level cache.
+/// span 4 MiB, past a core's L2, where a walk in key order starts to miss.
 const PREFETCHED_RUNS_MIN_OPS: usize = 1 << 16;
 
 /// The iterator of [`key_runs`].
