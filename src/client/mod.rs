@@ -12,6 +12,7 @@ pub mod workload;
 use crate::check::history::{CartOp, OpKind, OpRecord, Outcome};
 use crate::dist::Dist;
 use crate::engine::id_map::IdMap;
+use crate::engine::id_window::IdWindow;
 use crate::engine::rng::{unit_f64, SimRng};
 use crate::node::quorum::ReadQuorum;
 use crate::node::vclock::VectorClock;
@@ -164,7 +165,7 @@ pub struct Client {
     /// The context of this client's last read of each key, which its plain
     /// writes carry (not kept under read-modify-write: nothing reads it).
     contexts: IdMap<u64, ReadContext>,
-    pending: IdMap<u64, Pending>,
+    pending: IdWindow<Pending>,
     avoid_until: BTreeMap<NodeId, Time>,
     next_sequence: u64,
     next_write: u64,
@@ -213,7 +214,7 @@ impl Client {
             rng,
             ring,
             contexts: IdMap::default(),
-            pending: IdMap::default(),
+            pending: IdWindow::default(),
             avoid_until: BTreeMap::new(),
             next_sequence: 0,
             next_write: 0,
@@ -256,7 +257,7 @@ impl Client {
                 }
             }
             ClientTimer::RequestTimeout { sequence } => {
-                if let Some(pending) = self.pending.remove(&sequence) {
+                if let Some(pending) = self.pending.remove(sequence) {
                     let record = &mut out.history[pending.record];
                     record.outcome = Outcome::TimedOut;
                     record.set_complete(now);
@@ -287,7 +288,7 @@ impl Client {
             Message::PutReply { request, outcome } => self.finish_write(now, request.sequence, outcome, out),
             Message::ReplicaReadReply { coordination, versions } => {
                 let Endpoint::Node(replica) = from else { return };
-                let Some(pending) = self.pending.get_mut(&coordination.id) else {
+                let Some(pending) = self.pending.get_mut(coordination.id) else {
                     return;
                 };
                 let result = pending.quorum.as_mut().and_then(|q| q.record(replica, versions));
@@ -297,7 +298,7 @@ impl Client {
             }
             Message::ReplicaWriteAck { coordination } => {
                 let Endpoint::Node(replica) = from else { return };
-                let Some(write) = self.pending.get_mut(&coordination.id).and_then(|p| p.write.as_mut()) else {
+                let Some(write) = self.pending.get_mut(coordination.id).and_then(|p| p.write.as_mut()) else {
                     return;
                 };
                 if write.asked.contains(&replica) && !write.acked.contains(&replica) {
@@ -502,7 +503,7 @@ impl Client {
     /// Removes request `sequence`, answered before its timeout, which is
     /// cancelled (`track` set it for the invoke time plus the timeout).
     fn take_answered(&mut self, sequence: u64, out: &mut ClientOutbox) -> Option<Pending> {
-        let pending = self.pending.remove(&sequence)?;
+        let pending = self.pending.remove(sequence)?;
         let deadline = out.history[pending.record].invoke.plus(self.config.timeout_us);
         out.outbox.cancel_timer(deadline, ClientTimer::RequestTimeout { sequence });
         Some(pending)

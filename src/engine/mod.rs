@@ -2,6 +2,7 @@
 
 pub mod digest;
 pub mod id_map;
+pub mod id_window;
 pub mod prefetch;
 pub mod queue;
 pub mod rng;

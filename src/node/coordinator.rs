@@ -202,13 +202,13 @@ impl Node {
         versions: Vec<Version>,
         out: &mut Outbox<NodeTimer>,
     ) {
-        let Some(read) = self.reads.get_mut(&id) else { return };
+        let Some(read) = self.reads.get_mut(id) else { return };
         if let Some(result) = read.quorum.record(replica, versions) {
             let request = read.request;
             out.send(Endpoint::Client(request.client), Message::GetReply { request, outcome: Ok(result) });
         }
         if read.quorum.all_replied() {
-            if let Some(read) = self.reads.remove(&id) {
+            if let Some(read) = self.reads.remove(id) {
                 read.timeouts.cancel(id, out);
                 self.read_repair(now, &read, out);
             }
@@ -216,7 +216,7 @@ impl Node {
     }
 
     pub(super) fn on_write_ack(&mut self, id: u64, replica: NodeId, out: &mut Outbox<NodeTimer>) {
-        let Some(write) = self.writes.get_mut(&id) else { return };
+        let Some(write) = self.writes.get_mut(id) else { return };
         let Some(target) = write.targets.iter_mut().find(|t| t.node == replica && !t.acked) else {
             return;
         };
@@ -230,13 +230,13 @@ impl Node {
         }
         if write.targets.iter().all(|t| t.acked || t.abandoned) {
             let timeouts = write.timeouts;
-            self.writes.remove(&id);
+            self.writes.remove(id);
             timeouts.cancel(id, out);
         }
     }
 
     pub(super) fn on_coordination_timeout(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
-        if let Some(read) = self.reads.remove(&id) {
+        if let Some(read) = self.reads.remove(id) {
             if !read.quorum.answered() {
                 self.stats.coordinations_timed_out += 1;
                 let request = read.request;
@@ -246,7 +246,7 @@ impl Node {
                 );
             }
             self.read_repair(now, &read, out);
-        } else if let Some(write) = self.writes.remove(&id) {
+        } else if let Some(write) = self.writes.remove(id) {
             if !write.answered {
                 self.stats.coordinations_timed_out += 1;
                 let request = write.request;
@@ -262,7 +262,7 @@ impl Node {
     /// quorum the request goes on to the next healthy fallbacks.
     pub(super) fn on_replica_timeout(&mut self, now: Time, id: u64, out: &mut Outbox<NodeTimer>) {
         let coordination = Coordination { coordinator: Endpoint::Node(self.id), id };
-        if let Some(read) = self.reads.get(&id) {
+        if let Some(read) = self.reads.get(id) {
             let (key, deadline) = (read.key, read.timeouts.deadline);
             // Its own disk being slow is not a reason to suspect itself; a
             // replica already replaced by a fallback is not replaced again.
@@ -276,13 +276,13 @@ impl Node {
             let mut used: Vec<NodeId> = read.quorum.asked().to_vec();
             for node in silent {
                 self.suspect(now, node);
-                if !self.config.sloppy_quorum || read_done(self.reads.get(&id)) {
+                if !self.config.sloppy_quorum || read_done(self.reads.get(id)) {
                     continue;
                 }
                 if let Some(fallback) = self.next_fallback(key, &used) {
                     used.push(fallback);
                     self.stats.fallbacks_used += 1;
-                    if let Some(read) = self.reads.get_mut(&id) {
+                    if let Some(read) = self.reads.get_mut(id) {
                         read.quorum.ask(fallback);
                         read.replaced.push(node);
                     }
@@ -290,7 +290,7 @@ impl Node {
                 }
             }
             self.arm_replica_check_again(now, id, deadline, out);
-        } else if let Some(write) = self.writes.get(&id) {
+        } else if let Some(write) = self.writes.get(id) {
             let (key, deadline, version) = (write.key, write.timeouts.deadline, write.version.clone());
             let silent: Vec<(NodeId, NodeId)> = write
                 .targets
@@ -309,7 +309,7 @@ impl Node {
                 };
                 used.push(fallback);
                 self.stats.fallbacks_used += 1;
-                let Some(write) = self.writes.get_mut(&id) else { return };
+                let Some(write) = self.writes.get_mut(id) else { return };
                 if let Some(target) = write.targets.iter_mut().find(|t| t.node == node) {
                     target.abandoned = true;
                 }
@@ -340,9 +340,9 @@ impl Node {
         if let Some(check) = check {
             out.set_timer(check, NodeTimer::ReplicaTimeout { id });
         }
-        if let Some(read) = self.reads.get_mut(&id) {
+        if let Some(read) = self.reads.get_mut(id) {
             read.timeouts.replica_check = check;
-        } else if let Some(write) = self.writes.get_mut(&id) {
+        } else if let Some(write) = self.writes.get_mut(id) {
             write.timeouts.replica_check = check;
         }
     }

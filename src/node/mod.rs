@@ -24,6 +24,7 @@ pub mod versioning;
 
 use crate::dist::Dist;
 use crate::engine::id_map::IdMap;
+use crate::engine::id_window::IdWindow;
 use crate::engine::rng::{unit_f64, SimRng};
 use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, VersionData};
 use crate::ring::Ring;
@@ -481,10 +482,10 @@ pub struct Node {
     /// Versions held for unreachable nodes, kept apart from `store`.
     hints: hints::Hints,
     next_id: u64,
-    // In-flight work by id: looked up, never iterated.
-    reads: IdMap<u64, ReadCoordination>,
-    writes: IdMap<u64, WriteCoordination>,
-    storage_ops: IdMap<u64, StorageOp>,
+    // In-flight work by id (one counter for all three).
+    reads: IdWindow<ReadCoordination>,
+    writes: IdWindow<WriteCoordination>,
+    storage_ops: IdWindow<StorageOp>,
     /// Storage operations that took no time on a free server: they complete
     /// as soon as the handler that queued them returns, with no event of
     /// their own (see [`Node::admit_storage`]).
@@ -591,9 +592,9 @@ impl Node {
             buffer: Store::new(),
             hints: hints::Hints::default(),
             next_id: 0,
-            reads: IdMap::default(),
-            writes: IdMap::default(),
-            storage_ops: IdMap::default(),
+            reads: IdWindow::default(),
+            writes: IdWindow::default(),
+            storage_ops: IdWindow::default(),
             completed_now: VecDeque::new(),
             forwards: IdMap::default(),
             suspected: BTreeMap::new(),
@@ -852,7 +853,7 @@ impl Node {
     fn handle_timer(&mut self, now: Time, timer: NodeTimer, out: &mut Outbox<NodeTimer>) {
         match timer {
             NodeTimer::StorageDone { op } => {
-                if let Some(op) = self.storage_ops.remove(&op) {
+                if let Some(op) = self.storage_ops.remove(op) {
                     self.complete_storage(now, op, out);
                 }
             }
