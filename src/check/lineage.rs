@@ -114,6 +114,13 @@ impl<'a> Lineage<'a> {
         self.writes.get(write)
     }
 
+    /// True when every write id the history names is named by one record
+    /// only (as in every run), so a write's record found anywhere is the
+    /// one [`Lineage::record`] returns.
+    pub fn writes_named_once(&self) -> bool {
+        self.writes.named_once()
+    }
+
     /// True when the writer of `writer` saw `seen` (some version of it),
     /// directly in its context or through the contexts of the writes it
     /// saw.

@@ -27,6 +27,9 @@ pub struct WriteIndex<'a> {
     /// (client, its writes), sorted by client; a run's clients are dense,
     /// so client `c` is usually at index `c`.
     clients: Vec<(u64, ClientWrites<'a>)>,
+    /// True when no write id was named by two records (as in every run:
+    /// only hand-made histories repeat one); false in an empty default.
+    named_once: bool,
 }
 
 /// One client's writes.
@@ -47,12 +50,20 @@ impl<'a> WriteIndex<'a> {
         // Reversed, then a stable sort keeping each id's first: the last named.
         writes.reverse();
         writes.sort_by_key(|(write, _)| *write);
+        let named = writes.len();
         writes.dedup_by_key(|(write, _)| *write);
+        let named_once = writes.len() == named;
         let clients = writes
             .chunk_by(|(a, _), (b, _)| client_of(*a) == client_of(*b))
             .map(|run| (client_of(run[0].0), ClientWrites::new(run)))
             .collect();
-        WriteIndex { clients }
+        WriteIndex { clients, named_once }
+    }
+
+    /// True when every write id was named by one record only: then the
+    /// record of a write is the one record naming it, wherever it is found.
+    pub fn named_once(&self) -> bool {
+        self.named_once
     }
 
     /// The record of `write`, if the history names it.
