@@ -122,6 +122,17 @@ impl OpRecord {
         }
     }
 
+    /// Hints that the versions this record names (a read's first returned
+    /// ones, a write's acknowledged one) will be read soon: their shared
+    /// data sits wherever the write's coordinator made it. The detail must
+    /// have been asked for already ([`OpRecord::prefetch_detail`]).
+    fn prefetch_versions(&self) {
+        match &self.detail {
+            Detail::Read(returned) => returned.iter().take(PREFETCHED_VERSIONS).for_each(|v| prefetch(&**v)),
+            Detail::Write(write) => write.acked.iter().for_each(|v| prefetch(&**v)),
+        }
+    }
+
     /// A just-invoked operation: in flight, nothing returned yet.
     pub fn invoked(client: ClientId, sequence: u64, kind: OpKind, key: u64, invoke: Time) -> OpRecord {
         OpRecord {
@@ -382,8 +393,13 @@ fn permute<T: Copy>(items: &mut [T], order: &mut [u64]) {
 
 /// How many operations ahead [`KeyRuns`] asks for a record; it asks for
 /// the record's detail (what a read returned, what a write carried) when
-/// the walk is half as far from it, by which time the record is cached.
+/// the walk is half as far from it, by which time the record is cached,
+/// and for the versions the detail names when a quarter as far.
 const RECORD_PREFETCH_DISTANCE: usize = 16;
+
+/// A read's returned versions [`KeyRuns`] asks for: reads return one as a
+/// rule, a few siblings now and then.
+const PREFETCHED_VERSIONS: usize = 4;
 
 /// The runs of one key in a list [`sorted_by_key`] made, each a slice in
 /// the list's order: `chunk_by` on the key, and a walk of scattered
@@ -422,6 +438,9 @@ impl KeyRuns<'_, '_> {
             prefetch(self.sorted[self.prefetched]);
             if let Some(nearer) = self.prefetched.checked_sub(RECORD_PREFETCH_DISTANCE / 2) {
                 self.sorted[nearer].prefetch_detail();
+            }
+            if let Some(nearest) = self.prefetched.checked_sub(RECORD_PREFETCH_DISTANCE * 3 / 4) {
+                self.sorted[nearest].prefetch_versions();
             }
             self.prefetched += 1;
         }
