@@ -127,41 +127,44 @@ pub type ReadId = (ClientId, u64);
 /// Checks a finished run's history (the end-state figures need
 /// [`durability::check_end_state`] too).
 pub fn check(history: &[OpRecord], versioning: Versioning) -> ConsistencyReport {
-    check_with(history, &Lineage::from_history(history), versioning)
+    let by_key = history::sorted_by_key(history);
+    check_with(&by_key, &Lineage::from_sorted(history, &by_key), versioning)
 }
 
-/// [`check`] with the lineage already built (the end-of-run checks need it too).
-pub fn check_with(history: &[OpRecord], lineage: &Lineage, versioning: Versioning) -> ConsistencyReport {
+/// [`check`] with the history sorted by key ([`history::sorted_by_key`])
+/// and the lineage already built (the end-of-run checks need both too).
+/// Every figure is a sum over keys, taken in one walk by key.
+pub fn check_with(by_key: &[&OpRecord], lineage: &Lineage, versioning: Versioning) -> ConsistencyReport {
     let lww = versioning == Versioning::LastWriteWins;
     let mut report = ConsistencyReport::default();
     // Counted by number, named once at the end: a string per read was an allocation per read.
     let mut siblings_per_read: BTreeMap<usize, u64> = BTreeMap::new();
-    for op in history {
-        match (op.kind, op.outcome) {
-            (OpKind::Read, Outcome::Ok) => {
-                *siblings_per_read.entry(op.returned().len()).or_default() += 1;
-                if !lww {
-                    report.causal_sibling_violations += non_concurrent_pairs(op.returned(), versioning);
-                    report.false_conflicts += ordered_sibling_pairs(op.returned(), lineage);
+    for ops in history::key_runs(by_key) {
+        for op in ops {
+            match (op.kind, op.outcome) {
+                (OpKind::Read, Outcome::Ok) => {
+                    *siblings_per_read.entry(op.returned().len()).or_default() += 1;
+                    if !lww {
+                        report.causal_sibling_violations += non_concurrent_pairs(op.returned(), versioning);
+                        report.false_conflicts += ordered_sibling_pairs(op.returned(), lineage);
+                    }
                 }
-            }
-            (OpKind::Write, Outcome::Ok) => {
-                report.acknowledged_writes += 1;
-                if !lww {
-                    report.causal_sibling_violations += unsuperseded_context(op, lineage, versioning);
+                (OpKind::Write, Outcome::Ok) => {
+                    report.acknowledged_writes += 1;
+                    if !lww {
+                        report.causal_sibling_violations += unsuperseded_context(op, lineage, versioning);
+                    }
                 }
+                (OpKind::Write, Outcome::TimedOut | Outcome::InFlight) => report.indeterminate_writes += 1,
+                _ => {}
             }
-            (OpKind::Write, Outcome::TimedOut | Outcome::InFlight) => report.indeterminate_writes += 1,
-            _ => {}
         }
-    }
-    report.siblings_per_read = siblings_per_read.into_iter().map(|(count, reads)| (count.to_string(), reads)).collect();
-    for ops in history::key_runs(&history::sorted_by_key(history)) {
         let key = ops[0].key;
         let verdicts = judge_reads_of_key(ops, versioning);
         report.stale_read_ops.extend(verdicts.iter().filter(|v| v.stale).map(|v| (v.read, key)));
         report.read_verdicts.extend(verdicts);
     }
+    report.siblings_per_read = siblings_per_read.into_iter().map(|(count, reads)| (count.to_string(), reads)).collect();
     report.reads_of_written_keys = report.read_verdicts.len() as u64;
     report.stale_reads = report.read_verdicts.iter().filter(|v| v.stale).count() as u64;
     report.duplicate_coordinations = lineage.duplicate_coordinations();

@@ -57,12 +57,14 @@ pub struct RealtimeReport {
 
 /// Checks `history` by its real-time order and contexts alone.
 pub fn check(history: &[OpRecord]) -> RealtimeReport {
-    check_with(history, &Lineage::from_history(history))
+    let by_key = history::sorted_by_key(history);
+    check_with(&by_key, &Lineage::from_sorted(history, &by_key))
 }
 
-/// [`check`] with the lineage the clock-based checker built from the same
-/// history: only its write records and context links are read (what the
-/// clients recorded, never a clock), and a run of millions of operations
+/// [`check`] with the history sorted by key ([`history::sorted_by_key`])
+/// and the lineage the clock-based checker built from the same history:
+/// only its write records and context links are read (what the clients
+/// recorded, never a clock), and a run of millions of operations sorts and
 /// indexes them once instead of twice.
 ///
 /// Every rule looks at one key's operations at a time, in a walk of the
@@ -70,10 +72,10 @@ pub fn check(history: &[OpRecord]) -> RealtimeReport {
 /// contexts name are that key's own, found in its run rather than in the
 /// whole history (at 10 M operations a look-up there was a cache miss, a
 /// third of this check's time).
-pub fn check_with(history: &[OpRecord], lineage: &Lineage) -> RealtimeReport {
+pub fn check_with(by_key: &[&OpRecord], lineage: &Lineage) -> RealtimeReport {
     let mut report = RealtimeReport::default();
     let mut successors = Successors { writes: KeyWrites::new(lineage), cache: IdMap::default() };
-    for ops in history::key_runs(&history::sorted_by_key(history)) {
+    for ops in history::key_runs(by_key) {
         successors.writes.index(ops);
         count_from_the_future(ops, &successors.writes, &mut report);
         stale_reads(ops, &mut successors, &mut report.stale);

@@ -283,11 +283,12 @@ mod end_state {
         capped: &BTreeMap<u64, Vec<Version>>,
         versioning: Versioning,
     ) -> ConsistencyReport {
-        let mut lineage = Lineage::from_history(history);
+        let by_key = history::sorted_by_key(history);
+        let mut lineage = Lineage::from_sorted(history, &by_key);
         for (key, versions) in final_versions.iter().chain(wiped).chain(capped) {
             lineage.add(*key, versions);
         }
-        let mut report = check_with(history, &lineage, versioning);
+        let mut report = check_with(&by_key, &lineage, versioning);
         let end = EndState { final_versions, held_anywhere, wiped, capped, clocks_truncated: false };
         check_end_state(&mut report, history, &lineage, &end, versioning);
         report
@@ -423,7 +424,7 @@ mod end_state {
                 lineage.add(1, &final_versions[&1]);
                 lineage
             };
-            let mut report = check_with(&history, &lineage, VC);
+            let mut report = check_with(&history::sorted_by_key(&history), &lineage, VC);
             let end = EndState {
                 final_versions: &final_versions,
                 held_anywhere: &held,
