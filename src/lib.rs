@@ -63,8 +63,7 @@ pub fn run_observed(scenario: &Scenario, seed: u64, options: &report::observer::
 /// others when the scenario is in strict mode (`strict`; a clock
 /// truncation ends it).
 pub fn check_outcome(outcome: &RunOutcome, strict: bool) -> check::ConsistencyReport {
-    let by_key = check::history::sorted_by_key(&outcome.history);
-    let mut lineage = check::lineage::Lineage::from_sorted(&outcome.history, &by_key);
+    let (mut lineage, by_key) = check::lineage::Lineage::with_history_by_key(&outcome.history);
     let capped = outcome.cap_dropped();
     for (key, versions) in outcome.final_versions.iter().chain(&outcome.wiped).chain(&capped) {
         lineage.add(*key, versions);

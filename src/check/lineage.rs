@@ -40,17 +40,22 @@ impl<'a> Lineage<'a> {
     /// The versions the history names: each acknowledgement's, and every
     /// version a read returned.
     pub fn from_history(history: &'a [OpRecord]) -> Lineage<'a> {
-        Lineage::from_sorted(history, &history::sorted_by_key(history))
+        Lineage::with_history_by_key(history).0
     }
 
-    /// [`Lineage::from_history`] given the history sorted by key as well
-    /// ([`history::sorted_by_key`]), which the checks walk too.
-    ///
-    /// A key's versions are gathered in one go, in the walk by key: in
-    /// history order each operation looked its key up in a table of every
-    /// key and then searched that key's list, two or three cache misses an
-    /// operation at 10 M operations.
-    pub fn from_sorted(history: &'a [OpRecord], by_key: &[&'a OpRecord]) -> Lineage<'a> {
+    /// [`Lineage::from_history`], and the history sorted by key
+    /// ([`history::sorted_by_key`]) that it walked, for the checks to walk
+    /// too. The list (8 bytes an operation) is made once the write index
+    /// is built, not held while it is.
+    pub fn with_history_by_key(history: &'a [OpRecord]) -> (Lineage<'a>, Vec<&'a OpRecord>) {
+        let mut lineage = Lineage::of_writes(history);
+        let by_key = history::sorted_by_key(history);
+        lineage.add_named(&by_key);
+        (lineage, by_key)
+    }
+
+    /// Every write's record and what each writer saw, no version yet.
+    fn of_writes(history: &'a [OpRecord]) -> Lineage<'a> {
         let mut lineage = Lineage::default();
         let mut writes = Vec::new();
         for op in history {
@@ -61,6 +66,18 @@ impl<'a> Lineage<'a> {
         }
         lineage.writes = WriteIndex::new(writes);
         lineage.readers.sort_by_key(|(seen, _)| *seen); // stable: history order within a write
+        lineage
+    }
+
+    /// Adds the versions the history sorted by key names to a lineage
+    /// that knows no version yet.
+    ///
+    /// A key's versions are gathered in one go, in the walk by key: in
+    /// history order each operation looked its key up in a table of every
+    /// key and then searched that key's list, two or three cache misses an
+    /// operation at 10 M operations.
+    fn add_named(&mut self, by_key: &[&'a OpRecord]) {
+        debug_assert!(self.keys.is_empty(), "versions already known");
         let mut named: Vec<(VersionId, &'a Version)> = Vec::new();
         for ops in history::key_runs(by_key) {
             named.clear();
@@ -72,9 +89,8 @@ impl<'a> Lineage<'a> {
             named.dedup_by_key(|&mut (id, _)| id);
             // Collected from an exact-size iterator: as many slots as versions.
             let known = named.iter().map(|&(id, version)| (id.write, version)).collect();
-            lineage.keys.insert(ops[0].key, known);
+            self.keys.insert(ops[0].key, known);
         }
-        lineage
     }
 
     /// Adds versions of `key` seen elsewhere (in the stores at the end, or

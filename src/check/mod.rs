@@ -127,8 +127,8 @@ pub type ReadId = (ClientId, u64);
 /// Checks a finished run's history (the end-state figures need
 /// [`durability::check_end_state`] too).
 pub fn check(history: &[OpRecord], versioning: Versioning) -> ConsistencyReport {
-    let by_key = history::sorted_by_key(history);
-    check_with(&by_key, &Lineage::from_sorted(history, &by_key), versioning)
+    let (lineage, by_key) = Lineage::with_history_by_key(history);
+    check_with(&by_key, &lineage, versioning)
 }
 
 /// [`check`] with the history sorted by key ([`history::sorted_by_key`])

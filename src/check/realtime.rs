@@ -57,8 +57,8 @@ pub struct RealtimeReport {
 
 /// Checks `history` by its real-time order and contexts alone.
 pub fn check(history: &[OpRecord]) -> RealtimeReport {
-    let by_key = history::sorted_by_key(history);
-    check_with(&by_key, &Lineage::from_sorted(history, &by_key))
+    let (lineage, by_key) = Lineage::with_history_by_key(history);
+    check_with(&by_key, &lineage)
 }
 
 /// [`check`] with the history sorted by key ([`history::sorted_by_key`])
@@ -76,7 +76,7 @@ pub fn check_with(by_key: &[&OpRecord], lineage: &Lineage) -> RealtimeReport {
     let mut report = RealtimeReport::default();
     let mut successors = Successors { writes: KeyWrites::new(lineage), cache: IdMap::default() };
     for ops in history::key_runs(by_key) {
-        successors.writes.index(ops);
+        successors.enter_key(ops);
         count_from_the_future(ops, &successors.writes, &mut report);
         stale_reads(ops, &mut successors, &mut report.stale);
     }
@@ -155,11 +155,21 @@ impl<'a, 'h> KeyWrites<'a, 'h> {
 /// through contexts (computed on demand, once per write).
 struct Successors<'a, 'h> {
     writes: KeyWrites<'a, 'h>,
-    /// Looked up only: a write's successors by context.
+    /// Looked up only: the successors by context of the current key's
+    /// writes asked about so far.
     cache: IdMap<WriteId, BTreeSet<WriteId>>,
 }
 
-impl Successors<'_, '_> {
+impl<'h> Successors<'_, 'h> {
+    /// Makes `ops`, one key's operations, the key at hand: its writes are
+    /// indexed, and what was cached for the last key's is dropped (a
+    /// write's successors are asked about on its own key only; kept, they
+    /// were memory for every write of the run).
+    fn enter_key(&mut self, ops: &[&'h OpRecord]) {
+        self.writes.index(ops);
+        self.cache.clear();
+    }
+
     /// True when `later` is `write`, saw it, or was invoked after it completed.
     fn succeeds(&mut self, later: WriteId, write: WriteId, completed: Time) -> bool {
         if later == write || self.writes.invoked(later).is_some_and(|invoked| invoked > completed) {

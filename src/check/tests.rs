@@ -283,8 +283,7 @@ mod end_state {
         capped: &BTreeMap<u64, Vec<Version>>,
         versioning: Versioning,
     ) -> ConsistencyReport {
-        let by_key = history::sorted_by_key(history);
-        let mut lineage = Lineage::from_sorted(history, &by_key);
+        let (mut lineage, by_key) = Lineage::with_history_by_key(history);
         for (key, versions) in final_versions.iter().chain(wiped).chain(capped) {
             lineage.add(*key, versions);
         }
