@@ -160,6 +160,11 @@ impl<'a> Lineage<'a> {
         self.writes.named_once()
     }
 
+    /// How many of the history's records are writes.
+    pub fn write_records(&self) -> usize {
+        self.writes.records_named()
+    }
+
     /// True when the writer of `writer` saw `seen` (some version of it),
     /// directly in its context or through the contexts of the writes it
     /// saw.

@@ -30,6 +30,8 @@ pub struct WriteIndex<'a> {
     /// True when no write id was named by two records (as in every run:
     /// only hand-made histories repeat one); false in an empty default.
     named_once: bool,
+    /// How many records named a write (repeats included).
+    records_named: usize,
 }
 
 /// One client's writes.
@@ -50,14 +52,19 @@ impl<'a> WriteIndex<'a> {
         // Reversed, then a stable sort keeping each id's first: the last named.
         writes.reverse();
         writes.sort_by_key(|(write, _)| *write);
-        let named = writes.len();
+        let records_named = writes.len();
         writes.dedup_by_key(|(write, _)| *write);
-        let named_once = writes.len() == named;
+        let named_once = writes.len() == records_named;
         let clients = writes
             .chunk_by(|(a, _), (b, _)| client_of(*a) == client_of(*b))
             .map(|run| (client_of(run[0].0), ClientWrites::new(run)))
             .collect();
-        WriteIndex { clients, named_once }
+        WriteIndex { clients, named_once, records_named }
+    }
+
+    /// How many records named a write (repeats included).
+    pub fn records_named(&self) -> usize {
+        self.records_named
     }
 
     /// True when every write id was named by one record only: then the
