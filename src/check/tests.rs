@@ -79,7 +79,7 @@ fn a_clean_history_has_no_findings() {
 /// ~300 MB of the peak).
 #[test]
 fn the_verdict_list_is_reserved_once_for_every_read() {
-    let mut history = vec![write(1, 0, 10, 1, &[(0, 1)]), read(2, 5, 8, &[])];
+    let mut history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(3, 0, 10, 2, &[(0, 2)]), read(2, 5, 8, &[])];
     history.extend((0..100).map(|at| read(1, 20 + at, 30 + at, &[(1, &[(0, 1)])])));
     let report = check(&history, VC);
     assert_eq!(report.read_verdicts.len(), 100, "the read of a key never written has no verdict");

@@ -125,6 +125,17 @@ mod tests {
     }
 
     #[test]
+    fn a_cleared_window_forgets_everything_and_starts_again_anywhere() {
+        let mut window = IdWindow::default();
+        window.insert(3, 'a');
+        window.insert(8, 'b');
+        window.clear();
+        assert_eq!((window.get(3), window.get(8)), (None, None));
+        window.insert(5, 'c');
+        assert_eq!(window.values().collect::<Vec<_>>(), vec![&'c'], "below the old end: a new window");
+    }
+
+    #[test]
     #[should_panic(expected = "ids must increase")]
     fn an_id_below_the_end_is_refused() {
         let mut window = IdWindow::default();
