@@ -1,10 +1,13 @@
-//! Hash maps for in-flight work looked up by a numeric id.
+//! Hash maps for state looked up by a numeric id.
 //!
-//! A node keeps its pending coordinations and storage operations, and a
-//! client its pending requests, in maps that are only ever looked up,
-//! inserted into and removed from — never iterated in an order that could
-//! reach a result. A `BTreeMap` paid for an order nobody used (its removals
-//! were among the hottest code of a run), and the default SipHash pays for
+//! A node keeps the requests it forwarded, a client the contexts of its
+//! reads, and the checker its per-key and per-write indexes in maps that
+//! are only ever looked up, inserted into and removed from — never
+//! iterated in an order that could reach a result. (Work whose ids its
+//! owner hands out in increasing order is in an
+//! [`IdWindow`](super::id_window::IdWindow) instead.) A `BTreeMap` paid
+//! for an order nobody used (its removals were among the hottest code of
+//! a run), and the default SipHash pays for
 //! protection against adversarial keys that a simulation never sees. The
 //! SplitMix64 finaliser is deterministic on every platform and spreads
 //! dense ids over every bit the table uses.
