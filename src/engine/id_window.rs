@@ -1,7 +1,8 @@
 //! In-flight work by an id handed out in increasing order, in a window.
 //!
-//! A client numbers its requests, and a node its coordinations and
-//! storage operations, from one counter each; what is in flight is a
+//! A client numbers its requests from a counter, and a node its
+//! coordinations and storage operations from one shared counter (its
+//! `next_id`); what is in flight is a
 //! recent stretch of those numbers, and most of it finishes in the order
 //! it started. A hash map paid two cache misses a lookup at 1,000 nodes
 //! (its control bytes, then the entry, in different lines of a table that
@@ -11,7 +12,8 @@
 //! The window spans from the oldest id still in it to the newest: ids the
 //! owner handed to other work, or whose work already finished, are empty
 //! slots until the oldest finishes. Work in flight is bounded in time (a
-//! timeout ends every request and coordination), so the window is too.
+//! timeout ends every request and coordination, a storage operation ends
+//! when the disk serves it, a crash clears them all), so the window is too.
 
 use std::collections::VecDeque;
 
