@@ -75,10 +75,11 @@ pub fn check(history: &[OpRecord]) -> RealtimeReport {
 pub fn check_with(by_key: &[&OpRecord], lineage: &Lineage) -> RealtimeReport {
     let mut report = RealtimeReport::default();
     let mut successors = Successors { writes: KeyWrites::new(lineage), cache: IdMap::default() };
+    let mut scratch = StaleScratch::default();
     for ops in history::key_runs(by_key) {
         successors.enter_key(ops);
         count_from_the_future(ops, &successors.writes, &mut report);
-        stale_reads(ops, &mut successors, &mut report.stale);
+        stale_reads(ops, &mut successors, &mut scratch, &mut report.stale);
     }
     report
 }
@@ -194,25 +195,26 @@ impl<'h> Successors<'_, 'h> {
 /// such invocation and the read's own can be missing: each read looks at
 /// that window of the key's writes (sorted by completion) instead of at
 /// every write before it.
-fn stale_reads(ops: &[&OpRecord], successors: &mut Successors, stale: &mut Vec<StaleRead>) {
-    let acknowledged: Vec<(WriteId, Time)> = ops
-        .iter()
-        .filter(|op| op.is_acknowledged_write())
-        .filter_map(|op| Some((op.write()?, op.complete()?)))
-        .collect();
+fn stale_reads(ops: &[&OpRecord], successors: &mut Successors, scratch: &mut StaleScratch, stale: &mut Vec<StaleRead>) {
+    let StaleScratch { acknowledged, by_completion, window } = scratch;
+    acknowledged.clear();
+    acknowledged.extend(
+        ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| Some((op.write()?, op.complete()?))),
+    );
     // (completed, index in `acknowledged`), to find a window by binary search.
-    let mut by_completion: Vec<(Time, usize)> =
-        acknowledged.iter().enumerate().map(|(index, &(_, completed))| (completed, index)).collect();
+    by_completion.clear();
+    by_completion.extend(acknowledged.iter().enumerate().map(|(index, &(_, completed))| (completed, index)));
     by_completion.sort_unstable();
     for read in ops.iter().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok) {
         let succeeded_before = successors.latest_invoke(read.returned()).unwrap_or(Time::ZERO);
         let from = by_completion.partition_point(|&(completed, _)| completed < succeeded_before);
         let to = by_completion.partition_point(|&(completed, _)| completed < read.invoke);
-        let mut window: Vec<usize> = by_completion.get(from..to).unwrap_or(&[]).iter().map(|&(_, i)| i).collect();
+        window.clear();
+        window.extend(by_completion.get(from..to).unwrap_or(&[]).iter().map(|&(_, i)| i));
         window.sort_unstable(); // the key's order, as reported
         let missing: Vec<WriteId> = window
-            .into_iter()
-            .map(|index| acknowledged[index])
+            .iter()
+            .map(|&index| acknowledged[index])
             .filter(|&(write, completed)| {
                 !read.returned().iter().any(|version| successors.succeeds(version.write(), write, completed))
             })
@@ -222,6 +224,18 @@ fn stale_reads(ops: &[&OpRecord], successors: &mut Successors, stale: &mut Vec<S
             stale.push(StaleRead { client: read.client, sequence: read.sequence, key: read.key, missing });
         }
     }
+}
+
+/// [`stale_reads`]' lists, kept from key to key so that a read's window
+/// and a key's writes reuse one buffer each instead of allocating.
+#[derive(Default)]
+struct StaleScratch {
+    /// The key's acknowledged writes and their completion times.
+    acknowledged: Vec<(WriteId, Time)>,
+    /// (completed, index in `acknowledged`), sorted.
+    by_completion: Vec<(Time, usize)>,
+    /// A read's window of `acknowledged` indices.
+    window: Vec<usize>,
 }
 
 /// How many disagreements [`record`] describes in full.

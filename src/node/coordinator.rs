@@ -8,6 +8,7 @@ use super::vclock::VectorClock;
 use super::{AbsorbSource, Node, NodeTimer, Outbox, ReadCoordination, StorageOp, WriteCoordination, WriteTarget};
 use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version};
 use crate::types::{Endpoint, NodeId, Time};
+use smallvec::SmallVec;
 
 /// A coordination's pending timeouts: its quorum deadline and the next
 /// check for silent replicas (when that comes before the deadline). Kept so
@@ -37,6 +38,10 @@ impl Timeouts {
     }
 }
 
+/// The replicas chosen for a request: N at most, inline up to four (a
+/// coordination allocates no list for them).
+pub(super) type Replicas = SmallVec<[Replica; 4]>;
+
 /// A replica chosen for a request: the node, and the top-N node it stands in for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Replica {
@@ -48,7 +53,7 @@ impl Node {
     /// The replicas for `key`: the top N this node believes reachable and,
     /// with sloppy quorum, healthy fallbacks further along the ring standing
     /// in for the unreachable ones (Dynamo §4.6).
-    pub(super) fn choose_replicas(&self, key: Key) -> Vec<Replica> {
+    pub(super) fn choose_replicas(&self, key: Key) -> Replicas {
         let n = self.config.n;
         // The common case, every one of the top N believed healthy, needs
         // only the kept list: it is the extended list's first N.
@@ -57,8 +62,8 @@ impl Node {
                 return top.iter().map(|&node| Replica { node, hint: None }).collect();
             }
         }
-        let mut chosen = Vec::with_capacity(n);
-        let mut skipped = Vec::new();
+        let mut chosen = Replicas::new();
+        let mut skipped: SmallVec<[NodeId; 4]> = SmallVec::new();
         for (rank, node) in self.ring.extended_preference_list(key.position).enumerate() {
             if chosen.len() == n {
                 break;
@@ -106,7 +111,7 @@ impl Node {
                 out.send(Endpoint::Node(replica.node), Message::ReplicaRead { coordination, key });
             }
         }
-        let asked = replicas.iter().map(|r| r.node).collect();
+        let asked = replicas.iter().map(|r| r.node);
         let timeouts = self.first_timeouts(now);
         let quorum = ReadQuorum::new(self.config.r, asked, self.config.rules.versioning);
         self.reads.insert(id, ReadCoordination { request, key, quorum, timeouts, replaced: Vec::new() });

@@ -6,12 +6,17 @@ use super::versioning::Versioning;
 use crate::node::vclock::VectorClock;
 use crate::protocol::{ReadResult, Version};
 use crate::types::NodeId;
+use smallvec::SmallVec;
+
+/// The replicas a read asked: N, and a fallback now and then; inline up to
+/// four, so a read's bookkeeping allocates one list fewer.
+pub type Asked = SmallVec<[NodeId; 4]>;
 
 /// Collects replica replies until R have answered.
 #[derive(Clone, Debug)]
 pub struct ReadQuorum {
     needed: usize,
-    asked: Vec<NodeId>,
+    asked: Asked,
     replies: Vec<(NodeId, Vec<Version>)>,
     answered: bool,
     versioning: Versioning,
@@ -20,7 +25,8 @@ pub struct ReadQuorum {
 impl ReadQuorum {
     /// A read that asked `asked` and needs `needed` (R) replies, ordering
     /// versions by `versioning`.
-    pub fn new(needed: usize, asked: Vec<NodeId>, versioning: Versioning) -> Self {
+    pub fn new(needed: usize, asked: impl IntoIterator<Item = NodeId>, versioning: Versioning) -> Self {
+        let asked: Asked = asked.into_iter().collect();
         assert!(needed >= 1 && needed <= asked.len(), "R must be between 1 and the replicas asked");
         ReadQuorum { needed, replies: Vec::with_capacity(asked.len()), asked, answered: false, versioning }
     }

@@ -6,6 +6,7 @@
 
 use crate::types::{NodeId, Time};
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -125,16 +126,19 @@ impl VectorClock {
     pub fn set(&mut self, actor: impl Into<Actor>, counter: u64, now: Time) {
         assert!(counter > 0, "clock counters start at 1");
         let actor = actor.into();
-        let mut entries = self.entries.to_vec();
-        match entries.binary_search_by_key(&actor, |e| e.actor) {
+        let entry = ClockEntry { actor, counter, timestamp: now };
+        let entries = &self.entries;
+        // Built straight into the shared list: the iterators know their
+        // length, so one allocation (a `Vec` first, then the list, made two).
+        self.entries = match entries.binary_search_by_key(&actor, |e| e.actor) {
             Ok(i) => {
                 assert!(counter >= entries[i].counter, "a clock entry never decreases");
-                entries[i].counter = counter;
-                entries[i].timestamp = now;
+                entries.iter().enumerate().map(|(j, old)| if j == i { entry } else { *old }).collect()
             }
-            Err(i) => entries.insert(i, ClockEntry { actor, counter, timestamp: now }),
-        }
-        self.entries = entries.into();
+            Err(i) => {
+                entries[..i].iter().copied().chain(std::iter::once(entry)).chain(entries[i..].iter().copied()).collect()
+            }
+        };
     }
 
     /// Adds one to `actor`'s counter.
@@ -151,9 +155,19 @@ impl VectorClock {
 
     /// The least clock that descends from both: entry-wise maximum (the
     /// timestamp of the larger counter; the later one on a tie).
+    ///
+    /// Merging with the empty clock (a read's context starts from it) is a
+    /// copy of the other, which shares its entries: no list is built.
     pub fn merge(&self, other: &VectorClock) -> VectorClock {
         let (a, b) = (&self.entries, &other.entries);
-        let mut entries = Vec::with_capacity(a.len().max(b.len()));
+        if a.is_empty() {
+            return other.clone();
+        }
+        if b.is_empty() {
+            return self.clone();
+        }
+        // Merged on the stack, then copied into one shared list.
+        let mut entries: SmallVec<[ClockEntry; 8]> = SmallVec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
         while i < a.len() || j < b.len() {
             let pick = match (a.get(i), b.get(j)) {
@@ -192,7 +206,7 @@ impl VectorClock {
             };
             entries.push(pick);
         }
-        VectorClock { entries: entries.into() }
+        VectorClock { entries: Arc::from(&entries[..]) }
     }
 
     /// How `self` relates to `other`.
@@ -342,6 +356,17 @@ mod tests {
         assert_eq!(actors(&low.merge(&high)), [1, 2, 4, 5]);
         assert_eq!(actors(&high.merge(&low)), [1, 2, 4, 5]);
         assert_eq!(low.merge(&high).counter(NodeId(5)), 2);
+    }
+
+    #[test]
+    fn merging_with_the_empty_clock_shares_the_other() {
+        let mut clock = VectorClock::new();
+        clock.set(NodeId(3), 2, Time(5));
+        for merged in [VectorClock::new().merge(&clock), clock.merge(&VectorClock::new())] {
+            assert_eq!(merged, clock);
+            assert_eq!(merged.entries().as_ptr(), clock.entries().as_ptr(), "no new list");
+        }
+        assert!(VectorClock::new().merge(&VectorClock::new()).entries().is_empty());
     }
 
     #[test]
