@@ -149,10 +149,12 @@ struct Pending {
     /// The key, with its ring position (hashed once, at issue).
     key: Key,
     role: Role,
-    /// Reads this client coordinates itself (client-driven routing).
-    quorum: Option<ReadQuorum>,
-    /// Writes this client coordinates itself.
-    write: Option<ClientWrite>,
+    /// Reads this client coordinates itself (client-driven routing), boxed
+    /// so that the common request stays small in its window and moves
+    /// little when it completes.
+    quorum: Option<Box<ReadQuorum>>,
+    /// Writes this client coordinates itself (boxed likewise).
+    write: Option<Box<ClientWrite>>,
 }
 
 /// One client.
@@ -390,7 +392,7 @@ impl Client {
                 out.send(Endpoint::Node(replica), Message::ReplicaRead { coordination, key });
             }
             let needed = self.config.r.min(asked.len());
-            Some(ReadQuorum::new(needed, asked, self.config.versioning))
+            Some(Box::new(ReadQuorum::new(needed, asked, self.config.versioning)))
         } else {
             let target = self.route(now, key, None);
             record.set_target(target);
@@ -447,7 +449,7 @@ impl Client {
                     Message::ReplicaWrite { coordination, key, version: version.clone(), hint: None, durable: true };
                 out.send(Endpoint::Node(replica), message);
             }
-            pending.write = Some(ClientWrite { version, asked, acked: Vec::new() });
+            pending.write = Some(Box::new(ClientWrite { version, asked, acked: Vec::new() }));
         } else {
             let fastest = context.as_ref().and_then(|c| c.fastest).filter(|_| self.config.write_to_fastest_replica);
             let target = self.route(now, key, fastest);
