@@ -129,6 +129,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
+    use std::ops::RangeInclusive;
 
     #[test]
     fn a_window_finds_what_was_inserted_and_forgets_what_was_removed() {
@@ -144,15 +145,17 @@ mod tests {
         assert_eq!(window.values().collect::<Vec<_>>(), vec![&"a", &"c"]);
     }
 
+    /// A window of the ids `inserted` (each its own value) after removing `removed`.
+    fn window_of(inserted: RangeInclusive<u64>, removed: RangeInclusive<u64>) -> IdWindow<u64> {
+        let mut window = IdWindow::default();
+        inserted.for_each(|id| window.insert(id, id));
+        removed.for_each(|id| assert_eq!(window.remove(id), Some(id)));
+        window
+    }
+
     #[test]
     fn removing_the_oldest_moves_the_front_past_empty_slots() {
-        let mut window = IdWindow::default();
-        for id in 1..=100 {
-            window.insert(id, id);
-        }
-        for id in 2..=99 {
-            window.remove(id);
-        }
+        let mut window = window_of(1..=100, 2..=99);
         assert_eq!(window.len, 100, "the oldest holds the window open");
         window.remove(1);
         assert_eq!((window.first, window.len), (100, 1));
@@ -165,21 +168,17 @@ mod tests {
 
     #[test]
     fn a_wrapped_window_grows_in_order() {
-        let mut window = IdWindow::default();
-        for id in 1..=6 {
-            window.insert(id, id);
-        }
-        for id in 1..=5 {
-            window.remove(id);
-        }
+        let mut window = window_of(1..=6, 1..=5);
         assert_eq!((window.head, window.slots.len()), (5, 8));
         for id in 7..=10 {
             window.insert(id, id); // slots 6, 7, 0, 1: the window wraps
         }
         assert_eq!((window.head, window.len, window.slots.len()), (5, 5, 8));
+        window.insert(13, 13); // fills the ring exactly: no new layout
+        assert_eq!((window.head, window.len, window.slots.len()), (5, 8, 8));
         window.insert(14, 14); // needs 9 slots: a ring of 16, the window from 0
         assert_eq!((window.head, window.len, window.slots.len()), (0, 9, 16));
-        assert_eq!(window.values().copied().collect::<Vec<_>>(), vec![6, 7, 8, 9, 10, 14]);
+        assert_eq!(window.values().copied().collect::<Vec<_>>(), vec![6, 7, 8, 9, 10, 13, 14]);
         assert_eq!((window.get(8), window.get(11), window.get(14), window.get(15)), (Some(&8), None, Some(&14), None));
     }
 
