@@ -230,7 +230,8 @@ mod tests {
                     }
                 }
                 prop_assert!(window.len == 0 || window.slots[window.head].is_some(), "the front slot is never empty");
-                prop_assert!((window.len..window.slots.len()).all(|offset| window.slots[window.slot(offset)].is_none()), "nothing outside the window");
+                let mut outside = window.len..window.slots.len();
+                prop_assert!(outside.all(|offset| window.slots[window.slot(offset)].is_none()), "nothing outside the window");
                 prop_assert!(window.values().eq(model.values()));
             }
         }

@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 
 /// The replicas a read asked: N, and a fallback now and then; inline up to
 /// four, so a read's bookkeeping allocates one list fewer.
-pub type Asked = SmallVec<[NodeId; 4]>;
+type Asked = SmallVec<[NodeId; 4]>;
 
 /// Collects replica replies until R have answered.
 #[derive(Clone, Debug)]
