@@ -295,6 +295,10 @@ pub fn reconcile<'a>(versions: impl IntoIterator<Item = &'a Version>, versioning
             continue;
         }
         kept.retain(|k| !versioning.covers(candidate, k));
+        // Room for exactly one at first: nearly every key has a single
+        // version, and a read's list becomes its history record's boxed
+        // slice, which spare capacity would make reallocate.
+        kept.reserve_exact(1);
         kept.push(candidate.clone());
     }
     kept
@@ -473,6 +477,16 @@ pub(crate) mod tests {
         let writes: Vec<u64> = kept.iter().map(|v| v.value.write.0).collect();
         assert_eq!(writes, vec![2, 3]);
         assert!(Versioning::VectorClocks.concurrent(&kept[0], &kept[1]));
+    }
+
+    #[test]
+    fn a_reconciled_list_has_no_spare_capacity() {
+        // A read's list becomes a boxed slice: spare room would reallocate.
+        let (a, b) = (version(1, &[(0, 1)]), version(2, &[(1, 1)]));
+        let vc = Versioning::VectorClocks;
+        assert_eq!(reconcile([], vc).capacity(), 0, "nothing allocated for no version");
+        assert_eq!(reconcile([&a, &a.clone()], vc).capacity(), 1);
+        assert_eq!(reconcile([&a, &b], vc).capacity(), 2);
     }
 
     #[test]
