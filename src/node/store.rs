@@ -295,9 +295,10 @@ pub fn reconcile<'a>(versions: impl IntoIterator<Item = &'a Version>, versioning
             continue;
         }
         kept.retain(|k| !versioning.covers(candidate, k));
-        // Room for exactly one at first: nearly every key has a single
-        // version, and a read's list becomes its history record's boxed
-        // slice, which spare capacity would make reallocate.
+        // Room for exactly the versions kept, grown one at a time: a read's
+        // list becomes its history record's boxed slice, which spare
+        // capacity would make reallocate, and nearly every key has a single
+        // version (siblings are few, so the growth by one costs little).
         kept.reserve_exact(1);
         kept.push(candidate.clone());
     }
