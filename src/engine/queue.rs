@@ -20,14 +20,13 @@
 //!   changes) yields exactly the order a single heap would.
 //!
 //! A lane event can be *cancelled* (a timeout whose operation completed):
-//! found by binary search on its time, it is left in place as a tombstone
+//! found by its time (engine::lane), it is left in place as a tombstone
 //! and dropped when it reaches the lane's front, never popped. The other
 //! events keep their sequence numbers, so they pop exactly as before.
 
-use super::search::partition_point_from;
+use super::lane::Lane;
 use super::wheel::Wheel;
 use crate::types::Time;
-use std::collections::VecDeque;
 
 /// The wheel's window: 2^15 µs (32.8 ms), past the bulk of message delays
 /// and service times (later events wait in its heap); its slot arrays take
@@ -52,7 +51,7 @@ pub struct EventQueue<E> {
     wheel: Wheel<E>,
     /// FIFO lanes, each sorted by (time, sequence); `None` marks a
     /// cancelled event.
-    lanes: Vec<VecDeque<Scheduled<Option<E>>>>,
+    lanes: Vec<Lane<E>>,
     /// Cancelled events still in a lane.
     cancelled: usize,
     /// The earliest (time, sequence, lane) among the lanes' fronts, kept
@@ -114,7 +113,7 @@ impl<E> EventQueue<E> {
     /// pop after a lane's front changed looks at the front of each.
     pub fn schedule_in_lane(&mut self, lane: usize, time: Time, event: E) {
         if lane >= self.lanes.len() {
-            self.lanes.resize_with(lane + 1, VecDeque::new);
+            self.lanes.resize_with(lane + 1, Lane::default);
         }
         if self.lanes[lane].back().is_some_and(|last| time < last.time) {
             self.schedule(time, event);
@@ -133,22 +132,17 @@ impl<E> EventQueue<E> {
     /// there is none (it already fired, was cancelled, or went to the wheel
     /// because it broke the lane's order — such an event still fires).
     ///
-    /// A timeout is usually cancelled soon after it was set, so its time is
-    /// found by galloping back from the lane's newest event: O(log d) for
-    /// an event d from the back, touching only recently written entries (a
+    /// Its place is found by galloping from a guess interpolated between
+    /// the lane's front and back times, touching only entries near it (a
     /// plain binary search of a 100,000-event lane missed the cache at
-    /// every step). Then the events at that time are scanned.
-    pub fn cancel_in_lane(&mut self, lane: usize, time: Time, mut matches: impl FnMut(&E) -> bool) -> bool {
-        let Some(events) = self.lanes.get_mut(lane) else { return false };
-        let first = first_at_or_after(events, time);
-        let found = events
-            .range(first..)
-            .take_while(|scheduled| scheduled.time == time)
-            .position(|scheduled| scheduled.event.as_ref().is_some_and(&mut matches));
-        let Some(offset) = found else { return false };
-        events[first + offset].event = None;
+    /// every step); then the events at that time are scanned
+    /// ([`Lane::cancel`]).
+    pub fn cancel_in_lane(&mut self, lane: usize, time: Time, matches: impl FnMut(&E) -> bool) -> bool {
+        let Some(offset) = self.lanes.get_mut(lane).and_then(|events| events.cancel(time, matches)) else {
+            return false;
+        };
         self.cancelled += 1;
-        self.lane_fronts_changed |= first + offset == 0;
+        self.lane_fronts_changed |= offset == 0;
         true
     }
 
@@ -205,7 +199,7 @@ impl<E> EventQueue<E> {
 
     /// Number of pending events (cancelled ones are not).
     pub fn len(&self) -> usize {
-        self.wheel.len() + self.lanes.iter().map(VecDeque::len).sum::<usize>() - self.cancelled
+        self.wheel.len() + self.lanes.iter().map(Lane::len).sum::<usize>() - self.cancelled
     }
 
     /// True when nothing is pending.
@@ -220,28 +214,6 @@ impl<E> EventQueue<E> {
         self.next_sequence += 1;
         sequence
     }
-}
-
-/// The index of the first event of `lane` (sorted by time) at or after
-/// `time`: from a first guess interpolated between the lane's front and
-/// back times (a timeout lane fills at about the rate its timers are set),
-/// galloping towards the answer ([`partition_point_from`]). A cancelled
-/// timeout usually lies hundreds of events from the back of a lane that
-/// holds tens of thousands, which galloping back from the newest event
-/// took ~400 instructions to reach at 1,000 nodes.
-fn first_at_or_after<E>(lane: &VecDeque<Scheduled<Option<E>>>, time: Time) -> usize {
-    let len = lane.len();
-    let Some(back) = lane.back() else { return 0 };
-    if back.time < time {
-        return len;
-    }
-    let front = lane[0].time;
-    if front >= time {
-        return 0;
-    }
-    // front < time <= back, so the answer is in 1..len, and front < back.
-    let behind = u128::from(back.time.0 - time.0) * (len as u128 - 1) / u128::from(back.time.0 - front.0);
-    partition_point_from(len, len - 1 - behind as usize, |index| lane[index].time < time)
 }
 
 #[cfg(test)]
@@ -366,47 +338,6 @@ mod tests {
         assert!(q.is_empty());
         assert!(q.lanes[0].is_empty(), "the tombstones are gone");
         assert!(!q.cancel_in_lane(0, Time(5), |&e| e == 'a'), "already fired");
-    }
-
-    proptest! {
-        /// Whatever the spacing of a lane's times (bursts, gaps, equal
-        /// times), the guess and gallop land where a binary search does.
-        #[test]
-        fn the_interpolated_search_finds_what_a_binary_search_finds(
-            gaps in prop::collection::vec(prop_oneof![Just(0u64), 1u64..4, 1_000u64..100_000], 0..300),
-            start in 0u64..1_000,
-            probes in prop::collection::vec(any::<prop::sample::Index>(), 1..40),
-        ) {
-            let lane: VecDeque<Scheduled<Option<()>>> = gaps
-                .iter()
-                .scan(start, |time, gap| {
-                    *time += gap;
-                    Some(*time)
-                })
-                .enumerate()
-                .map(|(i, time)| Scheduled { time: Time(time), sequence: i as u64, event: None })
-                .collect();
-            let last = lane.back().map_or(start, |s| s.time.0);
-            for probe in probes {
-                // Times at, between, before and after the lane's.
-                let time = Time(probe.index(last as usize + 3) as u64);
-                prop_assert_eq!(first_at_or_after(&lane, time), lane.partition_point(|s| s.time < time));
-            }
-        }
-    }
-
-    #[test]
-    fn the_gallop_finds_the_first_event_at_or_after_a_time_like_a_binary_search() {
-        for len in 0..40u64 {
-            // Times 0, 2, 2, 4, 6, 6, ...: repeats and gaps.
-            let lane: VecDeque<Scheduled<Option<()>>> = (0..len)
-                .map(|i| Scheduled { time: Time(i / 3 * 4 + i % 3 / 2 * 2), sequence: i, event: None })
-                .collect();
-            for time in 0..len * 2 + 3 {
-                let expected = lane.partition_point(|s| s.time < Time(time));
-                assert_eq!(first_at_or_after(&lane, Time(time)), expected, "len {len}, time {time}");
-            }
-        }
     }
 
     #[test]
