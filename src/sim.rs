@@ -776,12 +776,7 @@ impl Simulation {
 
     fn drain_node(&mut self, node: NodeId) {
         let now = self.queue.now();
-        for (at, timer) in self.node_out.timers.drain(..) {
-            Self::schedule_timer(&mut self.queue, at.max(now), Event::NodeTimer { node, timer });
-        }
-        for (at, timer) in self.node_out.cancelled.drain(..) {
-            Self::cancel_timer(&mut self.queue, at.max(now), Event::NodeTimer { node, timer });
-        }
+        Self::apply_timers(&mut self.queue, &mut self.node_out, now, |timer| Event::NodeTimer { node, timer });
         self.send_all(Endpoint::Node(node));
         self.update_hints(node, now);
         if self.observer.wants_events() {
@@ -791,13 +786,27 @@ impl Simulation {
 
     fn drain_client(&mut self, client: ClientId) {
         let now = self.queue.now();
-        for (at, timer) in self.client_out.outbox.timers.drain(..) {
-            Self::schedule_timer(&mut self.queue, at.max(now), Event::ClientTimer { client, timer });
-        }
-        for (at, timer) in self.client_out.outbox.cancelled.drain(..) {
-            Self::cancel_timer(&mut self.queue, at.max(now), Event::ClientTimer { client, timer });
-        }
+        Self::apply_timers(&mut self.queue, &mut self.client_out.outbox, now, |timer| Event::ClientTimer {
+            client,
+            timer,
+        });
         self.send_all(Endpoint::Client(client));
+    }
+
+    /// Schedules the timers `outbox` set and cancels those it cancelled,
+    /// each as the event `event` makes of it. (Most events set no timer
+    /// and cancel none: then no drain is made and dropped.)
+    fn apply_timers<T>(queue: &mut EventQueue<Event>, outbox: &mut Outbox<T>, now: Time, event: impl Fn(T) -> Event) {
+        if !outbox.timers.is_empty() {
+            for (at, timer) in outbox.timers.drain(..) {
+                Self::schedule_timer(queue, at.max(now), event(timer));
+            }
+        }
+        if !outbox.cancelled.is_empty() {
+            for (at, timer) in outbox.cancelled.drain(..) {
+                Self::cancel_timer(queue, at.max(now), event(timer));
+            }
+        }
     }
 
     /// Schedules a timer event. Timeouts that always fire a fixed delay
@@ -848,6 +857,9 @@ impl Simulation {
             Endpoint::Node(_) => &mut self.node_out.messages,
             Endpoint::Client(_) => &mut self.client_out.outbox.messages,
         };
+        if messages.is_empty() {
+            return; // a third of all events send nothing: skip making and dropping a drain
+        }
         for (to, message) in messages.drain(..) {
             let bytes_before = self.network.stats().bytes_sent;
             let transit = self.network.transit(from, to, &message);
