@@ -108,6 +108,11 @@ pub struct Wheel<E> {
     in_slots: usize,
     /// Events beyond the window.
     beyond: BinaryHeap<Key>,
+    /// The earliest `base` whose window covers the heap's top (`u64::MAX`
+    /// when the heap is empty): until the window gets there, moving it
+    /// takes nothing in, which [`Wheel::advance`] finds without reading
+    /// the heap.
+    intake_from: Time,
 }
 
 impl<E> Wheel<E> {
@@ -127,6 +132,7 @@ impl<E> Wheel<E> {
             bits,
             in_slots: 0,
             beyond: BinaryHeap::new(),
+            intake_from: Time(u64::MAX),
         }
     }
 
@@ -148,6 +154,7 @@ impl<E> Wheel<E> {
             self.link(handle, time);
         } else {
             self.beyond.push(Key::new(time, sequence, handle));
+            self.intake_from = self.intake_from.min(self.intake_for(time));
         }
     }
 
@@ -167,7 +174,11 @@ impl<E> Wheel<E> {
     pub fn pop(&mut self, first: First) -> Scheduled<E> {
         let handle = match first.slot {
             Some(slot) => self.unlink_front(slot),
-            None => self.beyond.pop().expect("the heap has a top").handle(),
+            None => {
+                let top = self.beyond.pop().expect("the heap has a top");
+                self.refresh_intake();
+                top.handle()
+            }
         };
         debug_assert_eq!(self.meta[handle as usize].sequence, first.sequence, "nothing changed since the peek");
         let event = self.events.take(handle);
@@ -188,6 +199,9 @@ impl<E> Wheel<E> {
             return;
         }
         self.base = now;
+        if now < self.intake_from {
+            return;
+        }
         while let Some(&key) = self.beyond.peek() {
             if !self.in_window(key.time()) {
                 break;
@@ -195,6 +209,17 @@ impl<E> Wheel<E> {
             self.beyond.pop();
             self.link(key.handle(), key.time());
         }
+        self.refresh_intake();
+    }
+
+    /// The earliest `base` whose window covers `time`.
+    fn intake_for(&self, time: Time) -> Time {
+        Time(time.0.saturating_sub((1 << self.bits) - 1))
+    }
+
+    /// Sets `intake_from` for the heap's (new) top.
+    fn refresh_intake(&mut self) {
+        self.intake_from = self.beyond.peek().map_or(Time(u64::MAX), |key| self.intake_for(key.time()));
     }
 
     fn in_window(&self, time: Time) -> bool {
