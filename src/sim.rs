@@ -25,6 +25,7 @@ use crate::ring::Ring;
 use crate::scenario::Scenario;
 use crate::types::{ms_to_us, ClientId, Endpoint, NodeId, Time};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Something that happens at a virtual time.
@@ -122,10 +123,12 @@ pub struct RunOutcome {
     /// Time series, fault windows, per-node figures and traces for the run directory.
     pub observed: Observations,
     /// Which nodes hold some version of each key at the end, as sorted
-    /// (key, node) pairs: built on the checker's first question to
-    /// [`RunOutcome::held_anywhere`], so that each question reads only the
-    /// nodes that hold the key instead of searching every node's store.
+    /// (key, node) pairs: built once the checker's questions to
+    /// [`RunOutcome::held_anywhere`] would cost more asking every node,
+    /// so that each question then reads only the nodes that hold the key.
     holders: OnceLock<Vec<(u64, u32)>>,
+    /// Questions [`RunOutcome::held_anywhere`] answered by asking every node.
+    asked_every_node: AtomicUsize,
 }
 
 /// One run of a scenario with one seed.
@@ -160,6 +163,11 @@ pub struct Simulation {
     converge_within_us: u64,
     versioning: Versioning,
     written_keys: Vec<Key>,
+    /// Each node's share of `written_keys` (indices into it) under the
+    /// ring it was found with: the ring seldom changes between convergence
+    /// checks, and walking every key's preference list again was a third
+    /// of each check.
+    key_shares: Option<(Arc<Ring>, Vec<Vec<u32>>)>,
     /// Written keys that disagreed at the last convergence check.
     divergent: Vec<Key>,
     converged_at: Option<Time>,
@@ -184,7 +192,23 @@ impl RunOutcome {
     /// Every version any node holds for `key` at the end — main store,
     /// buffer or hints, inside the key's preference list or not (the
     /// checker asks this only about lost writes).
+    ///
+    /// A few questions (a crash loses a few hundred writes of a run's
+    /// hundreds of thousands) are answered by asking every node; once
+    /// they have cost about what indexing every (key, node) pair held
+    /// would, the index is built and read instead, so a run pays at most
+    /// about twice the cheaper way. Either way the versions come in node
+    /// order.
     pub fn held_anywhere(&self, key: u64) -> Vec<Version> {
+        if self.holders.get().is_none() {
+            let pairs: usize = self.nodes.iter().map(Node::stored_key_count).sum();
+            let asked = self.asked_every_node.fetch_add(1, Ordering::Relaxed);
+            // Asking a node costs about half what indexing a pair does
+            // (~200 and ~400 instructions on the 64-node bench row).
+            if asked.saturating_mul(self.nodes.len()) < pairs.saturating_mul(2) {
+                return self.nodes.iter().flat_map(|node| node.local_versions(key)).collect();
+            }
+        }
         let holders = self.holders.get_or_init(|| {
             let mut holders: Vec<(u64, u32)> = (self.nodes.iter().enumerate())
                 .flat_map(|(index, node)| node.held_keys().map(move |key| (key, index as u32)))
@@ -280,6 +304,7 @@ impl Simulation {
             converge_within_us: ms_to_us(spec.converge_within_ms),
             versioning,
             written_keys: Vec::new(),
+            key_shares: None,
             divergent: Vec::new(),
             converged_at: None,
             node_config,
@@ -363,6 +388,7 @@ impl Simulation {
             workload_end: self.workload_end,
             versioning: self.versioning,
             holders: OnceLock::new(),
+            asked_every_node: AtomicUsize::new(0),
         }
     }
 
@@ -452,21 +478,26 @@ impl Simulation {
     /// table stays in the cache while it answers, where asking key by key
     /// jumped between the nodes' stores. The same digests are compared, so
     /// the same keys diverge, in the same order.
-    fn divergent_written_keys(&self) -> Vec<Key> {
+    fn divergent_written_keys(&mut self) -> Vec<Key> {
         let keys = &self.written_keys;
-        // Each node's share: indices into `keys`.
-        let mut asked: Vec<Vec<u32>> = vec![Vec::new(); self.nodes.len()];
-        let mut preference = Vec::new();
-        for (index, key) in keys.iter().enumerate() {
-            self.ring.preference_list_into(key.position, self.replicas, &mut preference);
-            for node in &preference {
-                asked[node.0 as usize].push(index as u32);
+        let known = self.key_shares.as_ref().is_some_and(|(ring, _)| Arc::ptr_eq(ring, &self.ring));
+        if !known {
+            // Each node's share: indices into `keys`.
+            let mut shares: Vec<Vec<u32>> = vec![Vec::new(); self.nodes.len()];
+            let mut preference = Vec::new();
+            for (index, key) in keys.iter().enumerate() {
+                self.ring.preference_list_into(key.position, self.replicas, &mut preference);
+                for node in &preference {
+                    shares[node.0 as usize].push(index as u32);
+                }
             }
+            self.key_shares = Some((Arc::clone(&self.ring), shares));
         }
+        let asked = &self.key_shares.as_ref().expect("just found").1;
         // A key diverges when its replicas' digests are not all equal.
         let mut first: Vec<Option<u64>> = vec![None; keys.len()];
         let mut diverged = vec![false; keys.len()];
-        for (node, indices) in self.nodes.iter().zip(&asked) {
+        for (node, indices) in self.nodes.iter().zip(asked) {
             for &index in indices {
                 let index = index as usize;
                 let digest = node.main_digest(keys[index].id);
@@ -540,6 +571,7 @@ impl Simulation {
                 if self.written_keys.is_empty() {
                     // Hashed once: every check walks these keys' preference lists.
                     let positions = &self.client_out.positions;
+                    self.key_shares = None;
                     self.written_keys =
                         keys_written(&self.client_out.history).into_iter().map(|k| positions.known(k)).collect();
                 }

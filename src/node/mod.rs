@@ -985,6 +985,11 @@ impl Node {
         vclock::Actor { node: self.id, epoch: self.epoch }
     }
 
+    /// Keys with some version in this node's main store.
+    pub fn stored_key_count(&self) -> usize {
+        self.store.key_count()
+    }
+
     /// The versions the sibling cap dropped from this node's main data.
     pub fn cap_dropped(&self) -> &[(u64, Version)] {
         &self.cap_dropped
