@@ -641,7 +641,11 @@ impl Node {
     /// The versions this node holds for `key` as a replica: durable and
     /// buffered, not hints.
     pub fn main_versions(&self, key: u64) -> Vec<Version> {
-        store::reconcile(self.store.get(key).iter().chain(self.buffer.get(key)), self.config.rules.versioning)
+        let buffered = self.buffer.get(key);
+        if buffered.is_empty() {
+            return self.store.get(key).to_vec(); // the common case: already reconciled
+        }
+        store::reconcile(self.store.get(key).iter().chain(buffered), self.config.rules.versioning)
     }
 
     /// Hinted versions held for other nodes.

@@ -574,6 +574,8 @@ pub(crate) mod tests {
                 proptest::prop_assert_eq!(held, expected);
                 for key in 0..4 {
                     proptest::prop_assert_eq!(store.digest(key), key_digest(key, store.get(key)));
+                    // Already reconciled, as `Node::main_versions` and `local_versions` rely on.
+                    proptest::prop_assert_eq!(reconcile(store.get(key), rules.versioning), store.get(key).to_vec());
                 }
                 proptest::prop_assert_eq!(store.version_count(), model.0.values().map(Vec::len).sum::<usize>());
                 proptest::prop_assert_eq!(store.key_count(), model.0.len());
