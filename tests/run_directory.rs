@@ -195,6 +195,11 @@ fn timeseries_and_nodes_balance_with_the_summary() {
     let total = |column: &str| nodes.iter().map(|r| number(r, column)).sum::<f64>() as u64;
     assert_eq!(total("hints_held"), summary["hints"]["stored"].as_u64().expect("hints"));
     assert_eq!(total("forwarded"), summary["nodes"]["requests_forwarded"].as_u64().expect("forwarded"));
+    // Nodes send part of the bytes on the wire (clients the rest) and
+    // receive part of what was carried.
+    let on_wire = summary["network"]["bytes_sent"].as_u64().expect("bytes");
+    assert!((1..on_wire).contains(&total("bytes_sent")), "{} of {on_wire}", total("bytes_sent"));
+    assert!((1..on_wire).contains(&total("bytes_received")), "{} of {on_wire}", total("bytes_received"));
     let served: Vec<u64> = nodes.iter().map(|r| number(r, "served") as u64).collect();
     let load: Vec<u64> =
         summary["load"]["requests_per_node"].as_array().expect("load").iter().map(|v| v.as_u64().expect("n")).collect();
