@@ -961,7 +961,8 @@ fn prefetch_for(receiver: &Node, network: &Network, ring: &Ring, replicas: usize
 
 /// The keys some operation of `history` wrote (or tried to), in order,
 /// each once. (Collected into a `BTreeSet`, they were stably sorted and
-/// built into a tree only to be iterated: five times the instructions.)
+/// built into a tree only to be iterated: 37 % more instructions on the
+/// 64-node bench row.)
 fn keys_written(history: &[OpRecord]) -> Vec<u64> {
     let mut keys: Vec<u64> = history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect();
     keys.sort_unstable();

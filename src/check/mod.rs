@@ -214,7 +214,7 @@ fn ordered_sibling_pairs(returned: &[Version], lineage: &Lineage) -> u64 {
 }
 
 /// Judges each key's reads in turn, reusing its lists from key to key
-/// (four allocations a key were 1 % of a 100,000-key run).
+/// (four allocations a key: 1.1 M of the quickstart's 329 M instructions).
 #[derive(Default)]
 struct ReadJudge<'a> {
     /// The key's acknowledged writes: (completion, acknowledged version).

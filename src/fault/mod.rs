@@ -73,8 +73,8 @@ pub enum FaultAction {
 
 /// A set of endpoints: a bit per node id and per client id. Every message
 /// sent while a partition or slowdown is active asks its rules whether
-/// they cover its link; a binary search of a 124-endpoint set was 2 % of
-/// the 64-node bench row, a bit test costs a load.
+/// they cover its link; binary searches of 124-endpoint sets were 1.5 %
+/// of the 64-node bench row, a bit test costs a load.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointSet {
     /// Bit `id % 64` of word `id / 64`: node `id` is in the set.
