@@ -190,8 +190,11 @@ mod tests {
         while let Some(front) = lane.pop_front() {
             assert_eq!(front.event, expected.pop_front());
         }
-        assert!(lane.is_empty() && expected.is_empty());
+        assert_eq!((lane.len(), lane.is_empty()), (0, true));
+        assert!(expected.is_empty());
         assert!(lane.slots.iter().all(|slot| slot.event.is_none()), "nothing is kept outside the lane");
+        lane.push_back(Scheduled { time: Time(200), sequence: 200, event: Some(200) });
+        assert!(!lane.is_empty(), "one event");
     }
 
     #[test]
