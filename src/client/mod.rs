@@ -346,8 +346,7 @@ impl Client {
     }
 
     fn interarrival_us(&mut self) -> u64 {
-        let u = unit_f64(&mut self.rng);
-        (-libm::log(1.0 - u) * self.config.mean_interarrival_us) as u64 + 1
+        (crate::dist::standard_exponential(&mut self.rng) * self.config.mean_interarrival_us) as u64 + 1
     }
 
     fn issue_request(&mut self, now: Time, out: &mut ClientOutbox) {

@@ -19,7 +19,8 @@ pub type SimRng = ChaCha8Rng;
 pub enum Purpose {
     /// Tokens chosen by one node (index = node id).
     RingTokens = 1,
-    /// Latency and loss draws of one directed link (index = link id).
+    /// The key of the links' latency and loss draws (stream 0 only: the
+    /// draws themselves are Philox's, see `net::links`).
     Link = 2,
     /// One client's workload: arrivals, keys, op mix (index = client id).
     Client = 3,
@@ -34,8 +35,7 @@ pub enum Purpose {
 pub struct Streams {
     master_seed: u64,
     /// The ChaCha key every stream shares, expanded from the master seed
-    /// once (`seed_from_u64`'s expansion): a run of a thousand nodes
-    /// rebuilds link streams millions of times.
+    /// once (`seed_from_u64`'s expansion), not once a stream.
     key: <SimRng as SeedableRng>::Seed,
 }
 
@@ -56,16 +56,10 @@ impl Streams {
         rng.set_stream(stream_id(purpose, index));
         rng
     }
-
-    /// The ChaCha key every stream shares (the master seed expanded), for
-    /// code that computes a stream's blocks itself (see `net::links`).
-    pub fn key(&self) -> [u8; 32] {
-        self.key
-    }
 }
 
 /// The ChaCha stream id (nonce) of `purpose`'s stream number `index`.
-pub fn stream_id(purpose: Purpose, index: u64) -> u64 {
+fn stream_id(purpose: Purpose, index: u64) -> u64 {
     debug_assert!(index < (1 << 56), "stream index out of range");
     ((purpose as u64) << 56) | index
 }

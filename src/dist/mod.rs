@@ -1,12 +1,16 @@
 //! Delay distributions for network latency, service times and think times.
 //!
 //! Parameters are in milliseconds, as users and the PBS paper write them;
-//! samples are whole microseconds. Sampling uses the pure-Rust `libm` so a
-//! draw is bit-identical on every platform (DESIGN.md, "Same digest on every
-//! machine").
+//! samples are whole microseconds. Normal and exponential draws use the
+//! ziggurat method ([`ziggurat`]); every function is the pure-Rust `libm`'s,
+//! so a draw is bit-identical on every platform (DESIGN.md, "Same digest on
+//! every machine").
+
+mod ziggurat;
 
 use crate::engine::rng::unit_f64;
 use serde::{Deserialize, Serialize};
+pub use ziggurat::{standard_exponential, standard_normal};
 
 /// A delay distribution, written in scenario files as a one-key table, e.g.
 /// `{ constant = 1.0 }`, `{ uniform = { low = 0.5, high = 2.0 } }`,
@@ -122,9 +126,10 @@ impl Dist {
         match self {
             Dist::Constant(v) => *v,
             Dist::Uniform { low, high } => low + (high - low) * unit_f64(rng),
-            Dist::Exponential { rate } => -libm::log(1.0 - unit_f64(rng)) / rate,
+            Dist::Exponential { rate } => standard_exponential(rng) / rate,
             Dist::Lognormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(rng)),
-            Dist::Pareto { scale, shape } => scale * libm::exp(-libm::log(1.0 - unit_f64(rng)) / shape),
+            // ln(X / x_m) is exponential with rate α.
+            Dist::Pareto { scale, shape } => scale * libm::exp(standard_exponential(rng) / shape),
             Dist::Mixture(parts) => {
                 let total: f64 = parts.iter().map(|p| p.weight).sum();
                 let mut pick = unit_f64(rng) * total;
@@ -170,14 +175,6 @@ fn whole_us(us: f64) -> u64 {
     }
     let truncated = us as u64;
     truncated + u64::from(us - truncated as f64 >= 0.5)
-}
-
-/// A standard normal draw by the Box–Muller transform (one of the pair is used,
-/// which keeps the number of draws per sample fixed).
-fn standard_normal(rng: &mut impl rand::RngCore) -> f64 {
-    let u1 = 1.0 - unit_f64(rng); // in (0, 1], so ln is finite
-    let u2 = unit_f64(rng);
-    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
 }
 
 #[cfg(test)]
