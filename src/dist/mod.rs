@@ -10,7 +10,8 @@ mod ziggurat;
 
 use crate::engine::rng::unit_f64;
 use serde::{Deserialize, Serialize};
-pub use ziggurat::{standard_exponential, standard_normal};
+pub use ziggurat::standard_exponential;
+use ziggurat::standard_normal;
 
 /// A delay distribution, written in scenario files as a one-key table, e.g.
 /// `{ constant = 1.0 }`, `{ uniform = { low = 0.5, high = 2.0 } }`,

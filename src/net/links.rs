@@ -9,8 +9,8 @@
 //! another. Philox passes TestU01's BigCrush and is the counter-based
 //! family cuRAND and TensorFlow ship. One call gives two 64-bit words — a
 //! loss draw and a latency draw, what nearly every message needs — for ten
-//! rounds of one 64×64-bit multiplication (Philox4x32-10, with two 32-bit
-//! ones a round, cost ~125 instructions a call against ~55).
+//! rounds of one 64×64-bit multiplication, ~70 instructions (Philox4x32-10,
+//! with two 32-bit ones a round, measured ~125).
 //!
 //! Until session 24 a link read a ChaCha8 stream, 64 bytes a block, with
 //! recent blocks in a 320 KiB cache; at a thousand nodes few messages found
