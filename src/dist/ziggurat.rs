@@ -240,6 +240,27 @@ mod tests {
         assert!((beyond - expected).abs() < 4.0 * expected.sqrt(), "{beyond} vs {expected}");
     }
 
+    /// The tails have the right shape beyond R, not only the right share:
+    /// the normal's own tail draws (100 k) pass Kolmogorov–Smirnov at the
+    /// 1 % level against P(X ≤ x | X > R), and the exponential's excess
+    /// over R has mean 1 (memoryless).
+    #[test]
+    fn tail_draws_follow_the_law_beyond_r() {
+        let n = 100_000;
+        let mut rng = Streams::new(5).stream(Purpose::Link, 7);
+        let tail: Vec<f64> = (0..n).map(|_| normal_tail(&mut rng)).collect();
+        let upper = |x: f64| 0.5 * libm::erfc(x / std::f64::consts::SQRT_2);
+        let d = ks_distance(tail, |x| 1.0 - upper(x) / upper(NORMAL_R));
+        assert!(d < 1.63 / (n as f64).sqrt(), "normal tail: D = {d}");
+        let excess: Vec<f64> = draws(4_000_000, standard_exponential)
+            .into_iter()
+            .filter(|&x| x > EXPONENTIAL_R)
+            .map(|x| x - EXPONENTIAL_R)
+            .collect();
+        let mean = excess.iter().sum::<f64>() / excess.len() as f64;
+        assert!((mean - 1.0).abs() < 4.0 / (excess.len() as f64).sqrt(), "exponential tail: mean excess {mean}");
+    }
+
     /// A word that picks the base layer at its far edge goes to the tail,
     /// on the side of its sign; one inside a rectangle is returned as is.
     #[test]

@@ -62,7 +62,7 @@ pub struct LinkStreams {
     key: u64,
     /// Messages carried so far, by link: node to node, node to client,
     /// client to node, client to client.
-    positions: [Grid; 4],
+    message_counts: [Grid; 4],
 }
 
 impl LinkStreams {
@@ -71,7 +71,7 @@ impl LinkStreams {
         // Link draws no longer read ChaCha streams of this purpose: its
         // stream 0 only gives the key.
         let mut keying = streams.stream(Purpose::Link, 0);
-        LinkStreams { key: rand::RngCore::next_u64(&mut keying), positions: Default::default() }
+        LinkStreams { key: rand::RngCore::next_u64(&mut keying), message_counts: Default::default() }
     }
 
     /// Sizes the message-count tables for `nodes` nodes and `clients`
@@ -79,7 +79,7 @@ impl LinkStreams {
     /// tables are no larger than its endpoints need — `8 · (nodes² + 2 ·
     /// nodes · clients)` bytes, which the scenario's memory estimate counts.
     pub fn reserve(&mut self, nodes: usize, clients: usize) {
-        let [node_to_node, node_to_client, client_to_node, _] = &mut self.positions;
+        let [node_to_node, node_to_client, client_to_node, _] = &mut self.message_counts;
         node_to_node.reserve(nodes, nodes);
         node_to_client.reserve(nodes, clients);
         client_to_node.reserve(clients, nodes);
@@ -89,7 +89,7 @@ impl LinkStreams {
     /// its count's line is fetched (see [`prefetch`]).
     pub fn prefetch(&self, from: Endpoint, to: Endpoint) {
         let (table, row, column) = Self::cell_of(from, to);
-        self.positions[table].prefetch(row, column);
+        self.message_counts[table].prefetch(row, column);
     }
 
     /// The count table, row and column of the link from `from` to `to`.
@@ -109,7 +109,7 @@ impl LinkStreams {
     pub fn stream(&mut self, from: Endpoint, to: Endpoint) -> LinkRng {
         let link = (endpoint_index(from) << 28) | endpoint_index(to);
         let (table, row, column) = Self::cell_of(from, to);
-        let count = self.positions[table].cell(row, column);
+        let count = self.message_counts[table].cell(row, column);
         let message = *count;
         *count += 1;
         LinkRng { key: self.key, counter: message_counter(link, message), words: [0; 2], next_word: 2 }
@@ -287,7 +287,7 @@ mod tests {
                     }
                 }
             }
-            let counts: u64 = links.positions.iter().flat_map(|grid| grid.cells.iter()).sum();
+            let counts: u64 = links.message_counts.iter().flat_map(|grid| grid.cells.iter()).sum();
             prop_assert_eq!(counts, sent.values().map(|m| m + 1).sum::<u64>(), "one count a link, its messages");
         }
     }
@@ -330,13 +330,13 @@ mod tests {
     }
 
     /// Tables sized for a run's endpoints are exactly that large, keep
-    /// their positions when a joining node grows them, and grow by at
+    /// their counts when a joining node grows them, and grow by at
     /// least doubling.
     #[test]
     fn reserved_tables_fit_the_endpoints_and_grow_for_joiners() {
         let mut links = LinkStreams::new(Streams::new(3));
         links.reserve(1000, 7);
-        let dims = |links: &LinkStreams| links.positions.each_ref().map(|grid| (grid.rows, grid.columns));
+        let dims = |links: &LinkStreams| links.message_counts.each_ref().map(|grid| (grid.rows, grid.columns));
         assert_eq!(dims(&links), [(1000, 1000), (1000, 7), (7, 1000), (0, 0)]);
         let (n3, n999, c6) = (Endpoint::Node(NodeId(3)), Endpoint::Node(NodeId(999)), Endpoint::Client(ClientId(6)));
         links.stream(n3, n999).next_u64();
