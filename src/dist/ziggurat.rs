@@ -17,7 +17,7 @@
 //! recurrence, with libm's pure-Rust functions, so they — and every draw —
 //! are the same on every platform.
 
-use crate::engine::rng::unit_f64;
+use crate::engine::rng::{unit_f64, unit_of};
 use std::sync::LazyLock;
 
 /// Layers in each ziggurat (the index takes the word's low 8 bits).
@@ -89,18 +89,13 @@ fn open_unit(rng: &mut impl rand::RngCore) -> f64 {
     1.0 - unit_f64(rng)
 }
 
-/// The word's high 53 bits as a uniform in [0, 1) (its low 8 bits pick the layer).
-fn high_bits_unit(word: u64) -> f64 {
-    (word >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
 /// A draw from the standard normal distribution (mean 0, variance 1).
 pub fn standard_normal(rng: &mut impl rand::RngCore) -> f64 {
     let zig = &*NORMAL;
     loop {
         let word = rng.next_u64();
         let i = (word & 0xff) as usize;
-        let u = 2.0 * high_bits_unit(word) - 1.0; // [-1, 1): both halves at once
+        let u = 2.0 * unit_of(word) - 1.0; // [-1, 1): both halves at once
         let x = u * zig.x[i];
         if x.abs() < zig.x[i + 1] {
             return x;
@@ -132,7 +127,7 @@ pub fn standard_exponential(rng: &mut impl rand::RngCore) -> f64 {
     loop {
         let word = rng.next_u64();
         let i = (word & 0xff) as usize;
-        let x = high_bits_unit(word) * zig.x[i];
+        let x = unit_of(word) * zig.x[i];
         if x < zig.x[i + 1] {
             return x;
         }
@@ -149,7 +144,7 @@ pub fn standard_exponential(rng: &mut impl rand::RngCore) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rng::{Purpose, Streams};
+    use crate::engine::rng::{ks_distance, Purpose, Streams};
 
     /// Every layer has area V, the base one counting its tail, and the top
     /// layer closes at the density's peak: the published R and V and the
@@ -178,18 +173,6 @@ mod tests {
                 assert!(zig.x[i + 1] < zig.x[i], "edges decrease at {i}");
             }
         }
-    }
-
-    /// The largest gap between the empirical CDF of `draws` and `cdf`
-    /// (the Kolmogorov–Smirnov statistic).
-    fn ks_distance(mut draws: Vec<f64>, cdf: impl Fn(f64) -> f64) -> f64 {
-        draws.sort_by(f64::total_cmp);
-        let n = draws.len() as f64;
-        draws
-            .iter()
-            .enumerate()
-            .map(|(k, &x)| (cdf(x) - k as f64 / n).max((k + 1) as f64 / n - cdf(x)))
-            .fold(0.0, f64::max)
     }
 
     fn draws(count: usize, sample: fn(&mut rand_chacha::ChaCha8Rng) -> f64) -> Vec<f64> {

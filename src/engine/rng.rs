@@ -1,10 +1,11 @@
 //! Independent random streams derived from one master seed.
 //!
-//! Every purpose (a node's ring tokens, a link's latency draws, a client's
-//! workload, a node's own timers, fault draws) gets its own ChaCha stream, so
-//! changing one part of a scenario — adding a client, say — never reshuffles
-//! the draws of an unrelated part. ChaCha's 64-bit stream id selects the
-//! stream; the key is the master seed.
+//! Every purpose (a node's ring tokens, a client's workload, a node's own
+//! timers, fault draws) gets its own ChaCha stream, so changing one part of
+//! a scenario — adding a client, say — never reshuffles the draws of an
+//! unrelated part. ChaCha's 64-bit stream id selects the stream; the key is
+//! the master seed. The network's draws are Philox's, keyed from the link
+//! purpose's stream (`net::links`), one counter per link and message.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -66,7 +67,22 @@ fn stream_id(purpose: Purpose, index: u64) -> u64 {
 
 /// A uniform draw in [0, 1) with 53 bits of precision, identical on every platform.
 pub fn unit_f64(rng: &mut impl rand::RngCore) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    unit_of(rng.next_u64())
+}
+
+/// `word`'s high 53 bits as a uniform in [0, 1): what [`unit_f64`] makes
+/// of a draw (the ziggurat takes its layer from the same word's low bits).
+pub fn unit_of(word: u64) -> f64 {
+    (word >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// The Kolmogorov–Smirnov statistic of `draws` against `cdf`: the largest
+/// gap between their empirical CDF and it (tests of the samplers).
+#[cfg(test)]
+pub fn ks_distance(mut draws: Vec<f64>, cdf: impl Fn(f64) -> f64) -> f64 {
+    draws.sort_by(f64::total_cmp);
+    let n = draws.len() as f64;
+    draws.iter().enumerate().map(|(k, &x)| (cdf(x) - k as f64 / n).max((k + 1) as f64 / n - cdf(x))).fold(0.0, f64::max)
 }
 
 #[cfg(test)]

@@ -219,7 +219,7 @@ impl rand::RngCore for LinkRng {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rng::unit_f64;
+    use crate::engine::rng::{ks_distance, unit_f64};
     use crate::types::{ClientId, NodeId};
     use proptest::prelude::*;
     use rand::RngCore;
@@ -328,9 +328,7 @@ mod tests {
         let n = draws.len() as f64;
         let lagged: f64 = draws.windows(4_001).map(|w| (w[0] - 0.5) * (w[4_000] - 0.5)).sum::<f64>() / (n - 4_000.0);
         assert!(lagged.abs() < 4.0 / 12.0 / (n - 4_000.0).sqrt(), "next message's correlation {lagged}");
-        draws.sort_by(f64::total_cmp);
-        let d =
-            draws.iter().enumerate().map(|(k, &u)| (u - k as f64 / n).max((k + 1) as f64 / n - u)).fold(0.0, f64::max);
+        let d = ks_distance(draws, |u| u);
         assert!(d < 1.63 / n.sqrt(), "D = {d}");
     }
 
