@@ -6,6 +6,7 @@
 //! network, which nodes run), never a node's logic. Every processed event
 //! enters the run digest.
 
+use crate::check::convergence::{self, Convergence};
 use crate::check::history::OpRecord;
 use crate::client::workload::KeyChooser;
 use crate::client::{Client, ClientConfig, ClientOutbox, ClientTimer};
@@ -162,12 +163,8 @@ pub struct Simulation {
     /// The `converges` bound, µs.
     converge_within_us: u64,
     versioning: Versioning,
-    written_keys: Vec<Key>,
-    /// Each node's share of `written_keys` (indices into it) under the
-    /// ring it was found with: the ring seldom changes between convergence
-    /// checks, and walking every key's preference list again was a third
-    /// of each check.
-    key_shares: Option<(Arc<Ring>, Vec<Vec<u32>>)>,
+    /// The written keys and whether their replicas agree.
+    convergence: Convergence,
     /// Written keys that disagreed at the last convergence check.
     divergent: Vec<Key>,
     converged_at: Option<Time>,
@@ -303,8 +300,7 @@ impl Simulation {
             end: workload_end.plus(ms_to_us(spec.quiesce_ms)),
             converge_within_us: ms_to_us(spec.converge_within_ms),
             versioning,
-            written_keys: Vec::new(),
-            key_shares: None,
+            convergence: Convergence::default(),
             divergent: Vec::new(),
             converged_at: None,
             node_config,
@@ -457,57 +453,14 @@ impl Simulation {
             .collect()
     }
 
-    /// The keys among `keys` whose preference-list replicas do not all hold
-    /// the same versions (the omniscient observer's view; nodes never see it).
+    /// The keys among `keys` whose replicas do not all hold the same versions.
     fn divergent_keys(&self, keys: &[Key]) -> Vec<Key> {
-        let mut preference = Vec::new();
-        keys.iter()
-            .copied()
-            .filter(|key| {
-                self.ring.preference_list_into(key.position, self.replicas, &mut preference);
-                let mut digests = preference.iter().map(|n| self.nodes[n.0 as usize].main_digest(key.id));
-                let first = digests.next();
-                digests.any(|d| Some(d) != first)
-            })
-            .collect()
+        convergence::divergent_among(keys, &self.ring, &self.nodes, self.replicas)
     }
 
-    /// [`Simulation::divergent_keys`] of every written key. A pass over
-    /// all of them asks each node about a large share of its store, so
-    /// each node is asked once, for all its keys in a row: its store's
-    /// table stays in the cache while it answers, where asking key by key
-    /// jumped between the nodes' stores. The same digests are compared, so
-    /// the same keys diverge, in the same order.
+    /// Every written key whose replicas do not all hold the same versions.
     fn divergent_written_keys(&mut self) -> Vec<Key> {
-        let keys = &self.written_keys;
-        let known = self.key_shares.as_ref().is_some_and(|(ring, _)| Arc::ptr_eq(ring, &self.ring));
-        if !known {
-            // Each node's share: indices into `keys`.
-            let mut shares: Vec<Vec<u32>> = vec![Vec::new(); self.nodes.len()];
-            let mut preference = Vec::new();
-            for (index, key) in keys.iter().enumerate() {
-                self.ring.preference_list_into(key.position, self.replicas, &mut preference);
-                for node in &preference {
-                    shares[node.0 as usize].push(index as u32);
-                }
-            }
-            self.key_shares = Some((Arc::clone(&self.ring), shares));
-        }
-        let asked = &self.key_shares.as_ref().expect("just found").1;
-        // A key diverges when its replicas' digests are not all equal.
-        let mut first: Vec<Option<u64>> = vec![None; keys.len()];
-        let mut diverged = vec![false; keys.len()];
-        for (node, indices) in self.nodes.iter().zip(asked) {
-            for &index in indices {
-                let index = index as usize;
-                let digest = node.main_digest(keys[index].id);
-                match first[index] {
-                    None => first[index] = Some(digest),
-                    Some(seen) => diverged[index] |= seen != digest,
-                }
-            }
-        }
-        keys.iter().zip(&diverged).filter(|&(_, &diverged)| diverged).map(|(&key, _)| key).collect()
+        self.convergence.divergent(&self.ring, &mut self.nodes, self.replicas)
     }
 
     fn process(&mut self, now: Time, sequence: u64, event: Event) {
@@ -568,12 +521,11 @@ impl Simulation {
             Event::ConvergenceCheck => {
                 self.convergence_check_pending = false;
                 self.ring = self.agreed_ring();
-                if self.written_keys.is_empty() {
+                if self.convergence.is_empty() {
                     // Hashed once: every check walks these keys' preference lists.
                     let positions = &self.client_out.positions;
-                    self.key_shares = None;
-                    self.written_keys =
-                        keys_written(&self.client_out.history).into_iter().map(|k| positions.known(k)).collect();
+                    let keys = keys_written(&self.client_out.history).into_iter().map(|k| positions.known(k));
+                    self.convergence.set_keys(keys.collect());
                 }
                 // Keys that agreed last time rarely diverge again, so only
                 // the last divergent ones are rechecked until none is left;

@@ -5,6 +5,7 @@
 //! definitions ("Definitions the checker uses"), so a figure means the same
 //! thing in every output.
 
+pub mod convergence;
 pub mod durability;
 pub mod history;
 pub mod lineage;

@@ -638,6 +638,20 @@ impl Node {
         &self.store
     }
 
+    /// Starts logging the keys whose main data (store or buffer) changes,
+    /// for the observer's convergence check ([`Node::drain_main_changes`]).
+    pub fn log_main_changes(&mut self) {
+        self.store.log_changes();
+        self.buffer.log_changes();
+    }
+
+    /// Appends to `into` the keys whose main data changed since the last
+    /// call (some more than once), once [`Node::log_main_changes`] asked.
+    pub fn drain_main_changes(&mut self, into: &mut Vec<u64>) {
+        self.store.drain_changes(into);
+        self.buffer.drain_changes(into);
+    }
+
     /// The versions this node holds for `key` as a replica: durable and
     /// buffered, not hints.
     pub fn main_versions(&self, key: u64) -> Vec<Version> {

@@ -41,6 +41,26 @@ pub struct Store {
     /// The versions of the keys that hold more than one (siblings, the
     /// rare case), whose entries' `single` is empty.
     siblings: BTreeMap<u64, Vec<Version>>,
+    /// The keys changed since the log was last drained, once asked for.
+    changes: ChangeLog,
+}
+
+/// The keys whose versions changed, for the observer's convergence check
+/// ([`crate::check::convergence`]): off until the check asks (after the
+/// workload), so the workload's writes pay one untaken branch.
+#[derive(Clone, Debug, Default)]
+struct ChangeLog {
+    on: bool,
+    /// A key changed twice appears twice.
+    keys: Vec<u64>,
+}
+
+impl ChangeLog {
+    fn note(&mut self, key: u64) {
+        if self.on {
+            self.keys.push(key);
+        }
+    }
 }
 
 /// One key's entry: its ring position (so ranges can be scanned by position
@@ -172,7 +192,8 @@ impl Store {
         version: Version,
         rules: StoreRules,
     ) -> (PutEffect, KeySummary, KeySummary) {
-        let Store { keys, siblings } = self;
+        let Store { keys, siblings, changes } = self;
+        changes.note(key.id);
         let entry = keys.entry(key.id);
         entry.position = Entry::position_of(key);
         let versioning = rules.versioning;
@@ -229,6 +250,7 @@ impl Store {
         let removed = before - versions.len();
         if removed > 0 {
             entry.digest = key_digest(key, &versions);
+            self.changes.note(key);
         }
         if !Self::put_back(&mut self.siblings, key, entry, versions) {
             self.keys.remove(key);
@@ -240,6 +262,7 @@ impl Store {
     pub fn remove_key(&mut self, key: u64) {
         self.keys.remove(key);
         self.siblings.remove(&key);
+        self.changes.note(key);
     }
 
     /// Removes exactly `version` from `key`'s versions, if present.
@@ -279,9 +302,27 @@ impl Store {
         entries.into_iter().map(|(id, entry)| (entry.key(id), self.versions(id, entry)))
     }
 
-    /// Removes and returns everything (a flush or a wipe).
+    /// Removes and returns everything (a crash's loss of the buffer, or
+    /// a wipe): every key held changes; the log stays with this store.
     pub fn take(&mut self) -> Store {
-        std::mem::take(self)
+        let changes = std::mem::take(&mut self.changes);
+        let taken = std::mem::replace(self, Store { changes, ..Store::default() });
+        for (key, _) in taken.keys.iter() {
+            self.changes.note(key);
+        }
+        taken
+    }
+
+    /// Logs, from now on, every key whose versions change
+    /// ([`Store::drain_changes`] hands them over).
+    pub fn log_changes(&mut self) {
+        self.changes.on = true;
+    }
+
+    /// Appends to `into` the keys changed since the last call (those
+    /// changed twice, twice); none while not logging.
+    pub fn drain_changes(&mut self, into: &mut Vec<u64>) {
+        into.append(&mut self.changes.keys);
     }
 }
 
