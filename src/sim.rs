@@ -352,6 +352,7 @@ impl Simulation {
             self.process(next.time, next.sequence, next.event);
         }
         self.await_convergence();
+        self.convergence.watch_writes(&self.client_out.history, &self.client_out.positions);
         // The clients' one history, sorted in place: the run's largest
         // structure is never held twice.
         let mut history = std::mem::take(&mut self.client_out.history);
@@ -521,12 +522,7 @@ impl Simulation {
             Event::ConvergenceCheck => {
                 self.convergence_check_pending = false;
                 self.ring = self.agreed_ring();
-                if self.convergence.is_empty() {
-                    // Hashed once: every check walks these keys' preference lists.
-                    let positions = &self.client_out.positions;
-                    let keys = keys_written(&self.client_out.history).into_iter().map(|k| positions.known(k));
-                    self.convergence.set_keys(keys.collect());
-                }
+                self.convergence.watch_writes(&self.client_out.history, &self.client_out.positions);
                 // Keys that agreed last time rarely diverge again, so only
                 // the last divergent ones are rechecked until none is left;
                 // then every key is, to confirm.

@@ -8,10 +8,14 @@
 //! that disagreed at the last one and the keys changed since: a key no
 //! replica changed agrees or disagrees as it did. When the ring the check
 //! places keys with, or the set of nodes, changed, every key is compared
-//! again (a key's replicas are then other nodes).
+//! again (a key's replicas are then other nodes), and so it is when a key
+//! is written for the first time after the workload (a read-modify-write
+//! whose read ended late): the written keys are those of the whole
+//! history, not only of the history at the first check.
 
+use crate::check::history::OpRecord;
 use crate::node::Node;
-use crate::protocol::Key;
+use crate::protocol::{Key, KeyPositions};
 use crate::ring::Ring;
 use std::sync::Arc;
 
@@ -20,6 +24,9 @@ use std::sync::Arc;
 pub struct Convergence {
     /// Every written key, by increasing id.
     keys: Vec<Key>,
+    /// How many records of the run's history (which only grows while the
+    /// run goes on) `keys` has taken the writes of.
+    history_read: usize,
     /// Each node's share of `keys` (indices) under the ring it was found
     /// with: the ring seldom changes between checks, and walking every
     /// key's preference list again was a third of a full comparison.
@@ -38,15 +45,24 @@ struct Verdict {
 }
 
 impl Convergence {
-    /// No written key known yet.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// Sets the written keys, by increasing id; what was found of others is forgotten.
-    pub fn set_keys(&mut self, keys: Vec<Key>) {
-        debug_assert!(keys.windows(2).all(|pair| pair[0].id < pair[1].id), "written keys by increasing id");
-        *self = Convergence { keys, shares: None, last: None };
+    /// Adds the keys of the writes `history` gained since the last call
+    /// (the first call takes them all): a read-modify-write whose read
+    /// ends after the workload writes after it, sometimes a key nothing
+    /// wrote before. When a key is new, the next check compares every key.
+    pub fn watch_writes(&mut self, history: &[OpRecord], positions: &KeyPositions) {
+        let fresh = history[self.history_read..].iter().filter(|op| op.write().is_some()).map(|op| op.key);
+        let mut fresh: Vec<u64> =
+            fresh.filter(|&id| self.keys.binary_search_by_key(&id, |key| key.id).is_err()).collect();
+        self.history_read = history.len();
+        if fresh.is_empty() {
+            return;
+        }
+        fresh.sort_unstable();
+        fresh.dedup();
+        self.keys.extend(fresh.into_iter().map(|id| positions.known(id)));
+        self.keys.sort_unstable_by_key(|key| key.id);
+        self.shares = None;
+        self.last = None;
     }
 
     /// The written keys whose replicas under `ring` do not all hold the
@@ -140,14 +156,52 @@ fn diverges(
 
 #[cfg(test)]
 mod tests {
+    use crate::ring::Ring;
     use crate::scenario::Scenario;
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     /// Checks that compared only the keys logged as changed (and the last
     /// divergent ones): each also compared every key, and asserted the
     /// same answer.
     pub(super) static INCREMENTAL_CHECKS: AtomicUsize = AtomicUsize::new(0);
+
+    /// The keys of later writes join the watched ones, each once, in id
+    /// order; reads name no written key; a new key drops the last verdict.
+    #[test]
+    fn writes_the_history_gains_after_a_check_are_watched_too() {
+        use crate::check::history::{OpKind, OpRecord};
+        use crate::protocol::{KeyPositions, WriteId};
+        use crate::types::{ClientId, NodeId, Time};
+        use rand::SeedableRng;
+        use rand_chacha::ChaCha8Rng;
+        let op = |kind: OpKind, key: u64, write: u64| {
+            let mut op = OpRecord::invoked(ClientId(0), write, kind, key, Time(write));
+            if kind == OpKind::Write {
+                op.set_write(WriteId(write), true, false);
+            }
+            op
+        };
+        let positions = KeyPositions::new(100);
+        let mut history = vec![op(OpKind::Write, 5, 1), op(OpKind::Read, 7, 2), op(OpKind::Write, 2, 3)];
+        let mut convergence = super::Convergence::default();
+        convergence.watch_writes(&history, &positions);
+        let ids = |c: &super::Convergence| c.keys.iter().map(|key| key.id).collect::<Vec<_>>();
+        assert_eq!(ids(&convergence), [2, 5]);
+        let strategy = crate::ring::Strategy::EqualPartitions { partitions: 8 };
+        let nodes = [NodeId(0), NodeId(1), NodeId(2)];
+        let ring = Ring::build(&strategy, &nodes, None, |node| ChaCha8Rng::seed_from_u64(u64::from(node.0)));
+        convergence.last = Some(super::Verdict { ring: Arc::new(ring), nodes: 3, divergent: Vec::new() });
+        history.extend([op(OpKind::Write, 5, 4), op(OpKind::Read, 8, 5)]);
+        convergence.watch_writes(&history, &positions);
+        assert!(convergence.last.is_some(), "no new key: the verdict stands");
+        history.extend([op(OpKind::Write, 9, 6), op(OpKind::Write, 1, 7), op(OpKind::Write, 9, 8)]);
+        convergence.watch_writes(&history, &positions);
+        assert_eq!(ids(&convergence), [1, 2, 5, 9]);
+        assert!(convergence.last.is_none(), "new keys: every key is compared next");
+        assert_eq!(convergence.keys[0], positions.known(1), "with its ring position");
+    }
 
     /// Every bundled scenario whose replicas disagree for a while after
     /// the workload (crashes with and without disk loss, partitions,
