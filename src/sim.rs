@@ -361,7 +361,7 @@ impl Simulation {
         }
         crate::check::history::sort_by_invoke(&mut history);
         self.ring = self.agreed_ring();
-        let final_versions = self.final_versions(&history);
+        let final_versions = self.final_versions();
         let keys_not_converged = self.divergent_written_keys().len() as u64;
         self.sample(self.end, true);
         let observed = self.observer.finish(self.end);
@@ -434,13 +434,14 @@ impl Simulation {
     /// once: N replicas that agree hold N equal copies, and every reader of
     /// this map asks only whether some held version is one it looks for.
     /// Kept at exactly their number (a million keys at the end of a long
-    /// run; a growing vector would reserve four).
-    fn final_versions(&self, history: &[OpRecord]) -> BTreeMap<u64, Vec<Version>> {
+    /// run; a growing vector would reserve four). The written keys are
+    /// the convergence check's, which has read the whole history.
+    fn final_versions(&self) -> BTreeMap<u64, Vec<Version>> {
         let (mut preference, mut held) = (Vec::new(), Vec::new());
-        keys_written(history)
-            .into_iter()
-            .map(|key| {
-                let position = self.client_out.positions.known(key).position;
+        self.convergence
+            .keys()
+            .iter()
+            .map(|&Key { id: key, position }| {
                 self.ring.preference_list_into(position, self.replicas, &mut preference);
                 for version in preference.iter().flat_map(|n| self.nodes[n.0 as usize].main_versions(key)) {
                     if !held.contains(&version) {
@@ -905,17 +906,6 @@ fn prefetch_for(receiver: &Node, network: &Network, ring: &Ring, replicas: usize
     } else if let Some(&first) = placed.first() {
         network.prefetch_link(here, Endpoint::Node(first));
     }
-}
-
-/// The keys some operation of `history` wrote (or tried to), in order,
-/// each once. (Collected into a `BTreeSet`, they were stably sorted and
-/// built into a tree only to be iterated: 37 % more instructions on the
-/// 64-node bench row.)
-fn keys_written(history: &[OpRecord]) -> Vec<u64> {
-    let mut keys: Vec<u64> = history.iter().filter(|op| op.write().is_some()).map(|op| op.key).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys
 }
 
 fn node_config(scenario: &Scenario, versioning: Versioning) -> NodeConfig {

@@ -45,6 +45,12 @@ struct Verdict {
 }
 
 impl Convergence {
+    /// Every key some operation of the history read so far wrote (or
+    /// tried to), by increasing id.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
     /// Adds the keys of the writes `history` gained since the last call
     /// (the first call takes them all): a read-modify-write whose read
     /// ends after the workload writes after it, sometimes a key nothing
