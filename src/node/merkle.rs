@@ -171,7 +171,8 @@ pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
     if let [only] = versions {
         push_version(&mut input, only); // the common case: no sorting, no allocation
     } else {
-        let mut ordered: Vec<&Version> = versions.iter().collect();
+        // Siblings are few: ordered on the stack, not in an allocation.
+        let mut ordered: smallvec::SmallVec<[&Version; 8]> = versions.iter().collect();
         // Order by identity, so equal sets hash equally.
         ordered.sort_by_key(|v| v.dot);
         ordered.into_iter().for_each(|v| push_version(&mut input, v));
