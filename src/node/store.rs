@@ -214,45 +214,43 @@ impl Store {
                 );
             }
         }
-        if entry.single.is_none() {
-            if let Some(held) = siblings.get_mut(&key.id) {
-                // Siblings, changed where they lie: taking them out of the
-                // map and putting them back searched it twice (6 % of a
-                // blind-write run, where nearly every key has siblings).
-                let before = KeySummary::with_digest(key, held, entry.digest);
-                if held.iter().any(|v| versioning.covers(v, &version)) {
-                    return (PutEffect::Obsolete, before, before);
-                }
-                held.retain(|v| !versioning.covers(&version, v));
-                held.push(version);
-                let effect = match over_cap(held, rules) {
-                    Some(cap) => PutEffect::StoredOverCap(held.drain(cap..).collect()),
-                    None => PutEffect::Stored,
-                };
-                entry.digest = key_digest(key.id, held);
-                let after = KeySummary::with_digest(key, held, entry.digest);
-                if held.len() == 1 {
-                    entry.single = held.pop();
-                    siblings.remove(&key.id);
-                }
-                return (effect, before, after);
+        let held = match entry.single.take() {
+            // Concurrent with the one held: the two become siblings.
+            Some(single) => {
+                let mut pair = Vec::with_capacity(2);
+                pair.push(single);
+                siblings.entry(key.id).or_insert(pair)
             }
-        }
-        let mut versions = Self::take_versions(siblings, key.id, entry);
-        let before = KeySummary::with_digest(key, &versions, entry.digest);
-        if versions.iter().any(|v| versioning.covers(v, &version)) {
-            Self::put_back(siblings, key.id, entry, versions);
+            None => match siblings.get_mut(&key.id) {
+                Some(held) => held,
+                None => {
+                    // A key new to this store.
+                    entry.digest = key_digest(key.id, std::slice::from_ref(&version));
+                    let after = KeySummary::with_digest(key, std::slice::from_ref(&version), entry.digest);
+                    entry.single = Some(version);
+                    return (PutEffect::Stored, KeySummary::default(), after);
+                }
+            },
+        };
+        // Siblings, changed where they lie: taking them out of the map and
+        // putting them back searched it twice (6 % of a blind-write run,
+        // where nearly every key has siblings).
+        let before = KeySummary::with_digest(key, held, entry.digest);
+        if held.iter().any(|v| versioning.covers(v, &version)) {
             return (PutEffect::Obsolete, before, before);
         }
-        versions.retain(|v| !versioning.covers(&version, v));
-        versions.push(version);
-        let effect = match over_cap(&mut versions, rules) {
-            Some(cap) => PutEffect::StoredOverCap(versions.drain(cap..).collect()),
+        held.retain(|v| !versioning.covers(&version, v));
+        held.push(version);
+        let effect = match over_cap(held, rules) {
+            Some(cap) => PutEffect::StoredOverCap(held.drain(cap..).collect()),
             None => PutEffect::Stored,
         };
-        entry.digest = key_digest(key.id, &versions);
-        let after = KeySummary::with_digest(key, &versions, entry.digest);
-        Self::put_back(siblings, key.id, entry, versions);
+        entry.digest = key_digest(key.id, held);
+        let after = KeySummary::with_digest(key, held, entry.digest);
+        if held.len() == 1 {
+            entry.single = held.pop();
+            siblings.remove(&key.id);
+        }
         (effect, before, after)
     }
 
