@@ -230,6 +230,38 @@ mod tests {
         assert_eq!(convergence.keys()[2], positions.known(1), "with its ring position");
     }
 
+    /// A key first written after the workload (by a read-modify-write
+    /// whose read ended late) and left unequal at the end counts among the
+    /// keys that did not converge: n0 is cut off all run long, with no
+    /// anti-entropy, read repair or fallback to mend its keys, and reads
+    /// take 5 ms, so the writes of those issued last land after the workload.
+    #[test]
+    fn a_key_first_written_after_the_workload_counts_when_its_replicas_disagree() {
+        let text = "duration_ms = 300\nquiesce_ms = 200\n[cluster]\nnodes = 8\n\
+                    [node]\nsloppy_quorum = false\nread_repair = false\n[anti_entropy]\nenabled = false\n\
+                    [quorum]\nn = 3\nr = 1\nw = 1\n[storage]\nread_service = { constant = 5.0 }\n\
+                    [workload]\nrate_per_s = 4000\nkeys = 1000000\nread_fraction = 0.0\nblind_write_fraction = 0.0\n\
+                    [[faults]]\nat_ms = 0\naction = \"partition\"\ngroups = [[\"n0\"], [\"others\"]]\nduration_ms = 10000\n";
+        let scenario = Scenario::parse(text, "late.toml", "late").expect("valid");
+        let outcome = crate::sim::Simulation::new(&scenario, 1).run();
+        let placement = crate::sim::Simulation::new(&scenario, 1);
+        let mut first_written: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+        for op in outcome.history.iter().filter(|op| op.write().is_some()) {
+            let first = first_written.entry(op.key).or_insert(op.invoke.0);
+            *first = (*first).min(op.invoke.0);
+        }
+        let disagree = |key: u64| {
+            let mut digests =
+                placement.preference_list(key).into_iter().map(|n| outcome.nodes[n.0 as usize].main_digest(key));
+            let first = digests.next();
+            digests.any(|d| Some(d) != first)
+        };
+        let divergent: Vec<u64> = first_written.keys().copied().filter(|&key| disagree(key)).collect();
+        assert_eq!(outcome.keys_not_converged, divergent.len() as u64);
+        let late = divergent.iter().filter(|key| first_written[key] >= outcome.workload_end.0).count();
+        assert!(late > 0, "some key first written after the workload disagrees ({} divergent)", divergent.len());
+    }
+
     /// Every bundled scenario whose replicas disagree for a while after
     /// the workload (crashes with and without disk loss, partitions,
     /// buffered writes, joins and leaves, lost acks), over a few seeds: at
