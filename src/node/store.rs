@@ -41,13 +41,15 @@ pub struct Store {
     /// The versions of the keys that hold more than one (siblings, the
     /// rare case), whose entries' `single` is empty.
     siblings: BTreeMap<u64, Vec<Version>>,
-    /// The keys changed since the log was last drained, once asked for.
+    /// The keys changed (or written) since the log was last drained, once asked for.
     changes: ChangeLog,
 }
 
 /// The keys whose versions changed, for the observer's convergence check
 /// ([`crate::check::convergence`]): off until the check asks (after the
-/// workload), so the workload's writes pay one untaken branch.
+/// workload), so the workload's writes pay one untaken branch. A write
+/// that turned out obsolete is logged too (the check then compares a key
+/// that did not change: a cost, never a wrong answer).
 #[derive(Clone, Debug, Default)]
 struct ChangeLog {
     on: bool,
