@@ -6,9 +6,11 @@
 //! so a draw is bit-identical on every platform (DESIGN.md, "Same digest on
 //! every machine").
 
+mod approx_exp;
 mod ziggurat;
 
 use crate::engine::rng::unit_f64;
+use approx_exp::{approx_exp, whole_us_near};
 use serde::{Deserialize, Serialize};
 pub use ziggurat::standard_exponential;
 use ziggurat::standard_normal;
@@ -117,9 +119,24 @@ impl Dist {
         }
     }
 
-    /// Draws one delay in whole microseconds.
+    /// Draws one delay in whole microseconds: `sample_ms` × 1000 rounded,
+    /// with e^x approximated wherever that decides the same whole µs
+    /// ([`approx_exp`]).
     pub fn sample_us(&self, rng: &mut impl rand::RngCore) -> u64 {
-        whole_us(self.sample_ms(rng) * 1000.0)
+        match self {
+            Dist::Lognormal { mu, sigma } => {
+                let x = mu + sigma * standard_normal(rng);
+                whole_us_near(approx_exp(x) * 1000.0, || libm::exp(x) * 1000.0)
+            }
+            Dist::Pareto { scale, shape } => {
+                let x = standard_exponential(rng) / shape;
+                whole_us_near(scale * approx_exp(x) * 1000.0, || scale * libm::exp(x) * 1000.0)
+            }
+            Dist::Mixture(parts) => pick(parts, rng).map_or(0, |dist| dist.sample_us(rng)),
+            Dist::Constant(_) | Dist::Uniform { .. } | Dist::Exponential { .. } => {
+                whole_us(self.sample_ms(rng) * 1000.0)
+            }
+        }
     }
 
     /// Draws one delay in milliseconds.
@@ -131,18 +148,7 @@ impl Dist {
             Dist::Lognormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(rng)),
             // ln(X / x_m) is exponential with rate α.
             Dist::Pareto { scale, shape } => scale * libm::exp(standard_exponential(rng) / shape),
-            Dist::Mixture(parts) => {
-                let total: f64 = parts.iter().map(|p| p.weight).sum();
-                let mut pick = unit_f64(rng) * total;
-                for part in parts {
-                    if pick < part.weight {
-                        return part.dist.sample_ms(rng);
-                    }
-                    pick -= part.weight;
-                }
-                // Rounding left `pick` just past the last weight.
-                parts.last().map_or(0.0, |p| p.dist.sample_ms(rng))
-            }
+            Dist::Mixture(parts) => pick(parts, rng).map_or(0.0, |dist| dist.sample_ms(rng)),
         }
     }
 
@@ -161,6 +167,21 @@ impl Dist {
             }
         }
     }
+}
+
+/// The component of a mixture a draw comes from, chosen by weight (None
+/// only for an empty mixture, which validation refuses).
+fn pick<'a>(parts: &'a [Component], rng: &mut impl rand::RngCore) -> Option<&'a Dist> {
+    let total: f64 = parts.iter().map(|p| p.weight).sum();
+    let mut pick = unit_f64(rng) * total;
+    for part in parts {
+        if pick < part.weight {
+            return Some(&part.dist);
+        }
+        pick -= part.weight;
+    }
+    // Rounding left `pick` just past the last weight.
+    parts.last().map(|p| &p.dist)
 }
 
 /// `us` rounded to the nearest whole µs (halves away from zero), clamped to
