@@ -6,7 +6,7 @@ use super::quorum::ReadQuorum;
 use super::store::{holds, reconcile};
 use super::vclock::VectorClock;
 use super::{AbsorbSource, Node, NodeTimer, Outbox, ReadCoordination, StorageOp, WriteCoordination, WriteTarget};
-use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version};
+use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version, Versions};
 use crate::types::{Endpoint, NodeId, Time};
 use smallvec::SmallVec;
 
@@ -204,7 +204,7 @@ impl Node {
         now: Time,
         id: u64,
         replica: NodeId,
-        versions: Vec<Version>,
+        versions: Versions,
         out: &mut Outbox<NodeTimer>,
     ) {
         let Some(read) = self.reads.get_mut(id) else { return };

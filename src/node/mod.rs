@@ -26,7 +26,7 @@ use crate::dist::Dist;
 use crate::engine::id_map::IdMap;
 use crate::engine::id_window::IdWindow;
 use crate::engine::rng::{unit_f64, SimRng};
-use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, VersionData};
+use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, VersionData, Versions};
 use crate::ring::Ring;
 use crate::types::{Endpoint, NodeId, Time};
 use coordinator::Timeouts;
@@ -960,14 +960,14 @@ impl Node {
 
     /// Every version this node holds for `key`: durable, buffered and
     /// hinted (the checker asks whether a lost write survives anywhere).
-    pub fn local_versions(&self, key: u64) -> Vec<Version> {
+    pub fn local_versions(&self, key: u64) -> Versions {
         let buffered = self.buffer.get(key);
         let mut hinted = self.hints.versions_of(key).peekable();
         if buffered.is_empty() && hinted.peek().is_none() {
-            return self.store.get(key).to_vec(); // the common case: already reconciled
+            return Versions::from(self.store.get(key)); // the common case: already reconciled
         }
         let versioning = self.config.rules.versioning;
-        store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted), versioning)
+        Versions::from_vec(store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted), versioning))
     }
 
     /// Every key this node holds some version of — in its main store, its

@@ -4,7 +4,7 @@
 use super::store::reconcile;
 use super::versioning::Versioning;
 use crate::node::vclock::VectorClock;
-use crate::protocol::{ReadResult, Version};
+use crate::protocol::{ReadResult, Versions};
 use crate::types::NodeId;
 use smallvec::SmallVec;
 
@@ -17,7 +17,7 @@ type Asked = SmallVec<[NodeId; 4]>;
 pub struct ReadQuorum {
     needed: usize,
     asked: Asked,
-    replies: Vec<(NodeId, Vec<Version>)>,
+    replies: Vec<(NodeId, Versions)>,
     answered: bool,
     versioning: Versioning,
 }
@@ -51,7 +51,7 @@ impl ReadQuorum {
     /// Records one replica's versions. Returns the read's result when this is
     /// the R-th reply: the syntactically reconciled siblings and their merged
     /// clock as context; the fastest replica is the first that replied.
-    pub fn record(&mut self, from: NodeId, versions: Vec<Version>) -> Option<ReadResult> {
+    pub fn record(&mut self, from: NodeId, versions: Versions) -> Option<ReadResult> {
         if self.has_replied(from) || !self.asked.contains(&from) {
             return None; // a duplicate or unexpected reply counts once, or not at all
         }
@@ -76,7 +76,7 @@ impl ReadQuorum {
     }
 
     /// The replies so far (for read repair).
-    pub fn replies(&self) -> &[(NodeId, Vec<Version>)] {
+    pub fn replies(&self) -> &[(NodeId, Versions)] {
         &self.replies
     }
 }
@@ -84,7 +84,7 @@ impl ReadQuorum {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Stamp;
+    use crate::protocol::{Stamp, Version};
     use crate::types::Time;
 
     fn version(write: u64, node: u32, counter: u64) -> Version {
@@ -97,25 +97,25 @@ mod tests {
     #[test]
     fn answers_at_the_rth_reply_with_reconciled_siblings() {
         let mut q = ReadQuorum::new(2, vec![NodeId(4), NodeId(5), NodeId(6)], Versioning::VectorClocks);
-        assert!(q.record(NodeId(4), vec![version(1, 0, 1)]).is_none());
-        assert!(q.record(NodeId(4), vec![]).is_none(), "duplicates do not count");
-        assert!(q.record(NodeId(9), vec![]).is_none(), "nodes not asked do not count");
-        let result = q.record(NodeId(5), vec![version(2, 0, 2), version(3, 1, 1)]).expect("R reached");
+        assert!(q.record(NodeId(4), smallvec::smallvec![version(1, 0, 1)]).is_none());
+        assert!(q.record(NodeId(4), smallvec::smallvec![]).is_none(), "duplicates do not count");
+        assert!(q.record(NodeId(9), smallvec::smallvec![]).is_none(), "nodes not asked do not count");
+        let result = q.record(NodeId(5), smallvec::smallvec![version(2, 0, 2), version(3, 1, 1)]).expect("R reached");
         let writes: Vec<u64> = result.versions.iter().map(|v| v.value.write.0).collect();
         assert_eq!(writes, vec![2, 3], "version 1 is an ancestor of version 2");
         assert_eq!(result.context.counter(NodeId(0)), 2);
         assert_eq!(result.context.counter(NodeId(1)), 1);
         assert_eq!(result.fastest, Some(NodeId(4)));
         assert!(!q.all_replied());
-        assert!(q.record(NodeId(6), vec![]).is_none(), "answers once");
+        assert!(q.record(NodeId(6), smallvec::smallvec![]).is_none(), "answers once");
         assert!(q.all_replied());
     }
 
     #[test]
     fn a_fallback_asked_later_counts_toward_r() {
         let mut q = ReadQuorum::new(2, vec![NodeId(1), NodeId(2)], Versioning::VectorClocks);
-        assert!(q.record(NodeId(1), vec![]).is_none());
+        assert!(q.record(NodeId(1), smallvec::smallvec![]).is_none());
         q.ask(NodeId(3));
-        assert!(q.record(NodeId(3), vec![]).is_some());
+        assert!(q.record(NodeId(3), smallvec::smallvec![]).is_some());
     }
 }

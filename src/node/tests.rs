@@ -196,7 +196,7 @@ fn blind_writes_through_two_coordinators_become_siblings_and_a_read_returns_both
     third.on_message(
         Time(30),
         Endpoint::Node(a),
-        Message::ReplicaReadReply { coordination, versions: vec![] },
+        Message::ReplicaReadReply { coordination, versions: smallvec::smallvec![] },
         &mut read_out,
     );
     match &read_out.messages[..] {
@@ -833,11 +833,11 @@ fn a_read_quorum_reports_who_was_asked_who_replied_and_when_it_answered() {
     q.ask(NodeId(3));
     assert_eq!(q.asked(), &[NodeId(1), NodeId(2), NodeId(3)][..]);
     assert!(!q.has_replied(NodeId(2)));
-    let result = q.record(NodeId(2), vec![v.clone()]).expect("R = 1");
+    let result = q.record(NodeId(2), smallvec::smallvec![v.clone()]).expect("R = 1");
     assert!(q.answered());
     assert!(q.has_replied(NodeId(2)) && !q.has_replied(NodeId(1)));
     assert_eq!((result.versions, result.fastest), (vec![v.clone()], Some(NodeId(2))));
-    assert_eq!(q.replies(), &[(NodeId(2), vec![v])][..]);
+    assert_eq!(q.replies(), &[(NodeId(2), smallvec::smallvec![v])][..]);
     assert!(!q.all_replied());
 }
 
@@ -1176,7 +1176,7 @@ fn a_read_every_replica_answered_cancels_its_deadline_and_its_latest_replica_che
     let (asked, mut out) = start_read(&mut nodes[0], key);
     let id = asked[0].1.id;
     finish_storage(&mut nodes[0], &mut out);
-    let reply = |coordination| Message::ReplicaReadReply { coordination, versions: vec![] };
+    let reply = |coordination| Message::ReplicaReadReply { coordination, versions: smallvec::smallvec![] };
     nodes[0].on_message(Time(50), Endpoint::Node(asked[0].0), reply(asked[0].1), &mut out);
     nodes[0].on_timer(Time(200), NodeTimer::ReplicaTimeout { id }, &mut out);
     assert!(out.timers.contains(&(Time(400), NodeTimer::ReplicaTimeout { id })), "{:?}", out.timers);
@@ -1219,7 +1219,7 @@ fn read_with_a_silent_replica(sloppy_quorum: bool, own_read_done: bool) -> (Vec<
     if own_read_done {
         finish_storage(&mut nodes[0], &mut out);
     }
-    let reply = Message::ReplicaReadReply { coordination, versions: vec![] };
+    let reply = Message::ReplicaReadReply { coordination, versions: smallvec::smallvec![] };
     nodes[0].on_message(Time(50), Endpoint::Node(answering), reply, &mut out);
     (nodes, coordination.id, silent, out)
 }
@@ -1305,7 +1305,7 @@ fn read_of_a_version_one_replica_lacks(
     let (asked, mut out) = start_read(&mut nodes[0], key);
     let [(holder, coordination), (lacking, _)] = asked[..] else { panic!("two remote replicas: {asked:?}") };
     finish_storage(&mut nodes[0], &mut out);
-    let reply = Message::ReplicaReadReply { coordination, versions: vec![version.clone()] };
+    let reply = Message::ReplicaReadReply { coordination, versions: smallvec::smallvec![version.clone()] };
     nodes[0].on_message(Time(50), Endpoint::Node(holder), reply, &mut out);
     assert!(
         matches!(&out.messages[..], [(_, Message::GetReply { outcome: Ok(ReadResult { versions, .. }), .. })] if versions.len() == 1),
@@ -1314,7 +1314,7 @@ fn read_of_a_version_one_replica_lacks(
     );
     out.messages.clear();
     if all_reply {
-        let empty = Message::ReplicaReadReply { coordination, versions: vec![] };
+        let empty = Message::ReplicaReadReply { coordination, versions: smallvec::smallvec![] };
         nodes[0].on_message(Time(60), Endpoint::Node(lacking), empty, &mut out);
     }
     let mut sent = std::mem::take(&mut out.messages);
@@ -1359,9 +1359,9 @@ fn read_repair_looks_past_replies_that_agree_with_each_other() {
     let (asked, mut out) = start_read(&mut nodes[0], key);
     let [(holder, coordination), (lacking, _)] = asked[..] else { panic!("two remote replicas: {asked:?}") };
     finish_storage(&mut nodes[0], &mut out);
-    let empty = Message::ReplicaReadReply { coordination, versions: vec![] };
+    let empty = Message::ReplicaReadReply { coordination, versions: smallvec::smallvec![] };
     nodes[0].on_message(Time(50), Endpoint::Node(lacking), empty, &mut out);
-    let reply = Message::ReplicaReadReply { coordination, versions: vec![version.clone()] };
+    let reply = Message::ReplicaReadReply { coordination, versions: smallvec::smallvec![version.clone()] };
     nodes[0].on_message(Time(60), Endpoint::Node(holder), reply, &mut out);
     let mut sent = std::mem::take(&mut out.messages);
     sent.extend(finish_storage(&mut nodes[0], &mut out));
