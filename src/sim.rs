@@ -971,3 +971,16 @@ fn client_config(scenario: &Scenario, workload_end: Time) -> ClientConfig {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every event waits in the queue's slab or a lane and is moved in and
+    /// out of it: a node timer carrying a 32-byte span made each one 64
+    /// bytes, and shrinking them to 32 saved 1.2 % of the quickstart's
+    /// instructions.
+    #[test]
+    fn a_queued_event_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<crate::node::NodeTimer>(), 24);
+        assert_eq!(std::mem::size_of::<super::Event>(), 32);
+    }
+}

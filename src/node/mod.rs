@@ -176,8 +176,10 @@ pub enum NodeTimer {
     },
     /// A range fetch that has not been answered by now.
     FetchTimeout {
-        /// The range.
-        span: crate::protocol::Span,
+        /// The range, as its index among the spans this node has asked
+        /// for ([`Node::fetch_span`]): a span is 32 bytes and would make
+        /// every timer, and every event the queue holds, twice as large.
+        span: u32,
         /// Which try it was.
         attempt: u32,
     },
@@ -517,6 +519,11 @@ pub struct Node {
     seed_phase: u64,
     /// Ring pieces asked for after a ring change, not yet received.
     pending_fetches: BTreeMap<crate::protocol::Span, transfer::Fetch>,
+    /// Every span this node has asked for, by the index its fetch timers
+    /// name it by, and the index of each; kept for the node's life (a
+    /// timer may outlive a crash).
+    fetched_spans: Vec<crate::protocol::Span>,
+    fetched_span_index: BTreeMap<crate::protocol::Span, u32>,
     /// When the outgoing transfer link is free again.
     transfer_free_at: Time,
     /// What this node handed over and what it must still pass on.
@@ -580,6 +587,8 @@ impl Node {
             token_rng,
             seed_phase,
             pending_fetches: BTreeMap::new(),
+            fetched_spans: Vec::new(),
+            fetched_span_index: BTreeMap::new(),
             transfer_free_at: Time::ZERO,
             outgoing_transfers: BTreeMap::new(),
             handover: handover::Handover::default(),
@@ -889,7 +898,10 @@ impl Node {
                 out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::Gossip { incarnation });
             }
             NodeTimer::TransferSent { id } => self.on_transfer_sent(id, out),
-            NodeTimer::FetchTimeout { span, attempt } => self.on_fetch_timeout(now, span, attempt, out),
+            NodeTimer::FetchTimeout { span, attempt } => {
+                let span = self.fetched_spans[span as usize];
+                self.on_fetch_timeout(now, span, attempt, out)
+            }
             NodeTimer::JoinRetry { incarnation } if incarnation == self.incarnation => self.retry_join(now, out),
             NodeTimer::Probe { .. }
             | NodeTimer::Handoff { .. }

@@ -2011,13 +2011,14 @@ fn an_unanswered_fetch_asks_each_previous_replica_in_turn_twice_then_gives_up() 
     let joiner = &mut nodes[3];
     assert_eq!(joiner.stats().transfers_requested, fetches.len() as u64);
     let (span, first) = fetch_of(&fetches[0]);
-    assert!(timeouts.contains(&(Time(5_000_001), NodeTimer::FetchTimeout { span, attempt: 0 })), "{timeouts:?}");
+    let named = joiner.fetch_span(span); // what its timers carry
+    assert!(timeouts.contains(&(Time(5_000_001), NodeTimer::FetchTimeout { span: named, attempt: 0 })), "{timeouts:?}");
     assert!(!joiner.ring.preference_list(span.last, 3).contains(&first), "the replica giving the range up first");
     let mut asked = vec![first];
     for attempt in 0..6u32 {
         let now = Time(u64::from(attempt + 2) * 5_000_000);
         let mut out = Outbox::default();
-        joiner.on_timer(now, NodeTimer::FetchTimeout { span, attempt }, &mut out);
+        joiner.on_timer(now, NodeTimer::FetchTimeout { span: named, attempt }, &mut out);
         assert!(joiner.suspected_peers().any(|(peer, _)| peer == asked[attempt as usize]), "try {attempt}");
         if attempt == 5 {
             assert!(out.messages.is_empty() && out.timers.is_empty(), "given up: {out:?}");
@@ -2025,10 +2026,10 @@ fn an_unanswered_fetch_asks_each_previous_replica_in_turn_twice_then_gives_up() 
         }
         let (again, source) = fetch_of(&out.messages[0]);
         assert_eq!((again, out.messages.len()), (span, 1));
-        assert_eq!(out.timers, [(now.plus(5_000_000), NodeTimer::FetchTimeout { span, attempt: attempt + 1 })]);
+        assert_eq!(out.timers, [(now.plus(5_000_000), NodeTimer::FetchTimeout { span: named, attempt: attempt + 1 })]);
         asked.push(source);
         let mut stale = Outbox::default();
-        joiner.on_timer(now, NodeTimer::FetchTimeout { span, attempt }, &mut stale);
+        joiner.on_timer(now, NodeTimer::FetchTimeout { span: named, attempt }, &mut stale);
         assert!(stale.messages.is_empty() && stale.timers.is_empty(), "a timeout of an earlier try");
     }
     let mut previous = asked[..3].to_vec();
@@ -2036,7 +2037,7 @@ fn an_unanswered_fetch_asks_each_previous_replica_in_turn_twice_then_gives_up() 
     assert_eq!(previous, [NodeId(0), NodeId(1), NodeId(2)]);
     assert_eq!(asked[..3], asked[3..], "in turn, each twice");
     let mut out = Outbox::default();
-    joiner.on_timer(Time(50_000_000), NodeTimer::FetchTimeout { span, attempt: 6 }, &mut out);
+    joiner.on_timer(Time(50_000_000), NodeTimer::FetchTimeout { span: named, attempt: 6 }, &mut out);
     assert!(out.messages.is_empty(), "no longer pending");
 }
 
@@ -2067,9 +2068,14 @@ fn after_a_restart_a_fetch_timeout_set_before_the_crash_does_nothing() {
     let again: Vec<_> = out.messages.iter().filter(|(_, m)| matches!(m, Message::FetchRange { .. })).collect();
     assert_eq!(again.len(), fetches.len());
     let (span, _) = fetch_of(&fetches[0]);
-    assert!(out.timers.contains(&(Time(5_000_003), NodeTimer::FetchTimeout { span, attempt: 1 })), "{:?}", out.timers);
+    let named = joiner.fetch_span(span);
+    assert!(
+        out.timers.contains(&(Time(5_000_003), NodeTimer::FetchTimeout { span: named, attempt: 1 })),
+        "{:?}",
+        out.timers
+    );
     let mut stale = Outbox::default();
-    joiner.on_timer(Time(5_000_001), NodeTimer::FetchTimeout { span, attempt: 0 }, &mut stale);
+    joiner.on_timer(Time(5_000_001), NodeTimer::FetchTimeout { span: named, attempt: 0 }, &mut stale);
     assert!(stale.messages.is_empty() && stale.timers.is_empty(), "{stale:?}");
     assert_eq!(joiner.suspected_peers().count(), 0);
 }
@@ -2163,7 +2169,6 @@ fn a_range_is_sent_at_the_transfer_bandwidth_and_an_unconfirmed_one_is_pushed_af
 /// digests were made with (a renumbering would change every digest).
 #[test]
 fn every_node_timer_kind_enters_the_digest_with_its_own_stable_code() {
-    let span = Span { first: Token(0), last: Token(0) };
     let request = RequestId { client: CLIENT, sequence: 1 };
     let timers = [
         NodeTimer::StorageDone { op: 0 },
@@ -2177,7 +2182,7 @@ fn every_node_timer_kind_enters_the_digest_with_its_own_stable_code() {
         NodeTimer::Gossip { incarnation: 0 },
         NodeTimer::TransferSent { id: 0 },
         NodeTimer::JoinRetry { incarnation: 0 },
-        NodeTimer::FetchTimeout { span, attempt: 0 },
+        NodeTimer::FetchTimeout { span: 0, attempt: 0 },
     ];
     let codes: Vec<u8> = timers.iter().map(NodeTimer::code).collect();
     assert_eq!(codes, (1..=12).collect::<Vec<u8>>());

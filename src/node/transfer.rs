@@ -77,8 +77,18 @@ impl Node {
         out.send(Endpoint::Node(source), Message::FetchRange { first: span.first, last: span.last });
         out.set_timer(
             now.plus(FETCH_TIMEOUT_ROUNDS * self.config.gossip_interval_us),
-            NodeTimer::FetchTimeout { span, attempt },
+            NodeTimer::FetchTimeout { span: self.fetch_span(span), attempt },
         );
+    }
+
+    /// The index fetch timers name `span` by (see [`NodeTimer::FetchTimeout`]).
+    pub(super) fn fetch_span(&mut self, span: Span) -> u32 {
+        let next = u32::try_from(self.fetched_spans.len()).expect("fewer than 2^32 spans fetched");
+        let index = *self.fetched_span_index.entry(span).or_insert(next);
+        if index == next {
+            self.fetched_spans.push(span);
+        }
+        index
     }
 
     /// A range did not arrive in time: suspect its source and ask the next
