@@ -289,6 +289,7 @@ impl Simulation {
             node_out: Outbox::default(),
             client_out: ClientOutbox {
                 positions: KeyPositions::new(client_config.keys.count()),
+                history: Vec::with_capacity(crate::scenario::limits::history_capacity(spec)),
                 ..ClientOutbox::default()
             },
             applied: Vec::new(),
@@ -982,5 +983,24 @@ mod tests {
     fn a_queued_event_is_32_bytes() {
         assert_eq!(std::mem::size_of::<crate::node::NodeTimer>(), 24);
         assert_eq!(std::mem::size_of::<super::Event>(), 32);
+    }
+
+    /// The history is reserved once, for every record the workload can
+    /// make: it never grows (a doubling copies it and holds both copies),
+    /// for bundled open-loop, probe and shopping-cart workloads.
+    #[test]
+    fn the_history_never_outgrows_its_reservation() {
+        for name in ["quickstart", "pbs-ymmr", "cart-merge-n3r2w2"] {
+            let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+            let scenario = crate::scenario::Scenario::load(&path).expect("a bundled scenario");
+            let reserved = crate::scenario::limits::history_capacity(&scenario.spec);
+            let outcome = super::Simulation::new(&scenario, scenario.spec.seed).run();
+            assert!(
+                outcome.history.len() <= reserved,
+                "{name}: {} records, {reserved} reserved",
+                outcome.history.len()
+            );
+            assert_eq!(outcome.history.capacity(), reserved, "{name}: the history grew");
+        }
     }
 }

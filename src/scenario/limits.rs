@@ -139,6 +139,20 @@ fn expected_operations(spec: &ScenarioSpec) -> f64 {
     }
 }
 
+/// Room to reserve for the run's history: a record per request and one
+/// more for a read-modify-write's write, so at most twice the expected
+/// requests, plus six standard deviations of an open loop's Poisson count.
+/// Reserved up front, the history never grows by doubling: at 10 M
+/// requests a doubling copied half a gigabyte and held both copies at
+/// once. Untouched capacity costs address space, not memory.
+pub fn history_capacity(spec: &ScenarioSpec) -> usize {
+    let requests = expected_operations(spec);
+    let records = 2.0 * (requests + 6.0 * requests.sqrt()) + 1024.0;
+    // A bound on the reservation, whatever the scenario claims: beyond it
+    // the history grows as any vector does.
+    records.min(f64::from(1u32 << 28)) as usize
+}
+
 /// Keys the workload is expected to write, at most: only writes store a
 /// copy, and `writes` uniform draws over `keys` keys hit
 /// `keys · (1 − e^(−writes/keys))` of them — the most any popularity
