@@ -192,8 +192,9 @@ fn fold(a: u64, b: u64) -> u64 {
 /// A version is five to a dozen words, so this is a few multiplications,
 /// where laying its bytes out and running xxh3 over them was ~350
 /// instructions — a quarter of a replica's write. Only equality of
-/// digests matters (replicas compare them; none is stored or shown), and
-/// distinct sets collide with probability ~2^-64 either way.
+/// digests matters (replicas compare them; none is shown or enters the
+/// run digest), and distinct sets collide with probability ~2^-64 either
+/// way.
 struct WordDigest {
     state: u64,
     /// The first word of a pair whose second has not come yet.

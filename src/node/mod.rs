@@ -520,9 +520,9 @@ pub struct Node {
     /// Ring pieces asked for after a ring change, not yet received.
     pending_fetches: BTreeMap<crate::protocol::Span, transfer::Fetch>,
     /// Every span this node has asked for, by the index its fetch timers
-    /// name it by, and the index of each; kept for the node's life (a
-    /// timer may outlive a crash).
+    /// name it by; kept for the node's life (a timer may outlive a crash).
     fetched_spans: Vec<crate::protocol::Span>,
+    /// The index of each span in `fetched_spans`.
     fetched_span_index: BTreeMap<crate::protocol::Span, u32>,
     /// When the outgoing transfer link is free again.
     transfer_free_at: Time,
