@@ -142,6 +142,13 @@ impl<'a> Lineage<'a> {
         self.record(write).map(|op| op.key)
     }
 
+    /// True when the writer of `write` saw no write: a blind write (empty
+    /// context), or one the history does not name. [`Lineage::saw`] is
+    /// false for such a writer whatever it is asked about.
+    pub fn saw_nothing(&self, write: WriteId) -> bool {
+        self.record(write).is_none_or(|op| op.context().is_empty())
+    }
+
     /// When `write` was invoked (None for a write the history does not name).
     pub fn invoked(&self, write: WriteId) -> Option<Time> {
         self.record(write).map(|op| op.invoke)
@@ -199,8 +206,8 @@ impl<'a> Lineage<'a> {
     /// accepts. Only writes invoked after `target` can have seen it, which
     /// bounds the search.
     fn reaches(&self, from: WriteId, target: WriteId, found: impl Fn(&VersionId) -> bool) -> bool {
-        if self.record(from).is_none_or(|op| op.context().is_empty()) {
-            return false; // a blind write saw nothing (the common case, without allocating)
+        if self.saw_nothing(from) {
+            return false; // the common case, without allocating
         }
         let Some(not_before) = self.invoked(target) else { return false };
         let mut stack = vec![from];
@@ -343,6 +350,21 @@ mod tests {
         let seen_by_1: Vec<WriteId> = lineage.seen_by(WriteId(1)).into_iter().collect();
         assert_eq!(seen_by_1, vec![WriteId(2), WriteId(3), WriteId(4)], "the same sight, walked forward");
         assert!(lineage.seen_by(WriteId(3)).is_empty());
+    }
+
+    /// `saw_nothing` is exactly "`saw` is false whatever it is asked":
+    /// blind writes and writes the history does not name.
+    #[test]
+    fn only_blind_and_unnamed_writers_saw_nothing() {
+        let history = vec![write(1, 0, &[]), write(2, 10, &[id(1, 0)])];
+        let lineage = Lineage::from_history(&history);
+        assert!(lineage.saw_nothing(WriteId(1)), "a blind write");
+        assert!(lineage.saw_nothing(WriteId(9)), "a write the history does not name");
+        assert!(!lineage.saw_nothing(WriteId(2)), "2 read 1");
+        assert!(lineage.saw(WriteId(2), WriteId(1)));
+        for writer in [1, 9] {
+            assert!(!lineage.saw(WriteId(writer), WriteId(1)) && !lineage.saw(WriteId(writer), WriteId(2)));
+        }
     }
 
     #[test]
