@@ -118,7 +118,9 @@ pub fn direct<'l>(
     write: WriteId,
     versioning: Versioning,
 ) -> impl Iterator<Item = &'l Version> {
-    let own: Vec<&Version> = lineage.versions_of(write).collect();
+    // A write has one version unless it was coordinated twice: kept on
+    // the stack (an allocation per lost write was 1 % of blind-8-nodes).
+    let own: smallvec::SmallVec<[&Version; 2]> = lineage.versions_of(write).collect();
     lineage
         .versions_of_key(key)
         .rev()
