@@ -54,7 +54,7 @@ pub fn check_end_state(
         let (held, wiped, capped) = (of_key(end.final_versions, key), of_key(end.wiped, key), of_key(end.capped, key));
         let held = Held::new(lineage, held);
         // Asked on the key's first lost write, once.
-        let mut lost_end: Option<(Vec<Version>, KeyIndex)> = None;
+        let mut lost_end: Option<(Vec<Version>, bool, KeyIndex)> = None;
         for op in writes {
             let Some(write) = op.write() else { continue };
             let direct =
@@ -62,12 +62,13 @@ pub fn check_end_state(
             if direct.present(held) {
                 continue; // the common case, without looking for successors
             }
-            let (anywhere, index) = lost_end.get_or_insert_with(|| {
+            let (anywhere, anywhere_blind, index) = lost_end.get_or_insert_with(|| {
                 let anywhere = (end.held_anywhere)(key);
                 let index = KeyIndex::new(lineage, key, &[held.versions, &anywhere, wiped, capped]);
-                (anywhere, index)
+                let blind = Held::new(lineage, &anywhere).blind;
+                (anywhere, blind, index)
             });
-            let anywhere = Held::new(lineage, anywhere);
+            let anywhere = Held { versions: anywhere, blind: *anywhere_blind };
             let walked;
             let (sight, seen) = if index.are_direct(lineage, key, write, versioning) {
                 // Then a successor, or a version superseding one, supersedes the write directly.
