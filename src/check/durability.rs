@@ -123,7 +123,7 @@ fn of_key(versions: &BTreeMap<u64, Vec<Version>>, key: u64) -> &[Version] {
 /// whether one of them is that write's, which [`Sight::present`] then
 /// answers without asking, for each version, what its writer saw (looked
 /// up once a version here, not once a version for every write of the key:
-/// that was a third of the end-of-run check on blind writes).
+/// that was a quarter of the end-of-run check on blind writes).
 #[derive(Clone, Copy)]
 struct Held<'v> {
     versions: &'v [Version],

@@ -160,7 +160,7 @@ impl KeySummary {
 /// id, dot, timestamp and clock as 64-bit words, [`WordDigest`]). A sum
 /// is the same for any order of the set, so replicas holding the same set
 /// agree with nothing to sort: ordering a key's siblings by dot first was
-/// a third of this function on blind writes, where every key has some.
+/// over half of this function on blind writes, where every key has some.
 pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
     if versions.is_empty() {
         return EMPTY;
