@@ -88,7 +88,7 @@ pub fn check_end_state(
                 // First: without any failure it would be gone all the same.
                 report.lost_writes_overwritten += 1;
                 if overwrite == Overwrite::LostUpdate {
-                    report.lost_update_writes.insert(write);
+                    report.lost_update_writes.push(write);
                 }
             } else if sight.present(Held::new(lineage, wiped)) {
                 report.lost_writes_disk_or_buffer += 1;
@@ -99,6 +99,8 @@ pub fn check_end_state(
             }
         }
     }
+    report.lost_update_writes.sort_unstable();
+    report.lost_update_writes.dedup();
     report.lost_updates = if versioning == Versioning::LastWriteWins {
         report.lww_lost_updates = lww_lost_updates(history, lineage);
         report.lww_lost_updates

@@ -114,7 +114,7 @@ impl Figures {
             overwritten: report.lost_writes_overwritten,
             disk_or_buffer: report.lost_writes_disk_or_buffer,
             sibling_cap: report.lost_writes_sibling_cap,
-            lost_update_writes: report.lost_update_writes.clone(),
+            lost_update_writes: report.lost_update_writes.iter().copied().collect(),
         }
     }
 }

@@ -360,7 +360,7 @@ mod end_state {
         let history = vec![write(1, 0, 10, 1, &[(0, 1)]), write(1, 0, 12, 2, &[(0, 2)])];
         let report = end_state(&history, &[(2, &[(0, 2)])], &[]);
         assert_eq!(report.lost_updates, 1);
-        assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(1)]));
+        assert_eq!(report.lost_update_writes, [WriteId(1)]);
         assert_eq!(report.lost_writes, 1);
         assert_eq!(report.lost_writes_overwritten, 1, "explained: the clocks did it");
         assert_eq!(report.lost_writes_unexplained, 0);
@@ -385,7 +385,7 @@ mod end_state {
         assert_eq!(report.lost_writes, 2, "1 and 2 are gone; 4 saw 3");
         assert_eq!(report.lost_writes_unexplained, 0, "{report:?}");
         assert_eq!(report.lost_writes_overwritten, 2);
-        assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(2)]));
+        assert_eq!(report.lost_update_writes, [WriteId(2)]);
     }
 
     /// 1 ← 2 (read 1) ← 3 (read 2) under dotted version vectors, with 3's
@@ -417,7 +417,7 @@ mod end_state {
             write(1, 40, 50, 3, &[(0, 3)]),
         ];
         let report = end_state(&history, &[(3, &[(0, 3)])], &[]);
-        assert_eq!(report.lost_update_writes, BTreeSet::from([WriteId(2)]));
+        assert_eq!(report.lost_update_writes, [WriteId(2)]);
     }
 
     /// 2 read 1, but its clock was truncated and no longer descends from

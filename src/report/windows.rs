@@ -5,7 +5,6 @@ use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::protocol::WriteId;
 use crate::sim::AppliedFault;
 use serde::Serialize;
-use std::collections::BTreeSet;
 
 /// Operations invoked in one window between fault times.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -36,12 +35,12 @@ pub struct WindowSummary {
 
 /// Cuts `[0, workload_end)` at every fault time before it and counts the
 /// operations invoked in each piece by outcome, and the `lost_updates`
-/// among the writes.
+/// (sorted) among the writes.
 pub fn windows(
     history: &[OpRecord],
     faults: &[AppliedFault],
     workload_end_us: u64,
-    lost_updates: &BTreeSet<WriteId>,
+    lost_updates: &[WriteId],
 ) -> Vec<WindowSummary> {
     let mut windows = vec![WindowSummary { label: "start".into(), ..WindowSummary::default() }];
     for fault in faults.iter().filter(|f| f.at_us < workload_end_us) {
@@ -81,7 +80,7 @@ pub fn windows(
             OpKind::Write => {
                 window.writes += 1;
                 window.writes_ok += ok;
-                window.lost_updates += u64::from(op.write().is_some_and(|w| lost_updates.contains(&w)));
+                window.lost_updates += u64::from(op.write().is_some_and(|w| lost_updates.binary_search(&w).is_ok()));
             }
         }
         // Counted above even after the workload's end; timed only before it.
@@ -120,7 +119,7 @@ mod tests {
             AppliedFault { at_us: 300, label: "end of crash n1".into() },
             AppliedFault { at_us: 1000, label: "end of workload: heal all".into() },
         ];
-        let w = windows(&[], &faults, 1000, &BTreeSet::new());
+        let w = windows(&[], &faults, 1000, &[]);
         let bounds: Vec<(u64, u64)> = w.iter().map(|w| (w.start_us, w.end_us)).collect();
         assert_eq!(bounds, vec![(0, 100), (100, 300), (300, 1000)]);
         assert_eq!(w[1].label, "crash n1");
@@ -143,7 +142,7 @@ mod tests {
         history.push(op(201, OpKind::Read, 9_999, Outcome::TimedOut));
         history.extend((0..5).map(|i| op(300 + i, OpKind::Write, 5_000 + i, Outcome::Ok)));
         let p99s = |history: &[OpRecord]| {
-            let window = &windows(history, &[], 10_000, &BTreeSet::new())[0];
+            let window = &windows(history, &[], 10_000, &[])[0];
             (window.read_p99_us, window.write_p99_us)
         };
         assert_eq!(p99s(&history).0, 198, "rank ceil(200 · 0.99) = 198 of 1..=200");
@@ -155,7 +154,7 @@ mod tests {
         late.outcome = Outcome::Ok;
         late.set_complete(crate::types::Time(99_999));
         history.push(late);
-        let window = &windows(&history, &[], 10_000, &BTreeSet::new())[0];
+        let window = &windows(&history, &[], 10_000, &[])[0];
         assert_eq!((window.reads, window.reads_ok, window.read_p99_us), (202, 201, 198));
     }
 }
