@@ -19,7 +19,7 @@ use crate::net::{Network, NetworkStats};
 use crate::node::membership::{MemberStatus, View};
 use crate::node::store::StoreRules;
 use crate::node::versioning::Versioning;
-use crate::node::{Node, NodeConfig, NodeTimer, Outbox};
+use crate::node::{Node, NodeConfig, NodeTimer, Outbox, SlotLocator};
 use crate::protocol::{Key, KeyPositions, Message, Version};
 use crate::report::observer::{Observations, ObserveOptions, Observer, World};
 use crate::ring::Ring;
@@ -144,6 +144,11 @@ pub struct Simulation {
     /// ([`prefetch_for`]): only when the nodes' stores and the link
     /// positions outgrow a core's cache ([`worth_prefetching`]).
     prefetch: bool,
+    /// Where each node's store index lay after the node last handled an
+    /// event (maintained while `prefetch` is on): what [`prefetch_for`]
+    /// needs of a receiver, kept here so that asking costs no read of the
+    /// receiver itself, which is cold.
+    store_locators: Vec<SlotLocator>,
     nodes: Vec<Node>,
     alive: Vec<bool>,
     clients: Vec<Client>,
@@ -275,6 +280,7 @@ impl Simulation {
             ring,
             replicas: spec.quorum.n as usize,
             prefetch: worth_prefetching(scenario),
+            store_locators: Vec::new(),
             alive: vec![true; nodes.len()],
             hints_by_node: vec![0; nodes.len()],
             nodes,
@@ -757,6 +763,9 @@ impl Simulation {
     }
 
     fn drain_node(&mut self, node: NodeId) {
+        if self.prefetch {
+            self.note_store_locator(node);
+        }
         let now = self.queue.now();
         Self::apply_timers(&mut self.queue, &mut self.node_out, now, |timer| Event::NodeTimer { node, timer });
         self.send_all(Endpoint::Node(node));
@@ -764,6 +773,16 @@ impl Simulation {
         if self.observer.wants_events() {
             self.observer.node_handled(now, &self.nodes[node.0 as usize]);
         }
+    }
+
+    /// Keeps where `node`'s store index lies now (it may have grown), while
+    /// the node is cached after handling an event.
+    fn note_store_locator(&mut self, node: NodeId) {
+        let index = node.0 as usize;
+        if index >= self.store_locators.len() {
+            self.store_locators.resize(self.nodes.len().max(index + 1), SlotLocator::default());
+        }
+        self.store_locators[index] = self.nodes[index].store().locator();
     }
 
     fn drain_client(&mut self, client: ClientId) {
@@ -852,8 +871,8 @@ impl Simulation {
             }
             if let Some(delay) = transit {
                 if let (true, Endpoint::Node(node)) = (self.prefetch, to) {
-                    let receiver = &self.nodes[node.0 as usize];
-                    prefetch_for(receiver, &self.network, &self.ring, self.replicas, from, &message);
+                    let store = self.store_locators.get(node.0 as usize).copied().unwrap_or_default();
+                    prefetch_for(node, store, &self.network, &self.ring, self.replicas, from, &message);
                 }
                 self.queue
                     .schedule(now.plus(delay), Event::Deliver { from, to, message: self.in_flight.insert(message) });
@@ -882,16 +901,25 @@ fn worth_prefetching(scenario: &Scenario) -> bool {
 
 /// Asks the CPU, while `message` from `from` is in flight to `receiver`,
 /// for the lines its handling will read (see [`crate::engine::prefetch`]):
-/// the key's slot in the receiver's store; the link back, for a node's
+/// the key's slot in the receiver's store (found through `store`, its
+/// index's last known place); the link back, for a node's
 /// request the receiver answers itself; and for a client request, the
 /// links the receiver will send on — to the key's other replicas and the
 /// client when it coordinates, to the first replica when it forwards (as
 /// `ring` places the key with `replicas` copies: a wrong guess costs a
 /// wasted fetch, and a prefetch changes no value the run reads).
-fn prefetch_for(receiver: &Node, network: &Network, ring: &Ring, replicas: usize, from: Endpoint, message: &Message) {
+fn prefetch_for(
+    receiver: NodeId,
+    store: SlotLocator,
+    network: &Network,
+    ring: &Ring,
+    replicas: usize,
+    from: Endpoint,
+    message: &Message,
+) {
     let Some(id) = message.key_id() else { return };
-    receiver.prefetch_key(id);
-    let here = Endpoint::Node(receiver.id());
+    store.prefetch(id);
+    let here = Endpoint::Node(receiver);
     if matches!(from, Endpoint::Node(_)) && message.answered_by_receiver() {
         network.prefetch_link(here, from);
     }
@@ -899,8 +927,8 @@ fn prefetch_for(receiver: &Node, network: &Network, ring: &Ring, replicas: usize
         return;
     };
     let Some(placed) = ring.kept_preference_list(key.position, replicas) else { return };
-    if *forwarded || placed.contains(&receiver.id()) {
-        for &replica in placed.iter().filter(|&&replica| replica != receiver.id()) {
+    if *forwarded || placed.contains(&receiver) {
+        for &replica in placed.iter().filter(|&&replica| replica != receiver) {
             network.prefetch_link(here, Endpoint::Node(replica));
         }
         network.prefetch_link(here, Endpoint::Client(request.client));

@@ -88,13 +88,6 @@ impl Node {
         }
     }
 
-    /// Asks the CPU to fetch where this node's store keeps `key`, ahead of
-    /// a message about it (a hint from the simulator: no effect on any
-    /// result, nor on what the node knows).
-    pub fn prefetch_key(&self, key: u64) {
-        self.store.prefetch(key);
-    }
-
     /// The digest of `key`'s main data (durable and buffered): what two
     /// replicas compare, and what the observer compares to judge convergence.
     pub fn main_digest(&self, key: u64) -> u64 {

@@ -8,7 +8,7 @@
 //! holds its id beside its value, and the search starts at a slot the
 //! key's hash names, so a lookup is one miss — and, knowing that address
 //! in advance, the simulator can ask for the line while the request is
-//! still in flight ([`KeyTable::prefetch`]), so the replica finds it in
+//! still in flight ([`SlotLocator::prefetch`]), so the replica finds it in
 //! the cache. Open addressing with linear probing: a probe that moves on
 //! reads the next slot, usually in the same or the adjacent line.
 //!
@@ -106,15 +106,13 @@ impl<V> KeyTable<V> {
         self.find(id).map(|at| &mut self.slots[at].1)
     }
 
-    /// Asks the CPU to bring `id`'s home slot and the next into its cache
-    /// (a slot may end in the next line, and at three quarters full a
-    /// search often reads a second slot): a hint, with no effect on what
-    /// any lookup returns.
-    pub fn prefetch(&self, id: u64) {
-        if !self.slots.is_empty() {
-            let home = self.home(id);
-            prefetch(&self.slots[home]);
-            prefetch(&self.slots[self.next(home)]);
+    /// Where the slots lie now, for prefetching without reading the table
+    /// itself ([`SlotLocator`]).
+    pub fn locator(&self) -> SlotLocator {
+        SlotLocator {
+            first: self.slots.as_ptr() as usize,
+            slots: self.slots.len(),
+            slot_bytes: std::mem::size_of::<(u64, V)>(),
         }
     }
 
@@ -158,8 +156,7 @@ impl<V> KeyTable<V> {
     /// Where the search for `id` starts (the table is not empty): its
     /// hash scaled to the table's length (a multiply, not a modulo).
     fn home(&self, id: u64) -> usize {
-        let hash = BuildHasherDefault::<IdHasher>::default().hash_one(id);
-        ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize
+        home_slot(id, self.slots.len())
     }
 
     /// The slot after `at`, wrapping around.
@@ -177,6 +174,45 @@ impl<V> KeyTable<V> {
             to - from
         } else {
             to + self.slots.len() - from
+        }
+    }
+}
+
+/// The slot a search for `id` starts at, in a table of `slots` slots (not 0).
+fn home_slot(id: u64, slots: usize) -> usize {
+    let hash = BuildHasherDefault::<IdHasher>::default().hash_one(id);
+    ((u128::from(hash) * slots as u128) >> 64) as usize
+}
+
+/// A table's slot array as an address and a length, copied out of the
+/// table: prefetching a key's slot through the table reads the table's
+/// own fields first, and where the table is cold (the receiver of a
+/// message, at a thousand nodes) that read is a cache miss the prefetch
+/// waits for — most of the time it was meant to save. A copy kept where
+/// it stays cached costs none. Only an address to prefetch: a stale copy
+/// (the table grew since) wastes a fetch and changes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotLocator {
+    /// The first slot's address.
+    first: usize,
+    /// Slots in the table; 0 for a table without any.
+    slots: usize,
+    /// Bytes a slot.
+    slot_bytes: usize,
+}
+
+impl SlotLocator {
+    /// Asks the CPU to bring `id`'s home slot and the next into its cache
+    /// (a slot may end in the next line, and at three quarters full a
+    /// search often reads a second slot): a hint, with no effect on what
+    /// any lookup returns.
+    pub fn prefetch(&self, id: u64) {
+        if self.slots > 0 {
+            let home = home_slot(id, self.slots);
+            let next = if home + 1 == self.slots { 0 } else { home + 1 };
+            for slot in [home, next] {
+                prefetch(self.first.wrapping_add(slot * self.slot_bytes) as *const u8);
+            }
         }
     }
 }
@@ -238,13 +274,13 @@ mod tests {
     #[test]
     fn an_absent_id_is_found_nowhere_and_a_prefetch_changes_nothing() {
         let mut table: KeyTable<u32> = KeyTable::default();
-        table.prefetch(7); // empty: no slot to point at
+        table.locator().prefetch(7); // empty: no slot to point at
         assert_eq!(table.get(7), None);
         assert_eq!(table.remove(7), None);
         *table.entry(7) += 5;
         *table.entry(7) += 1;
-        table.prefetch(7);
-        table.prefetch(8);
+        table.locator().prefetch(7);
+        table.locator().prefetch(8);
         assert_eq!((table.get(7), table.get(8), table.len()), (Some(&6), None, 1));
         assert!(!table.is_empty());
     }

@@ -13,6 +13,7 @@ mod gossip;
 mod handover;
 pub mod hints;
 mod key_table;
+pub use key_table::SlotLocator;
 pub mod membership;
 pub mod merkle;
 pub mod quorum;

@@ -5,7 +5,7 @@
 //! existing one already covers is ignored. Under last-write-wins a key holds
 //! the one version with the greatest (timestamp, writer).
 
-use super::key_table::KeyTable;
+use super::key_table::{KeyTable, SlotLocator};
 use super::merkle::{key_digest, KeySummary};
 use super::vclock::Dot;
 use super::versioning::Versioning;
@@ -31,8 +31,8 @@ impl StoreRules {
 /// The versions of every key a node stores.
 ///
 /// Indexed by key id in a [`KeyTable`]: every replica access looks its key
-/// up, one cache miss at worst, and [`Store::prefetch`] can take even that
-/// one out of the replica's path. Only rare whole-store walks (a crash, a
+/// up, one cache miss at worst, and a prefetch through [`Store::locator`]
+/// can take even that one out of the replica's path. Only rare whole-store walks (a crash, a
 /// range transfer or handover, a tree rebuild) want an order, which
 /// [`Store::iter`] sorts for them: the table's own order never shows.
 #[derive(Clone, Debug, Default)]
@@ -125,10 +125,10 @@ impl Store {
         self.keys.get(key).map_or(&[], |entry| self.versions(key, entry))
     }
 
-    /// Asks the CPU to fetch where `key`'s entry would be, ahead of a
-    /// request for it still in flight: no effect on any result.
-    pub fn prefetch(&self, key: u64) {
-        self.keys.prefetch(key);
+    /// Where the index's slots lie now, for prefetching a key's entry
+    /// ahead of a request still in flight ([`SlotLocator`]).
+    pub fn locator(&self) -> SlotLocator {
+        self.keys.locator()
     }
 
     /// The versions of the key `id` whose entry is `entry`.
