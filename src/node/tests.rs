@@ -358,14 +358,21 @@ fn settle(nodes: &mut [Node], mut pending: Vec<(NodeId, Endpoint, Message)>) -> 
     panic!("the exchange did not settle");
 }
 
-#[test]
-fn anti_entropy_between_two_nodes_exchanges_only_the_differing_keys() {
+/// Two nodes that each hold a replica of everything (N = 2), started, and
+/// the outbox they started with.
+fn two_started_replicas() -> (Vec<Node>, Outbox<NodeTimer>) {
     let two_replicas = Arc::new(NodeConfig { n: 2, r: 1, w: 1, ..(*config()).clone() });
     let mut nodes = cluster_with(2, two_replicas);
     let mut out = Outbox::default();
     for node in nodes.iter_mut() {
         node.start(Time(0), &mut out);
     }
+    (nodes, out)
+}
+
+#[test]
+fn anti_entropy_between_two_nodes_exchanges_only_the_differing_keys() {
+    let (mut nodes, mut out) = two_started_replicas();
     // 300 keys on both, 3 more on node 0 only, 2 more on node 1 only.
     for id in 0..300u64 {
         for node in nodes.iter_mut() {
@@ -405,12 +412,7 @@ fn anti_entropy_between_two_nodes_exchanges_only_the_differing_keys() {
 /// (the hosted bytes, summed from the changes) is the same on both.
 #[test]
 fn trees_kept_from_batched_changes_equal_trees_rebuilt_from_the_data() {
-    let two_replicas = Arc::new(NodeConfig { n: 2, r: 1, w: 1, ..(*config()).clone() });
-    let mut nodes = cluster_with(2, two_replicas);
-    let mut out = Outbox::default();
-    for node in nodes.iter_mut() {
-        node.start(Time(0), &mut out);
-    }
+    let (mut nodes, mut out) = two_started_replicas();
     for write in 1..=700u64 {
         let key = Key::new(write % 470); // keys 0..470; 230 written twice, the second write superseding the first
         for node in nodes.iter_mut() {
