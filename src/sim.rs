@@ -902,9 +902,9 @@ fn worth_prefetching(scenario: &Scenario) -> bool {
 /// Asks the CPU, while `message` from `from` is in flight to `receiver`,
 /// for the lines its handling will read (see [`crate::engine::prefetch`]):
 /// the key's slot in the receiver's store (found through `store`, its
-/// index's last known place); the link back, for a node's
-/// request the receiver answers itself; and for a client request, the
-/// links the receiver will send on — to the key's other replicas and the
+/// index's last known place); the link back, for a node's request the
+/// receiver answers itself; and for a client request, the links the
+/// receiver will send on — to the key's other replicas and the
 /// client when it coordinates, to the first replica when it forwards (as
 /// `ring` places the key with `replicas` copies: a wrong guess costs a
 /// wasted fetch, and a prefetch changes no value the run reads).

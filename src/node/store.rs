@@ -32,9 +32,10 @@ impl StoreRules {
 ///
 /// Indexed by key id in a [`KeyTable`]: every replica access looks its key
 /// up, one cache miss at worst, and a prefetch through [`Store::locator`]
-/// can take even that one out of the replica's path. Only rare whole-store walks (a crash, a
-/// range transfer or handover, a tree rebuild) want an order, which
-/// [`Store::iter`] sorts for them: the table's own order never shows.
+/// can take even that one out of the replica's path. Only rare
+/// whole-store walks (a crash, a range transfer or handover, a tree
+/// rebuild) want an order, which [`Store::iter`] sorts for them: the
+/// table's own order never shows.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
     keys: KeyTable<Entry>,

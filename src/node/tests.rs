@@ -405,8 +405,8 @@ fn anti_entropy_between_two_nodes_exchanges_only_the_differing_keys() {
 /// (a round, a peer's hashes) or once enough wait: trees kept that way
 /// must equal trees rebuilt from the same data, whatever is pending when
 /// a round starts. Two replicas of everything (N = 2 of 2) get the same
-/// 700 writes — every key written, a third of them overwritten — so
-/// changes wait in both when node 0 opens a round; node 1 then rebuilds
+/// 700 writes over 470 keys — a third of the writes supersede an earlier
+/// one — so changes wait in both when node 0 opens a round; node 1 rebuilds
 /// its trees from its data (pending again until read). Equal trees cost
 /// one root a range and repair nothing; the full-copy baseline of a round
 /// (the hosted bytes, summed from the changes) is the same on both.
@@ -414,7 +414,7 @@ fn anti_entropy_between_two_nodes_exchanges_only_the_differing_keys() {
 fn trees_kept_from_batched_changes_equal_trees_rebuilt_from_the_data() {
     let (mut nodes, mut out) = two_started_replicas();
     for write in 1..=700u64 {
-        let key = Key::new(write % 470); // keys 0..470; 230 written twice, the second write superseding the first
+        let key = Key::new(write % 470); // 230 keys written twice: the second write supersedes the first
         for node in nodes.iter_mut() {
             node.on_message(Time(0), Endpoint::Node(NodeId(9)), replica_write(key, write, true), &mut out);
             finish_storage(node, &mut out);
