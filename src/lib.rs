@@ -62,14 +62,27 @@ pub fn run_observed(scenario: &Scenario, seed: u64, options: &report::observer::
 /// sibling caps showed); the real-time findings are compared with the
 /// others when the scenario is in strict mode (`strict`; a clock
 /// truncation ends it).
+///
+/// The walks by key run in pieces of whole keys on every core of the
+/// current rayon pool (`check::pieces`); the report is the same on any.
 pub fn check_outcome(outcome: &RunOutcome, strict: bool) -> check::ConsistencyReport {
+    check_outcome_in_pieces(outcome, strict, check::pieces::PIECE_OPS)
+}
+
+/// [`check_outcome`] with its walks in pieces of at least `piece_ops`
+/// operations (tests hold every piece size to the same report).
+pub(crate) fn check_outcome_in_pieces(
+    outcome: &RunOutcome,
+    strict: bool,
+    piece_ops: usize,
+) -> check::ConsistencyReport {
     let (mut lineage, by_key) = check::lineage::Lineage::with_history_by_key(&outcome.history);
     let capped = outcome.cap_dropped();
     for (key, versions) in outcome.final_versions.iter().chain(&outcome.wiped).chain(&capped) {
         lineage.add(*key, versions);
     }
-    let mut consistency = check::check_with(&by_key, &lineage, outcome.versioning);
-    let realtime = check::realtime::check_with(&by_key, &lineage);
+    let mut consistency = check::check_in_pieces(&by_key, &lineage, outcome.versioning, piece_ops);
+    let realtime = check::realtime::check_in_pieces(&by_key, &lineage, piece_ops);
     drop(by_key); // 8 bytes an operation, not needed by the end-state check
     let end = check::durability::EndState {
         final_versions: &outcome.final_versions,
@@ -79,7 +92,8 @@ pub fn check_outcome(outcome: &RunOutcome, strict: bool) -> check::ConsistencyRe
         clocks_truncated: outcome.nodes.iter().any(|n| n.stats().clock_truncations > 0),
     };
     let clocks_truncated = end.clocks_truncated;
-    check::durability::check_end_state(&mut consistency, &outcome.history, &lineage, &end, outcome.versioning);
+    let (history, versioning) = (&outcome.history, outcome.versioning);
+    check::durability::check_end_state_in_pieces(&mut consistency, history, &lineage, &end, versioning, piece_ops);
     check::realtime::record(&mut consistency, &realtime, strict && !clocks_truncated, outcome.versioning);
     consistency
 }

@@ -4,7 +4,7 @@
 use super::history::{self, CartOp, OpKind, OpRecord, Outcome};
 use super::lineage::{Lineage, SawCache};
 use super::successors::{self, KeyIndex, Seen};
-use super::ConsistencyReport;
+use super::{pieces, ConsistencyReport};
 use crate::node::versioning::Versioning;
 use crate::protocol::{Version, WriteId};
 use std::collections::BTreeMap;
@@ -20,7 +20,7 @@ pub struct EndState<'a> {
     /// Main-store versions of the final preference list, by key.
     pub final_versions: &'a BTreeMap<u64, Vec<Version>>,
     /// Every version held anywhere for a key.
-    pub held_anywhere: &'a dyn Fn(u64) -> Vec<Version>,
+    pub held_anywhere: &'a (dyn Fn(u64) -> Vec<Version> + Sync),
     /// Versions lost with a disk or a buffer, by key.
     pub wiped: &'a BTreeMap<u64, Vec<Version>>,
     /// Versions a sibling cap dropped, by key.
@@ -46,9 +46,67 @@ pub fn check_end_state(
     end: &EndState,
     versioning: Versioning,
 ) {
+    check_end_state_in_pieces(report, history, lineage, end, versioning, pieces::PIECE_OPS);
+}
+
+/// [`check_end_state`], its walk over the acknowledged writes in pieces of
+/// whole keys of at least `piece_ops` writes, on every core ([`pieces`]).
+pub(crate) fn check_end_state_in_pieces(
+    report: &mut ConsistencyReport,
+    history: &[OpRecord],
+    lineage: &Lineage,
+    end: &EndState,
+    versioning: Versioning,
+    piece_ops: usize,
+) {
     let acknowledged = history::sorted_by_key(history.iter().filter(|op| op.is_acknowledged_write()));
     let in_order = lineage.contexts_precede_writers();
-    for writes in history::key_runs(&acknowledged) {
+    let pieces = pieces::key_pieces(&acknowledged, piece_ops);
+    for piece in pieces::map_pieces(pieces, |writes| lost_writes(writes, lineage, end, versioning, in_order)) {
+        report.lost_writes += piece.lost;
+        report.lost_writes_unexplained += piece.unexplained;
+        report.lost_writes_overwritten += piece.overwritten;
+        report.lost_writes_disk_or_buffer += piece.disk_or_buffer;
+        report.lost_writes_sibling_cap += piece.sibling_cap;
+        report.lost_update_writes.extend(piece.lost_update_writes);
+    }
+    report.lost_update_writes.sort_unstable();
+    report.lost_update_writes.dedup();
+    report.lost_updates = if versioning == Versioning::LastWriteWins {
+        report.lww_lost_updates = lww_lost_updates(history, lineage);
+        report.lww_lost_updates
+    } else {
+        report.lost_update_writes.len() as u64
+    };
+    let carts = history.iter().any(|op| op.cart().is_some());
+    report.resurfaced_deletes = if carts { resurfaced_deletes(history) } else { 0 };
+}
+
+/// What [`check_end_state`] finds among one piece's acknowledged writes.
+#[derive(Default)]
+struct LostWrites {
+    /// Lost writes, explained or not.
+    lost: u64,
+    unexplained: u64,
+    overwritten: u64,
+    disk_or_buffer: u64,
+    sibling_cap: u64,
+    /// The lost updates among them.
+    lost_update_writes: Vec<WriteId>,
+}
+
+/// Judges `acknowledged` (whole keys' acknowledged writes, sorted by key)
+/// against the end state; `in_order` is the lineage's
+/// [`Lineage::contexts_precede_writers`].
+fn lost_writes(
+    acknowledged: &[&OpRecord],
+    lineage: &Lineage,
+    end: &EndState,
+    versioning: Versioning,
+    in_order: bool,
+) -> LostWrites {
+    let mut found = LostWrites::default();
+    for writes in history::key_runs(acknowledged) {
         let key = writes[0].key;
         let saw = SawCache::new(lineage, in_order); // one key's: its memory ends with the key
         let (held, wiped, capped) = (of_key(end.final_versions, key), of_key(end.wiped, key), of_key(end.capped, key));
@@ -81,34 +139,25 @@ pub fn check_end_state(
                 }
                 (sight, successors::sight_of(lineage, write, walked.iter().copied()))
             };
-            report.lost_writes += 1;
+            found.lost += 1;
             if sight.present(anywhere) {
-                report.lost_writes_unexplained += 1; // still held somewhere: misplaced
+                found.unexplained += 1; // still held somewhere: misplaced
             } else if let Some(overwrite) = overwrite(seen, versioning) {
                 // First: without any failure it would be gone all the same.
-                report.lost_writes_overwritten += 1;
+                found.overwritten += 1;
                 if overwrite == Overwrite::LostUpdate {
-                    report.lost_update_writes.push(write);
+                    found.lost_update_writes.push(write);
                 }
             } else if sight.present(Held::new(lineage, wiped)) {
-                report.lost_writes_disk_or_buffer += 1;
+                found.disk_or_buffer += 1;
             } else if sight.present(Held::new(lineage, capped)) {
-                report.lost_writes_sibling_cap += 1;
+                found.sibling_cap += 1;
             } else {
-                report.lost_writes_unexplained += 1;
+                found.unexplained += 1;
             }
         }
     }
-    report.lost_update_writes.sort_unstable();
-    report.lost_update_writes.dedup();
-    report.lost_updates = if versioning == Versioning::LastWriteWins {
-        report.lww_lost_updates = lww_lost_updates(history, lineage);
-        report.lww_lost_updates
-    } else {
-        report.lost_update_writes.len() as u64
-    };
-    let carts = history.iter().any(|op| op.cart().is_some());
-    report.resurfaced_deletes = if carts { resurfaced_deletes(history) } else { 0 };
+    found
 }
 
 /// The versions `versions` lists for `key` (none when it lists no such key).

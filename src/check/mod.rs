@@ -9,6 +9,7 @@ pub mod convergence;
 pub mod durability;
 pub mod history;
 pub mod lineage;
+pub mod pieces;
 pub mod realtime;
 mod successors;
 mod writes;
@@ -84,7 +85,7 @@ pub struct ConsistencyReport {
     /// One verdict per read counted in `reads_of_written_keys`, by key and
     /// invocation (for staleness by time since the last write).
     #[serde(skip)]
-    pub read_verdicts: Vec<ReadVerdict>,
+    pub read_verdicts: ReadVerdicts,
     /// The reads counted in `stale_reads`: (client, request number) → key,
     /// to compare with the real-time check.
     #[serde(skip)]
@@ -128,6 +129,38 @@ pub struct ReadVerdict {
 /// A read by (client, request number).
 pub type ReadId = (ClientId, u64);
 
+/// The checker's read verdicts in key order, in the pieces it judged them
+/// in ([`pieces`]): joined into one list they would be copied, and held
+/// twice at the run's peak (32 bytes a read, 244 MB at 10 M requests).
+#[derive(Clone, Debug, Default)]
+pub struct ReadVerdicts {
+    pieces: Vec<Vec<ReadVerdict>>,
+}
+
+/// Equal when the verdicts are, however they are cut into pieces.
+impl PartialEq for ReadVerdicts {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl ReadVerdicts {
+    /// Every verdict, in key order (each key's reads by invocation).
+    pub fn iter(&self) -> impl Iterator<Item = &ReadVerdict> + Clone {
+        self.pieces.iter().flatten()
+    }
+
+    /// How many verdicts there are.
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(Vec::len).sum()
+    }
+
+    /// True when no read was judged.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.iter().all(Vec::is_empty)
+    }
+}
+
 /// Checks a finished run's history (the end-state figures need
 /// [`durability::check_end_state`] too).
 pub fn check(history: &[OpRecord], versioning: Versioning) -> ConsistencyReport {
@@ -137,47 +170,106 @@ pub fn check(history: &[OpRecord], versioning: Versioning) -> ConsistencyReport 
 
 /// [`check`] with the history sorted by key ([`history::sorted_by_key`])
 /// and the lineage already built (the end-of-run checks need both too).
-/// Every figure is a sum over keys, taken in one walk by key.
+/// Every figure is a sum over keys, taken in pieces of whole keys on every
+/// core ([`pieces`]).
 pub fn check_with(by_key: &[&OpRecord], lineage: &Lineage, versioning: Versioning) -> ConsistencyReport {
-    let lww = versioning == Versioning::LastWriteWins;
+    check_in_pieces(by_key, lineage, versioning, pieces::PIECE_OPS)
+}
+
+/// [`check_with`] in pieces of at least `piece_ops` operations.
+pub(crate) fn check_in_pieces(
+    by_key: &[&OpRecord],
+    lineage: &Lineage,
+    versioning: Versioning,
+    piece_ops: usize,
+) -> ConsistencyReport {
+    let pieces = pieces::key_pieces(by_key, piece_ops);
+    // At most a verdict a read, reserved at once and here (see
+    // `pieces::map_pieces`): grown by doubling, the lists left their old
+    // buffers behind (the allocator keeps freed pages, see `allocator`),
+    // ~300 MB at 10 M requests. A piece's reads are not counted (a pass
+    // missing the cache on every record): each gets its share of the
+    // history's, with 1 % and 64 to spare; a piece with more grows.
+    let reads = by_key.len().saturating_sub(lineage.write_records());
+    let share = |ops: usize| (ops as u128 * reads as u128 * 101 / (100 * by_key.len().max(1) as u128)) as usize + 64;
+    let verdicts = pieces.iter().map(|ops| Vec::with_capacity(share(ops.len()).min(ops.len())));
+    let found = pieces::map_pieces(pieces.iter().copied().zip(verdicts).collect(), |(ops, verdicts)| {
+        check_keys(ops, lineage, versioning, verdicts)
+    });
     let mut report = ConsistencyReport::default();
     // Counted by number, named once at the end: a string per read was an allocation per read.
     let mut siblings_per_read: BTreeMap<usize, u64> = BTreeMap::new();
-    // At most a verdict a read, reserved at once: grown by doubling, the
-    // list left its old buffers behind (the allocator keeps freed pages,
-    // see `allocator`), ~300 MB at 10 M requests.
-    report.read_verdicts.reserve_exact(by_key.len().saturating_sub(lineage.write_records()));
-    let mut judge = ReadJudge::default();
-    for ops in history::key_runs(by_key) {
-        for op in ops {
-            match (op.kind, op.outcome) {
-                (OpKind::Read, Outcome::Ok) => {
-                    *siblings_per_read.entry(op.returned().len()).or_default() += 1;
-                    if !lww {
-                        report.causal_sibling_violations += non_concurrent_pairs(op.returned(), versioning);
-                        report.false_conflicts += ordered_sibling_pairs(op.returned(), lineage);
-                    }
-                }
-                (OpKind::Write, Outcome::Ok) => {
-                    report.acknowledged_writes += 1;
-                    if !lww {
-                        report.causal_sibling_violations += unsuperseded_context(op, lineage, versioning);
-                    }
-                }
-                (OpKind::Write, Outcome::TimedOut | Outcome::InFlight) => report.indeterminate_writes += 1,
-                _ => {}
-            }
+    for piece in found {
+        report.acknowledged_writes += piece.acknowledged_writes;
+        report.indeterminate_writes += piece.indeterminate_writes;
+        report.causal_sibling_violations += piece.causal_sibling_violations;
+        report.false_conflicts += piece.false_conflicts;
+        for (count, reads) in piece.siblings_per_read {
+            *siblings_per_read.entry(count).or_default() += reads;
         }
-        let key = ops[0].key;
-        let judged = report.read_verdicts.len();
-        judge.reads_of_key(ops, versioning, &mut report.read_verdicts);
-        report.stale_read_ops.extend(report.read_verdicts[judged..].iter().filter(|v| v.stale).map(|v| (v.read, key)));
+        report.stale_read_ops.extend(piece.stale_read_ops);
+        report.read_verdicts.pieces.push(piece.read_verdicts);
     }
     report.siblings_per_read = siblings_per_read.into_iter().map(|(count, reads)| (count.to_string(), reads)).collect();
     report.reads_of_written_keys = report.read_verdicts.len() as u64;
     report.stale_reads = report.read_verdicts.iter().filter(|v| v.stale).count() as u64;
     report.duplicate_coordinations = lineage.duplicate_coordinations();
     report
+}
+
+/// What [`check_with`] finds in one piece of whole keys.
+#[derive(Default)]
+struct KeyFigures {
+    acknowledged_writes: u64,
+    indeterminate_writes: u64,
+    causal_sibling_violations: u64,
+    false_conflicts: u64,
+    /// Successful reads by number of versions returned.
+    siblings_per_read: BTreeMap<usize, u64>,
+    /// The piece's verdicts, in key order.
+    read_verdicts: Vec<ReadVerdict>,
+    /// The piece's stale reads → their key.
+    stale_read_ops: BTreeMap<ReadId, u64>,
+}
+
+/// [`check_with`]'s walk over `by_key`, one piece of whole keys.
+/// `verdicts` is where the piece's verdicts go, empty, with room for them.
+fn check_keys(
+    by_key: &[&OpRecord],
+    lineage: &Lineage,
+    versioning: Versioning,
+    verdicts: Vec<ReadVerdict>,
+) -> KeyFigures {
+    let lww = versioning == Versioning::LastWriteWins;
+    let mut figures = KeyFigures { read_verdicts: verdicts, ..KeyFigures::default() };
+    let mut judge = ReadJudge::default();
+    for ops in history::key_runs(by_key) {
+        for op in ops {
+            match (op.kind, op.outcome) {
+                (OpKind::Read, Outcome::Ok) => {
+                    *figures.siblings_per_read.entry(op.returned().len()).or_default() += 1;
+                    if !lww {
+                        figures.causal_sibling_violations += non_concurrent_pairs(op.returned(), versioning);
+                        figures.false_conflicts += ordered_sibling_pairs(op.returned(), lineage);
+                    }
+                }
+                (OpKind::Write, Outcome::Ok) => {
+                    figures.acknowledged_writes += 1;
+                    if !lww {
+                        figures.causal_sibling_violations += unsuperseded_context(op, lineage, versioning);
+                    }
+                }
+                (OpKind::Write, Outcome::TimedOut | Outcome::InFlight) => figures.indeterminate_writes += 1,
+                _ => {}
+            }
+        }
+        let key = ops[0].key;
+        let judged = figures.read_verdicts.len();
+        judge.reads_of_key(ops, versioning, &mut figures.read_verdicts);
+        let stale = figures.read_verdicts[judged..].iter().filter(|v| v.stale).map(|v| (v.read, key));
+        figures.stale_read_ops.extend(stale);
+    }
+    figures
 }
 
 /// True when `newer` is a version of `older`'s write or supersedes `older`.

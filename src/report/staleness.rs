@@ -110,14 +110,14 @@ pub fn staleness(scenario: &Scenario, consistency: &ConsistencyReport, history: 
     if workload.mode != LoadMode::Probe {
         return Staleness {
             rows_by: "since-last-write".into(),
-            rows: rows_by_bin(verdicts),
+            rows: rows_by_bin(verdicts.iter()),
             t_visibility_999_ms: None,
             probes_started: 0,
             probes_committed: 0,
             versions_behind,
         };
     }
-    let rows = rows_by_delay(verdicts, &workload.probe_delays_ms());
+    let rows = rows_by_delay(verdicts.iter(), &workload.probe_delays_ms());
     let t_visibility_999_ms =
         rows.iter().find(|row| row.p_consistent.is_some_and(|p| p >= VISIBILITY_TARGET)).map(|row| row.bin_lo_ms);
     let writes = history.iter().filter(|op| op.kind == OpKind::Write);
@@ -133,7 +133,7 @@ pub fn staleness(scenario: &Scenario, consistency: &ConsistencyReport, history: 
 
 /// Probe mode: a probe's read for delay t is invoked exactly
 /// `read_offset_us(t)` after its write (the key's only one) completed.
-fn rows_by_delay(verdicts: &[ReadVerdict], delays_ms: &[f64]) -> Vec<StalenessRow> {
+fn rows_by_delay<'v>(verdicts: impl IntoIterator<Item = &'v ReadVerdict>, delays_ms: &[f64]) -> Vec<StalenessRow> {
     let mut counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for verdict in verdicts {
         let entry = counts.entry(verdict.since_write_us).or_default();
@@ -150,7 +150,7 @@ fn rows_by_delay(verdicts: &[ReadVerdict], delays_ms: &[f64]) -> Vec<StalenessRo
 }
 
 /// Every other mode: reads binned by time since the key's last acknowledged write.
-fn rows_by_bin(verdicts: &[ReadVerdict]) -> Vec<StalenessRow> {
+fn rows_by_bin<'v>(verdicts: impl IntoIterator<Item = &'v ReadVerdict>) -> Vec<StalenessRow> {
     let mut counts = [(0u64, 0u64); BIN_EDGES_MS.len()];
     for verdict in verdicts {
         let bin = BIN_EDGES_MS.partition_point(|&edge| ms_to_us(edge) <= verdict.since_write_us) - 1;
