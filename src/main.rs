@@ -129,6 +129,7 @@ enum Command {
 
 fn main() -> ExitCode {
     dynasim::allocator::keep_freed_pages();
+    dynasim::check::pieces::use_calling_thread();
     let cli = Cli::parse();
     match cli.command {
         Command::Run { scenario, seed, out, set, quiet, interval_ms, events, history, trace_key } => {

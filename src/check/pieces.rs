@@ -53,6 +53,35 @@ pub fn map_pieces<I: Send, T: Send>(items: Vec<I>, check: impl Fn(I) -> T + Sync
     items.into_par_iter().map(check).collect()
 }
 
+/// Makes the calling thread the first of rayon's global pool's threads (of
+/// as many as there are cores, this one included), if the pool is not
+/// built yet. Call it first thing on the thread that will run simulations.
+///
+/// Why: mimalloc gives each thread its own pages, and a thread cannot
+/// reuse the pages another freed. From outside the pool, [`map_pieces`]
+/// and [`join`] hand all the work to pool threads, whose allocations (a
+/// piece's findings, a pass's latency lists) then take fresh memory while
+/// the pages the run freed sit idle on the calling thread. As a member,
+/// the calling thread does its share itself, from its own pages.
+pub fn use_calling_thread() {
+    // An error only says the pool was built already: then it stays as it is.
+    let _ = rayon::ThreadPoolBuilder::new().use_current_thread().build_global();
+}
+
+/// `a` and `b` at once on the current rayon pool when they walk a history
+/// of at least [`PIECE_OPS`] operations (`ops`), else one after the other
+/// on the calling thread. On a thread of the pool `a` runs on the calling
+/// thread (see [`use_calling_thread`]): give it the pass that allocates more. For the report's passes over a long history
+/// (latencies, windows, staleness, the time series): each reads the
+/// history only and makes a small result, so the order they run in
+/// changes nothing.
+pub fn join<A: Send, B: Send>(ops: usize, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if ops < PIECE_OPS {
+        return (a(), b());
+    }
+    rayon::join(a, b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

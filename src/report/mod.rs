@@ -4,6 +4,7 @@
 pub mod events;
 pub mod fault_windows;
 pub mod history_out;
+pub mod latency_counts;
 pub mod observer;
 pub mod progress;
 pub mod render;

@@ -61,10 +61,15 @@ pub fn write_run_directory(
     std::fs::create_dir_all(directory).map_err(|error| named(directory, error))?;
     write_summary(directory, &report.summary).map_err(|error| named(&directory.join("summary.json"), error))?;
     write("scenario.toml", scenario_text.as_bytes())?;
-    let rows = timeseries::rows(&outcome.history, &stale, observed, end_us);
+    let history = &outcome.history;
+    let (rows, cdf) = crate::check::pieces::join(
+        history.len(),
+        || timeseries::rows(history, &stale, observed, end_us),
+        || tables::cdf_rows(history),
+    );
     write("timeseries.csv", &tables::to_csv(TIMESERIES_COLUMNS, &rows)?)?;
     write("faults.csv", &tables::to_csv(FAULT_COLUMNS, &tables::fault_rows(&observed.fault_windows, end_us))?)?;
-    write("latency_cdf.csv", &tables::to_csv(CDF_COLUMNS, &tables::cdf_rows(&outcome.history))?)?;
+    write("latency_cdf.csv", &tables::to_csv(CDF_COLUMNS, &cdf)?)?;
     write("staleness.csv", super::staleness::staleness_csv(&report.summary.staleness).as_bytes())?;
     write("nodes.csv", &tables::to_csv(NODE_COLUMNS, &tables::node_rows(&outcome.nodes, observed))?)?;
     let trace = observed.trace.as_ref().map(|trace| (trace.key(), trace.render(&outcome.history, &stale)));

@@ -5,7 +5,7 @@
 //! `wall.json` instead.
 
 use crate::check::history::{OpKind, OpRecord, Outcome};
-use crate::check::ConsistencyReport;
+use crate::check::{pieces, ConsistencyReport};
 use crate::node::NodeStats;
 use crate::protocol::Failure;
 use crate::scenario::applicability::not_applicable;
@@ -260,10 +260,24 @@ pub fn summarize(
     wall_seconds: f64,
 ) -> RunSummary {
     let spec = &scenario.spec;
-    let ops = count_ops(&outcome.history);
-    let mut latency_us = BTreeMap::new();
-    latency_us.insert("read".to_string(), latency_of(&outcome.history, OpKind::Read));
-    latency_us.insert("write".to_string(), latency_of(&outcome.history, OpKind::Write));
+    let history = &outcome.history;
+    // Five passes over the history, two at a time on a long one; the
+    // windows' latency lists on the calling thread (`pieces::join`).
+    let ((windows, staleness), (ops, latency_us)) = pieces::join(
+        history.len(),
+        || {
+            let lost_updates = &consistency.lost_update_writes;
+            let windows = super::windows::windows(history, &outcome.faults, outcome.workload_end.0, lost_updates);
+            (windows, super::staleness::staleness(scenario, &consistency, history))
+        },
+        || {
+            let latency_us = BTreeMap::from([
+                ("read".to_string(), latency_of(history, OpKind::Read)),
+                ("write".to_string(), latency_of(history, OpKind::Write)),
+            ]);
+            (count_ops(history), latency_us)
+        },
+    );
     let duration_s = outcome.workload_end.0 as f64 / 1e6;
     let nodes = sum_stats(outcome.nodes.iter().map(|n| n.stats()));
     let convergence = ConvergenceSummary {
@@ -280,12 +294,6 @@ pub fn summarize(
         bound_us: ms_to_us(spec.converge_within_ms),
     };
     let invariants = verdicts(scenario, &consistency, &nodes, &convergence);
-    let windows = super::windows::windows(
-        &outcome.history,
-        &outcome.faults,
-        outcome.workload_end.0,
-        &consistency.lost_update_writes,
-    );
     let requests_per_node: Vec<u64> =
         outcome.nodes.iter().map(|n| n.stats().replica_reads + n.stats().replica_writes).collect();
     let events = outcome.events;
@@ -308,7 +316,7 @@ pub fn summarize(
         throughput_ops_per_s: if duration_s > 0.0 { ops.succeeded as f64 / duration_s } else { 0.0 },
         ops,
         latency_us,
-        staleness: super::staleness::staleness(scenario, &consistency, &outcome.history),
+        staleness,
         consistency,
         invariants,
         warnings: Vec::new(),

@@ -4,8 +4,8 @@
 //! plots and the HTML report.
 
 use super::fault_windows::FaultWindow;
+use super::latency_counts::LatencyCounts;
 use super::observer::Observations;
-use super::timeseries::nearest_rank;
 use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::node::Node;
 use serde::Serialize;
@@ -57,26 +57,33 @@ const CDF_TAIL: [f64; 5] = [0.9975, 0.999, 0.9995, 0.9999, 0.99999];
 /// each quantile step, with the exact fraction of operations at or below
 /// it (repeated latencies collapse into one row).
 pub fn cdf_rows(history: &[OpRecord]) -> Vec<CdfRow> {
+    // Counted, not sorted (`latency_counts`): the same rows exactly.
+    let (mut reads, mut writes) = (LatencyCounts::default(), LatencyCounts::default());
+    for op in history.iter().filter(|op| op.outcome == Outcome::Ok) {
+        if let Some(latency) = op.latency_us() {
+            match op.kind {
+                OpKind::Read => reads.add(latency),
+                OpKind::Write => writes.add(latency),
+            }
+        }
+    }
+    let mut steps: Vec<f64> = (1..=CDF_STEPS).map(|i| i as f64 / CDF_STEPS as f64).collect();
+    steps.extend(CDF_TAIL);
+    steps.sort_by(f64::total_cmp);
     let mut rows = Vec::new();
-    for (op, kind) in [("read", OpKind::Read), ("write", OpKind::Write)] {
-        let mut latencies: Vec<u64> = history
-            .iter()
-            .filter(|o| o.kind == kind && o.outcome == Outcome::Ok)
-            .filter_map(OpRecord::latency_us)
-            .collect();
-        latencies.sort_unstable();
-        let mut steps: Vec<f64> = (1..=CDF_STEPS).map(|i| i as f64 / CDF_STEPS as f64).collect();
-        steps.extend(CDF_TAIL);
-        steps.sort_by(f64::total_cmp);
+    for (op, latencies) in [("read", reads), ("write", writes)] {
+        let len = latencies.len();
+        let mut walk = latencies.ascending();
         let mut last = None;
-        for q in steps {
-            let Some(latency) = nearest_rank(&latencies, q) else { break };
+        for &q in steps.iter().take_while(|_| len > 0) {
+            // The nearest rank, as `timeseries::nearest_rank` takes it.
+            let rank = ((q * len as f64).ceil() as u64).clamp(1, len);
+            let (latency, at_or_below) = walk.at_rank(rank);
             if last == Some(latency) {
                 continue;
             }
             last = Some(latency);
-            let at_or_below = latencies.partition_point(|&l| l <= latency);
-            rows.push(CdfRow { op, latency_us: latency, fraction: at_or_below as f64 / latencies.len() as f64 });
+            rows.push(CdfRow { op, latency_us: latency, fraction: at_or_below as f64 / len as f64 });
         }
     }
     rows
