@@ -1,5 +1,5 @@
 //! The checker's walks by key, cut into pieces of whole keys that run on
-//! every core.
+//! every core; and the report's passes over a long history, two at a time.
 //!
 //! Why: at 10 M requests on 1,000 nodes the end-of-run checks took ~15 s
 //! of one core after an 85 s event loop (BENCHMARKS.md, "Session 29"),
@@ -70,11 +70,12 @@ pub fn use_calling_thread() {
 
 /// `a` and `b` at once on the current rayon pool when they walk a history
 /// of at least [`PIECE_OPS`] operations (`ops`), else one after the other
-/// on the calling thread. On a thread of the pool `a` runs on the calling
-/// thread (see [`use_calling_thread`]): give it the pass that allocates more. For the report's passes over a long history
+/// on the calling thread. For the report's passes over a long history
 /// (latencies, windows, staleness, the time series): each reads the
 /// history only and makes a small result, so the order they run in
-/// changes nothing.
+/// changes nothing. On a thread of the pool `a` runs on the calling
+/// thread (see [`use_calling_thread`]): give it the pass that allocates
+/// more.
 pub fn join<A: Send, B: Send>(ops: usize, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     if ops < PIECE_OPS {
         return (a(), b());
