@@ -120,7 +120,7 @@ mod tests {
             }
             latencies.sort_unstable();
             let len = latencies.len() as u64;
-            let mut ranks: Vec<u64> = quantiles.iter().map(|q| ((q * len as f64).ceil() as u64).clamp(1, len)).collect();
+            let mut ranks: Vec<u64> = quantiles.iter().map(|&q| crate::report::timeseries::rank_of(q, len)).collect();
             ranks.sort_unstable();
             let mut walk = counts.ascending();
             for rank in ranks {

@@ -6,6 +6,7 @@
 use super::fault_windows::FaultWindow;
 use super::latency_counts::LatencyCounts;
 use super::observer::Observations;
+use super::timeseries::rank_of;
 use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::node::Node;
 use serde::Serialize;
@@ -76,9 +77,7 @@ pub fn cdf_rows(history: &[OpRecord]) -> Vec<CdfRow> {
         let mut walk = latencies.ascending();
         let mut last = None;
         for &q in steps.iter().take_while(|_| len > 0) {
-            // The nearest rank, as `timeseries::nearest_rank` takes it.
-            let rank = ((q * len as f64).ceil() as u64).clamp(1, len);
-            let (latency, at_or_below) = walk.at_rank(rank);
+            let (latency, at_or_below) = walk.at_rank(rank_of(q, len));
             if last == Some(latency) {
                 continue;
             }

@@ -169,8 +169,12 @@ pub fn nearest_rank(sorted: &[u64], q: f64) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
+    Some(sorted[rank_of(q, sorted.len() as u64) as usize - 1])
+}
+
+/// The nearest rank (1-based) of quantile `q` among `len` > 0 values.
+pub fn rank_of(q: f64, len: u64) -> u64 {
+    ((q * len as f64).ceil() as u64).clamp(1, len)
 }
 
 #[cfg(test)]
