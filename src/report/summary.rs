@@ -261,8 +261,9 @@ pub fn summarize(
 ) -> RunSummary {
     let spec = &scenario.spec;
     let history = &outcome.history;
-    // Five passes over the history, two at a time on a long one; the
-    // windows' latency lists on the calling thread (`pieces::join`).
+    // The passes over the history (and the read verdicts), two at a time
+    // on a long one; the windows' latency lists on the calling thread
+    // (`pieces::join`).
     let ((windows, staleness), (ops, latency_us)) = pieces::join(
         history.len(),
         || {

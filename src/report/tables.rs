@@ -74,9 +74,12 @@ pub fn cdf_rows(history: &[OpRecord]) -> Vec<CdfRow> {
     let mut rows = Vec::new();
     for (op, latencies) in [("read", reads), ("write", writes)] {
         let len = latencies.len();
+        if len == 0 {
+            continue;
+        }
         let mut walk = latencies.ascending();
         let mut last = None;
-        for &q in steps.iter().take_while(|_| len > 0) {
+        for &q in &steps {
             let (latency, at_or_below) = walk.at_rank(rank_of(q, len));
             if last == Some(latency) {
                 continue;
