@@ -3,10 +3,10 @@
 //!
 //! Why: `latency_cdf.csv` sorted a list of every successful operation's
 //! latency. At 10 M requests that is 9.5 M reads: 76 MB collected by
-//! doubling (more touched as it grew), a sort of some tenths of a second, and, now
-//! that the run directory's passes over the history run two at a time
-//! (`check::pieces::join`), fresh memory on the other thread at the run's
-//! peak. Latencies are whole µs and nearly all under a second, so one
+//! doubling (more touched as it grew), a sort of some tenths of a second,
+//! and, now that the run directory's passes over the history run two at a
+//! time (`check::pieces::join`), fresh memory on the other thread at the
+//! run's peak. Latencies are whole µs and nearly all under a second, so one
 //! count a µs answers the same questions exactly: the rank-th smallest
 //! latency, and how many are at or below it.
 
