@@ -34,6 +34,9 @@ pub struct Lineage<'a> {
     /// the write seen (each one's readers in history order): one flat
     /// vector instead of a vector per write, 16 bytes a link.
     readers: Vec<(WriteId, WriteId)>,
+    /// [`Lineage::contexts_precede_writers`], found once the writes are
+    /// indexed (every check asks, some once a piece).
+    contexts_in_order: bool,
 }
 
 impl<'a> Lineage<'a> {
@@ -66,6 +69,9 @@ impl<'a> Lineage<'a> {
         }
         lineage.writes = WriteIndex::new(writes);
         lineage.readers.sort_by_key(|(seen, _)| *seen); // stable: history order within a write
+        lineage.contexts_in_order = lineage.writes.records().all(|op| {
+            op.context().iter().all(|id| lineage.invoked(id.write).is_none_or(|invoked| invoked < op.invoke))
+        });
         lineage
     }
 
@@ -232,9 +238,7 @@ impl<'a> Lineage<'a> {
     /// is a causality violation). Then no write sees itself through others,
     /// and what a writer saw is all it reaches ([`SawCache`]).
     pub fn contexts_precede_writers(&self) -> bool {
-        self.writes
-            .records()
-            .all(|op| op.context().iter().all(|id| self.invoked(id.write).is_none_or(|invoked| invoked < op.invoke)))
+        self.contexts_in_order
     }
 
     /// Every write whose version `writer`'s context named, directly or
