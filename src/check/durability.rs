@@ -130,7 +130,7 @@ fn lost_writes(
             let walked;
             let (sight, seen) = if index.are_direct(lineage, key, write, versioning) {
                 // Then a successor, or a version superseding one, supersedes the write directly.
-                (direct, successors::sight_of(lineage, write, successors::direct(lineage, key, write, versioning)))
+                (direct, successors::direct_sight(lineage, key, write, versioning))
             } else {
                 walked = successors::walk(lineage, key, write, versioning);
                 let sight = Sight { successors: &walked, ..direct };

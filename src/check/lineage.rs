@@ -127,8 +127,14 @@ impl<'a> Lineage<'a> {
 
     /// The known versions of `write` (several if it was coordinated twice).
     pub fn versions_of(&self, write: WriteId) -> impl Iterator<Item = &Version> {
-        let key = self.key_of(write);
-        key.and_then(|key| self.keys.get(&key))
+        self.key_of(write).into_iter().flat_map(move |key| self.versions_of_in(key, write))
+    }
+
+    /// The known versions of `key` that `write` made: [`Lineage::versions_of`]
+    /// when `write` wrote `key`, found by a search of the key's versions.
+    pub fn versions_of_in(&self, key: u64, write: WriteId) -> impl Iterator<Item = &Version> {
+        self.keys
+            .get(&key)
             .into_iter()
             .flat_map(move |known| {
                 let from = known.partition_point(|&(known, _)| known < write);
