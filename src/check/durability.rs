@@ -122,7 +122,7 @@ fn lost_writes(
             }
             let (anywhere, anywhere_blind, index) = lost_end.get_or_insert_with(|| {
                 let anywhere = (end.held_anywhere)(key);
-                let index = KeyIndex::new(lineage, key, &[held.versions, &anywhere, wiped, capped]);
+                let index = KeyIndex::new(lineage, key, &[held.versions, &anywhere, wiped, capped], versioning);
                 let blind = Held::new(lineage, &anywhere).blind;
                 (anywhere, blind, index)
             });
@@ -132,7 +132,7 @@ fn lost_writes(
                 // Then a successor, or a version superseding one, supersedes the write directly.
                 (direct, successors::direct_sight(lineage, key, write, versioning))
             } else {
-                walked = successors::walk(lineage, key, write, versioning);
+                walked = successors::walk(lineage, index, key, write, versioning);
                 let sight = Sight { successors: &walked, ..direct };
                 if sight.present(held) {
                     continue;
