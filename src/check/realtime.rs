@@ -234,6 +234,7 @@ impl<'a, 'h> Successors<'a, 'h> {
         let search_back = lineage.contexts_precede_writers() && lineage.writes_named_once();
         Successors { writes: KeyWrites::new(lineage), search_back, walk: Walk::default(), cache: IdMap::default() }
     }
+
     /// Makes `ops`, one key's operations, the key at hand: its writes are
     /// indexed, and what was cached for the last key's is dropped (a
     /// write's successors are asked about on its own key only; kept, they
