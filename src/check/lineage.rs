@@ -8,11 +8,12 @@
 
 use super::history::{self, OpRecord};
 use super::writes::WriteIndex;
-use crate::engine::id_map::IdMap;
+use crate::engine::id_map::{IdHasher, IdMap};
 use crate::protocol::{Version, VersionId, WriteId};
 use crate::types::Time;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::hash::BuildHasherDefault;
 
 /// Every known version by key, and every write's record.
 ///
@@ -215,28 +216,13 @@ impl<'a> Lineage<'a> {
     }
 
     /// Searches the contexts back from `from` for a version `found`
-    /// accepts. Only writes invoked after `target` can have seen it, which
-    /// bounds the search.
+    /// accepts ([`search_back`] over every record).
     fn reaches(&self, from: WriteId, target: WriteId, found: impl Fn(&VersionId) -> bool) -> bool {
         if self.saw_nothing(from) {
             return false; // the common case, without allocating
         }
         let Some(not_before) = self.invoked(target) else { return false };
-        let mut stack = vec![from];
-        let mut visited = BTreeSet::new();
-        while let Some(write) = stack.pop() {
-            let Some(op) = self.record(write) else { continue };
-            for id in op.context() {
-                if found(id) {
-                    return true;
-                }
-                let later = self.invoked(id.write).is_some_and(|t| t >= not_before);
-                if later && id.write != target && visited.insert(id.write) {
-                    stack.push(id.write);
-                }
-            }
-        }
-        false
+        search_back(from, target, not_before, |write| self.record(write), found, &mut Walk::default())
     }
 
     /// True when every context names only writes invoked strictly before
@@ -284,6 +270,44 @@ impl<'a> Lineage<'a> {
 /// of one write.
 fn search(known: &[(WriteId, &Version)], id: VersionId) -> Result<usize, usize> {
     known.binary_search_by(|&(write, version)| write.cmp(&id.write).then_with(|| version.dot.cmp(&id.dot)))
+}
+
+/// Searches the contexts back from `from` (records found by `record`) for
+/// a version `found` accepts, through writes invoked at `not_before` (when
+/// `target` was) or later: only those can have seen `target`, which
+/// bounds the search. `walk` is scratch a caller may keep between calls.
+pub fn search_back<'h>(
+    from: WriteId,
+    target: WriteId,
+    not_before: Time,
+    record: impl Fn(WriteId) -> Option<&'h OpRecord>,
+    found: impl Fn(&VersionId) -> bool,
+    walk: &mut Walk,
+) -> bool {
+    walk.stack.clear();
+    walk.visited.clear();
+    walk.stack.push(from);
+    while let Some(write) = walk.stack.pop() {
+        let Some(op) = record(write) else { continue };
+        for id in op.context() {
+            if found(id) {
+                return true;
+            }
+            let later = record(id.write).is_some_and(|op| op.invoke >= not_before);
+            if later && id.write != target && walk.visited.insert(id.write) {
+                walk.stack.push(id.write);
+            }
+        }
+    }
+    false
+}
+
+/// The scratch of [`search_back`]: the writes still to look at, and those
+/// already pushed (only looked up: the set's order never shows).
+#[derive(Default)]
+pub struct Walk {
+    stack: Vec<WriteId>,
+    visited: HashSet<WriteId, BuildHasherDefault<IdHasher>>,
 }
 
 /// [`Lineage::saw`] asked about few writers and many writes (the versions

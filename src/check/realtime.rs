@@ -22,14 +22,13 @@
 //!   it completed. Only strict mode (DESIGN.md) forbids these.
 
 use super::history::{self, OpKind, OpRecord, Outcome};
-use super::lineage::Lineage;
+use super::lineage::{search_back, Lineage, Walk};
 use super::{pieces, ConsistencyReport};
-use crate::engine::id_map::{IdHasher, IdMap};
+use crate::engine::id_map::IdMap;
 use crate::node::versioning::Versioning;
 use crate::protocol::{Version, WriteId};
 use crate::types::{ClientId, Time};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One read the real-time check found stale.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,36 +172,11 @@ impl<'a, 'h> KeyWrites<'a, 'h> {
 
     /// [`Lineage::saw`] over the key's own records first: true when the
     /// writer of `later` saw `write` through contexts, searched back from
-    /// `later` through writes invoked no earlier than `write` (`walk` is
-    /// scratch, kept from call to call).
+    /// `later` through writes invoked no earlier than `write`.
     fn saw(&self, later: WriteId, write: WriteId, walk: &mut Walk) -> bool {
         let Some(not_before) = self.invoked(write) else { return false };
-        walk.stack.clear();
-        walk.visited.clear();
-        walk.stack.push(later);
-        while let Some(reader) = walk.stack.pop() {
-            let Some(op) = self.record(reader) else { continue };
-            for id in op.context() {
-                if id.write == write {
-                    return true;
-                }
-                let after = self.invoked(id.write).is_some_and(|t| t >= not_before);
-                if after && walk.visited.insert(id.write) {
-                    walk.stack.push(id.write);
-                }
-            }
-        }
-        false
+        search_back(later, write, not_before, |w| self.record(w), |id| id.write == write, walk)
     }
-}
-
-/// The scratch of [`KeyWrites::saw`]'s search: the writes still to look
-/// at, and those already pushed (only looked up: the set's order never
-/// shows).
-#[derive(Default)]
-struct Walk {
-    stack: Vec<WriteId>,
-    visited: HashSet<WriteId, BuildHasherDefault<IdHasher>>,
 }
 
 /// Which writes succeed which: by real time, or by having seen them
