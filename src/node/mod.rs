@@ -983,17 +983,17 @@ impl Node {
         Versions::from_vec(store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted), versioning))
     }
 
-    /// Every key this node holds some version of — in its main store, its
-    /// buffer or its hints — each at least once, in no particular order:
-    /// [`Node::local_versions`] is empty for every other key.
-    pub fn held_keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.main_keys().map(|key| key.id).chain(self.hints.keys())
+    /// The keys of every hint this node holds (a key hinted for several
+    /// nodes repeats), in no particular order. With [`Node::main_keys`],
+    /// every key [`Node::local_versions`] is not empty for.
+    pub fn hinted_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.hints.keys()
     }
 
     /// Every key of this node's main data (store and buffer), a key held
     /// in both twice, in no particular order: collect into an ordered set
     /// before it can reach a result.
-    fn main_keys(&self) -> impl Iterator<Item = Key> + '_ {
+    pub fn main_keys(&self) -> impl Iterator<Item = Key> + '_ {
         self.store.keys().chain(self.buffer.keys())
     }
 
