@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod id_map;
 pub mod id_window;
+pub mod key_table;
 mod lane;
 pub mod prefetch;
 pub mod queue;

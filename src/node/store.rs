@@ -5,10 +5,10 @@
 //! existing one already covers is ignored. Under last-write-wins a key holds
 //! the one version with the greatest (timestamp, writer).
 
-use super::key_table::{KeyTable, SlotLocator};
 use super::merkle::{key_digest, KeySummary};
 use super::vclock::Dot;
 use super::versioning::Versioning;
+use crate::engine::key_table::{KeyTable, SlotLocator};
 use crate::protocol::{Key, Version};
 use crate::types::Token;
 use smallvec::SmallVec;

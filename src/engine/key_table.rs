@@ -15,6 +15,10 @@
 //! Looked up by id only: [`KeyTable::iter`]'s order is the table's and
 //! must never reach a result (the store sorts, or its callers collect
 //! into an ordered set, before a walk can).
+//!
+//! The checker's lineage keeps its versions by key in one too: sized for
+//! its keys at once, a slot is all a key costs, where a SwissTable's
+//! power-of-two sizes left it half empty at some key counts.
 
 use crate::engine::id_map::IdHasher;
 use crate::engine::prefetch::prefetch;
@@ -44,6 +48,16 @@ impl<V> Default for KeyTable<V> {
 }
 
 impl<V: Default> KeyTable<V> {
+    /// An empty table with room for `entries` before it grows (three
+    /// quarters full then).
+    pub fn with_capacity(entries: usize) -> Self {
+        if entries == 0 {
+            return KeyTable::default();
+        }
+        let slots = (entries + entries.div_ceil(3)).max(MIN_SLOTS);
+        KeyTable { slots: std::iter::repeat_with(|| (EMPTY, V::default())).take(slots).collect(), len: 0 }
+    }
+
     /// The entry of `id`, inserted as `V::default()` if absent.
     pub fn entry(&mut self, id: u64) -> &mut V {
         assert_ne!(id, EMPTY, "key id {EMPTY} marks an empty slot");
@@ -283,6 +297,23 @@ mod tests {
         table.locator().prefetch(8);
         assert_eq!((table.get(7), table.get(8), table.len()), (Some(&6), None, 1));
         assert!(!table.is_empty());
+    }
+
+    /// A table made for n entries takes them without growing, and is
+    /// three quarters full then (or has the fewest slots).
+    #[test]
+    fn a_table_made_for_n_entries_holds_them_without_growing() {
+        for n in [0usize, 1, 11, 12, 13, 100, 3_001] {
+            let mut table: KeyTable<u32> = KeyTable::with_capacity(n);
+            let slots = table.slots.len();
+            for id in 0..n as u64 {
+                *table.entry(id * 7919) = 1;
+            }
+            assert_eq!((table.len(), table.slots.len()), (n, slots), "{n} entries grew the table");
+            assert!(n == 0 || slots == MIN_SLOTS || 4 * n > 3 * (slots - 2), "{n} in {slots}: too roomy");
+            *table.entry(u64::from(u32::MAX)) = 1;
+            assert!(n == 0 || slots == MIN_SLOTS || table.slots.len() > slots, "{n}: one more did not grow it");
+        }
     }
 
     /// As it grows, a table stays between half and three quarters full
