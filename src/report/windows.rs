@@ -1,6 +1,7 @@
 //! Availability per fault window: the workload cut at every fault time, so
 //! a user sees what each fault did to reads and writes.
 
+use super::latency_counts::LatencyCounts;
 use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::protocol::WriteId;
 use crate::sim::AppliedFault;
@@ -63,7 +64,7 @@ pub fn windows(
     // gathered in the one pass over the history (a pass per window and a
     // list of its operations took this function from 25.7 to 31.5 M
     // instructions on the 64-node bench row).
-    let mut latencies: Vec<[Vec<u64>; 2]> = vec![Default::default(); windows.len()];
+    let mut latencies: Vec<[Latencies; 2]> = (0..windows.len()).map(|_| Default::default()).collect();
     for op in history {
         let at = op.invoke.0;
         // Window starts only grow: the last one at or before `at` is `at`'s.
@@ -86,26 +87,66 @@ pub fn windows(
         // Counted above even after the workload's end; timed only before it.
         if at < window.end_us && op.outcome == Outcome::Ok {
             if let Some(latency) = op.latency_us() {
-                latencies[index][usize::from(op.kind == OpKind::Write)].push(latency);
+                latencies[index][usize::from(op.kind == OpKind::Write)].add(latency);
             }
         }
     }
     for (window, [reads, writes]) in windows.iter_mut().zip(latencies) {
-        window.read_p99_us = p99(reads);
-        window.write_p99_us = p99(writes);
+        window.read_p99_us = reads.p99();
+        window.write_p99_us = writes.p99();
         let total = window.reads + window.writes;
         window.availability = if total == 0 { 1.0 } else { (window.reads_ok + window.writes_ok) as f64 / total as f64 };
     }
     windows
 }
 
-/// The nearest-rank 99th percentile of `latencies` (0 for none).
-fn p99(mut latencies: Vec<u64>) -> u64 {
-    if latencies.is_empty() {
-        return 0;
+/// The latencies of one kind of operation in one window: listed while
+/// few, counted ([`LatencyCounts`]) once a list would outgrow a count
+/// table. A list of every read's was 76 MB at 10 M requests, grown by
+/// doubling at the run's peak; a count table a window is at most 8 MiB,
+/// which a short run's many fault windows should not each pay.
+#[derive(Debug)]
+enum Latencies {
+    Listed(Vec<u64>),
+    Counted(LatencyCounts),
+}
+
+/// The most latencies a window lists (8 MiB) before it counts them.
+const LISTED_MAX: usize = 1 << 20;
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies::Listed(Vec::new())
     }
-    let rank = (latencies.len() * 99).div_ceil(100) - 1;
-    *latencies.select_nth_unstable(rank).1
+}
+
+impl Latencies {
+    fn add(&mut self, latency_us: u64) {
+        match self {
+            Latencies::Listed(list) if list.len() < LISTED_MAX => list.push(latency_us),
+            Latencies::Listed(list) => {
+                let mut counts = LatencyCounts::default();
+                list.iter().chain([&latency_us]).for_each(|&latency| counts.add(latency));
+                *self = Latencies::Counted(counts);
+            }
+            Latencies::Counted(counts) => counts.add(latency_us),
+        }
+    }
+
+    /// The nearest-rank 99th percentile (0 for none).
+    fn p99(self) -> u64 {
+        match self {
+            Latencies::Listed(list) if list.is_empty() => 0,
+            Latencies::Listed(mut list) => {
+                let rank = (list.len() * 99).div_ceil(100);
+                *list.select_nth_unstable(rank - 1).1
+            }
+            Latencies::Counted(counts) => {
+                let rank = (counts.len() * 99).div_ceil(100);
+                counts.ascending().at_rank(rank).0
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -156,5 +197,20 @@ mod tests {
         history.push(late);
         let window = &windows(&history, &[], 10_000, &[])[0];
         assert_eq!((window.reads, window.reads_ok, window.read_p99_us), (202, 201, 198));
+    }
+
+    /// Past [`LISTED_MAX`] latencies a window counts them, and its 99th
+    /// percentile is the same nearest rank (here with latencies beyond
+    /// the count table's reach too).
+    #[test]
+    fn a_counted_window_gives_the_listed_window_s_p99() {
+        let latencies = |len: u64| (0..len).map(move |i| (i * 7_919) % 3_000_017 + 1);
+        for len in [LISTED_MAX as u64, LISTED_MAX as u64 + 1, 3 * LISTED_MAX as u64 / 2] {
+            let mut window = Latencies::default();
+            latencies(len).for_each(|latency| window.add(latency));
+            assert_eq!(matches!(window, Latencies::Counted(_)), len > LISTED_MAX as u64, "{len} latencies");
+            let listed = Latencies::Listed(latencies(len).collect());
+            assert_eq!(window.p99(), listed.p99(), "{len} latencies");
+        }
     }
 }
