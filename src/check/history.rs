@@ -36,7 +36,9 @@ pub enum Outcome {
 /// one of them until the checker has read the history. What only writes
 /// have lives behind one box (`Detail::Write`), what a read returned in
 /// one boxed slice, and the optional fields are flagged in one byte instead
-/// of each taking an `Option`'s padding. Read them through the accessors.
+/// of each taking an `Option`'s padding (a cart operation's item lives in
+/// the record's last spare bytes, not in the write's box, which it would
+/// take from 32 to 40 bytes). Read them through the accessors.
 #[derive(Clone, Debug)]
 pub struct OpRecord {
     /// Who issued it.
@@ -57,6 +59,9 @@ pub struct OpRecord {
     complete: Time,
     /// The node the client sent it to (when [`Flags::TARGET`]).
     target: NodeId,
+    /// The item of a write's cart operation (when [`Flags::CART`]; removed
+    /// when [`Flags::CART_REMOVE`], added otherwise).
+    cart_item: u32,
     /// What a read returned, or what a write wrote, saw and was
     /// acknowledged as.
     detail: Detail,
@@ -71,6 +76,8 @@ impl Flags {
     const TARGET: u8 = 1 << 1;
     const BLIND: u8 = 1 << 2;
     const RECONCILE: u8 = 1 << 3;
+    const CART: u8 = 1 << 4;
+    const CART_REMOVE: u8 = 1 << 5;
 
     fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
@@ -95,7 +102,7 @@ enum Detail {
     /// known yet: a read in flight, failed or that found no version, or a
     /// write before [`OpRecord::set_write`].
     Read(Box<[Version]>),
-    /// A write's value, context, cart operation and acknowledgement.
+    /// A write's value, context and acknowledgement.
     Write(Box<WriteDetail>),
 }
 
@@ -106,8 +113,6 @@ struct WriteDetail {
     write: WriteId,
     /// The version the acknowledgement named.
     acked: Option<Version>,
-    /// Under the `merge` policy: the cart operation.
-    cart: Option<CartOp>,
     /// The versions of the read whose context this write carries.
     context: Box<[VersionId]>,
 }
@@ -145,6 +150,7 @@ impl OpRecord {
             flags: Flags::default(),
             complete: Time::ZERO,
             target: NodeId(0),
+            cart_item: 0,
             detail: Detail::Read(Box::default()),
         }
     }
@@ -180,7 +186,7 @@ impl OpRecord {
     /// an empty context, `reconcile` for a client-side reconciliation of
     /// siblings it read. The other write fields are set after this.
     pub fn set_write(&mut self, write: WriteId, blind: bool, reconcile: bool) {
-        let detail = WriteDetail { write, acked: None, cart: None, context: Box::default() };
+        let detail = WriteDetail { write, acked: None, context: Box::default() };
         self.detail = Detail::Write(Box::new(detail));
         self.flags.set(Flags::BLIND, blind);
         self.flags.set(Flags::RECONCILE, reconcile);
@@ -217,12 +223,27 @@ impl OpRecord {
 
     /// Writes under the `merge` policy: the cart operation.
     pub fn cart(&self) -> Option<CartOp> {
-        self.write_detail()?.cart
+        if !self.flags.has(Flags::CART) {
+            return None;
+        }
+        Some(if self.flags.has(Flags::CART_REMOVE) {
+            CartOp::Remove(self.cart_item)
+        } else {
+            CartOp::Add(self.cart_item)
+        })
     }
 
     /// Records a write's cart operation (none outside the `merge` policy).
     pub fn set_cart(&mut self, cart: Option<CartOp>) {
-        self.write_detail_mut().cart = cart;
+        debug_assert!(self.kind == OpKind::Write, "only a write carries a cart operation");
+        let (item, remove) = match cart {
+            None => (0, false),
+            Some(CartOp::Add(item)) => (item, false),
+            Some(CartOp::Remove(item)) => (item, true),
+        };
+        self.cart_item = item;
+        self.flags.set(Flags::CART, cart.is_some());
+        self.flags.set(Flags::CART_REMOVE, remove);
     }
 
     /// Writes: the versions returned by the read whose context this write
@@ -598,6 +619,17 @@ mod tests {
         assert!(write.returned().is_empty());
         write.amend_acked(|v| v.stamp.time_us = 11);
         assert_eq!(write.acked().map(|v| v.stamp.time_us), Some(11));
+        write.set_cart(Some(CartOp::Remove(u32::MAX)));
+        assert_eq!(write.cart(), Some(CartOp::Remove(u32::MAX)));
+        write.set_cart(Some(CartOp::Add(0)));
+        assert_eq!(write.cart(), Some(CartOp::Add(0)));
+        write.set_cart(None);
+        assert_eq!(
+            (write.cart(), write.write(), write.blind(), write.reconcile()),
+            (None, Some(WriteId(7)), false, true)
+        );
+        // Every write of a run has its box: 32 bytes, a size class of its own.
+        assert_eq!(std::mem::size_of::<WriteDetail>(), 32);
     }
 
     /// What the reports read of a record: its latency, from invocation to
