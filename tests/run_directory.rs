@@ -319,7 +319,7 @@ fn trace_key_shows_the_replica_that_missed_the_write() {
     let seed = scenario.spec.seed;
     let plain = dynasim::run(&scenario, seed);
     let verdicts = &plain.summary.consistency.read_verdicts;
-    let (client, sequence) = verdicts.iter().find(|v| v.stale).expect("this scenario has stale reads").read;
+    let (client, sequence) = verdicts.iter().find(|v| v.is_stale()).expect("this scenario has stale reads").read();
     let stale_read =
         plain.outcome.history.iter().find(|op| (op.client, op.sequence) == (client, sequence)).expect("read");
     let options = ObserveOptions { trace_key: Some(stale_read.key), ..ObserveOptions::default() };

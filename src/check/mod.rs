@@ -109,21 +109,36 @@ pub struct ConsistencyReport {
 }
 
 /// The checker's verdict on one successful read of a key that had an
-/// acknowledged write before the read was invoked. 32 bytes: the report
-/// keeps one for every such read (~9 M at 10 M requests).
+/// acknowledged write before the read was invoked. 24 bytes: the report
+/// keeps one for every such read (~9 M at 10 M requests), so the read is
+/// kept as its two parts (a `(ClientId, u64)` pair is padded to 16
+/// bytes) and staleness as the count it implies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadVerdict {
-    /// The read, as its (client, sequence).
-    pub read: ReadId,
+    /// The read's client.
+    pub client: ClientId,
+    /// k-staleness: the acknowledged writes completed before the read was
+    /// invoked that the read returned neither itself nor a version
+    /// superseding; 0 exactly when the read is not stale (a stale read
+    /// misses a write of the frontier, which counts).
+    pub versions_behind: u32,
+    /// The read's request number.
+    pub sequence: u64,
     /// From the completion of the key's last write acknowledged before the
     /// read was invoked to the read's invocation, µs.
     pub since_write_us: u64,
+}
+
+impl ReadVerdict {
+    /// The read, as its (client, sequence).
+    pub fn read(&self) -> ReadId {
+        (self.client, self.sequence)
+    }
+
     /// The read is stale (DESIGN.md's definition).
-    pub stale: bool,
-    /// k-staleness: the acknowledged writes completed before the read was
-    /// invoked that the read returned neither itself nor a version
-    /// superseding; 0 for a read that is not stale.
-    pub versions_behind: u32,
+    pub fn is_stale(&self) -> bool {
+        self.versions_behind > 0
+    }
 }
 
 /// A read by (client, request number).
@@ -212,7 +227,7 @@ pub(crate) fn check_in_pieces(
     }
     report.siblings_per_read = siblings_per_read.into_iter().map(|(count, reads)| (count.to_string(), reads)).collect();
     report.reads_of_written_keys = report.read_verdicts.len() as u64;
-    report.stale_reads = report.read_verdicts.iter().filter(|v| v.stale).count() as u64;
+    report.stale_reads = report.read_verdicts.iter().filter(|v| v.is_stale()).count() as u64;
     report.duplicate_coordinations = lineage.duplicate_coordinations();
     report
 }
@@ -266,7 +281,7 @@ fn check_keys(
         let key = ops[0].key;
         let judged = figures.read_verdicts.len();
         judge.reads_of_key(ops, versioning, &mut figures.read_verdicts);
-        let stale = figures.read_verdicts[judged..].iter().filter(|v| v.stale).map(|v| (v.read, key));
+        let stale = figures.read_verdicts[judged..].iter().filter(|v| v.is_stale()).map(|v| (v.read(), key));
         figures.stale_read_ops.extend(stale);
     }
     figures
@@ -361,8 +376,10 @@ impl<'a> ReadJudge<'a> {
             let behind =
                 if stale { acknowledged[..next_write].iter().filter(|(_, w)| !reflects(w)).count() } else { 0 };
             let versions_behind = u32::try_from(behind).expect("fewer than 2^32 writes of one key");
+            debug_assert_eq!(stale, versions_behind > 0, "a stale read misses a frontier write");
             let since_write_us = read.invoke.since(acknowledged[next_write - 1].0);
-            verdicts.push(ReadVerdict { read: (read.client, read.sequence), since_write_us, stale, versions_behind });
+            let (client, sequence) = (read.client, read.sequence);
+            verdicts.push(ReadVerdict { client, versions_behind, sequence, since_write_us });
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn write_run_directory(
     let observed = &outcome.observed;
     let end_us = outcome.end.0;
     let verdicts = &report.summary.consistency.read_verdicts;
-    let stale = verdicts.iter().filter(|verdict| verdict.stale).map(|verdict| verdict.read).collect();
+    let stale = verdicts.iter().filter(|verdict| verdict.is_stale()).map(|verdict| verdict.read()).collect();
     let mut written = Written::default();
     let mut write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let path = directory.join(name);

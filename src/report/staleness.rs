@@ -103,7 +103,7 @@ pub fn wilson_interval(successes: u64, trials: u64, z: f64) -> Option<(f64, f64)
 pub fn staleness(scenario: &Scenario, consistency: &ConsistencyReport, history: &[OpRecord]) -> Staleness {
     let verdicts = &consistency.read_verdicts;
     let mut versions_behind = BTreeMap::new();
-    for verdict in verdicts.iter().filter(|v| v.stale) {
+    for verdict in verdicts.iter().filter(|v| v.is_stale()) {
         *versions_behind.entry(verdict.versions_behind.to_string()).or_default() += 1;
     }
     let workload = &scenario.spec.workload;
@@ -138,7 +138,7 @@ fn rows_by_delay<'v>(verdicts: impl IntoIterator<Item = &'v ReadVerdict>, delays
     for verdict in verdicts {
         let entry = counts.entry(verdict.since_write_us).or_default();
         entry.0 += 1;
-        entry.1 += u64::from(!verdict.stale);
+        entry.1 += u64::from(!verdict.is_stale());
     }
     delays_ms
         .iter()
@@ -155,7 +155,7 @@ fn rows_by_bin<'v>(verdicts: impl IntoIterator<Item = &'v ReadVerdict>) -> Vec<S
     for verdict in verdicts {
         let bin = BIN_EDGES_MS.partition_point(|&edge| ms_to_us(edge) <= verdict.since_write_us) - 1;
         counts[bin].0 += 1;
-        counts[bin].1 += u64::from(!verdict.stale);
+        counts[bin].1 += u64::from(!verdict.is_stale());
     }
     counts
         .iter()
@@ -221,10 +221,10 @@ mod tests {
 
     fn verdict(since_write_us: u64, stale: bool) -> ReadVerdict {
         ReadVerdict {
-            read: (crate::types::ClientId(0), since_write_us),
-            since_write_us,
-            stale,
+            client: crate::types::ClientId(0),
             versions_behind: u32::from(stale),
+            sequence: since_write_us,
+            since_write_us,
         }
     }
 
