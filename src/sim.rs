@@ -1083,17 +1083,15 @@ mod tests {
     /// A finished run's nodes keep no Merkle tree: nothing after the event
     /// loop compares trees, and the end-of-run checks reuse their memory
     /// (~270 MB at 1,000 nodes and 10 M keys). The scenario runs
-    /// anti-entropy, so its nodes had trees until the loop ended.
+    /// anti-entropy, so its nodes have trees while the loop runs.
     #[test]
     fn a_finished_run_lets_go_of_its_merkle_trees() {
         let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/crash-restart.toml");
         let scenario = crate::scenario::Scenario::load(&path).expect("a bundled scenario");
-        let simulation = super::Simulation::new(&scenario, scenario.spec.seed);
-        assert!(simulation.node_config.anti_entropy_depth.is_some(), "the scenario runs no anti-entropy");
         let mut started = super::Simulation::new(&scenario, scenario.spec.seed);
         started.nodes[0].start(super::Time::ZERO, &mut started.node_out);
         assert!(started.nodes[0].tree_count() > 0, "a started node builds no tree: the test asks nothing");
-        let outcome = simulation.run();
+        let outcome = super::Simulation::new(&scenario, scenario.spec.seed).run();
         let kept: usize = outcome.nodes.iter().map(super::Node::tree_count).sum();
         assert_eq!(kept, 0, "trees kept after the run");
     }
