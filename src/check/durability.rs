@@ -260,8 +260,9 @@ fn overwrite(seen: Seen, versioning: Versioning) -> Option<Overwrite> {
 /// carries a greater (timestamp, writer): last-write-wins discards w.
 fn lww_lost_updates(history: &[OpRecord], lineage: &Lineage) -> u64 {
     // The acknowledged version's stamp, else that of any version a read or store showed.
-    let stamp =
-        |op: &OpRecord| op.acked().map(|v| v.stamp).or_else(|| lineage.versions_of(op.write()?).map(|v| v.stamp).max());
+    let stamp = |op: &OpRecord| {
+        op.acked().map(|v| v.stamp()).or_else(|| lineage.versions_of(op.write()?).map(|v| v.stamp()).max())
+    };
     let writes_by_key = history::sorted_by_key(history.iter().filter(|op| op.kind == OpKind::Write));
     let mut lost = 0;
     for writes in history::key_runs(&writes_by_key) {
@@ -306,7 +307,7 @@ fn resurfaced_deletes(history: &[OpRecord]) -> u64 {
                     .any(|op| op.cart() == Some(CartOp::Add(item)) && op.invoke > removed_invoke && op.invoke < until)
             };
             let returned = |op: &&&OpRecord| {
-                op.returned().iter().any(|v| v.value.items.as_deref().is_some_and(|items| items.contains(&item)))
+                op.returned().iter().any(|v| v.items.as_deref().is_some_and(|items| items.contains(&item)))
             };
             let resurfaces = ops
                 .iter()

@@ -617,8 +617,8 @@ mod tests {
             (Some(CartOp::Add(4)), &[version(4).id()][..], Some(&version(7)))
         );
         assert!(write.returned().is_empty());
-        write.amend_acked(|v| v.stamp.time_us = 11);
-        assert_eq!(write.acked().map(|v| v.stamp.time_us), Some(11));
+        write.amend_acked(|v| v.time_us = 11);
+        assert_eq!(write.acked().map(|v| v.time_us), Some(11));
         write.set_cart(Some(CartOp::Remove(u32::MAX)));
         assert_eq!(write.cart(), Some(CartOp::Remove(u32::MAX)));
         write.set_cart(Some(CartOp::Add(0)));

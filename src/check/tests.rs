@@ -38,7 +38,7 @@ fn write(key: u64, invoke: u64, complete: u64, id: u64, c: &[(u32, u64)]) -> OpR
     let stamp = Stamp { time_us: invoke, writer: 0 };
     let mut write = op(OpKind::Write, key, invoke, complete);
     write.set_write(WriteId(id), false, false);
-    write.set_acked(observed(id, c).changed(|v| v.stamp = stamp));
+    write.set_acked(observed(id, c).changed(|v| v.set_stamp(stamp)));
     write
 }
 
@@ -477,12 +477,12 @@ mod end_state {
     #[test]
     fn lww_discards_a_later_write_with_an_earlier_timestamp() {
         let mut early = write(1, 0, 10, 1, &[(0, 1)]);
-        early.amend_acked(|v| v.stamp = Stamp { time_us: 500, writer: 0 });
+        early.amend_acked(|v| v.set_stamp(Stamp { time_us: 500, writer: 0 }));
         let mut late = write(1, 5, 15, 2, &[(1, 1)]);
-        late.amend_acked(|v| v.stamp = Stamp { time_us: 7, writer: 1 });
+        late.amend_acked(|v| v.set_stamp(Stamp { time_us: 7, writer: 1 }));
         let final_versions = BTreeMap::from([(
             1,
-            vec![observed(1, &[(0, 1)]).changed(|v| v.stamp = Stamp { time_us: 500, writer: 0 })],
+            vec![observed(1, &[(0, 1)]).changed(|v| v.set_stamp(Stamp { time_us: 500, writer: 0 }))],
         )]);
         let held = |key: u64| final_versions.get(&key).cloned().unwrap_or_default();
         let both = [early, late];
@@ -501,7 +501,7 @@ mod end_state {
     fn lww_counts_each_later_write_an_earlier_stamp_outranks() {
         let stamped = |invoke: u64, id: u64, time_us: u64| {
             let mut op = write(1, invoke, invoke + 10, id, &[(0, id)]);
-            op.amend_acked(|v| v.stamp = Stamp { time_us, writer: 0 });
+            op.amend_acked(|v| v.set_stamp(Stamp { time_us, writer: 0 }));
             op
         };
         let none = BTreeMap::new();
@@ -520,7 +520,7 @@ mod end_state {
         let mut remove = write(1, 0, 10, 1, &[(0, 1)]);
         remove.set_cart(Some(CartOp::Remove(7)));
         let mut again = read(1, 20, 30, &[(2, &[(0, 1), (1, 1)])]);
-        again.amend_returned(0, |v| v.value.items = Some(vec![3, 7].into()));
+        again.amend_returned(0, |v| v.items = Some(vec![3, 7].into()));
         let report = end_state(&[remove.clone(), again.clone()], &[(2, &[(0, 1), (1, 1)])], &[]);
         assert_eq!(report.resurfaced_deletes, 1);
         let mut add = write(1, 12, 14, 3, &[(0, 2)]);
@@ -538,7 +538,7 @@ mod end_state {
         remove.set_cart(Some(CartOp::Remove(7)));
         let item_read = |invoke: u64, complete: u64| {
             let mut read = read(1, invoke, complete, &[(2, &[(0, 1), (1, 1)])]);
-            read.amend_returned(0, |v| v.value.items = Some(vec![7].into()));
+            read.amend_returned(0, |v| v.items = Some(vec![7].into()));
             read
         };
         let add = |invoke: u64| {

@@ -3,29 +3,27 @@
 //! when merged with a concurrent branch that still holds it (Dynamo §4.4).
 
 use crate::check::history::CartOp;
-use crate::protocol::Version;
-use std::sync::Arc;
+use crate::protocol::{CartItems, Version};
 
 /// The union of the item sets of `versions` (sorted, distinct).
-pub fn merge_items<'a>(versions: impl IntoIterator<Item = &'a Version>) -> Arc<[u32]> {
-    let mut items: Vec<u32> =
-        versions.into_iter().filter_map(|v| v.value.items.as_deref()).flatten().copied().collect();
+pub fn merge_items<'a>(versions: impl IntoIterator<Item = &'a Version>) -> CartItems {
+    let mut items: Vec<u32> = versions.into_iter().filter_map(|v| v.items.as_deref()).flatten().copied().collect();
     items.sort_unstable();
     items.dedup();
-    items.into()
+    CartItems::new(items)
 }
 
 /// The cart after applying `op` to `items`.
-pub fn apply(items: &[u32], op: CartOp) -> Arc<[u32]> {
+pub fn apply(items: &[u32], op: CartOp) -> CartItems {
     match op {
         CartOp::Add(item) => {
             let mut next = items.to_vec();
             if let Err(at) = next.binary_search(&item) {
                 next.insert(at, item);
             }
-            next.into()
+            CartItems::new(next)
         }
-        CartOp::Remove(item) => items.iter().copied().filter(|&i| i != item).collect::<Vec<_>>().into(),
+        CartOp::Remove(item) => CartItems::new(items.iter().copied().filter(|&i| i != item).collect()),
     }
 }
 
@@ -36,13 +34,8 @@ mod tests {
     use crate::protocol::{Stamp, Value, VersionData, WriteId};
 
     fn cart(items: &[u32]) -> Version {
-        let value = Value { write: WriteId(1), bytes: 1, items: Some(items.into()) };
-        Version::from(VersionData {
-            clock: VectorClock::new(),
-            dot: Default::default(),
-            stamp: Stamp::default(),
-            value,
-        })
+        let value = Value { write: WriteId(1), bytes: 1, items: Some(CartItems::new(items.to_vec())) };
+        Version::from(VersionData::new(VectorClock::new(), Default::default(), Stamp::default(), value))
     }
 
     #[test]

@@ -18,8 +18,8 @@ use crate::node::quorum::ReadQuorum;
 use crate::node::vclock::VectorClock;
 use crate::node::Outbox;
 use crate::protocol::{
-    Coordination, Failure, Key, KeyPositions, Message, ReadResult, RequestId, Stamp, Value, Version, VersionData,
-    VersionId, WriteId,
+    CartItems, Coordination, Failure, Key, KeyPositions, Message, ReadResult, RequestId, Stamp, Value, Version,
+    VersionData, VersionId, WriteId,
 };
 use crate::ring::Ring;
 use crate::scenario::{LoadMode, Policy, RoutingMode};
@@ -116,7 +116,7 @@ struct ReadContext {
     fastest: Option<NodeId>,
     versions: Vec<VersionId>,
     /// Merged cart items (merge policy).
-    items: Option<Arc<[u32]>>,
+    items: Option<CartItems>,
 }
 
 /// Why an operation was issued, which decides what follows its completion.
@@ -407,7 +407,7 @@ impl Client {
         if self.config.policy != Policy::Merge {
             return (value, None);
         }
-        let items: Arc<[u32]> = context.and_then(|c| c.items.clone()).unwrap_or_else(|| Arc::from(Vec::new()));
+        let items: CartItems = context.and_then(|c| c.items.clone()).unwrap_or_default();
         if role == Role::Reconcile {
             value.items = Some(items);
             return (value, None);
@@ -440,7 +440,7 @@ impl Client {
             // The client is the version's actor; its stamps never repeat.
             let actor = crate::node::vclock::Actor { node: NodeId(stamp.writer), epoch: 0 };
             let dot = crate::node::vclock::Dot { actor, counter: time_us };
-            let version = Version::from(VersionData { clock: VectorClock::new(), dot, stamp, value });
+            let version = Version::from(VersionData::new(VectorClock::new(), dot, stamp, value));
             let asked = self.ring.preference_list(key.position, self.config.n);
             let coordination = Coordination { coordinator: Endpoint::Client(self.id), id: sequence };
             for &replica in &asked {

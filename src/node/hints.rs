@@ -220,7 +220,7 @@ mod tests {
         hints.put(NodeId(1), Key::new(8), version(2, &[(0, 2)]), VC);
         hints.put(NodeId(2), Key::new(7), version(3, &[(0, 3)]), VC);
         let taken = hints.take_intended(NodeId(1));
-        let mut writes: Vec<u64> = taken.iter().map(|(_, v)| v.value.write.0).collect();
+        let mut writes: Vec<u64> = taken.iter().map(|(_, v)| v.write.0).collect();
         writes.sort_unstable();
         assert_eq!(writes, [1, 2]);
         assert_eq!((hints.pending(), hints.intended()), (1, vec![NodeId(2)]));

@@ -224,11 +224,11 @@ impl WordDigest {
 fn version_digest(version: &Version) -> u64 {
     let actor_word = |actor: super::vclock::Actor| u64::from(actor.node.0) | u64::from(actor.epoch) << 32;
     let entries = version.clock.entries();
-    let mut digest = WordDigest::new(version.value.write.0);
+    let mut digest = WordDigest::new(version.write.0);
     digest.push(actor_word(version.dot.actor));
     digest.push(version.dot.counter);
-    digest.push(version.stamp.time_us);
-    digest.push(u64::from(version.stamp.writer) | (entries.len() as u64) << 32);
+    digest.push(version.time_us);
+    digest.push(u64::from(version.writer) | (entries.len() as u64) << 32);
     for entry in entries {
         digest.push(actor_word(entry.actor));
         digest.push(entry.counter);
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn a_key_digest_does_not_depend_on_the_order_versions_are_held_in() {
         // Two versions of one write (a request coordinated twice) and a third.
-        let twin = version(7, 2).changed(|v| v.stamp = Stamp { time_us: 9, writer: 3 });
+        let twin = version(7, 2).changed(|v| v.set_stamp(Stamp { time_us: 9, writer: 3 }));
         let versions = [version(7, 1), twin, version(8, 1)];
         let mut reversed = versions.clone();
         reversed.reverse();
@@ -462,12 +462,12 @@ mod tests {
             clock
         };
         let variants = [
-            base.changed(|v| v.value.write.0 += 1),
+            base.changed(|v| v.write.0 += 1),
             base.changed(|v| v.dot.actor.node = NodeId(1)),
             base.changed(|v| v.dot.actor.epoch = 1),
             base.changed(|v| v.dot.counter += 1),
-            base.changed(|v| v.stamp.time_us = 1),
-            base.changed(|v| v.stamp.writer = 1),
+            base.changed(|v| v.time_us = 1),
+            base.changed(|v| v.writer = 1),
             base.changed(|v| v.clock = bumped(0)),
             base.changed(|v| v.clock = bumped(2)),
             base.changed(|v| v.clock = bumped(3)), // one entry more
@@ -489,7 +489,9 @@ mod tests {
     #[test]
     fn no_two_of_twenty_five_thousand_version_sets_share_a_digest() {
         let pool: Vec<Version> = (0..1_000u64)
-            .map(|i| version(i % 97, 1 + i % 5).changed(|v| v.stamp = Stamp { time_us: i / 7, writer: (i % 3) as u32 }))
+            .map(|i| {
+                version(i % 97, 1 + i % 5).changed(|v| v.set_stamp(Stamp { time_us: i / 7, writer: (i % 3) as u32 }))
+            })
             .collect();
         let mut sets: Vec<Vec<Version>> = pool.iter().map(|v| vec![v.clone()]).collect();
         for (i, first) in pool.iter().enumerate() {

@@ -1142,7 +1142,7 @@ impl Node {
         let versioning = self.config.rules.versioning;
         let (clock, dropped) = versioning.new_clock(context, dot, physical, self.config.clock_max_entries);
         self.stats.clock_truncations += dropped as u64;
-        Version::from(VersionData { clock, dot, stamp: Stamp { time_us: physical.0, writer: self.id.0 }, value })
+        Version::from(VersionData::new(clock, dot, Stamp { time_us: physical.0, writer: self.id.0 }, value))
     }
 
     /// The new version's dot: this node's counter set to one more than the

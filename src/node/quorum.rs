@@ -101,7 +101,7 @@ mod tests {
         assert!(q.record(NodeId(4), smallvec::smallvec![]).is_none(), "duplicates do not count");
         assert!(q.record(NodeId(9), smallvec::smallvec![]).is_none(), "nodes not asked do not count");
         let result = q.record(NodeId(5), smallvec::smallvec![version(2, 0, 2), version(3, 1, 1)]).expect("R reached");
-        let writes: Vec<u64> = result.versions.iter().map(|v| v.value.write.0).collect();
+        let writes: Vec<u64> = result.versions.iter().map(|v| v.write.0).collect();
         assert_eq!(writes, vec![2, 3], "version 1 is an ancestor of version 2");
         assert_eq!(result.context.counter(NodeId(0)), 2);
         assert_eq!(result.context.counter(NodeId(1)), 1);

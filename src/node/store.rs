@@ -355,7 +355,7 @@ impl Store {
 fn over_cap(versions: &mut [Version], rules: StoreRules) -> Option<usize> {
     let cap = rules.sibling_cap;
     (cap > 0 && versions.len() > cap).then(|| {
-        versions.sort_by_key(|v| std::cmp::Reverse(v.stamp));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.stamp()));
         cap
     })
 }
@@ -401,7 +401,7 @@ pub(crate) mod tests {
         }
         let stamp = Stamp { time_us: write, writer: 0 };
         let dot = Dot { actor: NodeId(99).into(), counter: write };
-        Version::from(VersionData { clock, dot, stamp, value: Value { write: WriteId(write), bytes: 10, items: None } })
+        Version::from(VersionData::new(clock, dot, stamp, Value { write: WriteId(write), bytes: 10, items: None }))
     }
 
     const VC: StoreRules = StoreRules::VECTOR_CLOCKS;
@@ -412,7 +412,7 @@ pub(crate) mod tests {
         assert_eq!(store.put(Key::new(1), version(1, &[(0, 1)]), VC), PutEffect::Stored);
         assert_eq!(store.put(Key::new(1), version(2, &[(0, 2)]), VC), PutEffect::Stored);
         assert_eq!(store.get(1).len(), 1);
-        assert_eq!(store.get(1)[0].value.write, WriteId(2));
+        assert_eq!(store.get(1)[0].write, WriteId(2));
     }
 
     /// A walk is by key id, whatever order the keys arrived in.
@@ -527,7 +527,7 @@ pub(crate) mod tests {
         assert_eq!(store.put(Key::new(1), version(3, &[(1, 1)]), lww), PutEffect::Obsolete, "older stamp loses");
         store.put(Key::new(1), version(9, &[(2, 1)]), lww);
         assert_eq!(store.get(1).len(), 1);
-        assert_eq!(store.get(1)[0].value.write, WriteId(9));
+        assert_eq!(store.get(1)[0].write, WriteId(9));
     }
 
     #[test]
@@ -540,7 +540,7 @@ pub(crate) mod tests {
             store.put(Key::new(1), version(3, &[(2, 1)]), capped),
             PutEffect::StoredOverCap(vec![version(1, &[(0, 1)])])
         );
-        let writes: Vec<u64> = store.get(1).iter().map(|v| v.value.write.0).collect();
+        let writes: Vec<u64> = store.get(1).iter().map(|v| v.write.0).collect();
         assert_eq!(writes, vec![3, 2]);
     }
 
@@ -550,7 +550,7 @@ pub(crate) mod tests {
         let b = version(2, &[(0, 1), (1, 1)]);
         let c = version(3, &[(0, 1), (2, 1)]);
         let kept = reconcile([&a, &b, &b.clone(), &c], Versioning::VectorClocks);
-        let writes: Vec<u64> = kept.iter().map(|v| v.value.write.0).collect();
+        let writes: Vec<u64> = kept.iter().map(|v| v.write.0).collect();
         assert_eq!(writes, vec![2, 3]);
         assert!(Versioning::VectorClocks.concurrent(&kept[0], &kept[1]));
     }
@@ -592,7 +592,7 @@ pub(crate) mod tests {
             versions.retain(|v| !versioning.covers(&version, v));
             versions.push(version);
             if rules.sibling_cap > 0 && versions.len() > rules.sibling_cap {
-                versions.sort_by_key(|v| std::cmp::Reverse(v.stamp));
+                versions.sort_by_key(|v| std::cmp::Reverse(v.stamp()));
                 versions.truncate(rules.sibling_cap);
             }
         }

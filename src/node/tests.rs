@@ -152,7 +152,7 @@ fn two_blind_writes_through_one_coordinator_get_ordered_clocks() {
     assert_eq!(second.compare(first), Causality::After);
     let stored = nodes[0].store().get(key.id);
     assert_eq!(stored.len(), 1, "the second write superseded the first");
-    assert_eq!(stored[0].value.write, WriteId(2));
+    assert_eq!(stored[0].write, WriteId(2));
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn replica_write(key: Key, write: u64, durable: bool) -> Message {
     clock.set(NodeId(9), write.max(1), Time(0));
     let value = Value { write: WriteId(write), bytes: 8, items: None };
     let dot = crate::node::vclock::Dot { actor: NodeId(9).into(), counter: write.max(1) };
-    let version = Version::from(VersionData { clock, dot, stamp: crate::protocol::Stamp::default(), value });
+    let version = Version::from(VersionData::new(clock, dot, crate::protocol::Stamp::default(), value));
     let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: write };
     Message::ReplicaWrite { coordination, key, version, hint: None, durable }
 }
@@ -475,7 +475,7 @@ fn after_a_disk_loss_a_node_writes_as_a_new_actor_so_its_new_versions_never_look
     out.timers.clear();
     nodes[0].on_message(Time(300), Endpoint::Client(CLIENT), put(6, key, VectorClock::new(), 6), &mut out);
     let held = store_at(&mut nodes[other.0 as usize], NodeId(0), replica_writes_to(&mut out, other), key);
-    let writes: Vec<u64> = held.iter().map(|v| v.value.write.0).collect();
+    let writes: Vec<u64> = held.iter().map(|v| v.write.0).collect();
     assert_eq!(writes, vec![5, 6], "the new write is a sibling of the old one, not an obsolete ancestor");
     assert_eq!(held[1].dot.actor, vclock::Actor { node: NodeId(0), epoch: 1 });
     assert_eq!(held[1].dot.counter, 1, "the counters restarted with the disk");
@@ -650,7 +650,7 @@ fn a_write_after_the_snapshot_is_pushed_to_the_new_owner_not_dropped() {
     }
     // The source dropped what it sent, kept the late write, and pushes it.
     assert_eq!(nodes[0].main_versions(late.id).len(), 1, "the late write was not dropped");
-    assert_eq!(nodes[2].main_versions(late.id).iter().filter(|v| v.value.write == WriteId(9_999)).count(), 0);
+    assert_eq!(nodes[2].main_versions(late.id).iter().filter(|v| v.write == WriteId(9_999)).count(), 0);
     let mut out = Outbox::default();
     nodes[source.0 as usize].hand_off(Time(5), &mut out);
     let pushes: Vec<_> = out.messages.into_iter().filter(|(_, m)| matches!(m, Message::Handoff { .. })).collect();
@@ -660,7 +660,7 @@ fn a_write_after_the_snapshot_is_pushed_to_the_new_owner_not_dropped() {
             deliver(&mut nodes[source.0 as usize], NodeId(2), ack);
         }
     }
-    assert!(nodes[2].main_versions(late.id).iter().any(|v| v.value.write == WriteId(9_999)), "the owner has it");
+    assert!(nodes[2].main_versions(late.id).iter().any(|v| v.write == WriteId(9_999)), "the owner has it");
     let old = &nodes[0];
     let owned = (0..200).filter(|&id| owner(old, Key::new(id)) == old.id).count();
     assert_eq!(old.store().key_count(), owned, "the old owner keeps only its own keys");
@@ -2320,7 +2320,7 @@ fn first_replica_version(out: &Outbox<NodeTimer>) -> &Version {
 fn stamp_of_put(node: &mut Node, now: Time, key: Key, sequence: u64) -> crate::protocol::Stamp {
     let mut out = Outbox::default();
     node.on_message(now, Endpoint::Client(CLIENT), put(sequence, key, VectorClock::new(), sequence), &mut out);
-    first_replica_version(&out).stamp
+    first_replica_version(&out).stamp()
 }
 
 /// A coordinator stamps a write with its own physical clock, skew
@@ -2351,7 +2351,7 @@ fn a_disk_loss_loses_and_counts_the_hints_a_crash_keeps() {
     assert!(node.crash(Time(10), false).is_empty(), "hints are on disk");
     assert_eq!(node.hints_pending(), 2);
     let lost = node.crash(Time(20), true);
-    let writes: Vec<(u64, u64)> = lost.iter().map(|(key, v)| (*key, v.value.write.0)).collect();
+    let writes: Vec<(u64, u64)> = lost.iter().map(|(key, v)| (*key, v.write.0)).collect();
     assert_eq!(writes, vec![(1, 7), (2, 8)]);
     let books = node.hint_books();
     assert_eq!((books.stored, books.lost, books.pending), (2, 2, 0));
@@ -2361,7 +2361,7 @@ fn a_disk_loss_loses_and_counts_the_hints_a_crash_keeps() {
 /// A durable replica write of `version` to `key` from coordinator n9,
 /// standing in for `hint` if any.
 fn replica_write_of(key: Key, version: Version, hint: Option<NodeId>) -> Message {
-    let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: version.value.write.0 };
+    let coordination = Coordination { coordinator: Endpoint::Node(NodeId(9)), id: version.write.0 };
     Message::ReplicaWrite { coordination, key, version, hint, durable: true }
 }
 
@@ -2392,7 +2392,7 @@ fn a_replica_counts_its_writes_the_ones_it_already_held_its_reads_and_writes_out
     let returned: Vec<Vec<u64>> = replies
         .iter()
         .filter_map(|(_, m)| match m {
-            Message::ReplicaReadReply { versions, .. } => Some(versions.iter().map(|v| v.value.write.0).collect()),
+            Message::ReplicaReadReply { versions, .. } => Some(versions.iter().map(|v| v.write.0).collect()),
             _ => None,
         })
         .collect();
@@ -2432,9 +2432,9 @@ fn sibling_cap_drops_from_the_main_data_and_the_hints_are_counted_and_kept_for_t
     ] {
         deliver(node, NodeId(9), replica_write_of(key, v, Some(NodeId(0))));
     }
-    let dropped: Vec<(u64, u64)> = node.cap_dropped().iter().map(|(k, v)| (*k, v.value.write.0)).collect();
+    let dropped: Vec<(u64, u64)> = node.cap_dropped().iter().map(|(k, v)| (*k, v.write.0)).collect();
     assert_eq!(dropped, vec![(key.id, 1), (key.id, 6)]);
-    let writes = |versions: &[Version]| versions.iter().map(|v| v.value.write.0).collect::<Vec<_>>();
+    let writes = |versions: &[Version]| versions.iter().map(|v| v.write.0).collect::<Vec<_>>();
     assert_eq!(writes(node.store().get(key.id)), vec![3, 2]);
     let s = node.stats();
     assert_eq!((s.sibling_cap_hits, s.sibling_cap_drops), (1, 1), "the main data's cap");

@@ -35,7 +35,7 @@ impl Versioning {
     /// True when `newer` is `older` or supersedes it.
     pub fn covers(self, newer: &Version, older: &Version) -> bool {
         match self {
-            Versioning::LastWriteWins => newer.stamp >= older.stamp,
+            Versioning::LastWriteWins => newer.stamp() >= older.stamp(),
             Versioning::VectorClocks => newer.clock.descends(&older.clock),
             Versioning::DottedVersionVectors => newer.dot == older.dot || newer.clock.contains(older.dot),
         }
@@ -57,7 +57,7 @@ impl Versioning {
     pub fn history(self, version: &Version) -> VectorClock {
         let mut history = version.clock.clone();
         if self == Versioning::DottedVersionVectors && !history.contains(version.dot) {
-            history.set(version.dot.actor, version.dot.counter, Time(version.stamp.time_us));
+            history.set(version.dot.actor, version.dot.counter, Time(version.time_us));
         }
         history
     }

@@ -64,9 +64,9 @@ fn version_line(version: &Version) -> VersionLine {
         write: write_text(version.write()),
         dot: version.dot.to_string(),
         clock: version.clock.entries().iter().map(|e| (e.actor.to_string(), e.counter)).collect(),
-        stamp_us: version.stamp.time_us,
-        writer: version.stamp.writer,
-        items: version.value.items.as_ref().map(|items| items.to_vec()),
+        stamp_us: version.time_us,
+        writer: version.writer,
+        items: version.items.as_ref().map(|items| items.to_vec()),
     }
 }
 

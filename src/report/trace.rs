@@ -87,7 +87,7 @@ impl KeyTrace {
     /// Notes that `node` holds `versions` from `now` on (unless earlier).
     fn held(&mut self, now: Time, node: Endpoint, versions: &[Version]) {
         for version in versions {
-            self.holders.entry(version.value.write).or_default().entry(node).or_insert(now);
+            self.holders.entry(version.write).or_default().entry(node).or_insert(now);
         }
     }
 
@@ -308,7 +308,7 @@ fn versions_seen(versions: &[Version]) -> String {
 }
 
 fn version_text(version: &Version) -> String {
-    format!("{} w={} clock {}", version.dot, write_text(version.value.write), clock_text(&version.clock))
+    format!("{} w={} clock {}", version.dot, write_text(version.write), clock_text(&version.clock))
 }
 
 fn clock_text(clock: &VectorClock) -> String {
