@@ -215,14 +215,9 @@ impl Version {
         u64::from(self.bytes) + self.clock.wire_bytes() + 12 + 12
     }
 
-    /// The write whose value this is.
-    pub fn write(&self) -> WriteId {
-        self.0.write
-    }
-
     /// The version's identity.
     pub fn id(&self) -> VersionId {
-        VersionId { write: self.write(), dot: self.dot }
+        VersionId { write: self.write, dot: self.dot }
     }
 }
 
@@ -666,7 +661,7 @@ mod tests {
         let value = Value { write: WriteId(9), bytes: 1024, items: Some(CartItems::new(vec![2, 3])) };
         let version = Version::from(VersionData::new(VectorClock::new(), Dot::default(), stamp, value.clone()));
         assert_eq!(version.stamp(), stamp);
-        assert_eq!((version.write(), version.bytes, version.items.clone()), (value.write, value.bytes, value.items));
+        assert_eq!((version.write, version.bytes, version.items.clone()), (value.write, value.bytes, value.items));
     }
 
     #[test]

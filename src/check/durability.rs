@@ -184,7 +184,7 @@ struct Held<'v> {
 
 impl<'v> Held<'v> {
     fn new(lineage: &Lineage, versions: &'v [Version]) -> Self {
-        Held { versions, blind: versions.iter().all(|v| lineage.saw_nothing(v.write())) }
+        Held { versions, blind: versions.iter().all(|v| lineage.saw_nothing(v.write)) }
     }
 }
 
@@ -217,11 +217,11 @@ impl Sight<'_, '_> {
         // Whether the writer saw the write is asked first: it is cached per
         // writer, and false for every blind write, which then skips the
         // clock comparisons (the bulk of the checker's time on blind workloads).
-        versions.iter().any(|v| v.write() == write)
+        versions.iter().any(|v| v.write == write)
             || !held.blind
                 && versions.iter().any(|v| {
-                    v.write() != write
-                        && self.saw.saw(v.write(), write)
+                    v.write != write
+                        && self.saw.saw(v.write, write)
                         && (self.truncated || superseded_by(lineage, write, v, versioning) || self.through_successor(v))
                 })
     }
@@ -234,7 +234,7 @@ impl Sight<'_, '_> {
 
 /// True when `newer` supersedes some known version of `write`.
 fn superseded_by(lineage: &Lineage, write: WriteId, newer: &Version, versioning: Versioning) -> bool {
-    newer.write() != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
+    newer.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(newer, old))
 }
 
 /// How a lost write was overwritten.

@@ -126,7 +126,7 @@ impl<'a> Lineage<'a> {
                 // handful of versions, and doubling would reserve up to
                 // twice that (a quarter of the lineage at 10 M operations).
                 grown.reserve_exact(1);
-                grown.insert(at, (version.write(), version)); // the first seen of an identity stays
+                grown.insert(at, (version.write, version)); // the first seen of an identity stays
                 *known = grown.into_boxed_slice();
             }
         }
@@ -496,12 +496,12 @@ mod tests {
         assert_eq!(lineage.key_of(WriteId(7)), None);
         assert_eq!(lineage.invoked(WriteId(2)), Some(Time(10)));
         assert_eq!(lineage.invoked(WriteId(7)), None);
-        let writes = |versions: Vec<&Version>| versions.iter().map(|v| v.write()).collect::<Vec<_>>();
+        let writes = |versions: Vec<&Version>| versions.iter().map(|v| v.write).collect::<Vec<_>>();
         assert_eq!(writes(lineage.versions_of(WriteId(2)).collect()), vec![WriteId(2)]);
         assert_eq!(writes(lineage.versions_of(WriteId(3)).collect()), vec![WriteId(3)]);
         assert_eq!(writes(lineage.versions_of_key(1).collect()), vec![WriteId(1), WriteId(3)]);
         assert_eq!(writes(lineage.versions_of_key(2).collect()), vec![WriteId(2)]);
-        assert_eq!(lineage.version(2, id(2, 0)).map(|v| v.write()), Some(WriteId(2)));
+        assert_eq!(lineage.version(2, id(2, 0)).map(|v| v.write), Some(WriteId(2)));
         assert!(lineage.version(1, id(2, 0)).is_none(), "write 2's version is not on key 1");
     }
 

@@ -289,7 +289,7 @@ fn check_keys(
 
 /// True when `newer` is a version of `older`'s write or supersedes `older`.
 fn covers(newer: &Version, older: &Version, versioning: Versioning) -> bool {
-    newer.write() == older.write() || versioning.covers(newer, older)
+    newer.write == older.write || versioning.covers(newer, older)
 }
 
 /// Pairs of returned versions that are not concurrent (one covers the other).
@@ -317,7 +317,7 @@ fn ordered_sibling_pairs(returned: &[Version], lineage: &Lineage) -> u64 {
     let mut count = 0;
     for (i, a) in returned.iter().enumerate() {
         for b in &returned[i + 1..] {
-            let ordered = lineage.saw_version(b.write(), a.id()) || lineage.saw_version(a.write(), b.id());
+            let ordered = lineage.saw_version(b.write, a.id()) || lineage.saw_version(a.write, b.id());
             count += u64::from(ordered);
         }
     }
@@ -349,7 +349,7 @@ impl<'a> ReadJudge<'a> {
         acknowledged.extend(
             ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| Some((op.complete()?, op.acked()?))),
         );
-        acknowledged.sort_by_key(|(complete, version)| (*complete, version.write()));
+        acknowledged.sort_by_key(|(complete, version)| (*complete, version.write));
         reads.clear();
         reads.extend(ops.iter().copied().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok));
         reads.sort_by_key(|op| (op.invoke, op.client, op.sequence));

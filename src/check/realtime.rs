@@ -113,7 +113,7 @@ fn count_from_the_future(ops: &[&OpRecord], writes: &KeyWrites, report: &mut Rea
             OpKind::Read if op.outcome == Outcome::Ok => {
                 let complete = op.complete().unwrap_or(Time(u64::MAX));
                 for version in op.returned() {
-                    match writes.record(version.write()) {
+                    match writes.record(version.write) {
                         Some(write) if write.key == op.key => {
                             report.causality_violations += u64::from(write.invoke > complete);
                         }
@@ -233,7 +233,7 @@ impl<'a, 'h> Successors<'a, 'h> {
     /// The latest invoke time of the writes of `versions` the history
     /// names: each succeeds every write completed before it.
     fn latest_invoke(&self, versions: &[Version]) -> Option<Time> {
-        versions.iter().filter_map(|v| self.writes.invoked(v.write())).max()
+        versions.iter().filter_map(|v| self.writes.invoked(v.write)).max()
     }
 }
 
@@ -266,7 +266,7 @@ fn stale_reads(ops: &[&OpRecord], successors: &mut Successors, scratch: &mut Sta
             .iter()
             .map(|&index| acknowledged[index])
             .filter(|&(write, completed)| {
-                !read.returned().iter().any(|version| successors.succeeds(version.write(), write, completed))
+                !read.returned().iter().any(|version| successors.succeeds(version.write, write, completed))
             })
             .map(|(write, _)| write)
             .collect();
@@ -497,7 +497,7 @@ mod tests {
                     .iter()
                     .filter(|(_, completed)| *completed < read.invoke)
                     .filter(|&&(write, completed)| {
-                        !read.returned().iter().any(|version| successors.succeeds(version.write(), write, completed))
+                        !read.returned().iter().any(|version| successors.succeeds(version.write, write, completed))
                     })
                     .map(|(write, _)| *write)
                     .collect();
@@ -521,7 +521,7 @@ mod tests {
             if op.kind == OpKind::Read && op.outcome == Outcome::Ok {
                 let complete = op.complete().unwrap_or(Time(u64::MAX));
                 for version in op.returned() {
-                    match lineage.record(version.write()) {
+                    match lineage.record(version.write) {
                         Some(write) if write.key == op.key => violations += u64::from(write.invoke > complete),
                         _ => phantoms += 1,
                     }

@@ -44,7 +44,7 @@ impl<'l> KeyIndex<'l> {
         let mut first_writer: BTreeMap<Dot, WriteId> = BTreeMap::new();
         let mut shared_dots = BTreeSet::new();
         for version in lineage.versions_of_key(key).chain(shown.iter().copied().flatten()) {
-            if *first_writer.entry(version.dot).or_insert(version.write()) != version.write() {
+            if *first_writer.entry(version.dot).or_insert(version.write) != version.write {
                 shared_dots.insert(version.dot);
             }
         }
@@ -85,7 +85,7 @@ pub fn walk<'l>(
     if let Some(by_dots) = &index.by_dots {
         return by_dots.walk(lineage, write, versioning);
     }
-    let known: Vec<&Version> = lineage.versions_of_key(key).filter(|v| v.write() != write).collect();
+    let known: Vec<&Version> = lineage.versions_of_key(key).filter(|v| v.write != write).collect();
     let mut is_found = vec![false; known.len()];
     let mut found: Vec<&Version> = Vec::new();
     let mut frontier: Vec<&Version> = lineage.versions_of(write).collect();
@@ -149,7 +149,7 @@ impl<'l> DotIndex<'l> {
         // Whether `index` is found from `older` (found now, or earlier).
         let mut reach = |index: u32, older: &Version, frontier: &mut Vec<&'l Version>| {
             let newer = self.known[index as usize];
-            if is_found[index as usize] || newer.write() == write {
+            if is_found[index as usize] || newer.write == write {
                 return true; // never to be asked again
             }
             if !versioning.supersedes(newer, older) {
@@ -200,7 +200,7 @@ pub fn sight_of<'v>(lineage: &Lineage, write: WriteId, successors: impl Iterator
     let seen_by = lineage.seen_by(write);
     let mut result = Seen::default();
     for successor in successors {
-        if seen_by.contains(&successor.write()) {
+        if seen_by.contains(&successor.write) {
             result.seen = true;
         } else {
             result.unseen = true;
@@ -236,9 +236,9 @@ pub fn direct_sight(lineage: &Lineage, key: u64, write: WriteId, versioning: Ver
     // A write has one version unless it was coordinated twice: kept on
     // the stack (an allocation per lost write was 1 % of blind-8-nodes).
     let own: smallvec::SmallVec<[&Version; 2]> = lineage.versions_of(write).collect();
-    let succeeds = |v: &Version| v.write() != write && own.iter().any(|old| versioning.supersedes(v, old));
+    let succeeds = |v: &Version| v.write != write && own.iter().any(|old| versioning.supersedes(v, old));
     let seen_by = lineage.seen_by(write);
     let seen = seen_by.iter().any(|&seer| lineage.versions_of_in(key, seer).any(succeeds));
-    let unseen = lineage.versions_of_key(key).rev().any(|v| !seen_by.contains(&v.write()) && succeeds(v));
+    let unseen = lineage.versions_of_key(key).rev().any(|v| !seen_by.contains(&v.write) && succeeds(v));
     Seen { seen, unseen }
 }

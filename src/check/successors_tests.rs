@@ -61,18 +61,18 @@ mod oracle {
     impl Sight<'_, '_> {
         fn present(&self, versions: &[Version]) -> bool {
             let (lineage, write, versioning) = (self.lineage, self.write, self.versioning);
-            versions.iter().any(|v| v.write() == write)
+            versions.iter().any(|v| v.write == write)
                 || versions.iter().any(|v| {
                     let superseded =
-                        v.write() != write && lineage.versions_of(write).any(|old| versioning.supersedes(v, old));
+                        v.write != write && lineage.versions_of(write).any(|old| versioning.supersedes(v, old));
                     let through = self.successors.iter().any(|s| s.id() == v.id() || versioning.supersedes(v, s));
-                    (self.truncated || superseded || through) && v.write() != write && lineage.saw(v.write(), write)
+                    (self.truncated || superseded || through) && v.write != write && lineage.saw(v.write, write)
                 })
         }
     }
 
     fn successors<'l>(lineage: &'l Lineage, key: u64, write: WriteId, versioning: Versioning) -> Vec<&'l Version> {
-        let known: Vec<&Version> = lineage.versions_of_key(key).filter(|v| v.write() != write).collect();
+        let known: Vec<&Version> = lineage.versions_of_key(key).filter(|v| v.write != write).collect();
         let mut found: Vec<&Version> = Vec::new();
         let mut frontier: Vec<&Version> = lineage.versions_of(write).collect();
         while let Some(older) = frontier.pop() {
@@ -89,8 +89,8 @@ mod oracle {
     /// Some(lost update?) when a successor's writer never saw the write.
     fn overwrite(lineage: &Lineage, successors: &[&Version], write: WriteId, versioning: Versioning) -> Option<bool> {
         let seen_by = lineage.seen_by(write);
-        let seen = successors.iter().any(|v| seen_by.contains(&v.write()));
-        let unseen = successors.iter().any(|v| !seen_by.contains(&v.write()));
+        let seen = successors.iter().any(|v| seen_by.contains(&v.write));
+        let unseen = successors.iter().any(|v| !seen_by.contains(&v.write));
         unseen.then_some(!seen && versioning != Versioning::LastWriteWins)
     }
 }

@@ -557,11 +557,7 @@ impl Client {
         match outcome {
             Ok(version) => {
                 record.outcome = Outcome::Ok;
-                debug_assert_eq!(
-                    record.write(),
-                    Some(version.write()),
-                    "an acknowledgement names the write's own value"
-                );
+                debug_assert_eq!(record.write(), Some(version.write), "an acknowledgement names the write's own value");
                 record.set_acked(version);
                 if pending.role == Role::ProbeWrite {
                     self.schedule_probe_reads(now, pending.key.id, out);

@@ -61,7 +61,7 @@ struct VersionLine {
 
 fn version_line(version: &Version) -> VersionLine {
     VersionLine {
-        write: write_text(version.write()),
+        write: write_text(version.write),
         dot: version.dot.to_string(),
         clock: version.clock.entries().iter().map(|e| (e.actor.to_string(), e.counter)).collect(),
         stamp_us: version.time_us,

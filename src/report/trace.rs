@@ -302,7 +302,7 @@ fn result_text(op: &OpRecord) -> String {
 fn versions_seen(versions: &[Version]) -> String {
     let texts: Vec<String> = versions
         .iter()
-        .map(|v| format!("{} w={} clock {}", v.dot, write_text(v.write()), clock_text(&v.clock)))
+        .map(|v| format!("{} w={} clock {}", v.dot, write_text(v.write), clock_text(&v.clock)))
         .collect();
     format!("[{}]", texts.join(", "))
 }
