@@ -423,7 +423,7 @@ fn measure(row: &Row, repetitions: usize) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    dynasim::allocator::keep_freed_pages();
+    dynasim::allocator::configure_for_runs();
     dynasim::check::pieces::use_calling_thread(); // as `dynasim run` does
     match run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -128,7 +128,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    dynasim::allocator::keep_freed_pages();
+    dynasim::allocator::configure_for_runs();
     dynasim::check::pieces::use_calling_thread();
     let cli = Cli::parse();
     match cli.command {
