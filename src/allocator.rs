@@ -14,10 +14,10 @@
 //! mimalloc also asks for transparent huge pages (`madvise(MADV_HUGEPAGE)`
 //! on the 1 GiB regions it reserves). On the virtual machines this project
 //! is measured on (Firecracker, free page reporting to the host), a fresh
-//! 2 MiB page costs ~15 ms of system time to fault in, thirty times a 4 KiB
-//! page's cost per byte, so the kernel time outweighs the TLB misses saved
-//! on every run shape measured but one (BENCHMARKS.md, session 33): the
-//! binaries turn huge pages off for themselves.
+//! 2 MiB page costs ~15 ms of system time to fault in, ten times or more a
+//! 4 KiB page's cost per byte, so the kernel time outweighs the TLB misses
+//! saved on every run shape measured but one (BENCHMARKS.md, session 33):
+//! the binaries turn huge pages off for themselves.
 
 /// Sets a binary's allocator up for simulation runs: freed pages are kept
 /// and no transparent huge page is used (the module doc says why). Call it

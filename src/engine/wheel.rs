@@ -41,8 +41,9 @@ struct Meta {
 
 /// The first and last event of a slot's list ([`NONE`] when it is empty),
 /// side by side: scheduling into an empty slot and popping its last event
-/// write both, and the slot is a random one of 32 Ki, so a separate array
-/// of heads and one of tails cost two cache misses where one does.
+/// write both, and the slot is a random one of thousands (32 Ki in the
+/// event queue), so an array of heads and one of tails cost two cache
+/// misses where one does.
 #[derive(Clone, Copy, Debug)]
 struct SlotEnds {
     head: u32,
