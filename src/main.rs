@@ -63,6 +63,11 @@ enum Command {
         /// Write trace-KEY.txt, the timeline of one key (its number, 0 to keys-1), and print it.
         #[arg(long, value_name = "KEY")]
         trace_key: Option<u64>,
+        /// Runs at once: from 2, the second run that `deterministic` asks
+        /// for goes beside the first, if the two fit in 2 GiB by the
+        /// scenario's memory estimate (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Check a scenario file and report the first problem; warn about
     /// expected invariants the scenario cannot be judged on.
@@ -132,8 +137,8 @@ fn main() -> ExitCode {
     dynasim::check::pieces::use_calling_thread();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed, out, set, quiet, interval_ms, events, history, trace_key } => {
-            let flags = RunFlags { interval_ms, events, history, trace_key, quiet };
+        Command::Run { scenario, seed, out, set, quiet, interval_ms, events, history, trace_key, jobs } => {
+            let flags = RunFlags { interval_ms, events, history, trace_key, quiet, jobs: default_jobs(jobs) };
             run(&scenario, &set, seed, out, &flags)
         }
         Command::Validate { scenario, strict } => validate(&scenario, strict),
@@ -200,6 +205,8 @@ struct RunFlags {
     history: bool,
     trace_key: Option<u64>,
     quiet: bool,
+    /// Runs at once (`--jobs`, every core by default).
+    jobs: usize,
 }
 
 /// The most rows timeseries.csv may get.
@@ -248,7 +255,7 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
         Ok(options) => options,
         Err(message) => return fail(&message),
     };
-    let report = dynasim::expect::run_observed(&scenario, seed, &options);
+    let report = dynasim::expect::run_observed(&scenario, seed, &options, flags.jobs);
     for warning in &report.summary.warnings {
         eprintln!("warning: {}: {warning}", path.display());
     }

@@ -105,6 +105,12 @@ fn every_file_is_there_with_the_agreed_columns() {
 #[test]
 fn two_runs_write_byte_identical_files_except_wall_json() {
     let (first, second) = directories();
+    assert_same_files(first, second, "two runs of crash-restart.toml --seed 1");
+}
+
+/// Every file of run directory `first` is in `second`, byte for byte,
+/// but wall.json (what `two` names in the message when one differs).
+fn assert_same_files(first: &Path, second: &Path, two: &str) {
     let mut names: Vec<String> = std::fs::read_dir(first)
         .expect("listing")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -114,8 +120,25 @@ fn two_runs_write_byte_identical_files_except_wall_json() {
     for name in names.iter().filter(|n| *n != "wall.json") {
         let (a, b) =
             (std::fs::read(first.join(name)).expect("first"), std::fs::read(second.join(name)).expect("second"));
-        assert!(a == b, "{name} differs between two runs of crash-restart.toml --seed 1");
+        assert!(a == b, "{name} differs between {two}");
     }
+}
+
+/// `deterministic`'s second run beside the first (`--jobs 2`) or after it
+/// (`--jobs 1`): the same run directory, and the verdict judged both ways.
+#[test]
+fn the_second_run_beside_or_after_the_first_writes_the_same_files() {
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jobs");
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).expect("scratch");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/crash-restart.toml");
+    for jobs in ["1", "2"] {
+        let (code, _, stderr) = dynasim(&["run", scenario, "--quiet", "--jobs", jobs, "--out", jobs], &directory);
+        assert_eq!(code, 0, "--jobs {jobs}: {stderr}");
+        let summary: Value = serde_json::from_str(&read(&directory.join(jobs).join("summary.json"))).expect("JSON");
+        assert_eq!(summary["invariants"]["deterministic"], "held", "--jobs {jobs}");
+    }
+    assert_same_files(&directory.join("1"), &directory.join("2"), "--jobs 1 and --jobs 2");
 }
 
 #[test]
