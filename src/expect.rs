@@ -51,7 +51,7 @@ pub fn static_warnings(scenario: &Scenario) -> Vec<String> {
 /// `deterministic`, and fills in the `deterministic` verdict and the
 /// warnings of the summary.
 pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
-    judged(scenario, seed, &crate::report::observer::ObserveOptions::default(), false)
+    judged(scenario, seed, &crate::report::observer::ObserveOptions::default(), SecondRun::After)
 }
 
 /// [`run`] with the first run observed as `options` ask (the second, if
@@ -61,15 +61,39 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
 /// off the wall time; the report is the same either way. The CPU time
 /// grows a little (4–20 % on the development machine): one after the
 /// other, the second run reuses the pages the first one freed. ([`run`]
-/// keeps the two in sequence: sweeps, suites and explore already give
-/// every core a run of its own.)
+/// keeps the two in sequence: suites and explore already give every core
+/// a run of its own; sweeps judge once per configuration,
+/// [`run_judged_by`].)
 pub fn run_observed(
     scenario: &Scenario,
     seed: u64,
     options: &crate::report::observer::ObserveOptions,
     jobs: usize,
 ) -> RunReport {
-    judged(scenario, seed, options, jobs > 1 && fits_beside(scenario))
+    let second = if jobs > 1 && fits_beside(scenario) { SecondRun::Beside } else { SecondRun::After };
+    judged(scenario, seed, options, second)
+}
+
+/// [`run`] without the second run: another run of the same scenario
+/// judges `deterministic`, and the verdict names it (`judged_by`, e.g.
+/// "seed 1 of this configuration"). For a sweep, whose every seed of a
+/// configuration would otherwise cost two runs: determinism is a property
+/// of the scenario and the code, not of the seed.
+pub fn run_judged_by(scenario: &Scenario, seed: u64, judged_by: &str) -> RunReport {
+    judged(scenario, seed, &crate::report::observer::ObserveOptions::default(), SecondRun::Elsewhere(judged_by))
+}
+
+/// Where the second run that `deterministic` asks for goes.
+#[derive(Clone, Copy, Debug)]
+enum SecondRun<'a> {
+    /// After the first, on the same thread (it reuses the first's memory).
+    After,
+    /// Beside the first, on a thread of its own. (A rayon join instead of
+    /// the thread cost the quickstart 24–51 % more CPU than the two runs
+    /// in sequence, against ~20 % with the thread.)
+    Beside,
+    /// Nowhere: the run named here judges it.
+    Elsewhere(&'a str),
 }
 
 /// Largest memory estimate of a run whose `deterministic` second run goes
@@ -84,32 +108,34 @@ fn fits_beside(scenario: &Scenario) -> bool {
 }
 
 /// The run observed as `options` ask, with the second run of
-/// `deterministic` beside it on a thread of its own (`beside`) or after
-/// it, and the verdicts and warnings filled in. (A rayon join instead of
-/// the thread cost the quickstart 24–51 % more CPU than the two runs in
-/// sequence, against ~20 % with the thread.)
+/// `deterministic` where `second` says, and the verdicts and warnings
+/// filled in.
 fn judged(
     scenario: &Scenario,
     seed: u64,
     options: &crate::report::observer::ObserveOptions,
-    beside: bool,
+    second: SecondRun,
 ) -> RunReport {
     let first = || crate::run_observed(scenario, seed, options);
     let expects_determinism = scenario.spec.expect.iter().any(|name| name == DETERMINISTIC);
-    let (mut report, again) = match (expects_determinism, beside) {
+    let (mut report, verdict) = match (expects_determinism, second) {
         (false, _) => (first(), None),
-        (true, true) => std::thread::scope(|scope| {
+        (true, SecondRun::After) => {
+            let report = first();
+            let again = crate::run(scenario, seed);
+            let verdict = determinism_verdict(&report.summary, &again.summary);
+            (report, Some(verdict))
+        }
+        (true, SecondRun::Beside) => std::thread::scope(|scope| {
             let again = scope.spawn(|| crate::run(scenario, seed));
             let report = first();
-            (report, Some(again.join().expect("the second run does not panic")))
+            let again = again.join().expect("the second run does not panic");
+            let verdict = determinism_verdict(&report.summary, &again.summary);
+            (report, Some(verdict))
         }),
-        (true, false) => (first(), Some(crate::run(scenario, seed))),
+        (true, SecondRun::Elsewhere(judged_by)) => (first(), Some(format!("{JUDGED_ELSEWHERE}{judged_by}"))),
     };
-    if let Some(again) = again {
-        let verdict = match first_difference(&report.summary, &again.summary) {
-            None => "held".to_string(),
-            Some(difference) => format!("violated: a second run with the same seed differs in {difference}"),
-        };
+    if let Some(verdict) = verdict {
         report.summary.invariants.insert(DETERMINISTIC.to_string(), verdict);
     }
     if let Some(verdict) = stale_reads_by_count(scenario, &report.summary) {
@@ -117,6 +143,17 @@ fn judged(
     }
     report.summary.warnings = run_warnings(scenario, &report.summary);
     report
+}
+
+/// How the `deterministic` verdict of a run judged by another begins.
+const JUDGED_ELSEWHERE: &str = "not-checked: judged by ";
+
+/// `held` when a second run's summary is the first's, else where they differ.
+fn determinism_verdict(first: &RunSummary, second: &RunSummary) -> String {
+    match first_difference(first, second) {
+        None => "held".to_string(),
+        Some(difference) => format!("violated: a second run with the same seed differs in {difference}"),
+    }
 }
 
 /// The `no-stale-reads` verdict of a run of a file (no overrides) that
@@ -157,7 +194,9 @@ fn run_warnings(scenario: &Scenario, summary: &RunSummary) -> Vec<String> {
         .iter()
         .filter_map(|name| {
             let verdict = summary.invariants.get(name.as_str())?;
-            let unjudged = verdict.starts_with("not-applicable") || verdict.starts_with("not-checked");
+            // Judged by another run: that run's verdict is the one to read.
+            let elsewhere = verdict.starts_with(JUDGED_ELSEWHERE);
+            let unjudged = !elsewhere && (verdict.starts_with("not-applicable") || verdict.starts_with("not-checked"));
             unjudged.then(|| warning(name, verdict))
         })
         .collect()
@@ -230,14 +269,31 @@ mod tests {
     fn the_second_run_beside_the_first_judges_as_one_after_it() {
         let text = "duration_ms = 300\nquiesce_ms = 200\nexpect = [\"deterministic\", \"no-lost-writes\"]\n";
         let options = crate::report::observer::ObserveOptions::default();
-        let after = judged(&scenario(text), 5, &options, false);
-        let beside = judged(&scenario(text), 5, &options, true);
+        let after = judged(&scenario(text), 5, &options, SecondRun::After);
+        let beside = judged(&scenario(text), 5, &options, SecondRun::Beside);
         assert_eq!(after.summary.invariants.get(DETERMINISTIC).map(String::as_str), Some("held"));
         assert_eq!(first_difference(&after.summary, &beside.summary), None);
         assert_eq!(after.summary.invariants, beside.summary.invariants);
-        let once = judged(&scenario("duration_ms = 300\nquiesce_ms = 200\n"), 5, &options, true);
+        let once = judged(&scenario("duration_ms = 300\nquiesce_ms = 200\n"), 5, &options, SecondRun::Beside);
         let unjudged = once.summary.invariants.get(DETERMINISTIC).expect("a verdict");
         assert!(unjudged.starts_with("not-checked"), "judged only when expected: {unjudged}");
+    }
+
+    #[test]
+    fn a_run_judged_by_another_runs_once_and_names_the_judge_without_a_warning() {
+        let text = "duration_ms = 300\nquiesce_ms = 200\nexpect = [\"deterministic\", \"no-lost-writes\"]\n";
+        let twice = run(&scenario(text), 6);
+        let once = run_judged_by(&scenario(text), 6, "seed 1");
+        assert_eq!(
+            once.summary.invariants.get(DETERMINISTIC).map(String::as_str),
+            Some("not-checked: judged by seed 1")
+        );
+        assert_eq!(once.summary.digest, twice.summary.digest);
+        assert!(once.summary.warnings.is_empty(), "{:?}", once.summary.warnings);
+        let mut without = once.summary.clone();
+        without.invariants.insert(DETERMINISTIC.to_string(), "held".to_string());
+        assert_eq!(first_difference(&without, &twice.summary), None);
+        assert_eq!(without.invariants, twice.summary.invariants);
     }
 
     #[test]

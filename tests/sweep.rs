@@ -100,6 +100,35 @@ fn jobs_1_and_jobs_2_write_the_same_bytes_and_shards_merge_into_them() {
     assert!(merge(&twice, &merged).expect_err("duplicate").0.contains("given twice"));
 }
 
+/// `deterministic` costs a second run: a sweep pays it once per
+/// configuration, on its first seed, and says so in every other run's
+/// summary.json; a violation there would still fail the sweep.
+#[test]
+fn a_sweep_judges_determinism_on_the_first_seed_of_each_configuration() {
+    let root = scratch("deterministic");
+    let text = SHORT.replace("expect = [\"no-lost-writes\"]", "expect = [\"no-lost-writes\", \"deterministic\"]");
+    let scenario = scenario_file(&root, &text);
+    let out = root.join("out");
+    let outcome = sweep(&args(&scenario, &["quorum.r=1,2"], "4..6", &out), false).expect("sweep");
+    assert_eq!(outcome.violated, 0, "{}", outcome.text);
+    for configuration in ["quorum.r=1", "quorum.r=2"] {
+        let verdict = |seed: u64| {
+            let path = out.join(configuration).join(format!("seed-{seed}/summary.json"));
+            let summary: serde_json::Value = serde_json::from_slice(&read(&path)).expect("JSON");
+            assert!(summary["warnings"].as_array().expect("warnings").is_empty(), "{path:?}");
+            summary["invariants"]["deterministic"].as_str().expect("a verdict").to_string()
+        };
+        assert_eq!(verdict(4), "held", "{configuration}");
+        for seed in [5, 6] {
+            assert_eq!(
+                verdict(seed),
+                "not-checked: judged by the run of seed 4 of this configuration",
+                "{configuration} seed {seed}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_confidence_interval_of_hand_made_values() {
     // 1, 2, 3, 4, 5: mean 3, s = √2.5, half-width t(0.975, 4) · s / √5 = 2.776 · 0.7071.
