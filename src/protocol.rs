@@ -400,12 +400,20 @@ pub enum Message {
         /// The hinted versions.
         versions: Vec<Version>,
     },
-    /// Intended node → hint holder: stored; drop these hints.
+    /// Intended node → hint holder (or owner → stray holder): stored;
+    /// drop these hints.
     HandoffAck {
         /// The key.
         key: Key,
         /// The versions stored, by dot.
         dots: Vec<Dot>,
+        /// Whether the acknowledging node's view places the key on it.
+        /// Only such an acknowledgement confirms a stray: a node that
+        /// stores a key as a stray of its own pushes it on, and two nodes
+        /// whose views each place the key on the other would otherwise
+        /// confirm each other's pushes and both drop it. (A flag of the
+        /// header: it adds no bytes on the wire.)
+        owner: bool,
     },
     /// Coordinator → forwarding node: I have your forwarded request (so
     /// the forwarder can tell a live coordinator from an unreachable one).
@@ -621,7 +629,7 @@ impl Message {
                 Message::ReadRepair { key, versions: vs } | Message::Handoff { key, versions: vs } => {
                     key.wire_bytes() + versions(vs)
                 }
-                Message::HandoffAck { key, dots } => key.wire_bytes() + 12 * dots.len() as u64,
+                Message::HandoffAck { key, dots, .. } => key.wire_bytes() + 12 * dots.len() as u64,
                 Message::TreeCompare { nodes, .. } => 32 + 12 * nodes.len() as u64,
                 Message::Gossip { view } | Message::GossipReply { view } => view.wire_bytes(),
                 Message::JoinRequest => 0,

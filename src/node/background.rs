@@ -49,10 +49,14 @@ impl Node {
         out.set_timer(now.plus(self.config.handoff_interval_us), NodeTimer::Handoff { incarnation });
     }
 
-    /// The intended node stored what was handed back: drop those hints.
-    pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, dots: &[Dot]) {
+    /// The intended node stored what was handed back: drop those hints
+    /// (it keeps them until their owners have them, whatever its view);
+    /// and if it stored them as an owner, count it for a stray pushed to it.
+    pub(super) fn on_handoff_ack(&mut self, peer: NodeId, key: Key, dots: &[Dot], owner: bool) {
         self.handoff_unacked.remove(&peer);
-        self.on_stray_confirmed(peer, key, dots);
+        if owner {
+            self.on_stray_confirmed(peer, key, dots);
+        }
         self.stats.hints_delivered += self.hints.remove_delivered(peer, key.id, dots);
     }
 
@@ -102,7 +106,10 @@ impl Node {
         let changed = self.main_versions(key.id) != before;
         match source {
             AbsorbSource::ReadRepair => self.stats.versions_repaired += dots.len() as u64,
-            AbsorbSource::Handoff(peer) => out.send(Endpoint::Node(peer), Message::HandoffAck { key, dots }),
+            AbsorbSource::Handoff(peer) => {
+                let owner = self.placed_here(key);
+                out.send(Endpoint::Node(peer), Message::HandoffAck { key, dots, owner });
+            }
             AbsorbSource::AntiEntropy => self.stats.anti_entropy_keys_repaired += u64::from(changed),
             AbsorbSource::Transfer(id) => self.on_transfer_key_stored(now, id, out),
         }

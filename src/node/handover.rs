@@ -61,7 +61,7 @@ const SWEEP_AFTER_ROUNDS: u64 = 3;
 
 impl Node {
     /// True when this node's own view places `key` on it.
-    fn placed_here(&mut self, key: Key) -> bool {
+    pub(super) fn placed_here(&mut self, key: Key) -> bool {
         self.ring.preference_list_into(key.position, self.config.n, &mut self.preference);
         self.preference.contains(&self.id)
     }

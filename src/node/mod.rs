@@ -833,9 +833,9 @@ impl Node {
                     self.on_key_versions(now, peer, entries, &wanted, out);
                 }
             }
-            Message::HandoffAck { key, dots } => {
+            Message::HandoffAck { key, dots, owner } => {
                 if let Endpoint::Node(peer) = from {
-                    self.on_handoff_ack(peer, key, &dots);
+                    self.on_handoff_ack(peer, key, &dots, owner);
                 }
             }
             Message::Gossip { view } => {

@@ -670,8 +670,19 @@ fn a_write_after_the_snapshot_is_pushed_to_the_new_owner_not_dropped() {
 
 /// Node 2 of a three-node cluster (replication `n`, `handoff_batch` keys a
 /// round) leaves, then a coordinator with an old view writes `keys` to it
-/// (ids from 1000): they are strays of the remaining nodes.
+/// (ids from 1000): they are strays of the remaining nodes, which have
+/// learned of the leave (so each owns what the leaver's view gives it).
 fn leaver_with_strays(n: usize, handoff_batch: usize, keys: u64) -> Vec<Node> {
+    let mut nodes = leaver_with_strays_unknown(n, handoff_batch, keys);
+    let view = Arc::new(nodes[2].view().clone());
+    for node in nodes.iter_mut().take(2) {
+        deliver(node, NodeId(2), Message::Gossip { view: Arc::clone(&view) });
+    }
+    nodes
+}
+
+/// [`leaver_with_strays`] before the other nodes learn of the leave.
+fn leaver_with_strays_unknown(n: usize, handoff_batch: usize, keys: u64) -> Vec<Node> {
     let config = Arc::new(NodeConfig { n, r: 1, w: 1, handoff_batch, anti_entropy_depth: None, ..(*config()).clone() });
     let mut nodes = cluster_with(3, config);
     nodes[2].leave(Time(0), &mut Outbox::default());
@@ -727,6 +738,47 @@ fn a_push_round_hands_each_owner_a_batch_of_strays_not_one_batch_for_all() {
     assert_eq!((owned(&nodes[0]) + owned(&nodes[1]), owned(&nodes[2])), (10, 0), "every key reached its owner");
     let s = nodes[2].stats();
     assert_eq!((s.stray_keys_found, s.stray_keys_handed_over, s.stray_keys_reclaimed), (10, 10, 0));
+}
+
+/// Catches "a stray confirmed by a node that does not own it": with N = 1,
+/// a leaver pushed a key to the node its view named, whose own (older)
+/// view still named the leaver, and each confirmed the other's push of the
+/// same versions, so both dropped them (explore, seed 9014591). Only an
+/// acknowledgement from a node whose view places the key on it confirms.
+#[test]
+fn a_stray_is_dropped_only_once_a_node_that_owns_it_in_its_own_view_confirms() {
+    let mut nodes = leaver_with_strays_unknown(1, 16, 40);
+    // A stray whose owner in the leaver's view is node 0 and in node 0's
+    // (old) view is the leaver itself.
+    let owner_in = |node: &Node, id: u64| node.ring.preference_list(Key::new(id).position, 1)[0];
+    let id = (1000..1040)
+        .find(|&id| owner_in(&nodes[2], id) == NodeId(0) && owner_in(&nodes[0], id) == NodeId(2))
+        .expect("a key the leaver owned");
+    let push_to_node_0 = |nodes: &mut Vec<Node>, now: Time| {
+        let mut acks = Vec::new();
+        for push in push_round(&mut nodes[2], now).remove(&NodeId(0)).unwrap_or_default() {
+            let Message::Handoff { key, .. } = &push else { continue };
+            if key.id != id {
+                continue;
+            }
+            for (_, ack) in deliver(&mut nodes[0], NodeId(2), push) {
+                acks.push(ack.clone());
+                deliver(&mut nodes[2], NodeId(0), ack);
+            }
+        }
+        acks
+    };
+    let acks = push_to_node_0(&mut nodes, Time(5_000_000));
+    assert!(matches!(acks[..], [Message::HandoffAck { owner: false, .. }]), "{acks:?}");
+    assert!(!nodes[0].main_versions(id).is_empty(), "node 0 stored it all the same");
+    assert!(!nodes[2].main_versions(id).is_empty(), "not confirmed by a node that does not own it: kept");
+    // Node 0 learns of the leave: now it owns the key, and its confirmation counts.
+    let view = Arc::new(nodes[2].view().clone());
+    deliver(&mut nodes[0], NodeId(2), Message::Gossip { view });
+    let acks = push_to_node_0(&mut nodes, Time(10_000_000));
+    assert!(matches!(acks[..], [Message::HandoffAck { owner: true, .. }]), "{acks:?}");
+    assert!(nodes[2].main_versions(id).is_empty(), "confirmed by its owner: dropped");
+    assert!(!nodes[0].main_versions(id).is_empty());
 }
 
 #[test]

@@ -187,8 +187,13 @@ impl KeyTrace {
             Message::ReadRepair { key: k, versions } | Message::Handoff { key: k, versions } if k.id == key => {
                 format!("[{}]", mine(versions))
             }
-            Message::HandoffAck { key: k, dots } if k.id == key => {
-                dots.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            Message::HandoffAck { key: k, dots, owner } if k.id == key => {
+                let dots = dots.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                if *owner {
+                    dots
+                } else {
+                    format!("{dots} (not an owner here)")
+                }
             }
             Message::KeyVersions { entries, wanted } => {
                 let sent =
