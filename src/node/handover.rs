@@ -196,6 +196,12 @@ impl Node {
                 self.stats.stray_keys_reclaimed += 1;
                 continue;
             }
+            if !self.preference.is_empty() && self.preference.iter().all(|owner| confirmed_by.contains(owner)) {
+                // Its owners changed since the last confirmation (one left),
+                // and every one of them now has it.
+                self.hand_over_stray(key);
+                continue;
+            }
             for &owner in &self.preference {
                 if !confirmed_by.contains(&owner) && self.healthy(owner) {
                     wanted.entry(owner).or_default().push(key);
@@ -233,15 +239,20 @@ impl Node {
         let Some(stray) = self.handover.strays.get_mut(&key.id) else { return };
         stray.confirmed_by.insert(peer);
         if owners.iter().all(|o| stray.confirmed_by.contains(o)) {
-            self.handover.strays.remove(&key.id);
-            let old = self.summary_if_tracked(key);
-            self.store.remove_key(key.id);
-            self.buffer.remove_key(key.id);
-            if let (Some(old), Some(new)) = (old, self.summary_if_tracked(key)) {
-                self.update_tree(key, old, new);
-            }
-            self.stats.stray_keys_handed_over += 1;
+            self.hand_over_stray(key);
         }
+    }
+
+    /// Every owner of stray `key` confirmed storing every version held: drop it.
+    fn hand_over_stray(&mut self, key: Key) {
+        self.handover.strays.remove(&key.id);
+        let old = self.summary_if_tracked(key);
+        self.store.remove_key(key.id);
+        self.buffer.remove_key(key.id);
+        if let (Some(old), Some(new)) = (old, self.summary_if_tracked(key)) {
+            self.update_tree(key, old, new);
+        }
+        self.stats.stray_keys_handed_over += 1;
     }
 
     /// Hints held for a node that has left the ring can never be handed

@@ -781,6 +781,31 @@ fn a_stray_is_dropped_only_once_a_node_that_owns_it_in_its_own_view_confirms() {
     assert!(!nodes[0].main_versions(id).is_empty());
 }
 
+/// Catches "a stray kept forever once its owners shrank to those that
+/// confirmed" (explore, seed 10000474): with N = 2 node 0 confirms the
+/// leaver's stray, node 1 never does and then leaves too. Node 0 is now its
+/// only owner and has it, so the next round hands it over without a push.
+#[test]
+fn a_stray_all_of_whose_remaining_owners_confirmed_is_handed_over() {
+    let mut nodes = leaver_with_strays(2, 16, 1);
+    let mut pushes = push_round(&mut nodes[2], Time(5_000_000));
+    assert_eq!(pushes.keys().copied().collect::<Vec<_>>(), [NodeId(0), NodeId(1)]);
+    for push in pushes.remove(&NodeId(0)).unwrap_or_default() {
+        for (_, ack) in deliver(&mut nodes[0], NodeId(2), push) {
+            deliver(&mut nodes[2], NodeId(0), ack);
+        }
+    }
+    assert_eq!(nodes[2].strays_pending(), 1, "node 1 has not confirmed");
+    nodes[1].leave(Time(6_000_000), &mut Outbox::default());
+    let view = Arc::new(nodes[1].view().clone());
+    deliver(&mut nodes[2], NodeId(1), Message::Gossip { view });
+    let again = push_round(&mut nodes[2], Time(10_000_000));
+    assert!(again.is_empty(), "node 0, the one owner left, already has it: {again:?}");
+    let s = nodes[2].stats();
+    assert_eq!((s.stray_keys_found, s.stray_keys_handed_over, nodes[2].strays_pending()), (1, 1, 0));
+    assert!(nodes[2].main_versions(1000).is_empty(), "handed over, then dropped");
+}
+
 #[test]
 fn a_sweep_keeps_the_confirmations_of_a_stray_whose_versions_did_not_change() {
     // N = 2: the stray's owners are nodes 0 and 1. Node 0 confirms, the push
