@@ -340,6 +340,35 @@ fn data_no_fetch_took_is_pushed_to_its_owners_when_two_leaves_are_in_flight() {
 }
 
 #[test]
+fn a_stray_confirmed_by_every_owner_left_after_a_second_leave_is_handed_over() {
+    // From random exploration (seed 10000474): n2 and then n1 leave a
+    // three-node cluster. n2's strays waited for n1's confirmation, which
+    // a node that has left no longer gives; once n2 learned of n1's leave
+    // nothing ended them, and a write stayed on n2 alone.
+    let scenario = inline(
+        "duration_ms = 750\nquiesce_ms = 5000\nexpect = [\"no-lost-writes\"]\n\
+         [cluster]\nnodes = 3\nstrategy = 1\ntokens_per_node = 8\n[quorum]\nn = 3\nr = 2\nw = 1\n\
+         [network]\nloss = 0.02\nlatency = { lognormal = { mu = -1.0, sigma = 1.0 } }\n\
+         [node]\nread_repair = false\nreplica_timeout_ms = 50.0\nrequest_timeout_ms = 400.0\n\
+         [storage]\nwrite_service = { constant = 0.2 }\n\
+         [workload]\nclients = 1\nrate_per_s = 250\nkeys = 8\nread_fraction = 0.4\nblind_write_fraction = 0.2\n\
+         read_modify_write = true\ntimeout_ms = 600.0\n\
+         [routing]\nmode = \"load-balancer\"\nwrite_to_fastest_replica = true\nmembership_poll_ms = 500.0\n\
+         [reconciliation]\npolicy = \"merge\"\n[anti_entropy]\ninterval_ms = 400.0\n\
+         [[faults]]\nat_ms = 259\naction = \"leave\"\nnodes = [2]\n\
+         [[faults]]\nat_ms = 278\naction = \"leave\"\nnodes = [1]\n",
+    );
+    let report = run_twice(&scenario, 10_000_474);
+    let c = &report.summary.consistency;
+    let lost = (c.lost_writes, c.lost_writes_overwritten, c.lost_writes_unexplained);
+    assert_eq!(report.summary.invariants["no-lost-writes"], "held", "lost, overwritten, unexplained: {lost:?}");
+    assert_only_overwrites_lost(c);
+    assert_stray_books_balance(&report);
+    let pending: u64 = report.outcome.nodes.iter().map(|n| n.strays_pending()).sum();
+    assert_eq!(pending, 0, "every stray handed over by the end");
+}
+
+#[test]
 fn two_nodes_whose_views_name_each_other_as_owner_keep_a_key_they_push_each_other() {
     // From random exploration (N = 1, seed 9014591): n3 has left and its
     // view gives key 39 to n4; n4 has not learned it and gives it to n3.
