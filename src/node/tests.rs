@@ -781,12 +781,10 @@ fn a_stray_is_dropped_only_once_a_node_that_owns_it_in_its_own_view_confirms() {
     assert!(!nodes[0].main_versions(id).is_empty());
 }
 
-/// Catches "a stray kept forever once its owners shrank to those that
-/// confirmed" (explore, seed 10000474): with N = 2 node 0 confirms the
-/// leaver's stray, node 1 never does and then leaves too. Node 0 is now its
-/// only owner and has it, so the next round hands it over without a push.
-#[test]
-fn a_stray_all_of_whose_remaining_owners_confirmed_is_handed_over() {
+/// [`leaver_with_strays`] with N = 2 and one stray, whose owners are
+/// nodes 0 and 1: the leaver pushed it to both, and only node 0's push
+/// arrived and was confirmed.
+fn leaver_with_stray_confirmed_by_node_0() -> Vec<Node> {
     let mut nodes = leaver_with_strays(2, 16, 1);
     let mut pushes = push_round(&mut nodes[2], Time(5_000_000));
     assert_eq!(pushes.keys().copied().collect::<Vec<_>>(), [NodeId(0), NodeId(1)]);
@@ -795,6 +793,16 @@ fn a_stray_all_of_whose_remaining_owners_confirmed_is_handed_over() {
             deliver(&mut nodes[2], NodeId(0), ack);
         }
     }
+    nodes
+}
+
+/// Catches "a stray kept forever once its owners shrank to those that
+/// confirmed" (explore, seed 10000474): with N = 2 node 0 confirms the
+/// leaver's stray, node 1 never does and then leaves too. Node 0 is now its
+/// only owner and has it, so the next round hands it over without a push.
+#[test]
+fn a_stray_all_of_whose_remaining_owners_confirmed_is_handed_over() {
+    let mut nodes = leaver_with_stray_confirmed_by_node_0();
     assert_eq!(nodes[2].strays_pending(), 1, "node 1 has not confirmed");
     nodes[1].leave(Time(6_000_000), &mut Outbox::default());
     let view = Arc::new(nodes[1].view().clone());
@@ -810,14 +818,7 @@ fn a_stray_all_of_whose_remaining_owners_confirmed_is_handed_over() {
 fn a_sweep_keeps_the_confirmations_of_a_stray_whose_versions_did_not_change() {
     // N = 2: the stray's owners are nodes 0 and 1. Node 0 confirms, the push
     // to node 1 is lost; a later sweep must not make node 0 confirm again.
-    let mut nodes = leaver_with_strays(2, 16, 1);
-    let mut pushes = push_round(&mut nodes[2], Time(5_000_000));
-    assert_eq!(pushes.keys().copied().collect::<Vec<_>>(), [NodeId(0), NodeId(1)]);
-    for push in pushes.remove(&NodeId(0)).unwrap_or_default() {
-        for (_, ack) in deliver(&mut nodes[0], NodeId(2), push) {
-            deliver(&mut nodes[2], NodeId(0), ack);
-        }
-    }
+    let mut nodes = leaver_with_stray_confirmed_by_node_0();
     nodes[2].settle_handed_over(Time(6_000_000));
     let again = push_round(&mut nodes[2], Time(10_000_000));
     assert_eq!(again.keys().copied().collect::<Vec<_>>(), [NodeId(1)], "node 0 already confirmed");
