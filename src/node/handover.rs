@@ -8,7 +8,10 @@
 //! to it after it left, hints it held for a node that has since left) is a
 //! *stray*: it pushes strays to the key's current owners like a hinted
 //! handoff, and drops a stray key only when every owner has confirmed
-//! storing every version it holds.
+//! storing every version it holds — each confirmation from a node whose
+//! own view places the key on it (`Message::HandoffAck`'s `owner`), so
+//! two nodes whose views name each other cannot confirm each other's
+//! pushes and both drop the key.
 //!
 //! A fetch can miss a holder: with two changes in flight, the new owner asks
 //! the replica its own (older) view knew, which had already handed the range
