@@ -57,7 +57,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
 /// [`run`] with the first run observed as `options` ask (the second, if
 /// any, only compares figures). For `dynasim run`, one scenario: with
 /// `jobs` ≥ 2 the second run goes on a thread of its own, beside the
-/// first, when the two fit in memory ([`fits_beside`]), which takes ~40 %
+/// first, when the two fit in memory (`fits_beside`), which takes ~40 %
 /// off the wall time; the report is the same either way. The CPU time
 /// grows a little (4–20 % on the development machine): one after the
 /// other, the second run reuses the pages the first one freed. ([`run`]
