@@ -128,9 +128,7 @@ fn assert_same_files(first: &Path, second: &Path, two: &str) {
 /// (`--jobs 1`): the same run directory, and the verdict judged both ways.
 #[test]
 fn the_second_run_beside_or_after_the_first_writes_the_same_files() {
-    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jobs");
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).expect("scratch");
+    let directory = scratch("jobs");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/crash-restart.toml");
     for jobs in ["1", "2"] {
         let (code, _, stderr) = dynasim(&["run", scenario, "--quiet", "--jobs", jobs, "--out", jobs], &directory);
@@ -372,6 +370,14 @@ fn trace_key_shows_the_replica_that_missed_the_write() {
     );
 }
 
+/// An empty directory `name` under the target's scratch space.
+fn scratch(name: &str) -> PathBuf {
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).expect("scratch");
+    directory
+}
+
 fn dynasim(args: &[&str], directory: &Path) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_dynasim"))
         .args(args)
@@ -385,9 +391,7 @@ fn dynasim(args: &[&str], directory: &Path) -> (i32, String, String) {
 
 #[test]
 fn run_points_latest_at_the_newest_run_and_refuses_bad_flags() {
-    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("latest");
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).expect("scratch");
+    let directory = scratch("latest");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.toml");
     for seed in ["3", "4"] {
         let (code, _, stderr) =
