@@ -25,6 +25,7 @@ pub mod versioning;
 use crate::dist::Dist;
 use crate::engine::id_map::IdMap;
 use crate::engine::id_window::IdWindow;
+use crate::engine::key_table::KeyTable;
 use crate::engine::rng::{unit_f64, SimRng};
 use crate::protocol::{Coordination, Key, Message, RequestId, Stamp, Version, VersionData, Versions};
 use crate::ring::Ring;
@@ -35,6 +36,7 @@ use service::ServiceQueue;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use store::{PutEffect, Store, StoreRules};
+use versioning::Versioning;
 
 /// Settings every node shares (fixed for a run).
 #[derive(Clone, Debug)]
@@ -541,6 +543,12 @@ pub struct Node {
     last_stamp: Time,
     /// Highest vector clock counter this node has issued (durable).
     counter_high_water: u64,
+    /// Under dotted version vectors, the counter of the last dot this node
+    /// (in this epoch) made for each key, kept with the high-water mark: a
+    /// new version's clock counts its actor's counters from there to its
+    /// own dot ([`versioning::Versioning::new_clock`]), which the node's
+    /// store cannot tell when it does not hold the key's earlier versions.
+    last_dots: KeyTable<u64>,
     /// The life of its disk: a disk loss starts a new epoch, so the node
     /// counts as a new actor in clocks (see [`vclock::Actor`]).
     epoch: u32,
@@ -612,6 +620,7 @@ impl Node {
             clock_skew_us: 0,
             last_stamp: Time::ZERO,
             counter_high_water: 0,
+            last_dots: KeyTable::default(),
             epoch: 0,
             cap_dropped: Vec::new(),
             incarnation: 0,
@@ -744,6 +753,7 @@ impl Node {
             self.stats.hints_lost += hints.len() as u64;
             lost.extend(hints);
             self.counter_high_water = 0;
+            self.last_dots = KeyTable::default();
             self.epoch += 1;
         }
         self.reads.clear();
@@ -1140,7 +1150,11 @@ impl Node {
         self.last_stamp = physical;
         let dot = self.next_dot(key, context);
         let versioning = self.config.rules.versioning;
-        let (clock, dropped) = versioning.new_clock(context, dot, physical, self.config.clock_max_entries);
+        let previous = match versioning {
+            Versioning::DottedVersionVectors => std::mem::replace(self.last_dots.entry(key.id), dot.counter),
+            Versioning::VectorClocks | Versioning::LastWriteWins => 0,
+        };
+        let (clock, dropped) = versioning.new_clock(context, dot, previous, physical, self.config.clock_max_entries);
         self.stats.clock_truncations += dropped as u64;
         Version::from(VersionData::new(clock, dot, Stamp { time_us: physical.0, writer: self.id.0 }, value))
     }

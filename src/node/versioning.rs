@@ -7,11 +7,16 @@
 //! and a clock. Under vector clocks the clock includes the dot, and a
 //! version covers another when its clock descends from the other's. Under
 //! dotted version vectors the clock is the causal context the write was
-//! made with (what its writer had seen) and the dot stands apart: a version
-//! covers another exactly when its context (or its own dot) includes the
-//! other's dot. So two writes made through one coordinator from the same
-//! context are siblings, where server-side vector clocks silently let the
-//! second overwrite the first.
+//! made with (what its writer had seen) plus the dot alone — not, as a
+//! vector clock's entry would, every earlier counter of its actor — and a
+//! version covers another exactly when its clock includes the other's dot.
+//! So two writes made through one coordinator from the same context are
+//! siblings, where server-side vector clocks silently let the second
+//! overwrite the first; and a client that read only the second does not
+//! supersede the first. A clock counts an actor's counters in ranges
+//! ([`VectorClock::count_range`]): a dot's range reaches back to the
+//! previous dot its actor made for the key, so a chain of writes through
+//! one coordinator keeps one entry for it.
 
 use super::vclock::{Actor, Dot, VectorClock};
 use crate::protocol::Version;
@@ -54,10 +59,15 @@ impl Versioning {
 
     /// Everything `version` has seen, itself included: what a client's
     /// context must carry so its next write supersedes the version.
+    ///
+    /// A coordinator's versions carry their own dot in their clocks
+    /// ([`Versioning::new_clock`]); one that does not (made by hand) adds
+    /// the dot alone, which claims nothing else.
     pub fn history(self, version: &Version) -> VectorClock {
         let mut history = version.clock.clone();
         if self == Versioning::DottedVersionVectors && !history.contains(version.dot) {
-            history.set(version.dot.actor, version.dot.counter, Time(version.time_us));
+            let Dot { actor, counter } = version.dot;
+            history.count_range(actor, counter - 1, counter, Time(version.time_us));
         }
         history
     }
@@ -69,15 +79,34 @@ impl Versioning {
     }
 
     /// The clock a coordinator stores a new version with, made by `dot`
-    /// from the client's `context`: the context plus the dot under vector
-    /// clocks (the DESIGN increment rule), the context itself under dotted
-    /// version vectors. Truncated to `max_entries`, never dropping the
-    /// writer's own entry; returns the clock and how many entries were
-    /// dropped.
-    pub fn new_clock(self, context: &VectorClock, dot: Dot, now: Time, max_entries: usize) -> (VectorClock, usize) {
+    /// from the client's `context`; `previous` is the counter of the last
+    /// dot the dot's actor made for the key before (0 for none).
+    ///
+    /// Under vector clocks the context with the actor's entry set to the
+    /// dot (the DESIGN increment rule), which claims every earlier counter
+    /// of the actor. Under dotted version vectors the context plus the
+    /// range (`previous`, dot]: the dot, and the counters between that no
+    /// version of the key has. Claiming more — a version vector's "every
+    /// counter up to the dot" — would let a client that read this version
+    /// supersede one of the actor's earlier versions it never saw, when
+    /// that one is a sibling the replica it read from lacks, or a version
+    /// its actor made without keeping (it coordinated for a key it did not
+    /// replicate, or handed the key on, or lost it with its write buffer).
+    ///
+    /// Truncated to `max_entries`, never dropping the writer's own entries;
+    /// returns the clock and how many entries were dropped.
+    pub fn new_clock(
+        self,
+        context: &VectorClock,
+        dot: Dot,
+        previous: u64,
+        now: Time,
+        max_entries: usize,
+    ) -> (VectorClock, usize) {
         let mut clock = context.clone();
-        if self != Versioning::DottedVersionVectors {
-            clock.set(dot.actor, dot.counter, now);
+        match self {
+            Versioning::DottedVersionVectors => clock.count_range(dot.actor, previous, dot.counter, now),
+            Versioning::VectorClocks | Versioning::LastWriteWins => clock.set(dot.actor, dot.counter, now),
         }
         let dropped = if clock.len() > max_entries { clock.truncate(max_entries, dot.actor) } else { 0 };
         (clock, dropped)
@@ -157,18 +186,48 @@ mod tests {
     }
 
     #[test]
-    fn new_clock_adds_the_dot_only_under_vector_clocks() {
+    fn new_clock_claims_earlier_counters_of_its_actor_only_under_vector_clocks() {
         let context = clock(&[(1, 4)]);
-        let (vc, _) = VC.new_clock(&context, dot(0, 9), Time(5), 10);
+        let (vc, _) = VC.new_clock(&context, dot(0, 9), 6, Time(5), 10);
         assert_eq!(vc.counter(NodeId(0)), 9);
-        let (dvv, _) = DVV.new_clock(&context, dot(0, 9), Time(5), 10);
-        assert_eq!(dvv, context);
+        assert!(vc.contains(dot(0, 5)), "a vector clock's entry claims every earlier counter");
+        let (dvv, _) = DVV.new_clock(&context, dot(0, 9), 6, Time(5), 10);
+        assert!(dvv.contains(dot(0, 9)) && dvv.contains(dot(1, 4)));
+        assert!(!dvv.contains(dot(0, 6)) && !dvv.contains(dot(0, 5)), "only from the actor's previous dot on");
+        // A context that saw the previous dot joins the range into one entry.
+        let (joined, _) = DVV.new_clock(&clock(&[(0, 6)]), dot(0, 9), 6, Time(5), 10);
+        assert_eq!(joined.entries().len(), 1);
+        assert!((1..=9).all(|counter| joined.contains(dot(0, counter))));
+    }
+
+    /// Two blind writes through one coordinator, (a,1) and (a,2): a client
+    /// that read only the second (from a replica the first never reached)
+    /// and writes through b must leave the first a sibling. A version
+    /// vector's context {a:2} covered (a,1) too: a lost update.
+    #[test]
+    fn dvv_a_reader_of_the_later_dot_does_not_supersede_the_earlier_one_it_never_saw() {
+        let made = |write, dot: Dot, previous, context: &VectorClock| {
+            let (clock, _) = DVV.new_clock(context, dot, previous, Time(write), 10);
+            Version::of_write(write, dot, clock, Stamp { time_us: write, writer: 0 })
+        };
+        let first = made(1, dot(0, 1), 0, &VectorClock::new());
+        let second = made(2, dot(0, 2), 1, &VectorClock::new());
+        assert!(DVV.concurrent(&first, &second));
+        let context = DVV.history(&second);
+        let third = made(3, dot(1, 1), 0, &context);
+        assert!(DVV.supersedes(&third, &second));
+        assert!(DVV.concurrent(&third, &first), "its writer never saw (a,1)");
+        // A reader of both supersedes both, with one entry for a.
+        let both = DVV.history(&first).merge(&DVV.history(&second));
+        assert_eq!(both.entries().len(), 1);
+        let fourth = made(4, dot(1, 2), 1, &both);
+        assert!(DVV.supersedes(&fourth, &first) && DVV.supersedes(&fourth, &second));
     }
 
     #[test]
     fn truncation_keeps_the_writer_and_counts_drops() {
         let context = clock(&[(1, 1), (2, 1), (3, 1)]);
-        let (vc, dropped) = VC.new_clock(&context, dot(0, 1), Time(5), 2);
+        let (vc, dropped) = VC.new_clock(&context, dot(0, 1), 0, Time(5), 2);
         assert_eq!((vc.len(), dropped), (2, 2));
         assert_eq!(vc.counter(NodeId(0)), 1);
     }

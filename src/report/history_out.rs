@@ -7,6 +7,7 @@ use super::summary::failure_name;
 use super::trace::write_text;
 use super::PartialFile;
 use crate::check::history::{OpKind, OpRecord, Outcome};
+use crate::node::vclock::VectorClock;
 use crate::protocol::{Version, VersionId};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -50,8 +51,8 @@ struct VersionRef {
 struct VersionLine {
     write: String,
     dot: String,
-    /// Actor → counter.
-    clock: BTreeMap<String, u64>,
+    /// Actor → counter, or → its ranges when it has a gap.
+    clock: BTreeMap<String, ClockCounts>,
     /// The writer's timestamp, µs (last-write-wins orders by it, then `writer`).
     stamp_us: u64,
     writer: u32,
@@ -63,11 +64,34 @@ fn version_line(version: &Version) -> VersionLine {
     VersionLine {
         write: write_text(version.write),
         dot: version.dot.to_string(),
-        clock: version.clock.entries().iter().map(|e| (e.actor.to_string(), e.counter)).collect(),
+        clock: clock_counts(&version.clock),
         stamp_us: version.time_us,
         writer: version.writer,
         items: version.items.as_ref().map(|items| items.to_vec()),
     }
+}
+
+/// What a clock counts of one actor: every counter up to one (a vector
+/// clock's entry), or, under dotted version vectors with a gap, its ranges
+/// as `[floor, counter]` pairs, each counting (floor, counter].
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ClockCounts {
+    UpTo(u64),
+    Ranges(Vec<[u64; 2]>),
+}
+
+fn clock_counts(clock: &VectorClock) -> BTreeMap<String, ClockCounts> {
+    let by_actor = clock.entries().chunk_by(|a, b| a.actor == b.actor);
+    by_actor
+        .map(|ranges| {
+            let counts = match ranges {
+                [only] if only.floor == 0 => ClockCounts::UpTo(only.counter),
+                _ => ClockCounts::Ranges(ranges.iter().map(|e| [e.floor, e.counter]).collect()),
+            };
+            (ranges[0].actor.to_string(), counts)
+        })
+        .collect()
 }
 
 fn version_ref(id: &VersionId) -> VersionRef {

@@ -317,7 +317,7 @@ fn version_text(version: &Version) -> String {
 }
 
 fn clock_text(clock: &VectorClock) -> String {
-    let entries: Vec<String> = clock.entries().iter().map(|e| format!("{}:{}", e.actor, e.counter)).collect();
+    let entries: Vec<String> = clock.entries().iter().map(ToString::to_string).collect();
     format!("{{{}}}", entries.join(","))
 }
 
