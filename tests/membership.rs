@@ -247,23 +247,18 @@ fn assert_stray_books_balance(report: &dynasim::RunReport) {
 /// asserts no write is lost to the membership change, and returns the
 /// total of acknowledged writes.
 ///
-/// The scenarios use dotted version vectors, under which a write can still
-/// be superseded unseen when a read misses one of its siblings (a version
-/// vector context claims every earlier dot of an actor): that is the
-/// clocks' doing, rare, and counted as overwritten, never as lost to the
-/// hand-over.
+/// The scenarios use dotted version vectors, under which no write is
+/// superseded by a writer that never saw it: every loss would count.
 fn assert_no_lost_write(scenario: &dynasim::Scenario, seeds: u64) -> u64 {
-    let (mut acknowledged, mut overwritten) = (0, 0);
+    let mut acknowledged = 0;
     for seed in 1..=seeds {
         let report = if seed == 1 { run_twice(scenario, seed) } else { dynasim::run(scenario, seed) };
         let c = &report.summary.consistency;
         let repro = format!("seed {seed}: repro: dynasim run {} --seed {seed}", scenario.origin);
-        assert_eq!(c.lost_writes, c.lost_writes_overwritten, "{repro}: {c:?}");
+        assert_eq!(c.lost_writes, 0, "{repro}: {c:?}");
         assert_stray_books_balance(&report);
         acknowledged += c.acknowledged_writes;
-        overwritten += c.lost_writes_overwritten;
     }
-    assert!(overwritten * 1000 <= acknowledged, "{overwritten} of {acknowledged} writes overwritten unseen under DVV");
     acknowledged
 }
 
@@ -350,6 +345,34 @@ fn assert_explored_schedule_loses_no_write(scenario: &dynasim::Scenario, seed: u
     assert_only_overwrites_lost(c);
     assert_stray_books_balance(&report);
     report
+}
+
+/// The five schedules random exploration shrank under dotted version
+/// vectors (`tests/fixtures/explore-dvv-n1/`, N = 1, a leave or a join):
+/// a node coordinated writes for a key its view placed elsewhere and kept
+/// none; its later version of the key claimed, as a version vector's
+/// entry, the earlier dots too, and a client that read it superseded them
+/// unseen. Under dotted version vectors no write may be superseded unseen
+/// at all: nothing is lost, not even as an overwrite.
+#[test]
+fn the_explored_dvv_schedules_across_joins_and_leaves_lose_no_write() {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/explore-dvv-n1");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .expect("fixture folder")
+        .map(|entry| entry.expect("fixture entry").path())
+        .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("ex-n1-seed-")))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5, "{files:?}");
+    for path in files {
+        let stem = path.file_stem().expect("file name").to_string_lossy().into_owned();
+        let seed: u64 = stem.trim_start_matches("ex-n1-seed-").parse().expect("seed in the file name");
+        let scenario = dynasim::Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let report = assert_explored_schedule_loses_no_write(&scenario, seed);
+        let c = &report.summary.consistency;
+        assert_eq!((c.lost_writes, c.lost_updates), (0, 0), "{stem}: {c:?}");
+        assert!(c.acknowledged_writes > 100, "{stem}: {} acknowledged", c.acknowledged_writes);
+    }
 }
 
 #[test]

@@ -497,6 +497,48 @@ fn dotted_version_vectors_keep_concurrent_writes_through_one_coordinator_as_sibl
     }
 }
 
+/// A coordinator outside a key's replicas (a request forwarded to it while
+/// views disagree) keeps none of the versions it makes. Under dotted
+/// version vectors its next version of the key must still not claim the
+/// first: a client that read only the second would supersede the first
+/// unseen (the explored schedules of `tests/fixtures/explore-dvv-n1/`).
+#[test]
+fn a_dvv_coordinator_that_keeps_none_of_its_versions_claims_only_what_its_writers_saw() {
+    let dvv = versioning::Versioning::DottedVersionVectors;
+    let config =
+        Arc::new(NodeConfig { rules: store::StoreRules { versioning: dvv, sibling_cap: 0 }, ..(*config()).clone() });
+    let mut nodes = cluster_with(5, config);
+    let (key, _) = key_where(&nodes, NodeId(1), Some(NodeId(0)));
+    let mut coordinate = |sequence: u64, context: VectorClock| {
+        let Message::Put { request, key, context, value, .. } = put(sequence, key, context, sequence) else {
+            unreachable!("put builds a Put")
+        };
+        let forwarded = Message::Put { request, key, context, value, forwarded: true };
+        let mut out = Outbox::default();
+        nodes[0].on_message(Time(sequence), Endpoint::Node(NodeId(3)), forwarded, &mut out);
+        assert!(nodes[0].store().get(key.id).is_empty(), "not a replica: it keeps nothing");
+        out.messages
+            .into_iter()
+            .find_map(|(_, m)| match m {
+                Message::ReplicaWrite { version, .. } => Some(version),
+                _ => None,
+            })
+            .expect("written to the replicas")
+    };
+    let first = coordinate(1, VectorClock::new());
+    let second = coordinate(2, VectorClock::new());
+    assert!(dvv.concurrent(&first, &second), "two blind writes: siblings");
+    let context = dvv.history(&second);
+    assert!(!context.contains(first.dot), "a reader of the second never saw the first: {context:?}");
+    let third = coordinate(3, context);
+    assert!(dvv.supersedes(&third, &second));
+    assert!(dvv.concurrent(&third, &first), "the first stays a sibling of what its writer never saw");
+    // A reader of both supersedes both, and the chain keeps one entry for n0.
+    let fourth = coordinate(4, dvv.history(&first).merge(&dvv.history(&third)));
+    assert!(dvv.supersedes(&fourth, &first) && dvv.supersedes(&fourth, &third));
+    assert_eq!(fourth.clock.entries().len(), 1, "{:?}", fourth.clock);
+}
+
 /// Node `index` handles `message` from `from`; then its storage and
 /// transfer timers fire in order. Returns everything it sent.
 fn deliver(node: &mut Node, from: NodeId, message: Message) -> Vec<(Endpoint, Message)> {
