@@ -6,6 +6,7 @@
 
 use crate::check::history::{OpKind, OpRecord, Outcome};
 use crate::check::{pieces, ConsistencyReport};
+use crate::node::versioning::Versioning;
 use crate::node::NodeStats;
 use crate::protocol::Failure;
 use crate::scenario::applicability::not_applicable;
@@ -517,15 +518,47 @@ fn verdicts(
     let mut verdicts = BTreeMap::new();
     let stale = strict_mode_exclusion(scenario, nodes).map(|why| format!("not-applicable: {why}"));
     verdicts.insert("no-stale-reads".to_string(), stale.unwrap_or_else(|| held(consistency.stale_reads == 0)));
-    let causal = match not_applicable(&scenario.spec, "causal-siblings") {
-        Some(why) => format!("not-applicable: {why}"),
-        // Truncation forgets causality by design; its effect is counted as false conflicts.
-        None if nodes.clock_truncations > 0 => format!("not-applicable: {} clock truncations", nodes.clock_truncations),
-        None => held(consistency.causal_sibling_violations == 0),
-    };
-    verdicts.insert("causal-siblings".to_string(), causal);
+    verdicts.insert("causal-siblings".to_string(), causal_siblings_verdict(scenario, consistency, nodes));
     verdicts.insert("no-lost-writes".to_string(), held(consistency.lost_writes_unexplained == 0));
     verdicts.insert("converges".to_string(), convergence_verdict(scenario, convergence));
     verdicts.insert("deterministic".to_string(), "not-checked: run twice and compare digests".to_string());
     verdicts
+}
+
+/// The `causal-siblings` verdict: read siblings pairwise concurrent, a
+/// write superseding what its read returned, and, under dotted version
+/// vectors, which promise more, no version superseded by a writer that
+/// never saw it (server-side vector clocks do that to concurrent writes
+/// through one coordinator, by design).
+fn causal_siblings_verdict(scenario: &Scenario, consistency: &ConsistencyReport, nodes: &NodeStats) -> String {
+    if let Some(why) = not_applicable(&scenario.spec, "causal-siblings") {
+        return format!("not-applicable: {why}");
+    }
+    if nodes.clock_truncations > 0 {
+        // Truncation forgets causality by design; its effect is counted as false conflicts.
+        return format!("not-applicable: {} clock truncations", nodes.clock_truncations);
+    }
+    let dvv_overwrote = scenario.versioning() == Versioning::DottedVersionVectors && consistency.lost_updates > 0;
+    let held = consistency.causal_sibling_violations == 0 && !dvv_overwrote;
+    if held { "held" } else { "violated" }.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_update_violates_causal_siblings_under_dvv_only() {
+        let lost_update = ConsistencyReport { lost_updates: 1, ..ConsistencyReport::default() };
+        let verdict = |clocks: &str, consistency: &ConsistencyReport| {
+            let text = format!("[reconciliation]\nclocks = \"{clocks}\"\n");
+            let scenario = Scenario::parse(&text, "inline.toml", "inline").expect("parses");
+            causal_siblings_verdict(&scenario, consistency, &NodeStats::default())
+        };
+        assert_eq!(verdict("dvv", &lost_update), "violated");
+        assert_eq!(verdict("vector", &lost_update), "held", "vector clocks overwrite by design");
+        assert_eq!(verdict("dvv", &ConsistencyReport::default()), "held");
+        let sibling_violation = ConsistencyReport { causal_sibling_violations: 1, ..ConsistencyReport::default() };
+        assert_eq!(verdict("vector", &sibling_violation), "violated");
+    }
 }
