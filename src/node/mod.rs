@@ -1006,13 +1006,6 @@ impl Node {
         self.store.keys().chain(self.buffer.keys())
     }
 
-    /// The largest counter `actor` has in any version this node holds for `key`.
-    fn largest_counter(&self, key: u64, actor: vclock::Actor) -> u64 {
-        let hinted = self.hints.versions_of(key);
-        let all = self.store.get(key).iter().chain(self.buffer.get(key)).chain(hinted);
-        all.map(|v| self.config.rules.versioning.counter_seen(v, actor)).max().unwrap_or(0)
-    }
-
     /// Counts a sibling cap's drops from the main data and keeps them for the checker.
     fn sibling_cap_dropped(&mut self, key: Key, dropped: Vec<Version>) {
         self.stats.sibling_cap_hits += 1;
@@ -1148,7 +1141,7 @@ impl Node {
         // Timestamps never repeat on one node, so last-write-wins has no ties.
         let physical = self.physical_time(now).max(self.last_stamp.plus(1));
         self.last_stamp = physical;
-        let dot = self.next_dot(key, context);
+        let dot = self.next_dot();
         let versioning = self.config.rules.versioning;
         let previous = match versioning {
             Versioning::DottedVersionVectors => std::mem::replace(self.last_dots.entry(key.id), dot.counter),
@@ -1159,21 +1152,19 @@ impl Node {
         Version::from(VersionData::new(clock, dot, Stamp { time_us: physical.0, writer: self.id.0 }, value))
     }
 
-    /// The new version's dot: this node's counter set to one more than the
-    /// largest counter for this node in any version it stores for the key
-    /// or in the context, so two blind writes through one node never share
-    /// a clock (the DESIGN increment rule).
+    /// The new version's dot: one more than the highest counter this node
+    /// has issued in its current disk life (kept on disk, so a crash that
+    /// loses the write buffer cannot make it reuse a counter).
     ///
-    /// The node's highest counter ever issued (kept on disk, so a crash that
-    /// loses the write buffer cannot make it reuse a counter) also bounds it
-    /// from below; a disk loss forgets it, but starts a new epoch, so the
-    /// dot is still new.
-    fn next_dot(&mut self, key: Key, context: &vclock::VectorClock) -> vclock::Dot {
-        let actor = self.actor();
-        let stored = self.largest_counter(key.id, actor);
-        let counter = 1 + stored.max(context.counter(actor)).max(self.counter_high_water);
-        self.counter_high_water = counter;
-        vclock::Dot { actor, counter }
+    /// That is more than the node's counter in any version it stores for
+    /// the key or in the context, as the DESIGN increment rule asks, so two
+    /// blind writes through one node never share a clock: only this node
+    /// makes dots of its actor, and node ids are never reused. A disk loss
+    /// forgets the counter but starts a new epoch, a new actor, so the dot
+    /// is still new.
+    fn next_dot(&mut self) -> vclock::Dot {
+        self.counter_high_water += 1;
+        vclock::Dot { actor: self.actor(), counter: self.counter_high_water }
     }
 }
 

@@ -18,7 +18,7 @@
 //! previous dot its actor made for the key, so a chain of writes through
 //! one coordinator keeps one entry for it.
 
-use super::vclock::{Actor, Dot, VectorClock};
+use super::vclock::{Dot, VectorClock};
 use crate::protocol::Version;
 use crate::types::Time;
 use serde::Serialize;
@@ -72,12 +72,6 @@ impl Versioning {
         history
     }
 
-    /// The highest counter of `actor` that `version` has seen.
-    pub fn counter_seen(self, version: &Version, actor: Actor) -> u64 {
-        let own = if version.dot.actor == actor { version.dot.counter } else { 0 };
-        version.clock.counter(actor).max(own)
-    }
-
     /// The clock a coordinator stores a new version with, made by `dot`
     /// from the client's `context`; `previous` is the counter of the last
     /// dot the dot's actor made for the key before (0 for none).
@@ -116,6 +110,7 @@ impl Versioning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::vclock::Actor;
     use crate::protocol::Stamp;
     use crate::types::NodeId;
 
