@@ -132,3 +132,19 @@ pub fn write_history(path: &Path, history: &[OpRecord]) -> std::io::Result<()> {
     }
     file.commit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{NodeId, Time};
+
+    #[test]
+    fn a_clock_prints_a_counter_per_actor_and_ranges_where_it_has_a_gap() {
+        let mut clock = VectorClock::new();
+        clock.set(NodeId(1), 3, Time(0));
+        clock.set(NodeId(2), 4, Time(0));
+        clock.count_range(NodeId(1), 5, 8, Time(0));
+        let json = serde_json::to_string(&clock_counts(&clock)).expect("serializes");
+        assert_eq!(json, r#"{"n1":[[0,3],[5,8]],"n2":4}"#);
+    }
+}
