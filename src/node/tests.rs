@@ -40,6 +40,23 @@ pub(super) fn config() -> Arc<NodeConfig> {
     })
 }
 
+/// [`config`] under dotted version vectors.
+fn dvv_config() -> NodeConfig {
+    let dvv = versioning::Versioning::DottedVersionVectors;
+    NodeConfig { rules: store::StoreRules { versioning: dvv, sibling_cap: 0 }, ..(*config()).clone() }
+}
+
+/// The version a coordinator wrote to its replicas, from what it sent.
+fn version_sent(messages: Vec<(Endpoint, Message)>) -> Version {
+    messages
+        .into_iter()
+        .find_map(|(_, m)| match m {
+            Message::ReplicaWrite { version, .. } => Some(version),
+            _ => None,
+        })
+        .expect("written to the replicas")
+}
+
 fn cluster(nodes: u32) -> Vec<Node> {
     cluster_with(nodes, config())
 }
@@ -330,11 +347,7 @@ fn buffered_writes_are_acknowledged_at_once_and_lost_if_the_node_crashes_before_
 #[test]
 fn after_a_crash_loses_its_buffer_a_coordinator_neither_reuses_nor_claims_the_lost_dot() {
     let dvv = versioning::Versioning::DottedVersionVectors;
-    let buffered = Arc::new(NodeConfig {
-        buffered_writes: true,
-        rules: store::StoreRules { versioning: dvv, sibling_cap: 0 },
-        ..(*config()).clone()
-    });
+    let buffered = Arc::new(NodeConfig { buffered_writes: true, ..dvv_config() });
     let mut nodes = cluster_with(5, buffered);
     let (key, _) = key_where(&nodes, NodeId(0), None);
     let coordinate = |node: &mut Node, sequence: u64| {
@@ -345,13 +358,7 @@ fn after_a_crash_loses_its_buffer_a_coordinator_neither_reuses_nor_claims_the_lo
             put(sequence, key, VectorClock::new(), sequence),
             &mut out,
         );
-        out.messages
-            .into_iter()
-            .find_map(|(_, m)| match m {
-                Message::ReplicaWrite { version, .. } => Some(version),
-                _ => None,
-            })
-            .expect("written to the other replicas")
+        version_sent(out.messages)
     };
     let first = coordinate(&mut nodes[0], 1);
     let lost = nodes[0].crash(Time(2), false);
@@ -522,11 +529,7 @@ fn after_a_disk_loss_a_node_writes_as_a_new_actor_so_its_new_versions_never_look
 
 #[test]
 fn dotted_version_vectors_keep_concurrent_writes_through_one_coordinator_as_siblings() {
-    let dvv = Arc::new(NodeConfig {
-        rules: store::StoreRules { versioning: versioning::Versioning::DottedVersionVectors, sibling_cap: 0 },
-        ..(*config()).clone()
-    });
-    for (config, expected) in [(config(), 1), (dvv, 2)] {
+    for (config, expected) in [(config(), 1), (Arc::new(dvv_config()), 2)] {
         let mut nodes = cluster_with(5, config);
         let (key, _) = key_where(&nodes, NodeId(0), None);
         let mut out = Outbox::default();
@@ -544,9 +547,7 @@ fn dotted_version_vectors_keep_concurrent_writes_through_one_coordinator_as_sibl
 #[test]
 fn a_dvv_coordinator_that_keeps_none_of_its_versions_claims_only_what_its_writers_saw() {
     let dvv = versioning::Versioning::DottedVersionVectors;
-    let config =
-        Arc::new(NodeConfig { rules: store::StoreRules { versioning: dvv, sibling_cap: 0 }, ..(*config()).clone() });
-    let mut nodes = cluster_with(5, config);
+    let mut nodes = cluster_with(5, Arc::new(dvv_config()));
     let (key, _) = key_where(&nodes, NodeId(1), Some(NodeId(0)));
     let mut coordinate = |sequence: u64, context: VectorClock| {
         let Message::Put { request, key, context, value, .. } = put(sequence, key, context, sequence) else {
@@ -556,13 +557,7 @@ fn a_dvv_coordinator_that_keeps_none_of_its_versions_claims_only_what_its_writer
         let mut out = Outbox::default();
         nodes[0].on_message(Time(sequence), Endpoint::Node(NodeId(3)), forwarded, &mut out);
         assert!(nodes[0].store().get(key.id).is_empty(), "not a replica: it keeps nothing");
-        out.messages
-            .into_iter()
-            .find_map(|(_, m)| match m {
-                Message::ReplicaWrite { version, .. } => Some(version),
-                _ => None,
-            })
-            .expect("written to the replicas")
+        version_sent(out.messages)
     };
     let first = coordinate(1, VectorClock::new());
     let second = coordinate(2, VectorClock::new());
