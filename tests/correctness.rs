@@ -118,6 +118,14 @@ fn dotted_version_vectors_lose_no_update_when_a_read_misses_a_sibling() {
     assert!(siblings_read > 1_000, "concurrent writes show as siblings: {siblings_read} reads with several");
 }
 
+/// Under dotted version vectors (`dvv`) without clock truncation, no
+/// version was superseded by a writer that never saw it.
+fn assert_dvv_overwrote_nothing(summary: &dynasim::RunSummary, dvv: bool, repro: &str) {
+    if dvv && summary.nodes.clock_truncations == 0 {
+        assert_eq!(summary.consistency.lost_updates, 0, "dotted version vectors never overwrite unseen: {repro}");
+    }
+}
+
 /// A random strict-mode scenario (DESIGN's conditions: sloppy quorum off,
 /// R + W > N, no disk loss, no membership change): message loss up to 10%,
 /// a slow node, a partition (maybe one-way), a crash and restart.
@@ -209,9 +217,7 @@ fn strict_mode_holds_every_invariant_under_loss_slow_nodes_partitions_and_crashe
             assert_eq!(s.consistency.false_conflicts, 0, "{repro}");
         }
         assert_eq!(s.consistency.lost_writes, s.consistency.lost_writes_overwritten, "{repro}");
-        if clocks == "dvv" && s.nodes.clock_truncations == 0 {
-            assert_eq!(s.consistency.lost_updates, 0, "dotted version vectors never overwrite unseen: {repro}");
-        }
+        assert_dvv_overwrote_nothing(s, clocks == "dvv", &repro);
         assert!(s.hints.balanced());
     }
 }
@@ -272,9 +278,7 @@ fn with_everything_and_joins_and_leaves_no_write_is_lost_unexplained_and_replica
         assert_eq!(s.consistency.lost_writes_unexplained, 0, "{repro}");
         assert_eq!(s.consistency.realtime_phantom_versions, 0, "{repro}");
         assert_eq!(s.consistency.realtime_causality_violations, 0, "{repro}");
-        if text.contains("clocks = \"dvv\"") && s.nodes.clock_truncations == 0 {
-            assert_eq!(s.consistency.lost_updates, 0, "dotted version vectors never overwrite unseen: {repro}");
-        }
+        assert_dvv_overwrote_nothing(s, text.contains("clocks = \"dvv\""), &repro);
         assert!(s.hints.balanced(), "{repro}");
     }
 }
