@@ -597,3 +597,74 @@ fn a_report_is_the_same_in_any_pieces_on_any_number_of_threads() {
     assert!(seen.lost_updates > 0 && seen.lww_lost_updates > 0, "lost updates: {seen:?}");
     assert!(seen.reads_of_written_keys > 0 && !seen.siblings_per_read.is_empty(), "reads: {seen:?}");
 }
+
+/// What a resurfaced delete is, word for word (DESIGN.md), one remove,
+/// read and add at a time: the oracle for the checker's sorted walk.
+fn resurfaced_by_definition(history: &[OpRecord]) -> u64 {
+    let removes = history.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| match op.cart() {
+        Some(CartOp::Remove(item)) => Some((op.key, item, op.invoke, op.complete()?)),
+        _ => None,
+    });
+    let returns = |read: &OpRecord, item: u32| {
+        read.returned().iter().any(|v| v.items.as_deref().is_some_and(|items| items.contains(&item)))
+    };
+    let added_between = |key: u64, item: u32, after: Time, before: Time| {
+        history
+            .iter()
+            .any(|op| op.key == key && op.cart() == Some(CartOp::Add(item)) && op.invoke > after && op.invoke < before)
+    };
+    let resurfaces = |(key, item, removed_invoke, removed_at): (u64, u32, Time, Time)| {
+        history.iter().any(|read| {
+            read.key == key
+                && read.kind == OpKind::Read
+                && read.outcome == Outcome::Ok
+                && read.invoke > removed_at
+                && returns(read, item)
+                && !added_between(key, item, removed_invoke, read.complete().unwrap_or(read.invoke))
+        })
+    };
+    removes.filter(|&remove| resurfaces(remove)).count() as u64
+}
+
+proptest::proptest! {
+    /// The checker's count of resurfaced deletes, by sorted walks, is the
+    /// definition's on small random cart histories of two keys: adds and
+    /// removes of three items, acknowledged or timed out, and reads
+    /// (successful or not) returning up to two siblings — crowded into 40
+    /// µs so that every boundary (a read invoked as a remove completes, an
+    /// add invoked as a read completes) occurs.
+    #[test]
+    fn resurfaced_deletes_are_counted_as_defined(
+        ops in proptest::collection::vec(
+            (0u64..2, 0u8..3, 0u32..3, 0u64..40, 0u64..8, proptest::bool::weighted(0.8),
+             proptest::collection::vec(0u8..8, 1..3)),
+            0..30,
+        )
+    ) {
+        let history: Vec<OpRecord> = ops
+            .iter()
+            .enumerate()
+            .map(|(id, &(key, kind, item, invoke, took, ok, ref siblings))| {
+                let id = id as u64 + 1;
+                let mut op = if kind == 2 {
+                    let returned: Vec<(u64, &[(u32, u64)])> = siblings.iter().map(|_| (id, &[(0, 1)][..])).collect();
+                    let mut read = read(key, invoke, invoke + took, &returned);
+                    for (at, &bits) in siblings.iter().enumerate() {
+                        let items: Vec<u32> = (0..3).filter(|i| bits & (1 << i) != 0).collect();
+                        read.amend_returned(at, |v| v.items = Some(std::sync::Arc::new(items)));
+                    }
+                    read
+                } else {
+                    let mut write = write(key, invoke, invoke + took, id, &[(0, id)]);
+                    write.set_cart(Some(if kind == 0 { CartOp::Add(item) } else { CartOp::Remove(item) }));
+                    write
+                };
+                if !ok {
+                    op.outcome = Outcome::TimedOut;
+                }
+                op
+            })
+            .collect();
+        proptest::prop_assert_eq!(durability::resurfaced_deletes(&history), resurfaced_by_definition(&history));
+    }
+}
