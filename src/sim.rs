@@ -996,6 +996,7 @@ fn node_config(scenario: &Scenario, versioning: Versioning) -> NodeConfig {
         scan_key_us: spec.storage.scan_key_us,
         // MB/s = bytes per µs.
         transfer_bytes_per_us: spec.storage.transfer_mb_per_s,
+        shared_rings: Arc::default(),
     }
 }
 
@@ -1094,6 +1095,25 @@ mod tests {
         let outcome = super::Simulation::new(&scenario, scenario.spec.seed).run();
         let kept: usize = outcome.nodes.iter().map(super::Node::tree_count).sum();
         assert_eq!(kept, 0, "trees kept after the run");
+    }
+
+    /// After a join has spread, every node holds the very same ring, not
+    /// a copy of its own (each node builds its ring from its own view, and
+    /// a copy per node was gigabytes at 512 nodes × 64 tokens): for each
+    /// strategy, the nodes agree on one view and share one ring.
+    #[test]
+    fn after_a_join_every_node_shares_one_ring() {
+        for name in ["join-strategy1", "join-strategy2", "join-strategy3"] {
+            let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+            let scenario = crate::scenario::Scenario::load(&path).expect("a bundled scenario");
+            let outcome = super::Simulation::new(&scenario, scenario.spec.seed).run();
+            let first = &outcome.nodes[0];
+            assert!(outcome.nodes.iter().all(|node| node.view_digest() == first.view_digest()), "{name}: views agree");
+            assert!(first.stats().ring_changes > 0, "{name}: no ring change, the test asks nothing");
+            for node in &outcome.nodes {
+                assert!(std::sync::Arc::ptr_eq(node.ring(), first.ring()), "{name}: a node holds a ring of its own");
+            }
+        }
     }
 
     /// The history is reserved once, for every record the workload can

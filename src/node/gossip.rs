@@ -62,7 +62,7 @@ impl Node {
         let current = Arc::clone(&self.ring);
         let mut view = (*self.view).clone();
         view.adopt(&current, &next);
-        self.install_view(now, view, out);
+        self.install_view(now, Arc::new(view), out);
         self.gossip_round(out);
     }
 
@@ -109,7 +109,7 @@ impl Node {
         &mut self,
         now: Time,
         peer: NodeId,
-        theirs: &View,
+        theirs: &Arc<View>,
         reply: bool,
         out: &mut Outbox<NodeTimer>,
     ) {
@@ -119,6 +119,9 @@ impl Node {
         } else if !same {
             let mut merged = (*self.view).clone();
             if merged.merge(theirs) {
+                // Theirs held everything mine did: keep theirs, which other
+                // nodes that merged it hold too, rather than a copy.
+                let merged = if merged.digest() == theirs.digest() { Arc::clone(theirs) } else { Arc::new(merged) };
                 self.install_view(now, merged, out);
             }
         }
@@ -131,29 +134,35 @@ impl Node {
     /// from this node's own stream) or partitions (strategy 3: claimed so
     /// shares stay within one of equal) and announce them.
     fn complete_join(&mut self, now: Time, seed_view: &View, out: &mut Outbox<NodeTimer>) {
-        let Some(current) = seed_view.ring(&self.config.strategy, self.config.n) else { return };
+        let Some(current) = self.ring_of(seed_view) else { return };
         self.joining = false;
         let next = current.with_node_added(self.id, None, &mut self.token_rng);
         let mut view = seed_view.clone();
         view.adopt(&current, &next);
-        self.ring = Arc::new(current);
-        self.install_view(now, view, out);
+        self.ring = current;
+        self.install_view(now, Arc::new(view), out);
         self.gossip_round(out);
         let incarnation = self.incarnation;
         out.set_timer(now.plus(self.config.gossip_interval_us), NodeTimer::Gossip { incarnation });
     }
 
+    /// The ring `view` describes (None while it is incomplete), shared
+    /// with the nodes that built it from an equal view.
+    fn ring_of(&self, view: &View) -> Option<Arc<Ring>> {
+        self.config.shared_rings.ring_of(view.ring_inputs(&self.config.strategy, self.config.n))
+    }
+
     /// Adopts a new view: rebuilds the ring view and, when it changed,
     /// fetches the ranges this node now replicates and did not before.
-    pub(super) fn install_view(&mut self, now: Time, view: View, out: &mut Outbox<NodeTimer>) {
-        let ring = view.ring(&self.config.strategy, self.config.n);
+    pub(super) fn install_view(&mut self, now: Time, view: Arc<View>, out: &mut Outbox<NodeTimer>) {
+        let ring = self.ring_of(&view);
         self.view_digest = view.digest();
-        self.view = Arc::new(view);
+        self.view = view;
         let Some(next) = ring else { return };
         if next.tokens() == self.ring.tokens() && next.nodes() == self.ring.nodes() {
             return;
         }
-        let previous = std::mem::replace(&mut self.ring, Arc::new(next));
+        let previous = std::mem::replace(&mut self.ring, next);
         self.stats.ring_changes += 1;
         self.fetch_new_ranges(now, &previous, out);
         self.rebuild_trees();
@@ -275,7 +284,7 @@ mod tests {
     /// answer with `reply`): (to, is an answer, digest of the view sent).
     fn gossip_sent(node: &mut Node, peer: NodeId, view: &View, reply: bool) -> Vec<(NodeId, bool, u64)> {
         let mut out = Outbox::default();
-        node.on_gossip(Time(1), peer, view, reply, &mut out);
+        node.on_gossip(Time(1), peer, &Arc::new(view.clone()), reply, &mut out);
         out.messages
             .iter()
             .filter_map(|(to, m)| match (to, m) {
@@ -360,10 +369,10 @@ mod tests {
         left_again.adopt(&ring, &without);
         assert_ne!(left_again.digest(), left.digest());
         let node = &mut cluster[1];
-        node.on_gossip(Time(1), NodeId(4), &left, true, &mut Outbox::default());
+        node.on_gossip(Time(1), NodeId(4), &Arc::new(left.clone()), true, &mut Outbox::default());
         assert_eq!(node.ring().nodes(), without.nodes());
         assert_eq!(node.stats().ring_changes, 1);
-        node.on_gossip(Time(2), NodeId(4), &left_again, true, &mut Outbox::default());
+        node.on_gossip(Time(2), NodeId(4), &Arc::new(left_again.clone()), true, &mut Outbox::default());
         assert_eq!(node.view_digest(), left_again.digest());
         assert_eq!(node.stats().ring_changes, 1, "a newer view of the same ring");
         // Two partitions swap owners; the members stay.
@@ -381,7 +390,7 @@ mod tests {
             .expect("a swap of two owners the ring keeps");
         let mut moved = left_again.clone();
         moved.adopt(&without, &swapped);
-        node.on_gossip(Time(3), NodeId(4), &moved, true, &mut Outbox::default());
+        node.on_gossip(Time(3), NodeId(4), &Arc::new(moved), true, &mut Outbox::default());
         assert_eq!(node.ring().nodes(), without.nodes());
         assert_eq!(node.ring().partition_owners(), swapped.partition_owners());
         assert_eq!(node.stats().ring_changes, 2);

@@ -8,6 +8,7 @@
 //! claim the same partition resolve deterministically (higher version, then
 //! higher node id).
 
+use crate::ring::shared::RingInputs;
 use crate::ring::{Ring, Strategy};
 use crate::types::{NodeId, Token};
 use serde::Serialize;
@@ -158,7 +159,13 @@ impl View {
     }
 
     /// The ring this view describes, or None if it is not yet complete.
+    #[cfg(test)]
     pub fn ring(&self, strategy: &Strategy, target_n: usize) -> Option<Ring> {
+        self.ring_inputs(strategy, target_n).build()
+    }
+
+    /// What the ring this view describes is built from.
+    pub fn ring_inputs(&self, strategy: &Strategy, target_n: usize) -> RingInputs {
         let nodes: Vec<NodeId> =
             self.members.iter().filter(|(_, e)| e.status == MemberStatus::Normal).map(|(&n, _)| n).collect();
         let tokens: Vec<(Token, NodeId)> = self
@@ -168,7 +175,7 @@ impl View {
             .flat_map(|(&n, e)| e.tokens.iter().map(move |&t| (t, n)))
             .collect();
         let owners = self.partitions.iter().map(|&(o, _)| o).collect();
-        Ring::from_assignment(strategy, target_n, nodes, tokens, owners)
+        RingInputs { strategy: strategy.clone(), target_n, nodes, tokens, owners }
     }
 
     /// A digest of the view (equal views, equal digests): how the observer

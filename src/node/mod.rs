@@ -92,6 +92,10 @@ pub struct NodeConfig {
     pub scan_key_us: u64,
     /// Bytes per µs a node sends range transfers at.
     pub transfer_bytes_per_us: f64,
+    /// The rings the run's nodes have built from their views, shared
+    /// between nodes whose views describe the same ring (memory only: see
+    /// [`SharedRings`](crate::ring::shared::SharedRings)).
+    pub shared_rings: Arc<crate::ring::shared::SharedRings>,
 }
 
 /// Effects a handler produces: messages to send, timers to set and

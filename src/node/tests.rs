@@ -37,6 +37,7 @@ pub(super) fn config() -> Arc<NodeConfig> {
         seed_gossip_every: 4,
         scan_key_us: 2,
         transfer_bytes_per_us: 50.0,
+        shared_rings: Arc::default(),
     })
 }
 

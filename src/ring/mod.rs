@@ -26,6 +26,7 @@ mod figure;
 mod partition;
 mod preference;
 pub mod report;
+pub mod shared;
 pub mod stats;
 
 pub use config::{RingAnalysisConfig, RingArgs};
@@ -541,6 +542,19 @@ impl Ring {
             hosts.sort_unstable();
             RangeLists { n, width, by_range, hosts }
         })
+    }
+
+    /// The preference list of placement range `index` into `out`: read
+    /// from the lists kept with the ring when `n` is the count they were
+    /// kept for, else walked.
+    pub fn range_preference_list_at(&self, index: usize, n: usize, out: &mut Vec<NodeId>) {
+        let lists = self.kept_lists(n);
+        if lists.n == n {
+            out.clear();
+            out.extend_from_slice(&lists.by_range[index * lists.width..][..lists.width]);
+        } else {
+            self.range_preference_list_into(&self.placement[index], n, out);
+        }
     }
 
     /// The first `n` distinct nodes for a key at `position`, read from the
