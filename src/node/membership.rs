@@ -13,6 +13,7 @@ use crate::ring::{Ring, Strategy};
 use crate::types::{NodeId, Token};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Whether a member is part of the ring.
@@ -31,8 +32,11 @@ pub struct MemberEntry {
     pub version: u64,
     /// In the ring or gone.
     pub status: MemberStatus,
-    /// Its tokens (strategies 1, 2; empty for strategy 3).
-    pub tokens: Vec<Token>,
+    /// Its tokens (strategies 1, 2; empty for strategy 3), shared by every
+    /// copy of the view: each node merges views into a copy of its own, and
+    /// copying every member's tokens was 2 MB a copy at 2,000 nodes × 64
+    /// tokens.
+    pub tokens: Arc<[Token]>,
 }
 
 /// A node's view of the membership. Its digest and wire size are kept
@@ -58,19 +62,18 @@ impl Default for View {
 impl View {
     /// The view every initial member starts with: the initial ring, version 1.
     pub fn of_ring(ring: &Ring) -> View {
-        let mut members: BTreeMap<NodeId, MemberEntry> = ring
+        let mut tokens = tokens_by_owner(ring);
+        let members: BTreeMap<NodeId, MemberEntry> = ring
             .nodes()
             .iter()
-            .map(|&n| (n, MemberEntry { version: 1, status: MemberStatus::Normal, tokens: Vec::new() }))
+            .map(|&n| {
+                let tokens = tokens.remove(&n).unwrap_or_default().into();
+                (n, MemberEntry { version: 1, status: MemberStatus::Normal, tokens })
+            })
             .collect();
         let partitions = if let Strategy::EqualPartitions { .. } = ring.strategy() {
             ring.partition_owners().iter().map(|&o| (o, 1)).collect()
         } else {
-            for &(token, owner) in ring.tokens() {
-                if let Some(entry) = members.get_mut(&owner) {
-                    entry.tokens.push(token);
-                }
-            }
             Vec::new()
         };
         View { members, partitions, digest: 0, bytes: 0 }.sealed()
@@ -131,13 +134,13 @@ impl View {
     /// Records the ring `next` (computed from this view's ring) as the new
     /// placement: bumps the entries and partitions that changed.
     pub fn adopt(&mut self, current: &Ring, next: &Ring) {
+        let mut tokens = tokens_by_owner(next);
         for &node in next.nodes() {
-            let tokens: Vec<Token> = next.tokens().iter().filter(|(_, o)| *o == node).map(|(t, _)| *t).collect();
-            let tokens = if let Strategy::EqualPartitions { .. } = next.strategy() { Vec::new() } else { tokens };
+            let tokens: Arc<[Token]> = tokens.remove(&node).unwrap_or_default().into();
             let entry = self.members.entry(node).or_insert(MemberEntry {
                 version: 0,
                 status: MemberStatus::Normal,
-                tokens: Vec::new(),
+                tokens: Arc::from([]),
             });
             if entry.status != MemberStatus::Normal || entry.tokens != tokens || entry.version == 0 {
                 *entry = MemberEntry { version: entry.version + 1, status: MemberStatus::Normal, tokens };
@@ -146,7 +149,8 @@ impl View {
         for &node in current.nodes() {
             if next.nodes().binary_search(&node).is_err() {
                 if let Some(entry) = self.members.get_mut(&node) {
-                    *entry = MemberEntry { version: entry.version + 1, status: MemberStatus::Left, tokens: Vec::new() };
+                    *entry =
+                        MemberEntry { version: entry.version + 1, status: MemberStatus::Left, tokens: Arc::from([]) };
                 }
             }
         }
@@ -189,6 +193,19 @@ impl View {
     pub fn wire_bytes(&self) -> u64 {
         self.bytes
     }
+}
+
+/// Each node's tokens on `ring`, in ring order (strategies 1 and 2; none
+/// for strategy 3, whose placement is the partition table), in one pass
+/// over the ring's tokens.
+fn tokens_by_owner(ring: &Ring) -> BTreeMap<NodeId, Vec<Token>> {
+    let mut by_owner: BTreeMap<NodeId, Vec<Token>> = BTreeMap::new();
+    if !matches!(ring.strategy(), Strategy::EqualPartitions { .. }) {
+        for &(token, owner) in ring.tokens() {
+            by_owner.entry(owner).or_default().push(token);
+        }
+    }
+    by_owner
 }
 
 #[cfg(test)]
@@ -320,7 +337,7 @@ mod tests {
         view.adopt(&gone, &back);
         assert_eq!(
             view.members()[&NodeId(2)],
-            MemberEntry { version: 3, status: MemberStatus::Normal, tokens: vec![] }
+            MemberEntry { version: 3, status: MemberStatus::Normal, tokens: Arc::from([]) }
         );
         let rebuilt = view.ring(&PARTITIONS, 3).expect("ring");
         assert_eq!(rebuilt.nodes(), back.nodes());
@@ -336,7 +353,7 @@ mod tests {
         for node in after.nodes() {
             let own: Vec<Token> = after.tokens().iter().filter(|(_, o)| o == node).map(|(t, _)| *t).collect();
             assert_eq!(own.len(), 4);
-            assert_eq!(view.members()[node].tokens, own, "{node:?}");
+            assert_eq!(*view.members()[node].tokens, own[..], "{node:?}");
         }
         assert_eq!(view.members()[&NodeId(4)].version, 1);
         assert_eq!(view.members()[&NodeId(0)].version, 1, "a member whose tokens did not change keeps its version");
@@ -344,7 +361,10 @@ mod tests {
         // A leave empties the leaver's tokens, and its tokens leave the ring.
         let without = after.with_node_removed(NodeId(1));
         view.adopt(&after, &without);
-        assert_eq!(view.members()[&NodeId(1)], MemberEntry { version: 2, status: MemberStatus::Left, tokens: vec![] });
+        assert_eq!(
+            view.members()[&NodeId(1)],
+            MemberEntry { version: 2, status: MemberStatus::Left, tokens: Arc::from([]) }
+        );
         assert_eq!(view.ring(&TOKENS, 3).expect("ring").tokens(), without.tokens());
     }
 
