@@ -159,7 +159,7 @@ fn absurd_sizes_are_refused_before_anything_is_allocated() {
         ("[workload]\nkeys = 1000000000000\n", "workload.keys"),
         ("[cluster]\nnodes = 1000000000\n", "cluster.nodes"),
         ("duration_ms = 1e18\n", "duration_ms"),
-        ("[cluster]\nnodes = 20000\n[quorum]\nn = 3\n", "cluster.nodes"),
+        ("[cluster]\nnodes = 100000\n[quorum]\nn = 3\n", "cluster.nodes"),
     ] {
         let error = Scenario::parse(text, "huge.toml", "huge").expect_err(text).to_string();
         assert!(error.starts_with("huge.toml:") && error.contains(&format!("field `{field}`")), "{error}");
