@@ -8,8 +8,9 @@
 
 use super::{AbsorbSource, Node, NodeTimer, Outbox, StorageOp};
 use crate::protocol::{Key, Message, Span, Version};
-use crate::ring::{Ring, Strategy};
+use crate::ring::{PlacementRange, Ring, Strategy};
 use crate::types::{Endpoint, NodeId, Time, Token};
+use std::sync::Arc;
 
 /// A range being fetched: the previous replicas to ask, and which try this is.
 #[derive(Clone, Debug)]
@@ -32,44 +33,75 @@ const FETCH_ATTEMPTS_PER_SOURCE: usize = 2;
 /// every range end of either ring, in ring order (by last position; the
 /// first piece wraps around), each with the index of the placement range
 /// holding it in `a` and in `b`. A merge of the two rings' sorted range
-/// ends: every node walks this after every ring change, and sorting the
-/// ends and searching each piece's ranges was over a quarter of a join at
-/// 512 nodes × 64 tokens.
-fn common_pieces(a: &Ring, b: &Ring) -> Vec<(Span, usize, usize)> {
+/// ends, walked without a list: every node walks this after every ring
+/// change, and sorting the ends and searching each piece's ranges was over
+/// a quarter of a join at 512 nodes × 64 tokens.
+fn common_pieces<'r>(a: &'r Ring, b: &'r Ring) -> CommonPieces<'r> {
     let (a, b) = (a.placement_ranges(), b.placement_ranges());
-    let (Some(a_last), Some(b_last)) = (a.last(), b.last()) else { return Vec::new() };
-    let mut previous = a_last.last.max(b_last.last);
-    let mut pieces = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
+    let previous = a.last().zip(b.last()).map_or(Token(0), |(x, y)| x.last.max(y.last));
+    // Nothing to walk unless both rings have ranges.
+    let (i, j) = if a.is_empty() || b.is_empty() { (a.len(), b.len()) } else { (0, 0) };
+    CommonPieces { a, b, i, j, previous }
+}
+
+/// The walk of [`common_pieces`].
+struct CommonPieces<'r> {
+    a: &'r [PlacementRange],
+    b: &'r [PlacementRange],
+    /// The next range of each ring whose end is not yet a piece's.
+    i: usize,
+    j: usize,
+    /// The last piece's end.
+    previous: Token,
+}
+
+impl Iterator for CommonPieces<'_> {
+    type Item = (Span, usize, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (a, b) = (self.a, self.b);
         // The next end of either ring; one whose ranges are all past lies
         // in that ring's range 0, the one that wraps around.
-        let end = match (a.get(i), b.get(j)) {
+        let end = match (a.get(self.i), b.get(self.j)) {
             (Some(x), Some(y)) => x.last.min(y.last),
             (Some(x), None) => x.last,
             (None, Some(y)) => y.last,
-            (None, None) => unreachable!("the loop runs while either has ranges"),
+            (None, None) => return None,
         };
-        let (in_a, in_b) = (if i < a.len() { i } else { 0 }, if j < b.len() { j } else { 0 });
-        pieces.push((Span { first: Token(previous.0.wrapping_add(1)), last: end }, in_a, in_b));
-        previous = end;
-        i += usize::from(a.get(i).is_some_and(|x| x.last == end));
-        j += usize::from(b.get(j).is_some_and(|y| y.last == end));
+        let in_a = if self.i < a.len() { self.i } else { 0 };
+        let in_b = if self.j < b.len() { self.j } else { 0 };
+        let span = Span { first: Token(self.previous.0.wrapping_add(1)), last: end };
+        self.previous = end;
+        self.i += usize::from(a.get(self.i).is_some_and(|x| x.last == end));
+        self.j += usize::from(b.get(self.j).is_some_and(|y| y.last == end));
+        Some((span, in_a, in_b))
     }
-    pieces
 }
 
 impl Node {
     /// After a ring change: for every piece this node now replicates and
-    /// did not, ask a previous replica for it.
+    /// did not, ask a previous replica for it. The ranges it hosts on the
+    /// new ring are read from the ring's index of hosts, and followed with
+    /// a cursor as the pieces go by in range order: a node looks up
+    /// preference lists only for the pieces it hosts.
     pub(super) fn fetch_new_ranges(&mut self, now: Time, previous: &Ring, out: &mut Outbox<NodeTimer>) {
         let n = self.config.n;
+        let ring = Arc::clone(&self.ring);
+        let hosted = ring.ranges_hosted_by(self.id, n); // ascending
+        let mut next_hosted = 0;
         let (mut before, mut after) = (Vec::new(), Vec::new());
-        for (span, range_before, range_after) in common_pieces(previous, &self.ring) {
-            self.ring.range_preference_list_at(range_after, n, &mut after);
-            if !after.contains(&self.id) {
+        for (span, range_before, range_after) in common_pieces(previous, &ring) {
+            // Pieces come in ascending ranges of the new ring but for the
+            // last ones, which wrap around into its range 0.
+            while hosted.get(next_hosted).is_some_and(|&range| range < range_after) {
+                next_hosted += 1;
+            }
+            let hosts =
+                hosted.get(next_hosted) == Some(&range_after) || (range_after == 0 && hosted.first() == Some(&0));
+            if !hosts {
                 continue;
             }
+            ring.range_preference_list_at(range_after, n, &mut after);
             previous.range_preference_list_at(range_before, n, &mut before);
             if before.contains(&self.id) {
                 continue;
@@ -340,7 +372,7 @@ mod tests {
                     (span, Ring::range_index(a.placement_ranges(), last), Ring::range_index(b.placement_ranges(), last))
                 })
                 .collect();
-            assert_eq!(common_pieces(a, b), expected);
+            assert_eq!(common_pieces(a, b).collect::<Vec<_>>(), expected);
         }
     }
 }
