@@ -237,6 +237,36 @@ read_fraction = 0.5
 }
 
 /// A positive integer from environment variable `name`, or `default`.
+/// A join in a 512-node cluster of strategy 1 with 64 tokens a node, at
+/// 0.3 s of 1.5 s: every node rebuilds its ring view, hands over or
+/// fetches ranges and rebuilds its Merkle trees. Until session 36 each
+/// node kept a ring of its own afterwards (25 s and 2.7 GB; 1.4 s and
+/// 0.18 GB since).
+fn join_512_nodes() -> Row {
+    let text = r#"
+name = "join-512-nodes"
+seed = 5
+duration_ms = 1500
+quiesce_ms = 500
+
+[cluster]
+nodes = 512
+strategy = 1
+tokens_per_node = 64
+
+[workload]
+clients = 64
+rate_per_s = 2000
+keys = 100000
+
+[[faults]]
+at_ms = 300
+action = "join"
+nodes = [512]
+"#;
+    Row::new("join-512-nodes", text.to_string())
+}
+
 fn env_count(name: &str, default: u64) -> Result<u64, String> {
     match std::env::var(name) {
         Err(_) => Ok(default),
@@ -249,7 +279,14 @@ fn env_count(name: &str, default: u64) -> Result<u64, String> {
 
 fn rows() -> Result<Vec<Row>, String> {
     let scale_ops = env_count("DYNASIM_BENCH_OPS", SCALE_OPS)?;
-    Ok(vec![quickstart(), blind_8_nodes(), cluster_64_nodes(), partition_8_nodes(), scale_1000_nodes(scale_ops)])
+    Ok(vec![
+        quickstart(),
+        blind_8_nodes(),
+        cluster_64_nodes(),
+        partition_8_nodes(),
+        join_512_nodes(),
+        scale_1000_nodes(scale_ops),
+    ])
 }
 
 /// What one child process measured (the `key=value` line it prints).
