@@ -236,7 +236,6 @@ read_fraction = 0.5
     Row { name: "scale-1000-nodes", text, on_request: true, repetitions: 1, duration_ms: Some(duration_ms) }
 }
 
-/// A positive integer from environment variable `name`, or `default`.
 /// A join in a 512-node cluster of strategy 1 with 64 tokens a node, at
 /// 0.3 s of 1.5 s: every node rebuilds its ring view, hands over or
 /// fetches ranges and rebuilds its Merkle trees. Until session 36 each
@@ -267,6 +266,7 @@ nodes = [512]
     Row::new("join-512-nodes", text.to_string())
 }
 
+/// A positive integer from environment variable `name`, or `default`.
 fn env_count(name: &str, default: u64) -> Result<u64, String> {
     match std::env::var(name) {
         Err(_) => Ok(default),
