@@ -315,8 +315,7 @@ impl Simulation {
                 // Joiners take the next ids: room for them now, where growing
                 // the link tables at a join copied every node pair's count
                 // (512 MB resident at 8,000 nodes).
-                let joins = spec.faults.iter().filter(|f| f.action == crate::fault::FaultAction::Join).count();
-                network.reserve_links(spec.cluster.nodes as usize + joins, spec.workload.clients as usize);
+                network.reserve_links(spec.cluster.nodes as usize + spec.joins(), spec.workload.clients as usize);
                 network
             },
             faults,

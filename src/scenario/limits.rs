@@ -248,8 +248,7 @@ fn simultaneous_changes(spec: &ScenarioSpec, nodes: f64) -> usize {
 
 /// The estimate's terms, each with the field that drives it.
 fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
-    use crate::fault::FaultAction;
-    let joins = spec.faults.iter().filter(|f| f.action == FaultAction::Join).count();
+    let joins = spec.joins();
     let nodes = f64::from(spec.cluster.nodes) + joins as f64;
     let copies = copies_alive(nodes, simultaneous_changes(spec, nodes));
     let replicas = f64::from(spec.quorum.n);

@@ -377,7 +377,7 @@ fn validate(spec: &ScenarioSpec) -> Result<(), Invalid> {
     check_ms("routing.avoid_after_timeout_ms", spec.routing.avoid_after_timeout_ms, true)?;
     validate_node(&spec.node)?;
     let cluster = &spec.cluster;
-    let joins = spec.faults.iter().filter(|f| f.action == crate::fault::FaultAction::Join).count() as u32;
+    let joins = spec.joins() as u32;
     if let Strategy::EqualPartitions { partitions } = strategy_of(cluster) {
         check(
             partitions >= cluster.nodes + joins,

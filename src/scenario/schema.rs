@@ -84,6 +84,14 @@ pub struct ScenarioSpec {
     pub explore: Option<ExploreSpec>,
 }
 
+impl ScenarioSpec {
+    /// How many nodes join during the run: joiners take the ids after the
+    /// initial `cluster.nodes`, one each.
+    pub fn joins(&self) -> usize {
+        self.faults.iter().filter(|f| f.action == crate::fault::FaultAction::Join).count()
+    }
+}
+
 /// `[sweep]`: axes and seeds of a sweep, in the command line's syntax
 /// (`dynasim sweep` parses and checks them; see `crate::sweep::grid`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
