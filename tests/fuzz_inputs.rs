@@ -152,9 +152,10 @@ fn non_utf8_bytes_are_refused_with_the_line_and_column() {
     assert!(error.contains("binary.toml:3:5:") && error.contains("UTF-8"), "{error}");
 }
 
+/// `Scenario::parse` builds nothing of the run: a refusal there comes
+/// before anything is allocated (no wall-clock bound needed, or wanted).
 #[test]
 fn absurd_sizes_are_refused_before_anything_is_allocated() {
-    let started = std::time::Instant::now();
     for (text, field) in [
         ("[workload]\nkeys = 1000000000000\n", "workload.keys"),
         ("[cluster]\nnodes = 1000000000\n", "cluster.nodes"),
@@ -164,5 +165,4 @@ fn absurd_sizes_are_refused_before_anything_is_allocated() {
         let error = Scenario::parse(text, "huge.toml", "huge").expect_err(text).to_string();
         assert!(error.starts_with("huge.toml:") && error.contains(&format!("field `{field}`")), "{error}");
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused up front, not after allocating");
 }
