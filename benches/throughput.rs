@@ -240,7 +240,7 @@ read_fraction = 0.5
 /// 0.3 s of 1.5 s: every node rebuilds its ring view, hands over or
 /// fetches ranges and rebuilds its Merkle trees. Until session 36 each
 /// node kept a ring of its own afterwards (25 s and 2.7 GB; 1.4 s and
-/// 0.18 GB since).
+/// 0.18 GB since; about 1 s after ac543f1).
 fn join_512_nodes() -> Row {
     let text = r#"
 name = "join-512-nodes"
