@@ -199,12 +199,14 @@ const NODE_BYTES: f64 = 32.0 * 1024.0;
 /// Bytes a ring spends on each of its tokens or partitions: the token,
 /// the placement range, its kept preference list and hosts entries, and
 /// the inputs [`SharedRings`](crate::ring::shared::SharedRings) keeps to
-/// find it again. Measured ≈ 140 B (2,048 nodes × 256 tokens).
+/// find it again: ≈ 140 B by its parts (32 + 48 + 12 + 48), which the
+/// join at 2,048 nodes × 256 tokens (peak 526 MB) agrees with.
 const RING_RANGE_BYTES: f64 = 160.0;
 
 /// Bytes a hosted range's Merkle tree costs while its range holds no data
 /// (its entry in the node's map; the hashes are allocated with the first
-/// key). Measured ≈ 80 B (8 nodes, Q = 2^20: 615 MB); rounded up.
+/// key): the tree (56 B) and its map entry, ≈ 80 B by its parts, which
+/// 8 nodes with Q = 2^20 (peak 615 MB) agree with; rounded up.
 const EMPTY_TREE_BYTES: f64 = 128.0;
 
 /// Rings and membership views alive at once: one while membership stays
