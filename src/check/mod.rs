@@ -11,6 +11,7 @@ pub mod history;
 pub mod lineage;
 pub mod pieces;
 pub mod realtime;
+mod siblings;
 mod successors;
 mod writes;
 
@@ -20,6 +21,7 @@ use crate::types::ClientId;
 use history::{OpKind, OpRecord, Outcome};
 use lineage::Lineage;
 use serde::Serialize;
+use siblings::SiblingPairs;
 use std::collections::BTreeMap;
 
 /// What the checker found.
@@ -258,14 +260,19 @@ fn check_keys(
     let lww = versioning == Versioning::LastWriteWins;
     let mut figures = KeyFigures { read_verdicts: verdicts, ..KeyFigures::default() };
     let mut judge = ReadJudge::default();
+    let mut siblings = SiblingPairs::new(lineage, versioning);
     for ops in history::key_runs(by_key) {
+        if !lww {
+            siblings.enter_key(ops);
+        }
         for op in ops {
             match (op.kind, op.outcome) {
                 (OpKind::Read, Outcome::Ok) => {
                     *figures.siblings_per_read.entry(op.returned().len()).or_default() += 1;
                     if !lww {
-                        figures.causal_sibling_violations += non_concurrent_pairs(op.returned(), versioning);
-                        figures.false_conflicts += ordered_sibling_pairs(op.returned(), lineage);
+                        let pairs = siblings.count(op.returned());
+                        figures.causal_sibling_violations += pairs.non_concurrent;
+                        figures.false_conflicts += pairs.ordered;
                     }
                 }
                 (OpKind::Write, Outcome::Ok) => {
@@ -292,36 +299,12 @@ fn covers(newer: &Version, older: &Version, versioning: Versioning) -> bool {
     newer.write == older.write || versioning.covers(newer, older)
 }
 
-/// Pairs of returned versions that are not concurrent (one covers the other).
-fn non_concurrent_pairs(returned: &[Version], versioning: Versioning) -> u64 {
-    let mut count = 0;
-    for (i, a) in returned.iter().enumerate() {
-        for b in &returned[i + 1..] {
-            count += u64::from(!versioning.concurrent(a, b));
-        }
-    }
-    count
-}
-
 /// Versions in an acknowledged write's context that its own version does
 /// not supersede.
 fn unsuperseded_context(op: &OpRecord, lineage: &Lineage, versioning: Versioning) -> u64 {
     let Some(acked) = op.acked() else { return 0 };
     let seen = op.context().iter().filter_map(|&id| lineage.version(op.key, id));
     seen.filter(|seen| !versioning.covers(acked, seen)).count() as u64
-}
-
-/// Sibling pairs where one version is an ancestor of the other through
-/// the contexts writes were made with.
-fn ordered_sibling_pairs(returned: &[Version], lineage: &Lineage) -> u64 {
-    let mut count = 0;
-    for (i, a) in returned.iter().enumerate() {
-        for b in &returned[i + 1..] {
-            let ordered = lineage.saw_version(b.write, a.id()) || lineage.saw_version(a.write, b.id());
-            count += u64::from(ordered);
-        }
-    }
-    count
 }
 
 /// Judges each key's reads in turn, reusing its lists from key to key
