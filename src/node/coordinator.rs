@@ -2,8 +2,8 @@
 //! sloppy quorum), collecting the quorum, failing over to fallback nodes,
 //! and read repair.
 
-use super::quorum::ReadQuorum;
-use super::store::{holds, reconcile};
+use super::quorum::{reconcile_replies, ReadQuorum};
+use super::store::holds;
 use super::vclock::VectorClock;
 use super::{AbsorbSource, Node, NodeTimer, Outbox, ReadCoordination, StorageOp, WriteCoordination, WriteTarget};
 use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version, Versions};
@@ -367,7 +367,7 @@ impl Node {
             return;
         }
         let versioning = self.config.rules.versioning;
-        let latest = reconcile(read.quorum.replies().iter().flat_map(|(_, vs)| vs.iter()), versioning);
+        let latest = reconcile_replies(read.quorum.replies(), versioning);
         if read.quorum.replies().iter().all(|(_, versions)| latest.iter().all(|v| holds(versions, v, versioning))) {
             return; // the common case: every replica that replied is up to date
         }

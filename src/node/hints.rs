@@ -125,9 +125,10 @@ impl Hints {
         hints.iter().take(limit).map(|(key, versions)| (key, versions.to_vec())).collect()
     }
 
-    /// Every hinted version of `key`, whoever it is meant for.
-    pub fn versions_of(&self, key: u64) -> impl Iterator<Item = &Version> {
-        self.by_intended.values().flat_map(move |h| h.get(key))
+    /// The hinted versions of `key` for each node they are meant for
+    /// (empty for nodes that hold none), each list reconciled as a store's is.
+    pub fn versions_of(&self, key: u64) -> impl Iterator<Item = &[Version]> {
+        self.by_intended.values().map(move |h| h.get(key))
     }
 
     /// The keys of every hint held (a key hinted for several nodes repeats).

@@ -681,7 +681,7 @@ impl Node {
         if buffered.is_empty() {
             return self.store.get(key).to_vec(); // the common case: already reconciled
         }
-        store::reconcile(self.store.get(key).iter().chain(buffered), self.config.rules.versioning)
+        store::reconcile_onto(self.store.get(key), buffered, self.config.rules.versioning)
     }
 
     /// Hinted versions held for other nodes.
@@ -988,12 +988,14 @@ impl Node {
     /// hinted (the checker asks whether a lost write survives anywhere).
     pub fn local_versions(&self, key: u64) -> Versions {
         let buffered = self.buffer.get(key);
-        let mut hinted = self.hints.versions_of(key).peekable();
+        let mut hinted = self.hints.versions_of(key).filter(|vs| !vs.is_empty()).peekable();
         if buffered.is_empty() && hinted.peek().is_none() {
             return Versions::from(self.store.get(key)); // the common case: already reconciled
         }
-        let versioning = self.config.rules.versioning;
-        Versions::from_vec(store::reconcile(self.store.get(key).iter().chain(buffered).chain(hinted), versioning))
+        // Each list is a store's, reconciled: the first that holds any is kept whole.
+        let mut lists = [self.store.get(key), buffered].into_iter().filter(|vs| !vs.is_empty()).chain(hinted);
+        let first = lists.next().unwrap_or_default();
+        Versions::from_vec(store::reconcile_onto(first, lists.flatten(), self.config.rules.versioning))
     }
 
     /// The keys of every hint this node holds (a key hinted for several

@@ -1,10 +1,10 @@
 //! Quorum bookkeeping for one read, shared by node coordinators and by
 //! clients that coordinate their own reads (Dynamo §6.4).
 
-use super::store::reconcile;
+use super::store::reconcile_onto;
 use super::versioning::Versioning;
 use crate::node::vclock::VectorClock;
-use crate::protocol::{ReadResult, Versions};
+use crate::protocol::{ReadResult, Version, Versions};
 use crate::types::NodeId;
 use smallvec::SmallVec;
 
@@ -60,7 +60,7 @@ impl ReadQuorum {
             return None;
         }
         self.answered = true;
-        let versions = reconcile(self.replies.iter().flat_map(|(_, vs)| vs.iter()), self.versioning);
+        let versions = reconcile_replies(&self.replies, self.versioning);
         let context = versions.iter().fold(VectorClock::new(), |acc, v| acc.merge(&self.versioning.history(v)));
         Some(ReadResult { versions, context, fastest: self.replies.first().map(|(n, _)| *n) })
     }
@@ -79,6 +79,13 @@ impl ReadQuorum {
     pub fn replies(&self) -> &[(NodeId, Versions)] {
         &self.replies
     }
+}
+
+/// The replies' versions, reconciled: each reply is a replica's versions,
+/// reconciled already, so the first is kept whole ([`reconcile_onto`]).
+pub fn reconcile_replies(replies: &[(NodeId, Versions)], versioning: Versioning) -> Vec<Version> {
+    let Some(((_, first), rest)) = replies.split_first() else { return Vec::new() };
+    reconcile_onto(first, rest.iter().flat_map(|(_, vs)| vs.iter()), versioning)
 }
 
 #[cfg(test)]
