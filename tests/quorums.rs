@@ -3,6 +3,9 @@
 mod common;
 
 use common::{bundled, inline, run_twice};
+use dynasim::check::history::{OpKind, Outcome};
+use dynasim::check::lineage::Lineage;
+use dynasim::protocol::Version;
 
 #[test]
 fn strict_quorums_without_faults_never_read_stale_and_every_op_succeeds() {
@@ -97,6 +100,18 @@ fn truncating_clocks_to_one_entry_causes_false_conflicts() {
     let s = &report.summary;
     assert!(s.nodes.clock_truncations > 0);
     assert!(s.consistency.false_conflicts > 0);
+    // The checker finds them set by set, forward over each key's writes;
+    // asked pair by pair, as defined, the count is the same.
+    let history = &report.outcome.history;
+    let lineage = Lineage::from_history(history);
+    assert!(lineage.contexts_precede_writers() && lineage.writes_named_once(), "the forward count applies");
+    let ordered = |returned: &[Version]| {
+        let pairs = returned.iter().enumerate().flat_map(|(i, a)| returned[i + 1..].iter().map(move |b| (a, b)));
+        pairs.filter(|(a, b)| lineage.saw_version(b.write, a.id()) || lineage.saw_version(a.write, b.id())).count()
+    };
+    let reads = history.iter().filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok);
+    assert!(history.iter().any(|op| op.returned().len() > 2), "reads of more than two siblings");
+    assert_eq!(s.consistency.false_conflicts, reads.map(|op| ordered(op.returned()) as u64).sum::<u64>());
     assert!(s.invariants["no-stale-reads"].starts_with("not-applicable"), "truncation leaves strict mode");
     let untruncated =
         run_twice(&inline(&ROUTING.replace("MODE", "load-balancer").replace("keys = 500", "keys = 20")), 5);
