@@ -107,9 +107,10 @@ fn lost_writes(
     in_order: bool,
 ) -> LostWrites {
     let mut found = LostWrites::default();
+    let mut saw = SawCache::new(lineage, in_order);
     for writes in history::key_runs(acknowledged) {
         let key = writes[0].key;
-        let saw = SawCache::new(lineage, in_order); // one key's: its memory ends with the key
+        saw.forget(); // one key's: its sights end with the key, the room for them stays
         let (held, wiped, capped) = (of_key(end.final_versions, key), of_key(end.wiped, key), of_key(end.capped, key));
         let held = Held::new(lineage, held);
         // Asked on the key's first lost write, once.

@@ -355,6 +355,12 @@ impl<'l, 'a> SawCache<'l, 'a> {
         SawCache { lineage, exact, sights: RefCell::default(), walk: RefCell::default() }
     }
 
+    /// Forgets every sight (a key's writers are asked about on that key
+    /// only), keeping the room they took for the next key's.
+    pub fn forget(&mut self) {
+        self.sights.get_mut().clear();
+    }
+
     /// [`Lineage::saw`].
     pub fn saw(&self, writer: WriteId, seen: WriteId) -> bool {
         if !self.exact {
