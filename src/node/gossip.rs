@@ -149,7 +149,7 @@ impl Node {
     /// The ring `view` describes (None while it is incomplete), shared
     /// with the nodes that built it from an equal view.
     fn ring_of(&self, view: &View) -> Option<Arc<Ring>> {
-        self.config.shared_rings.ring_of(view.ring_inputs(&self.config.strategy, self.config.n))
+        view.shared_ring(&self.config.strategy, self.config.n, &self.config.shared_rings)
     }
 
     /// Adopts a new view: rebuilds the ring view and, when it changed,
@@ -159,7 +159,7 @@ impl Node {
         self.view_digest = view.digest();
         self.view = view;
         let Some(next) = ring else { return };
-        if next.tokens() == self.ring.tokens() && next.nodes() == self.ring.nodes() {
+        if Arc::ptr_eq(&next, &self.ring) || next.tokens() == self.ring.tokens() && next.nodes() == self.ring.nodes() {
             return;
         }
         let previous = std::mem::replace(&mut self.ring, next);

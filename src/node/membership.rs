@@ -8,12 +8,12 @@
 //! claim the same partition resolve deterministically (higher version, then
 //! higher node id).
 
-use crate::ring::shared::RingInputs;
+use crate::ring::shared::{RingInputs, SharedRings};
 use crate::ring::{Ring, Strategy};
 use crate::types::{NodeId, Token};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use xxhash_rust::xxh3::Xxh3;
 
 /// Whether a member is part of the ring.
@@ -51,11 +51,49 @@ pub struct View {
     digest: u64,
     #[serde(skip)]
     bytes: u64,
+    #[serde(skip)]
+    ring: RingOfView,
 }
+
+/// The ring a view describes, kept by the view once a node asked for it:
+/// as a change spreads, most nodes adopt the very view they received, and
+/// get its ring without gathering and comparing its inputs (a vector of
+/// every token: at 2,000 nodes × 64 tokens, 15 % of a join's CPU).
+///
+/// Not part of the view's value: any two are equal, a copy starts empty
+/// (a copy is made to be changed) and so does a view after a change. It
+/// holds the ring weakly: a view in flight in a gossip message must not
+/// keep alive a ring no node uses (20 MB at 2,000 nodes × 64 tokens).
+#[derive(Debug, Default)]
+struct RingOfView(Mutex<Option<KeptRing>>);
+
+/// A ring kept by [`RingOfView`], with what it was built for.
+#[derive(Debug)]
+struct KeptRing {
+    strategy: Strategy,
+    target_n: usize,
+    /// None: the view is not a complete ring.
+    ring: Option<Weak<Ring>>,
+}
+
+impl Clone for RingOfView {
+    fn clone(&self) -> Self {
+        RingOfView::default()
+    }
+}
+
+impl PartialEq for RingOfView {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RingOfView {}
 
 impl Default for View {
     fn default() -> Self {
-        View { members: BTreeMap::new(), partitions: Vec::new(), digest: 0, bytes: 0 }.sealed()
+        View { members: BTreeMap::new(), partitions: Vec::new(), digest: 0, bytes: 0, ring: RingOfView::default() }
+            .sealed()
     }
 }
 
@@ -76,7 +114,7 @@ impl View {
         } else {
             Vec::new()
         };
-        View { members, partitions, digest: 0, bytes: 0 }.sealed()
+        View { members, partitions, digest: 0, bytes: 0, ring: RingOfView::default() }.sealed()
     }
 
     /// Every node ever seen, with its entry.
@@ -89,8 +127,10 @@ impl View {
         self
     }
 
-    /// Recomputes the kept digest and size after a change.
+    /// Recomputes the kept digest and size after a change, and forgets
+    /// the ring of the view before it.
     fn seal(&mut self) {
+        self.ring = RingOfView::default();
         let mut hasher = Xxh3::new();
         for (node, entry) in &self.members {
             hasher.update(&node.0.to_le_bytes());
@@ -168,6 +208,28 @@ impl View {
         self.ring_inputs(strategy, target_n).build()
     }
 
+    /// The ring this view describes (None while it is incomplete): the
+    /// one this view keeps, if it was built for the same strategy and N
+    /// and some node still holds it, else the one `shared` gives for its
+    /// inputs ([`SharedRings::ring_of`]), which the view then keeps.
+    pub fn shared_ring(&self, strategy: &Strategy, target_n: usize, shared: &SharedRings) -> Option<Arc<Ring>> {
+        let mut kept = self.ring.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = kept.as_ref().filter(|k| k.target_n == target_n && k.strategy == *strategy) {
+            match &kept.ring {
+                None => return None,
+                Some(ring) => {
+                    if let Some(ring) = ring.upgrade() {
+                        return Some(ring);
+                    }
+                }
+            }
+        }
+        let ring = shared.ring_of(self.ring_inputs(strategy, target_n));
+        let weak = ring.as_ref().map(Arc::downgrade);
+        *kept = Some(KeptRing { strategy: strategy.clone(), target_n, ring: weak });
+        ring
+    }
+
     /// What the ring this view describes is built from.
     pub fn ring_inputs(&self, strategy: &Strategy, target_n: usize) -> RingInputs {
         let nodes: Vec<NodeId> =
@@ -226,6 +288,37 @@ mod tests {
             let rebuilt = View::of_ring(&original).ring(&strategy, 3).expect("complete view");
             assert_eq!(rebuilt.tokens(), original.tokens());
         }
+    }
+
+    /// A view keeps the ring a node asked it for, while some node holds
+    /// that ring and for the same strategy and N only; a copy, a changed
+    /// view and a view whose ring nobody holds ask their inputs anew. Two
+    /// tables of shared rings tell a ring kept by the view (the first
+    /// table's) from one built again (the second's).
+    #[test]
+    fn a_view_keeps_its_ring_while_a_node_holds_it() {
+        let strategy = Strategy::EqualPartitions { partitions: 16 };
+        let before = ring(strategy.clone(), 4);
+        let view = View::of_ring(&before);
+        let (first, second) = (SharedRings::default(), SharedRings::default());
+        let held = view.shared_ring(&strategy, 3, &first).expect("a complete view");
+        let again = view.shared_ring(&strategy, 3, &second).expect("a complete view");
+        assert!(Arc::ptr_eq(&held, &again), "kept by the view");
+        assert_eq!(view.clone(), view, "what a view keeps is not part of its value");
+        let copy = view.clone().shared_ring(&strategy, 3, &second).expect("a complete view");
+        assert!(!Arc::ptr_eq(&held, &copy), "a copy starts empty");
+        assert_eq!(copy.tokens(), held.tokens());
+        let other_n = view.shared_ring(&strategy, 2, &second).expect("a complete view");
+        assert!(!Arc::ptr_eq(&held, &other_n), "kept for N = 3 only");
+        let after = before.with_node_added(NodeId(4), None, Streams::new(1).stream(Purpose::RingTokens, 4));
+        let mut changed = view.clone();
+        changed.shared_ring(&strategy, 3, &first);
+        changed.adopt(&before, &after);
+        let next = changed.shared_ring(&strategy, 3, &second).expect("a complete view");
+        assert_eq!(next.tokens(), after.tokens(), "a changed view forgets the ring before");
+        drop((held, again, copy, other_n));
+        let rebuilt = view.shared_ring(&strategy, 3, &second).expect("a complete view");
+        assert_eq!(rebuilt.tokens(), before.tokens(), "nobody held it: built again");
     }
 
     #[test]
