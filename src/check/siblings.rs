@@ -48,7 +48,7 @@ pub(super) struct SiblingPairs<'c, 'a> {
     /// Scratch: a set's sorted identities.
     ids: Vec<VersionId>,
     /// Scratch: each sibling's writer's row and its own bit in [`KeySight`].
-    places: Vec<(Option<usize>, Option<usize>)>,
+    rows_and_bits: Vec<(Option<usize>, Option<usize>)>,
 }
 
 /// The most sibling identities [`SiblingPairs`] remembers for one key
@@ -66,7 +66,7 @@ impl<'c, 'a> SiblingPairs<'c, 'a> {
             known: IdMap::default(),
             known_ids: 0,
             ids: Vec::new(),
-            places: Vec::new(),
+            rows_and_bits: Vec::new(),
         }
     }
 
@@ -96,7 +96,7 @@ impl<'c, 'a> SiblingPairs<'c, 'a> {
         let (forward, ops, lineage) = (self.forward, self.ops, self.lineage);
         let sight = self.sight.get_or_insert_with(|| if forward { KeySight::new(ops, lineage) } else { None });
         let ordered = match sight {
-            Some(sight) => sight.ordered_pairs(returned, &mut self.places),
+            Some(sight) => sight.ordered_pairs(returned, &mut self.rows_and_bits),
             None => ordered_sibling_pairs(returned, self.lineage),
         };
         let counts = SiblingPairCounts { non_concurrent: non_concurrent_pairs(returned, self.versioning), ordered };
@@ -238,13 +238,13 @@ impl KeySight {
     }
 
     /// [`ordered_sibling_pairs`] of `returned`, some of the key's
-    /// siblings; `places` is scratch.
-    fn ordered_pairs(&self, returned: &[Version], places: &mut Vec<(Option<usize>, Option<usize>)>) -> u64 {
-        places.clear();
-        places.extend(returned.iter().map(|v| (self.row(v.write), self.siblings.binary_search(&v.id()).ok())));
+    /// siblings; `rows_and_bits` is scratch.
+    fn ordered_pairs(&self, returned: &[Version], rows_and_bits: &mut Vec<(Option<usize>, Option<usize>)>) -> u64 {
+        rows_and_bits.clear();
+        rows_and_bits.extend(returned.iter().map(|v| (self.row(v.write), self.siblings.binary_search(&v.id()).ok())));
         let mut count = 0;
-        for (i, &(row_a, bit_a)) in places.iter().enumerate() {
-            for &(row_b, bit_b) in &places[i + 1..] {
+        for (i, &(row_a, bit_a)) in rows_and_bits.iter().enumerate() {
+            for &(row_b, bit_b) in &rows_and_bits[i + 1..] {
                 count += u64::from(self.saw(row_b, bit_a) || self.saw(row_a, bit_b));
             }
         }
