@@ -17,11 +17,18 @@
 //! 2 MiB page costs ~15 ms of system time to fault in, ten times or more a
 //! 4 KiB page's cost per byte, so the kernel time outweighs the TLB misses
 //! saved on every run shape measured but one (BENCHMARKS.md, session 33):
-//! the binaries turn huge pages off for themselves.
+//! the binaries turn huge pages off for themselves — except for the few
+//! tables they ask for them ([`advise_huge_pages`]). A TLB miss is dear
+//! here too (a nested page walk): with huge pages everywhere, 2,048 nodes
+//! and 10 M keys took 30 % less user time and nine times the system time
+//! (session 38). A table that every message reads at a random place, such
+//! as the links' message counts, is read a million times or more for each
+//! 2 MiB it spans at scale: for it the 15 ms is a bargain.
 
 /// Sets a binary's allocator up for simulation runs: freed pages are kept
-/// and no transparent huge page is used (the module doc says why). Call it
-/// first thing in `main`, before any other thread exists. Changes no result.
+/// and transparent huge pages are used only where the program asks for
+/// them (the module doc says why). Call it first thing in `main`, before
+/// any other thread exists. Changes no result.
 pub fn configure_for_runs() {
     keep_freed_pages();
     refuse_huge_pages();
@@ -46,21 +53,89 @@ fn keep_freed_pages() {
 /// to ask for (mimalloc reads it at start-up): the binaries leave it to it.
 const HUGE_PAGES_VARIABLE: &str = "MIMALLOC_ALLOW_THP";
 
-/// Turns transparent huge pages off for this process (Linux's
-/// `PR_SET_THP_DISABLE`, which the kernel checks at every fault, so it
-/// also covers the region mimalloc reserved before `main`), unless
-/// [`HUGE_PAGES_VARIABLE`] is set. Elsewhere, or if the call fails, pages
+/// `mi_option_allow_thp` in mimalloc v2's `mimalloc.h`: while set (its
+/// default), mimalloc asks for huge pages on every region it maps.
+const ALLOW_HUGE_PAGES: libmimalloc_sys::mi_option_t = 37;
+
+/// mimalloc v2 keeps at most this many arenas (`MI_MAX_ARENAS`); ids run
+/// from 1.
+const MAX_ARENAS: libc::c_int = 132;
+
+unsafe extern "C" {
+    /// mimalloc's arena `arena_id`: its first byte, and its length in
+    /// `size` (null and 0 if there is none).
+    fn mi_arena_area(arena_id: libc::c_int, size: *mut usize) -> *mut libc::c_void;
+}
+
+/// `PR_THP_DISABLE_EXCEPT_ADVISED` (Linux 6.18's `prctl.h`, not yet in
+/// the `libc` crate): with `PR_SET_THP_DISABLE`, huge pages only where
+/// `madvise(MADV_HUGEPAGE)` asked for them.
+const EXCEPT_ADVISED: libc::c_ulong = 1 << 1;
+
+/// Turns transparent huge pages off for this process except where
+/// [`advise_huge_pages`] asks for them, unless [`HUGE_PAGES_VARIABLE`] is
+/// set. mimalloc stops asking for them on the regions it maps from now on,
+/// and the arenas it reserved before `main` (madvised) are advised back.
+/// `PR_SET_THP_DISABLE` is checked by the kernel at every fault; a kernel
+/// older than 6.18 refuses `EXCEPT_ADVISED`, and huge pages are then off
+/// altogether, advised tables too. Elsewhere, or if a call fails, pages
 /// stay as they were: only the speed depends on it.
 fn refuse_huge_pages() {
     if std::env::var_os(HUGE_PAGES_VARIABLE).is_some() {
         return;
     }
+    // SAFETY: `mi_option_set` writes one entry of mimalloc's option table;
+    // it is called before the binary starts any thread.
+    unsafe { libmimalloc_sys::mi_option_set(ALLOW_HUGE_PAGES, 0) };
     #[cfg(target_os = "linux")]
-    // SAFETY: prctl with PR_SET_THP_DISABLE takes integer arguments only
-    // and sets a flag of the calling process.
+    // SAFETY: `mi_arena_area` reads mimalloc's arena table; `madvise`
+    // with MADV_NOHUGEPAGE changes no byte of the mapped range; prctl with
+    // PR_SET_THP_DISABLE takes integer arguments and sets a flag of the
+    // calling process.
     unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        for arena in 1..=MAX_ARENAS {
+            let mut bytes = 0;
+            let start = mi_arena_area(arena, &mut bytes);
+            if !start.is_null() {
+                libc::madvise(start, bytes, libc::MADV_NOHUGEPAGE);
+            }
+        }
+        if libc::prctl(libc::PR_SET_THP_DISABLE, 1, EXCEPT_ADVISED, 0, 0) != 0 {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
     }
+}
+
+/// A transparent huge page's size on x86-64 and most arm64 kernels.
+const HUGE_PAGE_BYTES: usize = 2 << 20;
+
+/// Asks the kernel to back the whole 2 MiB pages inside `table` with
+/// transparent huge pages (if the process and the system allow them; see
+/// [`configure_for_runs`]). For a table read at a random place on every
+/// event and large at scale, where a TLB miss a read costs more than the
+/// ~15 ms a huge page takes to fault in here: call it before the table's
+/// pages are first written (a fresh allocation, or its spare capacity).
+/// A table smaller than a huge page is left alone. Changes no byte.
+pub fn advise_huge_pages<T>(table: &[T]) {
+    let Some((first, bytes)) = whole_huge_pages(table.as_ptr() as usize, std::mem::size_of_val(table)) else {
+        return;
+    };
+    #[cfg(target_os = "linux")]
+    // SAFETY: the range lies inside `table`'s allocation, and
+    // MADV_HUGEPAGE changes how its pages are backed, not their bytes.
+    unsafe {
+        libc::madvise(first as *mut libc::c_void, bytes, libc::MADV_HUGEPAGE);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (first, bytes);
+}
+
+/// The first address and the length of the whole huge pages inside the
+/// `bytes` bytes from `start`, if there is one.
+fn whole_huge_pages(start: usize, bytes: usize) -> Option<(usize, usize)> {
+    let first = start.checked_next_multiple_of(HUGE_PAGE_BYTES)?;
+    let end = (start + bytes) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    (end > first).then(|| (first, end - first))
 }
 
 #[cfg(test)]
@@ -82,13 +157,55 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_configured_process_uses_no_huge_pages() {
+    fn a_configured_process_uses_huge_pages_only_where_advised() {
         if std::env::var_os(HUGE_PAGES_VARIABLE).is_some() {
             return; // the user's choice is left to mimalloc
         }
+        // SAFETY: reads entries of mimalloc's option table.
+        let option = |option| unsafe { libmimalloc_sys::mi_option_get(option) };
+        assert_eq!(
+            (option(ALLOW_HUGE_PAGES), option(ALLOW_HUGE_PAGES + 1)),
+            (1, 0),
+            "option {ALLOW_HUGE_PAGES} is not mimalloc's last, allow_thp (default 1)"
+        );
         // Not `configure_for_runs`: the test above reads the purge delay's default.
         refuse_huge_pages();
+        assert_eq!(option(ALLOW_HUGE_PAGES), 0, "mimalloc no longer asks for huge pages");
         // SAFETY: PR_GET_THP_DISABLE reads a flag of the calling process.
-        assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) }, 1);
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert!(disabled == 1 || disabled == 1 | EXCEPT_ADVISED as i32, "{disabled}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_advised_table_is_marked_for_huge_pages() {
+        let mut table: Vec<u64> = Vec::with_capacity(3 * HUGE_PAGE_BYTES / 8);
+        advise_huge_pages(table.spare_capacity_mut());
+        table.resize(table.capacity(), 7);
+        let (first, _) = whole_huge_pages(table.as_ptr() as usize, 3 * HUGE_PAGE_BYTES).expect("a whole page inside");
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("Linux has /proc/self/smaps");
+        let mut holds_first = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ').filter(|(range, _)| range.contains('-')) {
+                let (from, to) = range.split_once('-').expect("a mapping's range");
+                let parse = |hex| usize::from_str_radix(hex, 16).expect("a hexadecimal address");
+                holds_first = (parse(from)..parse(to)).contains(&first);
+            } else if holds_first && line.starts_with("VmFlags:") {
+                assert!(line.split_whitespace().any(|flag| flag == "hg"), "{line}");
+                return;
+            }
+        }
+        panic!("no mapping holds the table");
+    }
+
+    #[test]
+    fn only_whole_huge_pages_are_advised() {
+        const P: usize = HUGE_PAGE_BYTES;
+        assert_eq!(whole_huge_pages(P, P), Some((P, P)));
+        assert_eq!(whole_huge_pages(P + 1, 3 * P), Some((2 * P, 2 * P)));
+        assert_eq!(whole_huge_pages(P + 1, 2 * P), Some((2 * P, P)));
+        assert_eq!(whole_huge_pages(P + 1, 2 * P - 2), None, "no whole page inside");
+        assert_eq!(whole_huge_pages(0, P - 1), None);
+        assert_eq!(whole_huge_pages(usize::MAX - 8, 8), None);
     }
 }
