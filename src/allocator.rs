@@ -18,7 +18,7 @@
 //! 4 KiB page's cost per byte, so the kernel time outweighs the TLB misses
 //! saved on every run shape measured but one (BENCHMARKS.md, session 33):
 //! the binaries turn huge pages off for themselves — except for the few
-//! tables they ask for them ([`advise_huge_pages`]). A TLB miss is dear
+//! tables they ask for them ([`table_on_huge_pages`]). A TLB miss is dear
 //! here too (a nested page walk): with huge pages everywhere, 2,048 nodes
 //! and 10 M keys took 30 % less user time and nine times the system time
 //! (session 38). A table that every message reads at a random place, such
@@ -73,7 +73,7 @@ unsafe extern "C" {
 const EXCEPT_ADVISED: libc::c_ulong = 1 << 1;
 
 /// Turns transparent huge pages off for this process except where
-/// [`advise_huge_pages`] asks for them, unless [`HUGE_PAGES_VARIABLE`] is
+/// [`table_on_huge_pages`] asks for them, unless [`HUGE_PAGES_VARIABLE`] is
 /// set. mimalloc stops asking for them on the regions it maps from now on,
 /// and the arenas it reserved before `main` (madvised) are advised back.
 /// `PR_SET_THP_DISABLE` is checked by the kernel at every fault; a kernel
@@ -109,14 +109,23 @@ fn refuse_huge_pages() {
 /// A transparent huge page's size on x86-64 and most arm64 kernels.
 const HUGE_PAGE_BYTES: usize = 2 << 20;
 
+/// `len` copies of `value`, with the whole 2 MiB pages inside them backed
+/// by transparent huge pages if the process and the system allow them
+/// (see [`configure_for_runs`]). For a table read at a random place on
+/// every event and large at scale, where a TLB miss a read costs more than
+/// the ~15 ms a huge page takes to fault in here. A table smaller than a
+/// huge page gets none. The pages are advised before their first write,
+/// so they are faulted in huge.
+pub fn table_on_huge_pages<T: Clone>(len: usize, value: T) -> Vec<T> {
+    let mut table = Vec::with_capacity(len);
+    advise_huge_pages(table.spare_capacity_mut());
+    table.resize(len, value);
+    table
+}
+
 /// Asks the kernel to back the whole 2 MiB pages inside `table` with
-/// transparent huge pages (if the process and the system allow them; see
-/// [`configure_for_runs`]). For a table read at a random place on every
-/// event and large at scale, where a TLB miss a read costs more than the
-/// ~15 ms a huge page takes to fault in here: call it before the table's
-/// pages are first written (a fresh allocation, or its spare capacity).
-/// A table smaller than a huge page is left alone. Changes no byte.
-pub fn advise_huge_pages<T>(table: &[T]) {
+/// transparent huge pages. Changes no byte.
+fn advise_huge_pages<T>(table: &[T]) {
     let Some((first, bytes)) = whole_huge_pages(table.as_ptr() as usize, std::mem::size_of_val(table)) else {
         return;
     };
@@ -182,9 +191,8 @@ mod tests {
         if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
             return; // a kernel built without them refuses the advice
         }
-        let mut table: Vec<u64> = Vec::with_capacity(3 * HUGE_PAGE_BYTES / 8);
-        advise_huge_pages(table.spare_capacity_mut());
-        table.resize(table.capacity(), 7);
+        let table = table_on_huge_pages(3 * HUGE_PAGE_BYTES / 8, 7_u64);
+        assert!(table.iter().all(|&cell| cell == 7));
         let (first, _) = whole_huge_pages(table.as_ptr() as usize, 3 * HUGE_PAGE_BYTES).expect("a whole page inside");
         let smaps = std::fs::read_to_string("/proc/self/smaps").expect("Linux has /proc/self/smaps");
         let mut holds_first = false;

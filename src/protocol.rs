@@ -84,11 +84,8 @@ impl KeyPositions {
     /// A cache for a workload of `keys` keys.
     pub fn new(keys: u64) -> Self {
         let len = usize::try_from(keys).unwrap_or(usize::MAX).clamp(1, Self::MAX_SLOTS).next_power_of_two();
-        let mut slots = Vec::with_capacity(len);
         // Every request reads a random slot of up to 4 MiB.
-        crate::allocator::advise_huge_pages(slots.spare_capacity_mut());
-        slots.resize(len, Key::new(0));
-        KeyPositions { slots }
+        KeyPositions { slots: crate::allocator::table_on_huge_pages(len, Key::new(0)) }
     }
 
     /// The key with index `id`, cached.

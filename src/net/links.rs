@@ -163,11 +163,9 @@ impl Grid {
         if (rows, columns) == (self.rows, self.columns) {
             return;
         }
-        let mut cells = Vec::with_capacity(rows * columns);
         // A message reads its link's count at a random place in a table of
         // up to tens of MB: a TLB miss each with 4 KiB pages.
-        crate::allocator::advise_huge_pages(cells.spare_capacity_mut());
-        cells.resize(rows * columns, 0);
+        let mut cells = crate::allocator::table_on_huge_pages(rows * columns, 0);
         for (old, new) in self.cells.chunks_exact(self.columns.max(1)).zip(cells.chunks_exact_mut(columns)) {
             new[..self.columns].copy_from_slice(old);
         }
