@@ -207,7 +207,7 @@ impl RunOutcome {
     /// hundreds of thousands) are answered by asking every node; once
     /// they have cost about what looking at every (key, node) pair held
     /// would, the pairs outside their key's preference list are indexed
-    /// ([`RunOutcome::strays`]) and each question asks the key's preference
+    /// (`RunOutcome::strays`) and each question asks the key's preference
     /// list and its strays, so a run pays at most about twice the cheaper
     /// way. Either way the versions come in node order.
     pub fn held_anywhere(&self, key: u64) -> Vec<Version> {
@@ -355,7 +355,7 @@ impl Simulation {
     }
 
     /// Turns the prefetch hints on or off, whatever the run's size would
-    /// choose ([`worth_prefetching`]): tests hold that they change nothing.
+    /// choose (`worth_prefetching`): tests hold that they change nothing.
     pub fn with_prefetch(mut self, on: bool) -> Simulation {
         self.prefetch = on;
         self

@@ -2,7 +2,7 @@
 //!
 //! Parameters are in milliseconds, as users and the PBS paper write them;
 //! samples are whole microseconds. Normal and exponential draws use the
-//! ziggurat method ([`ziggurat`]); every function is the pure-Rust `libm`'s,
+//! ziggurat method (`ziggurat`); every function is the pure-Rust `libm`'s,
 //! so a draw is bit-identical on every platform (DESIGN.md, "Same digest on
 //! every machine").
 
@@ -121,7 +121,7 @@ impl Dist {
 
     /// Draws one delay in whole microseconds: `sample_ms` × 1000 rounded,
     /// with e^x approximated wherever that decides the same whole µs
-    /// ([`approx_exp`]).
+    /// (`approx_exp`).
     pub fn sample_us(&self, rng: &mut impl rand::RngCore) -> u64 {
         match self {
             Dist::Lognormal { mu, sigma } => {

@@ -136,7 +136,7 @@ impl<E> EventQueue<E> {
     /// the lane's front and back times, touching only entries near it (a
     /// plain binary search of a 100,000-event lane missed the cache at
     /// every step); then the events at that time are scanned
-    /// ([`Lane::cancel`]).
+    /// (`Lane::cancel`).
     pub fn cancel_in_lane(&mut self, lane: usize, time: Time, matches: impl FnMut(&E) -> bool) -> bool {
         let Some(offset) = self.lanes.get_mut(lane).and_then(|events| events.cancel(time, matches)) else {
             return false;

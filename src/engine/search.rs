@@ -56,7 +56,7 @@ pub fn partition_point_from(len: usize, guess: usize, below: impl Fn(usize) -> b
 /// `floor(position · len / 2^128)`, exactly. Share `i` is the positions
 /// `p` with `i ≤ p · len / 2^128 < i + 1`, i.e. from `ceil(i · 2^128 / len)`
 /// to before `ceil((i + 1) · 2^128 / len)`: the partitions of
-/// [`crate::ring::partition`].
+/// `crate::ring::partition`.
 pub fn share_of_ring(position: u128, len: usize) -> usize {
     let len = len as u128;
     // position · len = high · 2^64 + low, each product below 2^128.

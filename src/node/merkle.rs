@@ -157,7 +157,7 @@ impl KeySummary {
 
 /// The digest of one key's version set (0 when it has none): the key id
 /// mixed with the sum of the versions' own digests (each version's write
-/// id, dot, timestamp and clock as 64-bit words, [`WordDigest`]). A sum
+/// id, dot, timestamp and clock as 64-bit words, `WordDigest`). A sum
 /// is the same for any order of the set, so replicas holding the same set
 /// agree with nothing to sort: ordering a key's siblings by dot first was
 /// over half of this function on blind writes, where every key has some.

@@ -183,7 +183,7 @@ pub enum NodeTimer {
     /// A range fetch that has not been answered by now.
     FetchTimeout {
         /// The range, as its index among the spans this node has asked
-        /// for ([`Node::fetch_span`]): a span is 32 bytes and would make
+        /// for (`Node::fetch_span`): a span is 32 bytes and would make
         /// every timer, and every event the queue holds, twice as large.
         span: u32,
         /// Which try it was.

@@ -180,13 +180,13 @@ fn written_keys(spec: &ScenarioSpec, requests: f64) -> f64 {
 
 /// Bytes a run of `spec` is expected to need at its peak, from measured
 /// per-item costs (release build): each node's own state
-/// ([`NODE_BYTES`]) and a stream position for every pair of nodes (8 B);
-/// the rings and membership views alive at once ([`copies_alive`]), each
-/// ring [`RING_RANGE_BYTES`] a range, token or partition, each view 64 B a
+/// (`NODE_BYTES`) and a stream position for every pair of nodes (8 B);
+/// the rings and membership views alive at once (`copies_alive`), each
+/// ring `RING_RANGE_BYTES` a range, token or partition, each view 64 B a
 /// member and 16 B a partition; each node's Merkle tree of each hosted
-/// range, [`EMPTY_TREE_BYTES`] until its range holds data and 2^(depth+1)
-/// 8-byte hashes from then on; each stored copy [`STORED_COPY_BYTES`],
-/// each request [`REQUEST_BYTES`].
+/// range, `EMPTY_TREE_BYTES` until its range holds data and 2^(depth+1)
+/// 8-byte hashes from then on; each stored copy `STORED_COPY_BYTES`,
+/// each request `REQUEST_BYTES`.
 pub fn memory_estimate_bytes(spec: &ScenarioSpec) -> f64 {
     memory_terms(spec).iter().map(|(_, bytes)| bytes).sum()
 }
