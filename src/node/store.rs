@@ -383,11 +383,25 @@ pub fn reconcile_onto<'a>(
 ) -> Vec<Version> {
     let mut kept: Vec<Version> = Vec::with_capacity(reconciled.len());
     kept.extend_from_slice(reconciled);
+    // The kept versions' actor masks, once there are many of them.
+    let mut masks: Option<Vec<u64>> = None;
     for candidate in more {
-        if holds(&kept, candidate, versioning) {
-            continue;
+        if masks.is_none() && versioning == Versioning::VectorClocks && kept.len() >= MASKED_FROM {
+            masks = Some(kept.iter().map(|k| k.clock.actor_mask()).collect());
         }
-        kept.retain(|k| !versioning.covers(candidate, k));
+        match &mut masks {
+            None => {
+                if holds(&kept, candidate, versioning) {
+                    continue;
+                }
+                kept.retain(|k| !versioning.covers(candidate, k));
+            }
+            Some(masks) => {
+                if !keep_masked(&mut kept, masks, candidate) {
+                    continue;
+                }
+            }
+        }
         // Room for exactly the versions kept, grown one at a time: a read's
         // list becomes its history record's boxed slice, which spare
         // capacity would make reallocate, and nearly every key has a single
@@ -396,6 +410,45 @@ pub fn reconcile_onto<'a>(
         kept.push(candidate.clone());
     }
     kept
+}
+
+/// From this many siblings on, [`reconcile_onto`] compares vector clocks
+/// by their actor masks first ([`VectorClock::actor_mask`]). Under
+/// truncated clocks a hot key's siblings run to a thousand, and the
+/// pairwise comparisons of a replica read of its versions with those of
+/// its hints were a third of such a run; below, a list is not worth the
+/// masks' allocation.
+///
+/// [`VectorClock::actor_mask`]: super::vclock::VectorClock::actor_mask
+const MASKED_FROM: usize = 16;
+
+/// [`reconcile_onto`]'s step under vector clocks with `masks` (one per
+/// kept version, kept alongside): false when `kept` holds `candidate`
+/// already; otherwise drops from both what the candidate covers and
+/// returns true (the caller adds the candidate, and this pushes its mask).
+/// A clock descends from another only if its mask has every bit of the
+/// other's, so most siblings are told apart by the masks alone.
+fn keep_masked(kept: &mut Vec<Version>, masks: &mut Vec<u64>, candidate: &Version) -> bool {
+    let clock = &candidate.clock;
+    let mask = clock.actor_mask();
+    let held = kept.iter().zip(masks.iter()).any(|(k, &m)| mask & !m == 0 && k.clock.descends(clock));
+    if held {
+        return false;
+    }
+    // Both lists compacted in step, in order.
+    let mut to = 0;
+    for from in 0..kept.len() {
+        if masks[from] & !mask == 0 && clock.descends(&kept[from].clock) {
+            continue;
+        }
+        kept.swap(to, from);
+        masks[to] = masks[from];
+        to += 1;
+    }
+    kept.truncate(to);
+    masks.truncate(to);
+    masks.push(mask);
+    true
 }
 
 /// True when `versions` holds `wanted` or something covering it.
@@ -656,6 +709,34 @@ pub(crate) mod tests {
                     proptest::prop_assert_eq!(holds(&reconciled, wanted, versioning), by_comparison);
                 }
             }
+        }
+
+        /// Many siblings, compared by their actor masks first (nodes 0 to
+        /// 79, so two nodes share each of 16 bits), reconcile as a
+        /// comparison of every pair does, copies of one version included.
+        #[test]
+        fn many_siblings_reconcile_as_every_pair_compared(
+            clocks in proptest::collection::vec(proptest::collection::btree_map(0u32..80, 1u64..4, 1..6), 48),
+            first in proptest::collection::vec(0usize..48, 0..40),
+            more in proptest::collection::vec(0usize..48, 0..40),
+        ) {
+            let made = |writes: &[usize]| -> Vec<Version> {
+                writes.iter().map(|&w| version(w as u64 + 1, &clocks[w].iter().map(|(&n, &c)| (n, c)).collect::<Vec<_>>())).collect()
+            };
+            let (first, more) = (made(&first), made(&more));
+            let by_pairs = |versions: &[&Version]| {
+                let mut kept: Vec<Version> = Vec::new();
+                for &candidate in versions {
+                    if !kept.iter().any(|k| VC.versioning.covers(k, candidate)) {
+                        kept.retain(|k| !VC.versioning.covers(candidate, k));
+                        kept.push(candidate.clone());
+                    }
+                }
+                kept
+            };
+            let reconciled = by_pairs(&first.iter().collect::<Vec<_>>());
+            let expected = by_pairs(&reconciled.iter().chain(&more).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(reconcile_onto(&reconciled, &more, VC.versioning), expected);
         }
 
         /// Whatever the changes, the store holds what one list per key

@@ -296,6 +296,16 @@ impl VectorClock {
         true
     }
 
+    /// The clock's actors as a set of 64 bits (a node's bit is its id
+    /// mod 64, whatever its epoch): a clock that descends from another
+    /// has every bit of the other's mask, so two clocks whose masks each
+    /// lack a bit of the other are concurrent without a walk of either
+    /// list. Siblings whose truncated clocks name different nodes are told
+    /// apart so (see [`store::reconcile_onto`](super::store::reconcile_onto)).
+    pub fn actor_mask(&self) -> u64 {
+        self.entries.iter().filter(|e| e.counter > 0).fold(0, |mask, e| mask | 1 << (e.actor.node.0 % 64))
+    }
+
     /// Drops the oldest entries (by timestamp, then actor) until at most
     /// `max_entries` remain, as Dynamo §4.4 does — never `keep`'s entries
     /// (the writer's fresh increment, which a skewed clock could make look
@@ -573,6 +583,18 @@ mod tests {
             prop_assert_eq!(counters(&m), counters(&y.merge(&x)));
             prop_assert_eq!(counters(&m), counters(&clock_of(&a.union(&b).copied().collect())));
             prop_assert_eq!(x.descends(&y), b.is_subset(&a));
+        }
+
+        #[test]
+        fn a_descendant_has_every_bit_of_its_ancestors_mask(a in arb_clock(), b in arb_clock(), x in arb_dots()) {
+            let ranged = clock_of(&x);
+            for (p, q) in [(&a, &b), (&b, &a), (&a, &ranged), (&ranged, &a)] {
+                if p.descends(q) {
+                    prop_assert_eq!(q.actor_mask() & !p.actor_mask(), 0);
+                }
+            }
+            let merged = a.merge(&b);
+            prop_assert_eq!(merged.actor_mask(), a.actor_mask() | b.actor_mask());
         }
 
         #[test]
