@@ -431,22 +431,30 @@ const MASKED_FROM: usize = 16;
 fn keep_masked(kept: &mut Vec<Version>, masks: &mut Vec<u64>, candidate: &Version) -> bool {
     let clock = &candidate.clock;
     let mask = clock.actor_mask();
-    let held = kept.iter().zip(masks.iter()).any(|(k, &m)| mask & !m == 0 && k.clock.descends(clock));
-    if held {
-        return false;
-    }
-    // Both lists compacted in step, in order.
-    let mut to = 0;
-    for from in 0..kept.len() {
-        if masks[from] & !mask == 0 && clock.descends(&kept[from].clock) {
-            continue;
+    // One pass asks both questions; nothing changes before it ends.
+    let mut first_covered = None;
+    for (at, (version, &held_mask)) in kept.iter().zip(masks.iter()).enumerate() {
+        if mask & !held_mask == 0 && version.clock.descends(clock) {
+            return false;
         }
-        kept.swap(to, from);
-        masks[to] = masks[from];
-        to += 1;
+        if first_covered.is_none() && held_mask & !mask == 0 && clock.descends(&version.clock) {
+            first_covered = Some(at);
+        }
     }
-    kept.truncate(to);
-    masks.truncate(to);
+    if let Some(first) = first_covered {
+        // Both lists compacted in step, in order, from the first covered.
+        let mut to = first;
+        for from in first..kept.len() {
+            if masks[from] & !mask == 0 && clock.descends(&kept[from].clock) {
+                continue;
+            }
+            kept.swap(to, from);
+            masks[to] = masks[from];
+            to += 1;
+        }
+        kept.truncate(to);
+        masks.truncate(to);
+    }
     masks.push(mask);
     true
 }
