@@ -321,6 +321,58 @@ pub fn search_back<'h>(
     false
 }
 
+/// [`search_back`] from every write of `from` at once, for every write of
+/// `targets` (sorted, no repeats): removes from `targets` each write it
+/// finds. Searched through writes invoked at `not_before` or later, which
+/// must be no later than every target's invocation.
+///
+/// Where contexts precede their writers (where `search_back` is exact) it
+/// finds what one search per (write of `from`, target) pair finds: a write
+/// invoked before a target reaches only writes invoked before it, so the
+/// wider bound finds no target a pair's search would miss. A read of a hot
+/// key returns a thousand siblings: a search per pair re-walked, for each
+/// target, what every sibling's writer saw.
+///
+/// The writes of `from`'s own contexts are looked at first, without a
+/// look-up each (a target a read did not return itself is nearly always
+/// named by the context of a version it did return).
+pub fn search_back_all<'h>(
+    from: &[WriteId],
+    targets: &mut Vec<WriteId>,
+    not_before: Time,
+    record: impl Fn(WriteId) -> Option<&'h OpRecord>,
+    walk: &mut Walk,
+) {
+    let find = |named: &[VersionId], targets: &mut Vec<WriteId>| {
+        for id in named {
+            if let Ok(at) = targets.binary_search(&id.write) {
+                targets.remove(at);
+            }
+        }
+        targets.is_empty()
+    };
+    for &write in from {
+        if find(record(write).map_or(&[][..], |op| op.context()), targets) {
+            return;
+        }
+    }
+    walk.stack.clear();
+    walk.visited.clear();
+    walk.stack.extend_from_slice(from);
+    while let Some(write) = walk.stack.pop() {
+        let Some(op) = record(write) else { continue };
+        if find(op.context(), targets) {
+            return;
+        }
+        for id in op.context() {
+            let later = record(id.write).is_some_and(|op| op.invoke >= not_before);
+            if later && walk.visited.insert(id.write) {
+                walk.stack.push(id.write);
+            }
+        }
+    }
+}
+
 /// The scratch of [`search_back`]: the writes still to look at, and those
 /// already pushed (only looked up: the set's order never shows).
 #[derive(Default)]

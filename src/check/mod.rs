@@ -317,7 +317,16 @@ struct ReadJudge<'a> {
     reads: Vec<&'a OpRecord>,
     /// Acknowledged writes so far that no other supersedes.
     frontier: Vec<&'a Version>,
+    /// The writes of the read at hand's versions, sorted, when it returned
+    /// more than [`SORTED_RETURNS_FROM`].
+    returned_writes: Vec<WriteId>,
 }
+
+/// A read of more versions than this has their writes sorted to be looked
+/// up ([`ReadJudge::reads_of_key`]): a hot key's reads under truncated
+/// clocks return a thousand siblings, and a frontier as large was
+/// compared with them pairwise.
+const SORTED_RETURNS_FROM: usize = 8;
 
 impl<'a> ReadJudge<'a> {
     /// Appends to `verdicts` a verdict for each read of one key's
@@ -327,7 +336,7 @@ impl<'a> ReadJudge<'a> {
     /// acknowledged so far that no other acknowledged write supersedes: a
     /// read that covers every frontier write covers all earlier ones too.
     fn reads_of_key(&mut self, ops: &[&'a OpRecord], versioning: Versioning, verdicts: &mut Vec<ReadVerdict>) {
-        let ReadJudge { acknowledged, reads, frontier } = self;
+        let ReadJudge { acknowledged, reads, frontier, returned_writes } = self;
         acknowledged.clear();
         acknowledged.extend(
             ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| Some((op.complete()?, op.acked()?))),
@@ -353,7 +362,16 @@ impl<'a> ReadJudge<'a> {
             if frontier.is_empty() {
                 continue;
             }
-            let reflects = |w: &Version| read.returned().iter().any(|r| covers(r, w));
+            // A frontier write is nearly always returned itself: with many
+            // siblings, its write is looked up among the returned ones first.
+            returned_writes.clear();
+            if read.returned().len() > SORTED_RETURNS_FROM {
+                returned_writes.extend(read.returned().iter().map(|r| r.write));
+                returned_writes.sort_unstable();
+            }
+            let reflects = |w: &Version| {
+                returned_writes.binary_search(&w.write).is_ok() || read.returned().iter().any(|r| covers(r, w))
+            };
             let stale = !frontier.iter().all(|w| reflects(w));
             // Counted for stale reads only: a read that covers the frontier covers every earlier write.
             let behind =

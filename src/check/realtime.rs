@@ -22,7 +22,7 @@
 //!   it completed. Only strict mode (DESIGN.md) forbids these.
 
 use super::history::{self, OpKind, OpRecord, Outcome};
-use super::lineage::{search_back, Lineage, Walk};
+use super::lineage::{search_back, search_back_all, Lineage, Walk};
 use super::{pieces, ConsistencyReport};
 use crate::engine::id_map::IdMap;
 use crate::node::versioning::Versioning;
@@ -201,12 +201,23 @@ struct Successors<'a, 'h> {
     /// Looked up only: the successors by context of the current key's
     /// writes asked about so far (when the search back is not exact).
     cache: IdMap<WriteId, BTreeSet<WriteId>>,
+    /// Scratch of [`Successors::missed`]: the writes not found yet, sorted.
+    sought: Vec<WriteId>,
+    /// Scratch of [`Successors::missed`]: the returned versions' writes.
+    returned_writes: Vec<WriteId>,
 }
 
 impl<'a, 'h> Successors<'a, 'h> {
     fn new(lineage: &'a Lineage<'h>) -> Self {
         let search_back = lineage.contexts_precede_writers() && lineage.writes_named_once();
-        Successors { writes: KeyWrites::new(lineage), search_back, walk: Walk::default(), cache: IdMap::default() }
+        Successors {
+            writes: KeyWrites::new(lineage),
+            search_back,
+            walk: Walk::default(),
+            cache: IdMap::default(),
+            sought: Vec::new(),
+            returned_writes: Vec::new(),
+        }
     }
 
     /// Makes `ops`, one key's operations, the key at hand: its writes are
@@ -230,6 +241,48 @@ impl<'a, 'h> Successors<'a, 'h> {
         self.cache.entry(write).or_insert_with(|| lineage.seen_by(write)).contains(&later)
     }
 
+    /// Appends to `missing` the writes of `window` (acknowledged writes
+    /// of the key at hand, with their completion times, each completed
+    /// after every write of `returned` was invoked) that no version of
+    /// `returned` succeeds, in `window`'s order.
+    ///
+    /// Where the search back is exact, every write of the window is
+    /// searched for from every returned version at once
+    /// ([`search_back_all`]); none of them was invoked after a window
+    /// write completed, so only having seen it counts.
+    fn missed(&mut self, returned: &[Version], window: &[(WriteId, Time)], missing: &mut Vec<WriteId>) {
+        if self.search_back {
+            let Successors { writes, walk, sought, returned_writes, .. } = self;
+            sought.clear();
+            sought.extend(window.iter().map(|&(write, _)| write));
+            sought.sort_unstable();
+            sought.dedup();
+            for version in returned {
+                if let Ok(at) = sought.binary_search(&version.write) {
+                    sought.remove(at);
+                }
+            }
+            // The earliest invocation (None before any time: a write the
+            // history does not name is asked about pair by pair).
+            match sought.iter().map(|&write| writes.invoked(write)).min() {
+                None => return, // every write was returned
+                Some(Some(not_before)) => {
+                    returned_writes.clear();
+                    returned_writes.extend(returned.iter().map(|v| v.write));
+                    search_back_all(returned_writes, sought, not_before, |write| writes.record(write), walk);
+                    let unseen = window.iter().map(|&(write, _)| write);
+                    missing.extend(unseen.filter(|write| sought.binary_search(write).is_ok()));
+                    return;
+                }
+                Some(None) => {}
+            }
+        }
+        let unseen = window.iter().filter(|&&(write, completed)| {
+            !returned.iter().any(|version| self.succeeds(version.write, write, completed))
+        });
+        missing.extend(unseen.map(|&(write, _)| write));
+    }
+
     /// The latest invoke time of the writes of `versions` the history
     /// names: each succeeds every write completed before it.
     fn latest_invoke(&self, versions: &[Version]) -> Option<Time> {
@@ -246,7 +299,7 @@ impl<'a, 'h> Successors<'a, 'h> {
 /// that window of the key's writes (sorted by completion) instead of at
 /// every write before it.
 fn stale_reads(ops: &[&OpRecord], successors: &mut Successors, scratch: &mut StaleScratch, stale: &mut Vec<StaleRead>) {
-    let StaleScratch { acknowledged, by_completion, window } = scratch;
+    let StaleScratch { acknowledged, by_completion, indices, window } = scratch;
     acknowledged.clear();
     acknowledged.extend(
         ops.iter().filter(|op| op.is_acknowledged_write()).filter_map(|op| Some((op.write()?, op.complete()?))),
@@ -259,17 +312,13 @@ fn stale_reads(ops: &[&OpRecord], successors: &mut Successors, scratch: &mut Sta
         let succeeded_before = successors.latest_invoke(read.returned()).unwrap_or(Time::ZERO);
         let from = by_completion.partition_point(|&(completed, _)| completed < succeeded_before);
         let to = by_completion.partition_point(|&(completed, _)| completed < read.invoke);
+        indices.clear();
+        indices.extend(by_completion.get(from..to).unwrap_or(&[]).iter().map(|&(_, i)| i));
+        indices.sort_unstable(); // the key's order, as reported
         window.clear();
-        window.extend(by_completion.get(from..to).unwrap_or(&[]).iter().map(|&(_, i)| i));
-        window.sort_unstable(); // the key's order, as reported
-        let missing: Vec<WriteId> = window
-            .iter()
-            .map(|&index| acknowledged[index])
-            .filter(|&(write, completed)| {
-                !read.returned().iter().any(|version| successors.succeeds(version.write, write, completed))
-            })
-            .map(|(write, _)| write)
-            .collect();
+        window.extend(indices.iter().map(|&index| acknowledged[index]));
+        let mut missing = Vec::new();
+        successors.missed(read.returned(), window, &mut missing);
         if !missing.is_empty() {
             stale.push(StaleRead { client: read.client, sequence: read.sequence, key: read.key, missing });
         }
@@ -285,7 +334,9 @@ struct StaleScratch {
     /// (completed, index in `acknowledged`), sorted.
     by_completion: Vec<(Time, usize)>,
     /// A read's window of `acknowledged` indices.
-    window: Vec<usize>,
+    indices: Vec<usize>,
+    /// The window's writes and their completion times.
+    window: Vec<(WriteId, Time)>,
 }
 
 /// How many disagreements [`record`] describes in full.

@@ -223,6 +223,26 @@ fn a_reads_verdict_counts_the_writes_it_missed_and_the_time_since_the_last_write
     assert_eq!(stale, vec![32, 50, 70]);
 }
 
+/// A read of many siblings (more than [`SORTED_RETURNS_FROM`], whose
+/// writes are then looked up sorted) is judged as one of a few: it must
+/// return, or cover, every one of the concurrent writes before it.
+#[test]
+fn a_read_of_many_siblings_must_cover_each_of_them() {
+    let siblings = SORTED_RETURNS_FROM as u64 + 4;
+    let clocks: Vec<[(u32, u64); 1]> = (0..siblings).map(|w| [(w as u32, 1)]).collect();
+    let mut history: Vec<OpRecord> = (0..siblings).map(|w| write(1, 0, 10, w + 1, &clocks[w as usize])).collect();
+    let all: Vec<(u64, &[(u32, u64)])> = (0..siblings).map(|w| (w + 1, &clocks[w as usize][..])).collect();
+    history.push(read(1, 20, 30, &all)); // every one: not stale
+    history.push(read(1, 40, 50, &all[1..])); // misses write 1
+    let mut covering = read(1, 60, 70, &all[1..]);
+    let newer = observed(siblings + 1, &[(0, 2)]); // covers write 1 by its clock
+    covering.set_returned(covering.returned().iter().cloned().chain([newer]).collect());
+    history.push(covering);
+    let report = check(&history, VC);
+    let verdicts: Vec<(u64, u32)> = report.read_verdicts.iter().map(|v| (v.sequence, v.versions_behind)).collect();
+    assert_eq!(verdicts, vec![(20, 0), (40, 1), (60, 0)]);
+}
+
 /// The report keeps a verdict for every read of a written key (~9 M in a
 /// run of 10 M requests): each must stay within 24 bytes.
 #[test]
