@@ -345,8 +345,11 @@ pub fn search_back_all<'h>(
 ) {
     let find = |named: &[VersionId], targets: &mut Vec<WriteId>| {
         for id in named {
-            if let Ok(at) = targets.binary_search(&id.write) {
-                targets.remove(at);
+            let (Some(&first), Some(&last)) = (targets.first(), targets.last()) else { return true };
+            if (first..=last).contains(&id.write) {
+                if let Ok(at) = targets.binary_search(&id.write) {
+                    targets.remove(at);
+                }
             }
         }
         targets.is_empty()
@@ -364,9 +367,9 @@ pub fn search_back_all<'h>(
         if find(op.context(), targets) {
             return;
         }
+        // Each write is looked up once: siblings' writers saw much the same.
         for id in op.context() {
-            let later = record(id.write).is_some_and(|op| op.invoke >= not_before);
-            if later && walk.visited.insert(id.write) {
+            if walk.visited.insert(id.write) && record(id.write).is_some_and(|op| op.invoke >= not_before) {
                 walk.stack.push(id.write);
             }
         }
