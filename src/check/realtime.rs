@@ -251,6 +251,9 @@ impl<'a, 'h> Successors<'a, 'h> {
     /// ([`search_back_all`]); none of them was invoked after a window
     /// write completed, so only having seen it counts.
     fn missed(&mut self, returned: &[Version], window: &[(WriteId, Time)], missing: &mut Vec<WriteId>) {
+        if window.is_empty() {
+            return;
+        }
         if self.search_back {
             let Successors { writes, walk, sought, returned_writes, .. } = self;
             sought.clear();

@@ -3,7 +3,7 @@
 //! and read repair.
 
 use super::quorum::{reconcile_replies, ReadQuorum};
-use super::store::holds;
+use super::store::Holdings;
 use super::vclock::VectorClock;
 use super::{AbsorbSource, Node, NodeTimer, Outbox, ReadCoordination, StorageOp, WriteCoordination, WriteTarget};
 use crate::protocol::{Coordination, Failure, Key, Message, RequestId, Value, Version, Versions};
@@ -367,16 +367,17 @@ impl Node {
             return;
         }
         let versioning = self.config.rules.versioning;
-        let latest = reconcile_replies(read.quorum.replies(), versioning);
-        if read.quorum.replies().iter().all(|(_, versions)| latest.iter().all(|v| holds(versions, v, versioning))) {
+        let latest = reconcile_replies(replies, versioning);
+        let holdings: SmallVec<[Holdings; 3]> = replies.iter().map(|(_, versions)| Holdings::new(versions)).collect();
+        if holdings.iter().all(|holding| latest.iter().all(|v| holding.holds(v, versioning))) {
             return; // the common case: every replica that replied is up to date
         }
         self.ring.preference_list_into(read.key.position, self.config.n, &mut self.preference);
-        for (node, versions) in read.quorum.replies() {
+        for ((node, _), holding) in replies.iter().zip(&holdings) {
             if !self.preference.contains(node) {
                 continue;
             }
-            let missing: Vec<Version> = latest.iter().filter(|v| !holds(versions, v, versioning)).cloned().collect();
+            let missing: Vec<Version> = latest.iter().filter(|v| !holding.holds(v, versioning)).cloned().collect();
             if missing.is_empty() {
                 continue;
             }

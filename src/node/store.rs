@@ -467,7 +467,48 @@ fn keep_masked(kept: &mut Vec<Version>, masks: &mut Vec<u64>, candidate: &Versio
 /// them; only a version not found so is compared with every other.
 pub fn holds(versions: &[Version], wanted: &Version, versioning: Versioning) -> bool {
     let itself = versions.iter().find(|v| v.dot == wanted.dot);
+    held(versions, itself, wanted, versioning)
+}
+
+/// [`holds`], given the first of `versions` with `wanted`'s dot.
+fn held(versions: &[Version], itself: Option<&Version>, wanted: &Version, versioning: Versioning) -> bool {
     itself.is_some_and(|v| versioning.covers(v, wanted)) || versions.iter().any(|v| versioning.covers(v, wanted))
+}
+
+/// A replica's versions, to ask [`holds`] of many versions: read repair
+/// asks it of every reconciled version against every reply, and a hot
+/// key's thousand siblings made each question a scan of a thousand dots.
+/// A list longer than [`Holdings::INDEXED_FROM`] is indexed by dot.
+pub struct Holdings<'a> {
+    versions: &'a [Version],
+    /// (dot, place in `versions`), sorted; empty for a short list.
+    dots: Vec<(Dot, usize)>,
+}
+
+impl<'a> Holdings<'a> {
+    /// Lists up to this long are scanned.
+    const INDEXED_FROM: usize = 8;
+
+    /// `versions`, indexed when long.
+    pub fn new(versions: &'a [Version]) -> Self {
+        let mut dots = Vec::new();
+        if versions.len() > Self::INDEXED_FROM {
+            dots.extend(versions.iter().enumerate().map(|(at, v)| (v.dot, at)));
+            dots.sort_unstable();
+        }
+        Holdings { versions, dots }
+    }
+
+    /// [`holds`] of these versions.
+    pub fn holds(&self, wanted: &Version, versioning: Versioning) -> bool {
+        if self.dots.is_empty() {
+            return holds(self.versions, wanted, versioning);
+        }
+        // The first of equal dots in sorted order is the first in the list.
+        let at = self.dots.partition_point(|&(dot, _)| dot < wanted.dot);
+        let itself = self.dots.get(at).filter(|&&(dot, _)| dot == wanted.dot).map(|&(_, place)| &self.versions[place]);
+        held(self.versions, itself, wanted, versioning)
+    }
 }
 
 #[cfg(test)]
@@ -721,7 +762,8 @@ pub(crate) mod tests {
 
         /// Many siblings, compared by their actor masks first (nodes 0 to
         /// 79, so two nodes share each of 16 bits), reconcile as a
-        /// comparison of every pair does, copies of one version included.
+        /// comparison of every pair does, copies of one version included;
+        /// and `Holdings` answers as `holds` does.
         #[test]
         fn many_siblings_reconcile_as_every_pair_compared(
             clocks in proptest::collection::vec(proptest::collection::btree_map(0u32..80, 1u64..4, 1..6), 48),
@@ -745,6 +787,13 @@ pub(crate) mod tests {
             let reconciled = by_pairs(&first.iter().collect::<Vec<_>>());
             let expected = by_pairs(&reconciled.iter().chain(&more).collect::<Vec<_>>());
             proptest::prop_assert_eq!(reconcile_onto(&reconciled, &more, VC.versioning), expected);
+            // Indexed by dot (a long list), `holds` answers as a scan does.
+            for list in [&reconciled, &first] {
+                let holdings = Holdings::new(list);
+                for wanted in first.iter().chain(&more) {
+                    proptest::prop_assert_eq!(holdings.holds(wanted, VC.versioning), holds(list, wanted, VC.versioning));
+                }
+            }
         }
 
         /// Whatever the changes, the store holds what one list per key
