@@ -335,7 +335,9 @@ pub fn search_back<'h>(
 ///
 /// The writes of `from`'s own contexts are looked at first, without a
 /// look-up each (a target a read did not return itself is nearly always
-/// named by the context of a version it did return).
+/// named by the context of a version it did return). Both looks skip the
+/// writes of `from` invoked at `not_before` or earlier: they cannot have
+/// seen a target.
 pub fn search_back_all<'h>(
     from: &[WriteId],
     targets: &mut Vec<WriteId>,
@@ -354,14 +356,17 @@ pub fn search_back_all<'h>(
         }
         targets.is_empty()
     };
-    for &write in from {
+    walk.stack.clear();
+    walk.visited.clear();
+    // Only a write invoked after the earliest target can have seen one: a
+    // context names writes invoked before its writer. Most of a hot key's
+    // siblings were written long before the writes a read may miss.
+    walk.stack.extend(from.iter().copied().filter(|&write| record(write).is_some_and(|op| op.invoke > not_before)));
+    for &write in &walk.stack {
         if find(record(write).map_or(&[][..], |op| op.context()), targets) {
             return;
         }
     }
-    walk.stack.clear();
-    walk.visited.clear();
-    walk.stack.extend_from_slice(from);
     while let Some(write) = walk.stack.pop() {
         let Some(op) = record(write) else { continue };
         if find(op.context(), targets) {
