@@ -196,6 +196,16 @@ impl VersionData {
     }
 }
 
+impl Version {
+    /// True when `self` and `other` are copies of one version (one
+    /// allocation): a version travels from its coordinator to replicas,
+    /// hints and reads as copies, so a node's lists often share them, and
+    /// the answer costs no read of either.
+    pub fn same(&self, other: &Version) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 impl From<VersionData> for Version {
     fn from(data: VersionData) -> Version {
         Version(Arc::new(data))

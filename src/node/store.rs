@@ -429,6 +429,11 @@ const MASKED_FROM: usize = 16;
 /// A clock descends from another only if its mask has every bit of the
 /// other's, so most siblings are told apart by the masks alone.
 fn keep_masked(kept: &mut Vec<Version>, masks: &mut Vec<u64>, candidate: &Version) -> bool {
+    // A copy of a kept version (a hint of a version the store holds) is
+    // found without reading any version: it covers itself.
+    if kept.iter().any(|version| version.same(candidate)) {
+        return false;
+    }
     let clock = &candidate.clock;
     let mask = clock.actor_mask();
     // One pass asks both questions; nothing changes before it ends.
