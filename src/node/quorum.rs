@@ -61,7 +61,7 @@ impl ReadQuorum {
         }
         self.answered = true;
         let versions = reconcile_replies(&self.replies, self.versioning);
-        let context = versions.iter().fold(VectorClock::new(), |acc, v| acc.merge(&self.versioning.history(v)));
+        let context = VectorClock::merge_all(versions.iter().map(|v| self.versioning.history(v)));
         Some(ReadResult { versions, context, fastest: self.replies.first().map(|(n, _)| *n) })
     }
 

@@ -232,32 +232,29 @@ impl VectorClock {
         if b.is_empty() {
             return self.clone();
         }
-        // Merged on the stack, then copied into one shared list. Each list
-        // is in (actor, floor) order too, as its ranges are disjoint.
-        let mut entries: SmallVec<[ClockEntry; 8]> = SmallVec::with_capacity(a.len() + b.len());
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            let next = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) if (x.actor, x.floor) <= (y.actor, y.floor) => {
-                    i += 1;
-                    *x
-                }
-                (Some(x), None) => {
-                    i += 1;
-                    *x
-                }
-                (_, Some(y)) => {
-                    j += 1;
-                    *y
-                }
-                (None, None) => unreachable!("loop condition"),
-            };
-            match entries.last_mut() {
-                Some(last) if last.actor == next.actor && next.floor <= last.counter => last.join(next),
-                _ => entries.push(next),
-            }
-        }
+        // Merged on the stack, then copied into one shared list.
+        let mut entries = SmallVec::new();
+        merge_entries(a, b, &mut entries);
         VectorClock { entries: Arc::from(&entries[..]) }
+    }
+
+    /// The merge of every clock of `clocks` (the empty clock for none):
+    /// what merging them one by one gives, in one shared list built at the
+    /// end. A read's context merges the clocks of all its versions, and a
+    /// hot key's reads return a thousand: one list a merge was 5 % of
+    /// such a run.
+    pub fn merge_all(clocks: impl IntoIterator<Item = VectorClock>) -> VectorClock {
+        let mut clocks = clocks.into_iter().filter(|clock| !clock.is_empty());
+        let Some(first) = clocks.next() else { return VectorClock::new() };
+        let Some(second) = clocks.next() else { return first };
+        let (mut merged, mut next) = (SmallVec::new(), SmallVec::new());
+        merge_entries(&first.entries, &second.entries, &mut merged);
+        for clock in clocks {
+            next.clear();
+            merge_entries(&merged, &clock.entries, &mut next);
+            std::mem::swap(&mut merged, &mut next);
+        }
+        VectorClock { entries: Arc::from(&merged[..]) }
     }
 
     /// How `self` relates to `other`.
@@ -336,6 +333,35 @@ impl VectorClock {
     pub fn wire_bytes(&self) -> u64 {
         let ranges = self.entries.iter().filter(|e| e.floor != 0).count();
         20 * self.entries.len() as u64 + 8 * ranges as u64
+    }
+}
+
+/// Appends to `entries` (empty) the union of `a`'s and `b`'s ranges, as
+/// [`VectorClock::merge`] describes. Each list is in (actor, floor) order
+/// too, as its ranges are disjoint.
+fn merge_entries(a: &[ClockEntry], b: &[ClockEntry], entries: &mut SmallVec<[ClockEntry; 8]>) {
+    entries.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if (x.actor, x.floor) <= (y.actor, y.floor) => {
+                i += 1;
+                *x
+            }
+            (Some(x), None) => {
+                i += 1;
+                *x
+            }
+            (_, Some(y)) => {
+                j += 1;
+                *y
+            }
+            (None, None) => unreachable!("loop condition"),
+        };
+        match entries.last_mut() {
+            Some(last) if last.actor == next.actor && next.floor <= last.counter => last.join(next),
+            _ => entries.push(next),
+        }
     }
 }
 
@@ -595,6 +621,17 @@ mod tests {
             }
             let merged = a.merge(&b);
             prop_assert_eq!(merged.actor_mask(), a.actor_mask() | b.actor_mask());
+        }
+
+        #[test]
+        fn merge_all_is_merging_one_by_one(
+            plain in proptest::collection::vec(arb_clock(), 0..6),
+            ranged in proptest::collection::vec(arb_dots(), 0..3),
+        ) {
+            let clocks: Vec<VectorClock> = plain.into_iter().chain(ranged.iter().map(clock_of)).collect();
+            let one_by_one = clocks.iter().fold(VectorClock::new(), |merged, clock| merged.merge(clock));
+            // Timestamps included: truncation reads them.
+            prop_assert_eq!(VectorClock::merge_all(clocks), one_by_one);
         }
 
         #[test]
