@@ -197,12 +197,13 @@ impl VersionData {
 }
 
 impl Version {
-    /// True when `self` and `other` are copies of one version (one
-    /// allocation): a version travels from its coordinator to replicas,
-    /// hints and reads as copies, so a node's lists often share them, and
-    /// the answer costs no read of either.
-    pub fn same(&self, other: &Version) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+    /// The allocation this version's copies share, as a number: a version
+    /// travels from its coordinator to replicas, hints and reads as
+    /// copies, so a node's lists often share them, and copies are found in
+    /// a sorted list of these without reading any version. An address: it
+    /// may order a look-up table, never anything a run reports.
+    pub fn allocation(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 }
 

@@ -384,10 +384,10 @@ pub fn reconcile_onto<'a>(
     let mut kept: Vec<Version> = Vec::with_capacity(reconciled.len());
     kept.extend_from_slice(reconciled);
     // The kept versions' actor masks, once there are many of them.
-    let mut masks: Option<Vec<u64>> = None;
+    let mut masks: Option<Masked> = None;
     for candidate in more {
         if masks.is_none() && versioning == Versioning::VectorClocks && kept.len() >= MASKED_FROM {
-            masks = Some(kept.iter().map(|k| k.clock.actor_mask()).collect());
+            masks = Some(Masked::of(&kept));
         }
         match &mut masks {
             None => {
@@ -422,18 +422,40 @@ pub fn reconcile_onto<'a>(
 /// [`VectorClock::actor_mask`]: super::vclock::VectorClock::actor_mask
 const MASKED_FROM: usize = 16;
 
-/// [`reconcile_onto`]'s step under vector clocks with `masks` (one per
-/// kept version, kept alongside): false when `kept` holds `candidate`
-/// already; otherwise drops from both what the candidate covers and
-/// returns true (the caller adds the candidate, and this pushes its mask).
-/// A clock descends from another only if its mask has every bit of the
-/// other's, so most siblings are told apart by the masks alone.
-fn keep_masked(kept: &mut Vec<Version>, masks: &mut Vec<u64>, candidate: &Version) -> bool {
-    // A copy of a kept version (a hint of a version the store holds) is
-    // found without reading any version: it covers itself.
-    if kept.iter().any(|version| version.same(candidate)) {
-        return false;
+/// What [`reconcile_onto`] keeps beside many kept versions under vector
+/// clocks: their clocks' actor masks, and the allocations of every version
+/// it ever kept.
+struct Masked {
+    /// One per kept version, in step with it.
+    masks: Vec<u64>,
+    /// [`Version::allocation`] of every version kept so far, sorted:
+    /// versions travel as copies of one allocation, so a node's hints
+    /// often share versions with its store. A version dropped since was
+    /// covered by one kept (covering is transitive), so a copy of it is
+    /// held too. Every version here is borrowed from the caller's lists
+    /// for the call, so no allocation is freed and reused meanwhile.
+    kept_ever: Vec<usize>,
+}
+
+impl Masked {
+    fn of(kept: &[Version]) -> Masked {
+        let mut kept_ever: Vec<usize> = kept.iter().map(Version::allocation).collect();
+        kept_ever.sort_unstable();
+        Masked { masks: kept.iter().map(|k| k.clock.actor_mask()).collect(), kept_ever }
     }
+}
+
+/// [`reconcile_onto`]'s step under vector clocks with `masked` beside
+/// `kept`: false when `kept` holds `candidate` already; otherwise drops
+/// from both what the candidate covers and returns true (the caller adds
+/// the candidate; this records its mask and allocation). A clock descends
+/// from another only if its mask has every bit of the other's, so most
+/// siblings are told apart by the masks alone.
+fn keep_masked(kept: &mut Vec<Version>, masked: &mut Masked, candidate: &Version) -> bool {
+    let Masked { masks, kept_ever } = masked;
+    // A copy of a version kept is found without reading any version.
+    let allocation = candidate.allocation();
+    let Err(place) = kept_ever.binary_search(&allocation) else { return false };
     let clock = &candidate.clock;
     let mask = clock.actor_mask();
     // One pass asks both questions; nothing changes before it ends.
@@ -461,6 +483,7 @@ fn keep_masked(kept: &mut Vec<Version>, masks: &mut Vec<u64>, candidate: &Versio
         masks.truncate(to);
     }
     masks.push(mask);
+    kept_ever.insert(place, allocation);
     true
 }
 
@@ -767,18 +790,22 @@ pub(crate) mod tests {
 
         /// Many siblings, compared by their actor masks first (nodes 0 to
         /// 79, so two nodes share each of 16 bits), reconcile as a
-        /// comparison of every pair does, copies of one version included;
-        /// and `Holdings` answers as `holds` does.
+        /// comparison of every pair does, copies of one version included
+        /// (of one allocation, as versions travel, and made apart); and
+        /// `Holdings` answers as `holds` does.
         #[test]
         fn many_siblings_reconcile_as_every_pair_compared(
             clocks in proptest::collection::vec(proptest::collection::btree_map(0u32..80, 1u64..4, 1..6), 48),
             first in proptest::collection::vec(0usize..48, 0..40),
             more in proptest::collection::vec(0usize..48, 0..40),
+            made_apart in proptest::collection::vec(0usize..48, 0..8),
         ) {
             let made = |writes: &[usize]| -> Vec<Version> {
                 writes.iter().map(|&w| version(w as u64 + 1, &clocks[w].iter().map(|(&n, &c)| (n, c)).collect::<Vec<_>>())).collect()
             };
-            let (first, more) = (made(&first), made(&more));
+            let pool = made(&(0..48).collect::<Vec<_>>());
+            let first: Vec<Version> = first.iter().map(|&w| pool[w].clone()).collect();
+            let more: Vec<Version> = more.iter().map(|&w| pool[w].clone()).chain(made(&made_apart)).collect();
             let by_pairs = |versions: &[&Version]| {
                 let mut kept: Vec<Version> = Vec::new();
                 for &candidate in versions {
