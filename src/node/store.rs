@@ -506,7 +506,7 @@ fn held(versions: &[Version], itself: Option<&Version>, wanted: &Version, versio
 /// A replica's versions, to ask [`holds`] of many versions: read repair
 /// asks it of every reconciled version against every reply, and a hot
 /// key's thousand siblings made each question a scan of a thousand dots.
-/// A list longer than [`Holdings::INDEXED_FROM`] is indexed by dot.
+/// A list longer than `INDEXED_FROM` (8) is indexed by dot.
 pub struct Holdings<'a> {
     versions: &'a [Version],
     /// (dot, place in `versions`), sorted; empty for a short list.
