@@ -383,7 +383,7 @@ pub fn reconcile_onto<'a>(
 ) -> Vec<Version> {
     let mut kept: Vec<Version> = Vec::with_capacity(reconciled.len());
     kept.extend_from_slice(reconciled);
-    // The kept versions' actor masks, once there are many of them.
+    // The kept versions' actor masks and allocations, once there are many.
     let mut masks: Option<Masked> = None;
     for candidate in more {
         if masks.is_none() && versioning == Versioning::VectorClocks && kept.len() >= MASKED_FROM {
