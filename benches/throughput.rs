@@ -343,6 +343,8 @@ fn child(name: &str, baseline: bool) -> Result<(), String> {
     if let Some(duration_ms) = row.duration_ms {
         scenario.spec.duration_ms = duration_ms;
     }
+    // Pages as `dynasim run` chooses them for the row, the baseline too.
+    dynasim::allocator::configure_for_scenario(&scenario);
     if baseline {
         scenario.spec.workload.keys = baseline_keys(&scenario.spec);
     }

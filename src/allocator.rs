@@ -13,17 +13,24 @@
 //!
 //! mimalloc also asks for transparent huge pages (`madvise(MADV_HUGEPAGE)`
 //! on the 1 GiB regions it reserves). On the virtual machines this project
-//! is measured on (Firecracker, free page reporting to the host), a fresh
-//! 2 MiB page costs ~15 ms of system time to fault in, ten times or more a
-//! 4 KiB page's cost per byte, so the kernel time outweighs the TLB misses
-//! saved on every run shape measured but one (BENCHMARKS.md, session 33):
-//! the binaries turn huge pages off for themselves — except for the few
-//! tables they ask for them ([`table_on_huge_pages`]). A TLB miss is dear
-//! here too (a nested page walk): with huge pages everywhere, 2,048 nodes
-//! and 10 M keys (2 M requests) took 30–37 % less user time and seven to
-//! nine times the system time (session 38). A table that every message reads at a random place, such
-//! as the links' message counts, is read a million times or more for each
-//! 2 MiB it spans at scale: for it the 15 ms is a bargain.
+//! is measured on (Firecracker, free page reporting to the host), a 2 MiB
+//! page the host must back anew costs 4–15 ms of system time to fault in
+//! (15 ms in session 33, 4.5 ms in session 40; ~0.3 ms when the guest
+//! recycles one it freed seconds before), four times or more a 4 KiB
+//! page's cost per byte, so the kernel time outweighs the TLB misses saved
+//! on most run shapes measured (BENCHMARKS.md, session 33): the binaries
+//! turn huge pages off for themselves — except for the few tables they ask
+//! for them ([`table_on_huge_pages`]), and for a run estimated at gigabytes
+//! ([`configure_for_scenario`]). A TLB miss is dear here too (a nested
+//! page walk): with huge pages everywhere, 2,048 nodes and 10 M keys (2 M
+//! requests) took 30–37 % less user time and seven to nine times the
+//! system time (session 38), and 1,000 nodes at 10 M requests 10–18 % less
+//! CPU (sessions 33 and 40). A table that every message reads at a random
+//! place, such as the links' message counts, is read a million times or
+//! more for each 2 MiB it spans at scale: for it the fault is a bargain.
+
+use crate::scenario::limits::memory_estimate_bytes;
+use crate::scenario::Scenario;
 
 /// Sets a binary's allocator up for simulation runs: freed pages are kept
 /// and transparent huge pages are used only where the program asks for
@@ -32,6 +39,26 @@
 pub fn configure_for_runs() {
     keep_freed_pages();
     refuse_huge_pages();
+}
+
+/// Estimated bytes ([`memory_estimate_bytes`]) from which a run gets
+/// transparent huge pages everywhere ([`configure_for_scenario`]): 2 GiB,
+/// about 1,000 nodes and 1 M keys at 5 M requests. Past it the page walks
+/// of a working set of gigabytes cost more than faulting it in huge
+/// (BENCHMARKS.md, session 40: the 1,000-node row at 10 M requests, ~9 %
+/// less CPU with them today, ~10 % in session 33 when a huge page took
+/// 15 ms to fault in); below it, at 1 M requests, neither won clearly.
+pub const HUGE_PAGES_FROM_BYTES: f64 = 2.0 * (1u64 << 30) as f64;
+
+/// Gives the process transparent huge pages everywhere if `scenario` is
+/// as large as [`HUGE_PAGES_FROM_BYTES`] (else leaves them as
+/// [`configure_for_runs`] set them). For a binary that runs one scenario:
+/// call it before any other thread exists, after `configure_for_runs`.
+/// Changes no result.
+pub fn configure_for_scenario(scenario: &Scenario) {
+    if memory_estimate_bytes(&scenario.spec) >= HUGE_PAGES_FROM_BYTES {
+        allow_huge_pages();
+    }
 }
 
 /// `mi_option_purge_delay` in mimalloc v2's `mimalloc.h` (the Rust bindings
@@ -93,15 +120,46 @@ fn refuse_huge_pages() {
     // PR_SET_THP_DISABLE takes integer arguments and sets a flag of the
     // calling process.
     unsafe {
-        for arena in 1..=MAX_ARENAS {
-            let mut bytes = 0;
-            let start = mi_arena_area(arena, &mut bytes);
-            if !start.is_null() {
-                libc::madvise(start, bytes, libc::MADV_NOHUGEPAGE);
-            }
-        }
+        advise_arenas(libc::MADV_NOHUGEPAGE);
         if libc::prctl(libc::PR_SET_THP_DISABLE, 1, EXCEPT_ADVISED, 0, 0) != 0 {
             libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
+}
+
+/// Undoes [`refuse_huge_pages`]: mimalloc asks for huge pages again on the
+/// regions it maps, its arenas are advised for them, and the process
+/// takes them wherever the system's policy allows. Unless
+/// [`HUGE_PAGES_VARIABLE`] is set (then they were left to mimalloc).
+fn allow_huge_pages() {
+    if std::env::var_os(HUGE_PAGES_VARIABLE).is_some() {
+        return;
+    }
+    // SAFETY: as in `refuse_huge_pages`; MADV_HUGEPAGE, like
+    // MADV_NOHUGEPAGE, changes no byte, and PR_SET_THP_DISABLE with 0
+    // clears the flag that call set.
+    unsafe { libmimalloc_sys::mi_option_set(ALLOW_HUGE_PAGES, 1) };
+    #[cfg(target_os = "linux")]
+    // SAFETY: as in `refuse_huge_pages`.
+    unsafe {
+        advise_arenas(libc::MADV_HUGEPAGE);
+        libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+    }
+}
+
+/// Gives `advice` to every arena mimalloc has reserved.
+///
+/// # Safety
+/// `advice` must change how pages are backed, not their bytes.
+#[cfg(target_os = "linux")]
+unsafe fn advise_arenas(advice: libc::c_int) {
+    for arena in 1..=MAX_ARENAS {
+        let mut bytes = 0;
+        // SAFETY: `mi_arena_area` reads mimalloc's arena table.
+        let start = unsafe { mi_arena_area(arena, &mut bytes) };
+        if !start.is_null() {
+            // SAFETY: the range is an arena's mapping; the caller vouches for `advice`.
+            unsafe { libc::madvise(start, bytes, advice) };
         }
     }
 }
@@ -166,7 +224,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_configured_process_uses_huge_pages_only_where_advised() {
+    fn a_configured_process_uses_huge_pages_only_where_advised_until_a_large_scenario() {
         if std::env::var_os(HUGE_PAGES_VARIABLE).is_some() {
             return; // the user's choice is left to mimalloc
         }
@@ -181,8 +239,24 @@ mod tests {
         refuse_huge_pages();
         assert_eq!(option(ALLOW_HUGE_PAGES), 0, "mimalloc no longer asks for huge pages");
         // SAFETY: PR_GET_THP_DISABLE reads a flag of the calling process.
-        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
-        assert!(disabled == 1 || disabled == 1 | EXCEPT_ADVISED as i32, "{disabled}");
+        let disabled = || unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert!(disabled() == 1 || disabled() == 1 | EXCEPT_ADVISED as i32, "{}", disabled());
+        // The same process, then a scenario of each size (in this test: the
+        // process's pages are one setting).
+        let scenario = |requests_per_s: u32| {
+            let text = format!(
+                "name = \"t\"\nseed = 1\nduration_ms = 100000\n[cluster]\nnodes = 1000\n\
+                 [workload]\nkeys = 1000000\nrate_per_s = {requests_per_s}\n"
+            );
+            Scenario::parse(&text, "test", "t").expect("a valid scenario")
+        };
+        let (small, large) = (scenario(10_000), scenario(100_000));
+        assert!(memory_estimate_bytes(&small.spec) < HUGE_PAGES_FROM_BYTES);
+        configure_for_scenario(&small);
+        assert_eq!((option(ALLOW_HUGE_PAGES), disabled() != 0), (0, true), "1 M requests: as configured");
+        configure_for_scenario(&large);
+        assert_eq!((option(ALLOW_HUGE_PAGES), disabled()), (1, 0), "10 M requests: huge pages everywhere");
+        refuse_huge_pages(); // as the other tests of this process expect
     }
 
     #[cfg(target_os = "linux")]

@@ -243,6 +243,7 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
         Ok(s) => s,
         Err(code) => return code,
     };
+    dynasim::allocator::configure_for_scenario(&scenario);
     let text = match std::fs::read_to_string(path) {
         // scenario.toml keeps the file as written; overrides head it as comments.
         Ok(text) => scenario.annotated(&text),
