@@ -5,6 +5,7 @@
 //! all "bytes" figures are computed.
 
 use crate::node::vclock::{Dot, VectorClock};
+use crate::node::versioning::Versioning;
 use crate::ring::{key_position, Ring};
 use crate::types::{ClientId, Endpoint, NodeId, Token};
 use std::sync::Arc;
@@ -224,7 +225,13 @@ impl std::ops::Deref for Version {
 impl Version {
     /// Bytes of this version on the wire: value, clock, dot and timestamp.
     pub fn wire_bytes(&self) -> u64 {
-        u64::from(self.bytes) + self.clock.wire_bytes() + 12 + 12
+        self.wire_bytes_given(true)
+    }
+
+    /// [`wire_bytes`](Self::wire_bytes), told whether its clock may hold
+    /// ranges ([`VectorClock::wire_bytes_given`]).
+    fn wire_bytes_given(&self, ranges: bool) -> u64 {
+        u64::from(self.bytes) + self.clock.wire_bytes_given(ranges) + 12 + 12
     }
 
     /// The version's identity.
@@ -622,15 +629,31 @@ impl Message {
 
     /// Size on the wire in bytes: header, key, values and clocks.
     pub fn wire_bytes(&self) -> u64 {
-        let versions = |vs: &[Version]| vs.iter().map(Version::wire_bytes).sum::<u64>();
+        self.wire_bytes_given::<true>()
+    }
+
+    /// [`wire_bytes`](Self::wire_bytes) in a run under `versioning`: the
+    /// same figure, without reading the clocks' entries where no clock
+    /// can hold a range ([`VectorClock::wire_bytes_given`]).
+    pub fn wire_bytes_under(&self, versioning: Versioning) -> u64 {
+        if versioning == Versioning::DottedVersionVectors {
+            self.wire_bytes_given::<true>()
+        } else {
+            self.wire_bytes_given::<false>()
+        }
+    }
+
+    /// The size, `RANGES` telling whether clocks may hold ranges (one
+    /// copy of the match for each, as lean as the one it was before).
+    fn wire_bytes_given<const RANGES: bool>(&self) -> u64 {
+        let versions = |vs: &[Version]| vs.iter().map(|v| v.wire_bytes_given(RANGES)).sum::<u64>();
+        let clock = |clock: &VectorClock| clock.wire_bytes_given(RANGES);
         HEADER_BYTES
             + match self {
                 Message::Get { key, .. } | Message::ReplicaRead { key, .. } => key.wire_bytes(),
-                Message::Put { key, context, value, .. } => {
-                    key.wire_bytes() + context.wire_bytes() + u64::from(value.bytes)
-                }
-                Message::GetReply { outcome: Ok(read), .. } => versions(&read.versions) + read.context.wire_bytes(),
-                Message::PutReply { outcome: Ok(ack), .. } => ack.clock.wire_bytes() + 12 + 12,
+                Message::Put { key, context, value, .. } => key.wire_bytes() + clock(context) + u64::from(value.bytes),
+                Message::GetReply { outcome: Ok(read), .. } => versions(&read.versions) + clock(&read.context),
+                Message::PutReply { outcome: Ok(ack), .. } => clock(&ack.clock) + 12 + 12,
                 Message::GetReply { .. }
                 | Message::PutReply { .. }
                 | Message::ReplicaWriteAck { .. }
@@ -657,7 +680,7 @@ impl Message {
                         + wanted.iter().map(Key::wire_bytes).sum::<u64>()
                 }
                 Message::ReplicaReadReply { versions: vs, .. } => versions(vs),
-                Message::ReplicaWrite { key, version, .. } => key.wire_bytes() + version.wire_bytes(),
+                Message::ReplicaWrite { key, version, .. } => key.wire_bytes() + version.wire_bytes_given(RANGES),
                 Message::MembershipReply { ring } => ring.metadata_bytes(),
             }
     }

@@ -895,9 +895,8 @@ impl Simulation {
             return; // a third of all events send nothing: skip making and dropping a drain
         }
         for (to, message) in messages.drain(..) {
-            let bytes_before = self.network.stats().bytes_sent;
-            let transit = self.network.transit(from, to, &message);
-            let bytes = self.network.stats().bytes_sent - bytes_before;
+            let bytes = message.wire_bytes_under(self.versioning);
+            let transit = self.network.transit(from, to, &message, bytes);
             self.observer.traffic(from, to, bytes, transit.is_some());
             if self.observer.wants_events() {
                 self.observer.sent(now, from, to, &message, transit.is_some());

@@ -67,10 +67,11 @@ impl Network {
         }
     }
 
-    /// Sends `message` from `from` to `to`: returns its delay in µs, or None if it is lost.
-    pub fn transit(&mut self, from: Endpoint, to: Endpoint, message: &Message) -> Option<u64> {
+    /// Sends `message` of `bytes` bytes ([`Message::wire_bytes`]) from
+    /// `from` to `to`: returns its delay in µs, or None if it is lost.
+    pub fn transit(&mut self, from: Endpoint, to: Endpoint, message: &Message, bytes: u64) -> Option<u64> {
         self.stats.messages_sent += 1;
-        self.stats.bytes_sent += message.wire_bytes();
+        self.stats.bytes_sent += bytes;
         if self.partitions.iter().any(|(_, rules)| rules.iter().any(|r| r.matches(from, to))) {
             self.stats.messages_partitioned += 1;
             return None;

@@ -133,6 +133,34 @@ mod tests {
     const DVV: Versioning = Versioning::DottedVersionVectors;
     const VC: Versioning = Versioning::VectorClocks;
 
+    /// A message's size under a run's versioning skips the clocks'
+    /// entries where no clock can hold a range: that is exact only if no
+    /// versioning but dotted version vectors makes one, through any of the
+    /// ways a clock is made (a coordinator's new clock, a version's
+    /// history, a merged context, a truncation).
+    #[test]
+    fn only_dotted_version_vectors_make_ranges_so_sizes_under_each_are_exact() {
+        let context = clock(&[(1, 4), (2, 7), (3, 1)]);
+        for versioning in [VC, DVV, Versioning::LastWriteWins] {
+            let (made, _) = versioning.new_clock(&context, dot(0, 9), 6, Time(5), 3);
+            let stamp = Stamp { time_us: 5, writer: 0 };
+            let version = Version::of_write(1, dot(0, 9), made.clone(), stamp);
+            let history = versioning.history(&version);
+            let merged = VectorClock::merge_all([made.clone(), context.clone(), history.clone()]);
+            let ranges = versioning == DVV;
+            for clock in [&made, &history, &merged] {
+                assert_eq!(clock.wire_bytes_given(ranges), clock.wire_bytes(), "{versioning:?}: {clock:?}");
+            }
+            let message = crate::protocol::Message::ReadRepair {
+                key: crate::protocol::Key::new(1),
+                versions: vec![version.clone(), Version::of_write(2, dot(1, 5), merged, stamp)],
+            };
+            assert_eq!(message.wire_bytes_under(versioning), message.wire_bytes(), "{versioning:?}");
+        }
+        let (ranged, _) = DVV.new_clock(&context, dot(0, 9), 6, Time(5), 10);
+        assert!(ranged.wire_bytes_given(false) < ranged.wire_bytes(), "the flag matters under DVV");
+    }
+
     /// The paper's running example (Preguiça et al. 2010, §4–5): a server
     /// `a` receives two writes from clients that both read nothing, then a
     /// write from a client that read the first.
