@@ -53,7 +53,9 @@ pub const HUGE_PAGES_FROM_BYTES: f64 = 2.0 * (1u64 << 30) as f64;
 /// Gives the process transparent huge pages everywhere if `scenario` is
 /// as large as [`HUGE_PAGES_FROM_BYTES`] (else leaves them as
 /// [`configure_for_runs`] set them). For a binary that runs one scenario:
-/// call it before any other thread exists, after `configure_for_runs`.
+/// call it after `configure_for_runs`, before the run starts, while no
+/// other thread allocates (rayon's idle pool may exist: `mi_option_set`
+/// writes one word of mimalloc's option table, read when it maps memory).
 /// Changes no result.
 pub fn configure_for_scenario(scenario: &Scenario) {
     if memory_estimate_bytes(&scenario.spec) >= HUGE_PAGES_FROM_BYTES {
