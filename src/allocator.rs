@@ -43,11 +43,11 @@ pub fn configure_for_runs() {
 
 /// Estimated bytes ([`memory_estimate_bytes`]) from which a run gets
 /// transparent huge pages everywhere ([`configure_for_scenario`]): 2 GiB,
-/// about 1,000 nodes and 1 M keys at 5 M requests. Past it the page walks
+/// about 1,000 nodes and 1 M keys at 4 M requests. Past it the page walks
 /// of a working set of gigabytes cost more than faulting it in huge
-/// (BENCHMARKS.md, session 40: the 1,000-node row at 10 M requests, ~9 %
-/// less CPU with them today, ~10 % in session 33 when a huge page took
-/// 15 ms to fault in); below it, at 1 M requests, neither won clearly.
+/// (BENCHMARKS.md, session 40: the 1,000-node row at 10 M requests, 3–18 %
+/// less wall time in five side-by-side pairs, ~10 % in session 33 when a
+/// huge page took 15 ms to fault in); at 1 M requests neither won clearly.
 pub const HUGE_PAGES_FROM_BYTES: f64 = 2.0 * (1u64 << 30) as f64;
 
 /// Gives the process transparent huge pages everywhere if `scenario` is
@@ -243,8 +243,8 @@ mod tests {
         // SAFETY: PR_GET_THP_DISABLE reads a flag of the calling process.
         let disabled = || unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
         assert!(disabled() == 1 || disabled() == 1 | EXCEPT_ADVISED as i32, "{}", disabled());
-        // The same process, then a scenario of each size (in this test: the
-        // process's pages are one setting).
+        // Then a scenario of each size, in this one test: the setting is
+        // the process's.
         let scenario = |requests_per_s: u32| {
             let text = format!(
                 "name = \"t\"\nseed = 1\nduration_ms = 100000\n[cluster]\nnodes = 1000\n\
