@@ -38,7 +38,7 @@ use crate::scenario::Scenario;
 /// any other thread exists. Changes no result.
 pub fn configure_for_runs() {
     keep_freed_pages();
-    refuse_huge_pages();
+    set_huge_pages(false);
 }
 
 /// Estimated bytes ([`memory_estimate_bytes`]) from which a run gets
@@ -59,7 +59,7 @@ pub const HUGE_PAGES_FROM_BYTES: f64 = 2.0 * (1u64 << 30) as f64;
 /// Changes no result.
 pub fn configure_for_scenario(scenario: &Scenario) {
     if memory_estimate_bytes(&scenario.spec) >= HUGE_PAGES_FROM_BYTES {
-        allow_huge_pages();
+        set_huge_pages(true);
     }
 }
 
@@ -101,51 +101,39 @@ unsafe extern "C" {
 /// `madvise(MADV_HUGEPAGE)` asked for them.
 const EXCEPT_ADVISED: libc::c_ulong = 1 << 1;
 
-/// Turns transparent huge pages off for this process except where
-/// [`table_on_huge_pages`] asks for them, unless [`HUGE_PAGES_VARIABLE`] is
-/// set. mimalloc stops asking for them on the regions it maps from now on,
-/// and the arenas it reserved before `main` (madvised) are advised back.
+/// With `everywhere` false, turns transparent huge pages off for this
+/// process except where [`table_on_huge_pages`] asks for them: mimalloc
+/// stops asking for them on the regions it maps from now on, and the
+/// arenas it reserved before `main` (madvised) are advised back.
 /// `PR_SET_THP_DISABLE` is checked by the kernel at every fault; a kernel
 /// older than 6.18 refuses `EXCEPT_ADVISED`, and huge pages are then off
-/// altogether, advised tables too. Elsewhere, or if a call fails, pages
-/// stay as they were: only the speed depends on it.
-fn refuse_huge_pages() {
+/// altogether, advised tables too. With `everywhere` true, undoes that:
+/// mimalloc asks for them again, its arenas are advised for them, and the
+/// process takes them wherever the system's policy allows. Either way,
+/// nothing happens if [`HUGE_PAGES_VARIABLE`] is set (the user left them
+/// to mimalloc), and if a call fails pages stay as they were: only the
+/// speed depends on it.
+fn set_huge_pages(everywhere: bool) {
     if std::env::var_os(HUGE_PAGES_VARIABLE).is_some() {
         return;
     }
     // SAFETY: `mi_option_set` writes one entry of mimalloc's option table;
-    // it is called before the binary starts any thread.
-    unsafe { libmimalloc_sys::mi_option_set(ALLOW_HUGE_PAGES, 0) };
+    // no other thread allocates meanwhile (see the callers).
+    unsafe { libmimalloc_sys::mi_option_set(ALLOW_HUGE_PAGES, libc::c_long::from(everywhere)) };
     #[cfg(target_os = "linux")]
-    // SAFETY: `mi_arena_area` reads mimalloc's arena table; `madvise`
-    // with MADV_NOHUGEPAGE changes no byte of the mapped range; prctl with
-    // PR_SET_THP_DISABLE takes integer arguments and sets a flag of the
-    // calling process.
+    // SAFETY: `madvise` with MADV_HUGEPAGE or MADV_NOHUGEPAGE changes no
+    // byte of the mapped range; prctl with PR_SET_THP_DISABLE takes
+    // integer arguments and sets or clears a flag of the calling process.
     unsafe {
-        advise_arenas(libc::MADV_NOHUGEPAGE);
-        if libc::prctl(libc::PR_SET_THP_DISABLE, 1, EXCEPT_ADVISED, 0, 0) != 0 {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        if everywhere {
+            advise_arenas(libc::MADV_HUGEPAGE);
+            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+        } else {
+            advise_arenas(libc::MADV_NOHUGEPAGE);
+            if libc::prctl(libc::PR_SET_THP_DISABLE, 1, EXCEPT_ADVISED, 0, 0) != 0 {
+                libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+            }
         }
-    }
-}
-
-/// Undoes [`refuse_huge_pages`]: mimalloc asks for huge pages again on the
-/// regions it maps, its arenas are advised for them, and the process
-/// takes them wherever the system's policy allows. Unless
-/// [`HUGE_PAGES_VARIABLE`] is set (then they were left to mimalloc).
-fn allow_huge_pages() {
-    if std::env::var_os(HUGE_PAGES_VARIABLE).is_some() {
-        return;
-    }
-    // SAFETY: as in `refuse_huge_pages`; MADV_HUGEPAGE, like
-    // MADV_NOHUGEPAGE, changes no byte, and PR_SET_THP_DISABLE with 0
-    // clears the flag that call set.
-    unsafe { libmimalloc_sys::mi_option_set(ALLOW_HUGE_PAGES, 1) };
-    #[cfg(target_os = "linux")]
-    // SAFETY: as in `refuse_huge_pages`.
-    unsafe {
-        advise_arenas(libc::MADV_HUGEPAGE);
-        libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
     }
 }
 
@@ -238,7 +226,7 @@ mod tests {
             "option {ALLOW_HUGE_PAGES} is not mimalloc's last, allow_thp (default 1)"
         );
         // Not `configure_for_runs`: the test above reads the purge delay's default.
-        refuse_huge_pages();
+        set_huge_pages(false);
         assert_eq!(option(ALLOW_HUGE_PAGES), 0, "mimalloc no longer asks for huge pages");
         // SAFETY: PR_GET_THP_DISABLE reads a flag of the calling process.
         let disabled = || unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
@@ -258,7 +246,7 @@ mod tests {
         assert_eq!((option(ALLOW_HUGE_PAGES), disabled() != 0), (0, true), "1 M requests: as configured");
         configure_for_scenario(&large);
         assert_eq!((option(ALLOW_HUGE_PAGES), disabled()), (1, 0), "10 M requests: huge pages everywhere");
-        refuse_huge_pages(); // as the other tests of this process expect
+        set_huge_pages(false); // as the other tests of this process expect
     }
 
     #[cfg(target_os = "linux")]
