@@ -17,25 +17,94 @@ use crate::types::Token;
 /// leaf and notes it, and [`MerkleTree::refresh`] rehashes the noted paths
 /// once, before an exchange reads the tree. Writes far outnumber exchanges,
 /// so each shared inner node is hashed once per exchange, not once per write.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct MerkleTree {
     depth: u32,
-    /// Every node's hash by heap index; empty until the first change (a
-    /// node hosts Q·N/S ranges, most of them empty for a while).
-    hashes: Vec<u64>,
+    /// The hashes, as the tree's [`Layout`] holds them.
+    hashes: Hashes,
     /// Leaves changed since the last refresh (possibly repeated); `None`
     /// once there are more than leaves, and every inner node is rehashed.
     stale: Option<Vec<u32>>,
+}
+
+/// How a run's trees hold their hashes: the same hashes either way, so
+/// the same exchanges, messages and figures; only memory and time differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// A table of every node's 2^(depth + 1) hashes (16 KiB at depth 10),
+    /// from a range's first key on: the fastest to update and read.
+    Dense,
+    /// Only the leaves that are not empty, while a tree has few (at most
+    /// one in 32), the inner hashes computed when read: a few hundred
+    /// bytes for a range of a few keys, where the table took 16 KiB. For
+    /// runs whose dense trees would take gigabytes ([`Layout::for_trees`]).
+    Sparse,
+}
+
+impl Layout {
+    /// Total bytes of dense trees from which a run's trees are sparse:
+    /// 256 MiB. Under strategy 1 with many tokens most ranges hold a
+    /// handful of keys: 2,048 nodes × 64 tokens at 1 M requests peaked at
+    /// 5.3 GB with dense trees (11.6 s of system time faulting them in),
+    /// 0.5 GB with sparse ones, and 0.5 GB without anti-entropy. Below it
+    /// dense trees are a little cheaper: reading a sparse root hashes the
+    /// path of every key, where a dense refresh rehashes only the changed
+    /// ones (all trees sparse: the quickstart +0.07 % instructions, the
+    /// 64-node bench row +0.35 %, session 41).
+    pub const SPARSE_ABOVE_BYTES: f64 = (256u64 << 20) as f64;
+
+    /// The layout for a run whose trees of `depth` cover `ranges` ranges,
+    /// each replicated on `replicas` nodes.
+    pub fn for_trees(ranges: f64, replicas: f64, depth: u32) -> Layout {
+        if ranges * replicas * dense_bytes(depth) > Layout::SPARSE_ABOVE_BYTES {
+            Layout::Sparse
+        } else {
+            Layout::Dense
+        }
+    }
+}
+
+/// Bytes of a dense tree of `depth` holding data.
+pub fn dense_bytes(depth: u32) -> f64 {
+    2f64.powi(depth as i32 + 1) * 8.0
+}
+
+/// A tree's hashes by its layout.
+#[derive(Clone, Debug)]
+enum Hashes {
+    /// The leaves that are not empty, (heap index, hash) by increasing
+    /// index, at most [`MerkleTree::sparse_limit`] of them; past it the
+    /// tree turns dense.
+    Sparse(Vec<(u32, u64)>),
+    /// Every node's hash by heap index (index 0 unused); empty until the
+    /// first change (a node hosts Q·N/S ranges, most of them empty for a
+    /// while).
+    Dense(Vec<u64>),
 }
 
 /// Hash of an empty subtree.
 const EMPTY: u64 = 0;
 
 impl MerkleTree {
-    /// An empty tree with 2^depth leaves (depth 1..=20).
-    pub fn new(depth: u32) -> Self {
+    /// An empty tree with 2^depth leaves (depth 1..=20), laid out as `layout`.
+    pub fn new(depth: u32, layout: Layout) -> Self {
         assert!((1..=20).contains(&depth), "tree depth must be 1..=20");
-        MerkleTree { depth, hashes: Vec::new(), stale: Some(Vec::new()) }
+        let hashes = match layout {
+            Layout::Dense => Hashes::Dense(Vec::new()),
+            Layout::Sparse => Hashes::Sparse(Vec::new()),
+        };
+        MerkleTree { depth, hashes, stale: Some(Vec::new()) }
+    }
+
+    /// The most leaves a sparse tree keeps: one in 32 (32 at depth 10, in
+    /// at most 1 KiB against the dense table's 16).
+    fn sparse_limit(&self) -> usize {
+        (1 << self.depth) / 32
+    }
+
+    /// Heap indices 0 to 2^(depth+1) − 1 (0 unused).
+    fn nodes(&self) -> usize {
+        2 << self.depth
     }
 
     /// The root hash (equal roots: the ranges hold the same data, with
@@ -48,7 +117,44 @@ impl MerkleTree {
     pub fn hash(&self, index: usize) -> u64 {
         debug_assert!(self.is_leaf(index) || self.is_fresh(), "inner hashes read before a refresh");
         debug_assert!(self.contains(index));
-        self.hashes.get(index).copied().unwrap_or(EMPTY)
+        match &self.hashes {
+            Hashes::Dense(hashes) => hashes.get(index).copied().unwrap_or(EMPTY),
+            Hashes::Sparse(leaves) => {
+                let (first, end) = self.leaves_under(index);
+                let from = leaves.partition_point(|&(at, _)| (at as usize) < first);
+                let to = from + leaves[from..].partition_point(|&(at, _)| (at as usize) < end);
+                self.subtree_hash(index, &leaves[from..to])
+            }
+        }
+    }
+
+    /// The heap indices of the leaves under `index`: `first..end`.
+    fn leaves_under(&self, index: usize) -> (usize, usize) {
+        let height = self.depth - index.ilog2();
+        (index << height, (index + 1) << height)
+    }
+
+    /// The hash of the subtree at `index`, whose leaves that are not empty
+    /// are `leaves` (a sparse tree's).
+    fn subtree_hash(&self, index: usize, leaves: &[(u32, u64)]) -> u64 {
+        match leaves {
+            [] => EMPTY,
+            [(leaf, hash)] => {
+                // One leaf: hash up its path, an empty sibling at each level.
+                let (mut at, mut hash) = (*leaf as usize, *hash);
+                while at > index {
+                    hash = if at % 2 == 0 { combine(hash, EMPTY) } else { combine(EMPTY, hash) };
+                    at /= 2;
+                }
+                hash
+            }
+            _ => {
+                let (right_first, _) = self.leaves_under(2 * index + 1);
+                let split = leaves.partition_point(|&(at, _)| (at as usize) < right_first);
+                let (left, right) = leaves.split_at(split);
+                combine(self.subtree_hash(2 * index, left), self.subtree_hash(2 * index + 1, right))
+            }
+        }
     }
 
     /// True when every inner hash is up to date.
@@ -57,14 +163,20 @@ impl MerkleTree {
     }
 
     /// Rehashes the inner nodes above the leaves changed since the last
-    /// refresh, level by level, each once.
+    /// refresh, level by level, each once (a sparse tree has none to
+    /// rehash: its inner hashes are computed when read).
     pub fn refresh(&mut self) {
-        if self.hashes.is_empty() {
-            return; // never changed: every hash is the empty one
-        }
+        let hashes = match &mut self.hashes {
+            Hashes::Dense(hashes) if !hashes.is_empty() => hashes,
+            // Never changed (every hash is the empty one), or computed when read.
+            _ => {
+                self.stale.get_or_insert_with(Vec::new).clear();
+                return;
+            }
+        };
         let Some(mut level) = self.stale.replace(Vec::new()) else {
             for index in (1..1usize << self.depth).rev() {
-                self.hashes[index] = combine(self.hashes[2 * index], self.hashes[2 * index + 1]);
+                hashes[index] = combine(hashes[2 * index], hashes[2 * index + 1]);
             }
             return;
         };
@@ -76,7 +188,7 @@ impl MerkleTree {
             level.dedup();
             for &index in &level {
                 let index = index as usize;
-                self.hashes[index] = combine(self.hashes[2 * index], self.hashes[2 * index + 1]);
+                hashes[index] = combine(hashes[2 * index], hashes[2 * index + 1]);
             }
         }
         level.clear();
@@ -105,11 +217,11 @@ impl MerkleTree {
         if old == new {
             return;
         }
-        let leaves = 1usize << self.depth;
-        if self.hashes.is_empty() {
-            self.hashes = vec![EMPTY; 2 * leaves];
+        match &mut self.hashes {
+            Hashes::Dense(hashes) if !hashes.is_empty() => hashes[leaf] ^= old ^ new,
+            _ => self.update_without_table(leaf, old ^ new),
         }
-        self.hashes[leaf] ^= old ^ new;
+        let leaves = 1usize << self.depth;
         if let Some(stale) = &mut self.stale {
             if stale.len() < leaves {
                 stale.push(leaf as u32);
@@ -118,7 +230,68 @@ impl MerkleTree {
             }
         }
     }
+
+    /// [`MerkleTree::update`] of a tree without its dense table: a dense
+    /// tree's first change allocates it; a sparse tree's changes its leaf
+    /// and turns it dense past [`MerkleTree::sparse_limit`] leaves.
+    fn update_without_table(&mut self, leaf: usize, change: u64) {
+        let (limit, nodes) = (self.sparse_limit(), self.nodes());
+        let leaves = match &mut self.hashes {
+            Hashes::Sparse(leaves) => leaves,
+            Hashes::Dense(hashes) => {
+                *hashes = vec![EMPTY; nodes];
+                hashes[leaf] = change;
+                return;
+            }
+        };
+        match leaves.binary_search_by_key(&(leaf as u32), |&(at, _)| at) {
+            Ok(found) => {
+                leaves[found].1 ^= change;
+                if leaves[found].1 == EMPTY {
+                    leaves.remove(found);
+                }
+            }
+            Err(at) if leaves.len() < limit => leaves.insert(at, (leaf as u32, change)),
+            Err(_) => {
+                // Too many leaves to keep sparse: the dense table, whose
+                // inner nodes the next refresh hashes above these leaves
+                // (the others are over empty subtrees).
+                let mut hashes = vec![EMPTY; nodes];
+                for &(at, hash) in leaves.iter() {
+                    hashes[at as usize] = hash;
+                }
+                hashes[leaf] = change;
+                if let Some(stale) = &mut self.stale {
+                    stale.extend(leaves.iter().map(|&(at, _)| at));
+                }
+                self.hashes = Hashes::Dense(hashes);
+            }
+        }
+    }
+
+    /// Bytes the hashes take on the heap (tests hold sparse trees small).
+    #[cfg(test)]
+    fn hash_bytes(&self) -> usize {
+        match &self.hashes {
+            Hashes::Sparse(leaves) => leaves.capacity() * std::mem::size_of::<(u32, u64)>(),
+            Hashes::Dense(hashes) => hashes.capacity() * std::mem::size_of::<u64>(),
+        }
+    }
 }
+
+/// Trees are equal when they have the same depth, the same leaves and the
+/// same changes awaiting a refresh (then the same inner hashes after it),
+/// however each holds its hashes.
+impl PartialEq for MerkleTree {
+    fn eq(&self, other: &Self) -> bool {
+        let leaves = 1usize << self.depth..self.nodes();
+        self.depth == other.depth
+            && self.stale == other.stale
+            && leaves.into_iter().all(|leaf| self.hash(leaf) == other.hash(leaf))
+    }
+}
+
+impl Eq for MerkleTree {}
 
 fn combine(left: u64, right: u64) -> u64 {
     if left == EMPTY && right == EMPTY {
@@ -277,8 +450,86 @@ mod tests {
         Version::of_write(write, dot, clock, Stamp::default())
     }
 
-    fn tree_of(depth: u32, store: &BTreeMap<u64, u64>) -> MerkleTree {
-        let mut tree = MerkleTree::new(depth);
+    /// Every hash of `tree` computed anew from its leaves, by heap index.
+    fn rehashed_in_full(tree: &MerkleTree) -> Vec<u64> {
+        let mut full: Vec<u64> =
+            (0..tree.nodes()).map(|i| if tree.is_leaf(i) { tree.hash(i) } else { EMPTY }).collect();
+        for index in (1..1usize << tree.depth).rev() {
+            full[index] = combine(full[2 * index], full[2 * index + 1]);
+        }
+        full
+    }
+
+    /// Every hash of `tree`, by heap index from 1.
+    fn all_hashes(tree: &MerkleTree) -> Vec<u64> {
+        (1..tree.nodes()).map(|i| tree.hash(i)).collect()
+    }
+
+    /// A range with a few keys costs their leaves, not the whole tree; one
+    /// with many turns dense and stays so. Either way each hash is the
+    /// full rehash's, and the same keys give the same hashes.
+    #[test]
+    fn a_tree_holds_the_leaves_of_a_few_keys_and_turns_dense_with_many() {
+        let depth = 10;
+        let add = |tree: &mut MerkleTree, keys: std::ops::Range<u64>, present: bool| {
+            for key in keys {
+                let (old, new) = if present { (0, key + 1) } else { (key + 1, 0) };
+                tree.update(tree.leaf_of(Key::new(key).position), old, new);
+            }
+            tree.refresh();
+        };
+        let mut few = MerkleTree::new(depth, Layout::Sparse);
+        assert_eq!(few.hash_bytes(), 0, "an empty tree allocates nothing");
+        add(&mut few, 0..8, true);
+        assert!(matches!(&few.hashes, Hashes::Sparse(leaves) if leaves.len() == 8));
+        assert!(few.hash_bytes() <= 2 * 8 * 16, "{} bytes for 8 keys", few.hash_bytes());
+        assert_eq!(all_hashes(&few), rehashed_in_full(&few)[1..]);
+        let mut many = few.clone();
+        add(&mut many, 8..300, true);
+        assert_eq!(many.hash_bytes(), 8 << (depth + 1), "dense: one word a node");
+        assert_eq!(all_hashes(&many), rehashed_in_full(&many)[1..]);
+        add(&mut many, 8..300, false);
+        assert!(matches!(many.hashes, Hashes::Dense(_)), "a tree that turned dense stays so");
+        assert_eq!(many, few);
+        assert_eq!(all_hashes(&many), all_hashes(&few), "dense and sparse: the same hashes");
+    }
+
+    /// More changes than leaves before a refresh (a hot key) leave a
+    /// sparse tree with the leaves of the keys left and no others, equal
+    /// to one built from those keys.
+    #[test]
+    fn a_sparse_tree_keeps_only_the_leaves_of_the_keys_it_holds() {
+        let mut tree = MerkleTree::new(10, Layout::Sparse);
+        let leaf = |key: u64| tree_of(10, &BTreeMap::new(), Layout::Dense).leaf_of(Key::new(key).position);
+        for key in [1, 2, 3] {
+            tree.update(leaf(key), 0, key + 100);
+        }
+        tree.refresh();
+        tree.update(leaf(2), 102, 0);
+        let mut digest = 101;
+        for step in 0..2000 {
+            tree.update(leaf(1), digest, 1000 + step);
+            digest = 1000 + step;
+        }
+        assert!(tree.stale.is_none(), "more changes than leaves");
+        tree.refresh();
+        assert!(tree.is_fresh());
+        let Hashes::Sparse(leaves) = &tree.hashes else { panic!("3 keys stay sparse") };
+        let held: BTreeSet<usize> = leaves.iter().map(|&(at, _)| at as usize).collect();
+        assert_eq!(held, BTreeSet::from([leaf(1), leaf(3)]), "exactly the leaves of the keys left");
+        let mut direct = MerkleTree::new(10, Layout::Dense);
+        direct.update(leaf(1), 0, digest);
+        direct.update(leaf(3), 0, 103);
+        direct.refresh();
+        assert_eq!(tree, direct);
+        assert_eq!(all_hashes(&tree), all_hashes(&direct));
+        assert_eq!(all_hashes(&tree), rehashed_in_full(&tree)[1..]);
+    }
+
+    const LAYOUTS: [Layout; 2] = [Layout::Dense, Layout::Sparse];
+
+    fn tree_of(depth: u32, store: &BTreeMap<u64, u64>, layout: Layout) -> MerkleTree {
+        let mut tree = MerkleTree::new(depth, layout);
         for (&key, &write) in store {
             let leaf = tree.leaf_of(Key::new(key).position);
             tree.update(leaf, 0, key_digest(key, &[version(write, 1)]));
@@ -288,8 +539,12 @@ mod tests {
     }
 
     /// Keys whose digests differ, found through the differing leaves.
-    fn diff_keys(depth: u32, a: &BTreeMap<u64, u64>, b: &BTreeMap<u64, u64>) -> (BTreeSet<u64>, u64) {
-        let (ta, tb) = (tree_of(depth, a), tree_of(depth, b));
+    fn diff_keys(
+        depth: u32,
+        (a, a_layout): (&BTreeMap<u64, u64>, Layout),
+        (b, b_layout): (&BTreeMap<u64, u64>, Layout),
+    ) -> (BTreeSet<u64>, u64) {
+        let (ta, tb) = (tree_of(depth, a, a_layout), tree_of(depth, b, b_layout));
         let (leaves, exchanged) = differing_leaves(&ta, &tb);
         let leaves: BTreeSet<usize> = leaves.into_iter().collect();
         let digest = |s: &BTreeMap<u64, u64>, k: u64| s.get(&k).map_or(0, |&w| key_digest(k, &[version(w, 1)]));
@@ -305,21 +560,25 @@ mod tests {
 
     #[test]
     fn equal_data_gives_equal_roots_and_an_update_changes_the_root() {
-        let store: BTreeMap<u64, u64> = (0..50).map(|k| (k, k)).collect();
-        let (a, b) = (tree_of(6, &store), tree_of(6, &store));
-        assert_eq!(a.root(), b.root());
-        let mut changed = store.clone();
-        changed.insert(7, 99);
-        assert_ne!(tree_of(6, &changed).root(), a.root());
-        // Removing a key restores the tree exactly.
-        let mut tree = tree_of(6, &store);
-        let leaf = tree.leaf_of(Key::new(1000).position);
-        tree.update(leaf, 0, 42);
-        tree.refresh();
-        assert_ne!(tree.root(), a.root());
-        tree.update(leaf, 42, 0);
-        tree.refresh();
-        assert_eq!(tree, a);
+        for (depth, keys) in [(6, 50), (10, 20)] {
+            let store: BTreeMap<u64, u64> = (0..keys).map(|k| (k, k)).collect();
+            let [a, b] = LAYOUTS.map(|layout| tree_of(depth, &store, layout));
+            assert_eq!(a.root(), b.root());
+            let mut changed = store.clone();
+            changed.insert(7, 99);
+            for layout in LAYOUTS {
+                assert_ne!(tree_of(depth, &changed, layout).root(), a.root());
+                // Removing a key restores the tree exactly.
+                let mut tree = tree_of(depth, &store, layout);
+                let leaf = tree.leaf_of(Key::new(1000).position);
+                tree.update(leaf, 0, 42);
+                tree.refresh();
+                assert_ne!(tree.root(), a.root());
+                tree.update(leaf, 42, 0);
+                tree.refresh();
+                assert_eq!(tree, a);
+            }
+        }
     }
 
     #[test]
@@ -341,11 +600,13 @@ mod tests {
         for k in [5, 1234, 9999] {
             b.insert(k, k + 1);
         }
-        let (found, exchanged) = diff_keys(14, &a, &b);
-        assert_eq!(found, BTreeSet::from([5, 1234, 9999]));
-        // d = 3 differing keys, depth log2(K) ≈ 14: about 2·d·depth entries.
-        assert!(exchanged <= 2 * 3 * 15, "exchanged {exchanged}");
-        assert!(exchanged * 50 < keys);
+        for layout in LAYOUTS {
+            let (found, exchanged) = diff_keys(14, (&a, layout), (&b, layout));
+            assert_eq!(found, BTreeSet::from([5, 1234, 9999]));
+            // d = 3 differing keys, depth log2(K) ≈ 14: about 2·d·depth entries.
+            assert!(exchanged <= 2 * 3 * 15, "exchanged {exchanged}");
+            assert!(exchanged * 50 < keys);
+        }
     }
 
     proptest! {
@@ -356,8 +617,9 @@ mod tests {
         fn a_lazy_refresh_equals_a_full_rehash(
             changes in proptest::collection::vec((0usize..64, 1u64..1000, any::<bool>()), 0..200),
             depth in 1u32..7,
+            layout in prop::sample::select(LAYOUTS.to_vec()),
         ) {
-            let mut tree = MerkleTree::new(depth);
+            let mut tree = MerkleTree::new(depth, layout);
             for (leaf, digest, refresh_now) in changes {
                 let leaf = (1 << depth) | (leaf & ((1 << depth) - 1));
                 tree.update(leaf, 0, digest);
@@ -366,31 +628,64 @@ mod tests {
                 }
             }
             tree.refresh();
-            let mut full: Vec<u64> = (0..2usize << depth).map(|i| if tree.is_leaf(i) { tree.hash(i) } else { EMPTY }).collect();
-            for index in (1..1usize << depth).rev() {
-                full[index] = combine(full[2 * index], full[2 * index + 1]);
-            }
             prop_assert!(tree.is_fresh());
-            for (index, &expected) in full.iter().enumerate().skip(1) {
+            for (index, expected) in rehashed_in_full(&tree).into_iter().enumerate().skip(1) {
                 prop_assert_eq!(tree.hash(index), expected, "heap index {}", index);
             }
+        }
+
+        /// Keys added and removed in any order, with refreshes between,
+        /// leave a sparse tree (turned dense or not) with the hashes a full
+        /// rehash of its leaves gives, equal to a dense tree that got only
+        /// the keys left, hash for hash.
+        #[test]
+        fn sparse_and_dense_trees_hold_the_same_hashes(
+            keys in proptest::collection::vec((0u64..4000, 1u64..1000), 0..120),
+            removed in proptest::collection::vec(any::<bool>(), 120),
+            refresh_every in 1usize..50,
+        ) {
+            let mut tree = MerkleTree::new(10, Layout::Sparse);
+            let mut kept = MerkleTree::new(10, Layout::Dense);
+            let mut steps = 0;
+            for (&(key, digest), &remove) in keys.iter().zip(&removed) {
+                let leaf = tree.leaf_of(Key::new(key).position);
+                tree.update(leaf, 0, digest);
+                if remove {
+                    tree.update(leaf, digest, 0);
+                } else {
+                    kept.update(leaf, 0, digest);
+                }
+                steps += 1;
+                if steps % refresh_every == 0 {
+                    tree.refresh();
+                }
+            }
+            tree.refresh();
+            kept.refresh();
+            for (index, expected) in rehashed_in_full(&tree).into_iter().enumerate().skip(1) {
+                prop_assert_eq!(tree.hash(index), expected, "heap index {}", index);
+            }
+            prop_assert_eq!(&tree, &kept);
+            prop_assert_eq!(all_hashes(&tree), all_hashes(&kept));
         }
 
         #[test]
         fn the_diff_finds_exactly_the_differing_keys(
             a in proptest::collection::btree_map(0u64..500, 0u64..3, 0..200),
             b in proptest::collection::btree_map(0u64..500, 0u64..3, 0..200),
-            depth in 2u32..10,
+            depth in 2u32..12,
+            a_layout in prop::sample::select(LAYOUTS.to_vec()),
+            b_layout in prop::sample::select(LAYOUTS.to_vec()),
         ) {
             let expected: BTreeSet<u64> = a.keys().chain(b.keys()).copied().filter(|k| a.get(k) != b.get(k)).collect();
-            let (found, _) = diff_keys(depth, &a, &b);
+            let (found, _) = diff_keys(depth, (&a, a_layout), (&b, b_layout));
             prop_assert_eq!(found, expected);
         }
     }
 
     #[test]
     fn leaves_are_the_last_level_of_the_heap_and_a_key_falls_in_the_leaf_of_its_low_bits() {
-        let tree = MerkleTree::new(4);
+        let tree = MerkleTree::new(4, Layout::Dense);
         assert_eq!(tree.leaf_of(Token(0xabc6)), 16 + 6);
         assert_eq!(tree.leaf_of(Token(16)), 16);
         assert_eq!(tree.leaf_of(Token(u128::MAX)), 31);
@@ -403,18 +698,21 @@ mod tests {
     /// leaves) every inner node; a change to the same digest is none.
     #[test]
     fn a_tree_is_fresh_only_while_no_change_awaits_a_refresh() {
-        let mut tree = MerkleTree::new(2);
-        assert!(tree.is_fresh());
-        tree.update(5, 0, 0);
-        assert!(tree.is_fresh(), "no change");
-        tree.update(5, 0, 9);
-        assert!(!tree.is_fresh());
-        tree.refresh();
-        assert!(tree.is_fresh());
-        (0..5u64).for_each(|i| tree.update(4 + i as usize % 4, 0, 10 + i));
-        assert!(!tree.is_fresh());
-        tree.refresh();
-        assert!(tree.is_fresh());
+        for (depth, layout) in [(2, Layout::Dense), (10, Layout::Sparse)] {
+            let mut tree = MerkleTree::new(depth, layout);
+            let leaf = 1 << depth;
+            assert!(tree.is_fresh());
+            tree.update(leaf + 1, 0, 0);
+            assert!(tree.is_fresh(), "no change");
+            tree.update(leaf + 1, 0, 9);
+            assert!(!tree.is_fresh());
+            tree.refresh();
+            assert!(tree.is_fresh());
+            (0..(1 << depth) + 1).for_each(|i| tree.update(leaf + i as usize % 4, 0, 10 + i));
+            assert!(!tree.is_fresh());
+            tree.refresh();
+            assert!(tree.is_fresh());
+        }
     }
 
     /// A leaf's hash is the XOR of its keys' digests: moving one key from
@@ -422,31 +720,38 @@ mod tests {
     #[test]
     fn a_key_whose_digest_changes_leaves_the_tree_it_would_have_had_with_the_new_digest() {
         let (other, old, new) = (0x0f0f_u64, 0x3c3c_u64, 0x5a5a_u64);
-        let mut changed = MerkleTree::new(3);
-        changed.update(9, 0, other);
-        changed.update(9, 0, old);
-        changed.refresh();
-        changed.update(9, old, new);
-        changed.refresh();
-        let mut direct = MerkleTree::new(3);
-        direct.update(9, 0, other);
-        direct.update(9, 0, new);
-        direct.refresh();
-        assert_eq!(changed.hash(9), other ^ new);
-        assert_eq!(changed.root(), direct.root());
+        for layout in LAYOUTS {
+            let mut changed = MerkleTree::new(3, layout);
+            changed.update(9, 0, other);
+            changed.update(9, 0, old);
+            changed.refresh();
+            changed.update(9, old, new);
+            changed.refresh();
+            let mut direct = MerkleTree::new(3, layout);
+            direct.update(9, 0, other);
+            direct.update(9, 0, new);
+            direct.refresh();
+            assert_eq!(changed.hash(9), other ^ new);
+            assert_eq!(changed.root(), direct.root());
+        }
     }
 
     /// Equal trees cost the root's hash; one differing key costs the root
     /// and then two hashes a level down its one path.
     #[test]
     fn comparing_two_trees_walks_only_the_path_to_a_differing_leaf() {
-        let store: BTreeMap<u64, u64> = (0..50).map(|k| (k, k)).collect();
-        let a = tree_of(4, &store);
-        assert_eq!(differing_leaves(&a, &a.clone()), (vec![], 1));
-        let mut changed = store.clone();
-        changed.insert(7, 99);
-        let leaf = a.leaf_of(Key::new(7).position);
-        assert_eq!(differing_leaves(&a, &tree_of(4, &changed)), (vec![leaf], 1 + 2 * 4));
+        for (depth, keys) in [(4, 50), (10, 20)] {
+            let store: BTreeMap<u64, u64> = (0..keys).map(|k| (k, k)).collect();
+            for layout in LAYOUTS {
+                let a = tree_of(depth, &store, layout);
+                assert_eq!(differing_leaves(&a, &a.clone()), (vec![], 1));
+                let mut changed = store.clone();
+                changed.insert(7, 99);
+                let leaf = a.leaf_of(Key::new(7).position);
+                let path = 1 + 2 * u64::from(depth);
+                assert_eq!(differing_leaves(&a, &tree_of(depth, &changed, layout)), (vec![leaf], path));
+            }
+        }
     }
 
     /// Each field of a version, its clock's length and each clock entry

@@ -6,6 +6,7 @@
 //! in a release build or being killed for memory.
 
 use super::{check, strategy_of, Invalid};
+use crate::node::merkle::{dense_bytes, Layout};
 use crate::ring::Strategy;
 use crate::scenario::{LoadMode, ScenarioSpec};
 
@@ -71,7 +72,7 @@ pub(super) fn validate_limits(spec: &ScenarioSpec) -> Result<(), Invalid> {
             "the run would need about {:.1} GiB of memory, {:.1} GiB of it because of this field; the limit is \
              8 GiB (the estimate counts each node's state and a link position per pair of nodes, the \
              rings and views alive at once by tokens and partitions, more of them while joins and leaves \
-             spread, 2^(tree_depth + 1) hashes per hosted range that holds data, stored copies and \
+             spread, up to 2^(tree_depth + 1) hashes per hosted range that holds data, stored copies and \
              requests). Use fewer nodes, tokens or partitions, fewer simultaneous joins and leaves, a \
              smaller anti_entropy.tree_depth, or a shorter or lighter workload",
             gib(estimate),
@@ -184,8 +185,9 @@ fn written_keys(spec: &ScenarioSpec, requests: f64) -> f64 {
 /// the rings and membership views alive at once (`copies_alive`), each
 /// ring `RING_RANGE_BYTES` a range, token or partition, each view 64 B a
 /// member and 16 B a partition; each node's Merkle tree of each hosted
-/// range, `EMPTY_TREE_BYTES` until its range holds data and 2^(depth+1)
-/// 8-byte hashes from then on; each stored copy `STORED_COPY_BYTES`,
+/// range, `EMPTY_TREE_BYTES` until its range holds data and at most
+/// 2^(depth+1) 8-byte hashes from then on (`tree_bytes`: fewer while it
+/// holds few keys); each stored copy `STORED_COPY_BYTES`,
 /// each request `REQUEST_BYTES`.
 pub fn memory_estimate_bytes(spec: &ScenarioSpec) -> f64 {
     memory_terms(spec).iter().map(|(_, bytes)| bytes).sum()
@@ -205,9 +207,48 @@ const RING_RANGE_BYTES: f64 = 160.0;
 
 /// Bytes a hosted range's Merkle tree costs while its range holds no data
 /// (its entry in the node's map; the hashes are allocated with the first
-/// key): the tree (56 B) and its map entry, ≈ 80 B by its parts, which
+/// key): the tree (64 B) and its map entry, ≈ 90 B by its parts, which
 /// 8 nodes with Q = 2^20 (peak 615 MB) agree with; rounded up.
 const EMPTY_TREE_BYTES: f64 = 128.0;
+
+/// Bytes a sparse Merkle tree of `depth` whose range holds `keys` keys
+/// takes at most, on average over ranges holding that many: 16 bytes a
+/// key's leaf, with room reserved for as many again, until one leaf in 32
+/// is not empty and it turns dense (`node::merkle::Layout::Sparse`). Its
+/// bytes stay under the line from none to the dense table's at that
+/// count, capped at the dense table's (512 bytes a key at any depth): a
+/// bound concave in the keys, so its value at the average bounds the
+/// average.
+fn sparse_tree_bytes(depth: u32, keys: f64) -> f64 {
+    let turns_dense_at = 2f64.powi(depth as i32) / 32.0;
+    dense_bytes(depth).min(keys * dense_bytes(depth) / turns_dense_at)
+}
+
+/// How the run's Merkle trees are laid out: sparse when dense trees for
+/// every replica of every range would pass [`Layout::SPARSE_ABOVE_BYTES`].
+pub fn tree_layout(spec: &ScenarioSpec) -> Layout {
+    let (_, ranges) = tokens_and_ranges(spec, nodes_ever(spec));
+    Layout::for_trees(ranges, f64::from(spec.quorum.n), spec.anti_entropy.tree_depth)
+}
+
+/// Every node the run will have: the cluster and the nodes that join.
+fn nodes_ever(spec: &ScenarioSpec) -> f64 {
+    f64::from(spec.cluster.nodes) + spec.joins() as f64
+}
+
+/// The ring's tokens and placement ranges with `nodes` nodes.
+fn tokens_and_ranges(spec: &ScenarioSpec, nodes: f64) -> (f64, f64) {
+    match strategy_of(&spec.cluster) {
+        Strategy::RandomTokens { tokens_per_node } => {
+            let tokens = nodes * f64::from(tokens_per_node);
+            (tokens, tokens)
+        }
+        Strategy::RandomTokensEqualPartitions { tokens_per_node, partitions } => {
+            (nodes * f64::from(tokens_per_node), f64::from(partitions))
+        }
+        Strategy::EqualPartitions { partitions } => (0.0, f64::from(partitions)),
+    }
+}
 
 /// Rings and membership views alive at once: one while membership stays
 /// put; with c joins and leaves spreading at the same time, also one for
@@ -250,20 +291,10 @@ fn simultaneous_changes(spec: &ScenarioSpec, nodes: f64) -> usize {
 
 /// The estimate's terms, each with the field that drives it.
 fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
-    let joins = spec.joins();
-    let nodes = f64::from(spec.cluster.nodes) + joins as f64;
+    let nodes = nodes_ever(spec);
     let copies = copies_alive(nodes, simultaneous_changes(spec, nodes));
     let replicas = f64::from(spec.quorum.n);
-    let (tokens, ranges) = match strategy_of(&spec.cluster) {
-        Strategy::RandomTokens { tokens_per_node } => {
-            let tokens = nodes * f64::from(tokens_per_node);
-            (tokens, tokens)
-        }
-        Strategy::RandomTokensEqualPartitions { tokens_per_node, partitions } => {
-            (nodes * f64::from(tokens_per_node), f64::from(partitions))
-        }
-        Strategy::EqualPartitions { partitions } => (0.0, f64::from(partitions)),
-    };
+    let (tokens, ranges) = tokens_and_ranges(spec, nodes);
     let partitions = if spec.cluster.strategy == 1 { 0.0 } else { ranges };
     // Each node's state, a node-to-node link's stream position (8 B), and
     // the views' member entries (their tokens are shared, counted once below).
@@ -276,8 +307,14 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
     let operations = expected_operations(spec);
     let written = written_keys(spec, operations);
     let trees = if spec.anti_entropy.enabled {
-        let with_data = ranges.min(written) * replicas * 2f64.powi(spec.anti_entropy.tree_depth as i32 + 1) * 8.0;
-        ranges * replicas * EMPTY_TREE_BYTES + with_data
+        let depth = spec.anti_entropy.tree_depth;
+        let holding = ranges.min(written);
+        let with_data = match tree_layout(spec) {
+            _ if holding == 0.0 => 0.0,
+            Layout::Dense => holding * dense_bytes(depth),
+            Layout::Sparse => holding * sparse_tree_bytes(depth, written / holding),
+        };
+        ranges * replicas * EMPTY_TREE_BYTES + with_data * replicas
     } else {
         0.0
     };
@@ -356,6 +393,36 @@ mod tests {
             assert!(estimate >= measured_gib, "{requests} requests: {estimate:.2} GiB");
             assert!(Scenario::parse(&text, "scale.toml", "scale").is_ok(), "{requests} requests: {estimate:.2} GiB");
         }
+    }
+
+    /// Strategy 1 at 2,048 nodes × 64 tokens has 131 k ranges, whose dense
+    /// Merkle trees take 6 GiB once written: at 1 M requests the run
+    /// peaked at 5.3 GB (and 10 M requests were refused). Its trees are
+    /// sparse: 0.49 GiB at 1 M requests and 2.69 GiB at 10 M (session 41,
+    /// `/usr/bin/time`, estimates 1.40 and 5.53 GiB). The 1,000-node row
+    /// keeps dense trees (~200 MB of them).
+    #[test]
+    fn many_tokens_get_sparse_trees_and_are_estimated_above_their_measured_peak() {
+        let row = |nodes: u32, ring: &str, requests: u64| {
+            format!(
+                "duration_ms = {}\nquiesce_ms = 1000\n[cluster]\nnodes = {nodes}\n{ring}\n[workload]\n\
+                 clients = {nodes}\nrate_per_s = 100000\nkeys = 1000000\nread_fraction = 0.5\n",
+                requests / 100
+            )
+        };
+        let tokens = "strategy = 1\ntokens_per_node = 64";
+        for (requests, measured_gib) in [(1_000_000u64, 0.49), (10_000_000, 2.69)] {
+            let text = row(2048, tokens, requests);
+            let spec: ScenarioSpec = toml::from_str(&text).expect("parses");
+            assert_eq!(tree_layout(&spec), Layout::Sparse);
+            let estimate = estimate_gib(&text);
+            assert!(estimate >= measured_gib, "{requests} requests: {estimate:.2} GiB");
+            assert!(Scenario::parse(&text, "tokens.toml", "tokens").is_ok(), "{requests}: {estimate:.2} GiB");
+        }
+        let thousand: ScenarioSpec =
+            toml::from_str(&row(1000, "strategy = 3\npartitions = 4096", 10_000_000)).expect("parses");
+        assert_eq!(tree_layout(&thousand), Layout::Dense);
+        assert_eq!(tree_layout(&toml::from_str("").expect("the defaults parse")), Layout::Dense);
     }
 
     /// Only writes store copies: 10 M requests over 10 M keys at 512 nodes
