@@ -192,10 +192,18 @@ impl Node {
     /// My main data in the given leaves of the hosted range in `slot`.
     fn keys_in(&self, slot: usize, leaves: &BTreeSet<usize>) -> Vec<(Key, Vec<Version>)> {
         let (range, tree) = (self.anti_entropy.hosted[slot], &self.anti_entropy.trees[slot]);
+        // The leaf first, by a bit per heap index: few of a tree's leaves
+        // differ, and finding a key's range searches every range of the
+        // ring (131 k of them at 2,048 nodes × 64 tokens).
+        let mut wanted = vec![0u64; leaves.last().map_or(0, |&last| last / 64 + 1)];
+        for &leaf in leaves {
+            wanted[leaf / 64] |= 1 << (leaf % 64);
+        }
+        let in_leaves = |leaf: usize| wanted.get(leaf / 64).is_some_and(|word| word >> (leaf % 64) & 1 == 1);
         let keys: BTreeSet<Key> = self
             .main_keys()
+            .filter(|k| in_leaves(tree.leaf_of(k.position)))
             .filter(|k| Ring::range_index(&self.anti_entropy.ranges, k.position) == range)
-            .filter(|k| leaves.contains(&tree.leaf_of(k.position)))
             .collect();
         keys.into_iter().map(|k| (k, self.main_versions(k.id))).filter(|(_, vs)| !vs.is_empty()).collect()
     }
