@@ -5,7 +5,9 @@
 //! keys' digests (so a key's change updates it without rereading the
 //! others), and an inner node hashes its two children. Two replicas of a
 //! range compare trees from the root down and exchange only the subtrees
-//! whose hashes differ, then only the keys whose digests differ.
+//! whose hashes differ, then only the keys whose digests differ. A run's
+//! trees hold their hashes in a table, or sparse where tables would take
+//! gigabytes ([`Layout`]): the hashes, hence the exchanges, are the same.
 
 use crate::protocol::{Key, Version};
 use crate::types::Token;

@@ -186,7 +186,7 @@ fn written_keys(spec: &ScenarioSpec, requests: f64) -> f64 {
 /// ring `RING_RANGE_BYTES` a range, token or partition, each view 64 B a
 /// member and 16 B a partition; each node's Merkle tree of each hosted
 /// range, `EMPTY_TREE_BYTES` until its range holds data and at most
-/// 2^(depth+1) 8-byte hashes from then on (`tree_bytes`: fewer while it
+/// 2^(depth+1) 8-byte hashes from then on (`sparse_tree_bytes`: fewer while it
 /// holds few keys); each stored copy `STORED_COPY_BYTES`,
 /// each request `REQUEST_BYTES`.
 pub fn memory_estimate_bytes(spec: &ScenarioSpec) -> f64 {
