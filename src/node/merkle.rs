@@ -75,9 +75,11 @@ pub fn dense_bytes(depth: u32) -> f64 {
 #[derive(Clone, Debug)]
 enum Hashes {
     /// The leaves that are not empty, (heap index, hash) by increasing
-    /// index, at most [`MerkleTree::sparse_limit`] of them; past it the
-    /// tree turns dense.
-    Sparse(Vec<(u32, u64)>),
+    /// index, at most [`MerkleTree::sparse_limit`] of them (past it the
+    /// tree turns dense), and the root's hash as of the last refresh:
+    /// replicas compare roots every round, and most trees do not change
+    /// between two rounds.
+    Sparse { leaves: Vec<(u32, u64)>, root: u64 },
     /// Every node's hash by heap index (index 0 unused); empty until the
     /// first change (a node hosts Q·N/S ranges, most of them empty for a
     /// while).
@@ -93,7 +95,7 @@ impl MerkleTree {
         assert!((1..=20).contains(&depth), "tree depth must be 1..=20");
         let hashes = match layout {
             Layout::Dense => Hashes::Dense(Vec::new()),
-            Layout::Sparse => Hashes::Sparse(Vec::new()),
+            Layout::Sparse => Hashes::Sparse { leaves: Vec::new(), root: EMPTY },
         };
         MerkleTree { depth, hashes, stale: Some(Vec::new()) }
     }
@@ -121,40 +123,12 @@ impl MerkleTree {
         debug_assert!(self.contains(index));
         match &self.hashes {
             Hashes::Dense(hashes) => hashes.get(index).copied().unwrap_or(EMPTY),
-            Hashes::Sparse(leaves) => {
-                let (first, end) = self.leaves_under(index);
+            Hashes::Sparse { root, .. } if index == 1 => *root,
+            Hashes::Sparse { leaves, .. } => {
+                let (first, end) = leaves_under(self.depth, index);
                 let from = leaves.partition_point(|&(at, _)| (at as usize) < first);
                 let to = from + leaves[from..].partition_point(|&(at, _)| (at as usize) < end);
-                self.subtree_hash(index, &leaves[from..to])
-            }
-        }
-    }
-
-    /// The heap indices of the leaves under `index`: `first..end`.
-    fn leaves_under(&self, index: usize) -> (usize, usize) {
-        let height = self.depth - index.ilog2();
-        (index << height, (index + 1) << height)
-    }
-
-    /// The hash of the subtree at `index`, whose leaves that are not empty
-    /// are `leaves` (a sparse tree's).
-    fn subtree_hash(&self, index: usize, leaves: &[(u32, u64)]) -> u64 {
-        match leaves {
-            [] => EMPTY,
-            [(leaf, hash)] => {
-                // One leaf: hash up its path, an empty sibling at each level.
-                let (mut at, mut hash) = (*leaf as usize, *hash);
-                while at > index {
-                    hash = if at % 2 == 0 { combine(hash, EMPTY) } else { combine(EMPTY, hash) };
-                    at /= 2;
-                }
-                hash
-            }
-            _ => {
-                let (right_first, _) = self.leaves_under(2 * index + 1);
-                let split = leaves.partition_point(|&(at, _)| (at as usize) < right_first);
-                let (left, right) = leaves.split_at(split);
-                combine(self.subtree_hash(2 * index, left), self.subtree_hash(2 * index + 1, right))
+                subtree_hash(self.depth, index, &leaves[from..to])
             }
         }
     }
@@ -165,12 +139,19 @@ impl MerkleTree {
     }
 
     /// Rehashes the inner nodes above the leaves changed since the last
-    /// refresh, level by level, each once (a sparse tree has none to
-    /// rehash: its inner hashes are computed when read).
+    /// refresh, level by level, each once (a sparse tree keeps only its
+    /// root: the other inner hashes are computed when read).
     pub fn refresh(&mut self) {
         let hashes = match &mut self.hashes {
             Hashes::Dense(hashes) if !hashes.is_empty() => hashes,
-            // Never changed (every hash is the empty one), or computed when read.
+            Hashes::Sparse { leaves, root } => {
+                if !self.stale.as_ref().is_some_and(Vec::is_empty) {
+                    *root = subtree_hash(self.depth, 1, leaves);
+                }
+                self.stale.get_or_insert_with(Vec::new).clear();
+                return;
+            }
+            // Never changed: every hash is the empty one.
             _ => {
                 self.stale.get_or_insert_with(Vec::new).clear();
                 return;
@@ -239,7 +220,7 @@ impl MerkleTree {
     fn update_without_table(&mut self, leaf: usize, change: u64) {
         let (limit, nodes) = (self.sparse_limit(), self.nodes());
         let leaves = match &mut self.hashes {
-            Hashes::Sparse(leaves) => leaves,
+            Hashes::Sparse { leaves, .. } => leaves,
             Hashes::Dense(hashes) => {
                 *hashes = vec![EMPTY; nodes];
                 hashes[leaf] = change;
@@ -275,7 +256,7 @@ impl MerkleTree {
     #[cfg(test)]
     fn hash_bytes(&self) -> usize {
         match &self.hashes {
-            Hashes::Sparse(leaves) => leaves.capacity() * std::mem::size_of::<(u32, u64)>(),
+            Hashes::Sparse { leaves, .. } => leaves.capacity() * std::mem::size_of::<(u32, u64)>(),
             Hashes::Dense(hashes) => hashes.capacity() * std::mem::size_of::<u64>(),
         }
     }
@@ -294,6 +275,35 @@ impl PartialEq for MerkleTree {
 }
 
 impl Eq for MerkleTree {}
+
+/// The heap indices of the leaves under `index` in a tree of `depth`: `first..end`.
+fn leaves_under(depth: u32, index: usize) -> (usize, usize) {
+    let height = depth - index.ilog2();
+    (index << height, (index + 1) << height)
+}
+
+/// The hash of the subtree at `index` of a tree of `depth`, whose leaves
+/// that are not empty are `leaves` (a sparse tree's).
+fn subtree_hash(depth: u32, index: usize, leaves: &[(u32, u64)]) -> u64 {
+    match leaves {
+        [] => EMPTY,
+        [(leaf, hash)] => {
+            // One leaf: hash up its path, an empty sibling at each level.
+            let (mut at, mut hash) = (*leaf as usize, *hash);
+            while at > index {
+                hash = if at % 2 == 0 { combine(hash, EMPTY) } else { combine(EMPTY, hash) };
+                at /= 2;
+            }
+            hash
+        }
+        _ => {
+            let (right_first, _) = leaves_under(depth, 2 * index + 1);
+            let split = leaves.partition_point(|&(at, _)| (at as usize) < right_first);
+            let (left, right) = leaves.split_at(split);
+            combine(subtree_hash(depth, 2 * index, left), subtree_hash(depth, 2 * index + 1, right))
+        }
+    }
+}
 
 fn combine(left: u64, right: u64) -> u64 {
     if left == EMPTY && right == EMPTY {
@@ -483,7 +493,7 @@ mod tests {
         let mut few = MerkleTree::new(depth, Layout::Sparse);
         assert_eq!(few.hash_bytes(), 0, "an empty tree allocates nothing");
         add(&mut few, 0..8, true);
-        assert!(matches!(&few.hashes, Hashes::Sparse(leaves) if leaves.len() == 8));
+        assert!(matches!(&few.hashes, Hashes::Sparse { leaves, .. } if leaves.len() == 8));
         assert!(few.hash_bytes() <= 2 * 8 * 16, "{} bytes for 8 keys", few.hash_bytes());
         assert_eq!(all_hashes(&few), rehashed_in_full(&few)[1..]);
         let mut many = few.clone();
@@ -516,7 +526,7 @@ mod tests {
         assert!(tree.stale.is_none(), "more changes than leaves");
         tree.refresh();
         assert!(tree.is_fresh());
-        let Hashes::Sparse(leaves) = &tree.hashes else { panic!("3 keys stay sparse") };
+        let Hashes::Sparse { leaves, .. } = &tree.hashes else { panic!("3 keys stay sparse") };
         let held: BTreeSet<usize> = leaves.iter().map(|&(at, _)| at as usize).collect();
         assert_eq!(held, BTreeSet::from([leaf(1), leaf(3)]), "exactly the leaves of the keys left");
         let mut direct = MerkleTree::new(10, Layout::Dense);
@@ -638,8 +648,8 @@ mod tests {
 
         /// Keys added and removed in any order, with refreshes between,
         /// leave a sparse tree (turned dense or not) with the hashes a full
-        /// rehash of its leaves gives, equal to a dense tree that got only
-        /// the keys left, hash for hash.
+        /// rehash of its leaves gives (its root after every refresh),
+        /// equal to a dense tree that got only the keys left, hash for hash.
         #[test]
         fn sparse_and_dense_trees_hold_the_same_hashes(
             keys in proptest::collection::vec((0u64..4000, 1u64..1000), 0..120),
@@ -660,6 +670,8 @@ mod tests {
                 steps += 1;
                 if steps % refresh_every == 0 {
                     tree.refresh();
+                    // A sparse tree's root is kept from refresh to refresh.
+                    prop_assert_eq!(tree.root(), rehashed_in_full(&tree)[1], "after {} changes", steps);
                 }
             }
             tree.refresh();
