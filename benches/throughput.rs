@@ -344,7 +344,7 @@ fn child(name: &str, baseline: bool) -> Result<(), String> {
         scenario.spec.duration_ms = duration_ms;
     }
     // Pages as `dynasim run` chooses them for the row, the baseline too.
-    dynasim::allocator::configure_for_scenario(&scenario);
+    dynasim::allocator::configure_for_scenarios([&scenario]);
     if baseline {
         scenario.spec.workload.keys = baseline_keys(&scenario.spec);
     }

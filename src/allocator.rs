@@ -21,7 +21,7 @@
 //! on most run shapes measured (BENCHMARKS.md, session 33): the binaries
 //! turn huge pages off for themselves — except for the few tables they ask
 //! for them ([`table_on_huge_pages`]), and for a run estimated at gigabytes
-//! ([`configure_for_scenario`]). A TLB miss is dear here too (a nested
+//! ([`configure_for_scenarios`]). A TLB miss is dear here too (a nested
 //! page walk): with huge pages everywhere, 2,048 nodes and 10 M keys (2 M
 //! requests) took 30–37 % less user time and seven to nine times the
 //! system time (session 38), and 1,000 nodes at 10 M requests 10–18 % less
@@ -42,7 +42,7 @@ pub fn configure_for_runs() {
 }
 
 /// Estimated bytes ([`memory_estimate_bytes`]) from which a run gets
-/// transparent huge pages everywhere ([`configure_for_scenario`]): 2 GiB,
+/// transparent huge pages everywhere ([`configure_for_scenarios`]): 2 GiB,
 /// about 1,000 nodes and 1 M keys at 4 M requests. Past it the page walks
 /// of a working set of gigabytes cost more than faulting it in huge
 /// (BENCHMARKS.md, session 40: the 1,000-node row at 10 M requests, 3–18 %
@@ -50,15 +50,17 @@ pub fn configure_for_runs() {
 /// huge page took 15 ms to fault in); at 1 M requests neither won clearly.
 pub const HUGE_PAGES_FROM_BYTES: f64 = 2.0 * (1u64 << 30) as f64;
 
-/// Gives the process transparent huge pages everywhere if `scenario` is
-/// as large as [`HUGE_PAGES_FROM_BYTES`] (else leaves them as
-/// [`configure_for_runs`] set them). For a binary that runs one scenario:
-/// call it after `configure_for_runs`, before the run starts, while no
-/// other thread allocates (rayon's idle pool may exist: `mi_option_set`
-/// writes one word of mimalloc's option table, read when it maps memory).
-/// Changes no result.
-pub fn configure_for_scenario(scenario: &Scenario) {
-    if memory_estimate_bytes(&scenario.spec) >= HUGE_PAGES_FROM_BYTES {
+/// Gives the process transparent huge pages everywhere if the largest of
+/// the `scenarios` it is about to run is as large as
+/// [`HUGE_PAGES_FROM_BYTES`] (else leaves them as [`configure_for_runs`]
+/// set them): `run` and `explore` pass their one scenario, `sweep` and
+/// `check` every run's. Call it after `configure_for_runs`, before the
+/// runs start, while no other thread allocates (rayon's idle pool may
+/// exist: `mi_option_set` writes one word of mimalloc's option table, read
+/// when it maps memory). Changes no result.
+pub fn configure_for_scenarios<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) {
+    let largest = scenarios.into_iter().map(|scenario| memory_estimate_bytes(&scenario.spec)).fold(0.0, f64::max);
+    if largest >= HUGE_PAGES_FROM_BYTES {
         set_huge_pages(true);
     }
 }
@@ -242,10 +244,10 @@ mod tests {
         };
         let (small, large) = (scenario(10_000), scenario(100_000));
         assert!(memory_estimate_bytes(&small.spec) < HUGE_PAGES_FROM_BYTES);
-        configure_for_scenario(&small);
+        configure_for_scenarios([&small, &small]);
         assert_eq!((option(ALLOW_HUGE_PAGES), disabled() != 0), (0, true), "1 M requests: as configured");
-        configure_for_scenario(&large);
-        assert_eq!((option(ALLOW_HUGE_PAGES), disabled()), (1, 0), "10 M requests: huge pages everywhere");
+        configure_for_scenarios([&small, &large, &small]);
+        assert_eq!((option(ALLOW_HUGE_PAGES), disabled()), (1, 0), "10 M requests in a sweep: huge pages everywhere");
         set_huge_pages(false); // as the other tests of this process expect
     }
 

@@ -243,7 +243,7 @@ fn run(path: &Path, overrides: &[Override], seed: Option<u64>, out: Option<PathB
         Ok(s) => s,
         Err(code) => return code,
     };
-    dynasim::allocator::configure_for_scenario(&scenario);
+    dynasim::allocator::configure_for_scenarios([&scenario]);
     let text = match std::fs::read_to_string(path) {
         // scenario.toml keeps the file as written; overrides head it as comments.
         Ok(text) => scenario.annotated(&text),
@@ -340,7 +340,10 @@ fn check(suite: &Path, bless: bool, jobs: Option<usize>) -> ExitCode {
 
 fn explore(path: &Path, runs: u64, seed: u64, jobs: Option<usize>, out: Option<PathBuf>) -> ExitCode {
     let name = match load(path, &[]) {
-        Ok(scenario) => scenario.name,
+        Ok(scenario) => {
+            dynasim::allocator::configure_for_scenarios([&scenario]);
+            scenario.name
+        }
         Err(code) => return code,
     };
     let out = out.unwrap_or_else(|| PathBuf::from("results").join(name).join("explore"));

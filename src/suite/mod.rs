@@ -105,13 +105,15 @@ struct Judged {
 /// Most changed figures listed under one digest mismatch.
 const CHANGES_SHOWN: usize = 12;
 
-/// Runs the suite at `path`.
+/// Runs the suite at `path`. Its largest case decides the process's huge
+/// pages ([`crate::allocator::configure_for_scenarios`]).
 pub fn check(path: &Path, options: &CheckOptions) -> Result<CheckReport, SuiteError> {
     let cases = load(path)?;
     let lock_path = lock::lock_path(path);
     let old = lock::read(&lock_path).map_err(SuiteError)?;
     let jobs: Vec<(usize, u64)> =
         cases.iter().enumerate().flat_map(|(i, case)| case.seeds.iter().map(move |&seed| (i, seed))).collect();
+    crate::allocator::configure_for_scenarios(cases.iter().map(|case| &case.scenario));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(options.jobs.max(1)).build().expect("a thread pool");
     let results: Vec<Judged> = pool.install(|| jobs.par_iter().map(|&(i, seed)| judge(&cases[i], seed)).collect());
     let mut text = format!("{:<28} {:>6}  {:<6} detail\n", "case", "seed", "result");

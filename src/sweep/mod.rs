@@ -108,6 +108,8 @@ pub struct SweepOutcome {
 }
 
 /// Runs the sweep `args` describes; `progress` shows a progress bar on stderr.
+/// Its largest run decides the process's huge pages
+/// ([`crate::allocator::configure_for_scenarios`]).
 pub fn sweep(args: &SweepArgs, progress: bool) -> Result<SweepOutcome, SweepError> {
     let path = &args.scenario;
     let origin = path.display().to_string();
@@ -153,6 +155,8 @@ pub fn sweep(args: &SweepArgs, progress: bool) -> Result<SweepOutcome, SweepErro
     if jobs == 0 {
         return Err(SweepError("--jobs must be at least 1".to_string()));
     }
+    let owned = indices.iter().filter_map(|&index| scenarios[index / grid.seeds.len()].as_ref());
+    crate::allocator::configure_for_scenarios(owned);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
