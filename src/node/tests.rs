@@ -2119,6 +2119,37 @@ fn an_anti_entropy_round_compares_only_with_replicas_believed_reachable() {
     assert_eq!(nodes[0].stats().anti_entropy_rounds, 2);
 }
 
+/// A round compares every hosted range once, in ring order, each with
+/// another of that range's replicas (the list kept with the ring, or
+/// walked: the same nodes).
+#[test]
+fn a_round_compares_each_hosted_range_with_another_of_its_replicas() {
+    let mut nodes = cluster(5);
+    let node = &mut nodes[0];
+    node.start(Time(0), &mut Outbox::default());
+    let (id, ring) = (node.id, Arc::clone(&node.ring));
+    let mut out = Outbox::default();
+    node.anti_entropy_round(Time(1), &mut out);
+    let hosted: Vec<Span> = ring
+        .placement_ranges()
+        .iter()
+        .filter(|range| ring.preference_list(range.last, 3).contains(&id))
+        .map(|range| Span { first: range.first, last: range.last })
+        .collect();
+    let mut compared = Vec::new();
+    for (to, message) in &out.messages {
+        let Message::TreeCompare { range, .. } = message else { continue };
+        let replicas = ring.preference_list(range.last, 3);
+        assert!(
+            matches!(to, Endpoint::Node(peer) if *peer != id && replicas.contains(peer)),
+            "{range:?} compared with {to:?}, replicas {replicas:?}"
+        );
+        compared.push(*range);
+    }
+    assert!(hosted.len() > 1);
+    assert_eq!(compared, hosted);
+}
+
 /// A replica answers a tree comparison only for a range it hosts with the
 /// very same bounds; then only the tree nodes whose hashes differ from its
 /// own: an inner node with its two children, a leaf with the digests of
