@@ -175,18 +175,13 @@ impl Node {
 
     /// Compares the hosted range in `slot` with a random reachable replica.
     fn compare_range(&mut self, slot: usize, out: &mut Outbox<NodeTimer>) {
-        let index = self.anti_entropy.hosted[slot];
-        let mut peers = std::mem::take(&mut self.preference);
-        if self.ring.has_placement(&self.anti_entropy.ranges) {
-            // The list kept with the ring: no walk of its tokens.
-            self.ring.range_preference_list_at(index, self.config.n, &mut peers);
-        } else {
-            self.ring.range_preference_list_into(&self.anti_entropy.ranges[index], self.config.n, &mut peers);
+        let range = &self.anti_entropy.ranges[self.anti_entropy.hosted[slot]];
+        self.ring.range_preference_list_into(range, self.config.n, &mut self.preference);
+        let peers: Vec<NodeId> = self.preference.iter().copied().filter(|&n| n != self.id && self.healthy(n)).collect();
+        if peers.is_empty() {
+            return;
         }
-        peers.retain(|&n| n != self.id && self.healthy(n));
-        let peer = (!peers.is_empty()).then(|| peers[self.rng.gen_range(0..peers.len())]);
-        self.preference = peers; // the buffer, for the next list
-        let Some(peer) = peer else { return };
+        let peer = peers[self.rng.gen_range(0..peers.len())];
         let tree = &mut self.anti_entropy.trees[slot];
         tree.refresh();
         let root = tree.root();

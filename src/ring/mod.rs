@@ -420,12 +420,6 @@ impl Ring {
         Arc::clone(&self.placement)
     }
 
-    /// True when `ranges` are this ring's own (not a copy, nor another
-    /// ring's): then their indexes are this ring's range indexes.
-    pub fn has_placement(&self, ranges: &Arc<PlacementRanges>) -> bool {
-        Arc::ptr_eq(&self.placement, ranges)
-    }
-
     fn compute_placement_ranges(&self) -> Vec<PlacementRange> {
         if self.tokens.is_empty() {
             return Vec::new();
