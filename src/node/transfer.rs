@@ -48,7 +48,7 @@ fn hosted_pieces(previous: &Ring, ring: &Ring, hosted: &[usize]) -> Vec<(Span, u
         let range = &after[index];
         let whole = Span { first: range.first, last: range.last };
         // The previous ring's range ends inside this range, before its own end.
-        let mut at = before.index_of(range.first);
+        let mut at = Ring::range_index(before, range.first);
         let mut first = range.first;
         for _ in 0..before.len() {
             let end = before[at].last;
@@ -59,7 +59,7 @@ fn hosted_pieces(previous: &Ring, ring: &Ring, hosted: &[usize]) -> Vec<(Span, u
             first = Token(end.0.wrapping_add(1));
             at = (at + 1) % before.len();
         }
-        pieces.push((Span { first, last: range.last }, before.index_of(range.last), index));
+        pieces.push((Span { first, last: range.last }, Ring::range_index(before, range.last), index));
     }
     // Ranges come in ring order but for the one that wraps around, whose
     // pieces past the last end of the ring come last.
@@ -306,7 +306,7 @@ mod tests {
 
     /// A node's pieces are those of the definition — every range end of
     /// either ring, sorted, each piece with the range holding its last
-    /// position in either ring ([`PlacementRanges::index_of`](crate::ring::PlacementRanges::index_of)) — that lie in the
+    /// position in either ring ([`Ring::range_index`]) — that lie in the
     /// ranges it hosts on the new ring: for every node, across a join and
     /// a leave of each strategy and between rings of different strategies
     /// (whose ends interleave everywhere).
@@ -348,7 +348,7 @@ mod tests {
                 .zip(&ends)
                 .map(|(before, &last)| {
                     let span = Span { first: Token(before.0.wrapping_add(1)), last };
-                    (span, a.placement_ranges().index_of(last), b.placement_ranges().index_of(last))
+                    (span, Ring::range_index(a.placement_ranges(), last), Ring::range_index(b.placement_ranges(), last))
                 })
                 .collect();
             for id in 0..10 {

@@ -24,7 +24,6 @@ pub mod config;
 mod error;
 mod figure;
 mod partition;
-mod placement;
 mod preference;
 pub mod report;
 pub mod shared;
@@ -33,10 +32,10 @@ pub mod stats;
 pub use config::{RingAnalysisConfig, RingArgs};
 pub use error::RingError;
 pub use partition::{partition_end, partition_start};
-pub use placement::{PlacementRange, PlacementRanges};
 pub use preference::ExtendedPreference;
 pub use report::{render_table, ring_command, run_ring_analysis, RingAnalysisReport};
 
+use crate::engine::search::{partition_point_from, share_of_ring};
 use crate::types::{NodeId, Token};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
@@ -142,6 +141,27 @@ pub fn key_position(key: &[u8]) -> Token {
     Token(u128::from_be_bytes(bytes))
 }
 
+/// A contiguous run of ring positions that share one preference list.
+///
+/// Why: load and data movement are computed exactly from these ranges
+/// (issue 6) rather than by sampling keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlacementRange {
+    /// First position in the range.
+    pub first: Token,
+    /// Last position in the range (inclusive; the range wraps when `last < first`).
+    pub last: Token,
+    /// Token index the preference walk starts from.
+    walk_start: usize,
+}
+
+impl PlacementRange {
+    /// The range's share of the whole ring, in (0, 1].
+    pub fn fraction(&self) -> f64 {
+        (self.last.0.wrapping_sub(self.first.0) as f64 + 1.0) / 2f64.powi(128)
+    }
+}
+
 /// Zone of each node, kept both raw (as configured) and densely renumbered.
 #[derive(Clone, Debug)]
 struct Zones {
@@ -189,7 +209,7 @@ pub struct Ring {
     zones: Option<Zones>,
     /// The placement ranges, computed once and shared by every node that
     /// sees this ring (a copy per node grew memory with nodes × Q).
-    placement: Arc<PlacementRanges>,
+    placement: Arc<[PlacementRange]>,
     /// Every placement range's preference list, for the first replica
     /// count asked ([`Ring::kept_preference_list`], [`Ring::ranges_hosted_by`]).
     range_lists: OnceLock<RangeLists>,
@@ -289,14 +309,14 @@ impl Ring {
             partition_walk_start: Vec::new(),
             partition_owners,
             zones,
-            placement: Arc::default(),
+            placement: Arc::from([]),
             range_lists: OnceLock::new(),
         };
         if let Strategy::RandomTokensEqualPartitions { .. } = ring.strategy {
             ring.partition_walk_start =
                 ring.partition_ends.iter().map(|&end| ring.first_token_at_or_after(end) as u32).collect();
         }
-        ring.placement = Arc::new(PlacementRanges::new(ring.compute_placement_ranges()));
+        ring.placement = ring.compute_placement_ranges().into();
         ring.assert_invariants();
         ring
     }
@@ -332,9 +352,7 @@ impl Ring {
             }
             // Strategy 3's tokens are the partitions' ends, in order.
             Strategy::EqualPartitions { .. } => partition::partition_of(&self.partition_ends, position),
-            // Strategy 1's ranges end at its tokens: the range's index finds
-            // the token without a search of them all.
-            Strategy::RandomTokens { .. } => self.placement[self.placement.index_of(position)].walk_start,
+            Strategy::RandomTokens { .. } => self.first_token_at_or_after(position),
         }
     }
 
@@ -411,12 +429,12 @@ impl Ring {
     /// the spans between tokens (strategy 1) or the equal partitions
     /// (strategies 2, 3). Empty ring: no ranges. Why: exact load and
     /// movement accounting.
-    pub fn placement_ranges(&self) -> &PlacementRanges {
+    pub fn placement_ranges(&self) -> &[PlacementRange] {
         &self.placement
     }
 
     /// [`Ring::placement_ranges`], shared: a node keeps them without a copy.
-    pub fn shared_placement_ranges(&self) -> Arc<PlacementRanges> {
+    pub fn shared_placement_ranges(&self) -> Arc<[PlacementRange]> {
         Arc::clone(&self.placement)
     }
 
@@ -458,6 +476,20 @@ impl Ring {
                 PlacementRange { first, last, walk_start: self.walk_start(last) }
             })
             .collect()
+    }
+
+    /// Index into [`Ring::placement_ranges`] of the range holding `position`
+    /// (ranges are in ring order): a search from the position's share of
+    /// the ring, where equal partitions (strategies 2 and 3) put it exactly
+    /// and random tokens put it near.
+    pub fn range_index(ranges: &[PlacementRange], position: Token) -> usize {
+        let guess = share_of_ring(position.0, ranges.len());
+        let index = partition_point_from(ranges.len(), guess, |i| ranges[i].last < position);
+        if index == ranges.len() {
+            0 // past the last token: the range that wraps around
+        } else {
+            index
+        }
     }
 
     /// Preference list (first `n` distinct nodes) shared by every key in `range`.
@@ -538,7 +570,7 @@ impl Ring {
         if lists.n != n {
             return None;
         }
-        let index = self.placement.index_of(position);
+        let index = Ring::range_index(&self.placement, position);
         Some(&lists.by_range[index * lists.width..][..lists.width])
     }
 

@@ -404,7 +404,7 @@ proptest! {
 }
 
 #[test]
-fn index_of_finds_the_range_whose_keys_share_the_preference_list() {
+fn range_index_finds_the_range_whose_keys_share_the_preference_list() {
     for strategy in [
         Strategy::RandomTokens { tokens_per_node: 4 },
         Strategy::RandomTokensEqualPartitions { tokens_per_node: 4, partitions: 32 },
@@ -419,7 +419,7 @@ fn index_of_finds_the_range_whose_keys_share_the_preference_list() {
         let mut expected = Vec::new();
         for key in 0..500u64 {
             let position = key_position(format!("key-{key}").as_bytes());
-            let range = &ranges[ranges.index_of(position)];
+            let range = &ranges[Ring::range_index(ranges, position)];
             ring.range_preference_list_into(range, 3, &mut expected);
             assert_eq!(ring.preference_list(position, 3), expected, "{strategy:?} key {key}");
         }
@@ -526,17 +526,17 @@ fn a_duplicate_token_owns_nothing_and_the_first_owner_at_a_position_wins() {
 }
 
 #[test]
-fn index_of_puts_both_ends_of_every_range_in_that_range() {
+fn range_index_puts_both_ends_of_every_range_in_that_range() {
     let ring = fixed_ring(&ONE_TOKEN, &[&[100], &[200], &[300]]);
     let ranges = ring.placement_ranges();
-    let index_of = |position: u128| ranges.index_of(Token(position));
+    let index_of = |position: u128| Ring::range_index(ranges, Token(position));
     let found: Vec<usize> = [0, 100, 101, 200, 201, 300, 301, u128::MAX].into_iter().map(index_of).collect();
     assert_eq!(found, vec![0, 0, 1, 1, 2, 2, 0, 0]);
     let ring = seeded_ring(&Strategy::EqualPartitions { partitions: 8 }, 3, 1, None);
     let ranges = ring.placement_ranges();
     for (index, range) in ranges.iter().enumerate() {
-        assert_eq!(ranges.index_of(range.first), index);
-        assert_eq!(ranges.index_of(range.last), index);
+        assert_eq!(Ring::range_index(ranges, range.first), index);
+        assert_eq!(Ring::range_index(ranges, range.last), index);
     }
 }
 
