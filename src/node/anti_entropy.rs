@@ -18,10 +18,9 @@ use std::sync::Arc;
 /// range it hosts.
 ///
 /// The hosted ranges are kept in the node's own small sorted lists, with
-/// their bounds: a peer names a range by its bounds, and finding it among
-/// every range of the ring (131,072 at 2,048 nodes × 64 tokens) and then
-/// its tree in a map were two cache misses a message
-/// ([`AntiEntropy::slot_of`]).
+/// their last positions: a peer names a range by its bounds, and finding
+/// it among every range of the ring (131,072 at 2,000 nodes × 64 tokens)
+/// and then its tree in a map were two cache misses a message.
 #[derive(Clone, Debug, Default)]
 pub(super) struct AntiEntropy {
     ranges: Arc<[PlacementRange]>,
