@@ -2120,8 +2120,7 @@ fn an_anti_entropy_round_compares_only_with_replicas_believed_reachable() {
 }
 
 /// A round compares every hosted range once, in ring order, each with
-/// another of that range's replicas (the list kept with the ring, or
-/// walked: the same nodes).
+/// another of that range's replicas.
 #[test]
 fn a_round_compares_each_hosted_range_with_another_of_its_replicas() {
     let mut nodes = cluster(5);
