@@ -7,11 +7,12 @@
 #   scripts/compare-cpu.sh SCENARIO PAIRS BINARY_A BINARY_B
 #
 # Why side by side: on a shared virtual machine the speed of the whole
-# machine drifts by 20-40 % within minutes, so two runs made one after the
-# other differ by more than most changes do; two runs made at the same time
-# see the same drift. Why the swap: the two virtual CPUs are not equally
-# fast either. Even so a pair's ratio varies by about ±10 % here: it takes
-# ~16 pairs to tell a 4 % difference (BENCHMARKS.md, session 43). Meant
+# machine drifts by tens of per cent within minutes (up to 80 % in session
+# 43), so two runs made one after the other differ by more than most
+# changes do; two runs made at the same time see the same drift. Why the
+# swap: the two virtual CPUs are not equally fast either. Even so a pair's
+# ratio varies by ±10-20 % here: it takes ~16 pairs to tell a difference
+# of a few per cent (BENCHMARKS.md, session 43). Meant
 # for runs of a second or more: GNU time counts in 10 ms steps. Needs two
 # CPUs, taskset and GNU time (/usr/bin/time).
 set -euo pipefail
@@ -24,12 +25,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for pair in $(seq 1 "$pairs"); do
   cpu_a=$((pair % 2)) cpu_b=$(((pair + 1) % 2))
+  pids=()
   for side in a b; do
     if [ "$side" = a ]; then binary=$a cpu=$cpu_a; else binary=$b cpu=$cpu_b; fi
     /usr/bin/time -f "%U %S" -o "$work/$side.time" \
       taskset -c "$cpu" "$binary" run "$scenario" --quiet --jobs 1 --out "$work/out-$side" > /dev/null &
+    pids+=("$!")
   done
-  wait
+  for index in 0 1; do
+    if ! wait "${pids[$index]}"; then
+      echo "pair $pair: binary $([ "$index" = 0 ] && echo A || echo B) failed (see its message above)" >&2
+      exit 1
+    fi
+  done
   read -r user_a sys_a < "$work/a.time"
   read -r user_b sys_b < "$work/b.time"
   echo "$pair $user_a $sys_a $user_b $sys_b" | awk '{a = $2 + $3; b = $4 + $5; printf "pair %2d  A %8.2f s  B %8.2f s  B/A %.3f\n", $1, a, b, b / a}'
