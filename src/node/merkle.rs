@@ -41,10 +41,12 @@ pub fn dense_bytes(depth: u32) -> f64 {
 /// Why not a table from the first key on: most ranges of many runs hold a
 /// few keys (the quickstart's ~16; strategy 1 with many tokens a handful),
 /// and a table is 16 KiB at depth 10 that the kernel must fault in and
-/// zero. Tables from the first key took the quickstart 5–8 % more CPU
-/// (about half of its page faults were tables) and 2,048 nodes × 64 tokens
-/// 5.3 GB instead of 0.5 GB (session 41, session 44). Where ranges hold
-/// hundreds of keys, each tree pays once for 32 sorted inserts and a copy.
+/// zero. Sparse trees took 11 % off the quickstart's CPU (2–5 % with
+/// `--jobs 1`, where the second run reuses the first's pages; the tables
+/// were half of its page faults) and 2,048 nodes × 64 tokens from 5.3 GB
+/// to 0.5 GB (BENCHMARKS.md, sessions 41 and 44). Where ranges hold
+/// hundreds of keys, each tree pays once for 32 sorted inserts and a copy:
+/// the 64-node and 1,000-node bench rows ran as fast as before.
 #[derive(Clone, Debug)]
 enum Hashes {
     /// The leaves that are not empty, (heap index, hash) by increasing
