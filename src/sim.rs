@@ -257,6 +257,12 @@ impl Simulation {
     /// Builds the cluster, network, clients and fault schedule for
     /// `scenario` with master `seed`.
     pub fn new(scenario: &Scenario, seed: u64) -> Simulation {
+        Simulation::with_node_config(scenario, seed, |_| {})
+    }
+
+    /// [`Simulation::new`] with the nodes' configuration changed by
+    /// `adjust` (tests set what the scenario decides for speed alone).
+    fn with_node_config(scenario: &Scenario, seed: u64, adjust: impl FnOnce(&mut NodeConfig)) -> Simulation {
         let spec = &scenario.spec;
         let streams = Streams::new(seed);
         let node_ids: Vec<NodeId> = (0..spec.cluster.nodes).map(NodeId).collect();
@@ -266,7 +272,9 @@ impl Simulation {
             streams.stream(Purpose::RingTokens, u64::from(node.0))
         }));
         let versioning = scenario.versioning();
-        let node_config = Arc::new(node_config(scenario, versioning));
+        let mut node_config = node_config(scenario, versioning);
+        adjust(&mut node_config);
+        let node_config = Arc::new(node_config);
         let view = Arc::new(View::of_ring(&ring));
         let nodes: Vec<Node> = node_ids
             .iter()
@@ -990,6 +998,7 @@ fn node_config(scenario: &Scenario, versioning: Versioning) -> NodeConfig {
         flush_interval_us: ms_to_us(spec.storage.flush_interval_ms),
         rules: StoreRules { versioning, sibling_cap: spec.reconciliation.sibling_cap as usize },
         anti_entropy_depth: spec.anti_entropy.enabled.then_some(spec.anti_entropy.tree_depth),
+        tree_layout: crate::scenario::limits::tree_layout(spec),
         anti_entropy_interval_us: ms_to_us(spec.anti_entropy.interval_ms),
         strategy: scenario.strategy(),
         seeds: spec.cluster.seeds.iter().map(|&s| NodeId(s)).collect(),
@@ -1097,6 +1106,29 @@ mod tests {
         let outcome = super::Simulation::new(&scenario, scenario.spec.seed).run();
         let kept: usize = outcome.nodes.iter().map(super::Node::tree_count).sum();
         assert_eq!(kept, 0, "trees kept after the run");
+    }
+
+    /// Sparse and dense Merkle trees hold the same hashes: a run with
+    /// anti-entropy repairing a lost disk makes the same events (digest)
+    /// and the same exchanges either way. Its trees hold ~15 keys, so the
+    /// sparse ones stay sparse, as the scenario's own rule picks.
+    #[test]
+    fn a_run_is_the_same_with_sparse_or_dense_merkle_trees() {
+        use crate::node::merkle::Layout;
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/disk-loss-anti-entropy.toml");
+        let scenario = crate::scenario::Scenario::load(&path).expect("a bundled scenario");
+        assert_eq!(crate::scenario::limits::tree_layout(&scenario.spec), Layout::Sparse);
+        let [dense, sparse] = [Layout::Dense, Layout::Sparse].map(|layout| {
+            super::Simulation::with_node_config(&scenario, scenario.spec.seed, |config| config.tree_layout = layout)
+                .run()
+        });
+        assert_eq!(dense.digest, sparse.digest);
+        let exchanges = |outcome: &super::RunOutcome| -> Vec<(u64, u64, u64)> {
+            let stats = outcome.nodes.iter().map(super::Node::stats);
+            stats.map(|s| (s.anti_entropy_tree_nodes, s.anti_entropy_bytes, s.anti_entropy_keys_repaired)).collect()
+        };
+        assert_eq!(exchanges(&dense), exchanges(&sparse));
+        assert!(exchanges(&dense).iter().map(|e| e.2).sum::<u64>() > 0, "nothing repaired: the test asks little");
     }
 
     /// After a join has spread, every node holds the very same ring, not

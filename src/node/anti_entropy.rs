@@ -103,7 +103,7 @@ impl Node {
         let ranges = self.ring.shared_placement_ranges();
         let hosted = self.ring.ranges_hosted_by(self.id, self.config.n);
         let hosted_lasts = hosted.iter().map(|&index| ranges[index].last).collect();
-        let trees = hosted.iter().map(|_| MerkleTree::new(depth)).collect();
+        let trees = hosted.iter().map(|_| MerkleTree::new(depth, self.config.tree_layout)).collect();
         let keys: BTreeSet<Key> = self.main_keys().collect();
         // Changes still pending were made to the old trees: the new ones
         // are built from the data itself.

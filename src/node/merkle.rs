@@ -5,10 +5,9 @@
 //! keys' digests (so a key's change updates it without rereading the
 //! others), and an inner node hashes its two children. Two replicas of a
 //! range compare trees from the root down and exchange only the subtrees
-//! whose hashes differ, then only the keys whose digests differ. A tree
-//! holds only its non-empty leaves while it has few, and a table of every
-//! hash past that ([`Hashes`]): the hashes, hence the exchanges, are the
-//! same either way.
+//! whose hashes differ, then only the keys whose digests differ. A run's
+//! trees hold their hashes in a table, or sparse where tables would take
+//! gigabytes ([`Layout`]): the hashes, hence the exchanges, are the same.
 
 use crate::protocol::{Key, Version};
 use crate::types::Token;
@@ -23,40 +22,88 @@ use crate::types::Token;
 #[derive(Clone, Debug)]
 pub struct MerkleTree {
     depth: u32,
-    /// The hashes, sparse or dense.
+    /// The hashes, as the tree's [`Layout`] holds them.
     hashes: Hashes,
     /// Leaves changed since the last refresh (possibly repeated); `None`
     /// once there are more than leaves, and every inner node is rehashed.
     stale: Option<Vec<u32>>,
 }
 
-/// Bytes of a dense tree of `depth`.
+/// How a run's trees hold their hashes: the same hashes either way, so
+/// the same exchanges, messages and figures; only memory and time differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// A table of every node's 2^(depth + 1) hashes (16 KiB at depth 10),
+    /// from a range's first key on: the fastest to update and read. For
+    /// runs whose ranges will hold enough keys to turn a sparse tree dense
+    /// anyway ([`Layout::for_trees`]).
+    Dense,
+    /// Only the leaves that are not empty, while a tree has few (at most
+    /// one in 32), the inner hashes computed when read: a few hundred
+    /// bytes for a range of a few keys, where the table took 16 KiB that
+    /// the kernel must fault in and zero. For runs whose ranges hold few
+    /// keys, and runs whose dense trees would take gigabytes.
+    Sparse,
+}
+
+impl Layout {
+    /// Total bytes of dense trees from which a run's trees are sparse:
+    /// 256 MiB. Under strategy 1 with many tokens most ranges hold a
+    /// handful of keys: 2,048 nodes × 64 tokens at 1 M requests peaked at
+    /// 5.3 GB with dense trees (11.6 s of system time faulting them in),
+    /// 0.5 GB with sparse ones, and 0.5 GB without anti-entropy. Below it
+    /// dense trees are a little cheaper: reading a sparse root hashes the
+    /// path of every key, where a dense refresh rehashes only the changed
+    /// ones (all trees sparse: the quickstart +0.07 % instructions, the
+    /// 64-node bench row +0.35 %, session 41).
+    pub const SPARSE_ABOVE_BYTES: f64 = (256u64 << 20) as f64;
+
+    /// The layout for a run whose trees of `depth` cover `ranges` ranges,
+    /// each replicated on `replicas` nodes and expected to hold `keys` keys
+    /// on average: sparse when a range's keys would not turn a sparse tree
+    /// dense, or when dense trees would pass [`Layout::SPARSE_ABOVE_BYTES`].
+    ///
+    /// Why not sparse everywhere: a tree whose range fills up spends its
+    /// sparse start rehashing every leaf's path at each refresh and
+    /// comparison, where a table rehashes only the changed ones; every tree
+    /// sparse took the 1,000-node row 4 % more CPU (1.041 over 16
+    /// side-by-side pairs at 1 M requests; +0.9 % instructions at 200 k).
+    /// Why not dense for few keys: the quickstart's ranges hold ~16 keys,
+    /// and its tables were half of its page faults — 11 % of its CPU with
+    /// its second run beside the first (sessions 41 and 44, BENCHMARKS.md).
+    pub fn for_trees(ranges: f64, replicas: f64, depth: u32, keys: f64) -> Layout {
+        let stays_sparse = keys < sparse_limit(depth) as f64;
+        if stays_sparse || ranges * replicas * dense_bytes(depth) > Layout::SPARSE_ABOVE_BYTES {
+            Layout::Sparse
+        } else {
+            Layout::Dense
+        }
+    }
+}
+
+/// The most leaves a sparse tree of `depth` keeps: one in 32 (32 at depth
+/// 10, in at most 1 KiB against the dense table's 16).
+fn sparse_limit(depth: u32) -> usize {
+    (1 << depth) / 32
+}
+
+/// Bytes of a dense tree of `depth` holding data.
 pub fn dense_bytes(depth: u32) -> f64 {
     2f64.powi(depth as i32 + 1) * 8.0
 }
 
-/// How a tree holds its hashes. Every tree starts sparse and turns dense
-/// past [`MerkleTree::sparse_limit`] leaves, for good.
-///
-/// Why not a table from the first key on: most ranges of many runs hold a
-/// few keys (the quickstart's ~16; strategy 1 with many tokens a handful),
-/// and a table is 16 KiB at depth 10 that the kernel must fault in and
-/// zero. Sparse trees took 11 % off the quickstart's CPU (2–5 % with
-/// `--jobs 1`, where the second run reuses the first's pages; the tables
-/// were half of its page faults) and 2,048 nodes × 64 tokens from 5.3 GB
-/// to 0.5 GB (BENCHMARKS.md, sessions 41 and 44). Where ranges hold
-/// hundreds of keys, each tree pays once for 32 sorted inserts and a copy:
-/// the 64-node and 1,000-node bench rows ran as fast as before.
+/// A tree's hashes by its layout.
 #[derive(Clone, Debug)]
 enum Hashes {
     /// The leaves that are not empty, (heap index, hash) by increasing
-    /// index, at most [`MerkleTree::sparse_limit`] of them, the inner
-    /// hashes computed when read, and the root's hash as of the last
-    /// refresh: replicas compare roots every round, and most trees do not
-    /// change between two rounds.
+    /// index, at most [`MerkleTree::sparse_limit`] of them (past it the
+    /// tree turns dense), and the root's hash as of the last refresh:
+    /// replicas compare roots every round, and most trees do not change
+    /// between two rounds.
     Sparse { leaves: Vec<(u32, u64)>, root: u64 },
-    /// Every node's hash by heap index (index 0 unused), 2^(depth + 1) of
-    /// them: the fastest to update and read.
+    /// Every node's hash by heap index (index 0 unused); empty until the
+    /// first change (a node hosts Q·N/S ranges, most of them empty for a
+    /// while).
     Dense(Vec<u64>),
 }
 
@@ -64,16 +111,19 @@ enum Hashes {
 const EMPTY: u64 = 0;
 
 impl MerkleTree {
-    /// An empty tree with 2^depth leaves (depth 1..=20), sparse.
-    pub fn new(depth: u32) -> Self {
+    /// An empty tree with 2^depth leaves (depth 1..=20), laid out as `layout`.
+    pub fn new(depth: u32, layout: Layout) -> Self {
         assert!((1..=20).contains(&depth), "tree depth must be 1..=20");
-        MerkleTree { depth, hashes: Hashes::Sparse { leaves: Vec::new(), root: EMPTY }, stale: Some(Vec::new()) }
+        let hashes = match layout {
+            Layout::Dense => Hashes::Dense(Vec::new()),
+            Layout::Sparse => Hashes::Sparse { leaves: Vec::new(), root: EMPTY },
+        };
+        MerkleTree { depth, hashes, stale: Some(Vec::new()) }
     }
 
-    /// The most leaves a sparse tree keeps: one in 32 (32 at depth 10, in
-    /// at most 1 KiB against the dense table's 16).
+    /// The most leaves a sparse tree keeps ([`sparse_limit`]).
     fn sparse_limit(&self) -> usize {
-        (1 << self.depth) / 32
+        sparse_limit(self.depth)
     }
 
     /// Heap indices 0 to 2^(depth+1) − 1 (0 unused).
@@ -92,7 +142,7 @@ impl MerkleTree {
         debug_assert!(self.is_leaf(index) || self.is_fresh(), "inner hashes read before a refresh");
         debug_assert!(self.contains(index));
         match &self.hashes {
-            Hashes::Dense(hashes) => hashes[index],
+            Hashes::Dense(hashes) => hashes.get(index).copied().unwrap_or(EMPTY),
             Hashes::Sparse { root, .. } if index == 1 => *root,
             Hashes::Sparse { leaves, .. } => {
                 let (first, end) = leaves_under(self.depth, index);
@@ -113,11 +163,16 @@ impl MerkleTree {
     /// root: the other inner hashes are computed when read).
     pub fn refresh(&mut self) {
         let hashes = match &mut self.hashes {
-            Hashes::Dense(hashes) => hashes,
+            Hashes::Dense(hashes) if !hashes.is_empty() => hashes,
             Hashes::Sparse { leaves, root } => {
                 if !self.stale.as_ref().is_some_and(Vec::is_empty) {
                     *root = subtree_hash(self.depth, 1, leaves);
                 }
+                self.stale.get_or_insert_with(Vec::new).clear();
+                return;
+            }
+            // Never changed: every hash is the empty one.
+            _ => {
                 self.stale.get_or_insert_with(Vec::new).clear();
                 return;
             }
@@ -165,14 +220,9 @@ impl MerkleTree {
         if old == new {
             return;
         }
-        let limit = self.sparse_limit();
         match &mut self.hashes {
-            Hashes::Dense(hashes) => hashes[leaf] ^= old ^ new,
-            Hashes::Sparse { leaves, .. } => {
-                if !update_sparse_leaf(leaves, leaf, old ^ new, limit) {
-                    self.turn_dense(leaf, old ^ new);
-                }
-            }
+            Hashes::Dense(hashes) if !hashes.is_empty() => hashes[leaf] ^= old ^ new,
+            _ => self.update_without_table(leaf, old ^ new),
         }
         let leaves = 1usize << self.depth;
         if let Some(stale) = &mut self.stale {
@@ -184,22 +234,42 @@ impl MerkleTree {
         }
     }
 
-    /// Replaces a sparse tree's leaves by the dense table holding them and
-    /// `change` at `leaf` (a leaf the sparse tree had no room for). The
-    /// next refresh hashes the inner nodes above those leaves; the others
-    /// are over empty subtrees.
-    fn turn_dense(&mut self, leaf: usize, change: u64) {
-        let mut hashes = vec![EMPTY; self.nodes()];
-        if let Hashes::Sparse { leaves, .. } = &self.hashes {
-            for &(at, hash) in leaves {
-                hashes[at as usize] = hash;
+    /// [`MerkleTree::update`] of a tree without its dense table: a dense
+    /// tree's first change allocates it; a sparse tree's changes its leaf
+    /// and turns it dense past [`MerkleTree::sparse_limit`] leaves.
+    fn update_without_table(&mut self, leaf: usize, change: u64) {
+        let (limit, nodes) = (self.sparse_limit(), self.nodes());
+        let leaves = match &mut self.hashes {
+            Hashes::Sparse { leaves, .. } => leaves,
+            Hashes::Dense(hashes) => {
+                *hashes = vec![EMPTY; nodes];
+                hashes[leaf] = change;
+                return;
             }
-            if let Some(stale) = &mut self.stale {
-                stale.extend(leaves.iter().map(|&(at, _)| at));
+        };
+        match leaves.binary_search_by_key(&(leaf as u32), |&(at, _)| at) {
+            Ok(found) => {
+                leaves[found].1 ^= change;
+                if leaves[found].1 == EMPTY {
+                    leaves.remove(found);
+                }
+            }
+            Err(at) if leaves.len() < limit => leaves.insert(at, (leaf as u32, change)),
+            Err(_) => {
+                // Too many leaves to keep sparse: the dense table, whose
+                // inner nodes the next refresh hashes above these leaves
+                // (the others are over empty subtrees).
+                let mut hashes = vec![EMPTY; nodes];
+                for &(at, hash) in leaves.iter() {
+                    hashes[at as usize] = hash;
+                }
+                hashes[leaf] = change;
+                if let Some(stale) = &mut self.stale {
+                    stale.extend(leaves.iter().map(|&(at, _)| at));
+                }
+                self.hashes = Hashes::Dense(hashes);
             }
         }
-        hashes[leaf] = change;
-        self.hashes = Hashes::Dense(hashes);
     }
 
     /// Bytes the hashes take on the heap (tests hold sparse trees small).
@@ -225,23 +295,6 @@ impl PartialEq for MerkleTree {
 }
 
 impl Eq for MerkleTree {}
-
-/// XORs `change` into `leaf` among a sparse tree's `leaves`, dropping a
-/// leaf that becomes empty; false, with `leaves` untouched, when `leaf` is
-/// new and `limit` leaves are held already.
-fn update_sparse_leaf(leaves: &mut Vec<(u32, u64)>, leaf: usize, change: u64, limit: usize) -> bool {
-    match leaves.binary_search_by_key(&(leaf as u32), |&(at, _)| at) {
-        Ok(found) => {
-            leaves[found].1 ^= change;
-            if leaves[found].1 == EMPTY {
-                leaves.remove(found);
-            }
-        }
-        Err(at) if leaves.len() < limit => leaves.insert(at, (leaf as u32, change)),
-        Err(_) => return false,
-    }
-    true
-}
 
 /// The heap indices of the leaves under `index` in a tree of `depth`: `first..end`.
 fn leaves_under(depth: u32, index: usize) -> (usize, usize) {
@@ -457,7 +510,7 @@ mod tests {
             }
             tree.refresh();
         };
-        let mut few = new_tree(depth, Start::Sparse);
+        let mut few = MerkleTree::new(depth, Layout::Sparse);
         assert_eq!(few.hash_bytes(), 0, "an empty tree allocates nothing");
         add(&mut few, 0..8, true);
         assert!(matches!(&few.hashes, Hashes::Sparse { leaves, .. } if leaves.len() == 8));
@@ -478,8 +531,8 @@ mod tests {
     /// to one built from those keys.
     #[test]
     fn a_sparse_tree_keeps_only_the_leaves_of_the_keys_it_holds() {
-        let mut tree = new_tree(10, Start::Sparse);
-        let leaf = |key: u64| tree_of(10, &BTreeMap::new(), Start::Dense).leaf_of(Key::new(key).position);
+        let mut tree = MerkleTree::new(10, Layout::Sparse);
+        let leaf = |key: u64| tree_of(10, &BTreeMap::new(), Layout::Dense).leaf_of(Key::new(key).position);
         for key in [1, 2, 3] {
             tree.update(leaf(key), 0, key + 100);
         }
@@ -496,7 +549,7 @@ mod tests {
         let Hashes::Sparse { leaves, .. } = &tree.hashes else { panic!("3 keys stay sparse") };
         let held: BTreeSet<usize> = leaves.iter().map(|&(at, _)| at as usize).collect();
         assert_eq!(held, BTreeSet::from([leaf(1), leaf(3)]), "exactly the leaves of the keys left");
-        let mut direct = new_tree(10, Start::Dense);
+        let mut direct = MerkleTree::new(10, Layout::Dense);
         direct.update(leaf(1), 0, digest);
         direct.update(leaf(3), 0, 103);
         direct.refresh();
@@ -505,26 +558,10 @@ mod tests {
         assert_eq!(all_hashes(&tree), rehashed_in_full(&tree)[1..]);
     }
 
-    /// How a test tree starts: sparse, as every tree does, or with the
-    /// dense table a sparse tree turns into, to compare the two.
-    #[derive(Clone, Copy, Debug)]
-    enum Start {
-        Sparse,
-        Dense,
-    }
+    const LAYOUTS: [Layout; 2] = [Layout::Dense, Layout::Sparse];
 
-    fn new_tree(depth: u32, start: Start) -> MerkleTree {
-        let mut tree = MerkleTree::new(depth);
-        if let Start::Dense = start {
-            tree.hashes = Hashes::Dense(vec![EMPTY; tree.nodes()]);
-        }
-        tree
-    }
-
-    const STARTS: [Start; 2] = [Start::Dense, Start::Sparse];
-
-    fn tree_of(depth: u32, store: &BTreeMap<u64, u64>, start: Start) -> MerkleTree {
-        let mut tree = new_tree(depth, start);
+    fn tree_of(depth: u32, store: &BTreeMap<u64, u64>, layout: Layout) -> MerkleTree {
+        let mut tree = MerkleTree::new(depth, layout);
         for (&key, &write) in store {
             let leaf = tree.leaf_of(Key::new(key).position);
             tree.update(leaf, 0, key_digest(key, &[version(write, 1)]));
@@ -536,10 +573,10 @@ mod tests {
     /// Keys whose digests differ, found through the differing leaves.
     fn diff_keys(
         depth: u32,
-        (a, a_start): (&BTreeMap<u64, u64>, Start),
-        (b, b_start): (&BTreeMap<u64, u64>, Start),
+        (a, a_layout): (&BTreeMap<u64, u64>, Layout),
+        (b, b_layout): (&BTreeMap<u64, u64>, Layout),
     ) -> (BTreeSet<u64>, u64) {
-        let (ta, tb) = (tree_of(depth, a, a_start), tree_of(depth, b, b_start));
+        let (ta, tb) = (tree_of(depth, a, a_layout), tree_of(depth, b, b_layout));
         let (leaves, exchanged) = differing_leaves(&ta, &tb);
         let leaves: BTreeSet<usize> = leaves.into_iter().collect();
         let digest = |s: &BTreeMap<u64, u64>, k: u64| s.get(&k).map_or(0, |&w| key_digest(k, &[version(w, 1)]));
@@ -557,14 +594,14 @@ mod tests {
     fn equal_data_gives_equal_roots_and_an_update_changes_the_root() {
         for (depth, keys) in [(6, 50), (10, 20)] {
             let store: BTreeMap<u64, u64> = (0..keys).map(|k| (k, k)).collect();
-            let [a, b] = STARTS.map(|start| tree_of(depth, &store, start));
+            let [a, b] = LAYOUTS.map(|layout| tree_of(depth, &store, layout));
             assert_eq!(a.root(), b.root());
             let mut changed = store.clone();
             changed.insert(7, 99);
-            for start in STARTS {
-                assert_ne!(tree_of(depth, &changed, start).root(), a.root());
+            for layout in LAYOUTS {
+                assert_ne!(tree_of(depth, &changed, layout).root(), a.root());
                 // Removing a key restores the tree exactly.
-                let mut tree = tree_of(depth, &store, start);
+                let mut tree = tree_of(depth, &store, layout);
                 let leaf = tree.leaf_of(Key::new(1000).position);
                 tree.update(leaf, 0, 42);
                 tree.refresh();
@@ -595,8 +632,8 @@ mod tests {
         for k in [5, 1234, 9999] {
             b.insert(k, k + 1);
         }
-        for start in STARTS {
-            let (found, exchanged) = diff_keys(14, (&a, start), (&b, start));
+        for layout in LAYOUTS {
+            let (found, exchanged) = diff_keys(14, (&a, layout), (&b, layout));
             assert_eq!(found, BTreeSet::from([5, 1234, 9999]));
             // d = 3 differing keys, depth log2(K) ≈ 14: about 2·d·depth entries.
             assert!(exchanged <= 2 * 3 * 15, "exchanged {exchanged}");
@@ -612,9 +649,9 @@ mod tests {
         fn a_lazy_refresh_equals_a_full_rehash(
             changes in proptest::collection::vec((0usize..64, 1u64..1000, any::<bool>()), 0..200),
             depth in 1u32..7,
-            start in prop::sample::select(STARTS.to_vec()),
+            layout in prop::sample::select(LAYOUTS.to_vec()),
         ) {
-            let mut tree = new_tree(depth, start);
+            let mut tree = MerkleTree::new(depth, layout);
             for (leaf, digest, refresh_now) in changes {
                 let leaf = (1 << depth) | (leaf & ((1 << depth) - 1));
                 tree.update(leaf, 0, digest);
@@ -639,8 +676,8 @@ mod tests {
             removed in proptest::collection::vec(any::<bool>(), 120),
             refresh_every in 1usize..50,
         ) {
-            let mut tree = new_tree(10, Start::Sparse);
-            let mut kept = new_tree(10, Start::Dense);
+            let mut tree = MerkleTree::new(10, Layout::Sparse);
+            let mut kept = MerkleTree::new(10, Layout::Dense);
             let mut steps = 0;
             for (&(key, digest), &remove) in keys.iter().zip(&removed) {
                 let leaf = tree.leaf_of(Key::new(key).position);
@@ -671,18 +708,18 @@ mod tests {
             a in proptest::collection::btree_map(0u64..500, 0u64..3, 0..200),
             b in proptest::collection::btree_map(0u64..500, 0u64..3, 0..200),
             depth in 2u32..12,
-            a_start in prop::sample::select(STARTS.to_vec()),
-            b_start in prop::sample::select(STARTS.to_vec()),
+            a_layout in prop::sample::select(LAYOUTS.to_vec()),
+            b_layout in prop::sample::select(LAYOUTS.to_vec()),
         ) {
             let expected: BTreeSet<u64> = a.keys().chain(b.keys()).copied().filter(|k| a.get(k) != b.get(k)).collect();
-            let (found, _) = diff_keys(depth, (&a, a_start), (&b, b_start));
+            let (found, _) = diff_keys(depth, (&a, a_layout), (&b, b_layout));
             prop_assert_eq!(found, expected);
         }
     }
 
     #[test]
     fn leaves_are_the_last_level_of_the_heap_and_a_key_falls_in_the_leaf_of_its_low_bits() {
-        let tree = new_tree(4, Start::Dense);
+        let tree = MerkleTree::new(4, Layout::Dense);
         assert_eq!(tree.leaf_of(Token(0xabc6)), 16 + 6);
         assert_eq!(tree.leaf_of(Token(16)), 16);
         assert_eq!(tree.leaf_of(Token(u128::MAX)), 31);
@@ -695,8 +732,8 @@ mod tests {
     /// leaves) every inner node; a change to the same digest is none.
     #[test]
     fn a_tree_is_fresh_only_while_no_change_awaits_a_refresh() {
-        for (depth, start) in [(2, Start::Dense), (10, Start::Sparse)] {
-            let mut tree = new_tree(depth, start);
+        for (depth, layout) in [(2, Layout::Dense), (10, Layout::Sparse)] {
+            let mut tree = MerkleTree::new(depth, layout);
             let leaf = 1 << depth;
             assert!(tree.is_fresh());
             tree.update(leaf + 1, 0, 0);
@@ -717,14 +754,14 @@ mod tests {
     #[test]
     fn a_key_whose_digest_changes_leaves_the_tree_it_would_have_had_with_the_new_digest() {
         let (other, old, new) = (0x0f0f_u64, 0x3c3c_u64, 0x5a5a_u64);
-        for start in STARTS {
-            let mut changed = new_tree(3, start);
+        for layout in LAYOUTS {
+            let mut changed = MerkleTree::new(3, layout);
             changed.update(9, 0, other);
             changed.update(9, 0, old);
             changed.refresh();
             changed.update(9, old, new);
             changed.refresh();
-            let mut direct = new_tree(3, start);
+            let mut direct = MerkleTree::new(3, layout);
             direct.update(9, 0, other);
             direct.update(9, 0, new);
             direct.refresh();
@@ -739,14 +776,14 @@ mod tests {
     fn comparing_two_trees_walks_only_the_path_to_a_differing_leaf() {
         for (depth, keys) in [(4, 50), (10, 20)] {
             let store: BTreeMap<u64, u64> = (0..keys).map(|k| (k, k)).collect();
-            for start in STARTS {
-                let a = tree_of(depth, &store, start);
+            for layout in LAYOUTS {
+                let a = tree_of(depth, &store, layout);
                 assert_eq!(differing_leaves(&a, &a.clone()), (vec![], 1));
                 let mut changed = store.clone();
                 changed.insert(7, 99);
                 let leaf = a.leaf_of(Key::new(7).position);
                 let path = 1 + 2 * u64::from(depth);
-                assert_eq!(differing_leaves(&a, &tree_of(depth, &changed, start)), (vec![leaf], path));
+                assert_eq!(differing_leaves(&a, &tree_of(depth, &changed, layout)), (vec![leaf], path));
             }
         }
     }

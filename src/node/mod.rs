@@ -77,6 +77,8 @@ pub struct NodeConfig {
     pub rules: StoreRules,
     /// Merkle tree depth when anti-entropy runs (None: off).
     pub anti_entropy_depth: Option<u32>,
+    /// How the Merkle trees hold their hashes (memory and speed only).
+    pub tree_layout: merkle::Layout,
     /// Interval between anti-entropy rounds, µs.
     pub anti_entropy_interval_us: u64,
     /// The partitioning strategy (a joining node takes tokens by it).

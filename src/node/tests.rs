@@ -30,6 +30,7 @@ pub(super) fn config() -> Arc<NodeConfig> {
         flush_interval_us: 10_000,
         rules: store::StoreRules::VECTOR_CLOCKS,
         anti_entropy_depth: Some(4),
+        tree_layout: merkle::Layout::Dense,
         anti_entropy_interval_us: 10_000,
         strategy: Strategy::EqualPartitions { partitions: 16 },
         seeds: vec![NodeId(0)],

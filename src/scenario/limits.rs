@@ -6,7 +6,7 @@
 //! in a release build or being killed for memory.
 
 use super::{check, strategy_of, Invalid};
-use crate::node::merkle::dense_bytes;
+use crate::node::merkle::{dense_bytes, Layout};
 use crate::ring::Strategy;
 use crate::scenario::{LoadMode, ScenarioSpec};
 
@@ -186,7 +186,7 @@ fn written_keys(spec: &ScenarioSpec, requests: f64) -> f64 {
 /// ring `RING_RANGE_BYTES` a range, token or partition, each view 64 B a
 /// member and 16 B a partition; each node's Merkle tree of each hosted
 /// range, `EMPTY_TREE_BYTES` until its range holds data and at most
-/// 2^(depth+1) 8-byte hashes from then on (`tree_bytes`: fewer while it
+/// 2^(depth+1) 8-byte hashes from then on (`sparse_tree_bytes`: fewer while it
 /// holds few keys); each stored copy `STORED_COPY_BYTES`,
 /// each request `REQUEST_BYTES`.
 pub fn memory_estimate_bytes(spec: &ScenarioSpec) -> f64 {
@@ -211,17 +211,26 @@ const RING_RANGE_BYTES: f64 = 160.0;
 /// 8 nodes with Q = 2^20 (peak 615 MB) agree with; rounded up.
 const EMPTY_TREE_BYTES: f64 = 128.0;
 
-/// Bytes a Merkle tree of `depth` whose range holds `keys` keys takes at
-/// most, on average over ranges holding that many: sparse, 16 bytes a
+/// Bytes a sparse Merkle tree of `depth` whose range holds `keys` keys
+/// takes at most, on average over ranges holding that many: 16 bytes a
 /// key's leaf, with room reserved for as many again, until one leaf in 32
-/// is not empty and it turns dense (`node::merkle`'s `Hashes`). Its
+/// is not empty and it turns dense (`node::merkle::Layout::Sparse`). Its
 /// bytes stay under the line from none to the dense table's at that
 /// count, capped at the dense table's (512 bytes a key at any depth): a
 /// bound concave in the keys, so its value at the average bounds the
 /// average.
-fn tree_bytes(depth: u32, keys: f64) -> f64 {
+fn sparse_tree_bytes(depth: u32, keys: f64) -> f64 {
     let turns_dense_at = 2f64.powi(depth as i32) / 32.0;
     dense_bytes(depth).min(keys * dense_bytes(depth) / turns_dense_at)
+}
+
+/// How the run's Merkle trees are laid out ([`Layout::for_trees`]), from
+/// the keys the workload is expected to write, at most, spread over the
+/// ranges.
+pub fn tree_layout(spec: &ScenarioSpec) -> Layout {
+    let (_, ranges) = tokens_and_ranges(spec, nodes_ever(spec));
+    let keys = written_keys(spec, expected_operations(spec)) / ranges.max(1.0);
+    Layout::for_trees(ranges, f64::from(spec.quorum.n), spec.anti_entropy.tree_depth, keys)
 }
 
 /// Every node the run will have: the cluster and the nodes that join.
@@ -302,7 +311,11 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
     let trees = if spec.anti_entropy.enabled {
         let depth = spec.anti_entropy.tree_depth;
         let holding = ranges.min(written);
-        let with_data = if holding == 0.0 { 0.0 } else { holding * tree_bytes(depth, written / holding) };
+        let with_data = match tree_layout(spec) {
+            _ if holding == 0.0 => 0.0,
+            Layout::Dense => holding * dense_bytes(depth),
+            Layout::Sparse => holding * sparse_tree_bytes(depth, written / holding),
+        };
         ranges * replicas * EMPTY_TREE_BYTES + with_data * replicas
     } else {
         0.0
@@ -388,10 +401,10 @@ mod tests {
     /// Merkle trees take 6 GiB once written: at 1 M requests the run
     /// peaked at 5.3 GB (and 10 M requests were refused). Its trees are
     /// sparse: 0.49 GiB at 1 M requests and 2.69 GiB at 10 M (session 41,
-    /// `/usr/bin/time`, estimates 1.40 and 5.53 GiB). The 1,000-node row's
-    /// ranges hold ~250 keys each: its trees turn dense (~200 MB of them).
+    /// `/usr/bin/time`, estimates 1.40 and 5.53 GiB). The 1,000-node row
+    /// keeps dense trees (~200 MB of them).
     #[test]
-    fn many_tokens_keep_sparse_trees_and_are_estimated_above_their_measured_peak() {
+    fn many_tokens_get_sparse_trees_and_are_estimated_above_their_measured_peak() {
         let row = |nodes: u32, ring: &str, requests: u64| {
             format!(
                 "duration_ms = {}\nquiesce_ms = 1000\n[cluster]\nnodes = {nodes}\n{ring}\n[workload]\n\
@@ -402,14 +415,40 @@ mod tests {
         let tokens = "strategy = 1\ntokens_per_node = 64";
         for (requests, measured_gib) in [(1_000_000u64, 0.49), (10_000_000, 2.69)] {
             let text = row(2048, tokens, requests);
+            let spec: ScenarioSpec = toml::from_str(&text).expect("parses");
+            assert_eq!(tree_layout(&spec), Layout::Sparse);
             let estimate = estimate_gib(&text);
             assert!(estimate >= measured_gib, "{requests} requests: {estimate:.2} GiB");
             assert!(Scenario::parse(&text, "tokens.toml", "tokens").is_ok(), "{requests}: {estimate:.2} GiB");
         }
-        // A tree is estimated at the dense table once its range holds
-        // enough keys to turn it, in proportion below.
-        assert_eq!(tree_bytes(10, 1e6 / 4096.0), dense_bytes(10));
-        assert_eq!(tree_bytes(10, 16.0), dense_bytes(10) / 2.0);
+        let thousand: ScenarioSpec =
+            toml::from_str(&row(1000, "strategy = 3\npartitions = 4096", 10_000_000)).expect("parses");
+        assert_eq!(tree_layout(&thousand), Layout::Dense);
+    }
+
+    /// A range expected to hold fewer keys than turn a sparse tree dense
+    /// (32 at depth 10) gets a sparse tree, one that fills up a dense one
+    /// from the start: 64 ranges over 1,000 keys all written (the
+    /// quickstart's shape, ~16 keys a range) against 64 nodes' 256 ranges
+    /// over the ~39 k of 100 k keys that 50 k writes reach (~150 a range),
+    /// and the boundary, with every key written: 31 and 32 keys a range;
+    /// a deeper tree keeps more leaves sparse.
+    #[test]
+    fn ranges_of_few_keys_get_sparse_trees_and_ranges_that_fill_dense_ones() {
+        let spec = |partitions: u32, keys: u64, rate: u64| -> ScenarioSpec {
+            let text = format!(
+                "duration_ms = 5000\n[cluster]\nnodes = 8\nstrategy = 3\npartitions = {partitions}\n[workload]\nkeys = {keys}\n\
+                 rate_per_s = {rate}\nread_fraction = 0.5\n"
+            );
+            toml::from_str(&text).expect("parses")
+        };
+        assert_eq!(tree_layout(&spec(64, 1_000, 2_000)), Layout::Sparse);
+        assert_eq!(tree_layout(&spec(256, 100_000, 20_000)), Layout::Dense);
+        assert_eq!(tree_layout(&spec(64, 64 * 31, 1_000_000)), Layout::Sparse);
+        assert_eq!(tree_layout(&spec(64, 64 * 32, 1_000_000)), Layout::Dense);
+        let mut deeper = spec(256, 100_000, 20_000);
+        deeper.anti_entropy.tree_depth = 13;
+        assert_eq!(tree_layout(&deeper), Layout::Sparse, "a sparse tree of depth 13 keeps 256 leaves");
     }
 
     /// Only writes store copies: 10 M requests over 10 M keys at 512 nodes
