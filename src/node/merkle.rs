@@ -47,15 +47,12 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// Total bytes of dense trees from which a run's trees are sparse:
-    /// 256 MiB. Under strategy 1 with many tokens most ranges hold a
-    /// handful of keys: 2,048 nodes × 64 tokens at 1 M requests peaked at
-    /// 5.3 GB with dense trees (11.6 s of system time faulting them in),
-    /// 0.5 GB with sparse ones, and 0.5 GB without anti-entropy. Below it
-    /// dense trees are a little cheaper: reading a sparse root hashes the
-    /// path of every key, where a dense refresh rehashes only the changed
-    /// ones (all trees sparse: the quickstart +0.07 % instructions, the
-    /// 64-node bench row +0.35 %, session 41).
+    /// Total bytes of dense trees from which a run's trees are sparse
+    /// however many keys its ranges hold: 256 MiB. Under strategy 1 with
+    /// many tokens most ranges hold a handful of keys: 2,048 nodes × 64
+    /// tokens at 1 M requests peaked at 5.3 GB with dense trees (11.6 s of
+    /// system time faulting them in), 0.5 GB with sparse ones, and 0.5 GB
+    /// without anti-entropy (session 41).
     pub const SPARSE_ABOVE_BYTES: f64 = (256u64 << 20) as f64;
 
     /// The layout for a run whose trees of `depth` cover `ranges` ranges,
