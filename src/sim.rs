@@ -999,6 +999,7 @@ fn node_config(scenario: &Scenario, versioning: Versioning) -> NodeConfig {
         rules: StoreRules { versioning, sibling_cap: spec.reconciliation.sibling_cap as usize },
         anti_entropy_depth: spec.anti_entropy.enabled.then_some(spec.anti_entropy.tree_depth),
         tree_layout: crate::scenario::limits::tree_layout(spec),
+        expected_keys: crate::scenario::limits::keys_per_node(spec),
         anti_entropy_interval_us: ms_to_us(spec.anti_entropy.interval_ms),
         strategy: scenario.strategy(),
         seeds: spec.cluster.seeds.iter().map(|&s| NodeId(s)).collect(),
@@ -1147,6 +1148,21 @@ mod tests {
             for node in &outcome.nodes {
                 assert!(std::sync::Arc::ptr_eq(node.ring(), first.ring()), "{name}: a node holds a ring of its own");
             }
+        }
+    }
+
+    /// Every node's store starts with room for its share of the keys the
+    /// workload is expected to write (`limits::keys_per_node`), so its
+    /// index does not grow a quarter at a time from empty.
+    #[test]
+    fn a_node_s_store_starts_with_room_for_its_share_of_the_keys() {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
+        let scenario = crate::scenario::Scenario::load(&path).expect("a bundled scenario");
+        let expected = crate::scenario::limits::keys_per_node(&scenario.spec);
+        assert!(expected > 300, "{expected} keys: the test asks little");
+        let started = super::Simulation::new(&scenario, scenario.spec.seed);
+        for node in &started.nodes {
+            assert!(node.store().locator().slots() * 3 >= expected * 4, "room for {expected} keys at 3/4 full");
         }
     }
 

@@ -229,6 +229,12 @@ impl SlotLocator {
             }
         }
     }
+
+    /// Slots in the table.
+    #[cfg(test)]
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
 }
 
 #[cfg(test)]

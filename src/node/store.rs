@@ -121,6 +121,11 @@ impl Store {
         Store::default()
     }
 
+    /// An empty store with room for `keys` keys before its index grows.
+    pub fn with_capacity(keys: usize) -> Self {
+        Store { keys: KeyTable::with_capacity(keys), ..Store::default() }
+    }
+
     /// The versions held for `key` (empty if none).
     pub fn get(&self, key: u64) -> &[Version] {
         self.keys.get(key).map_or(&[], |entry| self.versions(key, entry))
@@ -567,6 +572,22 @@ pub(crate) mod tests {
         assert_eq!(store.put(Key::new(1), version(2, &[(0, 2)]), VC), PutEffect::Stored);
         assert_eq!(store.get(1).len(), 1);
         assert_eq!(store.get(1)[0].write, WriteId(2));
+    }
+
+    /// A store sized for its keys takes them in the index it started
+    /// with: its slots neither move nor grow; one sized for none grows.
+    #[test]
+    fn a_store_sized_for_its_keys_holds_them_without_growing() {
+        let mut sized = Store::with_capacity(100);
+        let mut growing = Store::new();
+        let (sized_before, growing_before) = (sized.locator(), growing.locator());
+        for key in 1..=100 {
+            sized.put(Key::new(key), version(key, &[(0, 1)]), VC);
+            growing.put(Key::new(key), version(key, &[(0, 1)]), VC);
+        }
+        assert_eq!(sized.locator(), sized_before);
+        assert_ne!(growing.locator(), growing_before);
+        assert!((1..=100).all(|key| sized.get(key).len() == 1));
     }
 
     /// A walk is by key id, whatever order the keys arrived in.

@@ -27,6 +27,7 @@ pub(super) fn config() -> Arc<NodeConfig> {
         handoff_batch: 16,
         read_repair: true,
         buffered_writes: false,
+        expected_keys: 0,
         flush_interval_us: 10_000,
         rules: store::StoreRules::VECTOR_CLOCKS,
         anti_entropy_depth: Some(4),

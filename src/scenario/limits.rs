@@ -224,6 +224,13 @@ fn sparse_tree_bytes(depth: u32, keys: f64) -> f64 {
     dense_bytes(depth).min(keys * dense_bytes(depth) / turns_dense_at)
 }
 
+/// Keys a node's store is expected to hold, at most, on average: each
+/// written key ([`written_keys`]) on N of the cluster's nodes.
+pub fn keys_per_node(spec: &ScenarioSpec) -> usize {
+    let copies = written_keys(spec, expected_operations(spec)) * f64::from(spec.quorum.n);
+    (copies / f64::from(spec.cluster.nodes.max(1))).ceil() as usize
+}
+
 /// How the run's Merkle trees are laid out ([`Layout::for_trees`]), from
 /// the keys the workload is expected to write, at most, spread over the
 /// ranges.
@@ -424,6 +431,23 @@ mod tests {
         let thousand: ScenarioSpec =
             toml::from_str(&row(1000, "strategy = 3\npartitions = 4096", 10_000_000)).expect("parses");
         assert_eq!(tree_layout(&thousand), Layout::Dense);
+    }
+
+    /// A node's store is sized for its share of the written keys' copies:
+    /// the quickstart's 5,000 writes reach ~993 of its 1,000 keys, three
+    /// copies each over 8 nodes; the 1,000-node row's 500 k writes reach
+    /// ~393 k of 1 M keys, over 1,000 nodes.
+    #[test]
+    fn a_node_expects_its_share_of_the_written_keys_copies() {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
+        let quickstart = Scenario::load(&path).expect("a bundled scenario");
+        assert_eq!(keys_per_node(&quickstart.spec), 373, "993.3 · 3 / 8, rounded up");
+        let row: ScenarioSpec = toml::from_str(
+            "duration_ms = 10000\n[cluster]\nnodes = 1000\nstrategy = 3\npartitions = 4096\n[workload]\n\
+             clients = 1000\nrate_per_s = 100000\nkeys = 1000000\nread_fraction = 0.5\n",
+        )
+        .expect("parses");
+        assert_eq!(keys_per_node(&row), 1181, "393,469 · 3 / 1,000, rounded up");
     }
 
     /// A range expected to hold fewer keys than turn a sparse tree dense
