@@ -225,7 +225,7 @@ fn sparse_tree_bytes(depth: u32, keys: f64) -> f64 {
 }
 
 /// Keys a node's store is expected to hold, at most, on average: each
-/// written key ([`written_keys`]) on N of the cluster's nodes.
+/// written key (`written_keys`) on N of the cluster's nodes.
 pub fn keys_per_node(spec: &ScenarioSpec) -> usize {
     let copies = written_keys(spec, expected_operations(spec)) * f64::from(spec.quorum.n);
     (copies / f64::from(spec.cluster.nodes.max(1))).ceil() as usize
