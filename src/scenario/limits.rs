@@ -179,6 +179,11 @@ fn written_keys(spec: &ScenarioSpec, requests: f64) -> f64 {
     }
 }
 
+/// [`written_keys`] by the workload's expected requests.
+fn expected_written_keys(spec: &ScenarioSpec) -> f64 {
+    written_keys(spec, expected_operations(spec))
+}
+
 /// Bytes a run of `spec` is expected to need at its peak, from measured
 /// per-item costs (release build): each node's own state
 /// (`NODE_BYTES`) and a stream position for every pair of nodes (8 B);
@@ -227,7 +232,7 @@ fn sparse_tree_bytes(depth: u32, keys: f64) -> f64 {
 /// Keys a node's store is expected to hold, at most, on average: each
 /// written key (`written_keys`) on N of the cluster's nodes.
 pub fn keys_per_node(spec: &ScenarioSpec) -> usize {
-    let copies = written_keys(spec, expected_operations(spec)) * f64::from(spec.quorum.n);
+    let copies = expected_written_keys(spec) * f64::from(spec.quorum.n);
     (copies / f64::from(spec.cluster.nodes.max(1))).ceil() as usize
 }
 
@@ -236,7 +241,7 @@ pub fn keys_per_node(spec: &ScenarioSpec) -> usize {
 /// ranges.
 pub fn tree_layout(spec: &ScenarioSpec) -> Layout {
     let (_, ranges) = tokens_and_ranges(spec, nodes_ever(spec));
-    let keys = written_keys(spec, expected_operations(spec)) / ranges.max(1.0);
+    let keys = expected_written_keys(spec) / ranges.max(1.0);
     Layout::for_trees(ranges, f64::from(spec.quorum.n), spec.anti_entropy.tree_depth, keys)
 }
 
@@ -314,7 +319,7 @@ fn memory_terms(spec: &ScenarioSpec) -> [(&'static str, f64); 5] {
     // depth only when it is above Dynamo-like sizes.
     let trees_field = if spec.anti_entropy.tree_depth > 10 { "anti_entropy.tree_depth" } else { ring_field };
     let operations = expected_operations(spec);
-    let written = written_keys(spec, operations);
+    let written = expected_written_keys(spec);
     let trees = if spec.anti_entropy.enabled {
         let depth = spec.anti_entropy.tree_depth;
         let holding = ranges.min(written);
