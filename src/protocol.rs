@@ -153,6 +153,9 @@ pub struct Stamp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version(Arc<VersionData>);
 
+/// The bit of [`VersionData`]'s `bytes` that holds [`VersionData::clock_is_dot`].
+const CLOCK_IS_DOT: u32 = 1 << 31;
+
 /// The parts of a [`Version`]: its [`Stamp`] and [`Value`] laid out field
 /// by field, so that no struct's padding is repeated inside another and
 /// the whole, with the reference counts, takes 80 bytes — the allocator's
@@ -170,8 +173,11 @@ pub struct VersionData {
     pub write: WriteId,
     /// The writer ([`Stamp::writer`]).
     pub writer: u32,
-    /// The value's size in bytes ([`Value::bytes`]).
-    pub bytes: u32,
+    /// The value's size in bytes ([`Value::bytes`], at most 2^30: a
+    /// scenario's values are at most 1 GiB), and in the top bit
+    /// [`VersionData::clock_is_dot`]: the one spare bit of the 80 bytes.
+    /// Read through [`VersionData::bytes`].
+    bytes: u32,
     /// Cart items ([`Value::items`]).
     pub items: Option<CartItems>,
 }
@@ -182,7 +188,35 @@ impl VersionData {
     pub fn new(clock: VectorClock, dot: Dot, stamp: Stamp, value: Value) -> VersionData {
         let Stamp { time_us, writer } = stamp;
         let Value { write, bytes, items } = value;
-        VersionData { clock, dot, time_us, write, writer, bytes, items }
+        assert!(bytes < CLOCK_IS_DOT, "a value is smaller than 2 GiB");
+        VersionData { clock, dot, time_us, write, writer, bytes, items }.sealed()
+    }
+
+    /// The value's size in bytes ([`Value::bytes`]).
+    pub fn bytes(&self) -> u32 {
+        self.bytes & !CLOCK_IS_DOT
+    }
+
+    /// True when the clock is exactly the version's own dot: one entry,
+    /// of the dot's actor and counter, counting no range. A vector clock
+    /// counts its version's dot (`Versioning::new_clock`), so every
+    /// version a coordinator makes from an empty context or one of its
+    /// own — every blind write's — has one; clocks of one such entry are
+    /// then compared from the versions alone, without reading the
+    /// clocks' entries, an allocation of their own (`Versioning::covers`).
+    /// Computed where a version is made, from its clock and dot.
+    pub fn clock_is_dot(&self) -> bool {
+        self.bytes & CLOCK_IS_DOT != 0
+    }
+
+    /// This data with [`VersionData::clock_is_dot`] set from its clock and dot.
+    fn sealed(mut self) -> VersionData {
+        let is_dot = match self.clock.entries() {
+            [only] => only.actor == self.dot.actor && only.counter == self.dot.counter && only.floor == 0,
+            _ => false,
+        };
+        self.bytes = self.bytes() | if is_dot && self.dot.counter > 0 { CLOCK_IS_DOT } else { 0 };
+        self
     }
 
     /// The writer's timestamp.
@@ -229,9 +263,10 @@ impl Version {
     }
 
     /// [`wire_bytes`](Self::wire_bytes), told whether its clock may hold
-    /// ranges ([`VectorClock::wire_bytes_given`]).
-    fn wire_bytes_given(&self, ranges: bool) -> u64 {
-        u64::from(self.bytes) + self.clock.wire_bytes_given(ranges) + 12 + 12
+    /// ranges ([`VectorClock::wire_bytes_given`]): without them, the clock's
+    /// entries are not read.
+    pub fn wire_bytes_given(&self, ranges: bool) -> u64 {
+        u64::from(self.bytes()) + self.clock.wire_bytes_given(ranges) + 12 + 12
     }
 
     /// The version's identity.
@@ -253,7 +288,7 @@ impl Version {
     pub(crate) fn changed(&self, change: impl FnOnce(&mut VersionData)) -> Version {
         let mut data = (*self.0).clone();
         change(&mut data);
-        Version::from(data)
+        Version::from(data.sealed())
     }
 }
 
@@ -690,6 +725,46 @@ impl Message {
 mod tests {
     use super::*;
 
+    /// A version knows, without reading its clock's entries, whether its
+    /// clock is exactly its dot; changing its parts tells it again, and
+    /// the bit never shows in the value's size.
+    #[test]
+    fn a_version_knows_whether_its_clock_is_its_dot() {
+        use crate::node::vclock::{Dot, VectorClock};
+        use crate::types::{NodeId, Time};
+        let dot = |node: u32, counter| Dot { actor: NodeId(node).into(), counter };
+        let clock = |entries: &[(u32, u64)]| {
+            let mut clock = VectorClock::new();
+            entries.iter().for_each(|&(node, counter)| clock.set(NodeId(node), counter, Time(0)));
+            clock
+        };
+        let of = |d: Dot, c: VectorClock| {
+            Version::from(VersionData::new(
+                c,
+                d,
+                Stamp::default(),
+                Value { write: WriteId(1), bytes: 1 << 30, items: None },
+            ))
+        };
+        assert!(of(dot(2, 7), clock(&[(2, 7)])).clock_is_dot());
+        for (d, c) in [
+            (dot(2, 7), clock(&[])),
+            (dot(2, 7), clock(&[(2, 6)])),
+            (dot(2, 7), clock(&[(3, 7)])),
+            (dot(2, 7), clock(&[(1, 1), (2, 7)])),
+        ] {
+            assert!(!of(d, c.clone()).clock_is_dot(), "{d:?} {c:?}");
+        }
+        let mut ranged = VectorClock::new();
+        ranged.count_range(NodeId(2), 3, 7, Time(0));
+        assert!(!of(dot(2, 7), ranged).clock_is_dot(), "a range counts more than the dot");
+        let version = of(dot(2, 7), clock(&[(2, 7)]));
+        assert_eq!(version.bytes(), 1 << 30, "the bit is not part of the size");
+        let moved = version.changed(|v| v.dot = dot(2, 8));
+        assert!(!moved.clock_is_dot() && moved.bytes() == 1 << 30);
+        assert!(moved.changed(|v| v.clock = clock(&[(2, 8)])).clock_is_dot());
+    }
+
     /// A version's allocation (its parts and the two reference counts)
     /// fits mimalloc's 80-byte class: 16 bytes more and it takes 96.
     #[test]
@@ -704,7 +779,7 @@ mod tests {
         let value = Value { write: WriteId(9), bytes: 1024, items: Some(CartItems::new(vec![2, 3])) };
         let version = Version::from(VersionData::new(VectorClock::new(), Dot::default(), stamp, value.clone()));
         assert_eq!(version.stamp(), stamp);
-        assert_eq!((version.write, version.bytes, version.items.clone()), (value.write, value.bytes, value.items));
+        assert_eq!((version.write, version.bytes(), version.items.clone()), (value.write, value.bytes, value.items));
     }
 
     #[test]

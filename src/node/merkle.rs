@@ -345,15 +345,20 @@ pub struct KeySummary {
 impl KeySummary {
     /// The summary of `key` holding `versions`.
     pub fn of(key: Key, versions: &[Version]) -> KeySummary {
-        KeySummary::with_digest(key, versions, key_digest(key.id, versions))
+        KeySummary::with_digest(key, versions, key_digest(key.id, versions), true)
     }
 
-    /// The summary of `key` holding `versions`, whose digest is known.
-    pub fn with_digest(key: Key, versions: &[Version], digest: u64) -> KeySummary {
+    /// The summary of `key` holding `versions`, whose digest is known;
+    /// `may_hold_ranges` tells whether their clocks may count ranges (only
+    /// dotted version vectors' do): if not, the clocks' entries, an
+    /// allocation of their own, are not read
+    /// ([`Version::wire_bytes_given`]).
+    pub fn with_digest(key: Key, versions: &[Version], digest: u64, may_hold_ranges: bool) -> KeySummary {
         if versions.is_empty() {
             return KeySummary::default();
         }
-        KeySummary { digest, bytes: key.wire_bytes() + versions.iter().map(Version::wire_bytes).sum::<u64>() }
+        let versions_bytes = versions.iter().map(|v| v.wire_bytes_given(may_hold_ranges)).sum::<u64>();
+        KeySummary { digest, bytes: key.wire_bytes() + versions_bytes }
     }
 }
 
@@ -367,7 +372,20 @@ pub fn key_digest(key: u64, versions: &[Version]) -> u64 {
     if versions.is_empty() {
         return EMPTY;
     }
-    let sum = versions.iter().fold(0u64, |sum, version| sum.wrapping_add(version_digest(version)));
+    key_digest_of_sum(key, version_digest_sum(versions))
+}
+
+/// The (wrapping) sum of `versions`' [`version_digest`]s, which
+/// [`key_digest`] mixes with the key.
+pub fn version_digest_sum(versions: &[Version]) -> u64 {
+    versions.iter().fold(0, |sum, version| sum.wrapping_add(version_digest(version)))
+}
+
+/// [`key_digest`] of a key holding some versions, from the (wrapping) sum
+/// of their [`version_digest`]s: a store keeps the sum and adds or
+/// subtracts only the versions a change adds or removes, where
+/// recomputing the digest read every sibling's clock again.
+pub fn key_digest_of_sum(key: u64, sum: u64) -> u64 {
     fold(key ^ SECRETS[2], sum ^ SECRETS[3]).max(1) // never the empty digest
 }
 
@@ -423,7 +441,7 @@ impl WordDigest {
 /// One version's digest, of its words: write id, dot, timestamp, clock
 /// length, then each clock entry (the length makes the layout
 /// unambiguous).
-fn version_digest(version: &Version) -> u64 {
+pub fn version_digest(version: &Version) -> u64 {
     let actor_word = |actor: super::vclock::Actor| u64::from(actor.node.0) | u64::from(actor.epoch) << 32;
     let entries = version.clock.entries();
     let mut digest = WordDigest::new(version.write.0);

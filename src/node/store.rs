@@ -5,7 +5,7 @@
 //! existing one already covers is ignored. Under last-write-wins a key holds
 //! the one version with the greatest (timestamp, writer).
 
-use super::merkle::{key_digest, KeySummary};
+use super::merkle::{key_digest_of_sum, version_digest, version_digest_sum, KeySummary};
 use super::vclock::Dot;
 use super::versioning::Versioning;
 use crate::engine::key_table::{KeyTable, SlotLocator};
@@ -80,16 +80,26 @@ struct Entry {
     position: [u64; 2],
     /// The key's one version; None when [`Store::siblings`] holds its versions.
     single: Option<Version>,
-    /// `key_digest` of the versions, kept up to date by every change: the
-    /// Merkle trees and the observer's convergence checks read a key's
-    /// digest far more often than it changes.
-    digest: u64,
+    /// The (wrapping) sum of the versions' [`version_digest`]s, which
+    /// their `key_digest` mixes with the key ([`Entry::digest`]): the Merkle
+    /// trees and the observer's convergence checks read a key's digest far
+    /// more often than it changes. Kept up to date by every change with
+    /// the digests of the versions it adds and removes only, so a new
+    /// sibling does not read the others' clocks again (on blind writes
+    /// every key has two or three, each clock an allocation of its own).
+    digest_sum: u64,
 }
 
 impl Entry {
     /// `key`'s position, as an entry keeps it.
     fn position_of(key: Key) -> [u64; 2] {
         [(key.position.0 >> 64) as u64, key.position.0 as u64]
+    }
+
+    /// `key_digest` of the versions of the key `id`, whose entry this is
+    /// (an entry holds at least one version).
+    fn digest(&self, id: u64) -> u64 {
+        key_digest_of_sum(id, self.digest_sum)
     }
 
     /// The key whose entry this is, given its id.
@@ -177,13 +187,13 @@ impl Store {
 
     /// The digest of `key`'s versions ([`key_digest`]; 0 when it has none).
     pub fn digest(&self, key: u64) -> u64 {
-        self.keys.get(key).map_or(0, |e| e.digest)
+        self.keys.get(key).map_or(0, |e| e.digest(key))
     }
 
     /// The summary of `key`'s versions, from the digest kept up to date.
     pub fn summary(&self, key: Key) -> KeySummary {
         self.keys.get(key.id).map_or(KeySummary::default(), |entry| {
-            KeySummary::with_digest(key, self.versions(key.id, entry), entry.digest)
+            KeySummary::with_digest(key, self.versions(key.id, entry), entry.digest(key.id), true)
         })
     }
 
@@ -205,21 +215,21 @@ impl Store {
         let entry = keys.entry(key.id);
         entry.position = Entry::position_of(key);
         let versioning = rules.versioning;
+        let ranges = versioning == Versioning::DottedVersionVectors;
+        let summary = |versions: &[Version], sum: u64| {
+            KeySummary::with_digest(key, versions, key_digest_of_sum(key.id, sum), ranges)
+        };
         if let Some(single) = entry.single.as_mut() {
             // The common case, in place: the one version held is replaced by
             // a descendant or covers the new one.
-            let before = KeySummary::with_digest(key, std::slice::from_ref(single), entry.digest);
+            let before = summary(std::slice::from_ref(single), entry.digest_sum);
             if versioning.covers(single, &version) {
                 return (PutEffect::Obsolete, before, before);
             }
             if versioning.covers(&version, single) {
                 *single = version;
-                entry.digest = key_digest(key.id, std::slice::from_ref(single));
-                return (
-                    PutEffect::Stored,
-                    before,
-                    KeySummary::with_digest(key, std::slice::from_ref(single), entry.digest),
-                );
+                entry.digest_sum = version_digest(single);
+                return (PutEffect::Stored, before, summary(std::slice::from_ref(single), entry.digest_sum));
             }
         }
         let held = match entry.single.take() {
@@ -233,8 +243,8 @@ impl Store {
                 Some(held) => held,
                 None => {
                     // A key new to this store.
-                    entry.digest = key_digest(key.id, std::slice::from_ref(&version));
-                    let after = KeySummary::with_digest(key, std::slice::from_ref(&version), entry.digest);
+                    entry.digest_sum = version_digest(&version);
+                    let after = summary(std::slice::from_ref(&version), entry.digest_sum);
                     entry.single = Some(version);
                     return (PutEffect::Stored, KeySummary::default(), after);
                 }
@@ -243,18 +253,29 @@ impl Store {
         // Siblings, changed where they lie: taking them out of the map and
         // putting them back searched it twice (6 % of a blind-write run,
         // where nearly every key has siblings).
-        let before = KeySummary::with_digest(key, held, entry.digest);
+        let before = summary(held, entry.digest_sum);
         if held.iter().any(|v| versioning.covers(v, &version)) {
             return (PutEffect::Obsolete, before, before);
         }
-        held.retain(|v| !versioning.covers(&version, v));
+        let mut sum = entry.digest_sum.wrapping_add(version_digest(&version));
+        held.retain(|v| {
+            let superseded = versioning.covers(&version, v);
+            if superseded {
+                sum = sum.wrapping_sub(version_digest(v));
+            }
+            !superseded
+        });
         held.push(version);
         let effect = match over_cap(held, rules) {
-            Some(cap) => PutEffect::StoredOverCap(held.drain(cap..).collect()),
+            Some(cap) => {
+                let dropped: Vec<Version> = held.drain(cap..).collect();
+                sum = dropped.iter().fold(sum, |sum, v| sum.wrapping_sub(version_digest(v)));
+                PutEffect::StoredOverCap(dropped)
+            }
             None => PutEffect::Stored,
         };
-        entry.digest = key_digest(key.id, held);
-        let after = KeySummary::with_digest(key, held, entry.digest);
+        entry.digest_sum = sum;
+        let after = summary(held, sum);
         if held.len() == 1 {
             entry.single = held.pop();
             siblings.remove(&key.id);
@@ -277,7 +298,7 @@ impl Store {
         versions.retain(|v| !doomed(v));
         let removed = before - versions.len();
         if removed > 0 {
-            entry.digest = key_digest(key, &versions);
+            entry.digest_sum = version_digest_sum(&versions);
             self.changes.note(key);
         }
         if !Self::put_back(&mut self.siblings, key, entry, versions) {
@@ -641,6 +662,33 @@ pub(crate) mod tests {
         );
     }
 
+    /// Under dotted version vectors a clock may count a range, which a
+    /// summary's bytes count; under vector clocks none can, and the
+    /// summaries skip reading the clocks: either way they are the sizes
+    /// of what is held.
+    #[test]
+    fn a_put_s_summaries_are_the_sizes_of_what_is_held_under_every_versioning() {
+        let ranged = |write: u64, node: u32, floor: u64| {
+            let mut clock = VectorClock::new();
+            clock.count_range(NodeId(node), floor, floor + 2, Time(0));
+            let (stamp, dot) =
+                (Stamp { time_us: write, writer: 0 }, Dot { actor: NodeId(node).into(), counter: floor + 2 });
+            Version::from(VersionData::new(clock, dot, stamp, Value { write: WriteId(write), bytes: 10, items: None }))
+        };
+        for versioning in [Versioning::VectorClocks, Versioning::DottedVersionVectors] {
+            let rules = StoreRules { versioning, sibling_cap: 0 };
+            let mut store = Store::new();
+            let writes = match versioning {
+                Versioning::DottedVersionVectors => [ranged(1, 0, 3), ranged(2, 1, 5), ranged(3, 0, 4)],
+                _ => [version(1, &[(0, 1)]), version(2, &[(1, 1)]), version(3, &[(0, 2), (1, 1)])],
+            };
+            for write in writes {
+                let (effect, _, after) = store.put_summaries(Key::new(7), write, rules);
+                assert_eq!(after, KeySummary::of(Key::new(7), store.get(7)), "{versioning:?}: {effect:?}");
+            }
+        }
+    }
+
     #[test]
     fn concurrent_versions_are_kept_as_siblings_and_old_ones_ignored() {
         let mut store = Store::new();
@@ -865,7 +913,11 @@ pub(crate) mod tests {
                 let write = write as u64 + 1;
                 match kind {
                     0 | 1 => {
-                        let held = version(write, &[(actor, counter), ((actor + 1) % 3, more)]);
+                        // Kind 1: a blind write's version, whose clock is its dot.
+                        let held = match kind {
+                            0 => version(write, &[(actor, counter), ((actor + 1) % 3, more)]),
+                            _ => version(write, &[(actor, counter)]).changed(|v| v.dot = Dot { actor: NodeId(actor).into(), counter }),
+                        };
                         store.put(Key::new(key), held.clone(), rules);
                         model.put(key, held, rules);
                     }

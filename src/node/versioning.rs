@@ -41,6 +41,15 @@ impl Versioning {
     pub fn covers(self, newer: &Version, older: &Version) -> bool {
         match self {
             Versioning::LastWriteWins => newer.stamp() >= older.stamp(),
+            Versioning::VectorClocks if newer.clock_is_dot() && older.clock_is_dot() => {
+                // Clocks of one entry each, their versions' dots: compared
+                // from the versions, without reading the clocks' entries
+                // (on blind writes nearly every clock, and every comparison
+                // of a new sibling with those held).
+                let covers = newer.dot.actor == older.dot.actor && newer.dot.counter >= older.dot.counter;
+                debug_assert_eq!(covers, newer.clock.descends(&older.clock), "{newer:?} over {older:?}");
+                covers
+            }
             Versioning::VectorClocks => newer.clock.descends(&older.clock),
             Versioning::DottedVersionVectors => newer.dot == older.dot || newer.clock.contains(older.dot),
         }
@@ -267,5 +276,60 @@ mod tests {
         c.set(new, 1, Time(0));
         let after = version(2, dot(0, 1), &[]).changed(|v| (v.clock, v.dot) = (c, Dot { actor: new, counter: 1 }));
         assert!(VC.concurrent(&before, &after), "a reset counter never looks like an ancestor");
+    }
+
+    /// A blind write's clock is its own dot, so two such versions are
+    /// compared by their dots; a version made by hand whose one clock entry
+    /// is not its dot is compared by its clock, as before.
+    #[test]
+    fn blind_writes_compare_by_their_dots_and_other_versions_by_their_clocks() {
+        let blind = |write, dot: Dot| {
+            let (clock, _) = VC.new_clock(&VectorClock::new(), dot, 0, Time(write), 10);
+            Version::of_write(write, dot, clock, Stamp { time_us: write, writer: 0 })
+        };
+        let (first, second, elsewhere) = (blind(1, dot(0, 1)), blind(2, dot(0, 2)), blind(3, dot(1, 1)));
+        assert!([&first, &second, &elsewhere].iter().all(|v| v.clock_is_dot()));
+        assert!(VC.supersedes(&second, &first) && !VC.covers(&first, &second));
+        assert!(VC.concurrent(&second, &elsewhere) && VC.concurrent(&first, &elsewhere));
+        assert!(VC.covers(&first, &first));
+        // One entry, {n0:5}, but the dot n1:1: not the dot, so the clock decides.
+        let by_hand = version(4, dot(1, 1), &[(0, 5)]);
+        assert!(!by_hand.clock_is_dot());
+        assert!(VC.supersedes(&by_hand, &first) && VC.concurrent(&by_hand, &elsewhere));
+    }
+
+    proptest::proptest! {
+        /// Under vector clocks a version covers another exactly when its
+        /// clock descends from the other's, whether the two are compared by
+        /// their dots (both clocks their dots) or by their clocks: for
+        /// versions a coordinator makes from any context, and versions made
+        /// by hand whose clocks need not count their dots.
+        #[test]
+        fn covering_is_descending_however_the_versions_are_compared(
+            made in proptest::collection::vec(
+                (0u32..3, 1u64..4, proptest::collection::vec((0u32..3, 1u64..4), 0..3), proptest::bool::ANY),
+                1..10,
+            ),
+        ) {
+            let versions: Vec<Version> = made
+                .iter()
+                .enumerate()
+                .map(|(write, (actor, counter, seen, by_coordinator))| {
+                    let mut context = VectorClock::new();
+                    for &(node, count) in seen {
+                        context.set(NodeId(node), count.max(context.counter(NodeId(node))), Time(0));
+                    }
+                    // A coordinator's counter passes every one of its own the context saw.
+                    let dot = dot(*actor, context.counter(NodeId(*actor)) + counter);
+                    let clock = if *by_coordinator { VC.new_clock(&context, dot, 0, Time(0), 10).0 } else { context };
+                    Version::of_write(write as u64, dot, clock, Stamp { time_us: write as u64, writer: 0 })
+                })
+                .collect();
+            for newer in &versions {
+                for older in &versions {
+                    proptest::prop_assert_eq!(VC.covers(newer, older), newer.clock.descends(&older.clock));
+                }
+            }
+        }
     }
 }
