@@ -185,7 +185,7 @@ impl Store {
         }
     }
 
-    /// The digest of `key`'s versions ([`key_digest`]; 0 when it has none).
+    /// The digest of `key`'s versions ([`key_digest`](super::merkle::key_digest); 0 when it has none).
     pub fn digest(&self, key: u64) -> u64 {
         self.keys.get(key).map_or(0, |e| e.digest(key))
     }
