@@ -185,7 +185,8 @@ impl Store {
         }
     }
 
-    /// The digest of `key`'s versions ([`key_digest`](super::merkle::key_digest); 0 when it has none).
+    /// The digest of `key`'s versions
+    /// ([`key_digest`](super::merkle::key_digest); 0 when it has none).
     pub fn digest(&self, key: u64) -> u64 {
         self.keys.get(key).map_or(0, |e| e.digest(key))
     }
@@ -269,7 +270,7 @@ impl Store {
         let effect = match over_cap(held, rules) {
             Some(cap) => {
                 let dropped: Vec<Version> = held.drain(cap..).collect();
-                sum = dropped.iter().fold(sum, |sum, v| sum.wrapping_sub(version_digest(v)));
+                sum = sum.wrapping_sub(version_digest_sum(&dropped));
                 PutEffect::StoredOverCap(dropped)
             }
             None => PutEffect::Stored,
@@ -914,9 +915,10 @@ pub(crate) mod tests {
                 match kind {
                     0 | 1 => {
                         // Kind 1: a blind write's version, whose clock is its dot.
+                        let own_dot = Dot { actor: NodeId(actor).into(), counter };
                         let held = match kind {
                             0 => version(write, &[(actor, counter), ((actor + 1) % 3, more)]),
-                            _ => version(write, &[(actor, counter)]).changed(|v| v.dot = Dot { actor: NodeId(actor).into(), counter }),
+                            _ => version(write, &[(actor, counter)]).changed(|v| v.dot = own_dot),
                         };
                         store.put(Key::new(key), held.clone(), rules);
                         model.put(key, held, rules);
