@@ -403,6 +403,37 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Random tokens, whose ranges a key's share does not find exactly: a
+    /// position's range searched from its share's start is the range
+    /// holding it (found by looking at every one), at random positions and
+    /// at each range's ends and just past them; every range before a
+    /// share's start ends before the share.
+    #[test]
+    fn a_key_s_range_found_from_its_share_s_start_is_the_range_holding_it(
+        nodes in 1u32..40,
+        tokens in 1u32..12,
+        seed in any::<u64>(),
+        positions in proptest::collection::vec(any::<u128>(), 1..40),
+    ) {
+        let ring = seeded_ring(&Strategy::RandomTokens { tokens_per_node: tokens }, nodes, seed, None);
+        let ranges = ring.placement_ranges();
+        let lists = ring.kept_lists(3);
+        prop_assert_eq!(lists.starts.len(), ranges.len());
+        for (share, &start) in lists.starts.iter().enumerate() {
+            let start = start as usize;
+            prop_assert!(ranges[..start].iter().all(|r| share_of_ring(r.last.0, ranges.len()) < share));
+            prop_assert!(start == ranges.len() || share_of_ring(ranges[start].last.0, ranges.len()) >= share);
+        }
+        let ends = ranges.iter().flat_map(|r| [r.first.0, r.last.0, r.last.0.wrapping_add(1)]);
+        for position in positions.iter().copied().chain(ends).chain([0, u128::MAX]).map(Token) {
+            let holding = ranges.iter().position(|r| crate::protocol::Span { first: r.first, last: r.last }.contains(position));
+            prop_assert_eq!(Some(ring.kept_range_index(lists, position)), holding, "at {:?}", position);
+            prop_assert_eq!(Ring::range_index(ranges, position), holding.unwrap());
+        }
+    }
+}
+
 #[test]
 fn range_index_finds_the_range_whose_keys_share_the_preference_list() {
     for strategy in [
