@@ -12,7 +12,6 @@ use crate::engine::key_table::{KeyTable, SlotLocator};
 use crate::protocol::{Key, Version};
 use crate::types::Token;
 use smallvec::SmallVec;
-use std::collections::BTreeMap;
 
 /// How versions of one key are ordered and limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,9 +38,12 @@ impl StoreRules {
 #[derive(Clone, Debug, Default)]
 pub struct Store {
     keys: KeyTable<Entry>,
-    /// The versions of the keys that hold more than one (siblings, the
-    /// rare case), whose entries' `single` is empty.
-    siblings: BTreeMap<u64, Vec<Version>>,
+    /// The versions of the keys that hold more than one (siblings), whose
+    /// entries' `single` is empty. A table by id like the index, never
+    /// walked in its order: under blind writes nearly every key has
+    /// siblings, and a B-tree searched at every put was ~1 % of such a
+    /// run's instructions and a cache miss a level.
+    siblings: KeyTable<Vec<Version>>,
     /// The keys changed (or written) since the log was last drained, once asked for.
     changes: ChangeLog,
 }
@@ -151,27 +153,22 @@ impl Store {
     fn versions<'a>(&'a self, id: u64, entry: &'a Entry) -> &'a [Version] {
         match &entry.single {
             Some(version) => std::slice::from_ref(version),
-            None => self.siblings.get(&id).map_or(&[], Vec::as_slice),
+            None => self.siblings.get(id).map_or(&[], Vec::as_slice),
         }
     }
 
     /// Takes `id`'s versions out of `entry` (and the sibling map) to change
     /// them; [`Store::put_back`] returns them.
-    fn take_versions(siblings: &mut BTreeMap<u64, Vec<Version>>, id: u64, entry: &mut Entry) -> Versions {
+    fn take_versions(siblings: &mut KeyTable<Vec<Version>>, id: u64, entry: &mut Entry) -> Versions {
         match entry.single.take() {
             Some(version) => smallvec::smallvec![version],
-            None => siblings.remove(&id).map_or_else(Versions::new, Versions::from_vec),
+            None => siblings.remove(id).map_or_else(Versions::new, Versions::from_vec),
         }
     }
 
     /// Puts `id`'s `versions` back into `entry` (or the sibling map);
     /// false when there are none left, and the caller forgets the key.
-    fn put_back(
-        siblings: &mut BTreeMap<u64, Vec<Version>>,
-        id: u64,
-        entry: &mut Entry,
-        mut versions: Versions,
-    ) -> bool {
+    fn put_back(siblings: &mut KeyTable<Vec<Version>>, id: u64, entry: &mut Entry, mut versions: Versions) -> bool {
         match versions.len() {
             0 => false,
             1 => {
@@ -179,7 +176,7 @@ impl Store {
                 true
             }
             _ => {
-                siblings.insert(id, versions.into_vec());
+                *siblings.entry(id) = versions.into_vec();
                 true
             }
         }
@@ -236,11 +233,13 @@ impl Store {
         let held = match entry.single.take() {
             // Concurrent with the one held: the two become siblings.
             Some(single) => {
-                let mut pair = Vec::with_capacity(2);
-                pair.push(single);
-                siblings.entry(key.id).or_insert(pair)
+                let held = siblings.entry(key.id); // new: the key held one version
+                debug_assert!(held.is_empty(), "a key with siblings keeps no single version");
+                held.reserve_exact(2);
+                held.push(single);
+                held
             }
-            None => match siblings.get_mut(&key.id) {
+            None => match siblings.get_mut(key.id) {
                 Some(held) => held,
                 None => {
                     // A key new to this store.
@@ -279,7 +278,7 @@ impl Store {
         let after = summary(held, sum);
         if held.len() == 1 {
             entry.single = held.pop();
-            siblings.remove(&key.id);
+            siblings.remove(key.id);
         }
         (effect, before, after)
     }
@@ -311,7 +310,7 @@ impl Store {
     /// Forgets `key` entirely.
     pub fn remove_key(&mut self, key: u64) {
         self.keys.remove(key);
-        self.siblings.remove(&key);
+        self.siblings.remove(key);
         self.changes.note(key);
     }
 
@@ -327,7 +326,7 @@ impl Store {
 
     /// Number of versions over all keys.
     pub fn version_count(&self) -> usize {
-        self.keys.len() - self.siblings.len() + self.siblings.values().map(Vec::len).sum::<usize>()
+        self.keys.len() - self.siblings.len() + self.siblings.iter().map(|(_, held)| held.len()).sum::<usize>()
     }
 
     /// True when nothing is stored.
@@ -572,6 +571,7 @@ pub(crate) mod tests {
     use crate::node::vclock::VectorClock;
     use crate::protocol::{Stamp, Value, VersionData, WriteId};
     use crate::types::{NodeId, Time};
+    use std::collections::BTreeMap;
 
     /// Version of write `write` (dot n99:`write`, stamp `write`) with the
     /// clock entries `pairs`; the hint store's tests use it too.
@@ -635,7 +635,7 @@ pub(crate) mod tests {
         assert!(store.keys.get(1).unwrap().single.is_some() && store.siblings.is_empty());
         store.put(Key::new(1), version(3, &[(1, 1)]), VC); // a sibling: both move aside
         assert!(store.keys.get(1).unwrap().single.is_none());
-        assert_eq!(store.siblings[&1].len(), 2);
+        assert_eq!(store.siblings.get(1).map(Vec::len), Some(2));
         assert_eq!(store.get(1), &[version(2, &[(0, 2)]), version(3, &[(1, 1)])][..]);
         store.put(Key::new(1), version(4, &[(0, 2), (1, 1)]), VC); // resolves both: back in the entry
         assert!(store.keys.get(1).unwrap().single.is_some() && store.siblings.is_empty());
@@ -949,8 +949,8 @@ pub(crate) mod tests {
                 }
                 proptest::prop_assert_eq!(store.version_count(), model.0.values().map(Vec::len).sum::<usize>());
                 proptest::prop_assert_eq!(store.key_count(), model.0.len());
-                proptest::prop_assert!(store.siblings.values().all(|vs| vs.len() > 1));
-                proptest::prop_assert!(store.siblings.keys().all(|k| store.keys.get(*k).unwrap().single.is_none()));
+                proptest::prop_assert!(store.siblings.iter().all(|(_, vs)| vs.len() > 1));
+                proptest::prop_assert!(store.siblings.iter().all(|(k, _)| store.keys.get(k).unwrap().single.is_none()));
             }
         }
     }
