@@ -60,6 +60,12 @@ impl<V: Default> KeyTable<V> {
 
     /// The entry of `id`, inserted as `V::default()` if absent.
     pub fn entry(&mut self, id: u64) -> &mut V {
+        self.entry_inserted(id).0
+    }
+
+    /// [`KeyTable::entry`], and whether it was inserted just now (what a
+    /// caller keeping more about a key elsewhere need not look for).
+    pub fn entry_inserted(&mut self, id: u64) -> (&mut V, bool) {
         assert_ne!(id, EMPTY, "key id {EMPTY} marks an empty slot");
         let at = match self.probe(id) {
             Ok(at) => at,
@@ -69,11 +75,12 @@ impl<V: Default> KeyTable<V> {
             }
             Err(empty) => empty,
         };
-        if self.slots[at].0 == EMPTY {
+        let inserted = self.slots[at].0 == EMPTY;
+        if inserted {
             self.len += 1;
             self.slots[at] = (id, V::default());
         }
-        &mut self.slots[at].1
+        (&mut self.slots[at].1, inserted)
     }
 
     /// A quarter more slots (at least [`MIN_SLOTS`]), every entry placed again.
@@ -289,6 +296,21 @@ mod tests {
             prop_assert_eq!(held, model.into_iter().collect::<Vec<_>>());
             prop_assert!(table.slots.is_empty() || table.len() * 4 <= table.slots.len() * 3, "at most 3/4 full");
         }
+    }
+
+    #[test]
+    fn an_entry_says_whether_it_was_inserted_just_now() {
+        let mut table: KeyTable<u32> = KeyTable::default();
+        let (value, inserted) = table.entry_inserted(7);
+        assert!(inserted && *value == 0);
+        *value = 3;
+        assert_eq!(table.entry_inserted(7), (&mut 3, false), "held: not inserted again");
+        table.remove(7);
+        assert_eq!(table.entry_inserted(7), (&mut 0, true), "removed, then inserted anew");
+        for id in 0..40 {
+            assert!(table.entry_inserted(1_000 + id).1, "a new id while the table grows");
+        }
+        assert_eq!(table.entry_inserted(7), (&mut 0, false));
     }
 
     #[test]
