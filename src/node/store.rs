@@ -157,7 +157,7 @@ impl Store {
         }
     }
 
-    /// Takes `id`'s versions out of `entry` (and the sibling map) to change
+    /// Takes `id`'s versions out of `entry` (and the siblings' table) to change
     /// them; [`Store::put_back`] returns them.
     fn take_versions(siblings: &mut KeyTable<Vec<Version>>, id: u64, entry: &mut Entry) -> Versions {
         match entry.single.take() {
@@ -166,7 +166,7 @@ impl Store {
         }
     }
 
-    /// Puts `id`'s `versions` back into `entry` (or the sibling map);
+    /// Puts `id`'s `versions` back into `entry` (or the siblings' table);
     /// false when there are none left, and the caller forgets the key.
     fn put_back(siblings: &mut KeyTable<Vec<Version>>, id: u64, entry: &mut Entry, mut versions: Versions) -> bool {
         match versions.len() {
