@@ -439,19 +439,29 @@ impl WordDigest {
 }
 
 /// One version's digest, of its words: write id, dot, timestamp, clock
-/// length, then each clock entry (the length makes the layout
-/// unambiguous).
+/// length, then each clock entry's actor and counter (the length makes
+/// the layout unambiguous).
+///
+/// A clock that is exactly the version's dot
+/// ([`VersionData::clock_is_dot`](crate::protocol::VersionData::clock_is_dot))
+/// has the dot's actor and counter for its one entry, so they are taken
+/// from the dot: the clock's entries, an allocation of their own, are not
+/// read (on blind writes a store digests every sibling it adds or drops).
 pub fn version_digest(version: &Version) -> u64 {
     let actor_word = |actor: super::vclock::Actor| u64::from(actor.node.0) | u64::from(actor.epoch) << 32;
-    let entries = version.clock.entries();
     let mut digest = WordDigest::new(version.write.0);
     digest.push(actor_word(version.dot.actor));
     digest.push(version.dot.counter);
     digest.push(version.time_us);
-    digest.push(u64::from(version.writer) | (entries.len() as u64) << 32);
-    for entry in entries {
-        digest.push(actor_word(entry.actor));
-        digest.push(entry.counter);
+    digest.push(u64::from(version.writer) | (version.clock.len() as u64) << 32);
+    if version.clock_is_dot() {
+        digest.push(actor_word(version.dot.actor));
+        digest.push(version.dot.counter);
+    } else {
+        for entry in version.clock.entries() {
+            digest.push(actor_word(entry.actor));
+            digest.push(entry.counter);
+        }
     }
     digest.finish()
 }
@@ -495,6 +505,51 @@ mod tests {
         clock.set(NodeId(0), counter, Time(0));
         let dot = Dot { actor: NodeId(0).into(), counter: write * 1000 + counter };
         Version::of_write(write, dot, clock, Stamp::default())
+    }
+
+    /// A version whose clock is its dot is digested from the dot, without
+    /// reading the clock: the same words as reading the clock's one entry.
+    /// Versions of every kind — a blind write's, an older counter, another
+    /// actor, two entries, a range under dotted version vectors, the empty
+    /// clock — each digest to what their clocks' words give.
+    #[test]
+    fn a_version_digests_the_same_whether_or_not_its_clock_is_read() {
+        let reading_the_clock = |version: &Version| {
+            let actor_word = |actor: crate::node::vclock::Actor| u64::from(actor.node.0) | u64::from(actor.epoch) << 32;
+            let entries = version.clock.entries();
+            let mut digest = WordDigest::new(version.write.0);
+            digest.push(actor_word(version.dot.actor));
+            digest.push(version.dot.counter);
+            digest.push(version.time_us);
+            digest.push(u64::from(version.writer) | (entries.len() as u64) << 32);
+            for entry in entries {
+                digest.push(actor_word(entry.actor));
+                digest.push(entry.counter);
+            }
+            digest.finish()
+        };
+        let dot = |node: u32, counter| Dot { actor: NodeId(node).into(), counter };
+        let clock = |entries: &[(u32, u64)]| {
+            let mut clock = VectorClock::new();
+            entries.iter().for_each(|&(node, counter)| clock.set(NodeId(node), counter, Time(9)));
+            clock
+        };
+        let mut ranged = VectorClock::new();
+        ranged.count_range(NodeId(2), 3, 7, Time(0));
+        let cases = [
+            (dot(2, 7), clock(&[(2, 7)]), true),
+            (dot(5, 1), clock(&[(5, 1)]), true),
+            (dot(2, 7), clock(&[(2, 6)]), false),
+            (dot(2, 7), clock(&[(3, 7)]), false),
+            (dot(2, 7), clock(&[(1, 1), (2, 7)]), false),
+            (dot(2, 7), ranged, false),
+            (dot(2, 7), VectorClock::new(), false),
+        ];
+        for (at, (dot, clock, is_dot)) in cases.into_iter().enumerate() {
+            let version = Version::of_write(at as u64 + 1, dot, clock, Stamp { time_us: 40 + at as u64, writer: 3 });
+            assert_eq!(version.clock_is_dot(), is_dot, "case {at}");
+            assert_eq!(version_digest(&version), reading_the_clock(&version), "case {at}");
+        }
     }
 
     /// Every hash of `tree` computed anew from its leaves, by heap index.
