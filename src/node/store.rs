@@ -239,21 +239,21 @@ impl Store {
                 held.push(single);
                 held
             }
-            // A key new to the store has no siblings to look for (most
-            // puts at a thousand nodes and a million keys).
-            None => match if new { None } else { siblings.get_mut(key.id) } {
-                Some(held) => held,
-                None => {
-                    // A key new to this store.
+            None => {
+                // A key new to the store has no siblings to look for (most
+                // puts at a thousand nodes and a million keys).
+                let found = if new { None } else { siblings.get_mut(key.id) };
+                let Some(held) = found else {
                     entry.digest_sum = version_digest(&version);
                     let after = summary(std::slice::from_ref(&version), entry.digest_sum);
                     entry.single = Some(version);
                     return (PutEffect::Stored, KeySummary::default(), after);
-                }
-            },
+                };
+                held
+            }
         };
-        // Siblings, changed where they lie: taking them out of the map and
-        // putting them back searched it twice (6 % of a blind-write run,
+        // Siblings, changed where they lie: taking them out of their table
+        // and putting them back searched it twice (6 % of a blind-write run,
         // where nearly every key has siblings).
         let before = summary(held, entry.digest_sum);
         if held.iter().any(|v| versioning.covers(v, &version)) {
