@@ -262,6 +262,55 @@ mod tests {
         assert!(late > 0, "some key first written after the workload disagrees ({} divergent)", divergent.len());
     }
 
+    /// A check under another ring than the last one's compares every key
+    /// again, under that ring: each key's replicas are other nodes then,
+    /// though no replica changed. n0 is cut off all run long (no
+    /// anti-entropy, read repair or fallback), so many written keys'
+    /// replicas disagree, other keys under each of two rings of random
+    /// tokens: each check finds those of its own ring (by each key's
+    /// digests), the first by comparing every key, the others too.
+    #[test]
+    fn a_check_under_another_ring_finds_the_keys_that_disagree_under_that_ring() {
+        use crate::engine::rng::{Purpose, Streams};
+        use crate::protocol::{Key, KeyPositions};
+        use crate::ring::{Ring, Strategy};
+        use crate::types::NodeId;
+        use std::sync::Arc;
+        let text = "duration_ms = 100\nquiesce_ms = 50\n[cluster]\nnodes = 8\n\
+                    [node]\nsloppy_quorum = false\nread_repair = false\n[anti_entropy]\nenabled = false\n\
+                    [quorum]\nn = 3\nr = 1\nw = 1\n[workload]\nrate_per_s = 2000\nkeys = 1000\nread_fraction = 0.0\n\
+                    [[faults]]\nat_ms = 0\naction = \"partition\"\ngroups = [[\"n0\"], [\"others\"]]\nduration_ms = 10000\n";
+        let scenario = Scenario::parse(text, "cut.toml", "cut").expect("valid");
+        let outcome = crate::sim::Simulation::new(&scenario, 1).run();
+        let mut nodes = outcome.nodes;
+        let ids: Vec<NodeId> = (0..8).map(NodeId).collect();
+        let ring = |seed: u64| {
+            let streams = Streams::new(seed);
+            let strategy = Strategy::RandomTokens { tokens_per_node: 4 };
+            Arc::new(Ring::build(&strategy, &ids, None, |n| streams.stream(Purpose::RingTokens, u64::from(n.0))))
+        };
+        let (first, second) = (ring(1), ring(2));
+        let mut convergence = super::Convergence::default();
+        convergence.watch_writes(&outcome.history, &KeyPositions::new(1000));
+        let keys = convergence.keys().to_vec();
+        let disagree = |ring: &Ring, key: Key| {
+            let mut digests =
+                ring.preference_list(key.position, 3).into_iter().map(|n| nodes[n.0 as usize].main_digest(key.id));
+            let first = digests.next();
+            digests.any(|d| Some(d) != first)
+        };
+        let under = |ring: &Ring| keys.iter().copied().filter(|&key| disagree(ring, key)).collect::<Vec<Key>>();
+        let (under_first, under_second) = (under(&first), under(&second));
+        assert!(!under_first.is_empty() && under_first != under_second, "the rings place keys apart");
+        for (ring, under) in [(&first, &under_first), (&second, &under_second)] {
+            assert_eq!(&super::divergent_among(&keys, ring, &nodes, 3), under);
+        }
+        assert_eq!(convergence.divergent(&first, &mut nodes, 3), under_first);
+        assert_eq!(convergence.divergent(&second, &mut nodes, 3), under_second);
+        assert_eq!(convergence.divergent(&second, &mut nodes, 3), under_second, "no change since: the same");
+        assert_eq!(convergence.divergent(&first, &mut nodes, 3), under_first, "and back");
+    }
+
     /// Every bundled scenario whose replicas disagree for a while after
     /// the workload (crashes with and without disk loss, partitions,
     /// buffered writes, joins and leaves, lost acks), over a few seeds: at

@@ -315,6 +315,74 @@ mod tests {
         Version::of_write(write, dot, clock, Stamp::default())
     }
 
+    /// Write `id` of key 0, invoked at 10 `id`, its version
+    /// `version(id, 0)`, made with a context naming the versions of the
+    /// writes `seen`.
+    fn write_seeing(id: u64, seen: &[u64]) -> OpRecord {
+        let mut op = OpRecord::invoked(ClientId(0), id, OpKind::Write, 0, Time(10 * id));
+        op.set_write(WriteId(id), false, false);
+        let mut context: Vec<VersionId> = seen.iter().map(|&write| version(write, 0).id()).collect();
+        context.sort_unstable();
+        context.dedup();
+        op.set_context(context);
+        op.set_acked(version(id, 0));
+        op.outcome = Outcome::Ok;
+        op
+    }
+
+    /// A read of key 0 by client 1 invoked at `at` that returned `returned`.
+    fn read_returning(sequence: u64, at: u64, returned: Vec<Version>) -> OpRecord {
+        let mut op = OpRecord::invoked(ClientId(1), sequence, OpKind::Read, 0, Time(at));
+        op.set_returned(returned);
+        op.outcome = Outcome::Ok;
+        op
+    }
+
+    /// Each distinct set of a key's siblings (in any order) is counted
+    /// once and remembered; its identities count against the bound, which
+    /// a key may reach but not pass: the sets are forgotten then, and at
+    /// the next key.
+    #[test]
+    fn a_keys_sets_are_remembered_up_to_the_bound_and_forgotten_past_it_and_at_the_next_key() {
+        let history: Vec<OpRecord> = (1..=3).map(|id| write_seeing(id, &[])).collect();
+        let (lineage, by_key) = Lineage::with_history_by_key(&history);
+        let mut pairs = SiblingPairs::new(&lineage, Versioning::VectorClocks);
+        pairs.enter_key(&by_key);
+        let [one, two, three] = [1, 2, 3].map(|write| version(write, 0));
+        let remembered = |pairs: &SiblingPairs| (pairs.known.len(), pairs.known_ids);
+        pairs.count(&[one.clone(), two.clone()]);
+        pairs.count(&[two.clone(), one.clone()]);
+        assert_eq!(remembered(&pairs), (1, 2), "one set, two identities");
+        pairs.count(&[one.clone(), two.clone(), three.clone()]);
+        assert_eq!(remembered(&pairs), (2, 5));
+        // As if the key's sets so far held all but two identities of the bound.
+        pairs.known_ids = KNOWN_SIBLING_IDS_MAX.checked_sub(2).expect("a bound of more than one set");
+        pairs.count(&[one.clone(), three.clone()]);
+        assert_eq!(remembered(&pairs), (3, KNOWN_SIBLING_IDS_MAX), "at the bound: kept");
+        pairs.count(&[two.clone(), three.clone()]);
+        assert_eq!(remembered(&pairs), (1, 2), "past the bound: only the new set");
+        pairs.enter_key(&by_key);
+        assert_eq!(remembered(&pairs), (0, 0), "the next key starts afresh");
+    }
+
+    /// A read that returns a version twice pairs each copy with the other
+    /// versions: write 2 saw write 1, so [1, 1, 2] holds two ordered pairs
+    /// (a version paired with itself is not ordered), as does [2, 1, 1].
+    #[test]
+    fn a_version_returned_twice_is_paired_once_for_each_copy() {
+        let [one, two] = [1, 2].map(|write| version(write, 0));
+        let mut history = vec![write_seeing(1, &[]), write_seeing(2, &[1])];
+        history.push(read_returning(0, 30, vec![one.clone(), one.clone(), two.clone()]));
+        history.push(read_returning(1, 40, vec![two.clone(), one.clone(), one.clone()]));
+        let (lineage, by_key) = Lineage::with_history_by_key(&history);
+        let mut pairs = SiblingPairs::new(&lineage, Versioning::VectorClocks);
+        for read in &history[2..] {
+            pairs.enter_key(&by_key); // the two sets are one: counted anew
+            assert_eq!(pairs.count(read.returned()).ordered, 2, "{:?}", read.returned());
+            assert_eq!(pairs.sight.as_ref().map(Option::is_some), Some(true), "found forward");
+        }
+    }
+
     proptest::proptest! {
         /// Counted forward, set by set, a read's pairs are those the
         /// definition counts pair by pair: on chains of contexts across
@@ -380,6 +448,77 @@ mod tests {
                         proptest::prop_assert_eq!(counts.non_concurrent, non_concurrent);
                     }
                 }
+            }
+        }
+
+        /// The masks of the clocks' actors skip only concurrent pairs:
+        /// under vector clocks the pairs counted are those compared one by
+        /// one (clocks of up to four actors, one nesting another or not, in
+        /// any order), and under dotted version vectors, whose versions
+        /// cover by dot whatever actors the clocks name, every pair is
+        /// compared.
+        #[test]
+        fn non_concurrent_pairs_are_the_pairs_compared_one_by_one(
+            versions in proptest::collection::vec((0u32..4, 1u64..3, proptest::collection::vec(0u64..3, 4)), 0..7),
+            dotted in proptest::prelude::any::<bool>(),
+        ) {
+            let versioning = if dotted { Versioning::DottedVersionVectors } else { Versioning::VectorClocks };
+            let returned: Vec<Version> = versions
+                .iter()
+                .enumerate()
+                .map(|(i, (actor, counter, counters))| {
+                    // Actor k's counter, none when 0.
+                    let mut clock = VectorClock::new();
+                    for (node, &counter) in (0..).zip(counters).filter(|&(_, &counter)| counter > 0) {
+                        clock.set(NodeId(node), counter, Time(0));
+                    }
+                    let dot = Dot { actor: NodeId(*actor).into(), counter: *counter };
+                    Version::of_write(i as u64 + 1, dot, clock, Stamp::default())
+                })
+                .collect();
+            let compared = (0..returned.len())
+                .flat_map(|i| (i + 1..returned.len()).map(move |j| (i, j)))
+                .filter(|&(i, j)| !versioning.concurrent(&returned[i], &returned[j]))
+                .count() as u64;
+            proptest::prop_assert_eq!(non_concurrent_pairs(&returned, versioning, &mut Vec::new()), compared);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Past 64 siblings a writer's row takes more than one word, and a
+        /// read may return a version twice (counted pair by pair): counted
+        /// forward, a read's pairs are still those the definition counts.
+        /// One read returns every write's version, so that all are siblings;
+        /// the others return a few, some with their first one again.
+        #[test]
+        fn pairs_counted_forward_past_64_siblings_and_with_repeats_are_the_pairs_asked_one_by_one(
+            seen in proptest::collection::vec(proptest::collection::vec(0usize..1000, 0..3), 65..100),
+            reads in proptest::collection::vec(proptest::collection::vec(0usize..1000, 2..6), 1..8),
+            twice in proptest::collection::vec(proptest::prelude::any::<bool>(), 8),
+        ) {
+            // Write i (id i + 1) saw up to two of the i earlier writes.
+            let ids = |picks: &[usize], writes: usize| picks.iter().map(|&pick| (pick % writes) as u64 + 1).collect::<Vec<_>>();
+            let saw = |i: usize, picks: &[usize]| if i == 0 { Vec::new() } else { ids(picks, i) };
+            let mut history: Vec<OpRecord> =
+                seen.iter().enumerate().map(|(i, picks)| write_seeing(i as u64 + 1, &saw(i, picks))).collect();
+            let at = 10 * (seen.len() as u64 + 1);
+            history.push(read_returning(0, at, (1..=seen.len() as u64).map(|id| version(id, 0)).collect()));
+            for (r, (picks, twice)) in reads.iter().zip(twice).enumerate() {
+                let mut returned: Vec<Version> = ids(picks, seen.len()).into_iter().map(|id| version(id, 0)).collect();
+                if twice {
+                    returned.push(returned[0].clone());
+                }
+                history.push(read_returning(r as u64 + 1, at + 10 * (r as u64 + 1), returned));
+            }
+            let (lineage, by_key) = Lineage::with_history_by_key(&history);
+            let mut pairs = SiblingPairs::new(&lineage, Versioning::VectorClocks);
+            pairs.enter_key(&by_key);
+            for read in &history[seen.len()..] {
+                let counts = pairs.count(read.returned());
+                proptest::prop_assert_eq!(pairs.sight.as_ref().map(Option::is_some), Some(true), "found forward");
+                proptest::prop_assert_eq!(counts.ordered, ordered_sibling_pairs(read.returned(), &lineage));
             }
         }
     }

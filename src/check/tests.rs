@@ -128,6 +128,30 @@ fn a_non_concurrent_sibling_pair_is_flagged() {
     assert_eq!(check(&history, VC).causal_sibling_violations, 1);
 }
 
+/// Clocks that each name an actor the other lacks are concurrent, but a
+/// clock naming more actors than another may cover it, whichever of the
+/// two a read returns first.
+#[test]
+fn a_sibling_covered_by_a_clock_of_more_actors_is_flagged_in_either_order() {
+    let fewer_first = read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(0, 1), (1, 1)])]);
+    let more_first = read(1, 0, 10, &[(2, &[(0, 1), (1, 1)]), (1, &[(0, 1)])]);
+    assert_eq!(check(&[fewer_first], VC).causal_sibling_violations, 1);
+    assert_eq!(check(&[more_first], VC).causal_sibling_violations, 1);
+}
+
+/// Under dotted version vectors a version whose clock holds another's dot
+/// covers it, whatever other actors either clock names: version 2 holds
+/// version 1's dot n0:1, and each clock names an actor the other lacks.
+#[test]
+fn under_dotted_version_vectors_a_sibling_whose_dot_the_other_holds_is_flagged() {
+    let with_dot = |id: u64, node: u32, c: &[(u32, u64)]| {
+        observed(id, c).changed(|v| v.dot = Dot { actor: NodeId(node).into(), counter: 1 })
+    };
+    let mut r = read(1, 0, 10, &[]);
+    r.set_returned(vec![with_dot(1, 0, &[(0, 1), (1, 1)]), with_dot(2, 2, &[(0, 1), (2, 1)])]);
+    assert_eq!(check(&[r], Versioning::DottedVersionVectors).causal_sibling_violations, 1);
+}
+
 #[test]
 fn a_write_that_does_not_supersede_its_context_is_flagged() {
     let r = read(1, 0, 10, &[(1, &[(0, 1)]), (2, &[(1, 1)])]);
