@@ -358,6 +358,22 @@ mod tests {
         }
     }
 
+    /// A search starts at the slot the id's hash names, which the
+    /// locator's prefetch brings in: a lone id sits there, and the ids'
+    /// homes spread over the table.
+    #[test]
+    fn a_lone_id_sits_in_its_home_slot_and_homes_spread_over_the_table() {
+        let mut homes = std::collections::BTreeSet::new();
+        for id in 0..100u64 {
+            let mut table: KeyTable<u32> = KeyTable::default();
+            *table.entry(id) = 1;
+            let home = home_slot(id, table.slots.len());
+            assert_eq!(table.slots[home].0, id, "{id} is not in its home slot");
+            homes.insert(home);
+        }
+        assert!(homes.len() > MIN_SLOTS / 2, "homes {homes:?}: bunched up");
+    }
+
     #[test]
     #[should_panic(expected = "marks an empty slot")]
     fn the_empty_marker_is_no_key() {

@@ -803,6 +803,61 @@ pub(crate) mod tests {
         assert!(store.is_empty());
     }
 
+    /// Off until asked for, the change log then holds every key put (an
+    /// obsolete version too), every key a removal took something from or
+    /// forgot, and every key a `take` emptied; the log stays with the
+    /// store taken from.
+    #[test]
+    fn once_asked_the_store_logs_every_key_it_changed() {
+        let dot = |write| Dot { actor: NodeId(99).into(), counter: write };
+        let drained = |store: &mut Store| {
+            let mut keys = Vec::new();
+            store.drain_changes(&mut keys);
+            keys
+        };
+        let mut store = Store::new();
+        store.put(Key::new(1), version(1, &[(0, 1)]), VC);
+        assert_eq!(drained(&mut store), Vec::<u64>::new(), "not logging yet");
+        store.log_changes();
+        store.put(Key::new(2), version(2, &[(0, 1)]), VC);
+        assert_eq!(store.put(Key::new(2), version(2, &[(0, 1)]), VC), PutEffect::Obsolete);
+        store.put(Key::new(3), version(3, &[(1, 1)]), VC);
+        assert_eq!(store.remove_dots(3, &[dot(9)]), 0, "a removal that removes nothing changes nothing");
+        assert_eq!(store.remove_dots(3, &[dot(3)]), 1);
+        store.remove_key(1);
+        assert_eq!(drained(&mut store), vec![2, 2, 3, 3, 1]);
+        assert_eq!(drained(&mut store), Vec::<u64>::new(), "drained");
+        store.put(Key::new(4), version(4, &[(0, 1)]), VC);
+        let mut taken = store.take();
+        let mut logged = drained(&mut store);
+        logged[1..].sort_unstable(); // a take logs its keys in the table's order
+        assert_eq!(logged, vec![4, 2, 4]);
+        store.put(Key::new(5), version(5, &[(0, 1)]), VC);
+        taken.put(Key::new(6), version(6, &[(0, 1)]), VC);
+        assert_eq!((drained(&mut store), drained(&mut taken)), (vec![5], vec![]), "the log stayed behind");
+    }
+
+    /// Among many siblings (where vector clocks are compared by their actor
+    /// masks first), dotted version vectors still compare by dots: a
+    /// version whose clock holds a sibling's dot covers it, though the
+    /// clock lacks an entry of the sibling's (as a truncated one can).
+    #[test]
+    fn among_many_siblings_a_dotted_version_vector_covers_the_dots_its_clock_holds() {
+        let dvv = Versioning::DottedVersionVectors;
+        let made = |write: u64, node: u32, pairs: &[(u32, u64)]| {
+            version(write, pairs).changed(|v| v.dot = Dot { actor: NodeId(node).into(), counter: 1 })
+        };
+        // Sibling i: node i's first write, from a context of node 40's.
+        let siblings: Vec<Version> =
+            (0..MASKED_FROM as u32).map(|i| made(u64::from(i) + 1, i, &[(i, 1), (40, 1)])).collect();
+        assert_eq!(reconcile(&siblings, dvv), siblings, "pairwise concurrent");
+        // Node 50's first write, from a context of node 0's write alone.
+        let covering = made(100, 50, &[(0, 1), (50, 1)]);
+        assert!(dvv.covers(&covering, &siblings[0]) && !covering.clock.descends(&siblings[0].clock));
+        let expected: Vec<Version> = siblings[1..].iter().chain([&covering]).cloned().collect();
+        assert_eq!(reconcile_onto(&siblings, [&covering], dvv), expected);
+    }
+
     /// What the store must behave like: each key's versions in one list,
     /// changed by the same rules.
     #[derive(Default)]
